@@ -1,0 +1,129 @@
+//! A small JSON-over-HTTP client for the aggregator protocol.
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::TokioExecutor;
+use serde::{de::DeserializeOwned, Serialize};
+use std::time::Duration;
+
+/// Why a protocol call failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    #[error("bad URL {0}")]
+    Url(String),
+    #[error("{url}: {source}")]
+    Http {
+        url: String,
+        #[source]
+        source: hyper_util::client::legacy::Error,
+    },
+    #[error("{url}: answered {status}: {body}")]
+    Status { url: String, status: u16, body: String },
+    #[error("{url}: {0}", url = .1)]
+    Json(#[source] serde_json::Error, String),
+    #[error("{0}: no answer in time")]
+    Timeout(String),
+}
+
+/// JSON client for one aggregator.
+#[derive(Clone)]
+pub struct JsonClient {
+    base: String,
+    http: Client<hyper_util::client::legacy::connect::HttpConnector, Full<Bytes>>,
+}
+
+impl JsonClient {
+    /// A client for the aggregator at `base` (`http://host:port`).
+    pub fn new(base: &str) -> Self {
+        JsonClient {
+            base: base.trim_end_matches('/').to_string(),
+            http: Client::builder(TokioExecutor::new()).build_http(),
+        }
+    }
+
+    /// The aggregator's base URL.
+    pub fn base(&self) -> &str {
+        &self.base
+    }
+
+    async fn call<R: DeserializeOwned>(
+        &self,
+        method: http::Method,
+        path: &str,
+        body: Option<Vec<u8>>,
+        timeout: Duration,
+    ) -> Result<R, ClientError> {
+        let url = format!("{}{}", self.base, path);
+        let mut req = http::Request::builder().method(method).uri(&url);
+        if body.is_some() {
+            req = req.header(http::header::CONTENT_TYPE, "application/json");
+        }
+        let req = req
+            .body(Full::new(Bytes::from(body.unwrap_or_default())))
+            .map_err(|_| ClientError::Url(url.clone()))?;
+        let exchange = async {
+            let resp = self
+                .http
+                .request(req)
+                .await
+                .map_err(|source| ClientError::Http { url: url.clone(), source })?;
+            let status = resp.status();
+            let bytes = resp
+                .into_body()
+                .collect()
+                .await
+                .map(|b| b.to_bytes())
+                .unwrap_or_default();
+            if !status.is_success() {
+                return Err(ClientError::Status {
+                    url: url.clone(),
+                    status: status.as_u16(),
+                    body: String::from_utf8_lossy(&bytes).trim().to_string(),
+                });
+            }
+            serde_json::from_slice(&bytes).map_err(|e| ClientError::Json(e, url.clone()))
+        };
+        tokio::time::timeout(timeout, exchange)
+            .await
+            .map_err(|_| ClientError::Timeout(url.clone()))?
+    }
+
+    /// GET `path`, decoding JSON.
+    pub async fn get<R: DeserializeOwned>(&self, path: &str, timeout: Duration) -> Result<R, ClientError> {
+        self.call(http::Method::GET, path, None, timeout).await
+    }
+
+    /// POST `body` as JSON to `path`, decoding the JSON answer.
+    pub async fn post<T: Serialize, R: DeserializeOwned>(
+        &self,
+        path: &str,
+        body: &T,
+        timeout: Duration,
+    ) -> Result<R, ClientError> {
+        let bytes = serde_json::to_vec(body).map_err(|e| ClientError::Json(e, path.to_string()))?;
+        self.call(http::Method::POST, path, Some(bytes), timeout).await
+    }
+
+    /// GET `path` until it answers, retrying every 100 ms for up to `patience`
+    /// (for a peer that is still starting).
+    pub async fn get_patiently<R: DeserializeOwned>(
+        &self,
+        path: &str,
+        patience: Duration,
+    ) -> Result<R, ClientError> {
+        let deadline = tokio::time::Instant::now() + patience;
+        loop {
+            match self.get(path, Duration::from_secs(5)).await {
+                Ok(r) => return Ok(r),
+                Err(e @ (ClientError::Http { .. } | ClientError::Timeout(_))) => {
+                    if tokio::time::Instant::now() >= deadline {
+                        return Err(e);
+                    }
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+}

@@ -1,0 +1,35 @@
+//! How an event carries its identity through any SUT.
+//!
+//! The CloudEvents `id` is the sequence number and `source` names the run and
+//! sender, but a SUT (a Kafka source, say) may give an event a new id, so the
+//! same facts also travel as extension attributes, which every CloudEvents
+//! binding must carry unchanged. All are strings: CloudEvents integers are
+//! 32-bit, and nanosecond stamps are not.
+
+/// Extension: the run id.
+pub const EXT_RUN: &str = "bbrun";
+/// Extension: the sender index.
+pub const EXT_SENDER: &str = "bbsender";
+/// Extension: the sequence number within the sender's schedule.
+pub const EXT_SEQ: &str = "bbseq";
+/// Extension: wall-clock ns when the request actually left the sender.
+pub const EXT_SENT: &str = "bbsent";
+/// Extension: present (`"1"`) on warmup events, which no figure counts.
+pub const EXT_WARMUP: &str = "bbwarmup";
+
+/// The CloudEvents `type` of every event the suite sends.
+pub const EVENT_TYPE: &str = "dev.brokerbench.event";
+
+/// The CloudEvents `source` of a run's sender.
+pub fn event_source(run_id: &str, sender: u32) -> String {
+    format!("/brokerbench/{run_id}/sender/{sender}")
+}
+
+/// An event's identity as read back by a receiver.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EventIdentity {
+    pub sender: u32,
+    pub seq: u64,
+    pub sent_unix_ns: Option<u64>,
+    pub warmup: bool,
+}

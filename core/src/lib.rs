@@ -1,0 +1,24 @@
+//! The shared model of a brokerbench run, used by every role.
+//!
+//! Layout:
+//! - [`pace`]: the pace schedule (`rps:seconds,...`): parsing, intended send
+//!   time of each sequence number, how many events are due at an instant.
+//! - [`plan`]: the immutable run plan handed to every role (run id, schedule,
+//!   `t0`, payload size, warmup, drain).
+//! - [`identity`]: how an event carries its run, sender and sequence number.
+//! - [`digest`]: the T-Digest used for every percentile, and its wire form.
+//! - [`bitset`]: one bit per event, the ledgers' memory.
+//! - [`clock`]: wall-clock nanoseconds, the one clock every role stamps with.
+//! - [`cpu`]: CPU time spent by one role's threads.
+//! - [`wire`]: the messages roles exchange with the aggregator.
+//! - [`client`]: a small JSON-over-HTTP client for that protocol.
+
+pub mod bitset;
+pub mod client;
+pub mod clock;
+pub mod cpu;
+pub mod digest;
+pub mod identity;
+pub mod pace;
+pub mod plan;
+pub mod wire;

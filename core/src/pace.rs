@@ -1,0 +1,368 @@
+//! The pace schedule: `rps:seconds[,rps:seconds...]`, Knative's `--pace` syntax.
+//!
+//! The intended send time of every sequence number is a pure function of the
+//! schedule: event `k` of a step at `r` events/s leaves `k * 1e9 / r` ns after
+//! the step starts. Nothing per event is stored to know when it should leave.
+
+use std::fmt;
+use std::path::Path;
+
+/// Seconds a step lasts when its token gives only a rate (Knative's default).
+pub const DEFAULT_STEP_SECONDS: u32 = 10;
+
+const NS_PER_S: u64 = 1_000_000_000;
+
+/// One step of a schedule: a constant rate for a whole number of seconds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Step {
+    /// Events per second.
+    pub rps: u32,
+    /// How long the step lasts.
+    pub seconds: u32,
+}
+
+impl Step {
+    /// Events released during the step.
+    pub fn events(&self) -> u64 {
+        self.rps as u64 * self.seconds as u64
+    }
+}
+
+/// Why a pace string was refused. Each names the offending token.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum PaceError {
+    #[error("pace is empty: give steps as rps:seconds[,rps:seconds...], e.g. 1000:30,2000:30")]
+    Empty,
+    #[error("pace step {token:?}: rate {rate:?} is not a whole number of events per second")]
+    BadRate { token: String, rate: String },
+    #[error("pace step {token:?}: rate must be at least 1 event per second")]
+    ZeroRate { token: String },
+    #[error("pace step {token:?}: seconds missing after ':'")]
+    MissingSeconds { token: String },
+    #[error("pace step {token:?}: seconds {seconds:?} is not a whole number")]
+    BadSeconds { token: String, seconds: String },
+    #[error("pace step {token:?}: a step must last at least 1 second")]
+    ZeroSeconds { token: String },
+    #[error("pace step {token:?}: expected rps:seconds")]
+    Junk { token: String },
+    #[error("pace step {token:?}: too many events in one schedule")]
+    TooLarge { token: String },
+    #[error("pace file {path}: {reason}")]
+    File { path: String, reason: String },
+}
+
+/// A validated pace schedule with its step boundaries precomputed.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct Schedule {
+    steps: Vec<Step>,
+    /// Sequence number of the first event of each step, plus the total at the end.
+    first_seq: Vec<u64>,
+}
+
+impl Schedule {
+    /// A schedule from already-valid steps (rates and seconds at least 1).
+    pub fn from_steps(steps: Vec<Step>) -> Result<Self, PaceError> {
+        if steps.is_empty() {
+            return Err(PaceError::Empty);
+        }
+        let mut first_seq = Vec::with_capacity(steps.len() + 1);
+        let mut total: u64 = 0;
+        for s in &steps {
+            let token = format!("{}:{}", s.rps, s.seconds);
+            if s.rps == 0 {
+                return Err(PaceError::ZeroRate { token });
+            }
+            if s.seconds == 0 {
+                return Err(PaceError::ZeroSeconds { token });
+            }
+            first_seq.push(total);
+            total = total
+                .checked_add(s.events())
+                .filter(|t| *t < 1 << 40)
+                .ok_or(PaceError::TooLarge { token })?;
+        }
+        first_seq.push(total);
+        Ok(Schedule { steps, first_seq })
+    }
+
+    /// Parses the inline syntax. Steps are separated by commas or white space;
+    /// `#` starts a comment to the end of the line (for pace files).
+    pub fn parse(text: &str) -> Result<Self, PaceError> {
+        let mut steps = Vec::new();
+        for line in text.lines() {
+            let line = line.split('#').next().unwrap_or("");
+            for token in line.split(|c: char| c == ',' || c.is_whitespace()) {
+                if !token.is_empty() {
+                    steps.push(parse_step(token)?);
+                }
+            }
+        }
+        Schedule::from_steps(steps)
+    }
+
+    /// Resolves a `--pace` argument: inline steps, a pace file, or the name of a
+    /// file in `paces_dir` (`1k-2k` for `paces/1k-2k.pace`).
+    pub fn from_arg(arg: &str, paces_dir: &Path) -> Result<Self, PaceError> {
+        let looks_inline = arg
+            .chars()
+            .all(|c| c.is_ascii_digit() || ":, \t-".contains(c));
+        if looks_inline {
+            return Schedule::parse(arg);
+        }
+        let named = paces_dir.join(format!("{arg}.pace"));
+        let path = if Path::new(arg).is_file() {
+            Path::new(arg).to_path_buf()
+        } else if named.is_file() {
+            named
+        } else if arg.ends_with(".pace") || arg.contains('/') {
+            return Err(PaceError::File {
+                path: arg.to_string(),
+                reason: "no such file".to_string(),
+            });
+        } else {
+            return Schedule::parse(arg);
+        };
+        let text = std::fs::read_to_string(&path).map_err(|e| PaceError::File {
+            path: path.display().to_string(),
+            reason: e.to_string(),
+        })?;
+        Schedule::parse(&text)
+    }
+
+    /// The steps, in order.
+    pub fn steps(&self) -> &[Step] {
+        &self.steps
+    }
+
+    /// Total events over the whole schedule.
+    pub fn total_events(&self) -> u64 {
+        *self.first_seq.last().unwrap_or(&0)
+    }
+
+    /// Total length in seconds.
+    pub fn total_seconds(&self) -> u64 {
+        self.steps.iter().map(|s| s.seconds as u64).sum()
+    }
+
+    /// Sequence number of the first event of step `i`.
+    pub fn first_seq_of(&self, step: usize) -> u64 {
+        self.first_seq[step]
+    }
+
+    /// Offset of step `i`'s start from `t0`, in whole seconds.
+    pub fn step_start_second(&self, step: usize) -> u64 {
+        self.steps[..step].iter().map(|s| s.seconds as u64).sum()
+    }
+
+    /// The step an event belongs to, or `None` past the end.
+    pub fn step_of(&self, seq: u64) -> Option<usize> {
+        if seq >= self.total_events() {
+            return None;
+        }
+        Some(self.first_seq.partition_point(|&f| f <= seq) - 1)
+    }
+
+    /// The step running at `second` (seconds since `t0`), or `None` past the end.
+    pub fn step_at_second(&self, second: u64) -> Option<usize> {
+        let mut start = 0;
+        for (i, s) in self.steps.iter().enumerate() {
+            start += s.seconds as u64;
+            if second < start {
+                return Some(i);
+            }
+        }
+        None
+    }
+
+    /// Intended send time of `seq`, in ns after `t0`.
+    pub fn offset_ns(&self, seq: u64) -> Option<u64> {
+        let step = self.step_of(seq)?;
+        let k = seq - self.first_seq[step];
+        let rps = self.steps[step].rps as u128;
+        let within = (k as u128 * NS_PER_S as u128 / rps) as u64;
+        Some(self.step_start_second(step) * NS_PER_S + within)
+    }
+
+    /// The whole second (since `t0`) an event belongs to.
+    pub fn second_of(&self, seq: u64) -> Option<u64> {
+        self.offset_ns(seq).map(|ns| ns / NS_PER_S)
+    }
+
+    /// How many events are due by `elapsed_ns` after `t0`: every event whose
+    /// intended time is at or before it.
+    pub fn due(&self, elapsed_ns: u64) -> u64 {
+        let mut start_ns = 0u64;
+        for (i, s) in self.steps.iter().enumerate() {
+            let len_ns = s.seconds as u64 * NS_PER_S;
+            if elapsed_ns < start_ns + len_ns {
+                let d = (elapsed_ns - start_ns) as u128;
+                // Event k is due when floor(k * 1e9 / rps) <= d, i.e. k < (d + 1) * rps / 1e9.
+                let n = ((d + 1) * s.rps as u128).div_ceil(NS_PER_S as u128) as u64;
+                return self.first_seq[i] + n.min(s.events());
+            }
+            start_ns += len_ns;
+        }
+        self.total_events()
+    }
+
+    /// Intended time (ns after `t0`) of the first event not yet due at
+    /// `elapsed_ns`, or `None` when all are due: where the pacer sleeps to next.
+    pub fn next_due_ns(&self, elapsed_ns: u64) -> Option<u64> {
+        let due = self.due(elapsed_ns);
+        self.offset_ns(due)
+    }
+}
+
+fn parse_step(token: &str) -> Result<Step, PaceError> {
+    let tok = || token.to_string();
+    let mut parts = token.split(':');
+    let rate = parts.next().unwrap_or("");
+    let seconds = parts.next();
+    if parts.next().is_some() {
+        return Err(PaceError::Junk { token: tok() });
+    }
+    let rps = parse_positive(rate).map_err(|zero| {
+        if zero {
+            PaceError::ZeroRate { token: tok() }
+        } else {
+            PaceError::BadRate {
+                token: tok(),
+                rate: rate.to_string(),
+            }
+        }
+    })?;
+    let seconds = match seconds {
+        None => DEFAULT_STEP_SECONDS,
+        Some("") => return Err(PaceError::MissingSeconds { token: tok() }),
+        Some(s) => parse_positive(s).map_err(|zero| {
+            if zero {
+                PaceError::ZeroSeconds { token: tok() }
+            } else {
+                PaceError::BadSeconds {
+                    token: tok(),
+                    seconds: s.to_string(),
+                }
+            }
+        })?,
+    };
+    Ok(Step { rps, seconds })
+}
+
+/// A whole number >= 1; `Err(true)` for zero or negative, `Err(false)` for junk.
+fn parse_positive(s: &str) -> Result<u32, bool> {
+    if let Some(rest) = s.strip_prefix('-') {
+        return Err(rest.parse::<u64>().is_ok());
+    }
+    match s.parse::<u32>() {
+        Ok(0) => Err(true),
+        Ok(n) => Ok(n),
+        Err(_) => Err(false),
+    }
+}
+
+impl fmt::Display for Schedule {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, s) in self.steps.iter().enumerate() {
+            if i > 0 {
+                f.write_str(",")?;
+            }
+            write!(f, "{}:{}", s.rps, s.seconds)?;
+        }
+        Ok(())
+    }
+}
+
+impl From<Schedule> for String {
+    fn from(s: Schedule) -> String {
+        s.to_string()
+    }
+}
+
+impl TryFrom<String> for Schedule {
+    type Error = PaceError;
+    fn try_from(s: String) -> Result<Self, PaceError> {
+        Schedule::parse(&s)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_knative_strings() {
+        let s = Schedule::parse("1000:30,1100:30,100:60").unwrap();
+        assert_eq!(s.steps().len(), 3);
+        assert_eq!(s.total_events(), 30_000 + 33_000 + 6_000);
+        assert_eq!(s.total_seconds(), 120);
+        assert_eq!(s.to_string(), "1000:30,1100:30,100:60");
+    }
+
+    #[test]
+    fn seconds_default_to_ten() {
+        let s = Schedule::parse("500").unwrap();
+        assert_eq!(s.steps(), &[Step { rps: 500, seconds: 10 }]);
+    }
+
+    #[test]
+    fn files_allow_lines_and_comments() {
+        let s = Schedule::parse("# warm\n1000:30,\n2000:30 # high\n\n").unwrap();
+        assert_eq!(s.to_string(), "1000:30,2000:30");
+    }
+
+    #[test]
+    fn every_bad_pace_names_its_token() {
+        let cases: &[(&str, &str)] = &[
+            ("", "pace is empty"),
+            ("  , ", "pace is empty"),
+            ("0:10", "\"0:10\": rate must be at least 1"),
+            ("-5:10", "\"-5:10\": rate must be at least 1"),
+            ("1000:", "\"1000:\": seconds missing"),
+            ("1000:abc", "\"1000:abc\": seconds \"abc\" is not a whole number"),
+            ("1000:0", "\"1000:0\": a step must last at least 1 second"),
+            ("1000:-3", "\"1000:-3\": a step must last at least 1 second"),
+            ("fast:10", "\"fast:10\": rate \"fast\" is not a whole number"),
+            ("1000:10:5", "\"1000:10:5\": expected rps:seconds"),
+            ("1000:10,x", "\"x\": rate \"x\" is not a whole number"),
+            ("1.5:10", "\"1.5:10\": rate \"1.5\" is not a whole number"),
+        ];
+        for (pace, want) in cases {
+            let err = Schedule::parse(pace).unwrap_err().to_string();
+            assert!(err.contains(want), "{pace:?}: got {err:?}, want {want:?}");
+            assert!(!err.contains('\n'), "one line: {err:?}");
+        }
+    }
+
+    #[test]
+    fn intended_times_follow_the_rate() {
+        let s = Schedule::parse("1000:2,3:1").unwrap();
+        assert_eq!(s.offset_ns(0), Some(0));
+        assert_eq!(s.offset_ns(1), Some(1_000_000));
+        assert_eq!(s.offset_ns(1999), Some(1_999_000_000));
+        assert_eq!(s.offset_ns(2000), Some(2_000_000_000));
+        assert_eq!(s.offset_ns(2001), Some(2_333_333_333));
+        assert_eq!(s.offset_ns(2003), None);
+        assert_eq!(s.second_of(2002), Some(2));
+        assert_eq!(s.step_of(1999), Some(0));
+        assert_eq!(s.step_of(2000), Some(1));
+        assert_eq!(s.step_at_second(1), Some(0));
+        assert_eq!(s.step_at_second(2), Some(1));
+        assert_eq!(s.step_at_second(3), None);
+    }
+
+    #[test]
+    fn due_counts_match_intended_times() {
+        let s = Schedule::parse("1000:2,3:1,7000:1").unwrap();
+        for seq in 0..s.total_events() {
+            let t = s.offset_ns(seq).unwrap();
+            assert_eq!(s.due(t), seq + 1, "seq {seq} due at its own time");
+            if t > 0 {
+                assert_eq!(s.due(t - 1), seq, "seq {seq} not due 1 ns early");
+            }
+        }
+        assert_eq!(s.due(u64::MAX / 2), s.total_events());
+        assert_eq!(s.next_due_ns(0), Some(1_000_000));
+        assert_eq!(s.next_due_ns(10_000_000_000), None);
+    }
+}

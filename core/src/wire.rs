@@ -1,0 +1,234 @@
+//! Messages between the roles and the aggregator (JSON over HTTP), the same on
+//! loopback and across pods.
+//!
+//! Endpoints served by the aggregator:
+//! - `GET  /v1/plan`: the plan, `t0` unset until the start.
+//! - `POST /v1/ready` ([`Ready`]): a role is ready to take traffic.
+//! - `GET  /v1/start`: long poll; the plan with `t0` once every receiver is ready.
+//! - `POST /v1/progress` ([`Progress`]): a role's running counters, once a second.
+//! - `POST /v1/report/sender` ([`SenderReport`]), `POST /v1/report/receiver` ([`ReceiverReport`]).
+//! - `GET  /v1/finish`: long poll; returns ([`Finish`]) when the receiver should
+//!   stop listening and report (drain over, or the run was interrupted).
+
+use crate::bitset::BitSet;
+use crate::digest::{Percentiles, WireDigest};
+use serde::{Deserialize, Serialize};
+
+/// The kinds of role that talk to the aggregator.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    Sender,
+    Receiver,
+}
+
+/// A role announces it is ready.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Ready {
+    pub role: Role,
+    pub index: u32,
+    /// Where the role listens, if it does.
+    pub url: Option<String>,
+}
+
+/// Answer to `/v1/finish`.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+pub struct Finish {
+    /// True when the run was cut short (Ctrl-C).
+    pub interrupted: bool,
+}
+
+/// Why a send failed. Counted, never formatted, on the hot path.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FailureReason {
+    /// 4xx answer.
+    Status4xx,
+    /// 5xx answer.
+    Status5xx,
+    /// An answer that is neither 2xx, 4xx nor 5xx.
+    StatusOther,
+    /// The connection could not be opened.
+    Connect,
+    /// No answer within the request timeout.
+    Timeout,
+    /// The connection broke during the exchange.
+    Transport,
+    /// Not sent: the in-flight bound was reached when the event was due.
+    InflightLimit,
+    /// Still in flight when the run was interrupted.
+    Cancelled,
+}
+
+/// Failure counts by reason.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FailureCounts {
+    pub status_4xx: u64,
+    pub status_5xx: u64,
+    pub status_other: u64,
+    pub connect: u64,
+    pub timeout: u64,
+    pub transport: u64,
+    pub inflight_limit: u64,
+    pub cancelled: u64,
+}
+
+impl FailureCounts {
+    /// Counts one failure.
+    pub fn add(&mut self, reason: FailureReason) {
+        *match reason {
+            FailureReason::Status4xx => &mut self.status_4xx,
+            FailureReason::Status5xx => &mut self.status_5xx,
+            FailureReason::StatusOther => &mut self.status_other,
+            FailureReason::Connect => &mut self.connect,
+            FailureReason::Timeout => &mut self.timeout,
+            FailureReason::Transport => &mut self.transport,
+            FailureReason::InflightLimit => &mut self.inflight_limit,
+            FailureReason::Cancelled => &mut self.cancelled,
+        } += 1;
+    }
+
+    /// Adds every count of `other`.
+    pub fn merge(&mut self, o: &FailureCounts) {
+        self.status_4xx += o.status_4xx;
+        self.status_5xx += o.status_5xx;
+        self.status_other += o.status_other;
+        self.connect += o.connect;
+        self.timeout += o.timeout;
+        self.transport += o.transport;
+        self.inflight_limit += o.inflight_limit;
+        self.cancelled += o.cancelled;
+    }
+
+    /// All failures.
+    pub fn total(&self) -> u64 {
+        self.status_4xx
+            + self.status_5xx
+            + self.status_other
+            + self.connect
+            + self.timeout
+            + self.transport
+            + self.inflight_limit
+            + self.cancelled
+    }
+}
+
+/// Why the receiver refused a request (answered 400).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RejectCounts {
+    /// Not a CloudEvent (the SDK could not decode it).
+    pub not_cloudevent: u64,
+    /// A CloudEvent of another run, or without the suite's identity.
+    pub foreign: u64,
+    /// A sequence number or sender index outside the plan.
+    pub out_of_range: u64,
+    /// Arrived before the run started.
+    pub early: u64,
+}
+
+impl RejectCounts {
+    pub fn total(&self) -> u64 {
+        self.not_cloudevent + self.foreign + self.out_of_range + self.early
+    }
+}
+
+/// A role's running counters, sent once a second for live progress.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Progress {
+    pub role: Option<Role>,
+    pub index: u32,
+    /// Sender: events released (sent or failed) so far.
+    pub sent: u64,
+    pub accepted: u64,
+    pub failed: u64,
+    /// Receiver: unique events received so far.
+    pub delivered: u64,
+    pub duplicates: u64,
+    pub rejected: u64,
+    /// P99 of the last complete second, ms: publish (sender) or e2e (receiver).
+    pub p99_ms: Option<f64>,
+    /// Schedule lag P99 of the last complete second, ms (sender).
+    pub lag_p99_ms: Option<f64>,
+}
+
+/// One second of a sender's ledger. Latencies and failures are counted in the
+/// second of the event's intended time, `sent` in the second it actually left.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct SenderSecond {
+    pub sent: u64,
+    pub accepted: u64,
+    pub failed: FailureCounts,
+    /// Publish latency from intended time (`acked - intended`).
+    pub publish: Option<Percentiles>,
+    /// Raw publish latency (`acked - sent`).
+    pub publish_raw: Option<Percentiles>,
+    /// Schedule lag (`sent - intended`).
+    pub lag: Option<Percentiles>,
+    /// Running P99.99 of publish latency from the start of the step, ms.
+    pub publish_running_p99_99: Option<f64>,
+}
+
+/// Per-step digests, merged exactly by the aggregator.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct SenderStep {
+    pub publish: WireDigest,
+    pub publish_raw: WireDigest,
+    pub lag: WireDigest,
+}
+
+/// A sender's whole ledger, sent once at the end.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SenderReport {
+    pub run_id: String,
+    pub index: u32,
+    /// Events released: sent, or failed before being sent (in-flight bound).
+    pub released: u64,
+    pub accepted: BitSet,
+    pub failed: FailureCounts,
+    pub seconds: Vec<SenderSecond>,
+    pub steps: Vec<SenderStep>,
+    /// Warmup events sent and accepted (excluded from every figure).
+    pub warmup_sent: u64,
+    pub warmup_accepted: u64,
+    /// CPU ns the sender's threads used.
+    pub cpu_ns: u64,
+    /// Wall-clock ns when the last exchange ended.
+    pub last_exchange_unix_ns: u64,
+    pub interrupted: bool,
+}
+
+/// One second of a receiver's ledger: `delivered` in the second an event
+/// arrived; latencies and duplicates in the second of its intended time.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct ReceiverSecond {
+    pub delivered: u64,
+    pub duplicates: u64,
+    /// End-to-end latency from intended time (`received - intended`).
+    pub e2e: Option<Percentiles>,
+    /// Raw end-to-end latency (`received - sent`).
+    pub e2e_raw: Option<Percentiles>,
+    /// Running P99.99 of e2e latency from the start of the step, ms.
+    pub e2e_running_p99_99: Option<f64>,
+}
+
+/// Per-step e2e digests.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct ReceiverStep {
+    pub e2e: WireDigest,
+    pub e2e_raw: WireDigest,
+}
+
+/// A receiver's whole ledger, sent once after the drain.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ReceiverReport {
+    pub run_id: String,
+    pub index: u32,
+    /// Unique events received, one bitset per sender.
+    pub received: Vec<BitSet>,
+    pub duplicates: u64,
+    pub rejected: RejectCounts,
+    pub warmup_received: u64,
+    pub seconds: Vec<ReceiverSecond>,
+    pub steps: Vec<ReceiverStep>,
+    pub cpu_ns: u64,
+    pub interrupted: bool,
+}
