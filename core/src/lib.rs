@@ -7,6 +7,7 @@
 //!   `t0`, payload size, warmup, drain).
 //! - [`identity`]: how an event carries its run, sender and sequence number.
 //! - [`digest`]: the T-Digest used for every percentile, and its wire form.
+//! - [`series`]: per-second latency windows and counts, summarised per step.
 //! - [`bitset`]: one bit per event, the ledgers' memory.
 //! - [`clock`]: wall-clock nanoseconds, the one clock every role stamps with.
 //! - [`cpu`]: CPU time spent by one role's threads.
@@ -21,4 +22,5 @@ pub mod digest;
 pub mod identity;
 pub mod pace;
 pub mod plan;
+pub mod series;
 pub mod wire;

@@ -1,1 +1,29 @@
+//! The open-loop sender: releases every event at its intended time, whatever
+//! the system under test does, and keeps a ledger of what happened to each.
+//!
+//! Layout:
+//! - [`config`]: validated sender settings (target, pool, timeouts, mode).
+//! - [`encode`]: CloudEvents encoding (binary and structured mode) with the SDK.
+//! - [`pacer`]: the pacing thread: schedule -> due events, never waiting on answers.
+//! - [`publisher`]: HTTP workers, one keep-alive connection each.
+//! - [`ledger`]: what happened to every event, in bits and per-second windows.
+//! - [`run`](crate::run): the sender role end to end, against an aggregator.
 
+pub mod config;
+pub mod encode;
+pub mod ledger;
+pub mod pacer;
+pub mod publisher;
+mod role;
+
+pub use config::{SenderConfig, SenderError};
+pub use role::run;
+
+/// One event handed from the pacer to a publisher.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Job {
+    pub seq: u64,
+    /// Wall-clock ns at which the event should leave.
+    pub intended_unix_ns: u64,
+    pub warmup: bool,
+}

@@ -1,0 +1,132 @@
+//! Per-second latency windows, keyed by the second of each event's intended
+//! time, and what they become at the end of a run: windowed percentiles, the
+//! running P99.99 from the start of each step, and one digest per step.
+
+use crate::digest::{Digest, Percentiles, WireDigest};
+use crate::pace::Schedule;
+
+/// One latency digest per second of the schedule.
+#[derive(Debug, Clone)]
+pub struct LatencyWindows {
+    seconds: Vec<Digest>,
+}
+
+/// A metric's windows, summarised.
+#[derive(Debug, Clone, Default)]
+pub struct WindowSummary {
+    /// Percentiles of each second's own events.
+    pub windowed: Vec<Option<Percentiles>>,
+    /// P99.99 of all events from the start of the step to the end of each
+    /// second, ms.
+    pub running_p99_99: Vec<Option<f64>>,
+    /// One digest per step.
+    pub steps: Vec<WireDigest>,
+}
+
+impl LatencyWindows {
+    /// Windows for every second of `schedule`.
+    pub fn new(schedule: &Schedule) -> Self {
+        LatencyWindows {
+            seconds: vec![Digest::default(); schedule.total_seconds() as usize],
+        }
+    }
+
+    /// Records a latency in the window of `second`; seconds past the schedule
+    /// are ignored (they cannot hold intended times).
+    pub fn record(&mut self, second: u64, ns: u64) {
+        if let Some(d) = self.seconds.get_mut(second as usize) {
+            d.record_ns(ns);
+        }
+    }
+
+    /// P99 of one second's window, ms (for live progress).
+    pub fn p99_ms(&mut self, second: u64) -> Option<f64> {
+        let d = self.seconds.get_mut(second as usize)?;
+        d.quantile_ns(0.99).map(|ns| ns / 1e6)
+    }
+
+    /// Summarises every window at the end of the run.
+    pub fn summarise(mut self, schedule: &Schedule) -> WindowSummary {
+        let mut out = WindowSummary::default();
+        for (step, s) in schedule.steps().iter().enumerate() {
+            let start = schedule.step_start_second(step) as usize;
+            let mut running = Digest::default();
+            for w in &mut self.seconds[start..start + s.seconds as usize] {
+                out.windowed.push(w.percentiles());
+                if w.count() > 0 {
+                    running = Digest::merged([&running, &*w]);
+                }
+                out.running_p99_99.push(running.quantile_ns(0.9999).map(|ns| ns / 1e6));
+            }
+            out.steps.push(running.to_wire());
+        }
+        out
+    }
+}
+
+/// Event counts per wall-clock second since `t0` (sent, delivered), growing
+/// as the run goes on.
+#[derive(Debug, Clone, Default)]
+pub struct Counts(Vec<u64>);
+
+impl Counts {
+    /// Counts one event in `second`.
+    pub fn add(&mut self, second: u64) {
+        let i = second as usize;
+        if i >= self.0.len() {
+            self.0.resize(i + 1, 0);
+        }
+        self.0[i] += 1;
+    }
+
+    /// Count in `second`.
+    pub fn get(&self, second: u64) -> u64 {
+        self.0.get(second as usize).copied().unwrap_or(0)
+    }
+
+    /// Seconds covered so far.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// True before anything was counted.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn running_p99_99_restarts_each_step() {
+        let schedule = Schedule::parse("10:2,10:2").unwrap();
+        let mut w = LatencyWindows::new(&schedule);
+        for v in 1..=10 {
+            w.record(0, v * 1_000_000);
+            w.record(1, v * 100_000);
+            w.record(2, v * 10_000);
+        }
+        w.record(3, 5_000_000);
+        w.record(99, 1);
+        let s = w.summarise(&schedule);
+        assert_eq!(s.windowed.len(), 4);
+        assert_eq!(s.windowed[0].unwrap().count, 10);
+        assert_eq!(s.windowed[0].unwrap().max, 10.0);
+        assert_eq!(s.running_p99_99[1], Some(10.0), "step 0 still holds its 10 ms");
+        assert_eq!(s.running_p99_99[2], Some(0.1), "step 1 starts afresh");
+        assert_eq!(s.running_p99_99[3], Some(5.0));
+        assert_eq!(s.steps.len(), 2);
+        assert_eq!(s.steps[0].count, 20.0);
+        assert_eq!(s.steps[1].count, 11.0);
+    }
+
+    #[test]
+    fn counts_grow_with_the_run() {
+        let mut c = Counts::default();
+        c.add(3);
+        c.add(3);
+        assert_eq!((c.get(3), c.get(0), c.get(10), c.len()), (2, 0, 0, 4));
+    }
+}

@@ -1,0 +1,124 @@
+//! Validated sender settings.
+
+use std::time::Duration;
+
+/// Errors that stop the sender before or while it runs.
+#[derive(Debug, thiserror::Error)]
+pub enum SenderError {
+    #[error("target {0:?}: only http://host[:port][/path] URLs are supported")]
+    TargetUrl(String),
+    #[error("target {url}: cannot resolve host: {reason}")]
+    Resolve { url: String, reason: String },
+    #[error("aggregator: {0}")]
+    Aggregator(#[from] brokerbench_core::client::ClientError),
+    #[error("cannot build CloudEvent: {0}")]
+    Encode(String),
+    #[error("cannot start pacer thread: {0}")]
+    Thread(std::io::Error),
+}
+
+/// CloudEvents HTTP content mode.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Mode {
+    /// Attributes in `ce-*` headers, data as the body (the default).
+    #[default]
+    Binary,
+    /// The whole event as a JSON document (`application/cloudevents+json`).
+    Structured,
+}
+
+/// Where events go: an `http://` URL, split once.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Target {
+    pub url: String,
+    /// `host:port` as written, for the `Host` header and for resolving.
+    pub authority: String,
+    /// Path and query, at least `/`.
+    pub path: String,
+}
+
+impl Target {
+    /// Parses an `http://` URL.
+    pub fn parse(url: &str) -> Result<Self, SenderError> {
+        let bad = || SenderError::TargetUrl(url.to_string());
+        let uri: http::Uri = url.parse().map_err(|_| bad())?;
+        if uri.scheme_str() != Some("http") {
+            return Err(bad());
+        }
+        let auth = uri.authority().ok_or_else(bad)?;
+        let authority = if auth.port().is_some() {
+            auth.to_string()
+        } else {
+            format!("{}:80", auth.host())
+        };
+        let path = uri
+            .path_and_query()
+            .map(|p| p.as_str().to_string())
+            .filter(|p| !p.is_empty())
+            .unwrap_or_else(|| "/".to_string());
+        Ok(Target {
+            url: url.to_string(),
+            authority,
+            path,
+        })
+    }
+}
+
+/// Test-only faults, for checking the suite's own accounting.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SenderFaults {
+    /// Send every Nth accepted event a second time (a duplicate delivery).
+    pub duplicate_every: Option<u64>,
+}
+
+/// Everything the sender needs besides the run plan.
+#[derive(Debug, Clone)]
+pub struct SenderConfig {
+    /// This sender's index (its own sequence space).
+    pub index: u32,
+    pub target: Target,
+    /// Keep-alive connections to the target (one request in flight each).
+    pub connections: usize,
+    /// Give up on a request after this long (counted as a timeout).
+    pub request_timeout: Duration,
+    /// Most events released but not finished; events due beyond it are
+    /// counted as failures (`inflight_limit`), never delayed.
+    pub max_inflight: u64,
+    pub mode: Mode,
+    /// Tokio worker threads (when the caller builds the runtime from it).
+    pub threads: usize,
+    pub faults: SenderFaults,
+}
+
+impl SenderConfig {
+    /// Defaults for a target URL.
+    pub fn new(target: Target) -> Self {
+        SenderConfig {
+            index: 0,
+            target,
+            connections: 64,
+            request_timeout: Duration::from_secs(10),
+            max_inflight: 20_000,
+            mode: Mode::Binary,
+            threads: 1,
+            faults: SenderFaults::default(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn target_urls() {
+        let t = Target::parse("http://127.0.0.1:8080/broker/default?x=1").unwrap();
+        assert_eq!(t.authority, "127.0.0.1:8080");
+        assert_eq!(t.path, "/broker/default?x=1");
+        let t = Target::parse("http://broker-ingress.knative-eventing.svc.cluster.local").unwrap();
+        assert_eq!(t.authority, "broker-ingress.knative-eventing.svc.cluster.local:80");
+        assert_eq!(t.path, "/");
+        assert!(Target::parse("https://x").is_err());
+        assert!(Target::parse("not a url").is_err());
+    }
+}

@@ -1,0 +1,168 @@
+//! CloudEvents encoding with the SDK.
+//!
+//! Binary mode: the SDK encodes one template event of the run into `ce-*`
+//! headers once; each request clones those headers and sets the attributes
+//! that vary (`ce-id`, `ce-bbseq`, `ce-bbsent`), and shares the payload
+//! `Bytes`. Structured mode: the SDK builds and serialises every event.
+
+use crate::config::{Mode, SenderError};
+use crate::Job;
+use brokerbench_core::identity::{self, EXT_RUN, EXT_SENDER, EXT_SENT, EXT_SEQ, EXT_WARMUP};
+use bytes::Bytes;
+use cloudevents::{Event, EventBuilder, EventBuilderV10};
+use http::header::{HeaderMap, HeaderName, HeaderValue};
+use http_body_util::Full;
+
+const DATA_CONTENT_TYPE: &str = "application/octet-stream";
+static CE_ID: HeaderName = HeaderName::from_static("ce-id");
+static CE_SEQ: HeaderName = HeaderName::from_static("ce-bbseq");
+static CE_SENT: HeaderName = HeaderName::from_static("ce-bbsent");
+
+/// Builds the HTTP request of each event.
+#[derive(Debug, Clone)]
+pub struct Encoder {
+    mode: Mode,
+    payload: Bytes,
+    source: String,
+    run_id: String,
+    sender: u32,
+    path: http::Uri,
+    measured: HeaderMap,
+    warmup: HeaderMap,
+}
+
+/// `payload_size` bytes of printable data.
+pub fn payload(payload_size: usize) -> Bytes {
+    let pattern = b"brokerbench-payload-0123456789abcdefghijklmnopqrstuvwxyz.";
+    pattern.iter().copied().cycle().take(payload_size).collect::<Vec<u8>>().into()
+}
+
+impl Encoder {
+    /// An encoder for one sender of one run.
+    pub fn new(
+        mode: Mode,
+        run_id: &str,
+        sender: u32,
+        payload_size: usize,
+        authority: &str,
+        path: &str,
+    ) -> Result<Self, SenderError> {
+        let mut enc = Encoder {
+            mode,
+            payload: payload(payload_size),
+            source: identity::event_source(run_id, sender),
+            run_id: run_id.to_string(),
+            sender,
+            path: path.parse().map_err(|_| SenderError::Encode(format!("bad path {path}")))?,
+            measured: HeaderMap::new(),
+            warmup: HeaderMap::new(),
+        };
+        let host = HeaderValue::from_str(authority).map_err(|e| SenderError::Encode(e.to_string()))?;
+        for warmup in [false, true] {
+            let mut headers = match mode {
+                Mode::Binary => {
+                    let ev = enc.event(0, 0, warmup)?;
+                    let req: http::Request<Option<Vec<u8>>> =
+                        ev.try_into().map_err(|e: cloudevents::message::Error| SenderError::Encode(e.to_string()))?;
+                    req.headers().clone()
+                }
+                Mode::Structured => {
+                    let mut h = HeaderMap::new();
+                    h.insert(
+                        http::header::CONTENT_TYPE,
+                        HeaderValue::from_static("application/cloudevents+json"),
+                    );
+                    h
+                }
+            };
+            headers.insert(http::header::HOST, host.clone());
+            if warmup {
+                enc.warmup = headers;
+            } else {
+                enc.measured = headers;
+            }
+        }
+        Ok(enc)
+    }
+
+    /// The event of `seq` as the SDK models it.
+    pub fn event(&self, seq: u64, sent_unix_ns: u64, warmup: bool) -> Result<Event, SenderError> {
+        let mut b = EventBuilderV10::new()
+            .id(seq.to_string())
+            .source(self.source.as_str())
+            .ty(identity::EVENT_TYPE)
+            .extension(EXT_RUN, self.run_id.as_str())
+            .extension(EXT_SENDER, self.sender.to_string())
+            .extension(EXT_SEQ, seq.to_string())
+            .extension(EXT_SENT, sent_unix_ns.to_string())
+            .data(DATA_CONTENT_TYPE, self.payload.to_vec());
+        if warmup {
+            b = b.extension(EXT_WARMUP, "1");
+        }
+        b.build().map_err(|e| SenderError::Encode(e.to_string()))
+    }
+
+    /// The request carrying `job`, stamped as sent at `sent_unix_ns`.
+    pub fn request(&self, job: &Job, sent_unix_ns: u64) -> http::Request<Full<Bytes>> {
+        let template = if job.warmup { &self.warmup } else { &self.measured };
+        let body = match self.mode {
+            Mode::Binary => self.payload.clone(),
+            Mode::Structured => self
+                .event(job.seq, sent_unix_ns, job.warmup)
+                .ok()
+                .and_then(|ev| serde_json::to_vec(&ev).ok())
+                .map(Bytes::from)
+                .unwrap_or_default(),
+        };
+        let mut req = http::Request::new(Full::new(body));
+        *req.method_mut() = http::Method::POST;
+        *req.uri_mut() = self.path.clone();
+        let headers = req.headers_mut();
+        *headers = template.clone();
+        if self.mode == Mode::Binary {
+            let seq = HeaderValue::from(job.seq);
+            headers.insert(CE_ID.clone(), seq.clone());
+            headers.insert(CE_SEQ.clone(), seq);
+            headers.insert(CE_SENT.clone(), HeaderValue::from(sent_unix_ns));
+        }
+        req
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http_body_util::BodyExt;
+
+    async fn decode(req: http::Request<Full<Bytes>>) -> Event {
+        let (parts, body) = req.into_parts();
+        let body = body.collect().await.unwrap().to_bytes();
+        cloudevents::binding::http::to_event(&parts.headers, body.to_vec()).unwrap()
+    }
+
+    #[tokio::test]
+    async fn both_modes_decode_to_the_same_event() {
+        use cloudevents::AttributesReader;
+        for mode in [Mode::Binary, Mode::Structured] {
+            let enc = Encoder::new(mode, "run-1", 3, 8192, "127.0.0.1:9", "/sink").unwrap();
+            let job = Job { seq: 42, intended_unix_ns: 7, warmup: false };
+            let req = enc.request(&job, 123_456_789_000);
+            assert_eq!(req.uri().path(), "/sink");
+            assert_eq!(req.headers()[http::header::HOST], "127.0.0.1:9");
+            let ev = decode(req).await;
+            assert_eq!(ev.id(), "42", "{mode:?}");
+            assert_eq!(ev.ty(), identity::EVENT_TYPE);
+            assert_eq!(ev.source().to_string(), "/brokerbench/run-1/sender/3");
+            assert_eq!(ev.extension(EXT_SEQ).unwrap().to_string(), "42");
+            assert_eq!(ev.extension(EXT_SENT).unwrap().to_string(), "123456789000");
+            assert_eq!(ev.extension(EXT_RUN).unwrap().to_string(), "run-1");
+            assert!(ev.extension(EXT_WARMUP).is_none());
+            match ev.data().unwrap() {
+                cloudevents::Data::Binary(b) => assert_eq!(b.len(), 8192),
+                other => panic!("{mode:?}: data {other:?}"),
+            }
+            let warm = decode(enc.request(&Job { warmup: true, ..job }, 1)).await;
+            assert_eq!(warm.extension(EXT_WARMUP).unwrap().to_string(), "1");
+        }
+    }
+}

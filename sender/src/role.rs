@@ -1,0 +1,136 @@
+//! The sender role end to end: plan, readiness, pacing, publishing, report.
+
+use crate::config::{SenderConfig, SenderError};
+use crate::encode::Encoder;
+use crate::ledger::{Outcome, SenderLedger};
+use crate::pacer::{self, Phase};
+use crate::publisher::{self, Books, Publisher};
+use brokerbench_core::client::JsonClient;
+use brokerbench_core::clock::unix_now_ns;
+use brokerbench_core::cpu::ThreadCpu;
+use brokerbench_core::plan::RunPlan;
+use brokerbench_core::wire::{FailureReason, Ready, Role, SenderReport};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+/// How long a role waits for the aggregator to answer at all.
+const AGGREGATOR_PATIENCE: Duration = Duration::from_secs(60);
+/// How long a role waits for the start (every receiver ready).
+const START_PATIENCE: Duration = Duration::from_secs(3600);
+
+/// Runs one sender: takes the plan from the aggregator, opens its
+/// connections, says it is ready, waits for the start, sends the warmup and
+/// the schedule, and reports its ledger. `cpu` is the group of the runtime's
+/// threads; the pacer thread joins it.
+pub async fn run(
+    config: SenderConfig,
+    aggregator: JsonClient,
+    cpu: ThreadCpu,
+    shutdown: CancellationToken,
+) -> Result<SenderReport, SenderError> {
+    let plan: RunPlan = aggregator.get_patiently("/v1/plan", AGGREGATOR_PATIENCE).await?;
+    let addr = publisher::resolve(&config.target.url, &config.target.authority).await?;
+    let encoder = Encoder::new(
+        config.mode,
+        &plan.run_id,
+        config.index,
+        plan.payload_size,
+        &config.target.authority,
+        &config.target.path,
+    )?;
+    let mut opening = JoinSet::new();
+    for _ in 0..config.connections.max(1) {
+        opening.spawn(publisher::connect(addr));
+    }
+    let conns: Vec<_> = opening.join_all().await;
+
+    let ready = Ready { role: Role::Sender, index: config.index, url: None };
+    let _: serde_json::Value = aggregator.post("/v1/ready", &ready, Duration::from_secs(10)).await?;
+    let plan: RunPlan = tokio::select! {
+        p = aggregator.get("/v1/start", START_PATIENCE) => p?,
+        _ = shutdown.cancelled() => {
+            let plan = RunPlan { t0_unix_ns: Some(unix_now_ns()), ..plan };
+            return Ok(SenderLedger::new(&plan).into_report(config.index, cpu.total_ns(), true));
+        }
+    };
+
+    let books = Arc::new(Books::new(SenderLedger::new(&plan)));
+    let publisher = Arc::new(Publisher {
+        encoder,
+        addr,
+        timeout: config.request_timeout,
+        faults: config.faults,
+        shutdown: shutdown.clone(),
+    });
+    let (tx, rx) = async_channel::unbounded();
+    let mut workers = JoinSet::new();
+    for conn in conns {
+        let (p, b, q) = (publisher.clone(), books.clone(), rx.clone());
+        workers.spawn(async move { p.work(&b, q, conn).await });
+    }
+    drop(rx);
+
+    let progress = tokio::spawn(report_progress(aggregator.clone(), books.clone(), plan.clone(), config.index));
+    let completed = pace_on_thread(&plan, &config, books.clone(), tx, cpu.clone(), shutdown.clone()).await?;
+    workers.join_all().await;
+    progress.abort();
+
+    let books = Arc::into_inner(books).expect("workers and pacer are done");
+    let ledger = books.ledger.into_inner().unwrap();
+    let report = ledger.into_report(config.index, cpu.total_ns(), !completed);
+    let _: serde_json::Value = aggregator
+        .post("/v1/report/sender", &report, Duration::from_secs(60))
+        .await?;
+    Ok(report)
+}
+
+/// Runs the pacer on its own thread; returns whether it completed.
+async fn pace_on_thread(
+    plan: &RunPlan,
+    config: &SenderConfig,
+    books: Arc<Books>,
+    queue: async_channel::Sender<crate::Job>,
+    cpu: ThreadCpu,
+    stop: CancellationToken,
+) -> Result<bool, SenderError> {
+    let mut phases = Vec::new();
+    if let Some(schedule) = plan.warmup_schedule() {
+        phases.push(Phase { schedule, start_unix_ns: plan.warmup_start_unix_ns(), warmup: true });
+    }
+    phases.push(Phase { schedule: plan.schedule.clone(), start_unix_ns: plan.t0(), warmup: false });
+    let max_inflight = config.max_inflight;
+    let (done_tx, done_rx) = tokio::sync::oneshot::channel();
+    std::thread::Builder::new()
+        .name("bb-pacer".into())
+        .spawn(move || {
+            cpu.register_current();
+            let completed = pacer::pace(&phases, &stop, |job| {
+                if books.inflight.load(Ordering::Acquire) >= max_inflight {
+                    let reason = Outcome::Failed(FailureReason::InflightLimit);
+                    books.ledger.lock().unwrap().record(&job, None, reason);
+                } else {
+                    books.inflight.fetch_add(1, Ordering::AcqRel);
+                    let _ = queue.send_blocking(job);
+                }
+            });
+            drop(queue);
+            cpu.retire_current();
+            let _ = done_tx.send(completed);
+        })
+        .map_err(SenderError::Thread)?;
+    Ok(done_rx.await.unwrap_or(false))
+}
+
+/// Posts running counters once a second.
+async fn report_progress(aggregator: JsonClient, books: Arc<Books>, plan: RunPlan, index: u32) {
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    loop {
+        tick.tick().await;
+        let second = plan.second_at(unix_now_ns()).saturating_sub(1);
+        let p = books.ledger.lock().unwrap().progress(index, second);
+        let _: Result<serde_json::Value, _> = aggregator.post("/v1/progress", &p, Duration::from_secs(2)).await;
+    }
+}
