@@ -1,1 +1,16 @@
+//! The receiver: the subscriber at the far end of the system under test. It
+//! accepts CloudEvents over HTTP, answers 202, and keeps a delivery ledger.
+//!
+//! Layout:
+//! - [`config`]: receiver settings and test-only faults.
+//! - [`ledger`]: received bits per event, duplicates, e2e latency windows.
+//! - [`server`]: the HTTP sink (binary and structured mode, via the SDK).
+//! - [`run`](crate::run): the receiver role end to end, against an aggregator.
 
+pub mod config;
+pub mod ledger;
+pub mod server;
+mod role;
+
+pub use config::{ReceiverConfig, ReceiverError, ReceiverFaults};
+pub use role::run;

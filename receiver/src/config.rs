@@ -1,0 +1,33 @@
+//! Receiver settings.
+
+use std::time::Duration;
+
+/// Errors that stop the receiver.
+#[derive(Debug, thiserror::Error)]
+pub enum ReceiverError {
+    #[error("aggregator: {0}")]
+    Aggregator(#[from] brokerbench_core::client::ClientError),
+    #[error("listener: {0}")]
+    Listen(std::io::Error),
+}
+
+/// Test-only faults, for checking the suite's own accounting.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ReceiverFaults {
+    /// Answer 202 to every Nth event (`seq % N == N - 1`) but never record it:
+    /// a delivery the SUT believes made and the subscriber never saw.
+    pub drop_every: Option<u64>,
+    /// Hold every request that arrives in `[t0 + at, t0 + at + for)` until
+    /// the window ends.
+    pub stall: Option<(Duration, Duration)>,
+}
+
+/// Everything the receiver needs besides the run plan.
+#[derive(Debug, Clone, Default)]
+pub struct ReceiverConfig {
+    pub index: u32,
+    /// URL the SUT delivers to, announced to the aggregator; defaults to
+    /// `http://<listen address>/`.
+    pub advertise_url: Option<String>,
+    pub faults: ReceiverFaults,
+}

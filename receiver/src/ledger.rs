@@ -1,0 +1,171 @@
+//! The delivery ledger: one received bit per event per sender, duplicates,
+//! and e2e latency windows by the second of each event's intended time.
+
+use brokerbench_core::bitset::BitSet;
+use brokerbench_core::identity::EventIdentity;
+use brokerbench_core::plan::RunPlan;
+use brokerbench_core::series::{Counts, LatencyWindows};
+use brokerbench_core::wire::{Progress, ReceiverReport, ReceiverSecond, ReceiverStep, RejectCounts, Role};
+
+/// What the ledger made of one event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Delivery {
+    First,
+    Duplicate,
+    Warmup,
+    OutOfRange,
+}
+
+/// Everything one receiver knows about the events it got.
+pub struct DeliveryLedger {
+    plan: RunPlan,
+    received: Vec<BitSet>,
+    unique: u64,
+    duplicates: u64,
+    duplicates_per_second: Vec<u64>,
+    delivered_per_second: Counts,
+    e2e: LatencyWindows,
+    e2e_raw: LatencyWindows,
+    warmup_received: u64,
+}
+
+impl DeliveryLedger {
+    /// An empty ledger for a started plan.
+    pub fn new(plan: &RunPlan) -> Self {
+        let s = &plan.schedule;
+        DeliveryLedger {
+            plan: plan.clone(),
+            received: (0..plan.senders).map(|_| BitSet::new(s.total_events())).collect(),
+            unique: 0,
+            duplicates: 0,
+            duplicates_per_second: vec![0; s.total_seconds() as usize],
+            delivered_per_second: Counts::default(),
+            e2e: LatencyWindows::new(s),
+            e2e_raw: LatencyWindows::new(s),
+            warmup_received: 0,
+        }
+    }
+
+    /// Records an event received at `received_unix_ns`.
+    pub fn record(&mut self, id: &EventIdentity, received_unix_ns: u64) -> Delivery {
+        if id.warmup {
+            self.warmup_received += 1;
+            return Delivery::Warmup;
+        }
+        let (Some(bits), Some(intended)) = (
+            self.received.get_mut(id.sender as usize),
+            self.plan.intended_unix_ns(id.seq),
+        ) else {
+            return Delivery::OutOfRange;
+        };
+        let second = self.plan.second_at(intended);
+        if bits.insert(id.seq) {
+            self.duplicates += 1;
+            if let Some(d) = self.duplicates_per_second.get_mut(second as usize) {
+                *d += 1;
+            }
+            return Delivery::Duplicate;
+        }
+        self.unique += 1;
+        self.delivered_per_second.add(self.plan.second_at(received_unix_ns));
+        self.e2e.record(second, received_unix_ns.saturating_sub(intended));
+        let sent = id.sent_unix_ns.unwrap_or(intended);
+        self.e2e_raw.record(second, received_unix_ns.saturating_sub(sent));
+        Delivery::First
+    }
+
+    /// Whether a sequence number is inside the plan (for answering 400).
+    pub fn in_range(&self, id: &EventIdentity) -> bool {
+        id.sender < self.plan.senders
+            && if id.warmup {
+                self.plan.warmup_schedule().is_some_and(|w| id.seq < w.total_events())
+            } else {
+                id.seq < self.plan.schedule.total_events()
+            }
+    }
+
+    /// Running counters for live progress; latency of `second`.
+    pub fn progress(&mut self, index: u32, second: u64, rejected: u64) -> Progress {
+        Progress {
+            role: Some(Role::Receiver),
+            index,
+            delivered: self.unique,
+            duplicates: self.duplicates,
+            rejected,
+            p99_ms: self.e2e.p99_ms(second),
+            ..Progress::default()
+        }
+    }
+
+    /// The final report.
+    pub fn into_report(self, index: u32, rejected: RejectCounts, cpu_ns: u64, interrupted: bool) -> ReceiverReport {
+        let s = &self.plan.schedule;
+        let e2e = self.e2e.summarise(s);
+        let e2e_raw = self.e2e_raw.summarise(s);
+        let n = (s.total_seconds() as usize).max(self.delivered_per_second.len());
+        let seconds = (0..n)
+            .map(|i| ReceiverSecond {
+                delivered: self.delivered_per_second.get(i as u64),
+                duplicates: self.duplicates_per_second.get(i).copied().unwrap_or(0),
+                e2e: e2e.windowed.get(i).copied().flatten(),
+                e2e_raw: e2e_raw.windowed.get(i).copied().flatten(),
+                e2e_running_p99_99: e2e.running_p99_99.get(i).copied().flatten(),
+            })
+            .collect();
+        let steps = e2e
+            .steps
+            .into_iter()
+            .zip(e2e_raw.steps)
+            .map(|(e2e, e2e_raw)| ReceiverStep { e2e, e2e_raw })
+            .collect();
+        ReceiverReport {
+            run_id: self.plan.run_id.clone(),
+            index,
+            received: self.received,
+            duplicates: self.duplicates,
+            rejected,
+            warmup_received: self.warmup_received,
+            seconds,
+            steps,
+            cpu_ns,
+            interrupted,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use brokerbench_core::pace::Schedule;
+
+    const S: u64 = 1_000_000_000;
+
+    #[test]
+    fn duplicates_are_not_deliveries() {
+        let plan = RunPlan {
+            run_id: "r".into(),
+            scenario: "direct".into(),
+            schedule: Schedule::parse("10:2").unwrap(),
+            payload_size: 8,
+            warmup: None,
+            drain_seconds: 1,
+            senders: 1,
+            receivers: 1,
+            t0_unix_ns: Some(100 * S),
+        };
+        let mut l = DeliveryLedger::new(&plan);
+        let id = |seq| EventIdentity { sender: 0, seq, sent_unix_ns: None, warmup: false };
+        assert_eq!(l.record(&id(3), 100 * S + 302_000_000), Delivery::First);
+        assert_eq!(l.record(&id(3), 100 * S + 400_000_000), Delivery::Duplicate);
+        assert_eq!(l.record(&id(15), 102 * S + 1), Delivery::First);
+        assert_eq!(l.record(&id(20), 102 * S), Delivery::OutOfRange);
+        assert!(!l.in_range(&id(20)) && l.in_range(&id(19)));
+        let r = l.into_report(0, RejectCounts::default(), 0, false);
+        assert_eq!(r.received[0].count(), 2);
+        assert_eq!(r.duplicates, 1);
+        assert_eq!(r.seconds[0].duplicates, 1);
+        assert_eq!((r.seconds[0].delivered, r.seconds[2].delivered), (1, 1));
+        assert_eq!(r.seconds[0].e2e.unwrap().max, 2.0);
+        assert_eq!(r.seconds[1].e2e.unwrap().count, 1);
+    }
+}

@@ -1,0 +1,74 @@
+//! The receiver role end to end: plan, readiness, ledger, drain, report.
+
+use crate::config::{ReceiverConfig, ReceiverError};
+use crate::ledger::DeliveryLedger;
+use crate::server::{self, Sink};
+use brokerbench_core::client::JsonClient;
+use brokerbench_core::clock::unix_now_ns;
+use brokerbench_core::cpu::ThreadCpu;
+use brokerbench_core::plan::RunPlan;
+use brokerbench_core::wire::{Finish, Ready, ReceiverReport, Role};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+const AGGREGATOR_PATIENCE: Duration = Duration::from_secs(60);
+const LONG_POLL: Duration = Duration::from_secs(24 * 3600);
+
+/// Runs one receiver on `listener`: takes the plan, serves, says it is ready,
+/// opens its ledger at the start, waits for the aggregator's finish (the
+/// drain is over, or the run was interrupted), and reports its ledger.
+pub async fn run(
+    config: ReceiverConfig,
+    listener: TcpListener,
+    aggregator: JsonClient,
+    cpu: ThreadCpu,
+    shutdown: CancellationToken,
+) -> Result<ReceiverReport, ReceiverError> {
+    let plan: RunPlan = aggregator.get_patiently("/v1/plan", AGGREGATOR_PATIENCE).await?;
+    let local = listener.local_addr().map_err(ReceiverError::Listen)?;
+    let sink = Arc::new(Sink::new(&plan.run_id, config.faults));
+    let stop_serving = CancellationToken::new();
+    let server = tokio::spawn(server::serve(sink.clone(), listener, stop_serving.clone()));
+
+    let url = config.advertise_url.clone().unwrap_or_else(|| format!("http://{local}/"));
+    let ready = Ready { role: Role::Receiver, index: config.index, url: Some(url) };
+    let _: serde_json::Value = aggregator.post("/v1/ready", &ready, Duration::from_secs(10)).await?;
+    let plan: RunPlan = tokio::select! {
+        p = aggregator.get("/v1/start", LONG_POLL) => p?,
+        _ = shutdown.cancelled() => RunPlan { t0_unix_ns: Some(unix_now_ns()), ..plan },
+    };
+    sink.start(DeliveryLedger::new(&plan), plan.t0());
+
+    let progress = tokio::spawn(report_progress(aggregator.clone(), sink.clone(), plan.clone(), config.index));
+    let interrupted = tokio::select! {
+        f = aggregator.get::<Finish>("/v1/finish", LONG_POLL) => f.map(|f| f.interrupted).unwrap_or(true),
+        _ = shutdown.cancelled() => true,
+    };
+    progress.abort();
+    stop_serving.cancel();
+    let _ = server.await;
+
+    let ledger = sink.take().unwrap_or_else(|| DeliveryLedger::new(&plan));
+    let rejected = *sink.rejected.lock().unwrap();
+    let report = ledger.into_report(config.index, rejected, cpu.total_ns(), interrupted);
+    let _: serde_json::Value = aggregator
+        .post("/v1/report/receiver", &report, Duration::from_secs(60))
+        .await?;
+    Ok(report)
+}
+
+async fn report_progress(aggregator: JsonClient, sink: Arc<Sink>, plan: RunPlan, index: u32) {
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    loop {
+        tick.tick().await;
+        let second = plan.second_at(unix_now_ns()).saturating_sub(1);
+        let rejected = sink.rejected.lock().unwrap().total();
+        let p = match sink.ledger.lock().unwrap().as_mut() {
+            Some(l) => l.progress(index, second, rejected),
+            None => continue,
+        };
+        let _: Result<serde_json::Value, _> = aggregator.post("/v1/progress", &p, Duration::from_secs(2)).await;
+    }
+}

@@ -1,0 +1,156 @@
+//! The HTTP CloudEvents sink: decodes each request with the SDK (binary or
+//! structured mode), checks it belongs to this run, records it, answers 202.
+//! Anything else gets a 400 and a count; the server keeps going.
+
+use crate::config::ReceiverFaults;
+use crate::ledger::{Delivery, DeliveryLedger};
+use brokerbench_core::clock::{instant_at, unix_now_ns};
+use brokerbench_core::identity::{EventIdentity, EXT_RUN, EXT_SENDER, EXT_SENT, EXT_SEQ, EXT_WARMUP};
+use brokerbench_core::wire::RejectCounts;
+use bytes::Bytes;
+use cloudevents::Event;
+use http::{Method, Request, Response, StatusCode};
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper::service::service_fn;
+use hyper_util::rt::TokioIo;
+use std::sync::{Arc, Mutex};
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+/// What the handlers share.
+pub struct Sink {
+    run_id: String,
+    /// `None` until the run starts, and again once the ledger is taken.
+    pub ledger: Mutex<Option<DeliveryLedger>>,
+    pub rejected: Mutex<RejectCounts>,
+    t0_unix_ns: Mutex<Option<u64>>,
+    faults: ReceiverFaults,
+}
+
+impl Sink {
+    pub fn new(run_id: &str, faults: ReceiverFaults) -> Self {
+        Sink {
+            run_id: run_id.to_string(),
+            ledger: Mutex::new(None),
+            rejected: Mutex::new(RejectCounts::default()),
+            t0_unix_ns: Mutex::new(None),
+            faults,
+        }
+    }
+
+    /// Opens the ledger once the plan has its `t0`.
+    pub fn start(&self, ledger: DeliveryLedger, t0_unix_ns: u64) {
+        *self.t0_unix_ns.lock().unwrap() = Some(t0_unix_ns);
+        *self.ledger.lock().unwrap() = Some(ledger);
+    }
+
+    /// Closes the ledger and hands it over.
+    pub fn take(&self) -> Option<DeliveryLedger> {
+        self.ledger.lock().unwrap().take()
+    }
+
+    fn reject(&self, why: fn(&mut RejectCounts) -> &mut u64, msg: &'static str) -> Response<Full<Bytes>> {
+        *why(&mut self.rejected.lock().unwrap()) += 1;
+        reply(StatusCode::BAD_REQUEST, msg)
+    }
+
+    async fn handle(&self, req: Request<Incoming>) -> Response<Full<Bytes>> {
+        match (req.method(), req.uri().path()) {
+            (&Method::GET, "/healthz" | "/readyz") => return reply(StatusCode::OK, "ok\n"),
+            (&Method::POST, _) => {}
+            _ => return reply(StatusCode::METHOD_NOT_ALLOWED, "POST a CloudEvent\n"),
+        }
+        let (parts, body) = req.into_parts();
+        let Ok(body) = body.collect().await.map(|b| b.to_bytes()) else {
+            return self.reject(|r| &mut r.not_cloudevent, "unreadable body\n");
+        };
+        let Ok(event) = cloudevents::binding::http::to_event(&parts.headers, body.to_vec()) else {
+            return self.reject(|r| &mut r.not_cloudevent, "not a CloudEvent\n");
+        };
+        let Some(id) = identity_of(&event, &self.run_id) else {
+            return self.reject(|r| &mut r.foreign, "not an event of this run\n");
+        };
+        self.stall().await;
+        let received = unix_now_ns();
+        if let Some(n) = self.faults.drop_every.filter(|_| !id.warmup) {
+            if id.seq % n == n - 1 {
+                return reply(StatusCode::ACCEPTED, "");
+            }
+        }
+        let mut guard = self.ledger.lock().unwrap();
+        let Some(ledger) = guard.as_mut() else {
+            drop(guard);
+            self.rejected.lock().unwrap().early += 1;
+            return reply(StatusCode::SERVICE_UNAVAILABLE, "run not started\n");
+        };
+        if !ledger.in_range(&id) {
+            drop(guard);
+            return self.reject(|r| &mut r.out_of_range, "sequence number outside the plan\n");
+        }
+        match ledger.record(&id, received) {
+            Delivery::OutOfRange => {
+                drop(guard);
+                self.reject(|r| &mut r.out_of_range, "sequence number outside the plan\n")
+            }
+            _ => reply(StatusCode::ACCEPTED, ""),
+        }
+    }
+
+    /// Test fault: hold requests arriving inside the stall window.
+    async fn stall(&self) {
+        let (Some((at, len)), Some(t0)) = (self.faults.stall, *self.t0_unix_ns.lock().unwrap()) else {
+            return;
+        };
+        let now = unix_now_ns();
+        let from = t0 + at.as_nanos() as u64;
+        let until = from + len.as_nanos() as u64;
+        if (from..until).contains(&now) {
+            tokio::time::sleep_until(instant_at(until)).await;
+        }
+    }
+}
+
+fn reply(status: StatusCode, body: &'static str) -> Response<Full<Bytes>> {
+    let mut r = Response::new(Full::new(Bytes::from_static(body.as_bytes())));
+    *r.status_mut() = status;
+    r
+}
+
+/// Reads the suite's identity from an event; `None` for another run's.
+pub fn identity_of(event: &Event, run_id: &str) -> Option<EventIdentity> {
+    let ext = |name| event.extension(name).map(|v| v.to_string());
+    if ext(EXT_RUN)? != run_id {
+        return None;
+    }
+    Some(EventIdentity {
+        sender: ext(EXT_SENDER)?.parse().ok()?,
+        seq: ext(EXT_SEQ)?.parse().ok()?,
+        sent_unix_ns: ext(EXT_SENT).and_then(|s| s.parse().ok()),
+        warmup: ext(EXT_WARMUP).is_some(),
+    })
+}
+
+/// Serves the sink on `listener` until `stop`.
+pub async fn serve(sink: Arc<Sink>, listener: TcpListener, stop: CancellationToken) {
+    loop {
+        let stream = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => stream,
+                Err(_) => continue,
+            },
+            _ = stop.cancelled() => return,
+        };
+        let _ = stream.set_nodelay(true);
+        let sink = sink.clone();
+        tokio::spawn(async move {
+            let service = service_fn(move |req| {
+                let sink = sink.clone();
+                async move { Ok::<_, std::convert::Infallible>(sink.handle(req).await) }
+            });
+            let _ = hyper::server::conn::http1::Builder::new()
+                .serve_connection(TokioIo::new(stream), service)
+                .await;
+        });
+    }
+}
