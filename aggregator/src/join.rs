@@ -1,0 +1,235 @@
+//! Joins sender and receiver ledgers into the results model.
+//!
+//! Counting rules: `lost` = accepted and never received; `unexpected` =
+//! received but not accepted; both found bit by bit. Latency percentiles per
+//! step and for the whole run come from merged digests; windowed per-second
+//! percentiles are those of sender 0 and receiver 0.
+
+use crate::model::*;
+use brokerbench_core::bitset::BitSet;
+use brokerbench_core::digest::{Digest, Percentiles, WireDigest};
+use brokerbench_core::plan::RunPlan;
+use brokerbench_core::wire::{FailureCounts, ReceiverReport, RejectCounts, SenderReport};
+
+/// Joins the reports of one run.
+pub fn join(plan: &RunPlan, senders: &[SenderReport], receivers: &[ReceiverReport], interrupted: bool) -> Results {
+    let s = &plan.schedule;
+    let n_steps = s.steps().len();
+    let mut steps: Vec<StepSummary> = s
+        .steps()
+        .iter()
+        .enumerate()
+        .map(|(i, st)| StepSummary {
+            step: i + 1,
+            rps: st.rps,
+            seconds: st.seconds,
+            start_second: s.step_start_second(i),
+            totals: Totals::default(),
+            send_rps: 0.0,
+            delivery_rps: 0.0,
+            latency_ms: Latencies::default(),
+            generator_limited: false,
+        })
+        .collect();
+    let seconds_len = [s.total_seconds() as usize]
+        .into_iter()
+        .chain(senders.iter().map(|r| r.seconds.len()))
+        .chain(receivers.iter().map(|r| r.seconds.len()))
+        .max()
+        .unwrap_or(0);
+    let mut series: Vec<SecondRow> = (0..seconds_len as u64)
+        .map(|sec| {
+            let step = s.step_at_second(sec);
+            SecondRow {
+                second: sec,
+                step: step.map(|i| i + 1),
+                target_rps: step.map_or(0, |i| s.steps()[i].rps),
+                ..SecondRow::default()
+            }
+        })
+        .collect();
+
+    let mut totals = Totals::default();
+    let mut failures = FailureCounts::default();
+    let mut rejected = RejectCounts::default();
+    let mut lost = Vec::new();
+
+    for r in senders {
+        totals.sent += r.released;
+        totals.accepted += r.accepted.count();
+        totals.failed += r.failed.total();
+        totals.warmup_sent += r.warmup_sent;
+        failures.merge(&r.failed);
+        for (row, sec) in series.iter_mut().zip(&r.seconds) {
+            row.sent += sec.sent;
+            row.failed += sec.failed.total();
+        }
+        for st in steps.iter_mut() {
+            let range = st.start_second as usize..(st.start_second + st.seconds as u64) as usize;
+            for sec in r.seconds.get(range).unwrap_or_default() {
+                st.totals.accepted += sec.accepted;
+                st.totals.failed += sec.failed.total();
+            }
+        }
+    }
+    for r in receivers {
+        totals.duplicates += r.duplicates;
+        totals.warmup_received += r.warmup_received;
+        rejected.not_cloudevent += r.rejected.not_cloudevent;
+        rejected.foreign += r.rejected.foreign;
+        rejected.out_of_range += r.rejected.out_of_range;
+        rejected.early += r.rejected.early;
+        for (row, sec) in series.iter_mut().zip(&r.seconds) {
+            row.delivered += sec.delivered;
+            row.duplicates += sec.duplicates;
+        }
+        for st in steps.iter_mut() {
+            let range = st.start_second as usize..(st.start_second + st.seconds as u64) as usize;
+            st.totals.duplicates += r.seconds.get(range).unwrap_or_default().iter().map(|x| x.duplicates).sum::<u64>();
+        }
+    }
+    totals.rejected = rejected.total();
+
+    // Bit by bit, per sender: delivered, lost and unexpected events.
+    for sender in 0..plan.senders {
+        let accepted = senders
+            .iter()
+            .filter(|r| r.index == sender)
+            .fold(BitSet::new(s.total_events()), |mut a, r| {
+                a.union_with(&r.accepted);
+                a
+            });
+        let received = receivers
+            .iter()
+            .filter_map(|r| r.received.get(sender as usize))
+            .fold(BitSet::new(s.total_events()), |mut a, b| {
+                a.union_with(b);
+                a
+            });
+        totals.delivered += received.count();
+        for seq in accepted.difference(&received) {
+            totals.lost += 1;
+            if let Some(sec) = s.second_of(seq) {
+                series[sec as usize].lost += 1;
+            }
+            if let Some(step) = s.step_of(seq) {
+                steps[step].totals.lost += 1;
+            }
+            match lost.last_mut() {
+                Some(LostRange { sender: sd, last, .. }) if *sd == sender && *last + 1 == seq => *last = seq,
+                _ => lost.push(LostRange { sender, first: seq, last: seq }),
+            }
+        }
+        for seq in received.difference(&accepted) {
+            totals.unexpected += 1;
+            if let Some(step) = s.step_of(seq) {
+                steps[step].totals.unexpected += 1;
+            }
+        }
+        for (i, st) in steps.iter_mut().enumerate() {
+            let (a, b) = (s.first_seq_of(i), s.first_seq_of(i + 1));
+            st.totals.delivered += (a..b).filter(|&q| received.contains(q)).count() as u64;
+        }
+    }
+    totals.delivered_of_accepted = totals.accepted - totals.lost;
+
+    // Windowed series: sender 0 and receiver 0.
+    if let Some(r) = senders.iter().min_by_key(|r| r.index) {
+        for (row, sec) in series.iter_mut().zip(&r.seconds) {
+            row.publish = sec.publish;
+            row.publish_running_p99_99 = sec.publish_running_p99_99;
+            row.lag_p99_99 = sec.lag.map(|p| p.p99_99);
+            row.publish_raw_p99_99 = sec.publish_raw.map(|p| p.p99_99);
+        }
+    }
+    if let Some(r) = receivers.iter().min_by_key(|r| r.index) {
+        for (row, sec) in series.iter_mut().zip(&r.seconds) {
+            row.e2e = sec.e2e;
+            row.e2e_running_p99_99 = sec.e2e_running_p99_99;
+            row.e2e_raw_p99_99 = sec.e2e_raw.map(|p| p.p99_99);
+        }
+    }
+
+    // Merged digests per step and for the run.
+
+    let (pub_steps, pub_all) = by_step(n_steps, |i: usize| senders.iter().filter_map(|r| r.steps.get(i)).map(|x| &x.publish).collect());
+    let (raw_steps, raw_all) = by_step(n_steps, |i: usize| senders.iter().filter_map(|r| r.steps.get(i)).map(|x| &x.publish_raw).collect());
+    let (lag_steps, lag_all) = by_step(n_steps, |i: usize| senders.iter().filter_map(|r| r.steps.get(i)).map(|x| &x.lag).collect());
+    let (e2e_steps, e2e_all) = by_step(n_steps, |i: usize| receivers.iter().filter_map(|r| r.steps.get(i)).map(|x| &x.e2e).collect());
+    let (e2er_steps, e2er_all) = by_step(n_steps, |i: usize| receivers.iter().filter_map(|r| r.steps.get(i)).map(|x| &x.e2e_raw).collect());
+
+    let mut generator_limited = false;
+    for (i, st) in steps.iter_mut().enumerate() {
+        st.totals.sent = st.totals.accepted + st.totals.failed;
+        st.totals.delivered_of_accepted = st.totals.accepted - st.totals.lost.min(st.totals.accepted);
+        st.send_rps = st.totals.sent as f64 / st.seconds as f64;
+        st.delivery_rps = st.totals.delivered as f64 / st.seconds as f64;
+        st.latency_ms = Latencies {
+            publish: pub_steps[i],
+            publish_raw: raw_steps[i],
+            schedule_lag: lag_steps[i],
+            e2e: e2e_steps[i],
+            e2e_raw: e2er_steps[i],
+        };
+        let expected = st.rps as u64 * st.seconds as u64;
+        let lagging = lag_steps[i].is_some_and(|p| p.p99_99 > GENERATOR_LAG_LIMIT_MS);
+        st.generator_limited = lagging || (!interrupted && st.totals.sent < expected);
+        generator_limited |= st.generator_limited;
+    }
+
+    let sender_ns: u64 = senders.iter().map(|r| r.cpu_ns).sum();
+    let receiver_ns: u64 = receivers.iter().map(|r| r.cpu_ns).sum();
+    let per = |ns: u64, n: u64| (n > 0).then(|| ns as f64 / 1e3 / n as f64);
+    let received_requests = totals.delivered + totals.duplicates + totals.warmup_received + totals.rejected;
+    let summary = Summary {
+        schema_version: SCHEMA_VERSION,
+        run_id: plan.run_id.clone(),
+        scenario: plan.scenario.clone(),
+        started_at: rfc3339(plan.t0()),
+        pace: s.to_string(),
+        payload_size: plan.payload_size,
+        warmup: plan.warmup,
+        drain_seconds: plan.drain_seconds,
+        senders: plan.senders,
+        receivers: plan.receivers,
+        interrupted,
+        totals,
+        failures,
+        rejected,
+        latency_ms: Latencies {
+            publish: pub_all,
+            publish_raw: raw_all,
+            schedule_lag: lag_all,
+            e2e: e2e_all,
+            e2e_raw: e2er_all,
+        },
+        cpu: Cpu {
+            sender_ns,
+            receiver_ns,
+            sender_us_per_event: per(sender_ns, totals.sent + totals.warmup_sent),
+            receiver_us_per_event: per(receiver_ns, received_requests),
+        },
+        generator_limited,
+        steps,
+    };
+    Results { summary, series, lost }
+}
+
+/// Percentiles of each step's merged digests, and of the whole run.
+fn by_step<'a>(n_steps: usize, f: impl Fn(usize) -> Vec<&'a WireDigest>) -> (Vec<Option<Percentiles>>, Option<Percentiles>) {
+    let per_step: Vec<Digest> = (0..n_steps).map(|i| merge(f(i))).collect();
+    let mut all = Digest::merged(per_step.iter());
+    (per_step.into_iter().map(|mut d| d.percentiles()).collect(), all.percentiles())
+}
+
+fn merge(parts: Vec<&WireDigest>) -> Digest {
+    let digests: Vec<Digest> = parts.into_iter().map(Digest::from).collect();
+    Digest::merged(digests.iter())
+}
+
+/// RFC 3339 (UTC) of a wall-clock ns.
+pub fn rfc3339(unix_ns: u64) -> String {
+    chrono::DateTime::from_timestamp((unix_ns / 1_000_000_000) as i64, (unix_ns % 1_000_000_000) as u32)
+        .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
+        .unwrap_or_default()
+}

@@ -1,0 +1,143 @@
+//! The results model. `summary.json` is its serialisation; the schema in
+//! `schema/summary.schema.json` is the contract for it.
+
+use brokerbench_core::digest::Percentiles;
+use brokerbench_core::plan::Warmup;
+use brokerbench_core::wire::{FailureCounts, RejectCounts};
+use serde::{Deserialize, Serialize};
+
+/// Version of the `summary.json` format.
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// Schedule lag P99.99 above which a step is flagged as generator-limited.
+pub const GENERATOR_LAG_LIMIT_MS: f64 = 1.0;
+
+/// The whole run, as written to `summary.json`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Summary {
+    pub schema_version: u32,
+    pub run_id: String,
+    pub scenario: String,
+    /// RFC 3339 wall-clock time of `t0`.
+    pub started_at: String,
+    pub pace: String,
+    pub payload_size: usize,
+    pub warmup: Option<Warmup>,
+    pub drain_seconds: u32,
+    pub senders: u32,
+    pub receivers: u32,
+    /// True when the run was cut short (Ctrl-C): figures cover what happened.
+    pub interrupted: bool,
+    pub totals: Totals,
+    pub failures: FailureCounts,
+    pub rejected: RejectCounts,
+    pub latency_ms: Latencies,
+    pub cpu: Cpu,
+    /// True when the generator, not the SUT, fell behind in some step.
+    pub generator_limited: bool,
+    pub steps: Vec<StepSummary>,
+}
+
+/// Event counts. `sent = accepted + failed`; `accepted = delivered_of_accepted + lost`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Totals {
+    /// Events released (sent, or failed before leaving).
+    pub sent: u64,
+    pub accepted: u64,
+    pub failed: u64,
+    /// Unique events received.
+    pub delivered: u64,
+    /// Unique events received that the sender saw accepted.
+    pub delivered_of_accepted: u64,
+    /// Accepted, never received by the end of the drain.
+    pub lost: u64,
+    /// Extra copies received.
+    pub duplicates: u64,
+    /// Received although the send failed.
+    pub unexpected: u64,
+    /// Requests the receiver refused (not CloudEvents, another run, out of range).
+    pub rejected: u64,
+    pub warmup_sent: u64,
+    pub warmup_received: u64,
+}
+
+/// Whole-run or per-step latencies, ms.
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize)]
+pub struct Latencies {
+    /// `acked - intended`.
+    pub publish: Option<Percentiles>,
+    /// `acked - sent`.
+    pub publish_raw: Option<Percentiles>,
+    /// `sent - intended`.
+    pub schedule_lag: Option<Percentiles>,
+    /// `received - intended`.
+    pub e2e: Option<Percentiles>,
+    /// `received - sent`.
+    pub e2e_raw: Option<Percentiles>,
+}
+
+/// CPU used by the roles.
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize)]
+pub struct Cpu {
+    pub sender_ns: u64,
+    pub receiver_ns: u64,
+    /// Sender CPU per event sent (including warmup), µs.
+    pub sender_us_per_event: Option<f64>,
+    /// Receiver CPU per request received (including warmup), µs.
+    pub receiver_us_per_event: Option<f64>,
+}
+
+/// One pace step.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct StepSummary {
+    /// 1-based step number.
+    pub step: usize,
+    pub rps: u32,
+    pub seconds: u32,
+    /// Seconds since `t0` at which the step starts.
+    pub start_second: u64,
+    pub totals: Totals,
+    /// Events sent per second over the step (by intended time).
+    pub send_rps: f64,
+    /// Events of the step delivered, per second of the step.
+    pub delivery_rps: f64,
+    pub latency_ms: Latencies,
+    pub generator_limited: bool,
+}
+
+/// One second of the run: a row of `series.tsv`.
+#[derive(Debug, Clone, Default)]
+pub struct SecondRow {
+    pub second: u64,
+    /// 1-based step, `None` during the drain.
+    pub step: Option<usize>,
+    pub target_rps: u32,
+    pub sent: u64,
+    pub delivered: u64,
+    pub failed: u64,
+    pub lost: u64,
+    pub duplicates: u64,
+    pub publish: Option<Percentiles>,
+    pub e2e: Option<Percentiles>,
+    pub publish_running_p99_99: Option<f64>,
+    pub e2e_running_p99_99: Option<f64>,
+    pub lag_p99_99: Option<f64>,
+    pub publish_raw_p99_99: Option<f64>,
+    pub e2e_raw_p99_99: Option<f64>,
+}
+
+/// A run of consecutive lost sequence numbers of one sender.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LostRange {
+    pub sender: u32,
+    pub first: u64,
+    pub last: u64,
+}
+
+/// Everything the aggregator produced.
+#[derive(Debug, Clone)]
+pub struct Results {
+    pub summary: Summary,
+    pub series: Vec<SecondRow>,
+    pub lost: Vec<LostRange>,
+}

@@ -1,0 +1,85 @@
+//! Live progress: one line a second while the run goes on, rewritten in place
+//! on a terminal, plain lines otherwise.
+
+use brokerbench_core::clock::unix_now_ns;
+use brokerbench_core::plan::RunPlan;
+use brokerbench_core::wire::{Progress, Role};
+use std::io::{IsTerminal, Write};
+
+/// Totals at the previous line, to turn counters into rates.
+#[derive(Default)]
+pub struct ProgressLine {
+    last: Option<(u64, u64, u64, u64)>,
+}
+
+fn ms(v: Option<f64>) -> String {
+    v.map_or_else(|| "-".to_string(), |x| format!("{x:.2}"))
+}
+
+impl ProgressLine {
+    /// The line for `now`, from the roles' latest counters.
+    pub fn line(&mut self, plan: &RunPlan, heard: &[Progress], now_unix_ns: u64) -> String {
+        let s = &plan.schedule;
+        let (mut sent, mut accepted, mut failed, mut delivered) = (0, 0, 0, 0);
+        let (mut pub99, mut e2e99, mut lag99) = (None, None, None);
+        for p in heard {
+            match p.role {
+                Some(Role::Sender) => {
+                    sent += p.sent;
+                    accepted += p.accepted;
+                    failed += p.failed;
+                    pub99 = pub99.or(p.p99_ms);
+                    lag99 = lag99.or(p.lag_p99_ms);
+                }
+                Some(Role::Receiver) => {
+                    delivered += p.delivered;
+                    e2e99 = e2e99.or(p.p99_ms);
+                }
+                None => {}
+            }
+        }
+        let (ds, dd) = match self.last {
+            Some((s0, _, _, d0)) => (sent.saturating_sub(s0), delivered.saturating_sub(d0)),
+            None => (0, 0),
+        };
+        self.last = Some((sent, accepted, failed, delivered));
+        let elapsed = now_unix_ns.saturating_sub(plan.t0()) / 1_000_000_000;
+        let step = match (now_unix_ns >= plan.t0(), s.step_at_second(elapsed)) {
+            (false, _) => "warmup".to_string(),
+            (true, Some(i)) => format!("step {}/{} {}/s", i + 1, s.steps().len(), s.steps()[i].rps),
+            (true, None) => "drain".to_string(),
+        };
+        format!(
+            "[{elapsed:>5}s] {step} | sent {ds}/s, delivered {dd}/s | failed {failed} | undelivered {} | p99 ms: publish {}, e2e {}, lag {}",
+            accepted.saturating_sub(delivered),
+            ms(pub99),
+            ms(e2e99),
+            ms(lag99)
+        )
+    }
+}
+
+/// Prints progress once a second until cancelled.
+pub async fn print(hub: std::sync::Arc<crate::server::Hub>, stop: tokio_util::sync::CancellationToken) {
+    let tty = std::io::stderr().is_terminal();
+    let mut line = ProgressLine::default();
+    let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = stop.cancelled() => break,
+        }
+        let plan = hub.plan.lock().unwrap().clone();
+        if plan.t0_unix_ns.is_none() {
+            continue;
+        }
+        let heard = hub.heard.lock().unwrap().progress.clone();
+        let text = line.line(&plan, &heard, unix_now_ns());
+        let mut err = std::io::stderr().lock();
+        let _ = if tty { write!(err, "\r\x1b[2K{text}") } else { writeln!(err, "{text}") };
+        let _ = err.flush();
+    }
+    if tty {
+        eprintln!();
+    }
+}

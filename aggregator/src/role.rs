@@ -1,0 +1,145 @@
+//! The aggregator role end to end.
+
+use crate::join::join;
+use crate::model::Results;
+use crate::output;
+use crate::server::{self, Hub};
+use brokerbench_core::clock::{instant_at, unix_now_ns};
+use brokerbench_core::plan::RunPlan;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+/// Time between "every role is ready" and the first event, so every role
+/// hears `t0` before it comes.
+const START_LEAD: Duration = Duration::from_millis(300);
+/// How long reports may take once the run is over or interrupted.
+const REPORT_PATIENCE: Duration = Duration::from_secs(60);
+const POLL: Duration = Duration::from_millis(20);
+
+/// Errors that end the aggregator without results.
+#[derive(Debug, thiserror::Error)]
+pub enum AggregatorError {
+    #[error("interrupted before the run started: no results")]
+    InterruptedBeforeStart,
+    #[error("no report from {0} within {1:?} of the end")]
+    MissingReports(&'static str, Duration),
+    #[error("writing results to {path}: {source}")]
+    Write {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// Aggregator settings.
+#[derive(Debug, Clone)]
+pub struct AggregatorConfig {
+    /// The plan, `t0` unset: the aggregator sets it.
+    pub plan: RunPlan,
+    /// Parent folder of the results folder.
+    pub out: PathBuf,
+    /// Print live progress on stderr.
+    pub progress: bool,
+}
+
+/// A finished run: its results and where they were written.
+#[derive(Debug, Clone)]
+pub struct Finished {
+    pub results: Results,
+    pub dir: PathBuf,
+}
+
+/// Runs the aggregator on `listener` until the run's results are written.
+/// On `shutdown` the run ends early and partial results are written.
+pub async fn run(config: AggregatorConfig, listener: TcpListener, shutdown: CancellationToken) -> Result<Finished, AggregatorError> {
+    let hub = Hub::new(config.plan.clone());
+    let stop_server = CancellationToken::new();
+    let server = tokio::spawn(server::serve(hub.clone(), listener, stop_server.clone()));
+    let result = conduct(&config, &hub, &shutdown).await;
+    stop_server.cancel();
+    let _ = server.await;
+    result
+}
+
+async fn conduct(config: &AggregatorConfig, hub: &Arc<Hub>, shutdown: &CancellationToken) -> Result<Finished, AggregatorError> {
+    let plan = &config.plan;
+    // 1. Every role ready.
+    loop {
+        {
+            let h = hub.heard.lock().unwrap();
+            if h.ready_receivers.len() >= plan.receivers as usize && h.ready_senders.len() >= plan.senders as usize {
+                break;
+            }
+        }
+        if shutdown.is_cancelled() {
+            return Err(AggregatorError::InterruptedBeforeStart);
+        }
+        tokio::time::sleep(POLL).await;
+    }
+    // 2. Start.
+    let warmup = plan.warmup.map_or(0, |w| w.seconds as u64);
+    let t0 = unix_now_ns() + START_LEAD.as_nanos() as u64 + warmup * 1_000_000_000;
+    hub.start(t0);
+    let plan = hub.plan.lock().unwrap().clone();
+    let stop_progress = CancellationToken::new();
+    let progress = config
+        .progress
+        .then(|| tokio::spawn(crate::progress::print(hub.clone(), stop_progress.clone())));
+
+    // 3. Every sender done.
+    let senders_in = wait_for(hub, shutdown, |h| h.sender_reports.len() >= plan.senders as usize, None).await;
+    // 4. Drain, counted from the later of the schedule's end and the last answer.
+    let last = hub.heard.lock().unwrap().sender_reports.iter().map(|r| r.last_exchange_unix_ns).max().unwrap_or(0);
+    let drain_end = plan.end_unix_ns().max(last) + plan.drain_seconds as u64 * 1_000_000_000;
+    tokio::select! {
+        _ = tokio::time::sleep_until(instant_at(drain_end)) => {}
+        _ = shutdown.cancelled() => {}
+    }
+    let interrupted = shutdown.is_cancelled() || !senders_in;
+    hub.finish(interrupted);
+    // 5. Every receiver done.
+    let receivers_in = wait_for(hub, &CancellationToken::new(), |h| h.receiver_reports.len() >= plan.receivers as usize, Some(REPORT_PATIENCE)).await;
+    stop_progress.cancel();
+    if let Some(p) = progress {
+        let _ = p.await;
+    }
+    let heard = std::mem::take(&mut *hub.heard.lock().unwrap());
+    if heard.sender_reports.is_empty() {
+        return Err(AggregatorError::MissingReports("any sender", REPORT_PATIENCE));
+    }
+    if !receivers_in && heard.receiver_reports.is_empty() {
+        return Err(AggregatorError::MissingReports("any receiver", REPORT_PATIENCE));
+    }
+    let interrupted = interrupted || heard.sender_reports.iter().any(|r| r.interrupted);
+    let results = join(&plan, &heard.sender_reports, &heard.receiver_reports, interrupted);
+    let write_err = |source, path: &std::path::Path| AggregatorError::Write { path: path.display().to_string(), source };
+    let dir = output::results_dir(&config.out, &plan.scenario).map_err(|e| write_err(e, &config.out))?;
+    output::write(&dir, &results).map_err(|e| write_err(e, &dir))?;
+    Ok(Finished { results, dir })
+}
+
+/// Waits until `done` holds. After `shutdown` (or from the start, with
+/// `patience`), waits at most `REPORT_PATIENCE` more. Returns whether it held.
+async fn wait_for(
+    hub: &Hub,
+    shutdown: &CancellationToken,
+    done: impl Fn(&crate::server::Heard) -> bool,
+    patience: Option<Duration>,
+) -> bool {
+    let mut deadline = patience.map(|p| tokio::time::Instant::now() + p);
+    loop {
+        if done(&hub.heard.lock().unwrap()) {
+            return true;
+        }
+        if deadline.is_none() && shutdown.is_cancelled() {
+            deadline = Some(tokio::time::Instant::now() + REPORT_PATIENCE);
+        }
+        if deadline.is_some_and(|d| tokio::time::Instant::now() >= d) {
+            return false;
+        }
+        tokio::time::sleep(POLL).await;
+    }
+}

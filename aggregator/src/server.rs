@@ -1,0 +1,160 @@
+//! The aggregator's HTTP protocol and the state of the run behind it.
+
+use brokerbench_core::clock::unix_now_ns;
+use brokerbench_core::plan::RunPlan;
+use brokerbench_core::wire::{Finish, Progress, Ready, ReceiverReport, Role, SenderReport};
+use bytes::Bytes;
+use http::{Method, Request, Response, StatusCode};
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper::service::service_fn;
+use hyper_util::rt::TokioIo;
+use serde::Serialize;
+use std::sync::{Arc, Mutex};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+
+/// Everything the aggregator has heard.
+#[derive(Default)]
+pub struct Heard {
+    pub ready_senders: Vec<u32>,
+    pub ready_receivers: Vec<(u32, Option<String>)>,
+    pub progress: Vec<Progress>,
+    pub sender_reports: Vec<SenderReport>,
+    pub receiver_reports: Vec<ReceiverReport>,
+}
+
+/// The run's shared state: the plan, what roles said, and two signals.
+pub struct Hub {
+    pub plan: Mutex<RunPlan>,
+    pub heard: Mutex<Heard>,
+    /// Set once `t0` is known.
+    pub started: watch::Sender<bool>,
+    /// Set when the receivers should report: `Some(interrupted)`.
+    pub finished: watch::Sender<Option<bool>>,
+    /// Any change worth a look by the role loop.
+    pub changed: tokio::sync::Notify,
+}
+
+impl Hub {
+    pub fn new(plan: RunPlan) -> Arc<Self> {
+        Arc::new(Hub {
+            plan: Mutex::new(plan),
+            heard: Mutex::new(Heard::default()),
+            started: watch::channel(false).0,
+            finished: watch::channel(None).0,
+            changed: tokio::sync::Notify::new(),
+        })
+    }
+
+    /// Sets `t0` and releases everyone waiting on `/v1/start`.
+    pub fn start(&self, t0_unix_ns: u64) {
+        self.plan.lock().unwrap().t0_unix_ns = Some(t0_unix_ns);
+        self.started.send_replace(true);
+    }
+
+    /// Releases every receiver waiting on `/v1/finish`.
+    pub fn finish(&self, interrupted: bool) {
+        self.finished.send_replace(Some(interrupted));
+    }
+
+    fn plan(&self) -> RunPlan {
+        self.plan.lock().unwrap().clone()
+    }
+
+    async fn handle(&self, req: Request<Incoming>) -> Response<Full<Bytes>> {
+        let (method, path) = (req.method().clone(), req.uri().path().to_string());
+        let body = match req.into_body().collect().await {
+            Ok(b) => b.to_bytes(),
+            Err(_) => return text(StatusCode::BAD_REQUEST, "unreadable body"),
+        };
+        let run_id = self.plan.lock().unwrap().run_id.clone();
+        match (method, path.as_str()) {
+            (Method::GET, "/healthz" | "/readyz") => text(StatusCode::OK, "ok"),
+            (Method::GET, "/v1/plan") => json(&self.plan()),
+            (Method::GET, "/v1/start") => {
+                let mut rx = self.started.subscribe();
+                let _ = rx.wait_for(|s| *s).await;
+                json(&self.plan())
+            }
+            (Method::GET, "/v1/finish") => {
+                let mut rx = self.finished.subscribe();
+                let interrupted = rx.wait_for(|f| f.is_some()).await.map(|f| f.unwrap_or(true)).unwrap_or(true);
+                json(&Finish { interrupted })
+            }
+            (Method::POST, "/v1/ready") => self.take(&body, |h, r: Ready| match r.role {
+                Role::Sender => h.ready_senders.push(r.index),
+                Role::Receiver => h.ready_receivers.push((r.index, r.url)),
+            }),
+            (Method::POST, "/v1/progress") => self.take(&body, |h, p: Progress| {
+                h.progress.retain(|q| (q.role, q.index) != (p.role, p.index));
+                h.progress.push(p);
+            }),
+            (Method::POST, "/v1/report/sender") => match serde_json::from_slice::<SenderReport>(&body) {
+                Ok(r) if r.run_id != run_id => text(StatusCode::BAD_REQUEST, "report of another run"),
+                Ok(r) => self.keep(|h| h.sender_reports.push(r)),
+                Err(e) => text(StatusCode::BAD_REQUEST, &format!("bad sender report: {e}")),
+            },
+            (Method::POST, "/v1/report/receiver") => match serde_json::from_slice::<ReceiverReport>(&body) {
+                Ok(r) if r.run_id != run_id => text(StatusCode::BAD_REQUEST, "report of another run"),
+                Ok(r) => self.keep(|h| h.receiver_reports.push(r)),
+                Err(e) => text(StatusCode::BAD_REQUEST, &format!("bad receiver report: {e}")),
+            },
+            _ => text(StatusCode::NOT_FOUND, "no such endpoint"),
+        }
+    }
+
+    fn take<T: serde::de::DeserializeOwned>(&self, body: &[u8], f: impl FnOnce(&mut Heard, T)) -> Response<Full<Bytes>> {
+        match serde_json::from_slice::<T>(body) {
+            Ok(v) => self.keep(|h| f(h, v)),
+            Err(e) => text(StatusCode::BAD_REQUEST, &format!("bad message: {e}")),
+        }
+    }
+
+    fn keep(&self, f: impl FnOnce(&mut Heard)) -> Response<Full<Bytes>> {
+        f(&mut self.heard.lock().unwrap());
+        self.changed.notify_waiters();
+        json(&serde_json::json!({ "ok": true, "at": unix_now_ns() }))
+    }
+}
+
+fn text(status: StatusCode, msg: &str) -> Response<Full<Bytes>> {
+    let mut r = Response::new(Full::new(Bytes::from(format!("{msg}\n"))));
+    *r.status_mut() = status;
+    r
+}
+
+fn json<T: Serialize>(v: &T) -> Response<Full<Bytes>> {
+    match serde_json::to_vec(v) {
+        Ok(b) => {
+            let mut r = Response::new(Full::new(Bytes::from(b)));
+            r.headers_mut().insert(http::header::CONTENT_TYPE, http::HeaderValue::from_static("application/json"));
+            r
+        }
+        Err(e) => text(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()),
+    }
+}
+
+/// Serves the protocol on `listener` until `stop`.
+pub async fn serve(hub: Arc<Hub>, listener: TcpListener, stop: CancellationToken) {
+    loop {
+        let stream = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((s, _)) => s,
+                Err(_) => continue,
+            },
+            _ = stop.cancelled() => return,
+        };
+        let hub = hub.clone();
+        tokio::spawn(async move {
+            let service = service_fn(move |req| {
+                let hub = hub.clone();
+                async move { Ok::<_, std::convert::Infallible>(hub.handle(req).await) }
+            });
+            let _ = hyper::server::conn::http1::Builder::new()
+                .serve_connection(TokioIo::new(stream), service)
+                .await;
+        });
+    }
+}

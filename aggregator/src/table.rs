@@ -1,0 +1,82 @@
+//! The summary table printed at the end of a run.
+
+use crate::model::{Latencies, Summary, Totals};
+use std::fmt::Write as _;
+
+fn ms(v: Option<f64>) -> String {
+    v.map_or_else(|| "-".to_string(), |x| format!("{x:.2}"))
+}
+
+fn row(out: &mut String, label: &str, rps: &str, t: &Totals, send: f64, deliv: f64, l: &Latencies, flag: bool) {
+    let p = |x: Option<brokerbench_core::digest::Percentiles>, f: fn(&brokerbench_core::digest::Percentiles) -> f64| {
+        ms(x.as_ref().map(f))
+    };
+    let _ = writeln!(
+        out,
+        "{label:>5} {rps:>6} {:>9} {:>9} {:>7} {:>9} {:>6} {:>5} {:>8.0} {:>8.0} {:>8} {:>10} {:>8} {:>10} {:>9}{}",
+        t.sent,
+        t.accepted,
+        t.failed,
+        t.delivered,
+        t.lost,
+        t.duplicates,
+        send,
+        deliv,
+        p(l.publish, |p| p.p99),
+        p(l.publish, |p| p.p99_99),
+        p(l.e2e, |p| p.p99),
+        p(l.e2e, |p| p.p99_99),
+        p(l.schedule_lag, |p| p.p99_99),
+        if flag { "  generator-limited" } else { "" }
+    );
+}
+
+/// The table: one row per step and one for the whole run, then notes.
+pub fn render(s: &Summary, dir: &str) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "run {} ({}), pace {}, payload {} B{}",
+        s.run_id,
+        s.scenario,
+        s.pace,
+        s.payload_size,
+        if s.interrupted { ", INTERRUPTED: partial results" } else { "" }
+    );
+    let _ = writeln!(
+        out,
+        "{:>5} {:>6} {:>9} {:>9} {:>7} {:>9} {:>6} {:>5} {:>8} {:>8} {:>8} {:>10} {:>8} {:>10} {:>9}",
+        "step", "rps", "sent", "accepted", "failed", "delivered", "lost", "dup", "send/s", "deliv/s",
+        "pub p99", "pub p99.99", "e2e p99", "e2e p99.99", "lag p99.99"
+    );
+    for st in &s.steps {
+        row(&mut out, &st.step.to_string(), &st.rps.to_string(), &st.totals, st.send_rps, st.delivery_rps, &st.latency_ms, st.generator_limited);
+    }
+    let secs: f64 = s.steps.iter().map(|x| x.seconds as f64).sum::<f64>().max(1.0);
+    let t = &s.totals;
+    row(&mut out, "all", "", t, t.sent as f64 / secs, t.delivered as f64 / secs, &s.latency_ms, false);
+    let _ = writeln!(out, "latencies in ms; publish and e2e from intended send time; lag = sent - intended");
+    if t.failed > 0 {
+        let _ = writeln!(out, "send failures by reason: {}", serde_json::to_string(&s.failures).unwrap_or_default());
+    }
+    if t.unexpected > 0 || t.rejected > 0 {
+        let _ = writeln!(out, "unexpected (received though the send failed): {}, rejected by receiver: {}", t.unexpected, t.rejected);
+    }
+    let us = |v: Option<f64>| v.map_or_else(|| "-".to_string(), |x| format!("{x:.1}"));
+    let _ = writeln!(
+        out,
+        "CPU per event: sender {} µs, receiver {} µs",
+        us(s.cpu.sender_us_per_event),
+        us(s.cpu.receiver_us_per_event)
+    );
+    if s.generator_limited {
+        let _ = writeln!(
+            out,
+            "note: the generator fell behind its schedule in flagged steps (schedule lag P99.99 > {} ms or events not sent): \
+             raise --connections or --max-inflight, or run fewer roles on this machine; those steps measure the generator too",
+            crate::model::GENERATOR_LAG_LIMIT_MS
+        );
+    }
+    let _ = writeln!(out, "results: {dir}");
+    out
+}

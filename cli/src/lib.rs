@@ -1,0 +1,28 @@
+//! `brokerbench`: the binary that ties the roles together.
+//!
+//! Layout:
+//! - [`opts`]: command-line options (clap), one struct per subcommand, and
+//!   their validation into the roles' configs.
+//! - [`local`]: `brokerbench run`: aggregator, receiver, SUT and sender on
+//!   loopback in one process, each role on its own runtime.
+//! - [`roles`]: the standalone roles (`sender`, `receiver`, `aggregator`)
+//!   for running on separate hosts or pods.
+
+pub mod local;
+pub mod opts;
+pub mod roles;
+
+pub use opts::{Command, Opts};
+
+/// Exit code of a run cut short by Ctrl-C (partial results were written).
+pub const EXIT_INTERRUPTED: i32 = 130;
+
+/// Runs a parsed command line; returns the process exit code.
+pub async fn execute(opts: Opts, shutdown: tokio_util::sync::CancellationToken) -> anyhow::Result<i32> {
+    match opts.command {
+        Command::Run(o) => local::run(o.into_config()?, shutdown).await,
+        Command::Sender(o) => roles::sender(o.into_config()?, shutdown).await,
+        Command::Receiver(o) => roles::receiver(o.into_config()?, shutdown).await,
+        Command::Aggregator(o) => roles::aggregator(o.into_config()?, shutdown).await,
+    }
+}

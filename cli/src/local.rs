@@ -1,0 +1,77 @@
+//! `brokerbench run`: the whole scenario on this machine. The aggregator runs
+//! on the caller's runtime; the receiver and the sender each get a runtime of
+//! their own (so each role's CPU per event is measured apart), and they talk
+//! to the aggregator over loopback HTTP with the same protocol as across pods.
+
+use crate::opts::LocalConfig;
+use anyhow::Context;
+use brokerbench_aggregator::{AggregatorConfig, Finished};
+use brokerbench_core::client::JsonClient;
+use brokerbench_core::cpu::ThreadCpu;
+use brokerbench_sender::config::Target;
+use std::sync::{Arc, Mutex};
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+/// Runs the scenario, prints the summary table; returns the exit code.
+pub async fn run(config: LocalConfig, shutdown: CancellationToken) -> anyhow::Result<i32> {
+    let finished = run_local(config, shutdown).await?;
+    let summary = &finished.results.summary;
+    print!("{}", brokerbench_aggregator::table::render(summary, &finished.dir.display().to_string()));
+    Ok(if summary.interrupted { crate::EXIT_INTERRUPTED } else { 0 })
+}
+
+/// Runs the scenario and returns its results (written to the results folder).
+pub async fn run_local(config: LocalConfig, shutdown: CancellationToken) -> anyhow::Result<Finished> {
+    let stop = shutdown.child_token();
+    let role_error: Arc<Mutex<Option<anyhow::Error>>> = Arc::default();
+
+    let agg_listener = TcpListener::bind("127.0.0.1:0").await.context("aggregator: cannot bind loopback")?;
+    let agg_url = format!("http://{}", agg_listener.local_addr()?);
+    let recv_listener = std::net::TcpListener::bind(config.receiver_listen)
+        .with_context(|| format!("receiver: cannot listen on {}", config.receiver_listen))?;
+    recv_listener.set_nonblocking(true)?;
+    let receiver_url = format!("http://{}/", recv_listener.local_addr()?);
+    let target = match &config.external {
+        Some(t) => t.clone(),
+        None => Target::parse(&config.sut.target_url(&receiver_url))?,
+    };
+
+    let recv_cpu = ThreadCpu::default();
+    let recv_rt = recv_cpu.runtime(config.receiver_threads, "bb-receiver")?;
+    let send_cpu = ThreadCpu::default();
+    let send_rt = send_cpu.runtime(config.sender.threads, "bb-sender")?;
+
+    let (client, s, errs) = (JsonClient::new(&agg_url), stop.clone(), role_error.clone());
+    let receiver_config = config.receiver.clone();
+    recv_rt.spawn(async move {
+        let result = async {
+            let listener = TcpListener::from_std(recv_listener)?;
+            brokerbench_receiver::run(receiver_config, listener, client, recv_cpu, s.clone()).await?;
+            anyhow::Ok(())
+        }
+        .await;
+        if let Err(e) = result {
+            errs.lock().unwrap().get_or_insert(e.context("receiver"));
+            s.cancel();
+        }
+    });
+    let (client, s, errs) = (JsonClient::new(&agg_url), stop.clone(), role_error.clone());
+    let sender_config = brokerbench_sender::SenderConfig { target, ..config.sender.clone() };
+    send_rt.spawn(async move {
+        if let Err(e) = brokerbench_sender::run(sender_config, client, send_cpu, s.clone()).await {
+            errs.lock().unwrap().get_or_insert(anyhow::Error::from(e).context("sender"));
+            s.cancel();
+        }
+    });
+
+    let aggregator = AggregatorConfig { plan: config.plan.clone(), out: config.out.clone(), progress: config.progress };
+    let result = brokerbench_aggregator::run(aggregator, agg_listener, stop.clone()).await;
+    stop.cancel();
+    send_rt.shutdown_background();
+    recv_rt.shutdown_background();
+    if let Some(e) = role_error.lock().unwrap().take() {
+        return Err(e);
+    }
+    Ok(result?)
+}

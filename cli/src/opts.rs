@@ -1,0 +1,370 @@
+//! Command-line options, one struct per subcommand, and their validation
+//! into the roles' configs. Cross-flag checks happen here, once.
+
+use anyhow::{bail, Context};
+use brokerbench_aggregator::AggregatorConfig;
+use brokerbench_core::pace::Schedule;
+use brokerbench_core::plan::{RunPlan, Warmup};
+use brokerbench_receiver::{ReceiverConfig, ReceiverFaults};
+use brokerbench_sender::config::{Mode, SenderFaults, Target};
+use brokerbench_sender::SenderConfig;
+use brokerbench_sut::Sut;
+use clap::{Args, Parser, Subcommand};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// Throughput and latency test suite for event brokers.
+///
+/// A sender publishes CloudEvents at a paced, open-loop rate through a system
+/// under test to a receiver; the aggregator joins their ledgers and writes
+/// results/<timestamp>-<scenario>/ (summary.json, series.tsv, steps.tsv, lost.tsv).
+#[derive(Debug, Parser)]
+#[command(name = "brokerbench", version, propagate_version = true)]
+pub struct Opts {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run a whole scenario on this machine: receiver, SUT, sender and
+    /// aggregator on loopback; prints progress and a summary, writes results.
+    Run(RunOpts),
+    /// The sender role alone: publish paced CloudEvents to --target, on the
+    /// plan of the aggregator at --aggregator.
+    Sender(SenderOpts),
+    /// The receiver role alone: accept CloudEvents on --listen and report to
+    /// the aggregator at --aggregator.
+    Receiver(ReceiverOpts),
+    /// The aggregator role alone: hand out the plan, start the run when every
+    /// role is ready, join the ledgers, write results.
+    Aggregator(AggregatorOpts),
+}
+
+/// What every role agrees on: the run plan.
+#[derive(Debug, Clone, Args)]
+pub struct PlanOpts {
+    /// Pace: inline steps `rps:seconds[,rps:seconds...]` (seconds default to
+    /// 10), a pace file, or the name of a file in paces/ (e.g. `1k-2k`).
+    #[arg(long, default_value = "1000:10", value_name = "PACE")]
+    pub pace: String,
+    /// Bytes of data in each event.
+    #[arg(long, default_value_t = 8192, value_name = "BYTES")]
+    pub payload_size: usize,
+    /// Events per second during warmup (same connections, excluded from every figure).
+    #[arg(long, default_value_t = 500, value_name = "RPS")]
+    pub warmup_rate: u32,
+    /// Seconds of warmup before the measured schedule; 0 for none.
+    #[arg(long, default_value_t = 3, value_name = "SECONDS")]
+    pub warmup_seconds: u32,
+    /// Seconds the receiver keeps listening after the last send before
+    /// undelivered events count as lost.
+    #[arg(long, default_value_t = 5, value_name = "SECONDS")]
+    pub drain_seconds: u32,
+}
+
+impl PlanOpts {
+    /// The plan (without `t0`) for `scenario`.
+    pub fn plan(&self, scenario: &str, senders: u32, receivers: u32) -> anyhow::Result<RunPlan> {
+        let schedule = Schedule::from_arg(&self.pace, Path::new("paces"))?;
+        if self.payload_size == 0 {
+            bail!("--payload-size must be at least 1 byte");
+        }
+        let warmup = match (self.warmup_seconds, self.warmup_rate) {
+            (0, _) => None,
+            (_, 0) => bail!("--warmup-rate must be at least 1 when --warmup-seconds is set"),
+            (seconds, rate) => Some(Warmup { rate, seconds }),
+        };
+        Ok(RunPlan {
+            run_id: run_id(),
+            scenario: scenario.to_string(),
+            schedule,
+            payload_size: self.payload_size,
+            warmup,
+            drain_seconds: self.drain_seconds,
+            senders,
+            receivers,
+            t0_unix_ns: None,
+        })
+    }
+}
+
+/// A run id unique enough to tell runs apart: time plus random bits.
+fn run_id() -> String {
+    use std::hash::{BuildHasher, RandomState};
+    let rand = RandomState::new().hash_one(std::process::id()) & 0xffff_ffff;
+    format!("{}-{rand:08x}", chrono::Utc::now().format("%Y%m%dT%H%M%S"))
+}
+
+/// How the sender publishes.
+#[derive(Debug, Clone, Args)]
+pub struct PublishOpts {
+    /// Keep-alive connections to the target, one request in flight on each.
+    #[arg(long, default_value_t = 64, value_name = "N")]
+    pub connections: usize,
+    /// Seconds before a request counts as a timeout failure.
+    #[arg(long, default_value_t = 10.0, value_name = "SECONDS")]
+    pub request_timeout: f64,
+    /// Most events in flight (queued for a connection or awaiting an answer);
+    /// events due beyond it are counted as failures, never delayed.
+    #[arg(long, default_value_t = 20_000, value_name = "N")]
+    pub max_inflight: u64,
+    /// Send structured-mode CloudEvents (JSON) instead of binary mode.
+    #[arg(long)]
+    pub structured: bool,
+    /// Worker threads of the sender's runtime (the pacer has its own thread).
+    #[arg(long, default_value_t = 1, value_name = "N")]
+    pub sender_threads: usize,
+    /// Test fault: send every Nth accepted event twice.
+    #[arg(long, hide = true, value_name = "N")]
+    pub fault_duplicate_every: Option<u64>,
+}
+
+impl PublishOpts {
+    fn config(&self, target: Target, index: u32) -> anyhow::Result<SenderConfig> {
+        if self.connections == 0 {
+            bail!("--connections must be at least 1");
+        }
+        if !(self.request_timeout > 0.0 && self.request_timeout.is_finite()) {
+            bail!("--request-timeout must be a positive number of seconds");
+        }
+        if self.max_inflight == 0 {
+            bail!("--max-inflight must be at least 1");
+        }
+        Ok(SenderConfig {
+            index,
+            connections: self.connections,
+            request_timeout: Duration::from_secs_f64(self.request_timeout),
+            max_inflight: self.max_inflight,
+            mode: if self.structured { Mode::Structured } else { Mode::Binary },
+            threads: self.sender_threads.max(1),
+            faults: SenderFaults { duplicate_every: self.fault_duplicate_every.filter(|n| *n > 0) },
+            ..SenderConfig::new(target)
+        })
+    }
+}
+
+/// Test-only receiver faults (hidden from --help).
+#[derive(Debug, Clone, Args)]
+pub struct FaultOpts {
+    /// Test fault: answer 202 to every Nth event but never record it.
+    #[arg(long, hide = true, value_name = "N")]
+    pub fault_drop_every: Option<u64>,
+    /// Test fault: stall the receiver this many seconds after t0 ...
+    #[arg(long, hide = true, value_name = "SECONDS")]
+    pub fault_stall_at: Option<f64>,
+    /// ... for this many seconds.
+    #[arg(long, hide = true, value_name = "SECONDS", default_value_t = 1.0)]
+    pub fault_stall_seconds: f64,
+}
+
+impl FaultOpts {
+    fn faults(&self) -> ReceiverFaults {
+        ReceiverFaults {
+            drop_every: self.fault_drop_every.filter(|n| *n > 0),
+            stall: self
+                .fault_stall_at
+                .map(|at| (Duration::from_secs_f64(at.max(0.0)), Duration::from_secs_f64(self.fault_stall_seconds.max(0.0)))),
+        }
+    }
+}
+
+/// `brokerbench run`.
+#[derive(Debug, Clone, Args)]
+pub struct RunOpts {
+    /// System under test the suite starts itself: `direct` (sender -> receiver).
+    #[arg(long, default_value = "direct", value_name = "SUT")]
+    pub sut: String,
+    /// Measure an external SUT instead: publish to this URL (a broker
+    /// ingress, a channel, any CloudEvents sink) whose subscriber is this
+    /// run's receiver (see --receiver-listen).
+    #[arg(long, value_name = "URL", conflicts_with = "sut")]
+    pub target: Option<String>,
+    #[command(flatten)]
+    pub plan: PlanOpts,
+    #[command(flatten)]
+    pub publish: PublishOpts,
+    /// Address the receiver listens on.
+    #[arg(long, default_value = "127.0.0.1:0", value_name = "ADDR")]
+    pub receiver_listen: SocketAddr,
+    /// Worker threads of the receiver's runtime.
+    #[arg(long, default_value_t = 1, value_name = "N")]
+    pub receiver_threads: usize,
+    /// Parent folder of the results folder.
+    #[arg(long, default_value = "results", value_name = "DIR")]
+    pub out: PathBuf,
+    /// No live progress lines.
+    #[arg(long)]
+    pub quiet: bool,
+    #[command(flatten)]
+    pub faults: FaultOpts,
+}
+
+/// Validated `run` settings.
+#[derive(Debug, Clone)]
+pub struct LocalConfig {
+    pub plan: RunPlan,
+    pub sut: Sut,
+    /// External SUT ingress; `None` to publish to the local SUT's.
+    pub external: Option<Target>,
+    /// Sender settings; its target is replaced by the SUT's ingress at run time.
+    pub sender: SenderConfig,
+    pub receiver: ReceiverConfig,
+    pub receiver_listen: SocketAddr,
+    pub receiver_threads: usize,
+    pub out: PathBuf,
+    pub progress: bool,
+}
+
+impl RunOpts {
+    pub fn into_config(self) -> anyhow::Result<LocalConfig> {
+        let sut: Sut = self.sut.parse()?;
+        let external = self.target.as_deref().map(Target::parse).transpose()?;
+        if external.is_some() && self.receiver_listen.port() == 0 {
+            bail!("--target needs --receiver-listen with a fixed port, so the SUT's subscriber can point at the receiver");
+        }
+        let scenario = if external.is_some() { "target".to_string() } else { sut.to_string() };
+        let plan = self.plan.plan(&scenario, 1, 1)?;
+        let placeholder = external.clone().unwrap_or(Target::parse("http://127.0.0.1:80/")?);
+        Ok(LocalConfig {
+            plan,
+            sut,
+            external,
+            sender: self.publish.config(placeholder, 0)?,
+            receiver: ReceiverConfig { index: 0, advertise_url: None, faults: self.faults.faults() },
+            receiver_listen: self.receiver_listen,
+            receiver_threads: self.receiver_threads.max(1),
+            out: self.out,
+            progress: !self.quiet,
+        })
+    }
+}
+
+/// `brokerbench sender`.
+#[derive(Debug, Clone, Args)]
+pub struct SenderOpts {
+    /// Aggregator URL, e.g. http://aggregator:7000.
+    #[arg(long, value_name = "URL")]
+    pub aggregator: String,
+    /// Where to publish: any CloudEvents HTTP endpoint (a Knative broker, a channel, a sink).
+    #[arg(long, value_name = "URL")]
+    pub target: String,
+    /// This sender's index when several share a run (each has its own sequence space).
+    #[arg(long, default_value_t = 0, value_name = "N")]
+    pub index: u32,
+    #[command(flatten)]
+    pub publish: PublishOpts,
+}
+
+/// Validated `sender` settings.
+#[derive(Debug, Clone)]
+pub struct SenderRoleConfig {
+    pub aggregator: String,
+    pub sender: SenderConfig,
+}
+
+impl SenderOpts {
+    pub fn into_config(self) -> anyhow::Result<SenderRoleConfig> {
+        let target = Target::parse(&self.target)?;
+        Ok(SenderRoleConfig {
+            aggregator: check_url(&self.aggregator, "--aggregator")?,
+            sender: self.publish.config(target, self.index)?,
+        })
+    }
+}
+
+/// `brokerbench receiver`.
+#[derive(Debug, Clone, Args)]
+pub struct ReceiverOpts {
+    /// Aggregator URL, e.g. http://aggregator:7000.
+    #[arg(long, value_name = "URL")]
+    pub aggregator: String,
+    /// Address to accept CloudEvents on.
+    #[arg(long, default_value = "127.0.0.1:8080", value_name = "ADDR")]
+    pub listen: SocketAddr,
+    /// URL the SUT delivers to, as announced to the aggregator (default http://<listen>/).
+    #[arg(long, value_name = "URL")]
+    pub advertise_url: Option<String>,
+    /// This receiver's index.
+    #[arg(long, default_value_t = 0, value_name = "N")]
+    pub index: u32,
+    /// Worker threads of the receiver's runtime.
+    #[arg(long, default_value_t = 1, value_name = "N")]
+    pub threads: usize,
+    #[command(flatten)]
+    pub faults: FaultOpts,
+}
+
+/// Validated `receiver` settings.
+#[derive(Debug, Clone)]
+pub struct ReceiverRoleConfig {
+    pub aggregator: String,
+    pub listen: SocketAddr,
+    pub threads: usize,
+    pub receiver: ReceiverConfig,
+}
+
+impl ReceiverOpts {
+    pub fn into_config(self) -> anyhow::Result<ReceiverRoleConfig> {
+        Ok(ReceiverRoleConfig {
+            aggregator: check_url(&self.aggregator, "--aggregator")?,
+            listen: self.listen,
+            threads: self.threads.max(1),
+            receiver: ReceiverConfig { index: self.index, advertise_url: self.advertise_url, faults: self.faults.faults() },
+        })
+    }
+}
+
+/// `brokerbench aggregator`.
+#[derive(Debug, Clone, Args)]
+pub struct AggregatorOpts {
+    /// Address to serve the protocol on.
+    #[arg(long, default_value = "127.0.0.1:7000", value_name = "ADDR")]
+    pub listen: SocketAddr,
+    /// Scenario name, for the results folder.
+    #[arg(long, default_value = "target", value_name = "NAME")]
+    pub scenario: String,
+    /// Senders to wait for.
+    #[arg(long, default_value_t = 1, value_name = "N")]
+    pub senders: u32,
+    /// Receivers to wait for.
+    #[arg(long, default_value_t = 1, value_name = "N")]
+    pub receivers: u32,
+    #[command(flatten)]
+    pub plan: PlanOpts,
+    /// Parent folder of the results folder.
+    #[arg(long, default_value = "results", value_name = "DIR")]
+    pub out: PathBuf,
+    /// No live progress lines.
+    #[arg(long)]
+    pub quiet: bool,
+}
+
+/// Validated `aggregator` settings.
+#[derive(Debug, Clone)]
+pub struct AggregatorRoleConfig {
+    pub listen: SocketAddr,
+    pub aggregator: AggregatorConfig,
+}
+
+impl AggregatorOpts {
+    pub fn into_config(self) -> anyhow::Result<AggregatorRoleConfig> {
+        if self.senders == 0 || self.receivers == 0 {
+            bail!("--senders and --receivers must be at least 1");
+        }
+        let plan = self.plan.plan(&self.scenario, self.senders, self.receivers)?;
+        Ok(AggregatorRoleConfig {
+            listen: self.listen,
+            aggregator: AggregatorConfig { plan, out: self.out, progress: !self.quiet },
+        })
+    }
+}
+
+fn check_url(url: &str, flag: &str) -> anyhow::Result<String> {
+    let uri: http::Uri = url.parse().with_context(|| format!("{flag} {url:?} is not a URL"))?;
+    if uri.scheme_str() != Some("http") || uri.authority().is_none() {
+        bail!("{flag} {url:?}: expected http://host:port");
+    }
+    Ok(url.to_string())
+}

@@ -1,0 +1,68 @@
+//! The standalone roles, for separate hosts or pods.
+
+use crate::opts::{AggregatorRoleConfig, ReceiverRoleConfig, SenderRoleConfig};
+use anyhow::Context;
+use brokerbench_core::client::JsonClient;
+use brokerbench_core::cpu::ThreadCpu;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+/// `brokerbench sender`.
+pub async fn sender(c: SenderRoleConfig, shutdown: CancellationToken) -> anyhow::Result<i32> {
+    let cpu = ThreadCpu::default();
+    let rt = cpu.runtime(c.sender.threads, "bb-sender")?;
+    let task = rt.spawn(brokerbench_sender::run(c.sender, JsonClient::new(&c.aggregator), cpu, shutdown));
+    let report = task.await?;
+    rt.shutdown_background();
+    let r = report?;
+    eprintln!(
+        "sender {}: sent {}, accepted {}, failed {}{}",
+        r.index,
+        r.released,
+        r.accepted.count(),
+        r.failed.total(),
+        if r.interrupted { " (interrupted)" } else { "" }
+    );
+    Ok(if r.interrupted { crate::EXIT_INTERRUPTED } else { 0 })
+}
+
+/// `brokerbench receiver`.
+pub async fn receiver(c: ReceiverRoleConfig, shutdown: CancellationToken) -> anyhow::Result<i32> {
+    let listener = std::net::TcpListener::bind(c.listen).with_context(|| format!("cannot listen on {}", c.listen))?;
+    listener.set_nonblocking(true)?;
+    let cpu = ThreadCpu::default();
+    let rt = cpu.runtime(c.threads, "bb-receiver")?;
+    let client = JsonClient::new(&c.aggregator);
+    let task = rt.spawn(async move {
+        let listener = TcpListener::from_std(listener)?;
+        anyhow::Ok(brokerbench_receiver::run(c.receiver, listener, client, cpu, shutdown).await?)
+    });
+    let report = task.await?;
+    rt.shutdown_background();
+    let r = report?;
+    let unique: u64 = r.received.iter().map(|b| b.count()).sum();
+    eprintln!(
+        "receiver {}: delivered {unique}, duplicates {}, rejected {}{}",
+        r.index,
+        r.duplicates,
+        r.rejected.total(),
+        if r.interrupted { " (interrupted)" } else { "" }
+    );
+    Ok(if r.interrupted { crate::EXIT_INTERRUPTED } else { 0 })
+}
+
+/// `brokerbench aggregator`.
+pub async fn aggregator(c: AggregatorRoleConfig, shutdown: CancellationToken) -> anyhow::Result<i32> {
+    let listener = TcpListener::bind(c.listen).await.with_context(|| format!("cannot listen on {}", c.listen))?;
+    eprintln!(
+        "aggregator on http://{}: run {}, waiting for {} sender(s) and {} receiver(s)",
+        listener.local_addr()?,
+        c.aggregator.plan.run_id,
+        c.aggregator.plan.senders,
+        c.aggregator.plan.receivers
+    );
+    let finished = brokerbench_aggregator::run(c.aggregator, listener, shutdown).await?;
+    let summary = &finished.results.summary;
+    print!("{}", brokerbench_aggregator::table::render(summary, &finished.dir.display().to_string()));
+    Ok(if summary.interrupted { crate::EXIT_INTERRUPTED } else { 0 })
+}
