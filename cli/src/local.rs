@@ -42,28 +42,21 @@ pub async fn run_local(config: LocalConfig, shutdown: CancellationToken) -> anyh
     let send_cpu = ThreadCpu::default();
     let send_rt = send_cpu.runtime(config.sender.threads, "bb-sender")?;
 
-    let (client, s, errs) = (JsonClient::new(&agg_url), stop.clone(), role_error.clone());
+    let (client, s) = (JsonClient::new(&agg_url), stop.clone());
     let receiver_config = config.receiver.clone();
-    recv_rt.spawn(async move {
-        let result = async {
-            let listener = TcpListener::from_std(recv_listener)?;
-            brokerbench_receiver::run(receiver_config, listener, client, recv_cpu, s.clone()).await?;
-            anyhow::Ok(())
-        }
-        .await;
-        if let Err(e) = result {
-            errs.lock().unwrap().get_or_insert(e.context("receiver"));
-            s.cancel();
-        }
+    let receiver = recv_rt.spawn(async move {
+        let listener = TcpListener::from_std(recv_listener)?;
+        brokerbench_receiver::run(receiver_config, listener, client, recv_cpu, s).await?;
+        anyhow::Ok(())
     });
-    let (client, s, errs) = (JsonClient::new(&agg_url), stop.clone(), role_error.clone());
+    watch("receiver", receiver, stop.clone(), role_error.clone());
+    let (client, s) = (JsonClient::new(&agg_url), stop.clone());
     let sender_config = brokerbench_sender::SenderConfig { target, ..config.sender.clone() };
-    send_rt.spawn(async move {
-        if let Err(e) = brokerbench_sender::run(sender_config, client, send_cpu, s.clone()).await {
-            errs.lock().unwrap().get_or_insert(anyhow::Error::from(e).context("sender"));
-            s.cancel();
-        }
+    let sender = send_rt.spawn(async move {
+        brokerbench_sender::run(sender_config, client, send_cpu, s).await?;
+        anyhow::Ok(())
     });
+    watch("sender", sender, stop.clone(), role_error.clone());
 
     let aggregator = AggregatorConfig { plan: config.plan.clone(), out: config.out.clone(), progress: config.progress };
     let result = brokerbench_aggregator::run(aggregator, agg_listener, stop.clone()).await;
@@ -74,4 +67,22 @@ pub async fn run_local(config: LocalConfig, shutdown: CancellationToken) -> anyh
         return Err(e);
     }
     Ok(result?)
+}
+
+/// Stops the run and keeps the error if a role fails or panics.
+fn watch(
+    role: &'static str,
+    task: tokio::task::JoinHandle<anyhow::Result<()>>,
+    stop: CancellationToken,
+    errors: Arc<Mutex<Option<anyhow::Error>>>,
+) {
+    tokio::spawn(async move {
+        let error = match task.await {
+            Ok(Ok(())) => return,
+            Ok(Err(e)) => e.context(role),
+            Err(e) => anyhow::anyhow!("{role} crashed: {e}"),
+        };
+        errors.lock().unwrap().get_or_insert(error);
+        stop.cancel();
+    });
 }

@@ -47,7 +47,7 @@ pub enum Command {
 pub struct PlanOpts {
     /// Pace: inline steps `rps:seconds[,rps:seconds...]` (seconds default to
     /// 10), a pace file, or the name of a file in paces/ (e.g. `1k-2k`).
-    #[arg(long, default_value = "1000:10", value_name = "PACE")]
+    #[arg(long, default_value = "1000:10", value_name = "PACE", allow_hyphen_values = true)]
     pub pace: String,
     /// Bytes of data in each event.
     #[arg(long, default_value_t = 8192, value_name = "BYTES")]

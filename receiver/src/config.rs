@@ -17,8 +17,8 @@ pub struct ReceiverFaults {
     /// Answer 202 to every Nth event (`seq % N == N - 1`) but never record it:
     /// a delivery the SUT believes made and the subscriber never saw.
     pub drop_every: Option<u64>,
-    /// Hold every request that arrives in `[t0 + at, t0 + at + for)` until
-    /// the window ends.
+    /// Hold every request that arrives in `[t0 + at, t0 + at + len)` for
+    /// `len` before answering: `(at, len)`.
     pub stall: Option<(Duration, Duration)>,
 }
 

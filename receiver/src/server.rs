@@ -4,7 +4,7 @@
 
 use crate::config::ReceiverFaults;
 use crate::ledger::{Delivery, DeliveryLedger};
-use brokerbench_core::clock::{instant_at, unix_now_ns};
+use brokerbench_core::clock::unix_now_ns;
 use brokerbench_core::identity::{EventIdentity, EXT_RUN, EXT_SENDER, EXT_SENT, EXT_SEQ, EXT_WARMUP};
 use brokerbench_core::wire::RejectCounts;
 use bytes::Bytes;
@@ -97,16 +97,15 @@ impl Sink {
         }
     }
 
-    /// Test fault: hold requests arriving inside the stall window.
+    /// Test fault: hold each request arriving inside the stall window for
+    /// the window's length (a subscriber that stops answering for a while).
     async fn stall(&self) {
         let (Some((at, len)), Some(t0)) = (self.faults.stall, *self.t0_unix_ns.lock().unwrap()) else {
             return;
         };
-        let now = unix_now_ns();
         let from = t0 + at.as_nanos() as u64;
-        let until = from + len.as_nanos() as u64;
-        if (from..until).contains(&now) {
-            tokio::time::sleep_until(instant_at(until)).await;
+        if (from..from + len.as_nanos() as u64).contains(&unix_now_ns()) {
+            tokio::time::sleep(len).await;
         }
     }
 }

@@ -4,7 +4,8 @@
 //! It runs on a thread of its own with a 1 ns timer slack, because tokio's
 //! timer wakes on millisecond ticks: at 40k events/s that alone would put up
 //! to a millisecond of schedule lag on every event. Each wake-up releases
-//! every event that has become due, each stamped with its own intended time.
+//! every event that has become due, each stamped with its own intended time;
+//! wake-ups are at least [`QUANTUM`] apart.
 
 use crate::Job;
 use brokerbench_core::clock::unix_now_ns;
@@ -14,6 +15,10 @@ use tokio_util::sync::CancellationToken;
 
 /// Longest single sleep, so a stop request is seen promptly.
 const MAX_SLEEP: Duration = Duration::from_millis(20);
+/// Shortest time between two wake-ups. Waking for every event at 40k/s costs
+/// more CPU in context switches than sending; waking at most every 200 µs
+/// releases a small batch instead and bounds the added lag to 200 µs.
+pub const QUANTUM: Duration = Duration::from_micros(200);
 
 /// One paced phase (warmup, then the measured schedule).
 #[derive(Debug, Clone)]
@@ -60,6 +65,7 @@ pub fn pace(phases: &[Phase], stop: &CancellationToken, mut release: impl FnMut(
                 return false;
             }
             let next = start + Duration::from_nanos(s.offset_ns(released).unwrap_or(0));
+            let next = next.max(now + QUANTUM);
             let wait = next.saturating_duration_since(Instant::now()).min(MAX_SLEEP);
             if !wait.is_zero() {
                 std::thread::sleep(wait);

@@ -77,6 +77,7 @@ pub async fn run(
     let completed = pace_on_thread(&plan, &config, books.clone(), tx, cpu.clone(), shutdown.clone()).await?;
     workers.join_all().await;
     progress.abort();
+    let _ = progress.await;
 
     let books = Arc::into_inner(books).expect("workers and pacer are done");
     let ledger = books.ledger.into_inner().unwrap();
