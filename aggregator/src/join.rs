@@ -12,7 +12,12 @@ use brokerbench_core::plan::RunPlan;
 use brokerbench_core::wire::{FailureCounts, ReceiverReport, RejectCounts, SenderReport};
 
 /// Joins the reports of one run.
-pub fn join(plan: &RunPlan, senders: &[SenderReport], receivers: &[ReceiverReport], interrupted: bool) -> Results {
+pub fn join(
+    plan: &RunPlan,
+    senders: &[SenderReport],
+    receivers: &[ReceiverReport],
+    interrupted: bool,
+) -> Results {
     let s = &plan.schedule;
     let n_steps = s.steps().len();
     let mut steps: Vec<StepSummary> = s
@@ -85,20 +90,26 @@ pub fn join(plan: &RunPlan, senders: &[SenderReport], receivers: &[ReceiverRepor
         }
         for st in steps.iter_mut() {
             let range = st.start_second as usize..(st.start_second + st.seconds as u64) as usize;
-            st.totals.duplicates += r.seconds.get(range).unwrap_or_default().iter().map(|x| x.duplicates).sum::<u64>();
+            st.totals.duplicates += r
+                .seconds
+                .get(range)
+                .unwrap_or_default()
+                .iter()
+                .map(|x| x.duplicates)
+                .sum::<u64>();
         }
     }
     totals.rejected = rejected.total();
 
     // Bit by bit, per sender: delivered, lost and unexpected events.
     for sender in 0..plan.senders {
-        let accepted = senders
-            .iter()
-            .filter(|r| r.index == sender)
-            .fold(BitSet::new(s.total_events()), |mut a, r| {
+        let accepted = senders.iter().filter(|r| r.index == sender).fold(
+            BitSet::new(s.total_events()),
+            |mut a, r| {
                 a.union_with(&r.accepted);
                 a
-            });
+            },
+        );
         let received = receivers
             .iter()
             .filter_map(|r| r.received.get(sender as usize))
@@ -116,8 +127,14 @@ pub fn join(plan: &RunPlan, senders: &[SenderReport], receivers: &[ReceiverRepor
                 steps[step].totals.lost += 1;
             }
             match lost.last_mut() {
-                Some(LostRange { sender: sd, last, .. }) if *sd == sender && *last + 1 == seq => *last = seq,
-                _ => lost.push(LostRange { sender, first: seq, last: seq }),
+                Some(LostRange {
+                    sender: sd, last, ..
+                }) if *sd == sender && *last + 1 == seq => *last = seq,
+                _ => lost.push(LostRange {
+                    sender,
+                    first: seq,
+                    last: seq,
+                }),
             }
         }
         for seq in received.difference(&accepted) {
@@ -152,16 +169,47 @@ pub fn join(plan: &RunPlan, senders: &[SenderReport], receivers: &[ReceiverRepor
 
     // Merged digests per step and for the run.
 
-    let (pub_steps, pub_all) = by_step(n_steps, |i: usize| senders.iter().filter_map(|r| r.steps.get(i)).map(|x| &x.publish).collect());
-    let (raw_steps, raw_all) = by_step(n_steps, |i: usize| senders.iter().filter_map(|r| r.steps.get(i)).map(|x| &x.publish_raw).collect());
-    let (lag_steps, lag_all) = by_step(n_steps, |i: usize| senders.iter().filter_map(|r| r.steps.get(i)).map(|x| &x.lag).collect());
-    let (e2e_steps, e2e_all) = by_step(n_steps, |i: usize| receivers.iter().filter_map(|r| r.steps.get(i)).map(|x| &x.e2e).collect());
-    let (e2er_steps, e2er_all) = by_step(n_steps, |i: usize| receivers.iter().filter_map(|r| r.steps.get(i)).map(|x| &x.e2e_raw).collect());
+    let (pub_steps, pub_all) = by_step(n_steps, |i: usize| {
+        senders
+            .iter()
+            .filter_map(|r| r.steps.get(i))
+            .map(|x| &x.publish)
+            .collect()
+    });
+    let (raw_steps, raw_all) = by_step(n_steps, |i: usize| {
+        senders
+            .iter()
+            .filter_map(|r| r.steps.get(i))
+            .map(|x| &x.publish_raw)
+            .collect()
+    });
+    let (lag_steps, lag_all) = by_step(n_steps, |i: usize| {
+        senders
+            .iter()
+            .filter_map(|r| r.steps.get(i))
+            .map(|x| &x.lag)
+            .collect()
+    });
+    let (e2e_steps, e2e_all) = by_step(n_steps, |i: usize| {
+        receivers
+            .iter()
+            .filter_map(|r| r.steps.get(i))
+            .map(|x| &x.e2e)
+            .collect()
+    });
+    let (e2er_steps, e2er_all) = by_step(n_steps, |i: usize| {
+        receivers
+            .iter()
+            .filter_map(|r| r.steps.get(i))
+            .map(|x| &x.e2e_raw)
+            .collect()
+    });
 
     let mut generator_limited = false;
     for (i, st) in steps.iter_mut().enumerate() {
         st.totals.sent = st.totals.accepted + st.totals.failed;
-        st.totals.delivered_of_accepted = st.totals.accepted - st.totals.lost.min(st.totals.accepted);
+        st.totals.delivered_of_accepted =
+            st.totals.accepted - st.totals.lost.min(st.totals.accepted);
         st.send_rps = st.totals.sent as f64 / st.seconds as f64;
         st.delivery_rps = st.totals.delivered as f64 / st.seconds as f64;
         st.latency_ms = Latencies {
@@ -180,7 +228,8 @@ pub fn join(plan: &RunPlan, senders: &[SenderReport], receivers: &[ReceiverRepor
     let sender_ns: u64 = senders.iter().map(|r| r.cpu_ns).sum();
     let receiver_ns: u64 = receivers.iter().map(|r| r.cpu_ns).sum();
     let per = |ns: u64, n: u64| (n > 0).then(|| ns as f64 / 1e3 / n as f64);
-    let received_requests = totals.delivered + totals.duplicates + totals.warmup_received + totals.rejected;
+    let received_requests =
+        totals.delivered + totals.duplicates + totals.warmup_received + totals.rejected;
     let summary = Summary {
         schema_version: SCHEMA_VERSION,
         run_id: plan.run_id.clone(),
@@ -212,14 +261,24 @@ pub fn join(plan: &RunPlan, senders: &[SenderReport], receivers: &[ReceiverRepor
         generator_limited,
         steps,
     };
-    Results { summary, series, lost }
+    Results {
+        summary,
+        series,
+        lost,
+    }
 }
 
 /// Percentiles of each step's merged digests, and of the whole run.
-fn by_step<'a>(n_steps: usize, f: impl Fn(usize) -> Vec<&'a WireDigest>) -> (Vec<Option<Percentiles>>, Option<Percentiles>) {
+fn by_step<'a>(
+    n_steps: usize,
+    f: impl Fn(usize) -> Vec<&'a WireDigest>,
+) -> (Vec<Option<Percentiles>>, Option<Percentiles>) {
     let per_step: Vec<Digest> = (0..n_steps).map(|i| merge(f(i))).collect();
     let mut all = Digest::merged(per_step.iter());
-    (per_step.into_iter().map(|mut d| d.percentiles()).collect(), all.percentiles())
+    (
+        per_step.into_iter().map(|mut d| d.percentiles()).collect(),
+        all.percentiles(),
+    )
 }
 
 fn merge(parts: Vec<&WireDigest>) -> Digest {
@@ -229,7 +288,10 @@ fn merge(parts: Vec<&WireDigest>) -> Digest {
 
 /// RFC 3339 (UTC) of a wall-clock ns.
 pub fn rfc3339(unix_ns: u64) -> String {
-    chrono::DateTime::from_timestamp((unix_ns / 1_000_000_000) as i64, (unix_ns % 1_000_000_000) as u32)
-        .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
-        .unwrap_or_default()
+    chrono::DateTime::from_timestamp(
+        (unix_ns / 1_000_000_000) as i64,
+        (unix_ns % 1_000_000_000) as u32,
+    )
+    .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
+    .unwrap_or_default()
 }

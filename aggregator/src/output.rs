@@ -10,19 +10,58 @@ use std::path::{Path, PathBuf};
 
 /// Columns of `series.tsv`.
 pub const SERIES_COLUMNS: &[&str] = &[
-    "second", "step", "target_rps", "sent_per_s", "delivered_per_s", "failed_per_s", "lost_per_s",
-    "duplicates_per_s", "publish_p50_ms", "publish_p90_ms", "publish_p99_ms", "publish_p99_9_ms",
-    "publish_p99_99_ms", "publish_max_ms", "e2e_p50_ms", "e2e_p90_ms", "e2e_p99_ms", "e2e_p99_9_ms",
-    "e2e_p99_99_ms", "e2e_max_ms", "publish_running_p99_99_ms", "e2e_running_p99_99_ms",
-    "lag_p99_99_ms", "publish_raw_p99_99_ms", "e2e_raw_p99_99_ms",
+    "second",
+    "step",
+    "target_rps",
+    "sent_per_s",
+    "delivered_per_s",
+    "failed_per_s",
+    "lost_per_s",
+    "duplicates_per_s",
+    "publish_p50_ms",
+    "publish_p90_ms",
+    "publish_p99_ms",
+    "publish_p99_9_ms",
+    "publish_p99_99_ms",
+    "publish_max_ms",
+    "e2e_p50_ms",
+    "e2e_p90_ms",
+    "e2e_p99_ms",
+    "e2e_p99_9_ms",
+    "e2e_p99_99_ms",
+    "e2e_max_ms",
+    "publish_running_p99_99_ms",
+    "e2e_running_p99_99_ms",
+    "lag_p99_99_ms",
+    "publish_raw_p99_99_ms",
+    "e2e_raw_p99_99_ms",
 ];
 
 /// Columns of `steps.tsv`.
 pub const STEPS_COLUMNS: &[&str] = &[
-    "step", "rps", "seconds", "start_second", "sent", "accepted", "failed", "delivered", "lost",
-    "duplicates", "unexpected", "send_rps", "delivery_rps", "publish_p50_ms", "publish_p99_ms",
-    "publish_p99_99_ms", "publish_max_ms", "e2e_p50_ms", "e2e_p99_ms", "e2e_p99_99_ms", "e2e_max_ms",
-    "lag_p99_99_ms", "generator_limited",
+    "step",
+    "rps",
+    "seconds",
+    "start_second",
+    "sent",
+    "accepted",
+    "failed",
+    "delivered",
+    "lost",
+    "duplicates",
+    "unexpected",
+    "send_rps",
+    "delivery_rps",
+    "publish_p50_ms",
+    "publish_p99_ms",
+    "publish_p99_99_ms",
+    "publish_max_ms",
+    "e2e_p50_ms",
+    "e2e_p99_ms",
+    "e2e_p99_99_ms",
+    "e2e_max_ms",
+    "lag_p99_99_ms",
+    "generator_limited",
 ];
 
 /// A fresh folder `<out>/<YYYYmmdd-HHMMSS>-<scenario>` (suffixed if taken).
@@ -57,7 +96,14 @@ fn num(v: Option<f64>) -> String {
 
 fn pcts(out: &mut String, p: Option<Percentiles>, full: bool) {
     let vals: Vec<Option<f64>> = match (p, full) {
-        (Some(p), true) => vec![Some(p.p50), Some(p.p90), Some(p.p99), Some(p.p99_9), Some(p.p99_99), Some(p.max)],
+        (Some(p), true) => vec![
+            Some(p.p50),
+            Some(p.p90),
+            Some(p.p99),
+            Some(p.p99_9),
+            Some(p.p99_99),
+            Some(p.max),
+        ],
         (None, true) => vec![None; 6],
         (Some(p), false) => vec![Some(p.p50), Some(p.p99), Some(p.p99_99), Some(p.max)],
         (None, false) => vec![None; 4],
@@ -85,7 +131,13 @@ pub fn series_tsv(rows: &[SecondRow]) -> String {
         );
         pcts(&mut out, r.publish, true);
         pcts(&mut out, r.e2e, true);
-        for v in [r.publish_running_p99_99, r.e2e_running_p99_99, r.lag_p99_99, r.publish_raw_p99_99, r.e2e_raw_p99_99] {
+        for v in [
+            r.publish_running_p99_99,
+            r.e2e_running_p99_99,
+            r.lag_p99_99,
+            r.publish_raw_p99_99,
+            r.e2e_raw_p99_99,
+        ] {
             let _ = write!(out, "\t{}", num(v));
         }
         out.push('\n');
@@ -101,8 +153,19 @@ pub fn steps_tsv(steps: &[StepSummary]) -> String {
         let _ = write!(
             out,
             "{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{:.1}\t{:.1}",
-            s.step, s.rps, s.seconds, s.start_second, t.sent, t.accepted, t.failed, t.delivered, t.lost,
-            t.duplicates, t.unexpected, s.send_rps, s.delivery_rps
+            s.step,
+            s.rps,
+            s.seconds,
+            s.start_second,
+            t.sent,
+            t.accepted,
+            t.failed,
+            t.delivered,
+            t.lost,
+            t.duplicates,
+            t.unexpected,
+            s.send_rps,
+            s.delivery_rps
         );
         pcts(&mut out, s.latency_ms.publish, false);
         pcts(&mut out, s.latency_ms.e2e, false);
@@ -120,7 +183,14 @@ pub fn steps_tsv(steps: &[StepSummary]) -> String {
 pub fn lost_tsv(lost: &[LostRange]) -> String {
     let mut out = String::from("sender\tfirst_seq\tlast_seq\tcount\n");
     for l in lost {
-        let _ = writeln!(out, "{}\t{}\t{}\t{}", l.sender, l.first, l.last, l.last - l.first + 1);
+        let _ = writeln!(
+            out,
+            "{}\t{}\t{}\t{}",
+            l.sender,
+            l.first,
+            l.last,
+            l.last - l.first + 1
+        );
     }
     out
 }

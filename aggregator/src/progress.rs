@@ -60,7 +60,10 @@ impl ProgressLine {
 }
 
 /// Prints progress once a second until cancelled.
-pub async fn print(hub: std::sync::Arc<crate::server::Hub>, stop: tokio_util::sync::CancellationToken) {
+pub async fn print(
+    hub: std::sync::Arc<crate::server::Hub>,
+    stop: tokio_util::sync::CancellationToken,
+) {
     let tty = std::io::stderr().is_terminal();
     let mut line = ProgressLine::default();
     let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
@@ -76,7 +79,11 @@ pub async fn print(hub: std::sync::Arc<crate::server::Hub>, stop: tokio_util::sy
         let heard = hub.heard.lock().unwrap().progress.clone();
         let text = line.line(&plan, &heard, unix_now_ns());
         let mut err = std::io::stderr().lock();
-        let _ = if tty { write!(err, "\r\x1b[2K{text}") } else { writeln!(err, "{text}") };
+        let _ = if tty {
+            write!(err, "\r\x1b[2K{text}")
+        } else {
+            writeln!(err, "{text}")
+        };
         let _ = err.flush();
     }
     if tty {

@@ -54,7 +54,11 @@ pub struct Finished {
 
 /// Runs the aggregator on `listener` until the run's results are written.
 /// On `shutdown` the run ends early and partial results are written.
-pub async fn run(config: AggregatorConfig, listener: TcpListener, shutdown: CancellationToken) -> Result<Finished, AggregatorError> {
+pub async fn run(
+    config: AggregatorConfig,
+    listener: TcpListener,
+    shutdown: CancellationToken,
+) -> Result<Finished, AggregatorError> {
     let hub = Hub::new(config.plan.clone());
     let stop_server = CancellationToken::new();
     let server = tokio::spawn(server::serve(hub.clone(), listener, stop_server.clone()));
@@ -64,13 +68,19 @@ pub async fn run(config: AggregatorConfig, listener: TcpListener, shutdown: Canc
     result
 }
 
-async fn conduct(config: &AggregatorConfig, hub: &Arc<Hub>, shutdown: &CancellationToken) -> Result<Finished, AggregatorError> {
+async fn conduct(
+    config: &AggregatorConfig,
+    hub: &Arc<Hub>,
+    shutdown: &CancellationToken,
+) -> Result<Finished, AggregatorError> {
     let plan = &config.plan;
     // 1. Every role ready.
     loop {
         {
             let h = hub.heard.lock().unwrap();
-            if h.ready_receivers.len() >= plan.receivers as usize && h.ready_senders.len() >= plan.senders as usize {
+            if h.ready_receivers.len() >= plan.receivers as usize
+                && h.ready_senders.len() >= plan.senders as usize
+            {
                 break;
             }
         }
@@ -90,9 +100,23 @@ async fn conduct(config: &AggregatorConfig, hub: &Arc<Hub>, shutdown: &Cancellat
         .then(|| tokio::spawn(crate::progress::print(hub.clone(), stop_progress.clone())));
 
     // 3. Every sender done.
-    let senders_in = wait_for(hub, shutdown, |h| h.sender_reports.len() >= plan.senders as usize, None).await;
+    let senders_in = wait_for(
+        hub,
+        shutdown,
+        |h| h.sender_reports.len() >= plan.senders as usize,
+        None,
+    )
+    .await;
     // 4. Drain, counted from the later of the schedule's end and the last answer.
-    let last = hub.heard.lock().unwrap().sender_reports.iter().map(|r| r.last_exchange_unix_ns).max().unwrap_or(0);
+    let last = hub
+        .heard
+        .lock()
+        .unwrap()
+        .sender_reports
+        .iter()
+        .map(|r| r.last_exchange_unix_ns)
+        .max()
+        .unwrap_or(0);
     let drain_end = plan.end_unix_ns().max(last) + plan.drain_seconds as u64 * 1_000_000_000;
     tokio::select! {
         _ = tokio::time::sleep_until(instant_at(drain_end)) => {}
@@ -101,22 +125,43 @@ async fn conduct(config: &AggregatorConfig, hub: &Arc<Hub>, shutdown: &Cancellat
     let interrupted = shutdown.is_cancelled() || !senders_in;
     hub.finish(interrupted);
     // 5. Every receiver done.
-    let receivers_in = wait_for(hub, &CancellationToken::new(), |h| h.receiver_reports.len() >= plan.receivers as usize, Some(REPORT_PATIENCE)).await;
+    let receivers_in = wait_for(
+        hub,
+        &CancellationToken::new(),
+        |h| h.receiver_reports.len() >= plan.receivers as usize,
+        Some(REPORT_PATIENCE),
+    )
+    .await;
     stop_progress.cancel();
     if let Some(p) = progress {
         let _ = p.await;
     }
     let heard = std::mem::take(&mut *hub.heard.lock().unwrap());
     if heard.sender_reports.is_empty() {
-        return Err(AggregatorError::MissingReports("any sender", REPORT_PATIENCE));
+        return Err(AggregatorError::MissingReports(
+            "any sender",
+            REPORT_PATIENCE,
+        ));
     }
     if !receivers_in && heard.receiver_reports.is_empty() {
-        return Err(AggregatorError::MissingReports("any receiver", REPORT_PATIENCE));
+        return Err(AggregatorError::MissingReports(
+            "any receiver",
+            REPORT_PATIENCE,
+        ));
     }
     let interrupted = interrupted || heard.sender_reports.iter().any(|r| r.interrupted);
-    let results = join(&plan, &heard.sender_reports, &heard.receiver_reports, interrupted);
-    let write_err = |source, path: &std::path::Path| AggregatorError::Write { path: path.display().to_string(), source };
-    let dir = output::results_dir(&config.out, &plan.scenario).map_err(|e| write_err(e, &config.out))?;
+    let results = join(
+        &plan,
+        &heard.sender_reports,
+        &heard.receiver_reports,
+        interrupted,
+    );
+    let write_err = |source, path: &std::path::Path| AggregatorError::Write {
+        path: path.display().to_string(),
+        source,
+    };
+    let dir =
+        output::results_dir(&config.out, &plan.scenario).map_err(|e| write_err(e, &config.out))?;
     output::write(&dir, &results).map_err(|e| write_err(e, &dir))?;
     Ok(Finished { results, dir })
 }

@@ -80,7 +80,11 @@ impl Hub {
             }
             (Method::GET, "/v1/finish") => {
                 let mut rx = self.finished.subscribe();
-                let interrupted = rx.wait_for(|f| f.is_some()).await.map(|f| f.unwrap_or(true)).unwrap_or(true);
+                let interrupted = rx
+                    .wait_for(|f| f.is_some())
+                    .await
+                    .map(|f| f.unwrap_or(true))
+                    .unwrap_or(true);
                 json(&Finish { interrupted })
             }
             (Method::POST, "/v1/ready") => self.take(&body, |h, r: Ready| match r.role {
@@ -88,24 +92,40 @@ impl Hub {
                 Role::Receiver => h.ready_receivers.push((r.index, r.url)),
             }),
             (Method::POST, "/v1/progress") => self.take(&body, |h, p: Progress| {
-                h.progress.retain(|q| (q.role, q.index) != (p.role, p.index));
+                h.progress
+                    .retain(|q| (q.role, q.index) != (p.role, p.index));
                 h.progress.push(p);
             }),
-            (Method::POST, "/v1/report/sender") => match serde_json::from_slice::<SenderReport>(&body) {
-                Ok(r) if r.run_id != run_id => text(StatusCode::BAD_REQUEST, "report of another run"),
-                Ok(r) => self.keep(|h| h.sender_reports.push(r)),
-                Err(e) => text(StatusCode::BAD_REQUEST, &format!("bad sender report: {e}")),
-            },
-            (Method::POST, "/v1/report/receiver") => match serde_json::from_slice::<ReceiverReport>(&body) {
-                Ok(r) if r.run_id != run_id => text(StatusCode::BAD_REQUEST, "report of another run"),
-                Ok(r) => self.keep(|h| h.receiver_reports.push(r)),
-                Err(e) => text(StatusCode::BAD_REQUEST, &format!("bad receiver report: {e}")),
-            },
+            (Method::POST, "/v1/report/sender") => {
+                match serde_json::from_slice::<SenderReport>(&body) {
+                    Ok(r) if r.run_id != run_id => {
+                        text(StatusCode::BAD_REQUEST, "report of another run")
+                    }
+                    Ok(r) => self.keep(|h| h.sender_reports.push(r)),
+                    Err(e) => text(StatusCode::BAD_REQUEST, &format!("bad sender report: {e}")),
+                }
+            }
+            (Method::POST, "/v1/report/receiver") => {
+                match serde_json::from_slice::<ReceiverReport>(&body) {
+                    Ok(r) if r.run_id != run_id => {
+                        text(StatusCode::BAD_REQUEST, "report of another run")
+                    }
+                    Ok(r) => self.keep(|h| h.receiver_reports.push(r)),
+                    Err(e) => text(
+                        StatusCode::BAD_REQUEST,
+                        &format!("bad receiver report: {e}"),
+                    ),
+                }
+            }
             _ => text(StatusCode::NOT_FOUND, "no such endpoint"),
         }
     }
 
-    fn take<T: serde::de::DeserializeOwned>(&self, body: &[u8], f: impl FnOnce(&mut Heard, T)) -> Response<Full<Bytes>> {
+    fn take<T: serde::de::DeserializeOwned>(
+        &self,
+        body: &[u8],
+        f: impl FnOnce(&mut Heard, T),
+    ) -> Response<Full<Bytes>> {
         match serde_json::from_slice::<T>(body) {
             Ok(v) => self.keep(|h| f(h, v)),
             Err(e) => text(StatusCode::BAD_REQUEST, &format!("bad message: {e}")),
@@ -129,7 +149,10 @@ fn json<T: Serialize>(v: &T) -> Response<Full<Bytes>> {
     match serde_json::to_vec(v) {
         Ok(b) => {
             let mut r = Response::new(Full::new(Bytes::from(b)));
-            r.headers_mut().insert(http::header::CONTENT_TYPE, http::HeaderValue::from_static("application/json"));
+            r.headers_mut().insert(
+                http::header::CONTENT_TYPE,
+                http::HeaderValue::from_static("application/json"),
+            );
             r
         }
         Err(e) => text(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()),

@@ -7,27 +7,40 @@ fn ms(v: Option<f64>) -> String {
     v.map_or_else(|| "-".to_string(), |x| format!("{x:.2}"))
 }
 
-fn row(out: &mut String, label: &str, rps: &str, t: &Totals, send: f64, deliv: f64, l: &Latencies, flag: bool) {
-    let p = |x: Option<brokerbench_core::digest::Percentiles>, f: fn(&brokerbench_core::digest::Percentiles) -> f64| {
-        ms(x.as_ref().map(f))
-    };
+/// One line of the table.
+struct Line<'a> {
+    label: String,
+    rps: String,
+    totals: &'a Totals,
+    send_rps: f64,
+    delivery_rps: f64,
+    latency: &'a Latencies,
+    generator_limited: bool,
+}
+
+fn row(out: &mut String, l: Line) {
+    type P = brokerbench_core::digest::Percentiles;
+    let p = |x: Option<P>, f: fn(&P) -> f64| ms(x.as_ref().map(f));
+    let t = l.totals;
     let _ = writeln!(
         out,
-        "{label:>5} {rps:>6} {:>9} {:>9} {:>7} {:>9} {:>6} {:>5} {:>8.0} {:>8.0} {:>8} {:>10} {:>8} {:>10} {:>9}{}",
+        "{:>5} {:>6} {:>9} {:>9} {:>7} {:>9} {:>6} {:>5} {:>8.0} {:>8.0} {:>8} {:>10} {:>8} {:>10} {:>9}{}",
+        l.label,
+        l.rps,
         t.sent,
         t.accepted,
         t.failed,
         t.delivered,
         t.lost,
         t.duplicates,
-        send,
-        deliv,
-        p(l.publish, |p| p.p99),
-        p(l.publish, |p| p.p99_99),
-        p(l.e2e, |p| p.p99),
-        p(l.e2e, |p| p.p99_99),
-        p(l.schedule_lag, |p| p.p99_99),
-        if flag { "  generator-limited" } else { "" }
+        l.send_rps,
+        l.delivery_rps,
+        p(l.latency.publish, |p| p.p99),
+        p(l.latency.publish, |p| p.p99_99),
+        p(l.latency.e2e, |p| p.p99),
+        p(l.latency.e2e, |p| p.p99_99),
+        p(l.latency.schedule_lag, |p| p.p99_99),
+        if l.generator_limited { "  generator-limited" } else { "" }
     );
 }
 
@@ -41,7 +54,11 @@ pub fn render(s: &Summary, dir: &str) -> String {
         s.scenario,
         s.pace,
         s.payload_size,
-        if s.interrupted { ", INTERRUPTED: partial results" } else { "" }
+        if s.interrupted {
+            ", INTERRUPTED: partial results"
+        } else {
+            ""
+        }
     );
     let _ = writeln!(
         out,
@@ -50,17 +67,51 @@ pub fn render(s: &Summary, dir: &str) -> String {
         "pub p99", "pub p99.99", "e2e p99", "e2e p99.99", "lag p99.99"
     );
     for st in &s.steps {
-        row(&mut out, &st.step.to_string(), &st.rps.to_string(), &st.totals, st.send_rps, st.delivery_rps, &st.latency_ms, st.generator_limited);
+        let line = Line {
+            label: st.step.to_string(),
+            rps: st.rps.to_string(),
+            totals: &st.totals,
+            send_rps: st.send_rps,
+            delivery_rps: st.delivery_rps,
+            latency: &st.latency_ms,
+            generator_limited: st.generator_limited,
+        };
+        row(&mut out, line);
     }
-    let secs: f64 = s.steps.iter().map(|x| x.seconds as f64).sum::<f64>().max(1.0);
+    let secs: f64 = s
+        .steps
+        .iter()
+        .map(|x| x.seconds as f64)
+        .sum::<f64>()
+        .max(1.0);
     let t = &s.totals;
-    row(&mut out, "all", "", t, t.sent as f64 / secs, t.delivered as f64 / secs, &s.latency_ms, false);
-    let _ = writeln!(out, "latencies in ms; publish and e2e from intended send time; lag = sent - intended");
+    let line = Line {
+        label: "all".into(),
+        rps: String::new(),
+        totals: t,
+        send_rps: t.sent as f64 / secs,
+        delivery_rps: t.delivered as f64 / secs,
+        latency: &s.latency_ms,
+        generator_limited: false,
+    };
+    row(&mut out, line);
+    let _ = writeln!(
+        out,
+        "latencies in ms; publish and e2e from intended send time; lag = sent - intended"
+    );
     if t.failed > 0 {
-        let _ = writeln!(out, "send failures by reason: {}", serde_json::to_string(&s.failures).unwrap_or_default());
+        let _ = writeln!(
+            out,
+            "send failures by reason: {}",
+            serde_json::to_string(&s.failures).unwrap_or_default()
+        );
     }
     if t.unexpected > 0 || t.rejected > 0 {
-        let _ = writeln!(out, "unexpected (received though the send failed): {}, rejected by receiver: {}", t.unexpected, t.rejected);
+        let _ = writeln!(
+            out,
+            "unexpected (received though the send failed): {}, rejected by receiver: {}",
+            t.unexpected, t.rejected
+        );
     }
     let us = |v: Option<f64>| v.map_or_else(|| "-".to_string(), |x| format!("{x:.1}"));
     let _ = writeln!(

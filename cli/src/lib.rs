@@ -18,7 +18,10 @@ pub use opts::{Command, Opts};
 pub const EXIT_INTERRUPTED: i32 = 130;
 
 /// Runs a parsed command line; returns the process exit code.
-pub async fn execute(opts: Opts, shutdown: tokio_util::sync::CancellationToken) -> anyhow::Result<i32> {
+pub async fn execute(
+    opts: Opts,
+    shutdown: tokio_util::sync::CancellationToken,
+) -> anyhow::Result<i32> {
     match opts.command {
         Command::Run(o) => local::run(o.into_config()?, shutdown).await,
         Command::Sender(o) => roles::sender(o.into_config()?, shutdown).await,

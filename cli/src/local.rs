@@ -17,16 +17,28 @@ use tokio_util::sync::CancellationToken;
 pub async fn run(config: LocalConfig, shutdown: CancellationToken) -> anyhow::Result<i32> {
     let finished = run_local(config, shutdown).await?;
     let summary = &finished.results.summary;
-    print!("{}", brokerbench_aggregator::table::render(summary, &finished.dir.display().to_string()));
-    Ok(if summary.interrupted { crate::EXIT_INTERRUPTED } else { 0 })
+    print!(
+        "{}",
+        brokerbench_aggregator::table::render(summary, &finished.dir.display().to_string())
+    );
+    Ok(if summary.interrupted {
+        crate::EXIT_INTERRUPTED
+    } else {
+        0
+    })
 }
 
 /// Runs the scenario and returns its results (written to the results folder).
-pub async fn run_local(config: LocalConfig, shutdown: CancellationToken) -> anyhow::Result<Finished> {
+pub async fn run_local(
+    config: LocalConfig,
+    shutdown: CancellationToken,
+) -> anyhow::Result<Finished> {
     let stop = shutdown.child_token();
     let role_error: Arc<Mutex<Option<anyhow::Error>>> = Arc::default();
 
-    let agg_listener = TcpListener::bind("127.0.0.1:0").await.context("aggregator: cannot bind loopback")?;
+    let agg_listener = TcpListener::bind("127.0.0.1:0")
+        .await
+        .context("aggregator: cannot bind loopback")?;
     let agg_url = format!("http://{}", agg_listener.local_addr()?);
     let recv_listener = std::net::TcpListener::bind(config.receiver_listen)
         .with_context(|| format!("receiver: cannot listen on {}", config.receiver_listen))?;
@@ -51,14 +63,21 @@ pub async fn run_local(config: LocalConfig, shutdown: CancellationToken) -> anyh
     });
     watch("receiver", receiver, stop.clone(), role_error.clone());
     let (client, s) = (JsonClient::new(&agg_url), stop.clone());
-    let sender_config = brokerbench_sender::SenderConfig { target, ..config.sender.clone() };
+    let sender_config = brokerbench_sender::SenderConfig {
+        target,
+        ..config.sender.clone()
+    };
     let sender = send_rt.spawn(async move {
         brokerbench_sender::run(sender_config, client, send_cpu, s).await?;
         anyhow::Ok(())
     });
     watch("sender", sender, stop.clone(), role_error.clone());
 
-    let aggregator = AggregatorConfig { plan: config.plan.clone(), out: config.out.clone(), progress: config.progress };
+    let aggregator = AggregatorConfig {
+        plan: config.plan.clone(),
+        out: config.out.clone(),
+        progress: config.progress,
+    };
     let result = brokerbench_aggregator::run(aggregator, agg_listener, stop.clone()).await;
     stop.cancel();
     send_rt.shutdown_background();

@@ -5,7 +5,10 @@ use tokio_util::sync::CancellationToken;
 
 fn main() {
     let opts = brokerbench::Opts::parse();
-    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("brokerbench: error: cannot start runtime: {e}");

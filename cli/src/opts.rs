@@ -47,7 +47,12 @@ pub enum Command {
 pub struct PlanOpts {
     /// Pace: inline steps `rps:seconds[,rps:seconds...]` (seconds default to
     /// 10), a pace file, or the name of a file in paces/ (e.g. `1k-2k`).
-    #[arg(long, default_value = "1000:10", value_name = "PACE", allow_hyphen_values = true)]
+    #[arg(
+        long,
+        default_value = "1000:10",
+        value_name = "PACE",
+        allow_hyphen_values = true
+    )]
     pub pace: String,
     /// Bytes of data in each event.
     #[arg(long, default_value_t = 8192, value_name = "BYTES")]
@@ -137,9 +142,15 @@ impl PublishOpts {
             connections: self.connections,
             request_timeout: Duration::from_secs_f64(self.request_timeout),
             max_inflight: self.max_inflight,
-            mode: if self.structured { Mode::Structured } else { Mode::Binary },
+            mode: if self.structured {
+                Mode::Structured
+            } else {
+                Mode::Binary
+            },
             threads: self.sender_threads.max(1),
-            faults: SenderFaults { duplicate_every: self.fault_duplicate_every.filter(|n| *n > 0) },
+            faults: SenderFaults {
+                duplicate_every: self.fault_duplicate_every.filter(|n| *n > 0),
+            },
             ..SenderConfig::new(target)
         })
     }
@@ -163,9 +174,12 @@ impl FaultOpts {
     fn faults(&self) -> ReceiverFaults {
         ReceiverFaults {
             drop_every: self.fault_drop_every.filter(|n| *n > 0),
-            stall: self
-                .fault_stall_at
-                .map(|at| (Duration::from_secs_f64(at.max(0.0)), Duration::from_secs_f64(self.fault_stall_seconds.max(0.0)))),
+            stall: self.fault_stall_at.map(|at| {
+                (
+                    Duration::from_secs_f64(at.max(0.0)),
+                    Duration::from_secs_f64(self.fault_stall_seconds.max(0.0)),
+                )
+            }),
         }
     }
 }
@@ -224,15 +238,25 @@ impl RunOpts {
         if external.is_some() && self.receiver_listen.port() == 0 {
             bail!("--target needs --receiver-listen with a fixed port, so the SUT's subscriber can point at the receiver");
         }
-        let scenario = if external.is_some() { "target".to_string() } else { sut.to_string() };
+        let scenario = if external.is_some() {
+            "target".to_string()
+        } else {
+            sut.to_string()
+        };
         let plan = self.plan.plan(&scenario, 1, 1)?;
-        let placeholder = external.clone().unwrap_or(Target::parse("http://127.0.0.1:80/")?);
+        let placeholder = external
+            .clone()
+            .unwrap_or(Target::parse("http://127.0.0.1:80/")?);
         Ok(LocalConfig {
             plan,
             sut,
             external,
             sender: self.publish.config(placeholder, 0)?,
-            receiver: ReceiverConfig { index: 0, advertise_url: None, faults: self.faults.faults() },
+            receiver: ReceiverConfig {
+                index: 0,
+                advertise_url: None,
+                faults: self.faults.faults(),
+            },
             receiver_listen: self.receiver_listen,
             receiver_threads: self.receiver_threads.max(1),
             out: self.out,
@@ -311,7 +335,11 @@ impl ReceiverOpts {
             aggregator: check_url(&self.aggregator, "--aggregator")?,
             listen: self.listen,
             threads: self.threads.max(1),
-            receiver: ReceiverConfig { index: self.index, advertise_url: self.advertise_url, faults: self.faults.faults() },
+            receiver: ReceiverConfig {
+                index: self.index,
+                advertise_url: self.advertise_url,
+                faults: self.faults.faults(),
+            },
         })
     }
 }
@@ -353,16 +381,24 @@ impl AggregatorOpts {
         if self.senders == 0 || self.receivers == 0 {
             bail!("--senders and --receivers must be at least 1");
         }
-        let plan = self.plan.plan(&self.scenario, self.senders, self.receivers)?;
+        let plan = self
+            .plan
+            .plan(&self.scenario, self.senders, self.receivers)?;
         Ok(AggregatorRoleConfig {
             listen: self.listen,
-            aggregator: AggregatorConfig { plan, out: self.out, progress: !self.quiet },
+            aggregator: AggregatorConfig {
+                plan,
+                out: self.out,
+                progress: !self.quiet,
+            },
         })
     }
 }
 
 fn check_url(url: &str, flag: &str) -> anyhow::Result<String> {
-    let uri: http::Uri = url.parse().with_context(|| format!("{flag} {url:?} is not a URL"))?;
+    let uri: http::Uri = url
+        .parse()
+        .with_context(|| format!("{flag} {url:?} is not a URL"))?;
     if uri.scheme_str() != Some("http") || uri.authority().is_none() {
         bail!("{flag} {url:?}: expected http://host:port");
     }

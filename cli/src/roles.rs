@@ -11,7 +11,12 @@ use tokio_util::sync::CancellationToken;
 pub async fn sender(c: SenderRoleConfig, shutdown: CancellationToken) -> anyhow::Result<i32> {
     let cpu = ThreadCpu::default();
     let rt = cpu.runtime(c.sender.threads, "bb-sender")?;
-    let task = rt.spawn(brokerbench_sender::run(c.sender, JsonClient::new(&c.aggregator), cpu, shutdown));
+    let task = rt.spawn(brokerbench_sender::run(
+        c.sender,
+        JsonClient::new(&c.aggregator),
+        cpu,
+        shutdown,
+    ));
     let report = task.await?;
     rt.shutdown_background();
     let r = report?;
@@ -23,12 +28,17 @@ pub async fn sender(c: SenderRoleConfig, shutdown: CancellationToken) -> anyhow:
         r.failed.total(),
         if r.interrupted { " (interrupted)" } else { "" }
     );
-    Ok(if r.interrupted { crate::EXIT_INTERRUPTED } else { 0 })
+    Ok(if r.interrupted {
+        crate::EXIT_INTERRUPTED
+    } else {
+        0
+    })
 }
 
 /// `brokerbench receiver`.
 pub async fn receiver(c: ReceiverRoleConfig, shutdown: CancellationToken) -> anyhow::Result<i32> {
-    let listener = std::net::TcpListener::bind(c.listen).with_context(|| format!("cannot listen on {}", c.listen))?;
+    let listener = std::net::TcpListener::bind(c.listen)
+        .with_context(|| format!("cannot listen on {}", c.listen))?;
     listener.set_nonblocking(true)?;
     let cpu = ThreadCpu::default();
     let rt = cpu.runtime(c.threads, "bb-receiver")?;
@@ -48,12 +58,21 @@ pub async fn receiver(c: ReceiverRoleConfig, shutdown: CancellationToken) -> any
         r.rejected.total(),
         if r.interrupted { " (interrupted)" } else { "" }
     );
-    Ok(if r.interrupted { crate::EXIT_INTERRUPTED } else { 0 })
+    Ok(if r.interrupted {
+        crate::EXIT_INTERRUPTED
+    } else {
+        0
+    })
 }
 
 /// `brokerbench aggregator`.
-pub async fn aggregator(c: AggregatorRoleConfig, shutdown: CancellationToken) -> anyhow::Result<i32> {
-    let listener = TcpListener::bind(c.listen).await.with_context(|| format!("cannot listen on {}", c.listen))?;
+pub async fn aggregator(
+    c: AggregatorRoleConfig,
+    shutdown: CancellationToken,
+) -> anyhow::Result<i32> {
+    let listener = TcpListener::bind(c.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", c.listen))?;
     eprintln!(
         "aggregator on http://{}: run {}, waiting for {} sender(s) and {} receiver(s)",
         listener.local_addr()?,
@@ -63,6 +82,13 @@ pub async fn aggregator(c: AggregatorRoleConfig, shutdown: CancellationToken) ->
     );
     let finished = brokerbench_aggregator::run(c.aggregator, listener, shutdown).await?;
     let summary = &finished.results.summary;
-    print!("{}", brokerbench_aggregator::table::render(summary, &finished.dir.display().to_string()));
-    Ok(if summary.interrupted { crate::EXIT_INTERRUPTED } else { 0 })
+    print!(
+        "{}",
+        brokerbench_aggregator::table::render(summary, &finished.dir.display().to_string())
+    );
+    Ok(if summary.interrupted {
+        crate::EXIT_INTERRUPTED
+    } else {
+        0
+    })
 }

@@ -24,10 +24,16 @@ fn every_bad_pace_is_one_line_and_nothing_starts() {
         ("0:10", "\"0:10\": rate must be at least 1"),
         ("-5:10", "\"-5:10\": rate must be at least 1"),
         ("1000:", "\"1000:\": seconds missing"),
-        ("1000:abc", "\"1000:abc\": seconds \"abc\" is not a whole number"),
+        (
+            "1000:abc",
+            "\"1000:abc\": seconds \"abc\" is not a whole number",
+        ),
         ("1000:0", "\"1000:0\": a step must last at least 1 second"),
         ("fast", "\"fast\": rate \"fast\" is not a whole number"),
-        ("1000:10,junk:5", "\"junk:5\": rate \"junk\" is not a whole number"),
+        (
+            "1000:10,junk:5",
+            "\"junk:5\": rate \"junk\" is not a whole number",
+        ),
         ("missing.pace", "pace file missing.pace: no such file"),
     ];
     for (pace, want) in cases {
@@ -46,10 +52,28 @@ fn other_bad_flags_are_refused_before_starting() {
     for (args, want) in [
         (vec!["run", "--sut", "kafka"], "unknown SUT \"kafka\""),
         (vec!["run", "--target", "https://x"], "only http://"),
-        (vec!["run", "--target", "http://127.0.0.1:9/"], "--receiver-listen with a fixed port"),
-        (vec!["run", "--connections", "0"], "--connections must be at least 1"),
-        (vec!["run", "--payload-size", "0"], "--payload-size must be at least 1"),
-        (vec!["sender", "--aggregator", "nope", "--target", "http://127.0.0.1:1/"], "--aggregator \"nope\""),
+        (
+            vec!["run", "--target", "http://127.0.0.1:9/"],
+            "--receiver-listen with a fixed port",
+        ),
+        (
+            vec!["run", "--connections", "0"],
+            "--connections must be at least 1",
+        ),
+        (
+            vec!["run", "--payload-size", "0"],
+            "--payload-size must be at least 1",
+        ),
+        (
+            vec![
+                "sender",
+                "--aggregator",
+                "nope",
+                "--target",
+                "http://127.0.0.1:1/",
+            ],
+            "--aggregator \"nope\"",
+        ),
     ] {
         let out = scratch("badflag");
         let o = brokerbench(&args, &out);
@@ -63,15 +87,33 @@ fn other_bad_flags_are_refused_before_starting() {
 #[test]
 fn every_role_has_help() {
     for role in ["run", "sender", "receiver", "aggregator"] {
-        let o = Command::new(env!("CARGO_BIN_EXE_brokerbench")).args([role, "--help"]).output().unwrap();
+        let o = Command::new(env!("CARGO_BIN_EXE_brokerbench"))
+            .args([role, "--help"])
+            .output()
+            .unwrap();
         let text = String::from_utf8_lossy(&o.stdout);
         assert!(o.status.success(), "{role}");
         assert!(text.contains("Usage: brokerbench"), "{role}: {text}");
         assert!(!text.contains("--fault"), "{role}: test faults stay hidden");
     }
-    let o = Command::new(env!("CARGO_BIN_EXE_brokerbench")).args(["run", "--help"]).output().unwrap();
+    let o = Command::new(env!("CARGO_BIN_EXE_brokerbench"))
+        .args(["run", "--help"])
+        .output()
+        .unwrap();
     let text = String::from_utf8_lossy(&o.stdout);
-    for flag in ["--pace", "--payload-size", "--warmup-rate", "--warmup-seconds", "--drain-seconds", "--connections", "--request-timeout", "--max-inflight", "--structured", "--target", "--out"] {
+    for flag in [
+        "--pace",
+        "--payload-size",
+        "--warmup-rate",
+        "--warmup-seconds",
+        "--drain-seconds",
+        "--connections",
+        "--request-timeout",
+        "--max-inflight",
+        "--structured",
+        "--target",
+        "--out",
+    ] {
         assert!(text.contains(flag), "run --help names {flag}");
     }
 }
@@ -82,18 +124,43 @@ fn a_run_from_a_pace_file_prints_a_summary_and_leaves_results() {
     let pace = out.with_extension("pace");
     std::fs::write(&pace, "# two steps\n300:1\n600:1\n").unwrap();
     let o = brokerbench(
-        &["run", "--pace", pace.to_str().unwrap(), "--warmup-seconds", "1", "--warmup-rate", "100", "--drain-seconds", "1"],
+        &[
+            "run",
+            "--pace",
+            pace.to_str().unwrap(),
+            "--warmup-seconds",
+            "1",
+            "--warmup-rate",
+            "100",
+            "--drain-seconds",
+            "1",
+        ],
         &out,
     );
     let stdout = String::from_utf8_lossy(&o.stdout);
-    assert!(o.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&o.stderr));
+    assert!(
+        o.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
     assert!(stdout.contains("pace 300:1,600:1"), "{stdout}");
-    let all = stdout.lines().find(|l| l.trim_start().starts_with("all")).unwrap();
+    let all = stdout
+        .lines()
+        .find(|l| l.trim_start().starts_with("all"))
+        .unwrap();
     let cols: Vec<&str> = all.split_whitespace().collect();
     assert_eq!(&cols[1..6], ["900", "900", "0", "900", "0"], "{all}");
-    let dirs: Vec<_> = std::fs::read_dir(&out).unwrap().map(|e| e.unwrap().path()).collect();
+    let dirs: Vec<_> = std::fs::read_dir(&out)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
     assert_eq!(dirs.len(), 1);
-    assert!(dirs[0].file_name().unwrap().to_str().unwrap().ends_with("-direct"));
+    assert!(dirs[0]
+        .file_name()
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .ends_with("-direct"));
     for f in ["summary.json", "series.tsv", "steps.tsv", "lost.tsv"] {
         assert!(dirs[0].join(f).is_file(), "{f}");
     }

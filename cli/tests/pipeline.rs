@@ -24,17 +24,29 @@ fn config(extra: &[&str]) -> brokerbench::opts::LocalConfig {
 }
 
 async fn run(extra: &[&str]) -> Finished {
-    run_local(config(extra), CancellationToken::new()).await.unwrap()
+    run_local(config(extra), CancellationToken::new())
+        .await
+        .unwrap()
 }
 
 /// `sent = accepted + failed` and `accepted = delivered_of_accepted + lost`,
 /// for the run and for every step.
 fn assert_invariants(s: &Summary) {
-    for (what, t) in std::iter::once(("run".to_string(), &s.totals))
-        .chain(s.steps.iter().map(|st| (format!("step {}", st.step), &st.totals)))
-    {
-        assert_eq!(t.sent, t.accepted + t.failed, "{what}: sent = accepted + failed: {t:?}");
-        assert_eq!(t.accepted, t.delivered_of_accepted + t.lost, "{what}: accepted = delivered + lost: {t:?}");
+    for (what, t) in std::iter::once(("run".to_string(), &s.totals)).chain(
+        s.steps
+            .iter()
+            .map(|st| (format!("step {}", st.step), &st.totals)),
+    ) {
+        assert_eq!(
+            t.sent,
+            t.accepted + t.failed,
+            "{what}: sent = accepted + failed: {t:?}"
+        );
+        assert_eq!(
+            t.accepted,
+            t.delivered_of_accepted + t.lost,
+            "{what}: accepted = delivered + lost: {t:?}"
+        );
     }
     assert_eq!(s.totals.failed, s.failures.total());
 }
@@ -45,18 +57,37 @@ async fn every_event_is_delivered_once_at_a_low_rate() {
     let s = &f.results.summary;
     assert_invariants(s);
     assert_eq!(s.totals.sent, 2000);
-    assert_eq!((s.totals.accepted, s.totals.delivered, s.totals.lost), (2000, 2000, 0));
-    assert_eq!((s.totals.duplicates, s.totals.unexpected, s.totals.rejected), (0, 0, 0));
+    assert_eq!(
+        (s.totals.accepted, s.totals.delivered, s.totals.lost),
+        (2000, 2000, 0)
+    );
+    assert_eq!(
+        (s.totals.duplicates, s.totals.unexpected, s.totals.rejected),
+        (0, 0, 0)
+    );
     assert_eq!(s.steps.len(), 2);
-    assert_eq!((s.steps[0].totals.sent, s.steps[1].totals.sent), (1000, 1000));
+    assert_eq!(
+        (s.steps[0].totals.sent, s.steps[1].totals.sent),
+        (1000, 1000)
+    );
     assert_eq!(s.steps[1].delivery_rps, 1000.0);
     let series = std::fs::read_to_string(f.dir.join("series.tsv")).unwrap();
     let rows: Vec<&str> = series.lines().collect();
-    assert!(rows[0].starts_with("second\tstep\ttarget_rps\tsent_per_s\tdelivered_per_s"), "{}", rows[0]);
+    assert!(
+        rows[0].starts_with("second\tstep\ttarget_rps\tsent_per_s\tdelivered_per_s"),
+        "{}",
+        rows[0]
+    );
     assert!(rows.len() >= 4, "a row per second: {rows:?}");
-    let targets: Vec<&str> = rows[1..4].iter().map(|r| r.split('\t').nth(2).unwrap()).collect();
+    let targets: Vec<&str> = rows[1..4]
+        .iter()
+        .map(|r| r.split('\t').nth(2).unwrap())
+        .collect();
     assert_eq!(targets, ["500", "500", "1000"]);
-    let sent: u64 = rows[1..].iter().map(|r| r.split('\t').nth(3).unwrap().parse::<u64>().unwrap()).sum();
+    let sent: u64 = rows[1..]
+        .iter()
+        .map(|r| r.split('\t').nth(3).unwrap().parse::<u64>().unwrap())
+        .sum();
     assert_eq!(sent, 2000, "series sent_per_s sums to the total");
     let steps = std::fs::read_to_string(f.dir.join("steps.tsv")).unwrap();
     assert_eq!(steps.lines().count(), 3, "header and one row per step");
@@ -70,12 +101,20 @@ async fn a_receiver_dropping_every_50th_event_loses_exactly_those() {
     assert_eq!((s.totals.sent, s.totals.accepted), (2000, 2000));
     assert_eq!(s.totals.lost, 40);
     assert_eq!(s.totals.delivered, 1960);
-    let lost = brokerbench_aggregator::output::read_lost(&std::fs::read_to_string(f.dir.join("lost.tsv")).unwrap());
-    let want: Vec<(u32, u64)> = (0..2000u64).filter(|q| q % 50 == 49).map(|q| (0, q)).collect();
+    let lost = brokerbench_aggregator::output::read_lost(
+        &std::fs::read_to_string(f.dir.join("lost.tsv")).unwrap(),
+    );
+    let want: Vec<(u32, u64)> = (0..2000u64)
+        .filter(|q| q % 50 == 49)
+        .map(|q| (0, q))
+        .collect();
     assert_eq!(lost, want);
     let series_lost: u64 = f.results.series.iter().map(|r| r.lost).sum();
     assert_eq!(series_lost, 40);
-    assert_eq!((f.results.series[0].lost, f.results.series[1].lost), (20, 20));
+    assert_eq!(
+        (f.results.series[0].lost, f.results.series[1].lost),
+        (20, 20)
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -84,7 +123,10 @@ async fn duplicates_are_counted_apart_from_deliveries() {
     let s = &f.results.summary;
     assert_invariants(s);
     assert_eq!(s.totals.duplicates, 200);
-    assert_eq!(s.totals.delivered, 2000, "a duplicate is not an extra delivery");
+    assert_eq!(
+        s.totals.delivered, 2000,
+        "a duplicate is not an extra delivery"
+    );
     assert_eq!(s.totals.lost, 0);
     let dups: u64 = f.results.series.iter().map(|r| r.duplicates).sum();
     assert_eq!(dups, 200);
@@ -93,7 +135,16 @@ async fn duplicates_are_counted_apart_from_deliveries() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stalled_receiver_shows_in_publish_latency_whatever_the_pool() {
     // The receiver holds every request arriving in [t0+1s, t0+2s) for 1 s.
-    let stall = ["--pace", "1000:3", "--fault-stall-at", "1", "--fault-stall-seconds", "1", "--request-timeout", "5"];
+    let stall = [
+        "--pace",
+        "1000:3",
+        "--fault-stall-at",
+        "1",
+        "--fault-stall-seconds",
+        "1",
+        "--request-timeout",
+        "5",
+    ];
     let big = run(&[&stall[..], &["--connections", "1200"]].concat()).await;
     let small = run(&[&stall[..], &["--connections", "16"]].concat()).await;
     for f in [&big, &small] {
@@ -101,18 +152,37 @@ async fn a_stalled_receiver_shows_in_publish_latency_whatever_the_pool() {
         assert_invariants(s);
         assert_eq!((s.totals.accepted, s.totals.lost), (3000, 0));
         let publish = s.latency_ms.publish.unwrap();
-        assert!(publish.p99_99 >= 1000.0, "publish P99.99 from intended {publish:?}");
+        assert!(
+            publish.p99_99 >= 1000.0,
+            "publish P99.99 from intended {publish:?}"
+        );
     }
     let big = big.results.summary.latency_ms;
     let small = small.results.summary.latency_ms;
     // Enough connections: every held event's raw latency is the stall too.
-    assert!(big.publish_raw.unwrap().p99 >= 1000.0, "{:?}", big.publish_raw);
-    assert!(big.schedule_lag.unwrap().p99 < 100.0, "{:?}", big.schedule_lag);
+    assert!(
+        big.publish_raw.unwrap().p99 >= 1000.0,
+        "{:?}",
+        big.publish_raw
+    );
+    assert!(
+        big.schedule_lag.unwrap().p99 < 100.0,
+        "{:?}",
+        big.schedule_lag
+    );
     // Too few: events wait for a connection; the raw figure hides the wait,
     // the schedule lag and the figure from intended time show it.
     assert!(small.publish.unwrap().p99 >= 500.0, "{:?}", small.publish);
-    assert!(small.publish_raw.unwrap().p99 < 100.0, "{:?}", small.publish_raw);
-    assert!(small.schedule_lag.unwrap().p99 >= 500.0, "{:?}", small.schedule_lag);
+    assert!(
+        small.publish_raw.unwrap().p99 < 100.0,
+        "{:?}",
+        small.publish_raw
+    );
+    assert!(
+        small.schedule_lag.unwrap().p99 >= 500.0,
+        "{:?}",
+        small.schedule_lag
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -122,13 +192,26 @@ async fn the_schedule_is_held_at_5000_per_second() {
     assert_invariants(s);
     assert_eq!(s.totals.sent, 10_000);
     for row in &f.results.series[..2] {
-        assert!((4950..=5050).contains(&row.sent), "second {}: sent {}", row.second, row.sent);
+        assert!(
+            (4950..=5050).contains(&row.sent),
+            "second {}: sent {}",
+            row.second,
+            row.sent
+        );
     }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn warmup_is_excluded_from_every_figure() {
-    let f = run(&["--pace", "500:1", "--warmup-seconds", "1", "--warmup-rate", "300"]).await;
+    let f = run(&[
+        "--pace",
+        "500:1",
+        "--warmup-seconds",
+        "1",
+        "--warmup-rate",
+        "300",
+    ])
+    .await;
     let s = &f.results.summary;
     assert_invariants(s);
     assert_eq!((s.totals.warmup_sent, s.totals.warmup_received), (300, 300));
@@ -142,21 +225,34 @@ async fn structured_mode_is_measured_like_binary() {
     let f = run(&["--pace", "500:1", "--structured"]).await;
     let s = &f.results.summary;
     assert_invariants(s);
-    assert_eq!((s.totals.sent, s.totals.delivered, s.totals.rejected), (500, 500, 0));
+    assert_eq!(
+        (s.totals.sent, s.totals.delivered, s.totals.rejected),
+        (500, 500, 0)
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_receiver_answers_400_to_strangers_and_keeps_going() {
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let listen = format!("127.0.0.1:{port}");
-    let run = tokio::spawn(run_local(config(&["--pace", "500:3", "--receiver-listen", &listen]), CancellationToken::new()));
+    let run = tokio::spawn(run_local(
+        config(&["--pace", "500:3", "--receiver-listen", &listen]),
+        CancellationToken::new(),
+    ));
     tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
     let post = |headers: &'static [(&'static str, &'static str)], body: &'static str| {
         let listen = listen.clone();
         async move {
             use tokio::io::{AsyncReadExt, AsyncWriteExt};
             let mut s = tokio::net::TcpStream::connect(&listen).await.unwrap();
-            let mut req = format!("POST / HTTP/1.1\r\nhost: x\r\ncontent-length: {}\r\nconnection: close\r\n", body.len());
+            let mut req = format!(
+                "POST / HTTP/1.1\r\nhost: x\r\ncontent-length: {}\r\nconnection: close\r\n",
+                body.len()
+            );
             for (k, v) in headers {
                 req.push_str(&format!("{k}: {v}\r\n"));
             }
@@ -180,14 +276,22 @@ async fn the_receiver_answers_400_to_strangers_and_keeps_going() {
         ]))
     };
     assert_eq!(post(&[], "hello").await, "400", "not a CloudEvent");
-    assert_eq!(post(ce("another-run", "1"), "x").await, "400", "another run");
+    assert_eq!(
+        post(ce("another-run", "1"), "x").await,
+        "400",
+        "another run"
+    );
     let finished = run.await.unwrap().unwrap();
     let s = &finished.results.summary;
     let plan_run = s.run_id.clone();
     assert_eq!(s.rejected.not_cloudevent, 1);
     assert_eq!(s.rejected.foreign, 1);
     assert_invariants(s);
-    assert_eq!((s.totals.sent, s.totals.delivered, s.totals.lost), (1500, 1500, 0), "run {plan_run} kept going");
+    assert_eq!(
+        (s.totals.sent, s.totals.delivered, s.totals.lost),
+        (1500, 1500, 0),
+        "run {plan_run} kept going"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -198,11 +302,17 @@ async fn an_interrupted_run_writes_partial_results() {
         tokio::time::sleep(std::time::Duration::from_millis(1800)).await;
         stop.cancel();
     });
-    let f = run_local(config(&["--pace", "500:10"]), shutdown).await.unwrap();
+    let f = run_local(config(&["--pace", "500:10"]), shutdown)
+        .await
+        .unwrap();
     let s = &f.results.summary;
     assert!(s.interrupted);
     assert_invariants(s);
-    assert!(s.totals.sent > 300 && s.totals.sent < 1500, "sent {}", s.totals.sent);
+    assert!(
+        s.totals.sent > 300 && s.totals.sent < 1500,
+        "sent {}",
+        s.totals.sent
+    );
     assert!(f.dir.join("summary.json").is_file());
 }
 
@@ -212,9 +322,13 @@ async fn summary_json_matches_its_committed_schema() {
     let schema: serde_json::Value =
         serde_json::from_str(include_str!("../../schema/summary.schema.json")).unwrap();
     let summary: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(f.dir.join("summary.json")).unwrap()).unwrap();
+        serde_json::from_str(&std::fs::read_to_string(f.dir.join("summary.json")).unwrap())
+            .unwrap();
     let validator = jsonschema::validator_for(&schema).unwrap();
-    let errors: Vec<String> = validator.iter_errors(&summary).map(|e| format!("{e} at {}", e.instance_path)).collect();
+    let errors: Vec<String> = validator
+        .iter_errors(&summary)
+        .map(|e| format!("{e} at {}", e.instance_path))
+        .collect();
     assert!(errors.is_empty(), "{errors:#?}");
     assert_eq!(summary["totals"]["lost"], 6);
     assert_eq!(summary["steps"].as_array().unwrap().len(), 2);

@@ -19,7 +19,11 @@ pub enum ClientError {
         source: hyper_util::client::legacy::Error,
     },
     #[error("{url}: answered {status}: {body}")]
-    Status { url: String, status: u16, body: String },
+    Status {
+        url: String,
+        status: u16,
+        body: String,
+    },
     #[error("{url}: {0}", url = .1)]
     Json(#[source] serde_json::Error, String),
     #[error("{0}: no answer in time")]
@@ -67,7 +71,10 @@ impl JsonClient {
                 .http
                 .request(req)
                 .await
-                .map_err(|source| ClientError::Http { url: url.clone(), source })?;
+                .map_err(|source| ClientError::Http {
+                    url: url.clone(),
+                    source,
+                })?;
             let status = resp.status();
             let bytes = resp
                 .into_body()
@@ -90,7 +97,11 @@ impl JsonClient {
     }
 
     /// GET `path`, decoding JSON.
-    pub async fn get<R: DeserializeOwned>(&self, path: &str, timeout: Duration) -> Result<R, ClientError> {
+    pub async fn get<R: DeserializeOwned>(
+        &self,
+        path: &str,
+        timeout: Duration,
+    ) -> Result<R, ClientError> {
         self.call(http::Method::GET, path, None, timeout).await
     }
 
@@ -102,7 +113,8 @@ impl JsonClient {
         timeout: Duration,
     ) -> Result<R, ClientError> {
         let bytes = serde_json::to_vec(body).map_err(|e| ClientError::Json(e, path.to_string()))?;
-        self.call(http::Method::POST, path, Some(bytes), timeout).await
+        self.call(http::Method::POST, path, Some(bytes), timeout)
+            .await
     }
 
     /// GET `path` until it answers, retrying every 100 ms for up to `patience`

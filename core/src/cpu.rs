@@ -14,7 +14,10 @@ struct Threads {
 pub struct ThreadCpu(Arc<Mutex<Threads>>);
 
 fn read_clock(id: libc::clockid_t) -> u64 {
-    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
     // SAFETY: `ts` is a valid, writable timespec.
     if unsafe { libc::clock_gettime(id, &mut ts) } != 0 {
         return 0;

@@ -83,7 +83,11 @@ impl Digest {
         let mut d = self.0.clone();
         d.flush();
         WireDigest {
-            centroids: d.centroids().iter().map(|c| (c.mean(), c.weight())).collect(),
+            centroids: d
+                .centroids()
+                .iter()
+                .map(|c| (c.mean(), c.weight()))
+                .collect(),
             sum: d.sum(),
             count: d.count(),
             min: d.min(),
@@ -148,7 +152,8 @@ mod tests {
                 seed ^= seed >> 12;
                 seed ^= seed << 25;
                 seed ^= seed >> 27;
-                let u = (seed.wrapping_mul(0x2545_F491_4F6C_DD1D) >> 11) as f64 / (1u64 << 53) as f64;
+                let u =
+                    (seed.wrapping_mul(0x2545_F491_4F6C_DD1D) >> 11) as f64 / (1u64 << 53) as f64;
                 // A long-tailed latency shape: ~200 µs body, exponential tail.
                 (150_000.0 + 100_000.0 * -(1.0 - u).ln()).round() as u64
             })
@@ -173,7 +178,10 @@ mod tests {
             let want = exact(&sorted, q);
             let got = d.quantile_ns(q).unwrap();
             let err = (got - want).abs() / want;
-            assert!(err <= 0.01, "q={q}: digest {got} exact {want} error {err:.4}");
+            assert!(
+                err <= 0.01,
+                "q={q}: digest {got} exact {want} error {err:.4}"
+            );
         }
         assert_eq!(d.count(), 1_000_000);
         assert_eq!(d.quantile_ns(1.0), Some(*sorted.last().unwrap() as f64));
@@ -185,7 +193,11 @@ mod tests {
         let (mut a, mut b, mut whole) = (Digest::default(), Digest::default(), Digest::default());
         for (i, &v) in values.iter().enumerate() {
             whole.record_ns(v);
-            if i % 2 == 0 { a.record_ns(v) } else { b.record_ns(v) }
+            if i % 2 == 0 {
+                a.record_ns(v)
+            } else {
+                b.record_ns(v)
+            }
         }
         // Through the wire form, as the aggregator merges them.
         let a = Digest::from(&a.to_wire());

@@ -302,7 +302,13 @@ mod tests {
     #[test]
     fn seconds_default_to_ten() {
         let s = Schedule::parse("500").unwrap();
-        assert_eq!(s.steps(), &[Step { rps: 500, seconds: 10 }]);
+        assert_eq!(
+            s.steps(),
+            &[Step {
+                rps: 500,
+                seconds: 10
+            }]
+        );
     }
 
     #[test]
@@ -319,10 +325,16 @@ mod tests {
             ("0:10", "\"0:10\": rate must be at least 1"),
             ("-5:10", "\"-5:10\": rate must be at least 1"),
             ("1000:", "\"1000:\": seconds missing"),
-            ("1000:abc", "\"1000:abc\": seconds \"abc\" is not a whole number"),
+            (
+                "1000:abc",
+                "\"1000:abc\": seconds \"abc\" is not a whole number",
+            ),
             ("1000:0", "\"1000:0\": a step must last at least 1 second"),
             ("1000:-3", "\"1000:-3\": a step must last at least 1 second"),
-            ("fast:10", "\"fast:10\": rate \"fast\" is not a whole number"),
+            (
+                "fast:10",
+                "\"fast:10\": rate \"fast\" is not a whole number",
+            ),
             ("1000:10:5", "\"1000:10:5\": expected rps:seconds"),
             ("1000:10,x", "\"x\": rate \"x\" is not a whole number"),
             ("1.5:10", "\"1.5:10\": rate \"1.5\" is not a whole number"),

@@ -88,7 +88,10 @@ mod tests {
             scenario: "direct".into(),
             schedule: Schedule::parse("10:2").unwrap(),
             payload_size: 8192,
-            warmup: Some(Warmup { rate: 5, seconds: 3 }),
+            warmup: Some(Warmup {
+                rate: 5,
+                seconds: 3,
+            }),
             drain_seconds: 2,
             senders: 1,
             receivers: 1,

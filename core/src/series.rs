@@ -56,7 +56,8 @@ impl LatencyWindows {
                 if w.count() > 0 {
                     running = Digest::merged([&running, &*w]);
                 }
-                out.running_p99_99.push(running.quantile_ns(0.9999).map(|ns| ns / 1e6));
+                out.running_p99_99
+                    .push(running.quantile_ns(0.9999).map(|ns| ns / 1e6));
             }
             out.steps.push(running.to_wire());
         }
@@ -114,7 +115,11 @@ mod tests {
         assert_eq!(s.windowed.len(), 4);
         assert_eq!(s.windowed[0].unwrap().count, 10);
         assert_eq!(s.windowed[0].unwrap().max, 10.0);
-        assert_eq!(s.running_p99_99[1], Some(10.0), "step 0 still holds its 10 ms");
+        assert_eq!(
+            s.running_p99_99[1],
+            Some(10.0),
+            "step 0 still holds its 10 ms"
+        );
         assert_eq!(s.running_p99_99[2], Some(0.1), "step 1 starts afresh");
         assert_eq!(s.running_p99_99[3], Some(5.0));
         assert_eq!(s.steps.len(), 2);

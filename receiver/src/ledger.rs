@@ -5,7 +5,9 @@ use brokerbench_core::bitset::BitSet;
 use brokerbench_core::identity::EventIdentity;
 use brokerbench_core::plan::RunPlan;
 use brokerbench_core::series::{Counts, LatencyWindows};
-use brokerbench_core::wire::{Progress, ReceiverReport, ReceiverSecond, ReceiverStep, RejectCounts, Role};
+use brokerbench_core::wire::{
+    Progress, ReceiverReport, ReceiverSecond, ReceiverStep, RejectCounts, Role,
+};
 
 /// What the ledger made of one event.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -35,7 +37,9 @@ impl DeliveryLedger {
         let s = &plan.schedule;
         DeliveryLedger {
             plan: plan.clone(),
-            received: (0..plan.senders).map(|_| BitSet::new(s.total_events())).collect(),
+            received: (0..plan.senders)
+                .map(|_| BitSet::new(s.total_events()))
+                .collect(),
             unique: 0,
             duplicates: 0,
             duplicates_per_second: vec![0; s.total_seconds() as usize],
@@ -67,10 +71,13 @@ impl DeliveryLedger {
             return Delivery::Duplicate;
         }
         self.unique += 1;
-        self.delivered_per_second.add(self.plan.second_at(received_unix_ns));
-        self.e2e.record(second, received_unix_ns.saturating_sub(intended));
+        self.delivered_per_second
+            .add(self.plan.second_at(received_unix_ns));
+        self.e2e
+            .record(second, received_unix_ns.saturating_sub(intended));
         let sent = id.sent_unix_ns.unwrap_or(intended);
-        self.e2e_raw.record(second, received_unix_ns.saturating_sub(sent));
+        self.e2e_raw
+            .record(second, received_unix_ns.saturating_sub(sent));
         Delivery::First
     }
 
@@ -78,7 +85,9 @@ impl DeliveryLedger {
     pub fn in_range(&self, id: &EventIdentity) -> bool {
         id.sender < self.plan.senders
             && if id.warmup {
-                self.plan.warmup_schedule().is_some_and(|w| id.seq < w.total_events())
+                self.plan
+                    .warmup_schedule()
+                    .is_some_and(|w| id.seq < w.total_events())
             } else {
                 id.seq < self.plan.schedule.total_events()
             }
@@ -98,7 +107,13 @@ impl DeliveryLedger {
     }
 
     /// The final report.
-    pub fn into_report(self, index: u32, rejected: RejectCounts, cpu_ns: u64, interrupted: bool) -> ReceiverReport {
+    pub fn into_report(
+        self,
+        index: u32,
+        rejected: RejectCounts,
+        cpu_ns: u64,
+        interrupted: bool,
+    ) -> ReceiverReport {
         let s = &self.plan.schedule;
         let e2e = self.e2e.summarise(s);
         let e2e_raw = self.e2e_raw.summarise(s);
@@ -154,7 +169,12 @@ mod tests {
             t0_unix_ns: Some(100 * S),
         };
         let mut l = DeliveryLedger::new(&plan);
-        let id = |seq| EventIdentity { sender: 0, seq, sent_unix_ns: None, warmup: false };
+        let id = |seq| EventIdentity {
+            sender: 0,
+            seq,
+            sent_unix_ns: None,
+            warmup: false,
+        };
         assert_eq!(l.record(&id(3), 100 * S + 302_000_000), Delivery::First);
         assert_eq!(l.record(&id(3), 100 * S + 400_000_000), Delivery::Duplicate);
         assert_eq!(l.record(&id(15), 102 * S + 1), Delivery::First);

@@ -9,8 +9,8 @@
 
 pub mod config;
 pub mod ledger;
-pub mod server;
 mod role;
+pub mod server;
 
 pub use config::{ReceiverConfig, ReceiverError, ReceiverFaults};
 pub use role::run;

@@ -26,22 +26,38 @@ pub async fn run(
     cpu: ThreadCpu,
     shutdown: CancellationToken,
 ) -> Result<ReceiverReport, ReceiverError> {
-    let plan: RunPlan = aggregator.get_patiently("/v1/plan", AGGREGATOR_PATIENCE).await?;
+    let plan: RunPlan = aggregator
+        .get_patiently("/v1/plan", AGGREGATOR_PATIENCE)
+        .await?;
     let local = listener.local_addr().map_err(ReceiverError::Listen)?;
     let sink = Arc::new(Sink::new(&plan.run_id, config.faults));
     let stop_serving = CancellationToken::new();
     let server = tokio::spawn(server::serve(sink.clone(), listener, stop_serving.clone()));
 
-    let url = config.advertise_url.clone().unwrap_or_else(|| format!("http://{local}/"));
-    let ready = Ready { role: Role::Receiver, index: config.index, url: Some(url) };
-    let _: serde_json::Value = aggregator.post("/v1/ready", &ready, Duration::from_secs(10)).await?;
+    let url = config
+        .advertise_url
+        .clone()
+        .unwrap_or_else(|| format!("http://{local}/"));
+    let ready = Ready {
+        role: Role::Receiver,
+        index: config.index,
+        url: Some(url),
+    };
+    let _: serde_json::Value = aggregator
+        .post("/v1/ready", &ready, Duration::from_secs(10))
+        .await?;
     let plan: RunPlan = tokio::select! {
         p = aggregator.get("/v1/start", LONG_POLL) => p?,
         _ = shutdown.cancelled() => RunPlan { t0_unix_ns: Some(unix_now_ns()), ..plan },
     };
     sink.start(DeliveryLedger::new(&plan), plan.t0());
 
-    let progress = tokio::spawn(report_progress(aggregator.clone(), sink.clone(), plan.clone(), config.index));
+    let progress = tokio::spawn(report_progress(
+        aggregator.clone(),
+        sink.clone(),
+        plan.clone(),
+        config.index,
+    ));
     let interrupted = tokio::select! {
         f = aggregator.get::<Finish>("/v1/finish", LONG_POLL) => f.map(|f| f.interrupted).unwrap_or(true),
         _ = shutdown.cancelled() => true,
@@ -69,6 +85,8 @@ async fn report_progress(aggregator: JsonClient, sink: Arc<Sink>, plan: RunPlan,
             Some(l) => l.progress(index, second, rejected),
             None => continue,
         };
-        let _: Result<serde_json::Value, _> = aggregator.post("/v1/progress", &p, Duration::from_secs(2)).await;
+        let _: Result<serde_json::Value, _> = aggregator
+            .post("/v1/progress", &p, Duration::from_secs(2))
+            .await;
     }
 }

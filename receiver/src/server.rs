@@ -5,7 +5,9 @@
 use crate::config::ReceiverFaults;
 use crate::ledger::{Delivery, DeliveryLedger};
 use brokerbench_core::clock::unix_now_ns;
-use brokerbench_core::identity::{EventIdentity, EXT_RUN, EXT_SENDER, EXT_SENT, EXT_SEQ, EXT_WARMUP};
+use brokerbench_core::identity::{
+    EventIdentity, EXT_RUN, EXT_SENDER, EXT_SENT, EXT_SEQ, EXT_WARMUP,
+};
 use brokerbench_core::wire::RejectCounts;
 use bytes::Bytes;
 use cloudevents::Event;
@@ -50,7 +52,11 @@ impl Sink {
         self.ledger.lock().unwrap().take()
     }
 
-    fn reject(&self, why: fn(&mut RejectCounts) -> &mut u64, msg: &'static str) -> Response<Full<Bytes>> {
+    fn reject(
+        &self,
+        why: fn(&mut RejectCounts) -> &mut u64,
+        msg: &'static str,
+    ) -> Response<Full<Bytes>> {
         *why(&mut self.rejected.lock().unwrap()) += 1;
         reply(StatusCode::BAD_REQUEST, msg)
     }
@@ -86,12 +92,18 @@ impl Sink {
         };
         if !ledger.in_range(&id) {
             drop(guard);
-            return self.reject(|r| &mut r.out_of_range, "sequence number outside the plan\n");
+            return self.reject(
+                |r| &mut r.out_of_range,
+                "sequence number outside the plan\n",
+            );
         }
         match ledger.record(&id, received) {
             Delivery::OutOfRange => {
                 drop(guard);
-                self.reject(|r| &mut r.out_of_range, "sequence number outside the plan\n")
+                self.reject(
+                    |r| &mut r.out_of_range,
+                    "sequence number outside the plan\n",
+                )
             }
             _ => reply(StatusCode::ACCEPTED, ""),
         }
@@ -100,7 +112,8 @@ impl Sink {
     /// Test fault: hold each request arriving inside the stall window for
     /// the window's length (a subscriber that stops answering for a while).
     async fn stall(&self) {
-        let (Some((at, len)), Some(t0)) = (self.faults.stall, *self.t0_unix_ns.lock().unwrap()) else {
+        let (Some((at, len)), Some(t0)) = (self.faults.stall, *self.t0_unix_ns.lock().unwrap())
+        else {
             return;
         };
         let from = t0 + at.as_nanos() as u64;

@@ -116,7 +116,10 @@ mod tests {
         assert_eq!(t.authority, "127.0.0.1:8080");
         assert_eq!(t.path, "/broker/default?x=1");
         let t = Target::parse("http://broker-ingress.knative-eventing.svc.cluster.local").unwrap();
-        assert_eq!(t.authority, "broker-ingress.knative-eventing.svc.cluster.local:80");
+        assert_eq!(
+            t.authority,
+            "broker-ingress.knative-eventing.svc.cluster.local:80"
+        );
         assert_eq!(t.path, "/");
         assert!(Target::parse("https://x").is_err());
         assert!(Target::parse("not a url").is_err());

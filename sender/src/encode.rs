@@ -34,7 +34,13 @@ pub struct Encoder {
 /// `payload_size` bytes of printable data.
 pub fn payload(payload_size: usize) -> Bytes {
     let pattern = b"brokerbench-payload-0123456789abcdefghijklmnopqrstuvwxyz.";
-    pattern.iter().copied().cycle().take(payload_size).collect::<Vec<u8>>().into()
+    pattern
+        .iter()
+        .copied()
+        .cycle()
+        .take(payload_size)
+        .collect::<Vec<u8>>()
+        .into()
 }
 
 impl Encoder {
@@ -53,17 +59,22 @@ impl Encoder {
             source: identity::event_source(run_id, sender),
             run_id: run_id.to_string(),
             sender,
-            path: path.parse().map_err(|_| SenderError::Encode(format!("bad path {path}")))?,
+            path: path
+                .parse()
+                .map_err(|_| SenderError::Encode(format!("bad path {path}")))?,
             measured: HeaderMap::new(),
             warmup: HeaderMap::new(),
         };
-        let host = HeaderValue::from_str(authority).map_err(|e| SenderError::Encode(e.to_string()))?;
+        let host =
+            HeaderValue::from_str(authority).map_err(|e| SenderError::Encode(e.to_string()))?;
         for warmup in [false, true] {
             let mut headers = match mode {
                 Mode::Binary => {
                     let ev = enc.event(0, 0, warmup)?;
                     let req: http::Request<Option<Vec<u8>>> =
-                        ev.try_into().map_err(|e: cloudevents::message::Error| SenderError::Encode(e.to_string()))?;
+                        ev.try_into().map_err(|e: cloudevents::message::Error| {
+                            SenderError::Encode(e.to_string())
+                        })?;
                     req.headers().clone()
                 }
                 Mode::Structured => {
@@ -104,7 +115,11 @@ impl Encoder {
 
     /// The request carrying `job`, stamped as sent at `sent_unix_ns`.
     pub fn request(&self, job: &Job, sent_unix_ns: u64) -> http::Request<Full<Bytes>> {
-        let template = if job.warmup { &self.warmup } else { &self.measured };
+        let template = if job.warmup {
+            &self.warmup
+        } else {
+            &self.measured
+        };
         let body = match self.mode {
             Mode::Binary => self.payload.clone(),
             Mode::Structured => self
@@ -145,7 +160,11 @@ mod tests {
         use cloudevents::AttributesReader;
         for mode in [Mode::Binary, Mode::Structured] {
             let enc = Encoder::new(mode, "run-1", 3, 8192, "127.0.0.1:9", "/sink").unwrap();
-            let job = Job { seq: 42, intended_unix_ns: 7, warmup: false };
+            let job = Job {
+                seq: 42,
+                intended_unix_ns: 7,
+                warmup: false,
+            };
             let req = enc.request(&job, 123_456_789_000);
             assert_eq!(req.uri().path(), "/sink");
             assert_eq!(req.headers()[http::header::HOST], "127.0.0.1:9");
@@ -161,7 +180,14 @@ mod tests {
                 cloudevents::Data::Binary(b) => assert_eq!(b.len(), 8192),
                 other => panic!("{mode:?}: data {other:?}"),
             }
-            let warm = decode(enc.request(&Job { warmup: true, ..job }, 1)).await;
+            let warm = decode(enc.request(
+                &Job {
+                    warmup: true,
+                    ..job
+                },
+                1,
+            ))
+            .await;
             assert_eq!(warm.extension(EXT_WARMUP).unwrap().to_string(), "1");
         }
     }

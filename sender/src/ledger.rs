@@ -5,13 +5,17 @@ use crate::Job;
 use brokerbench_core::bitset::BitSet;
 use brokerbench_core::plan::RunPlan;
 use brokerbench_core::series::{Counts, LatencyWindows};
-use brokerbench_core::wire::{FailureCounts, FailureReason, Progress, Role, SenderReport, SenderSecond, SenderStep};
+use brokerbench_core::wire::{
+    FailureCounts, FailureReason, Progress, Role, SenderReport, SenderSecond, SenderStep,
+};
 
 /// What happened to one event.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Outcome {
     /// 2xx at this wall-clock ns.
-    Accepted { acked_unix_ns: u64 },
+    Accepted {
+        acked_unix_ns: u64,
+    },
     Failed(FailureReason),
 }
 
@@ -65,7 +69,8 @@ impl SenderLedger {
         let second = self.plan.second_at(job.intended_unix_ns);
         if let Some(sent) = sent_unix_ns {
             self.sent_per_second.add(self.plan.second_at(sent));
-            self.lag.record(second, sent.saturating_sub(job.intended_unix_ns));
+            self.lag
+                .record(second, sent.saturating_sub(job.intended_unix_ns));
         }
         match outcome {
             Outcome::Accepted { acked_unix_ns } => {
@@ -73,9 +78,11 @@ impl SenderLedger {
                 if let Some(n) = self.accepted_per_second.get_mut(second as usize) {
                     *n += 1;
                 }
-                self.publish.record(second, acked_unix_ns.saturating_sub(job.intended_unix_ns));
+                self.publish
+                    .record(second, acked_unix_ns.saturating_sub(job.intended_unix_ns));
                 let sent = sent_unix_ns.unwrap_or(job.intended_unix_ns);
-                self.publish_raw.record(second, acked_unix_ns.saturating_sub(sent));
+                self.publish_raw
+                    .record(second, acked_unix_ns.saturating_sub(sent));
                 self.last_exchange_unix_ns = self.last_exchange_unix_ns.max(acked_unix_ns);
             }
             Outcome::Failed(reason) => {
@@ -129,7 +136,11 @@ impl SenderLedger {
             .into_iter()
             .zip(publish_raw.steps)
             .zip(lag.steps)
-            .map(|((publish, publish_raw), lag)| SenderStep { publish, publish_raw, lag })
+            .map(|((publish, publish_raw), lag)| SenderStep {
+                publish,
+                publish_raw,
+                lag,
+            })
             .collect();
         SenderReport {
             run_id: self.plan.run_id.clone(),
@@ -175,16 +186,30 @@ mod tests {
         let mut l = SenderLedger::new(&plan);
         for seq in 0..20 {
             let intended = plan.intended_unix_ns(seq).unwrap();
-            let job = Job { seq, intended_unix_ns: intended, warmup: false };
+            let job = Job {
+                seq,
+                intended_unix_ns: intended,
+                warmup: false,
+            };
             let outcome = match seq % 4 {
                 0 => Outcome::Failed(FailureReason::Status5xx),
                 1 => Outcome::Failed(FailureReason::InflightLimit),
-                _ => Outcome::Accepted { acked_unix_ns: intended + 3_000_000 },
+                _ => Outcome::Accepted {
+                    acked_unix_ns: intended + 3_000_000,
+                },
             };
             let sent = (seq % 4 != 1).then_some(intended + 1_000_000);
             l.record(&job, sent, outcome);
         }
-        l.record(&Job { seq: 0, intended_unix_ns: 0, warmup: true }, Some(1), Outcome::Accepted { acked_unix_ns: 2 });
+        l.record(
+            &Job {
+                seq: 0,
+                intended_unix_ns: 0,
+                warmup: true,
+            },
+            Some(1),
+            Outcome::Accepted { acked_unix_ns: 2 },
+        );
         let r = l.into_report(0, 0, false);
         assert_eq!(r.released, 20);
         assert_eq!(r.accepted.count(), 10);

@@ -66,7 +66,9 @@ pub fn pace(phases: &[Phase], stop: &CancellationToken, mut release: impl FnMut(
             }
             let next = start + Duration::from_nanos(s.offset_ns(released).unwrap_or(0));
             let next = next.max(now + QUANTUM);
-            let wait = next.saturating_duration_since(Instant::now()).min(MAX_SLEEP);
+            let wait = next
+                .saturating_duration_since(Instant::now())
+                .min(MAX_SLEEP);
             if !wait.is_zero() {
                 std::thread::sleep(wait);
             }
@@ -90,7 +92,11 @@ mod tests {
     fn releases_exactly_the_schedule_evenly_spread() {
         let schedule = Schedule::parse("5000:2").unwrap();
         let start = unix_now_ns() + 50_000_000;
-        let phases = [Phase { schedule, start_unix_ns: start, warmup: false }];
+        let phases = [Phase {
+            schedule,
+            start_unix_ns: start,
+            warmup: false,
+        }];
         let mut stamps = Vec::with_capacity(10_000);
         let mut seqs = Vec::with_capacity(10_000);
         assert!(pace(&phases, &CancellationToken::new(), |job| {
@@ -99,14 +105,20 @@ mod tests {
         }));
         let n = stamps.len() as f64;
         assert!((n - 10_000.0).abs() <= 100.0, "released {n}");
-        assert!(seqs.iter().enumerate().all(|(i, &s)| s == i as u64), "in order, none skipped");
+        assert!(
+            seqs.iter().enumerate().all(|(i, &s)| s == i as u64),
+            "in order, none skipped"
+        );
         let mut windows = [0u32; 20];
         for t in &stamps {
             let w = (t.saturating_sub(start) / 100_000_000) as usize;
             windows[w.min(19)] += 1;
         }
         for (i, &w) in windows.iter().enumerate() {
-            assert!((450..=550).contains(&w), "window {i}: {w} events, windows {windows:?}");
+            assert!(
+                (450..=550).contains(&w),
+                "window {i}: {w} events, windows {windows:?}"
+            );
         }
         assert!(stamps[0] >= start, "nothing leaves before its time");
     }

@@ -2,7 +2,7 @@
 //! event at a time; the pool is the set of workers. An event waits in the
 //! queue only for a free connection, and that wait shows as schedule lag.
 
-use crate::config::{SenderFaults, SenderError};
+use crate::config::{SenderError, SenderFaults};
 use crate::encode::Encoder;
 use crate::ledger::{Outcome, SenderLedger};
 use crate::Job;
@@ -53,10 +53,12 @@ pub struct Publisher {
 
 /// Resolves a `host:port` once, before the run.
 pub async fn resolve(url: &str, authority: &str) -> Result<SocketAddr, SenderError> {
-    let mut addrs = tokio::net::lookup_host(authority).await.map_err(|e| SenderError::Resolve {
-        url: url.to_string(),
-        reason: e.to_string(),
-    })?;
+    let mut addrs = tokio::net::lookup_host(authority)
+        .await
+        .map_err(|e| SenderError::Resolve {
+            url: url.to_string(),
+            reason: e.to_string(),
+        })?;
     addrs.next().ok_or_else(|| SenderError::Resolve {
         url: url.to_string(),
         reason: "no address".to_string(),
@@ -67,7 +69,9 @@ pub async fn resolve(url: &str, authority: &str) -> Result<SocketAddr, SenderErr
 pub async fn connect(addr: SocketAddr) -> Option<Conn> {
     let stream = TcpStream::connect(addr).await.ok()?;
     stream.set_nodelay(true).ok()?;
-    let (send, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await.ok()?;
+    let (send, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        .await
+        .ok()?;
     tokio::spawn(async move {
         let _ = conn.await;
     });
@@ -76,7 +80,12 @@ pub async fn connect(addr: SocketAddr) -> Option<Conn> {
 
 impl Publisher {
     /// Sends jobs from `queue` until it is closed and empty.
-    pub async fn work(&self, books: &Books, queue: async_channel::Receiver<Job>, mut conn: Option<Conn>) {
+    pub async fn work(
+        &self,
+        books: &Books,
+        queue: async_channel::Receiver<Job>,
+        mut conn: Option<Conn>,
+    ) {
         while let Ok(job) = queue.recv().await {
             if self.shutdown.is_cancelled() {
                 books.finish(&job, None, Outcome::Failed(FailureReason::Cancelled));
@@ -94,7 +103,10 @@ impl Publisher {
             None => false,
         };
         if !ready {
-            *conn = tokio::time::timeout(self.timeout, connect(self.addr)).await.ok().flatten();
+            *conn = tokio::time::timeout(self.timeout, connect(self.addr))
+                .await
+                .ok()
+                .flatten();
         }
         let sent = unix_now_ns();
         let Some(c) = conn.as_mut() else {
@@ -109,13 +121,15 @@ impl Publisher {
             Err(_) => Outcome::Failed(FailureReason::Timeout),
             Ok(Err(None)) => Outcome::Failed(FailureReason::Cancelled),
             Ok(Err(Some(_))) => Outcome::Failed(FailureReason::Transport),
-            Ok(Ok(s)) if s.is_success() => Outcome::Accepted { acked_unix_ns: acked },
+            Ok(Ok(s)) if s.is_success() => Outcome::Accepted {
+                acked_unix_ns: acked,
+            },
             Ok(Ok(s)) if s.is_client_error() => Outcome::Failed(FailureReason::Status4xx),
             Ok(Ok(s)) if s.is_server_error() => Outcome::Failed(FailureReason::Status5xx),
             Ok(Ok(_)) => Outcome::Failed(FailureReason::StatusOther),
         };
         if let (Outcome::Accepted { .. }, Some(n)) = (outcome, self.faults.duplicate_every) {
-            if (job.seq + 1) % n == 0 && c.ready().await.is_ok() {
+            if (job.seq + 1).is_multiple_of(n) && c.ready().await.is_ok() {
                 let _ = send(c, self.encoder.request(job, sent)).await;
             }
         }
@@ -128,7 +142,10 @@ impl Publisher {
 }
 
 /// Sends a request and reads the whole answer (so the connection can be reused).
-async fn send(c: &mut Conn, req: http::Request<Full<Bytes>>) -> Result<http::StatusCode, Option<hyper::Error>> {
+async fn send(
+    c: &mut Conn,
+    req: http::Request<Full<Bytes>>,
+) -> Result<http::StatusCode, Option<hyper::Error>> {
     let resp = c.send_request(req).await.map_err(Some)?;
     let status = resp.status();
     resp.into_body().collect().await.map_err(Some)?;

@@ -31,7 +31,9 @@ pub async fn run(
     cpu: ThreadCpu,
     shutdown: CancellationToken,
 ) -> Result<SenderReport, SenderError> {
-    let plan: RunPlan = aggregator.get_patiently("/v1/plan", AGGREGATOR_PATIENCE).await?;
+    let plan: RunPlan = aggregator
+        .get_patiently("/v1/plan", AGGREGATOR_PATIENCE)
+        .await?;
     let addr = publisher::resolve(&config.target.url, &config.target.authority).await?;
     let encoder = Encoder::new(
         config.mode,
@@ -47,8 +49,14 @@ pub async fn run(
     }
     let conns: Vec<_> = opening.join_all().await;
 
-    let ready = Ready { role: Role::Sender, index: config.index, url: None };
-    let _: serde_json::Value = aggregator.post("/v1/ready", &ready, Duration::from_secs(10)).await?;
+    let ready = Ready {
+        role: Role::Sender,
+        index: config.index,
+        url: None,
+    };
+    let _: serde_json::Value = aggregator
+        .post("/v1/ready", &ready, Duration::from_secs(10))
+        .await?;
     let plan: RunPlan = tokio::select! {
         p = aggregator.get("/v1/start", START_PATIENCE) => p?,
         _ = shutdown.cancelled() => {
@@ -73,8 +81,21 @@ pub async fn run(
     }
     drop(rx);
 
-    let progress = tokio::spawn(report_progress(aggregator.clone(), books.clone(), plan.clone(), config.index));
-    let completed = pace_on_thread(&plan, &config, books.clone(), tx, cpu.clone(), shutdown.clone()).await?;
+    let progress = tokio::spawn(report_progress(
+        aggregator.clone(),
+        books.clone(),
+        plan.clone(),
+        config.index,
+    ));
+    let completed = pace_on_thread(
+        &plan,
+        &config,
+        books.clone(),
+        tx,
+        cpu.clone(),
+        shutdown.clone(),
+    )
+    .await?;
     workers.join_all().await;
     progress.abort();
     let _ = progress.await;
@@ -99,9 +120,17 @@ async fn pace_on_thread(
 ) -> Result<bool, SenderError> {
     let mut phases = Vec::new();
     if let Some(schedule) = plan.warmup_schedule() {
-        phases.push(Phase { schedule, start_unix_ns: plan.warmup_start_unix_ns(), warmup: true });
+        phases.push(Phase {
+            schedule,
+            start_unix_ns: plan.warmup_start_unix_ns(),
+            warmup: true,
+        });
     }
-    phases.push(Phase { schedule: plan.schedule.clone(), start_unix_ns: plan.t0(), warmup: false });
+    phases.push(Phase {
+        schedule: plan.schedule.clone(),
+        start_unix_ns: plan.t0(),
+        warmup: false,
+    });
     let max_inflight = config.max_inflight;
     let (done_tx, done_rx) = tokio::sync::oneshot::channel();
     std::thread::Builder::new()
@@ -132,6 +161,8 @@ async fn report_progress(aggregator: JsonClient, books: Arc<Books>, plan: RunPla
         tick.tick().await;
         let second = plan.second_at(unix_now_ns()).saturating_sub(1);
         let p = books.ledger.lock().unwrap().progress(index, second);
-        let _: Result<serde_json::Value, _> = aggregator.post("/v1/progress", &p, Duration::from_secs(2)).await;
+        let _: Result<serde_json::Value, _> = aggregator
+            .post("/v1/progress", &p, Duration::from_secs(2))
+            .await;
     }
 }

@@ -9,7 +9,10 @@ pub fn target_url(receiver_url: &str) -> String {
 mod tests {
     #[test]
     fn direct_targets_the_receiver() {
-        assert_eq!(super::target_url("http://127.0.0.1:5/"), "http://127.0.0.1:5/");
+        assert_eq!(
+            super::target_url("http://127.0.0.1:5/"),
+            "http://127.0.0.1:5/"
+        );
         assert_eq!("direct".parse::<crate::Sut>().unwrap(), crate::Sut::Direct);
         let err = "kafka".parse::<crate::Sut>().unwrap_err().to_string();
         assert!(err.contains("unknown SUT \"kafka\""), "{err}");
