@@ -6,7 +6,7 @@ use brokerbench_aggregator::AggregatorConfig;
 use brokerbench_core::pace::Schedule;
 use brokerbench_core::plan::{RunPlan, Warmup};
 use brokerbench_receiver::{ReceiverConfig, ReceiverFaults};
-use brokerbench_sender::config::{Mode, SenderFaults, Target};
+use brokerbench_sender::config::{Mode, PacerMode, SenderFaults, Target};
 use brokerbench_sender::SenderConfig;
 use brokerbench_sut::Sut;
 use clap::{Args, Parser, Subcommand};
@@ -118,7 +118,13 @@ pub struct PublishOpts {
     /// Send structured-mode CloudEvents (JSON) instead of binary mode.
     #[arg(long)]
     pub structured: bool,
-    /// Worker threads of the sender's runtime (the pacer has its own thread).
+    /// How the pacer waits: `spin` keeps the sender's thread busy so no event
+    /// waits for a wake-up (schedule lag in microseconds, one busy core);
+    /// `sleep` sleeps between releases (little CPU, lag up to the machine's
+    /// wake-up latency, milliseconds on many VMs).
+    #[arg(long, default_value = "spin", value_name = "MODE", value_parser = ["spin", "sleep"])]
+    pub pacer: String,
+    /// Worker threads of the sender's runtime.
     #[arg(long, default_value_t = 1, value_name = "N")]
     pub sender_threads: usize,
     /// Test fault: send every Nth accepted event twice.
@@ -146,6 +152,11 @@ impl PublishOpts {
                 Mode::Structured
             } else {
                 Mode::Binary
+            },
+            pacer: if self.pacer == "sleep" {
+                PacerMode::Sleep
+            } else {
+                PacerMode::Spin
             },
             threads: self.sender_threads.max(1),
             faults: SenderFaults {

@@ -27,6 +27,16 @@ pub enum Mode {
     Structured,
 }
 
+/// How the pacer waits for the next event (see [`crate::pacer`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum PacerMode {
+    /// Busy: never parks the sender's thread while events are near.
+    #[default]
+    Spin,
+    /// A thread of its own that sleeps between releases.
+    Sleep,
+}
+
 /// Where events go: an `http://` URL, split once.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Target {
@@ -85,6 +95,7 @@ pub struct SenderConfig {
     /// counted as failures (`inflight_limit`), never delayed.
     pub max_inflight: u64,
     pub mode: Mode,
+    pub pacer: PacerMode,
     /// Tokio worker threads (when the caller builds the runtime from it).
     pub threads: usize,
     pub faults: SenderFaults,
@@ -100,6 +111,7 @@ impl SenderConfig {
             request_timeout: Duration::from_secs(10),
             max_inflight: 20_000,
             mode: Mode::Binary,
+            pacer: PacerMode::Spin,
             threads: 1,
             faults: SenderFaults::default(),
         }

@@ -1,10 +1,11 @@
 //! The sender role end to end: plan, readiness, pacing, publishing, report.
 
-use crate::config::{SenderConfig, SenderError};
+use crate::config::{PacerMode, SenderConfig, SenderError};
 use crate::encode::Encoder;
 use crate::ledger::{Outcome, SenderLedger};
 use crate::pacer::{self, Phase};
 use crate::publisher::{self, Books, Publisher};
+use crate::Job;
 use brokerbench_core::client::JsonClient;
 use brokerbench_core::clock::unix_now_ns;
 use brokerbench_core::cpu::ThreadCpu;
@@ -87,15 +88,16 @@ pub async fn run(
         plan.clone(),
         config.index,
     ));
-    let completed = pace_on_thread(
-        &plan,
-        &config,
-        books.clone(),
-        tx,
-        cpu.clone(),
-        shutdown.clone(),
-    )
-    .await?;
+    let completed = match config.pacer {
+        PacerMode::Spin => {
+            let release = releaser(books.clone(), tx, config.max_inflight);
+            pacer::pace_spinning(&phases(&plan), &shutdown, release).await
+        }
+        PacerMode::Sleep => {
+            let (b, c, s) = (books.clone(), cpu.clone(), shutdown.clone());
+            pace_on_thread(&plan, &config, b, tx, c, s).await?
+        }
+    };
     workers.join_all().await;
     progress.abort();
     let _ = progress.await;
@@ -109,15 +111,8 @@ pub async fn run(
     Ok(report)
 }
 
-/// Runs the pacer on its own thread; returns whether it completed.
-async fn pace_on_thread(
-    plan: &RunPlan,
-    config: &SenderConfig,
-    books: Arc<Books>,
-    queue: async_channel::Sender<crate::Job>,
-    cpu: ThreadCpu,
-    stop: CancellationToken,
-) -> Result<bool, SenderError> {
+/// The warmup (if any), then the measured schedule.
+fn phases(plan: &RunPlan) -> Vec<Phase> {
     let mut phases = Vec::new();
     if let Some(schedule) = plan.warmup_schedule() {
         phases.push(Phase {
@@ -131,22 +126,44 @@ async fn pace_on_thread(
         start_unix_ns: plan.t0(),
         warmup: false,
     });
-    let max_inflight = config.max_inflight;
+    phases
+}
+
+/// What the pacer does with a due event: queue it for a connection, or
+/// count it failed when the in-flight bound is reached. Never waits.
+fn releaser(
+    books: Arc<Books>,
+    queue: async_channel::Sender<Job>,
+    max_inflight: u64,
+) -> impl FnMut(Job) {
+    move |job| {
+        if books.inflight.load(Ordering::Acquire) >= max_inflight {
+            let reason = Outcome::Failed(FailureReason::InflightLimit);
+            books.ledger.lock().unwrap().record(&job, None, reason);
+        } else {
+            books.inflight.fetch_add(1, Ordering::AcqRel);
+            let _ = queue.try_send(job);
+        }
+    }
+}
+
+/// Runs the sleeping pacer on its own thread; returns whether it completed.
+async fn pace_on_thread(
+    plan: &RunPlan,
+    config: &SenderConfig,
+    books: Arc<Books>,
+    queue: async_channel::Sender<Job>,
+    cpu: ThreadCpu,
+    stop: CancellationToken,
+) -> Result<bool, SenderError> {
+    let phases = phases(plan);
+    let release = releaser(books, queue, config.max_inflight);
     let (done_tx, done_rx) = tokio::sync::oneshot::channel();
     std::thread::Builder::new()
         .name("bb-pacer".into())
         .spawn(move || {
             cpu.register_current();
-            let completed = pacer::pace(&phases, &stop, |job| {
-                if books.inflight.load(Ordering::Acquire) >= max_inflight {
-                    let reason = Outcome::Failed(FailureReason::InflightLimit);
-                    books.ledger.lock().unwrap().record(&job, None, reason);
-                } else {
-                    books.inflight.fetch_add(1, Ordering::AcqRel);
-                    let _ = queue.send_blocking(job);
-                }
-            });
-            drop(queue);
+            let completed = pacer::pace(&phases, &stop, release);
             cpu.retire_current();
             let _ = done_tx.send(completed);
         })
