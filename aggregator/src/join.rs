@@ -295,3 +295,202 @@ pub fn rfc3339(unix_ns: u64) -> String {
     .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
     .unwrap_or_default()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use brokerbench_core::pace::Schedule;
+    use brokerbench_core::wire::{ReceiverSecond, SenderSecond};
+
+    fn plan() -> RunPlan {
+        RunPlan {
+            run_id: "r".into(),
+            scenario: "direct".into(),
+            schedule: Schedule::parse("10:1,20:1").unwrap(),
+            payload_size: 8,
+            warmup: None,
+            drain_seconds: 1,
+            senders: 1,
+            receivers: 1,
+            t0_unix_ns: Some(1_000_000_000),
+        }
+    }
+
+    /// 30 events: 0..30 sent; 3 and 25 failed; 7, 8 and 21 never arrive;
+    /// 3 arrives anyway (unexpected); 12 arrives twice.
+    fn reports() -> (SenderReport, ReceiverReport) {
+        let mut accepted = BitSet::new(30);
+        let mut received = BitSet::new(30);
+        for q in 0..30 {
+            if q != 3 && q != 25 {
+                accepted.insert(q);
+            }
+            if ![7, 8, 21, 25].contains(&q) {
+                received.insert(q);
+            }
+        }
+        let mut failed = FailureCounts::default();
+        failed.status_5xx = 2;
+        let mut f0 = FailureCounts::default();
+        f0.status_5xx = 1;
+        let sender = SenderReport {
+            run_id: "r".into(),
+            index: 0,
+            released: 30,
+            accepted,
+            failed,
+            seconds: vec![
+                SenderSecond {
+                    sent: 10,
+                    accepted: 9,
+                    failed: f0,
+                    ..Default::default()
+                },
+                SenderSecond {
+                    sent: 20,
+                    accepted: 19,
+                    failed: f0,
+                    ..Default::default()
+                },
+            ],
+            steps: vec![Default::default(), Default::default()],
+            warmup_sent: 0,
+            warmup_accepted: 0,
+            cpu_ns: 3_000,
+            last_exchange_unix_ns: 0,
+            interrupted: false,
+        };
+        let receiver = ReceiverReport {
+            run_id: "r".into(),
+            index: 0,
+            received: vec![received],
+            duplicates: 1,
+            rejected: RejectCounts::default(),
+            warmup_received: 0,
+            seconds: vec![
+                ReceiverSecond {
+                    delivered: 8,
+                    ..Default::default()
+                },
+                ReceiverSecond {
+                    delivered: 18,
+                    duplicates: 1,
+                    ..Default::default()
+                },
+            ],
+            steps: vec![Default::default(), Default::default()],
+            cpu_ns: 2_700,
+            interrupted: false,
+        };
+        (sender, receiver)
+    }
+
+    #[test]
+    fn join_finds_lost_and_unexpected_bit_by_bit() {
+        let (s, r) = reports();
+        let res = join(&plan(), &[s], &[r], false);
+        let t = res.summary.totals;
+        assert_eq!((t.sent, t.accepted, t.failed), (30, 28, 2));
+        assert_eq!(
+            (t.delivered, t.lost, t.unexpected, t.duplicates),
+            (26, 3, 1, 1)
+        );
+        assert_eq!(t.delivered_of_accepted, 25);
+        assert_eq!(t.sent, t.accepted + t.failed);
+        assert_eq!(t.accepted, t.delivered_of_accepted + t.lost);
+        assert_eq!(
+            res.lost,
+            vec![
+                LostRange {
+                    sender: 0,
+                    first: 7,
+                    last: 8
+                },
+                LostRange {
+                    sender: 0,
+                    first: 21,
+                    last: 21
+                }
+            ]
+        );
+        let st = &res.summary.steps;
+        assert_eq!(
+            (
+                st[0].totals.sent,
+                st[0].totals.lost,
+                st[0].totals.unexpected
+            ),
+            (10, 2, 1)
+        );
+        assert_eq!(
+            (
+                st[1].totals.sent,
+                st[1].totals.lost,
+                st[1].totals.duplicates
+            ),
+            (20, 1, 1)
+        );
+        assert_eq!((st[0].totals.delivered, st[1].totals.delivered), (8, 18));
+        assert_eq!(st[1].delivery_rps, 18.0);
+        for s in st {
+            assert_eq!(
+                s.totals.accepted,
+                s.totals.delivered_of_accepted + s.totals.lost,
+                "step {}",
+                s.step
+            );
+        }
+        assert_eq!((res.series[0].lost, res.series[1].lost), (2, 1));
+        assert_eq!(
+            (res.series[0].target_rps, res.series[1].target_rps),
+            (10, 20)
+        );
+        assert_eq!(res.summary.cpu.sender_us_per_event, Some(0.1));
+        assert_eq!(
+            res.summary.cpu.receiver_us_per_event,
+            Some(0.1),
+            "26 unique + 1 duplicate requests"
+        );
+    }
+
+    #[test]
+    fn tsv_files_have_headers_and_one_row_per_unit() {
+        let (s, r) = reports();
+        let res = join(&plan(), &[s], &[r], false);
+        let series = crate::output::series_tsv(&res.series);
+        let lines: Vec<&str> = series.lines().collect();
+        assert_eq!(
+            lines[0].split('\t').count(),
+            crate::output::SERIES_COLUMNS.len()
+        );
+        assert_eq!(lines.len(), 3);
+        assert!(
+            lines[1].starts_with("0\t1\t10\t10\t8\t1\t2\t0\tNaN"),
+            "{}",
+            lines[1]
+        );
+        assert!(
+            lines[2].starts_with("1\t2\t20\t20\t18\t1\t1\t1\tNaN"),
+            "{}",
+            lines[2]
+        );
+        let steps = crate::output::steps_tsv(&res.summary.steps);
+        assert!(
+            steps
+                .lines()
+                .nth(1)
+                .unwrap()
+                .starts_with("1\t10\t1\t0\t10\t9\t1\t8\t2\t0\t1\t10.0\t8.0\t"),
+            "{steps}"
+        );
+        let lost = crate::output::lost_tsv(&res.lost);
+        assert_eq!(
+            lost,
+            "sender\tfirst_seq\tlast_seq\tcount\n0\t7\t8\t2\n0\t21\t21\t1\n"
+        );
+        assert_eq!(
+            crate::output::read_lost(&lost),
+            vec![(0, 7), (0, 8), (0, 21)]
+        );
+    }
+}

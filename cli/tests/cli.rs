@@ -166,3 +166,101 @@ fn a_run_from_a_pace_file_prints_a_summary_and_leaves_results() {
     }
     let _ = std::fs::remove_file(pace);
 }
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+#[test]
+fn the_roles_run_as_separate_processes() {
+    let out = scratch("roles");
+    let (agg, recv) = (free_port(), free_port());
+    let bin = env!("CARGO_BIN_EXE_brokerbench");
+    let aggregator = Command::new(bin)
+        .args([
+            "aggregator",
+            "--listen",
+            &format!("127.0.0.1:{agg}"),
+            "--pace",
+            "400:2",
+            "--quiet",
+        ])
+        .args([
+            "--warmup-seconds",
+            "1",
+            "--warmup-rate",
+            "200",
+            "--drain-seconds",
+            "1",
+            "--scenario",
+            "pods",
+        ])
+        .arg("--out")
+        .arg(&out)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let agg_url = format!("http://127.0.0.1:{agg}");
+    let receiver = Command::new(bin)
+        .args([
+            "receiver",
+            "--aggregator",
+            &agg_url,
+            "--listen",
+            &format!("127.0.0.1:{recv}"),
+        ])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let sender = Command::new(bin)
+        .args([
+            "sender",
+            "--aggregator",
+            &agg_url,
+            "--target",
+            &format!("http://127.0.0.1:{recv}/"),
+            "--pacer",
+            "sleep",
+        ])
+        .output()
+        .unwrap();
+    let sender_err = String::from_utf8_lossy(&sender.stderr);
+    assert!(sender.status.success(), "{sender_err}");
+    assert!(
+        sender_err.contains("sent 800, accepted 800, failed 0"),
+        "{sender_err}"
+    );
+    let receiver = receiver.wait_with_output().unwrap();
+    let receiver_err = String::from_utf8_lossy(&receiver.stderr);
+    assert!(
+        receiver_err.contains("delivered 800, duplicates 0, rejected 0"),
+        "{receiver_err}"
+    );
+    let aggregator = aggregator.wait_with_output().unwrap();
+    let table = String::from_utf8_lossy(&aggregator.stdout);
+    assert!(
+        aggregator.status.success(),
+        "{table}{}",
+        String::from_utf8_lossy(&aggregator.stderr)
+    );
+    let all = table
+        .lines()
+        .find(|l| l.trim_start().starts_with("all"))
+        .unwrap();
+    let cols: Vec<&str> = all.split_whitespace().collect();
+    assert_eq!(&cols[1..6], ["800", "800", "0", "800", "0"], "{all}");
+    let dirs: Vec<_> = std::fs::read_dir(&out)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert!(dirs[0].to_str().unwrap().ends_with("-pods"));
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dirs[0].join("summary.json")).unwrap())
+            .unwrap();
+    assert_eq!(summary["totals"]["warmup_received"], 200);
+}
