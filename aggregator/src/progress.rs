@@ -43,8 +43,8 @@ impl ProgressLine {
             None => (0, 0),
         };
         self.last = Some((sent, accepted, failed, delivered));
-        let elapsed = now_unix_ns.saturating_sub(plan.t0()) / 1_000_000_000;
-        let step = match (now_unix_ns >= plan.t0(), s.step_at_second(elapsed)) {
+        let elapsed = (now_unix_ns as i128 - plan.t0() as i128).div_euclid(1_000_000_000) as i64;
+        let step = match (elapsed >= 0, s.step_at_second(elapsed.max(0) as u64)) {
             (false, _) => "warmup".to_string(),
             (true, Some(i)) => format!("step {}/{} {}/s", i + 1, s.steps().len(), s.steps()[i].rps),
             (true, None) => "drain".to_string(),
@@ -88,5 +88,58 @@ pub async fn print(
     }
     if tty {
         eprintln!();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use brokerbench_core::pace::Schedule;
+
+    #[test]
+    fn lines_turn_counters_into_rates() {
+        let plan = RunPlan {
+            run_id: "r".into(),
+            scenario: "direct".into(),
+            schedule: Schedule::parse("100:2,300:2").unwrap(),
+            payload_size: 8,
+            warmup: None,
+            drain_seconds: 1,
+            senders: 1,
+            receivers: 1,
+            t0_unix_ns: Some(10_000_000_000),
+        };
+        let sender = |sent, p99| Progress {
+            role: Some(Role::Sender),
+            sent,
+            accepted: sent,
+            p99_ms: p99,
+            ..Progress::default()
+        };
+        let receiver = |delivered| Progress {
+            role: Some(Role::Receiver),
+            delivered,
+            ..Progress::default()
+        };
+        let mut line = ProgressLine::default();
+        let first = line.line(&plan, &[], 8_500_000_000);
+        assert!(first.starts_with("[   -2s] warmup"), "{first}");
+        let l = line.line(
+            &plan,
+            &[sender(100, Some(0.5)), receiver(90)],
+            11_000_000_000,
+        );
+        assert!(l.contains("step 1/2 100/s"), "{l}");
+        let l = line.line(
+            &plan,
+            &[sender(400, Some(0.25)), receiver(390)],
+            12_000_000_000,
+        );
+        assert!(
+            l.contains("[    2s] step 2/2 300/s | sent 300/s, delivered 300/s"),
+            "{l}"
+        );
+        assert!(l.contains("undelivered 10 | p99 ms: publish 0.25"), "{l}");
+        assert!(line.line(&plan, &[], 14_000_000_000).contains("drain"));
     }
 }
