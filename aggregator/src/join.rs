@@ -329,10 +329,14 @@ mod tests {
                 received.insert(q);
             }
         }
-        let mut failed = FailureCounts::default();
-        failed.status_5xx = 2;
-        let mut f0 = FailureCounts::default();
-        f0.status_5xx = 1;
+        let failed = FailureCounts {
+            status_5xx: 2,
+            ..Default::default()
+        };
+        let f0 = FailureCounts {
+            status_5xx: 1,
+            ..Default::default()
+        };
         let sender = SenderReport {
             run_id: "r".into(),
             index: 0,

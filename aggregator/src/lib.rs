@@ -7,6 +7,7 @@
 //! - [`join`]: sender and receiver ledgers -> the results model.
 //! - [`model`]: the results model (`summary.json` is its serialisation).
 //! - [`output`]: the results folder: summary.json, series.tsv, steps.tsv, lost.tsv.
+//! - [`plot`]: the gnuplot graphs of a results folder.
 //! - [`table`]: the summary table printed at the end.
 //! - [`progress`]: live progress lines.
 //! - [`run`](crate::run): the aggregator role end to end.
@@ -14,6 +15,7 @@
 pub mod join;
 pub mod model;
 pub mod output;
+pub mod plot;
 pub mod progress;
 mod role;
 pub mod server;

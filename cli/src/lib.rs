@@ -27,5 +27,13 @@ pub async fn execute(
         Command::Sender(o) => roles::sender(o.into_config()?, shutdown).await,
         Command::Receiver(o) => roles::receiver(o.into_config()?, shutdown).await,
         Command::Aggregator(o) => roles::aggregator(o.into_config()?, shutdown).await,
+        Command::Plot(o) => {
+            let c = o.into_config()?;
+            let files = brokerbench_aggregator::plot::plot(&c.dir, &c.options)?;
+            for f in files {
+                println!("{}", f.display());
+            }
+            Ok(0)
+        }
     }
 }

@@ -15,12 +15,16 @@ use tokio_util::sync::CancellationToken;
 
 /// Runs the scenario, prints the summary table; returns the exit code.
 pub async fn run(config: LocalConfig, shutdown: CancellationToken) -> anyhow::Result<i32> {
+    let plot = config.plot.clone();
     let finished = run_local(config, shutdown).await?;
     let summary = &finished.results.summary;
     print!(
         "{}",
         brokerbench_aggregator::table::render(summary, &finished.dir.display().to_string())
     );
+    if let Some(options) = plot {
+        draw(&finished.dir, &options);
+    }
     Ok(if summary.interrupted {
         crate::EXIT_INTERRUPTED
     } else {
@@ -104,4 +108,19 @@ fn watch(
         errors.lock().unwrap().get_or_insert(error);
         stop.cancel();
     });
+}
+
+/// Draws the graphs of a finished run; a missing gnuplot is one line, not an error.
+pub fn draw(dir: &std::path::Path, options: &brokerbench_aggregator::plot::PlotOptions) {
+    match brokerbench_aggregator::plot::plot(dir, options) {
+        Ok(files) => {
+            let names: Vec<_> = files
+                .iter()
+                .filter_map(|f| f.file_name())
+                .map(|n| n.to_string_lossy())
+                .collect();
+            println!("graphs: {}", names.join(", "));
+        }
+        Err(e) => eprintln!("brokerbench: {e}"),
+    }
 }

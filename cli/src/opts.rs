@@ -2,6 +2,7 @@
 //! into the roles' configs. Cross-flag checks happen here, once.
 
 use anyhow::{bail, Context};
+use brokerbench_aggregator::plot::PlotOptions;
 use brokerbench_aggregator::AggregatorConfig;
 use brokerbench_core::pace::Schedule;
 use brokerbench_core::plan::{RunPlan, Warmup};
@@ -40,6 +41,72 @@ pub enum Command {
     /// The aggregator role alone: hand out the plan, start the run when every
     /// role is ready, join the ledgers, write results.
     Aggregator(AggregatorOpts),
+    /// Draw the graphs of a results folder with gnuplot (six-metric.png,
+    /// points.png; trimmed, zoom and SVG on request).
+    Plot(PlotOpts),
+}
+
+/// Which graphs to draw.
+#[derive(Debug, Clone, Args)]
+pub struct GraphOpts {
+    /// Also write SVG copies of the graphs.
+    #[arg(long)]
+    pub svg: bool,
+    /// Also draw trimmed.png: the six-metric graph without the first N
+    /// seconds (the warmup-trimmed, "sanitized" graph).
+    #[arg(long, value_name = "N")]
+    pub trim_seconds: Option<u64>,
+    /// Also draw zoom.png: the six-metric graph from second FROM to TO.
+    #[arg(long, value_name = "FROM:TO")]
+    pub zoom: Option<String>,
+}
+
+impl GraphOpts {
+    fn options(&self) -> anyhow::Result<PlotOptions> {
+        let zoom = match &self.zoom {
+            None => None,
+            Some(z) => {
+                let parsed = z
+                    .split_once(':')
+                    .and_then(|(a, b)| Some((a.parse::<f64>().ok()?, b.parse::<f64>().ok()?)))
+                    .filter(|(a, b)| a < b);
+                Some(parsed.with_context(|| {
+                    format!("--zoom {z:?}: expected FROM:TO seconds, FROM < TO")
+                })?)
+            }
+        };
+        Ok(PlotOptions {
+            svg: self.svg,
+            trim_seconds: self.trim_seconds,
+            zoom,
+        })
+    }
+}
+
+/// `brokerbench plot`.
+#[derive(Debug, Clone, Args)]
+pub struct PlotOpts {
+    /// A results folder (results/<timestamp>-<scenario>).
+    #[arg(value_name = "RESULTS_DIR")]
+    pub dir: PathBuf,
+    #[command(flatten)]
+    pub graphs: GraphOpts,
+}
+
+/// Validated `plot` settings.
+#[derive(Debug, Clone)]
+pub struct PlotConfig {
+    pub dir: PathBuf,
+    pub options: PlotOptions,
+}
+
+impl PlotOpts {
+    pub fn into_config(self) -> anyhow::Result<PlotConfig> {
+        Ok(PlotConfig {
+            options: self.graphs.options()?,
+            dir: self.dir,
+        })
+    }
 }
 
 /// What every role agrees on: the run plan.
@@ -222,6 +289,11 @@ pub struct RunOpts {
     /// No live progress lines.
     #[arg(long)]
     pub quiet: bool,
+    /// Do not draw graphs at the end.
+    #[arg(long)]
+    pub no_plot: bool,
+    #[command(flatten)]
+    pub graphs: GraphOpts,
     #[command(flatten)]
     pub faults: FaultOpts,
 }
@@ -240,6 +312,8 @@ pub struct LocalConfig {
     pub receiver_threads: usize,
     pub out: PathBuf,
     pub progress: bool,
+    /// Graphs to draw at the end, if any.
+    pub plot: Option<PlotOptions>,
 }
 
 impl RunOpts {
@@ -272,6 +346,11 @@ impl RunOpts {
             receiver_threads: self.receiver_threads.max(1),
             out: self.out,
             progress: !self.quiet,
+            plot: if self.no_plot {
+                None
+            } else {
+                Some(self.graphs.options()?)
+            },
         })
     }
 }
@@ -378,6 +457,11 @@ pub struct AggregatorOpts {
     /// No live progress lines.
     #[arg(long)]
     pub quiet: bool,
+    /// Do not draw graphs at the end.
+    #[arg(long)]
+    pub no_plot: bool,
+    #[command(flatten)]
+    pub graphs: GraphOpts,
 }
 
 /// Validated `aggregator` settings.
@@ -385,6 +469,7 @@ pub struct AggregatorOpts {
 pub struct AggregatorRoleConfig {
     pub listen: SocketAddr,
     pub aggregator: AggregatorConfig,
+    pub plot: Option<PlotOptions>,
 }
 
 impl AggregatorOpts {
@@ -401,6 +486,11 @@ impl AggregatorOpts {
                 plan,
                 out: self.out,
                 progress: !self.quiet,
+            },
+            plot: if self.no_plot {
+                None
+            } else {
+                Some(self.graphs.options()?)
             },
         })
     }

