@@ -3,7 +3,7 @@
 use crate::join::join;
 use crate::model::Results;
 use crate::output;
-use crate::server::{self, Hub};
+use crate::server::Hub;
 use brokerbench_core::clock::{instant_at, unix_now_ns};
 use brokerbench_core::plan::RunPlan;
 use std::path::PathBuf;
@@ -61,7 +61,11 @@ pub async fn run(
 ) -> Result<Finished, AggregatorError> {
     let hub = Hub::new(config.plan.clone());
     let stop_server = CancellationToken::new();
-    let server = tokio::spawn(server::serve(hub.clone(), listener, stop_server.clone()));
+    let server = tokio::spawn(brokerbench_core::serve::serve(
+        hub.clone(),
+        listener,
+        stop_server.clone(),
+    ));
     let result = conduct(&config, &hub, &shutdown).await;
     stop_server.cancel();
     let _ = server.await;

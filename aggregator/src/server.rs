@@ -7,13 +7,9 @@ use bytes::Bytes;
 use http::{Method, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
-use hyper::service::service_fn;
-use hyper_util::rt::TokioIo;
 use serde::Serialize;
 use std::sync::{Arc, Mutex};
-use tokio::net::TcpListener;
 use tokio::sync::watch;
-use tokio_util::sync::CancellationToken;
 
 /// Everything the aggregator has heard.
 #[derive(Default)]
@@ -63,7 +59,7 @@ impl Hub {
         self.plan.lock().unwrap().clone()
     }
 
-    async fn handle(&self, req: Request<Incoming>) -> Response<Full<Bytes>> {
+    async fn answer(&self, req: Request<Incoming>) -> Response<Full<Bytes>> {
         let (method, path) = (req.method().clone(), req.uri().path().to_string());
         let body = match req.into_body().collect().await {
             Ok(b) => b.to_bytes(),
@@ -159,25 +155,11 @@ fn json<T: Serialize>(v: &T) -> Response<Full<Bytes>> {
     }
 }
 
-/// Serves the protocol on `listener` until `stop`.
-pub async fn serve(hub: Arc<Hub>, listener: TcpListener, stop: CancellationToken) {
-    loop {
-        let stream = tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok((s, _)) => s,
-                Err(_) => continue,
-            },
-            _ = stop.cancelled() => return,
-        };
-        let hub = hub.clone();
-        tokio::spawn(async move {
-            let service = service_fn(move |req| {
-                let hub = hub.clone();
-                async move { Ok::<_, std::convert::Infallible>(hub.handle(req).await) }
-            });
-            let _ = hyper::server::conn::http1::Builder::new()
-                .serve_connection(TokioIo::new(stream), service)
-                .await;
-        });
+impl brokerbench_core::serve::Handler for Hub {
+    fn answer(
+        &self,
+        req: Request<Incoming>,
+    ) -> impl std::future::Future<Output = Response<Full<Bytes>>> + Send {
+        Hub::answer(self, req)
     }
 }

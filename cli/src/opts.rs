@@ -83,6 +83,32 @@ impl GraphOpts {
     }
 }
 
+/// Where results go and what is shown while they are made.
+#[derive(Debug, Clone, Args)]
+pub struct OutputOpts {
+    /// Parent folder of the results folder.
+    #[arg(long, default_value = "results", value_name = "DIR")]
+    pub out: PathBuf,
+    /// No live progress lines.
+    #[arg(long)]
+    pub quiet: bool,
+    /// Do not draw graphs at the end.
+    #[arg(long)]
+    pub no_plot: bool,
+    #[command(flatten)]
+    pub graphs: GraphOpts,
+}
+
+impl OutputOpts {
+    /// The graphs to draw at the end, if any.
+    fn plot(&self) -> anyhow::Result<Option<PlotOptions>> {
+        if self.no_plot {
+            return Ok(None);
+        }
+        self.graphs.options().map(Some)
+    }
+}
+
 /// `brokerbench plot`.
 #[derive(Debug, Clone, Args)]
 pub struct PlotOpts {
@@ -283,17 +309,8 @@ pub struct RunOpts {
     /// Worker threads of the receiver's runtime.
     #[arg(long, default_value_t = 1, value_name = "N")]
     pub receiver_threads: usize,
-    /// Parent folder of the results folder.
-    #[arg(long, default_value = "results", value_name = "DIR")]
-    pub out: PathBuf,
-    /// No live progress lines.
-    #[arg(long)]
-    pub quiet: bool,
-    /// Do not draw graphs at the end.
-    #[arg(long)]
-    pub no_plot: bool,
     #[command(flatten)]
-    pub graphs: GraphOpts,
+    pub output: OutputOpts,
     #[command(flatten)]
     pub faults: FaultOpts,
 }
@@ -344,13 +361,9 @@ impl RunOpts {
             },
             receiver_listen: self.receiver_listen,
             receiver_threads: self.receiver_threads.max(1),
-            out: self.out,
-            progress: !self.quiet,
-            plot: if self.no_plot {
-                None
-            } else {
-                Some(self.graphs.options()?)
-            },
+            plot: self.output.plot()?,
+            out: self.output.out,
+            progress: !self.output.quiet,
         })
     }
 }
@@ -451,17 +464,8 @@ pub struct AggregatorOpts {
     pub receivers: u32,
     #[command(flatten)]
     pub plan: PlanOpts,
-    /// Parent folder of the results folder.
-    #[arg(long, default_value = "results", value_name = "DIR")]
-    pub out: PathBuf,
-    /// No live progress lines.
-    #[arg(long)]
-    pub quiet: bool,
-    /// Do not draw graphs at the end.
-    #[arg(long)]
-    pub no_plot: bool,
     #[command(flatten)]
-    pub graphs: GraphOpts,
+    pub output: OutputOpts,
 }
 
 /// Validated `aggregator` settings.
@@ -482,15 +486,11 @@ impl AggregatorOpts {
             .plan(&self.scenario, self.senders, self.receivers)?;
         Ok(AggregatorRoleConfig {
             listen: self.listen,
+            plot: self.output.plot()?,
             aggregator: AggregatorConfig {
                 plan,
-                out: self.out,
-                progress: !self.quiet,
-            },
-            plot: if self.no_plot {
-                None
-            } else {
-                Some(self.graphs.options()?)
+                out: self.output.out,
+                progress: !self.output.quiet,
             },
         })
     }

@@ -11,6 +11,7 @@
 //! - [`bitset`]: one bit per event, the ledgers' memory.
 //! - [`clock`]: wall-clock nanoseconds, the one clock every role stamps with.
 //! - [`cpu`]: CPU time spent by one role's threads.
+//! - [`serve`]: the HTTP/1.1 accept loop of every role that serves.
 //! - [`wire`]: the messages roles exchange with the aggregator.
 //! - [`client`]: a small JSON-over-HTTP client for that protocol.
 
@@ -23,4 +24,5 @@ pub mod identity;
 pub mod pace;
 pub mod plan;
 pub mod series;
+pub mod serve;
 pub mod wire;

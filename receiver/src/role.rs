@@ -2,7 +2,7 @@
 
 use crate::config::{ReceiverConfig, ReceiverError};
 use crate::ledger::DeliveryLedger;
-use crate::server::{self, Sink};
+use crate::server::Sink;
 use brokerbench_core::client::JsonClient;
 use brokerbench_core::clock::unix_now_ns;
 use brokerbench_core::cpu::ThreadCpu;
@@ -32,7 +32,11 @@ pub async fn run(
     let local = listener.local_addr().map_err(ReceiverError::Listen)?;
     let sink = Arc::new(Sink::new(&plan.run_id, config.faults));
     let stop_serving = CancellationToken::new();
-    let server = tokio::spawn(server::serve(sink.clone(), listener, stop_serving.clone()));
+    let server = tokio::spawn(brokerbench_core::serve::serve(
+        sink.clone(),
+        listener,
+        stop_serving.clone(),
+    ));
 
     let url = config
         .advertise_url

@@ -14,11 +14,7 @@ use cloudevents::Event;
 use http::{Method, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
-use hyper::service::service_fn;
-use hyper_util::rt::TokioIo;
-use std::sync::{Arc, Mutex};
-use tokio::net::TcpListener;
-use tokio_util::sync::CancellationToken;
+use std::sync::Mutex;
 
 /// What the handlers share.
 pub struct Sink {
@@ -61,7 +57,7 @@ impl Sink {
         reply(StatusCode::BAD_REQUEST, msg)
     }
 
-    async fn handle(&self, req: Request<Incoming>) -> Response<Full<Bytes>> {
+    async fn answer(&self, req: Request<Incoming>) -> Response<Full<Bytes>> {
         match (req.method(), req.uri().path()) {
             (&Method::GET, "/healthz" | "/readyz") => return reply(StatusCode::OK, "ok\n"),
             (&Method::POST, _) => {}
@@ -143,26 +139,11 @@ pub fn identity_of(event: &Event, run_id: &str) -> Option<EventIdentity> {
     })
 }
 
-/// Serves the sink on `listener` until `stop`.
-pub async fn serve(sink: Arc<Sink>, listener: TcpListener, stop: CancellationToken) {
-    loop {
-        let stream = tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok((stream, _)) => stream,
-                Err(_) => continue,
-            },
-            _ = stop.cancelled() => return,
-        };
-        let _ = stream.set_nodelay(true);
-        let sink = sink.clone();
-        tokio::spawn(async move {
-            let service = service_fn(move |req| {
-                let sink = sink.clone();
-                async move { Ok::<_, std::convert::Infallible>(sink.handle(req).await) }
-            });
-            let _ = hyper::server::conn::http1::Builder::new()
-                .serve_connection(TokioIo::new(stream), service)
-                .await;
-        });
+impl brokerbench_core::serve::Handler for Sink {
+    fn answer(
+        &self,
+        req: Request<Incoming>,
+    ) -> impl std::future::Future<Output = Response<Full<Bytes>>> + Send {
+        Sink::answer(self, req)
     }
 }

@@ -54,16 +54,7 @@ pub fn pace(phases: &[Phase], stop: &CancellationToken, mut release: impl FnMut(
         while released < total {
             let now = Instant::now();
             if now >= start {
-                let due = s.due(now.duration_since(start).as_nanos() as u64);
-                for seq in released..due {
-                    let offset = s.offset_ns(seq).unwrap_or(0);
-                    release(Job {
-                        seq,
-                        intended_unix_ns: phase.start_unix_ns + offset,
-                        warmup: phase.warmup,
-                    });
-                }
-                released = due;
+                released = release_due(phase, now.duration_since(start), released, &mut release);
                 if released >= total {
                     break;
                 }
@@ -102,15 +93,7 @@ pub async fn pace_spinning(
         while released < total {
             let now = tokio::time::Instant::now();
             if now >= start {
-                let due = s.due(now.duration_since(start).as_nanos() as u64);
-                for seq in released..due {
-                    release(Job {
-                        seq,
-                        intended_unix_ns: phase.start_unix_ns + s.offset_ns(seq).unwrap_or(0),
-                        warmup: phase.warmup,
-                    });
-                }
-                released = due;
+                released = release_due(phase, now.duration_since(start), released, &mut release);
                 if released >= total {
                     break;
                 }
@@ -128,6 +111,25 @@ pub async fn pace_spinning(
         }
     }
     true
+}
+
+/// Releases the events of `phase` from `released` up to every one due
+/// `elapsed` after the phase's start; returns how many are released.
+fn release_due(
+    phase: &Phase,
+    elapsed: Duration,
+    released: u64,
+    release: &mut impl FnMut(Job),
+) -> u64 {
+    let due = phase.schedule.due(elapsed.as_nanos() as u64);
+    for seq in released..due {
+        release(Job {
+            seq,
+            intended_unix_ns: phase.start_unix_ns + phase.schedule.offset_ns(seq).unwrap_or(0),
+            warmup: phase.warmup,
+        });
+    }
+    due.max(released)
 }
 
 fn set_fine_timer_slack() {
