@@ -123,8 +123,9 @@ pub fn render(s: &Summary, dir: &str) -> String {
     if s.generator_limited {
         let _ = writeln!(
             out,
-            "note: the generator fell behind its schedule in flagged steps (schedule lag P99.99 > {} ms or events not sent): \
-             raise --connections or --max-inflight, or run fewer roles on this machine; those steps measure the generator too",
+            "note: in flagged steps the generator fell behind its schedule (schedule lag P99.99 > {} ms, or events \
+             not sent): too few --connections for the latency seen, or a busy machine (other roles or the SUT on \
+             the same cores); those steps measure the generator too",
             crate::model::GENERATOR_LAG_LIMIT_MS
         );
     }

@@ -337,3 +337,52 @@ fn without_gnuplot_the_run_still_writes_its_data_and_says_how_to_plot() {
     assert_eq!(o.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&o.stderr).contains("is not a results folder"));
 }
+
+#[test]
+fn ctrl_c_writes_partial_results_and_exits_130() {
+    let out = scratch("sigint");
+    let child = Command::new(env!("CARGO_BIN_EXE_brokerbench"))
+        .args([
+            "run",
+            "--pace",
+            "300:30",
+            "--warmup-seconds",
+            "0",
+            "--drain-seconds",
+            "1",
+            "--quiet",
+            "--no-plot",
+            "--out",
+        ])
+        .arg(&out)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(2500));
+    // SAFETY: sending SIGINT to our own child process.
+    assert_eq!(unsafe { libc::kill(child.id() as i32, libc::SIGINT) }, 0);
+    let o = child.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(
+        o.status.code(),
+        Some(130),
+        "{stdout}{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(stdout.contains("INTERRUPTED: partial results"), "{stdout}");
+    let dir = std::fs::read_dir(&out)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let s: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("summary.json")).unwrap()).unwrap();
+    assert_eq!(s["interrupted"], true);
+    let t = &s["totals"];
+    let n = |k: &str| t[k].as_u64().unwrap();
+    assert!(n("sent") > 200 && n("sent") < 9000, "{t}");
+    assert_eq!(n("sent"), n("accepted") + n("failed"));
+    assert_eq!(n("accepted"), n("delivered_of_accepted") + n("lost"));
+}
