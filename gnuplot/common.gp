@@ -16,3 +16,7 @@ steps = dir."/steps.tsv"
 # Pace step boundaries: a dotted line at the start of each step.
 starts = system(sprintf("awk -F'\t' 'NR>1{printf \"%%s \", $4}' '%s'", steps))
 do for [s in starts] { set arrow from s, graph 0 to s, graph 1 nohead dashtype 3 linecolor rgb "gray50" }
+# The breaking point (first step that did not hold): a red line.
+bp = system(sprintf("awk -F'\t' 'NR>1 && $NF==0 {print $4; exit}' '%s'", steps))
+if (bp ne "") { set arrow from bp, graph 0 to bp, graph 1 nohead linewidth 2 linecolor rgb "red"; \
+  set label "breaking point" at bp, graph 0.97 offset 0.5,0 textcolor rgb "red" }

@@ -34,6 +34,7 @@ pub fn join(
             delivery_rps: 0.0,
             latency_ms: Latencies::default(),
             generator_limited: false,
+            breaks: Vec::new(),
         })
         .collect();
     let seconds_len = [s.total_seconds() as usize]
@@ -223,7 +224,12 @@ pub fn join(
         let lagging = lag_steps[i].is_some_and(|p| p.p99_99 > GENERATOR_LAG_LIMIT_MS);
         st.generator_limited = lagging || (!interrupted && st.totals.sent < expected);
         generator_limited |= st.generator_limited;
+        if !(interrupted && st.totals.sent < expected) {
+            // A step cut short by Ctrl-C says nothing about holding.
+            st.breaks = crate::analysis::step_breaks(st, &series);
+        }
     }
+    let breaking_point = crate::analysis::breaking_point(&steps);
 
     let sender_ns: u64 = senders.iter().map(|r| r.cpu_ns).sum();
     let receiver_ns: u64 = receivers.iter().map(|r| r.cpu_ns).sum();
@@ -259,6 +265,7 @@ pub fn join(
             receiver_us_per_event: per(receiver_ns, received_requests),
         },
         generator_limited,
+        breaking_point,
         steps,
     };
     Results {

@@ -3,22 +3,28 @@
 //! joins the sender and receiver ledgers and writes the results folder.
 //!
 //! Layout:
+//! - [`report`]: `report.md`, the run for humans.
 //! - [`server`]: the HTTP protocol of [`brokerbench_core::wire`] and the run's state.
+//! - [`analysis`]: which steps held; the breaking point.
 //! - [`join`]: sender and receiver ledgers -> the results model.
 //! - [`model`]: the results model (`summary.json` is its serialisation).
 //! - [`output`]: the results folder: summary.json, series.tsv, steps.tsv, lost.tsv.
 //! - [`plot`]: the gnuplot graphs of a results folder.
+//! - [`slo`]: service-level objectives a run must meet (`--slo`).
 //! - [`table`]: the summary table printed at the end.
 //! - [`progress`]: live progress lines.
 //! - [`run`](crate::run): the aggregator role end to end.
 
+pub mod analysis;
 pub mod join;
 pub mod model;
 pub mod output;
 pub mod plot;
 pub mod progress;
+pub mod report;
 mod role;
 pub mod server;
+pub mod slo;
 pub mod table;
 
 pub use role::{run, AggregatorConfig, AggregatorError, Finished};

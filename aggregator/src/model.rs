@@ -35,7 +35,22 @@ pub struct Summary {
     pub cpu: Cpu,
     /// True when the generator, not the SUT, fell behind in some step.
     pub generator_limited: bool,
+    /// The first step that did not hold; `None` when every step held.
+    pub breaking_point: Option<BreakingPoint>,
     pub steps: Vec<StepSummary>,
+}
+
+/// Where a stepped run broke.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BreakingPoint {
+    /// 1-based step number.
+    pub step: usize,
+    pub rps: u32,
+    /// Why the step did not hold.
+    pub reasons: Vec<String>,
+    /// `sut`, or `generator` when the sender fell behind its schedule in that
+    /// step (then the step measures the generator too).
+    pub limited_by: String,
 }
 
 /// Event counts. `sent = accepted + failed`; `accepted = delivered_of_accepted + lost`.
@@ -103,6 +118,8 @@ pub struct StepSummary {
     pub delivery_rps: f64,
     pub latency_ms: Latencies,
     pub generator_limited: bool,
+    /// Why the step did not hold; empty when it held.
+    pub breaks: Vec<String>,
 }
 
 /// One second of the run: a row of `series.tsv`.

@@ -1,5 +1,6 @@
 //! The results folder: `summary.json`, `series.tsv` (one row per second),
-//! `steps.tsv` (one row per pace step), `lost.tsv` (lost sequence ranges).
+//! `steps.tsv` (one row per pace step), `lost.tsv` (lost sequence ranges),
+//! `report.md`.
 //! Each TSV starts with a header line naming its columns; missing values are `NaN`.
 
 use crate::model::{LostRange, Results, SecondRow, StepSummary};
@@ -84,6 +85,11 @@ pub fn write(dir: &Path, r: &Results) -> io::Result<()> {
     std::fs::write(dir.join("series.tsv"), series_tsv(&r.series))?;
     std::fs::write(dir.join("steps.tsv"), steps_tsv(&r.summary.steps))?;
     std::fs::write(dir.join("lost.tsv"), lost_tsv(&r.lost))?;
+    let table = crate::table::render(&r.summary, &dir.display().to_string());
+    std::fs::write(
+        dir.join("report.md"),
+        crate::report::render(&r.summary, &table),
+    )?;
     Ok(())
 }
 
@@ -171,9 +177,10 @@ pub fn steps_tsv(steps: &[StepSummary]) -> String {
         pcts(&mut out, s.latency_ms.e2e, false);
         let _ = writeln!(
             out,
-            "\t{}\t{}",
+            "\t{}\t{}\t{}",
             num(s.latency_ms.schedule_lag.map(|p| p.p99_99)),
-            s.generator_limited as u8
+            s.generator_limited as u8,
+            s.breaks.is_empty() as u8
         );
     }
     out

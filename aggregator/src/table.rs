@@ -129,6 +129,26 @@ pub fn render(s: &Summary, dir: &str) -> String {
             crate::model::GENERATOR_LAG_LIMIT_MS
         );
     }
+    match &s.breaking_point {
+        Some(bp) => {
+            let _ = writeln!(
+                out,
+                "breaking point: step {} ({}/s): {}{}",
+                bp.step,
+                bp.rps,
+                bp.reasons.join(", "),
+                if bp.limited_by == "generator" {
+                    " (the generator, not the SUT, was the limit there)"
+                } else {
+                    ""
+                }
+            );
+        }
+        None if !s.interrupted => {
+            let _ = writeln!(out, "breaking point: none, every step held");
+        }
+        None => {}
+    }
     let _ = writeln!(out, "results: {dir}");
     out
 }

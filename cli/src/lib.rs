@@ -16,6 +16,8 @@ pub use opts::{Command, Opts};
 
 /// Exit code of a run cut short by Ctrl-C (partial results were written).
 pub const EXIT_INTERRUPTED: i32 = 130;
+/// Exit code of a run that missed an objective of `--slo`.
+pub const EXIT_SLO_MISSED: i32 = 3;
 
 /// Runs a parsed command line; returns the process exit code.
 pub async fn execute(

@@ -5,6 +5,8 @@
 
 use crate::opts::LocalConfig;
 use anyhow::Context;
+use brokerbench_aggregator::plot::PlotOptions;
+use brokerbench_aggregator::slo::Slo;
 use brokerbench_aggregator::{AggregatorConfig, Finished};
 use brokerbench_core::client::JsonClient;
 use brokerbench_core::cpu::ThreadCpu;
@@ -15,21 +17,34 @@ use tokio_util::sync::CancellationToken;
 
 /// Runs the scenario, prints the summary table; returns the exit code.
 pub async fn run(config: LocalConfig, shutdown: CancellationToken) -> anyhow::Result<i32> {
-    let plot = config.plot.clone();
+    let (plot, slo) = (config.plot.clone(), config.slo.clone());
     let finished = run_local(config, shutdown).await?;
+    Ok(conclude(&finished, plot.as_ref(), slo.as_ref()))
+}
+
+/// Prints the table, draws the graphs, checks the objectives; returns the
+/// exit code: 130 when interrupted, 3 when an objective was missed, else 0.
+pub fn conclude(finished: &Finished, plot: Option<&PlotOptions>, slo: Option<&Slo>) -> i32 {
     let summary = &finished.results.summary;
-    print!(
-        "{}",
-        brokerbench_aggregator::table::render(summary, &finished.dir.display().to_string())
-    );
+    let dir = finished.dir.display().to_string();
+    print!("{}", brokerbench_aggregator::table::render(summary, &dir));
     if let Some(options) = plot {
-        draw(&finished.dir, &options);
+        draw(&finished.dir, options);
     }
-    Ok(if summary.interrupted {
+    let mut missed = false;
+    if let Some(slo) = slo {
+        for verdict in slo.check(summary) {
+            println!("slo: {verdict}");
+            missed |= !verdict.met;
+        }
+    }
+    if summary.interrupted {
         crate::EXIT_INTERRUPTED
+    } else if missed {
+        crate::EXIT_SLO_MISSED
     } else {
         0
-    })
+    }
 }
 
 /// Runs the scenario and returns its results (written to the results folder).

@@ -3,6 +3,7 @@
 
 use anyhow::{bail, Context};
 use brokerbench_aggregator::plot::PlotOptions;
+use brokerbench_aggregator::slo::Slo;
 use brokerbench_aggregator::AggregatorConfig;
 use brokerbench_core::pace::Schedule;
 use brokerbench_core::plan::{RunPlan, Warmup};
@@ -97,9 +98,19 @@ pub struct OutputOpts {
     pub no_plot: bool,
     #[command(flatten)]
     pub graphs: GraphOpts,
+    /// Objectives the run must meet, e.g. "e2e.p99.99<50ms,lost=0"; the exit
+    /// code is 3 when one is missed. Latencies: publish, publish_raw, e2e,
+    /// e2e_raw, lag with .p50 .p90 .p99 .p99.9 .p99.99 .max (us, ms, s);
+    /// counts: lost, failed, duplicates, unexpected, rejected.
+    #[arg(long, value_name = "SPEC")]
+    pub slo: Option<String>,
 }
 
 impl OutputOpts {
+    fn slo(&self) -> anyhow::Result<Option<Slo>> {
+        Ok(self.slo.as_deref().map(Slo::parse).transpose()?)
+    }
+
     /// The graphs to draw at the end, if any.
     fn plot(&self) -> anyhow::Result<Option<PlotOptions>> {
         if self.no_plot {
@@ -331,6 +342,7 @@ pub struct LocalConfig {
     pub progress: bool,
     /// Graphs to draw at the end, if any.
     pub plot: Option<PlotOptions>,
+    pub slo: Option<Slo>,
 }
 
 impl RunOpts {
@@ -362,6 +374,7 @@ impl RunOpts {
             receiver_listen: self.receiver_listen,
             receiver_threads: self.receiver_threads.max(1),
             plot: self.output.plot()?,
+            slo: self.output.slo()?,
             out: self.output.out,
             progress: !self.output.quiet,
         })
@@ -474,6 +487,7 @@ pub struct AggregatorRoleConfig {
     pub listen: SocketAddr,
     pub aggregator: AggregatorConfig,
     pub plot: Option<PlotOptions>,
+    pub slo: Option<Slo>,
 }
 
 impl AggregatorOpts {
@@ -487,6 +501,7 @@ impl AggregatorOpts {
         Ok(AggregatorRoleConfig {
             listen: self.listen,
             plot: self.output.plot()?,
+            slo: self.output.slo()?,
             aggregator: AggregatorConfig {
                 plan,
                 out: self.output.out,

@@ -80,19 +80,11 @@ pub async fn aggregator(
         c.aggregator.plan.senders,
         c.aggregator.plan.receivers
     );
-    let plot = c.plot.clone();
+    let (plot, slo) = (c.plot.clone(), c.slo.clone());
     let finished = brokerbench_aggregator::run(c.aggregator, listener, shutdown).await?;
-    let summary = &finished.results.summary;
-    print!(
-        "{}",
-        brokerbench_aggregator::table::render(summary, &finished.dir.display().to_string())
-    );
-    if let Some(options) = plot {
-        crate::local::draw(&finished.dir, &options);
-    }
-    Ok(if summary.interrupted {
-        crate::EXIT_INTERRUPTED
-    } else {
-        0
-    })
+    Ok(crate::local::conclude(
+        &finished,
+        plot.as_ref(),
+        slo.as_ref(),
+    ))
 }

@@ -161,7 +161,22 @@ fn a_run_from_a_pace_file_prints_a_summary_and_leaves_results() {
         .to_str()
         .unwrap()
         .ends_with("-direct"));
-    for f in ["summary.json", "series.tsv", "steps.tsv", "lost.tsv"] {
+    let report = std::fs::read_to_string(dirs[0].join("report.md")).unwrap();
+    assert!(
+        report.contains("| 2 | 600 | 600 | 600 | 0 | 600 | 0 | 0 |"),
+        "{report}"
+    );
+    assert!(
+        report.contains("![six-metric](six-metric.png)") && report.contains("- cores: "),
+        "{report}"
+    );
+    for f in [
+        "summary.json",
+        "series.tsv",
+        "steps.tsv",
+        "lost.tsv",
+        "report.md",
+    ] {
         assert!(dirs[0].join(f).is_file(), "{f}");
     }
     // Real gnuplot drew the graphs (scripts/setup installs it).
@@ -385,4 +400,41 @@ fn ctrl_c_writes_partial_results_and_exits_130() {
     assert!(n("sent") > 200 && n("sent") < 9000, "{t}");
     assert_eq!(n("sent"), n("accepted") + n("failed"));
     assert_eq!(n("accepted"), n("delivered_of_accepted") + n("lost"));
+}
+
+#[test]
+fn a_missed_slo_exits_3_and_a_met_one_0() {
+    let out = scratch("slo");
+    let base = [
+        "run",
+        "--pace",
+        "200:1",
+        "--warmup-seconds",
+        "0",
+        "--drain-seconds",
+        "1",
+        "--quiet",
+        "--no-plot",
+    ];
+    let o = brokerbench(
+        &[&base[..], &["--slo", "lost=0,failed=0,e2e.max<60s"]].concat(),
+        &out,
+    );
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(o.status.code(), Some(0), "{stdout}");
+    assert_eq!(
+        stdout.lines().filter(|l| l.starts_with("slo: met")).count(),
+        3,
+        "{stdout}"
+    );
+    let o = brokerbench(
+        &[&base[..], &["--slo", "lost=0,e2e.p99<1us"]].concat(),
+        &out,
+    );
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(o.status.code(), Some(3), "{stdout}");
+    assert!(stdout.contains("slo: MISSED e2e.p99<1us"), "{stdout}");
+    let o = brokerbench(&["run", "--slo", "lost<none"], &out);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("--slo clause \"lost<none\""));
 }

@@ -71,6 +71,7 @@ async fn every_event_is_delivered_once_at_a_low_rate() {
         (1000, 1000)
     );
     assert_eq!(s.steps[1].delivery_rps, 1000.0);
+    assert!(s.breaking_point.is_none(), "{:?}", s.breaking_point);
     let series = std::fs::read_to_string(f.dir.join("series.tsv")).unwrap();
     let rows: Vec<&str> = series.lines().collect();
     assert!(

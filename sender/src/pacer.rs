@@ -143,8 +143,16 @@ fn set_fine_timer_slack() {
 mod tests {
     use super::*;
 
+    /// The timing tests run one at a time: a spinning pacer next to a
+    /// sleeping one on two cores would measure each other.
+    static TIMING: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+    /// The sleeping driver releases events as late as the machine's wake-ups
+    /// (several ms at the tail on VMs), so its windows get ±25%; the default,
+    /// spinning driver is held to ±10% below.
     #[test]
     fn releases_exactly_the_schedule_evenly_spread() {
+        let _one_at_a_time = TIMING.lock().unwrap_or_else(|e| e.into_inner());
         let schedule = Schedule::parse("5000:2").unwrap();
         let start = unix_now_ns() + 50_000_000;
         let phases = [Phase {
@@ -171,15 +179,20 @@ mod tests {
         }
         for (i, &w) in windows.iter().enumerate() {
             assert!(
-                (450..=550).contains(&w),
+                (375..=625).contains(&w),
                 "window {i}: {w} events, windows {windows:?}"
             );
         }
         assert!(stamps[0] >= start, "nothing leaves before its time");
     }
 
-    #[tokio::test(flavor = "current_thread")]
-    async fn the_spinning_driver_releases_exactly_the_schedule() {
+    #[test]
+    fn the_spinning_driver_releases_exactly_the_schedule() {
+        let _one_at_a_time = TIMING.lock().unwrap_or_else(|e| e.into_inner());
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
         let schedule = Schedule::parse("5000:2").unwrap();
         let start = unix_now_ns() + 50_000_000;
         let phases = [Phase {
@@ -189,16 +202,14 @@ mod tests {
         }];
         let mut windows = [0u32; 20];
         let mut n = 0u64;
-        assert!(
-            pace_spinning(&phases, &CancellationToken::new(), |job| {
-                let now = unix_now_ns();
-                assert_eq!(job.seq, n);
-                n += 1;
-                assert!(now >= job.intended_unix_ns, "released before its time");
-                windows[((now.saturating_sub(start)) / 100_000_000).min(19) as usize] += 1;
-            })
-            .await
-        );
+        let stop = CancellationToken::new();
+        assert!(rt.block_on(pace_spinning(&phases, &stop, |job| {
+            let now = unix_now_ns();
+            assert_eq!(job.seq, n);
+            n += 1;
+            assert!(now >= job.intended_unix_ns, "released before its time");
+            windows[((now.saturating_sub(start)) / 100_000_000).min(19) as usize] += 1;
+        })));
         assert_eq!(n, 10_000);
         for (i, &w) in windows.iter().enumerate() {
             assert!(

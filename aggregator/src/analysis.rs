@@ -1,0 +1,154 @@
+//! Analysis of a stepped run: which steps held, and the breaking point — the
+//! first step where delivery fell below the target by more than a tolerance,
+//! send failures or lost events appeared, or latency grew without bound.
+
+use crate::model::{BreakingPoint, SecondRow, StepSummary};
+
+/// Delivery may fall this far below the target before a step breaks.
+pub const DELIVERY_TOLERANCE: f64 = 0.05;
+/// Latency "grows without bound" within a step when the median e2e latency
+/// of its last quarter is this many times that of its first quarter ...
+const GROWTH_FACTOR: f64 = 3.0;
+/// ... and larger by at least this many milliseconds.
+const GROWTH_MIN_MS: f64 = 20.0;
+
+/// Why one step did not hold (empty when it held).
+pub fn step_breaks(step: &StepSummary, series: &[SecondRow]) -> Vec<String> {
+    let mut why = Vec::new();
+    let target = step.rps as f64;
+    if step.delivery_rps < target * (1.0 - DELIVERY_TOLERANCE) {
+        why.push(format!(
+            "delivery {:.0}/s below target {}/s",
+            step.delivery_rps, step.rps
+        ));
+    }
+    if step.totals.failed > 0 {
+        why.push(format!("{} send failures", step.totals.failed));
+    }
+    if step.totals.lost > 0 {
+        why.push(format!("{} lost", step.totals.lost));
+    }
+    let start = step.start_second as usize;
+    let rows = series
+        .get(start..start + step.seconds as usize)
+        .unwrap_or_default();
+    let p50 = |rows: &[SecondRow]| -> Option<f64> {
+        let v: Vec<f64> = rows.iter().filter_map(|r| r.e2e.map(|p| p.p50)).collect();
+        (!v.is_empty()).then(|| v.iter().sum::<f64>() / v.len() as f64)
+    };
+    let quarter = (rows.len() / 4).max(1);
+    if rows.len() >= 4 {
+        if let (Some(first), Some(last)) =
+            (p50(&rows[..quarter]), p50(&rows[rows.len() - quarter..]))
+        {
+            if last > first * GROWTH_FACTOR && last - first > GROWTH_MIN_MS {
+                why.push(format!(
+                    "e2e latency growing ({first:.1} ms -> {last:.1} ms median)"
+                ));
+            }
+        }
+    }
+    why
+}
+
+/// The first step that did not hold, if any.
+pub fn breaking_point(steps: &[StepSummary]) -> Option<BreakingPoint> {
+    let s = steps.iter().find(|s| !s.breaks.is_empty())?;
+    Some(BreakingPoint {
+        step: s.step,
+        rps: s.rps,
+        reasons: s.breaks.clone(),
+        limited_by: if s.generator_limited {
+            "generator"
+        } else {
+            "sut"
+        }
+        .to_string(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{Latencies, Totals};
+    use brokerbench_core::digest::Percentiles;
+
+    fn step(n: usize, rps: u32, delivered: u64, lost: u64, failed: u64) -> StepSummary {
+        StepSummary {
+            step: n,
+            rps,
+            seconds: 8,
+            start_second: (n as u64 - 1) * 8,
+            totals: Totals {
+                lost,
+                failed,
+                delivered,
+                ..Totals::default()
+            },
+            send_rps: rps as f64,
+            delivery_rps: delivered as f64 / 8.0,
+            latency_ms: Latencies::default(),
+            generator_limited: false,
+            breaks: Vec::new(),
+        }
+    }
+
+    fn rows(p50s: &[f64]) -> Vec<SecondRow> {
+        p50s.iter()
+            .enumerate()
+            .map(|(i, &p)| SecondRow {
+                second: i as u64,
+                e2e: Some(Percentiles {
+                    count: 1,
+                    p50: p,
+                    p90: p,
+                    p99: p,
+                    p99_9: p,
+                    p99_99: p,
+                    max: p,
+                }),
+                ..SecondRow::default()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn each_reason_breaks_a_step() {
+        let flat = rows(&[1.0; 8]);
+        assert!(step_breaks(&step(1, 1000, 8000, 0, 0), &flat).is_empty());
+        assert!(
+            step_breaks(&step(1, 1000, 7700, 0, 0), &flat).is_empty(),
+            "within 5%"
+        );
+        assert_eq!(
+            step_breaks(&step(1, 1000, 7000, 0, 0), &flat),
+            ["delivery 875/s below target 1000/s"]
+        );
+        assert_eq!(step_breaks(&step(1, 1000, 8000, 3, 0), &flat), ["3 lost"]);
+        assert_eq!(
+            step_breaks(&step(1, 1000, 8000, 0, 2), &flat),
+            ["2 send failures"]
+        );
+        let growing = rows(&[2.0, 3.0, 10.0, 30.0, 60.0, 90.0, 120.0, 150.0]);
+        let why = step_breaks(&step(1, 1000, 8000, 0, 0), &growing);
+        assert_eq!(why, ["e2e latency growing (2.5 ms -> 135.0 ms median)"]);
+    }
+
+    #[test]
+    fn the_breaking_point_is_the_first_step_that_breaks() {
+        let mut steps = vec![
+            step(1, 1000, 8000, 0, 0),
+            step(2, 1100, 8800, 5, 0),
+            step(3, 100, 800, 0, 0),
+            step(4, 1200, 9000, 9, 0),
+        ];
+        let flat = rows(&[1.0; 32]);
+        for s in &mut steps {
+            s.breaks = step_breaks(s, &flat);
+        }
+        let bp = breaking_point(&steps).unwrap();
+        assert_eq!((bp.step, bp.rps, bp.limited_by.as_str()), (2, 1100, "sut"));
+        assert_eq!(bp.reasons, ["5 lost"]);
+        assert!(breaking_point(&steps[..1]).is_none());
+    }
+}

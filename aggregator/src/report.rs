@@ -1,0 +1,129 @@
+//! `report.md`: the run for humans — configuration, environment, the summary
+//! and per-step tables, the breaking point, and the graphs.
+
+use crate::model::{Latencies, Summary};
+use std::fmt::Write as _;
+
+/// The machine the aggregator runs on (the whole run, locally).
+fn environment() -> Vec<(&'static str, String)> {
+    let read = |p: &str| {
+        std::fs::read_to_string(p)
+            .map(|s| s.trim().to_string())
+            .unwrap_or_else(|_| "unknown".into())
+    };
+    let mem = read("/proc/meminfo")
+        .lines()
+        .find(|l| l.starts_with("MemTotal:"))
+        .and_then(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok())
+        .map_or_else(
+            || "unknown".to_string(),
+            |kb| format!("{:.1} GiB", kb as f64 / 1024.0 / 1024.0),
+        );
+    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+    vec![
+        ("brokerbench", env!("CARGO_PKG_VERSION").to_string()),
+        ("host", read("/proc/sys/kernel/hostname")),
+        ("cores", cores.to_string()),
+        ("memory", mem),
+        ("kernel", read("/proc/sys/kernel/osrelease")),
+    ]
+}
+
+fn ms(v: Option<f64>) -> String {
+    v.map_or_else(|| "-".to_string(), |x| format!("{x:.2}"))
+}
+
+/// The report of a run whose summary table is `table`.
+pub fn render(s: &Summary, table: &str) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "# brokerbench run {}\n", s.run_id);
+    let warmup = s.warmup.map_or_else(
+        || "none".to_string(),
+        |w| format!("{}/s for {} s", w.rate, w.seconds),
+    );
+    for (k, v) in [
+        ("scenario", s.scenario.clone()),
+        ("started", s.started_at.clone()),
+        ("pace", format!("`{}`", s.pace)),
+        ("payload", format!("{} bytes", s.payload_size)),
+        ("warmup", warmup),
+        ("drain", format!("{} s", s.drain_seconds)),
+        (
+            "senders / receivers",
+            format!("{} / {}", s.senders, s.receivers),
+        ),
+        ("interrupted", s.interrupted.to_string()),
+    ] {
+        let _ = writeln!(out, "- {k}: {v}");
+    }
+    let _ = writeln!(out, "\n## Environment\n");
+    for (k, v) in environment() {
+        let _ = writeln!(out, "- {k}: {v}");
+    }
+    let _ = writeln!(out, "\n## Summary\n\n```text\n{}```\n", table);
+    let _ = writeln!(out, "## Steps\n");
+    let _ = writeln!(
+        out,
+        "| step | rps | sent | accepted | failed | delivered | lost | dup | send/s | deliv/s | publish P99.99 ms | e2e P99.99 ms | lag P99.99 ms | holds |"
+    );
+    let _ = writeln!(
+        out,
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"
+    );
+    let p9999 = |l: &Latencies| {
+        (
+            ms(l.publish.map(|p| p.p99_99)),
+            ms(l.e2e.map(|p| p.p99_99)),
+            ms(l.schedule_lag.map(|p| p.p99_99)),
+        )
+    };
+    for st in &s.steps {
+        let t = &st.totals;
+        let (p, e, l) = p9999(&st.latency_ms);
+        let holds = if st.breaks.is_empty() {
+            "yes".to_string()
+        } else {
+            format!("no: {}", st.breaks.join(", "))
+        };
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {:.0} | {:.0} | {p} | {e} | {l} | {holds} |",
+            st.step,
+            st.rps,
+            t.sent,
+            t.accepted,
+            t.failed,
+            t.delivered,
+            t.lost,
+            t.duplicates,
+            st.send_rps,
+            st.delivery_rps
+        );
+    }
+    let _ = writeln!(out, "\n## Breaking point\n");
+    let _ = match &s.breaking_point {
+        Some(bp) => writeln!(
+            out,
+            "Step {} ({}/s): {}. Limited by: {}.",
+            bp.step,
+            bp.rps,
+            bp.reasons.join(", "),
+            if bp.limited_by == "generator" {
+                "the generator (schedule lag), not the SUT"
+            } else {
+                "the SUT"
+            }
+        ),
+        None if s.interrupted => writeln!(out, "None found before the run was interrupted."),
+        None => writeln!(out, "None: every step held."),
+    };
+    let _ = writeln!(
+        out,
+        "\n## Graphs\n\n![six-metric](six-metric.png)\n\n![points](points.png)\n"
+    );
+    let _ = writeln!(
+        out,
+        "Data: [summary.json](summary.json), [series.tsv](series.tsv), [steps.tsv](steps.tsv), [lost.tsv](lost.tsv)."
+    );
+    out
+}
