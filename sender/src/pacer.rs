@@ -147,76 +147,60 @@ mod tests {
     /// sleeping one on two cores would measure each other.
     static TIMING: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
-    /// The sleeping driver releases events as late as the machine's wake-ups
-    /// (several ms at the tail on VMs), so its windows get ±25%; the default,
-    /// spinning driver is held to ±10% below.
-    #[test]
-    fn releases_exactly_the_schedule_evenly_spread() {
+    /// Paces 5000 events/s for 2 s with `drive` and checks the releases:
+    /// exactly 10,000, in order, none early, and every 100 ms window within
+    /// `tolerance` of 500. Counts and order must hold on every try; evenness
+    /// is measured in real time, which the host can disturb (a preempted
+    /// vCPU stalls any thread for milliseconds), so it gets up to 3 tries.
+    fn check_even(tolerance: u32, drive: impl Fn(&[Phase], &mut dyn FnMut(Job)) -> bool) {
         let _one_at_a_time = TIMING.lock().unwrap_or_else(|e| e.into_inner());
-        let schedule = Schedule::parse("5000:2").unwrap();
-        let start = unix_now_ns() + 50_000_000;
-        let phases = [Phase {
-            schedule,
-            start_unix_ns: start,
-            warmup: false,
-        }];
-        let mut stamps = Vec::with_capacity(10_000);
-        let mut seqs = Vec::with_capacity(10_000);
-        assert!(pace(&phases, &CancellationToken::new(), |job| {
-            stamps.push(unix_now_ns());
-            seqs.push(job.seq);
-        }));
-        let n = stamps.len() as f64;
-        assert!((n - 10_000.0).abs() <= 100.0, "released {n}");
-        assert!(
-            seqs.iter().enumerate().all(|(i, &s)| s == i as u64),
-            "in order, none skipped"
-        );
-        let mut windows = [0u32; 20];
-        for t in &stamps {
-            let w = (t.saturating_sub(start) / 100_000_000) as usize;
-            windows[w.min(19)] += 1;
+        let mut last = String::new();
+        for _ in 0..3 {
+            let start = unix_now_ns() + 50_000_000;
+            let phases = [Phase {
+                schedule: Schedule::parse("5000:2").unwrap(),
+                start_unix_ns: start,
+                warmup: false,
+            }];
+            let (mut windows, mut n) = ([0u32; 20], 0u64);
+            assert!(drive(&phases, &mut |job: Job| {
+                let now = unix_now_ns();
+                assert_eq!(job.seq, n, "in order, none skipped");
+                assert!(now >= job.intended_unix_ns, "released before its time");
+                assert_eq!(job.intended_unix_ns, start + job.seq * 200_000);
+                n += 1;
+                windows[((now - start) / 100_000_000).min(19) as usize] += 1;
+            }));
+            assert_eq!(n, 10_000);
+            if windows
+                .iter()
+                .all(|w| (500 - tolerance..=500 + tolerance).contains(w))
+            {
+                return;
+            }
+            last = format!("{windows:?}");
         }
-        for (i, &w) in windows.iter().enumerate() {
-            assert!(
-                (375..=625).contains(&w),
-                "window {i}: {w} events, windows {windows:?}"
-            );
-        }
-        assert!(stamps[0] >= start, "nothing leaves before its time");
+        panic!("100 ms windows outside 500 ± {tolerance} on 3 tries; last: {last}");
     }
 
     #[test]
-    fn the_spinning_driver_releases_exactly_the_schedule() {
-        let _one_at_a_time = TIMING.lock().unwrap_or_else(|e| e.into_inner());
+    fn the_spinning_driver_releases_exactly_the_schedule_evenly_spread() {
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
             .unwrap();
-        let schedule = Schedule::parse("5000:2").unwrap();
-        let start = unix_now_ns() + 50_000_000;
-        let phases = [Phase {
-            schedule,
-            start_unix_ns: start,
-            warmup: false,
-        }];
-        let mut windows = [0u32; 20];
-        let mut n = 0u64;
         let stop = CancellationToken::new();
-        assert!(rt.block_on(pace_spinning(&phases, &stop, |job| {
-            let now = unix_now_ns();
-            assert_eq!(job.seq, n);
-            n += 1;
-            assert!(now >= job.intended_unix_ns, "released before its time");
-            windows[((now.saturating_sub(start)) / 100_000_000).min(19) as usize] += 1;
-        })));
-        assert_eq!(n, 10_000);
-        for (i, &w) in windows.iter().enumerate() {
-            assert!(
-                (450..=550).contains(&w),
-                "window {i}: {w} events, windows {windows:?}"
-            );
-        }
+        check_even(50, |phases, release| {
+            rt.block_on(pace_spinning(phases, &stop, release))
+        });
+    }
+
+    /// The sleeping driver releases events as late as the machine's wake-ups
+    /// (several ms at the tail on VMs), so its windows get ±25%.
+    #[test]
+    fn the_sleeping_driver_releases_exactly_the_schedule_spread() {
+        let stop = CancellationToken::new();
+        check_even(125, |phases, release| pace(phases, &stop, release));
     }
 
     #[test]
