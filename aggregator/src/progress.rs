@@ -66,15 +66,14 @@ pub async fn print(
 ) {
     let tty = std::io::stderr().is_terminal();
     let mut line = ProgressLine::default();
-    let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
+    let plan = hub.plan.lock().unwrap().clone();
+    // Shortly after the roles sample theirs (half past each second).
+    let phase = std::time::Duration::from_millis(800);
+    let mut tick = brokerbench_core::clock::aligned_ticker(plan.warmup_start_unix_ns(), phase);
     loop {
         tokio::select! {
             _ = tick.tick() => {}
             _ = stop.cancelled() => break,
-        }
-        let plan = hub.plan.lock().unwrap().clone();
-        if plan.t0_unix_ns.is_none() {
-            continue;
         }
         let heard = hub.heard.lock().unwrap().progress.clone();
         let text = line.line(&plan, &heard, unix_now_ns());

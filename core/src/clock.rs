@@ -27,3 +27,19 @@ pub fn instant_at(unix_ns: u64) -> tokio::time::Instant {
             .unwrap_or(now)
     }
 }
+
+/// A once-a-second ticker whose ticks fall `offset` past each whole second
+/// since `base_unix_ns` (a plan's warmup start or `t0`), so that roles
+/// sampling counters on it sample at the same moments.
+pub fn aligned_ticker(base_unix_ns: u64, offset: std::time::Duration) -> tokio::time::Interval {
+    let now = unix_now_ns();
+    let first = base_unix_ns + offset.as_nanos() as u64;
+    let first = if first >= now {
+        first
+    } else {
+        first + (now - first).div_ceil(1_000_000_000) * 1_000_000_000
+    };
+    let mut tick = tokio::time::interval_at(instant_at(first), std::time::Duration::from_secs(1));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    tick
+}

@@ -10,6 +10,9 @@ use brokerbench_core::plan::RunPlan;
 use brokerbench_core::wire::{Finish, Ready, ReceiverReport, Role};
 use std::sync::Arc;
 use std::time::Duration;
+
+/// Where in each second roles sample their progress counters.
+const PROGRESS_PHASE: Duration = Duration::from_millis(500);
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
@@ -80,7 +83,10 @@ pub async fn run(
 }
 
 async fn report_progress(aggregator: JsonClient, sink: Arc<Sink>, plan: RunPlan, index: u32) {
-    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    // Sender and receiver sample at the same moments, so the aggregator's
+    // line compares like with like.
+    let mut tick =
+        brokerbench_core::clock::aligned_ticker(plan.warmup_start_unix_ns(), PROGRESS_PHASE);
     loop {
         tick.tick().await;
         let second = plan.second_at(unix_now_ns()).saturating_sub(1);

@@ -14,6 +14,9 @@ use brokerbench_core::wire::{FailureReason, Ready, Role, SenderReport};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
+
+/// Where in each second roles sample their progress counters.
+const PROGRESS_PHASE: Duration = Duration::from_millis(500);
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
@@ -173,7 +176,10 @@ async fn pace_on_thread(
 
 /// Posts running counters once a second.
 async fn report_progress(aggregator: JsonClient, books: Arc<Books>, plan: RunPlan, index: u32) {
-    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    // Sender and receiver sample at the same moments, so the aggregator's
+    // line compares like with like.
+    let mut tick =
+        brokerbench_core::clock::aligned_ticker(plan.warmup_start_unix_ns(), PROGRESS_PHASE);
     loop {
         tick.tick().await;
         let second = plan.second_at(unix_now_ns()).saturating_sub(1);
