@@ -5,12 +5,14 @@
 //!   their validation into the roles' configs.
 //! - [`local`]: `brokerbench run`: aggregator, receiver, SUT and sender on
 //!   loopback in one process, each role on its own runtime.
+//! - [`search`]: `brokerbench search`, bisection for the highest rate meeting an SLO.
 //! - [`roles`]: the standalone roles (`sender`, `receiver`, `aggregator`)
 //!   for running on separate hosts or pods.
 
 pub mod local;
 pub mod opts;
 pub mod roles;
+pub mod search;
 
 pub use opts::{Command, Opts};
 
@@ -29,6 +31,24 @@ pub async fn execute(
         Command::Sender(o) => roles::sender(o.into_config()?, shutdown).await,
         Command::Receiver(o) => roles::receiver(o.into_config()?, shutdown).await,
         Command::Aggregator(o) => roles::aggregator(o.into_config()?, shutdown).await,
+        Command::Search(o) => {
+            let found = search::search(o.into_config()?, shutdown).await?;
+            match found.rate {
+                Some(rate) => println!(
+                    "highest rate meeting the SLO: {rate} events/s (trail: {}/search.tsv)",
+                    found.dir.display()
+                ),
+                None => println!(
+                    "no rate met the SLO (trail: {}/search.tsv)",
+                    found.dir.display()
+                ),
+            }
+            Ok(if found.rate.is_some() {
+                0
+            } else {
+                EXIT_SLO_MISSED
+            })
+        }
         Command::Plot(o) => {
             let c = o.into_config()?;
             let files = brokerbench_aggregator::plot::plot(&c.dir, &c.options)?;

@@ -45,6 +45,62 @@ pub enum Command {
     /// Draw the graphs of a results folder with gnuplot (six-metric.png,
     /// points.png; trimmed, zoom and SVG on request).
     Plot(PlotOpts),
+    /// Find the highest rate that meets --slo: bisection over short runs,
+    /// then a longer confirming run; prints and saves the trail (search.tsv).
+    Search(SearchOpts),
+}
+
+/// `brokerbench search`.
+#[derive(Debug, Clone, Args)]
+pub struct SearchOpts {
+    /// Lowest rate to try, events/s (must meet the SLO).
+    #[arg(long, default_value_t = 1000, value_name = "RPS")]
+    pub low: u32,
+    /// Highest rate to try, events/s.
+    #[arg(long, default_value_t = 40_000, value_name = "RPS")]
+    pub high: u32,
+    /// Seconds of each bisection trial.
+    #[arg(long, default_value_t = 10, value_name = "SECONDS")]
+    pub trial_seconds: u32,
+    /// Seconds of the confirming run at the rate found.
+    #[arg(long, default_value_t = 60, value_name = "SECONDS")]
+    pub confirm_seconds: u32,
+    /// Stop bisecting when the bracket is narrower than this share of its
+    /// low end (0.05 = 5%).
+    #[arg(long, default_value_t = 0.05, value_name = "FRACTION")]
+    pub precision: f64,
+    /// Every `run` flag applies to each trial (--pace is set by the search).
+    #[command(flatten)]
+    pub run: RunOpts,
+}
+
+impl SearchOpts {
+    pub fn into_config(self) -> anyhow::Result<crate::search::SearchConfig> {
+        if self.run.output.slo.is_none() {
+            bail!("search needs --slo, e.g. --slo \"e2e.p99.99<50ms,lost=0\"");
+        }
+        if self.low == 0 || self.low >= self.high {
+            bail!("--low must be at least 1 and below --high");
+        }
+        if self.trial_seconds == 0 || self.confirm_seconds == 0 {
+            bail!("--trial-seconds and --confirm-seconds must be at least 1");
+        }
+        if !(self.precision > 0.0 && self.precision < 1.0) {
+            bail!("--precision must be between 0 and 1");
+        }
+        let mut run = self.run.into_config()?;
+        let slo = run.slo.take().expect("checked above");
+        run.plot = None;
+        Ok(crate::search::SearchConfig {
+            run,
+            slo,
+            low: self.low,
+            high: self.high,
+            seconds: self.trial_seconds,
+            confirm_seconds: self.confirm_seconds,
+            precision: self.precision,
+        })
+    }
 }
 
 /// Which graphs to draw.

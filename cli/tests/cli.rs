@@ -5,7 +5,7 @@ use std::process::Command;
 fn brokerbench(args: &[&str], out: &std::path::Path) -> std::process::Output {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_brokerbench"));
     cmd.args(args).current_dir(env!("CARGO_MANIFEST_DIR"));
-    if args[0] == "run" {
+    if args[0] == "run" || args[0] == "search" {
         cmd.arg("--out").arg(out);
     }
     cmd.output().unwrap()
@@ -437,4 +437,86 @@ fn a_missed_slo_exits_3_and_a_met_one_0() {
     let o = brokerbench(&["run", "--slo", "lost<none"], &out);
     assert_eq!(o.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&o.stderr).contains("--slo clause \"lost<none\""));
+}
+
+#[test]
+fn search_bisects_confirms_and_saves_its_trail() {
+    let out = scratch("search");
+    let common = [
+        "--trial-seconds",
+        "1",
+        "--confirm-seconds",
+        "1",
+        "--warmup-seconds",
+        "0",
+        "--drain-seconds",
+        "1",
+    ];
+    let o = brokerbench(
+        &[
+            &[
+                "search",
+                "--low",
+                "200",
+                "--high",
+                "400",
+                "--slo",
+                "lost=0,failed=0",
+            ][..],
+            &common,
+        ]
+        .concat(),
+        &out,
+    );
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{stdout}{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(
+        stdout.contains("highest rate meeting the SLO: 400 events/s"),
+        "{stdout}"
+    );
+    let search_dir = std::fs::read_dir(&out)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let trail = std::fs::read_to_string(search_dir.join("search.tsv")).unwrap();
+    let rows: Vec<Vec<&str>> = trail
+        .lines()
+        .skip(1)
+        .map(|l| l.split('\t').collect())
+        .collect();
+    let tried: Vec<(&str, &str, &str)> = rows.iter().map(|r| (r[0], r[1], r[2])).collect();
+    assert_eq!(
+        tried,
+        [
+            ("200", "1", "met"),
+            ("400", "1", "met"),
+            ("400", "1", "met")
+        ],
+        "{trail}"
+    );
+    assert!(rows
+        .iter()
+        .all(|r| std::path::Path::new(r[8]).join("summary.json").is_file()));
+
+    let out = scratch("search-miss");
+    let o = brokerbench(
+        &[
+            &["search", "--low", "200", "--high", "400", "--slo", "lost>0"][..],
+            &common,
+        ]
+        .concat(),
+        &out,
+    );
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(o.status.code(), Some(3), "{stdout}");
+    assert!(stdout.contains("no rate met the SLO"), "{stdout}");
+    let o = brokerbench(&["search", "--low", "200", "--high", "400"], &out);
+    assert!(String::from_utf8_lossy(&o.stderr).contains("search needs --slo"));
 }

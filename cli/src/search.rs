@@ -1,0 +1,168 @@
+//! `brokerbench search`: the highest rate that meets an SLO, found by
+//! bisection over short runs, then confirmed by a longer one — the method of
+//! the wrk2 key-value store test that bisected to its breaking point by hand,
+//! done by the suite. Every trial is a full run with its own results folder;
+//! the trail of tried rates is printed and saved (`search.tsv`).
+
+use crate::local::run_local;
+use crate::opts::LocalConfig;
+use anyhow::{bail, Context};
+use brokerbench_aggregator::model::Summary;
+use brokerbench_aggregator::slo::Slo;
+use brokerbench_core::pace::Schedule;
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use tokio_util::sync::CancellationToken;
+
+/// Validated `search` settings.
+#[derive(Debug, Clone)]
+pub struct SearchConfig {
+    /// Everything but the pace, as for `run`.
+    pub run: LocalConfig,
+    pub slo: Slo,
+    /// Rates to search between, events/s.
+    pub low: u32,
+    pub high: u32,
+    /// Seconds of each bisection trial.
+    pub seconds: u32,
+    /// Seconds of the confirming run.
+    pub confirm_seconds: u32,
+    /// Stop when the bracket is narrower than this fraction of its low end.
+    pub precision: f64,
+}
+
+/// One tried rate.
+#[derive(Debug, Clone)]
+pub struct Trial {
+    pub rate: u32,
+    pub seconds: u32,
+    pub met: bool,
+    pub summary: Summary,
+    pub dir: PathBuf,
+}
+
+/// The outcome: the highest rate that met the SLO and held in the longer run.
+#[derive(Debug, Clone)]
+pub struct Found {
+    pub rate: Option<u32>,
+    pub trials: Vec<Trial>,
+    pub dir: PathBuf,
+}
+
+/// Most trials a search makes (bisection, then confirmation).
+const MAX_TRIALS: usize = 24;
+
+async fn trial(
+    c: &SearchConfig,
+    out: &Path,
+    rate: u32,
+    seconds: u32,
+    stop: &CancellationToken,
+) -> anyhow::Result<Trial> {
+    let mut run = c.run.clone();
+    run.plan.schedule = Schedule::parse(&format!("{rate}:{seconds}"))?;
+    run.plan.run_id = format!("{}-{rate}", c.run.plan.run_id);
+    run.out = out.to_path_buf();
+    run.progress = false;
+    let finished = run_local(run, stop.clone()).await?;
+    if finished.results.summary.interrupted {
+        bail!("interrupted");
+    }
+    let met = c.slo.check(&finished.results.summary).iter().all(|v| v.met);
+    Ok(Trial {
+        rate,
+        seconds,
+        met,
+        summary: finished.results.summary,
+        dir: finished.dir,
+    })
+}
+
+fn line(t: &Trial) -> String {
+    let l = &t.summary.latency_ms;
+    let ms = |p: Option<brokerbench_core::digest::Percentiles>| {
+        p.map_or("-".into(), |p| format!("{:.2}", p.p99_99))
+    };
+    format!(
+        "{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}",
+        t.rate,
+        t.seconds,
+        if t.met { "met" } else { "missed" },
+        ms(l.e2e),
+        ms(l.publish),
+        ms(l.schedule_lag),
+        t.summary.totals.lost,
+        t.summary.totals.failed,
+        t.dir.display()
+    )
+}
+
+const TRAIL_HEADER: &str =
+    "rate\tseconds\tslo\te2e_p99_99_ms\tpublish_p99_99_ms\tlag_p99_99_ms\tlost\tfailed\tresults";
+
+/// Runs the search; prints each trial as it ends.
+pub async fn search(c: SearchConfig, stop: CancellationToken) -> anyhow::Result<Found> {
+    let stamp = chrono::Local::now().format("%Y%m%d-%H%M%S");
+    let dir = c
+        .run
+        .out
+        .join(format!("{stamp}-search-{}", c.run.plan.scenario));
+    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let mut trials: Vec<Trial> = Vec::new();
+    let mut trail = String::from(TRAIL_HEADER) + "\n";
+    println!("{TRAIL_HEADER}");
+    let mut record = |t: Trial, trials: &mut Vec<Trial>| -> bool {
+        let l = line(&t);
+        println!("{l}");
+        let _ = writeln!(trail, "{l}");
+        let _ = std::fs::write(dir.join("search.tsv"), &trail);
+        let met = t.met;
+        trials.push(t);
+        met
+    };
+    let (mut lo, mut hi) = (c.low, c.high);
+    if !record(trial(&c, &dir, lo, c.seconds, &stop).await?, &mut trials) {
+        return Ok(Found {
+            rate: None,
+            trials,
+            dir,
+        });
+    }
+    if !record(trial(&c, &dir, hi, c.seconds, &stop).await?, &mut trials) {
+        // Invariant: lo met, hi missed.
+        while (hi - lo) as f64 > c.precision * lo as f64 && hi - lo > 1 && trials.len() < MAX_TRIALS
+        {
+            let mid = lo + (hi - lo) / 2;
+            if record(trial(&c, &dir, mid, c.seconds, &stop).await?, &mut trials) {
+                lo = mid;
+            } else {
+                hi = mid;
+            }
+        }
+    } else {
+        lo = hi;
+    }
+    // Confirm with a longer run; step down by the precision while it misses.
+    let mut rate = lo;
+    loop {
+        if record(
+            trial(&c, &dir, rate, c.confirm_seconds, &stop).await?,
+            &mut trials,
+        ) {
+            return Ok(Found {
+                rate: Some(rate),
+                trials,
+                dir,
+            });
+        }
+        let lower = (rate as f64 * (1.0 - c.precision.max(0.01))) as u32;
+        if lower < c.low || trials.len() >= MAX_TRIALS {
+            return Ok(Found {
+                rate: None,
+                trials,
+                dir,
+            });
+        }
+        rate = lower;
+    }
+}
