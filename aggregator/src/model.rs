@@ -36,6 +36,7 @@ pub struct Summary {
     /// True when the generator, not the SUT, fell behind in some step.
     pub generator_limited: bool,
     /// The first step that did not hold; `None` when every step held.
+    #[serde(default)]
     pub breaking_point: Option<BreakingPoint>,
     pub steps: Vec<StepSummary>,
 }
@@ -119,6 +120,7 @@ pub struct StepSummary {
     pub latency_ms: Latencies,
     pub generator_limited: bool,
     /// Why the step did not hold; empty when it held.
+    #[serde(default)]
     pub breaks: Vec<String>,
 }
 

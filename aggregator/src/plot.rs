@@ -13,6 +13,7 @@ const SCRIPTS: &[(&str, &str)] = &[
     ),
     ("points.plg", include_str!("../../gnuplot/points.plg")),
     ("trimmed.plg", include_str!("../../gnuplot/trimmed.plg")),
+    ("compare.plg", include_str!("../../gnuplot/compare.plg")),
 ];
 
 /// Which graphs to draw.
@@ -39,20 +40,70 @@ pub enum PlotError {
     Io(#[from] std::io::Error),
 }
 
+/// Writes the scripts where gnuplot can run them, after checking it exists.
+fn scripts(shown: &str) -> Result<PathBuf, PlotError> {
+    if Command::new("gnuplot").arg("--version").output().is_err() {
+        return Err(PlotError::NoGnuplot(shown.to_string()));
+    }
+    let dir = std::env::temp_dir().join(format!("brokerbench-gnuplot-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    for (name, text) in SCRIPTS {
+        std::fs::write(dir.join(name), text)?;
+    }
+    Ok(dir)
+}
+
+/// Runs one script; the last line gnuplot printed on failure.
+fn gnuplot(script: &Path, args: &[&std::ffi::OsStr]) -> Result<(), PlotError> {
+    let output = Command::new("gnuplot")
+        .arg("-c")
+        .arg(script)
+        .args(args)
+        .output()?;
+    if output.status.success() {
+        return Ok(());
+    }
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let last = stderr
+        .lines()
+        .rev()
+        .find(|l| !l.trim().is_empty())
+        .unwrap_or("")
+        .trim()
+        .to_string();
+    let name = script
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    Err(PlotError::Gnuplot {
+        script: name,
+        stderr: last,
+    })
+}
+
+/// Draws several runs on one graph into `out` (`.png` or `.svg`).
+pub fn plot_compare(out: &Path, dirs: &[PathBuf]) -> Result<(), PlotError> {
+    let shown: Vec<String> = dirs.iter().map(|d| d.display().to_string()).collect();
+    for (d, s) in dirs.iter().zip(&shown) {
+        if !d.join("series.tsv").is_file() {
+            return Err(PlotError::NotResults(s.clone()));
+        }
+    }
+    let scripts = scripts(&format!("(compare) {}", shown.join(" ")))?;
+    let mut args: Vec<&std::ffi::OsStr> = vec![out.as_os_str()];
+    args.extend(dirs.iter().map(|d| d.as_os_str()));
+    let result = gnuplot(&scripts.join("compare.plg"), &args);
+    let _ = std::fs::remove_dir_all(&scripts);
+    result
+}
+
 /// Draws the graphs of the results folder `dir`; returns the files written.
 pub fn plot(dir: &Path, opts: &PlotOptions) -> Result<Vec<PathBuf>, PlotError> {
     let shown = dir.display().to_string();
     if !dir.join("series.tsv").is_file() || !dir.join("steps.tsv").is_file() {
         return Err(PlotError::NotResults(shown));
     }
-    if Command::new("gnuplot").arg("--version").output().is_err() {
-        return Err(PlotError::NoGnuplot(shown));
-    }
-    let scripts = std::env::temp_dir().join(format!("brokerbench-gnuplot-{}", std::process::id()));
-    std::fs::create_dir_all(&scripts)?;
-    for (name, text) in SCRIPTS {
-        std::fs::write(scripts.join(name), text)?;
-    }
+    let scripts = scripts(&shown)?;
     let formats: &[&str] = if opts.svg { &["png", "svg"] } else { &["png"] };
     let mut jobs: Vec<(&str, Vec<String>, &str)> = Vec::new();
     for fmt in formats {
@@ -80,26 +131,9 @@ pub fn plot(dir: &Path, opts: &PlotOptions) -> Result<Vec<PathBuf>, PlotError> {
     }
     let mut written = Vec::new();
     for (script, args, fmt) in jobs {
-        let output = Command::new("gnuplot")
-            .arg("-c")
-            .arg(scripts.join(script))
-            .arg(dir)
-            .args(&args)
-            .output()?;
-        if !output.status.success() {
-            let stderr = String::from_utf8_lossy(&output.stderr);
-            let last = stderr
-                .lines()
-                .rev()
-                .find(|l| !l.trim().is_empty())
-                .unwrap_or("")
-                .trim()
-                .to_string();
-            return Err(PlotError::Gnuplot {
-                script: script.to_string(),
-                stderr: last,
-            });
-        }
+        let mut all: Vec<&std::ffi::OsStr> = vec![dir.as_os_str()];
+        all.extend(args.iter().map(std::ffi::OsStr::new));
+        gnuplot(&scripts.join(script), &all)?;
         let name = match script {
             "trimmed.plg" => "trimmed".to_string(),
             _ => args[3].clone(),

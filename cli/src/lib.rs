@@ -31,6 +31,22 @@ pub async fn execute(
         Command::Sender(o) => roles::sender(o.into_config()?, shutdown).await,
         Command::Receiver(o) => roles::receiver(o.into_config()?, shutdown).await,
         Command::Aggregator(o) => roles::aggregator(o.into_config()?, shutdown).await,
+        Command::Compare(o) => {
+            use brokerbench_aggregator::compare;
+            let runs = o
+                .dirs
+                .iter()
+                .map(|d| compare::load(d))
+                .collect::<Result<Vec<_>, _>>()?;
+            print!("{}", compare::render(&runs));
+            if !o.no_plot {
+                match brokerbench_aggregator::plot::plot_compare(&o.graph, &o.dirs) {
+                    Ok(()) => println!("graph: {}", o.graph.display()),
+                    Err(e) => eprintln!("brokerbench: {e}"),
+                }
+            }
+            Ok(0)
+        }
         Command::Search(o) => {
             let found = search::search(o.into_config()?, shutdown).await?;
             match found.rate {

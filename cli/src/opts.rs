@@ -45,9 +45,26 @@ pub enum Command {
     /// Draw the graphs of a results folder with gnuplot (six-metric.png,
     /// points.png; trimmed, zoom and SVG on request).
     Plot(PlotOpts),
+    /// Compare runs: per-step deltas of throughput and latency against the
+    /// first, the spread of three or more runs of one pace, and one graph.
+    Compare(CompareOpts),
     /// Find the highest rate that meets --slo: bisection over short runs,
     /// then a longer confirming run; prints and saves the trail (search.tsv).
     Search(SearchOpts),
+}
+
+/// `brokerbench compare`.
+#[derive(Debug, Clone, Args)]
+pub struct CompareOpts {
+    /// Results folders; the first is the baseline.
+    #[arg(value_name = "RESULTS_DIR", num_args = 2.., required = true)]
+    pub dirs: Vec<PathBuf>,
+    /// Graph of all runs (.png or .svg).
+    #[arg(long, default_value = "compare.png", value_name = "FILE")]
+    pub graph: PathBuf,
+    /// No graph.
+    #[arg(long)]
+    pub no_plot: bool,
 }
 
 /// `brokerbench search`.

@@ -520,3 +520,92 @@ fn search_bisects_confirms_and_saves_its_trail() {
     let o = brokerbench(&["search", "--low", "200", "--high", "400"], &out);
     assert!(String::from_utf8_lossy(&o.stderr).contains("search needs --slo"));
 }
+
+#[test]
+fn compare_prints_deltas_and_draws_one_graph() {
+    let out = scratch("compare");
+    let base = [
+        "run",
+        "--pace",
+        "200:1,300:1",
+        "--warmup-seconds",
+        "0",
+        "--drain-seconds",
+        "1",
+        "--quiet",
+        "--no-plot",
+    ];
+    for _ in 0..2 {
+        assert!(brokerbench(&base, &out).status.success());
+    }
+    let mut dirs: Vec<String> = std::fs::read_dir(&out)
+        .unwrap()
+        .map(|e| e.unwrap().path().display().to_string())
+        .collect();
+    dirs.sort();
+    let graph = out.join("both.png");
+    let o = brokerbench(
+        &[
+            "compare",
+            &dirs[0],
+            &dirs[1],
+            "--graph",
+            graph.to_str().unwrap(),
+        ],
+        &out,
+    );
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        o.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let rows: Vec<Vec<&str>> = stdout
+        .lines()
+        .map(|l| l.split_whitespace().collect())
+        .filter(|c: &Vec<&str>| c.len() >= 8 && (c[2] == "A" || c[2] == "B"))
+        .collect();
+    assert_eq!(rows.len(), 4, "two steps, two runs: {stdout}");
+    assert_eq!((rows[0][1], rows[0][3]), ("200", "200"));
+    assert!(rows[1][8].ends_with('%'), "B has a delta: {:?}", rows[1]);
+    assert!(std::fs::metadata(&graph).unwrap().len() > 10_000);
+    let o = brokerbench(&["compare", &dirs[0], "/nonexistent-run"], &out);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("/nonexistent-run: no summary.json"));
+}
+
+#[test]
+fn an_hour_of_seconds_plots_from_per_second_data() {
+    let dir = scratch("hour");
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut series = brokerbench_aggregator::output::SERIES_COLUMNS.join("\t") + "\n";
+    for s in 0..3600u32 {
+        let mut row = vec![
+            s.to_string(),
+            "1".into(),
+            "1000".into(),
+            "1000".into(),
+            "1000".into(),
+            "0".into(),
+            "0".into(),
+            "0".into(),
+        ];
+        row.extend(
+            (8..brokerbench_aggregator::output::SERIES_COLUMNS.len())
+                .map(|c| format!("{:.3}", 0.2 + (s % 60) as f64 / 100.0 + c as f64 / 1000.0)),
+        );
+        series += &(row.join("\t") + "\n");
+    }
+    std::fs::write(dir.join("series.tsv"), series).unwrap();
+    let mut steps = brokerbench_aggregator::output::STEPS_COLUMNS.join("\t") + "\n";
+    steps += "1\t1000\t3600\t0\t3600000\t3600000\t0\t3600000\t0\t0\t0\t1000.0\t1000.0\t0.2\t0.5\t0.8\t0.9\t0.2\t0.5\t0.8\t0.9\t0.1\t0\t1\n";
+    std::fs::write(dir.join("steps.tsv"), steps).unwrap();
+    let o = brokerbench(&["plot", dir.to_str().unwrap()], &dir);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    for f in ["six-metric.png", "points.png"] {
+        assert!(
+            std::fs::metadata(dir.join(f)).unwrap().len() > 10_000,
+            "{f}"
+        );
+    }
+}
