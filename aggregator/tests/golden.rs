@@ -1,0 +1,134 @@
+//! Golden files for the data the gnuplot scripts read: a fixed set of ledgers
+//! joined into `series.tsv` and `steps.tsv`, compared byte for byte with
+//! `tests/golden/`. After an intended format change, regenerate them with
+//! `UPDATE_GOLDEN=1 cargo test -p brokerbench-aggregator --test golden`.
+
+use brokerbench_aggregator::join::join;
+use brokerbench_aggregator::output::{series_tsv, steps_tsv};
+use brokerbench_core::bitset::BitSet;
+use brokerbench_core::digest::Digest;
+use brokerbench_core::pace::Schedule;
+use brokerbench_core::plan::RunPlan;
+use brokerbench_core::series::LatencyWindows;
+use brokerbench_core::wire::*;
+
+const S: u64 = 1_000_000_000;
+
+/// 3 seconds at 4/s then 2 at 2/s; latencies are fixed functions of seq.
+fn fixture() -> (RunPlan, SenderReport, ReceiverReport) {
+    let schedule = Schedule::parse("4:3,2:2").unwrap();
+    let plan = RunPlan {
+        run_id: "golden".into(),
+        scenario: "direct".into(),
+        schedule: schedule.clone(),
+        payload_size: 8192,
+        warmup: None,
+        drain_seconds: 1,
+        senders: 1,
+        receivers: 1,
+        t0_unix_ns: Some(1_700_000_000 * S),
+    };
+    let n = schedule.total_events();
+    let (mut accepted, mut received) = (BitSet::new(n), BitSet::new(n));
+    let (mut publish, mut e2e) = (
+        LatencyWindows::new(&schedule),
+        LatencyWindows::new(&schedule),
+    );
+    let mut sender_seconds = vec![SenderSecond::default(); 5];
+    let mut receiver_seconds = vec![ReceiverSecond::default(); 6];
+    for seq in 0..n {
+        let second = schedule.second_of(seq).unwrap();
+        let sec = &mut sender_seconds[second as usize];
+        sec.sent += 1;
+        if seq == 5 {
+            sec.failed.add(FailureReason::Status5xx);
+            continue;
+        }
+        accepted.insert(seq);
+        sec.accepted += 1;
+        publish.record(second, 1_000_000 + seq * 250_000);
+        if seq != 9 {
+            received.insert(seq);
+            receiver_seconds[second as usize + (seq % 2) as usize].delivered += 1;
+            e2e.record(second, 2_000_000 + seq * 500_000);
+        }
+    }
+    let (p, e) = (publish.summarise(&schedule), e2e.summarise(&schedule));
+    for (i, sec) in sender_seconds.iter_mut().enumerate() {
+        sec.publish = p.windowed[i];
+        sec.publish_running_p99_99 = p.running_p99_99[i];
+    }
+    for (i, sec) in receiver_seconds.iter_mut().enumerate().take(5) {
+        sec.e2e = e.windowed[i];
+        sec.e2e_running_p99_99 = e.running_p99_99[i];
+    }
+    let empty = Digest::default().to_wire();
+    let sender = SenderReport {
+        run_id: "golden".into(),
+        index: 0,
+        released: n,
+        accepted,
+        failed: FailureCounts {
+            status_5xx: 1,
+            ..FailureCounts::default()
+        },
+        seconds: sender_seconds,
+        steps: p
+            .steps
+            .into_iter()
+            .map(|d| SenderStep {
+                publish: d,
+                publish_raw: empty.clone(),
+                lag: empty.clone(),
+            })
+            .collect(),
+        warmup_sent: 0,
+        warmup_accepted: 0,
+        cpu_ns: 0,
+        last_exchange_unix_ns: 0,
+        interrupted: false,
+    };
+    let receiver = ReceiverReport {
+        run_id: "golden".into(),
+        index: 0,
+        received: vec![received],
+        duplicates: 0,
+        rejected: RejectCounts::default(),
+        warmup_received: 0,
+        seconds: receiver_seconds,
+        steps: e
+            .steps
+            .into_iter()
+            .map(|d| ReceiverStep {
+                e2e: d,
+                e2e_raw: empty.clone(),
+            })
+            .collect(),
+        cpu_ns: 0,
+        interrupted: false,
+    };
+    (plan, sender, receiver)
+}
+
+fn golden(name: &str, actual: &str) {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/golden")
+        .join(name);
+    if std::env::var_os("UPDATE_GOLDEN").is_some() {
+        std::fs::write(&path, actual).unwrap();
+    }
+    let want = std::fs::read_to_string(&path).unwrap_or_default();
+    assert_eq!(
+        actual, want,
+        "{name} differs from its golden file (UPDATE_GOLDEN=1 regenerates it)"
+    );
+}
+
+#[test]
+fn series_and_steps_match_their_golden_files() {
+    let (plan, sender, receiver) = fixture();
+    let results = join(&plan, &[sender], &[receiver], false);
+    golden("series.tsv", &series_tsv(&results.series));
+    golden("steps.tsv", &steps_tsv(&results.summary.steps));
+    assert_eq!(results.summary.totals.lost, 1);
+}
