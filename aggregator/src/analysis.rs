@@ -60,6 +60,11 @@ pub fn breaking_point(steps: &[StepSummary]) -> Option<BreakingPoint> {
         reasons: s.breaks.clone(),
         limited_by: if s.generator_limited {
             "generator"
+        } else if s
+            .receiver_cpu
+            .is_some_and(|c| c >= crate::model::RECEIVER_SATURATED)
+        {
+            "receiver"
         } else {
             "sut"
         }
@@ -90,6 +95,7 @@ mod tests {
             latency_ms: Latencies::default(),
             generator_limited: false,
             breaks: Vec::new(),
+            receiver_cpu: None,
         }
     }
 
@@ -150,5 +156,9 @@ mod tests {
         assert_eq!((bp.step, bp.rps, bp.limited_by.as_str()), (2, 1100, "sut"));
         assert_eq!(bp.reasons, ["5 lost"]);
         assert!(breaking_point(&steps[..1]).is_none());
+        steps[1].receiver_cpu = Some(0.95);
+        assert_eq!(breaking_point(&steps).unwrap().limited_by, "receiver");
+        steps[1].generator_limited = true;
+        assert_eq!(breaking_point(&steps).unwrap().limited_by, "generator");
     }
 }

@@ -35,6 +35,7 @@ pub fn join(
             latency_ms: Latencies::default(),
             generator_limited: false,
             breaks: Vec::new(),
+            receiver_cpu: None,
         })
         .collect();
     let seconds_len = [s.total_seconds() as usize]
@@ -224,6 +225,7 @@ pub fn join(
         let lagging = lag_steps[i].is_some_and(|p| p.p99_99 > GENERATOR_LAG_LIMIT_MS);
         st.generator_limited = lagging || (!interrupted && st.totals.sent < expected);
         generator_limited |= st.generator_limited;
+        st.receiver_cpu = receiver_cpu(receivers, st.start_second, st.seconds);
         if !(interrupted && st.totals.sent < expected) {
             // A step cut short by Ctrl-C says nothing about holding.
             st.breaks = crate::analysis::step_breaks(st, &series);
@@ -273,6 +275,20 @@ pub fn join(
         series,
         lost,
     }
+}
+
+/// The busiest receiver's share of its threads' CPU over a step's seconds.
+fn receiver_cpu(receivers: &[ReceiverReport], start: u64, seconds: u32) -> Option<f64> {
+    receivers
+        .iter()
+        .filter_map(|r| {
+            let per = r
+                .cpu_per_second_ns
+                .get(start as usize..(start + seconds as u64) as usize)?;
+            let used: u64 = per.iter().sum();
+            Some(used as f64 / (r.threads.max(1) as f64 * seconds as f64 * 1e9))
+        })
+        .reduce(f64::max)
 }
 
 /// Percentiles of each step's merged digests, and of the whole run.
@@ -391,6 +407,9 @@ mod tests {
             ],
             steps: vec![Default::default(), Default::default()],
             cpu_ns: 2_700,
+            // One thread: 0.5 s busy in second 0, fully busy in second 1.
+            cpu_per_second_ns: vec![500_000_000, 1_000_000_000],
+            threads: 1,
             interrupted: false,
         };
         (sender, receiver)
@@ -443,6 +462,10 @@ mod tests {
         );
         assert_eq!((st[0].totals.delivered, st[1].totals.delivered), (8, 18));
         assert_eq!(st[1].delivery_rps, 18.0);
+        assert_eq!(
+            (st[0].receiver_cpu, st[1].receiver_cpu),
+            (Some(0.5), Some(1.0))
+        );
         for s in st {
             assert_eq!(
                 s.totals.accepted,

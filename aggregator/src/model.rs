@@ -12,6 +12,9 @@ pub const SCHEMA_VERSION: u32 = 1;
 /// Schedule lag P99.99 above which a step is flagged as generator-limited.
 pub const GENERATOR_LAG_LIMIT_MS: f64 = 1.0;
 
+/// Receiver CPU share above which it, not the SUT, may be the limit.
+pub const RECEIVER_SATURATED: f64 = 0.9;
+
 /// The whole run, as written to `summary.json`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Summary {
@@ -49,8 +52,9 @@ pub struct BreakingPoint {
     pub rps: u32,
     /// Why the step did not hold.
     pub reasons: Vec<String>,
-    /// `sut`, or `generator` when the sender fell behind its schedule in that
-    /// step (then the step measures the generator too).
+    /// `sut`; `generator` when the sender fell behind its schedule in that
+    /// step, or `receiver` when the receiver's threads were saturated (then
+    /// the step measures the suite too).
     pub limited_by: String,
 }
 
@@ -122,6 +126,10 @@ pub struct StepSummary {
     /// Why the step did not hold; empty when it held.
     #[serde(default)]
     pub breaks: Vec<String>,
+    /// Share of the receiver's threads' CPU capacity it used during the step
+    /// (1.0 = every thread busy all the time).
+    #[serde(default)]
+    pub receiver_cpu: Option<f64>,
 }
 
 /// One second of the run: a row of `series.tsv`.

@@ -108,10 +108,10 @@ pub fn render(s: &Summary, table: &str) -> String {
             bp.step,
             bp.rps,
             bp.reasons.join(", "),
-            if bp.limited_by == "generator" {
-                "the generator (schedule lag), not the SUT"
-            } else {
-                "the SUT"
+            match bp.limited_by.as_str() {
+                "generator" => "the generator (schedule lag), not the SUT",
+                "receiver" => "the receiver (its threads saturated), not the SUT",
+                _ => "the SUT",
             }
         ),
         None if s.interrupted => writeln!(out, "None found before the run was interrupted."),

@@ -129,6 +129,23 @@ pub fn render(s: &Summary, dir: &str) -> String {
             crate::model::GENERATOR_LAG_LIMIT_MS
         );
     }
+    let busy: Vec<String> = s
+        .steps
+        .iter()
+        .filter(|st| {
+            st.receiver_cpu
+                .is_some_and(|c| c >= crate::model::RECEIVER_SATURATED)
+        })
+        .map(|st| st.step.to_string())
+        .collect();
+    if !busy.is_empty() {
+        let _ = writeln!(
+            out,
+            "note: the receiver's threads were {}%+ busy in step(s) {}: it may be the limit there (--receiver-threads)",
+            (crate::model::RECEIVER_SATURATED * 100.0) as u32,
+            busy.join(", ")
+        );
+    }
     match &s.breaking_point {
         Some(bp) => {
             let _ = writeln!(
@@ -137,10 +154,11 @@ pub fn render(s: &Summary, dir: &str) -> String {
                 bp.step,
                 bp.rps,
                 bp.reasons.join(", "),
-                if bp.limited_by == "generator" {
-                    " (the generator, not the SUT, was the limit there)"
-                } else {
-                    ""
+                match bp.limited_by.as_str() {
+                    "generator" => " (the generator, not the SUT, was the limit there)",
+                    "receiver" =>
+                        " (the receiver's threads were saturated there: raise --receiver-threads)",
+                    _ => "",
                 }
             );
         }

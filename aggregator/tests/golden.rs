@@ -105,6 +105,8 @@ fn fixture() -> (RunPlan, SenderReport, ReceiverReport) {
             })
             .collect(),
         cpu_ns: 0,
+        cpu_per_second_ns: vec![250_000_000; 5],
+        threads: 2,
         interrupted: false,
     };
     (plan, sender, receiver)
@@ -131,4 +133,5 @@ fn series_and_steps_match_their_golden_files() {
     golden("series.tsv", &series_tsv(&results.series));
     golden("steps.tsv", &steps_tsv(&results.summary.steps));
     assert_eq!(results.summary.totals.lost, 1);
+    assert_eq!(results.summary.steps[0].receiver_cpu, Some(0.125));
 }

@@ -441,6 +441,7 @@ impl RunOpts {
             sender: self.publish.config(placeholder, 0)?,
             receiver: ReceiverConfig {
                 index: 0,
+                threads: self.receiver_threads.max(1) as u32,
                 advertise_url: None,
                 faults: self.faults.faults(),
             },
@@ -526,6 +527,7 @@ impl ReceiverOpts {
             threads: self.threads.max(1),
             receiver: ReceiverConfig {
                 index: self.index,
+                threads: self.threads.max(1) as u32,
                 advertise_url: self.advertise_url,
                 faults: self.faults.faults(),
             },

@@ -72,6 +72,14 @@ async fn every_event_is_delivered_once_at_a_low_rate() {
     );
     assert_eq!(s.steps[1].delivery_rps, 1000.0);
     assert!(s.breaking_point.is_none(), "{:?}", s.breaking_point);
+    for st in &s.steps {
+        let cpu = st.receiver_cpu.expect("receiver CPU sampled every second");
+        assert!(
+            cpu > 0.0 && cpu < 1.5,
+            "step {}: receiver CPU share {cpu}",
+            st.step
+        );
+    }
     let series = std::fs::read_to_string(f.dir.join("series.tsv")).unwrap();
     let rows: Vec<&str> = series.lines().collect();
     assert!(

@@ -230,5 +230,11 @@ pub struct ReceiverReport {
     pub seconds: Vec<ReceiverSecond>,
     pub steps: Vec<ReceiverStep>,
     pub cpu_ns: u64,
+    /// CPU ns the receiver's threads used in each second since `t0`.
+    #[serde(default)]
+    pub cpu_per_second_ns: Vec<u64>,
+    /// Worker threads of the receiver (its CPU capacity per second).
+    #[serde(default)]
+    pub threads: u32,
     pub interrupted: bool,
 }

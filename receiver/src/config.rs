@@ -26,6 +26,8 @@ pub struct ReceiverFaults {
 #[derive(Debug, Clone, Default)]
 pub struct ReceiverConfig {
     pub index: u32,
+    /// Worker threads of the runtime the receiver runs on (for its CPU share).
+    pub threads: u32,
     /// URL the SUT delivers to, announced to the aggregator; defaults to
     /// `http://<listen address>/`.
     pub advertise_url: Option<String>,

@@ -143,6 +143,8 @@ impl DeliveryLedger {
             seconds,
             steps,
             cpu_ns,
+            cpu_per_second_ns: Vec::new(),
+            threads: 0,
             interrupted,
         }
     }

@@ -59,6 +59,8 @@ pub async fn run(
     };
     sink.start(DeliveryLedger::new(&plan), plan.t0());
 
+    let samples = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let sampler = tokio::spawn(sample_cpu(cpu.clone(), plan.t0(), samples.clone()));
     let progress = tokio::spawn(report_progress(
         aggregator.clone(),
         sink.clone(),
@@ -70,16 +72,32 @@ pub async fn run(
         _ = shutdown.cancelled() => true,
     };
     progress.abort();
+    sampler.abort();
     stop_serving.cancel();
     let _ = server.await;
 
     let ledger = sink.take().unwrap_or_else(|| DeliveryLedger::new(&plan));
     let rejected = *sink.rejected.lock().unwrap();
-    let report = ledger.into_report(config.index, rejected, cpu.total_ns(), interrupted);
+    let mut report = ledger.into_report(config.index, rejected, cpu.total_ns(), interrupted);
+    let samples = std::mem::take(&mut *samples.lock().unwrap());
+    report.cpu_per_second_ns = samples
+        .windows(2)
+        .map(|w| w[1].saturating_sub(w[0]))
+        .collect();
+    report.threads = config.threads.max(1);
     let _: serde_json::Value = aggregator
         .post("/v1/report/receiver", &report, Duration::from_secs(60))
         .await?;
     Ok(report)
+}
+
+/// Samples the receiver's CPU time at every whole second since `t0`.
+async fn sample_cpu(cpu: ThreadCpu, t0: u64, samples: Arc<std::sync::Mutex<Vec<u64>>>) {
+    let mut tick = brokerbench_core::clock::aligned_ticker(t0, Duration::ZERO);
+    loop {
+        tick.tick().await;
+        samples.lock().unwrap().push(cpu.total_ns());
+    }
 }
 
 async fn report_progress(aggregator: JsonClient, sink: Arc<Sink>, plan: RunPlan, index: u32) {
