@@ -94,7 +94,7 @@ pub fn render(runs: &[Run]) -> String {
         "Δ e2e p99",
         "Δ e2e p99.99"
     );
-    let ms = |v: Option<f64>| v.map_or("-".to_string(), |x| format!("{x:.2}"));
+    let ms = crate::model::ms_text;
     for (s, base) in first.summary.steps.iter().enumerate() {
         for (i, r) in runs.iter().enumerate() {
             let Some(st) = r.summary.steps.get(s) else {

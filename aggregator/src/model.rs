@@ -44,6 +44,25 @@ pub struct Summary {
     pub steps: Vec<StepSummary>,
 }
 
+/// Milliseconds with two decimals, `-` when there is no value: how every
+/// table shows a latency.
+pub fn ms_text(v: Option<f64>) -> String {
+    v.map_or_else(|| "-".to_string(), |x| format!("{x:.2}"))
+}
+
+impl BreakingPoint {
+    /// What limited the breaking step, in words.
+    pub fn limit(&self) -> &'static str {
+        match self.limited_by.as_str() {
+            "generator" => "the generator (schedule lag), not the SUT",
+            "receiver" => {
+                "the receiver (its threads saturated: raise --receiver-threads), not the SUT"
+            }
+            _ => "the SUT",
+        }
+    }
+}
+
 /// Where a stepped run broke.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct BreakingPoint {

@@ -12,9 +12,7 @@ pub struct ProgressLine {
     last: Option<(u64, u64, u64, u64)>,
 }
 
-fn ms(v: Option<f64>) -> String {
-    v.map_or_else(|| "-".to_string(), |x| format!("{x:.2}"))
-}
+use crate::model::ms_text as ms;
 
 impl ProgressLine {
     /// The line for `now`, from the roles' latest counters.

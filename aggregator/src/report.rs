@@ -29,9 +29,7 @@ fn environment() -> Vec<(&'static str, String)> {
     ]
 }
 
-fn ms(v: Option<f64>) -> String {
-    v.map_or_else(|| "-".to_string(), |x| format!("{x:.2}"))
-}
+use crate::model::ms_text as ms;
 
 /// The report of a run whose summary table is `table`.
 pub fn render(s: &Summary, table: &str) -> String {
@@ -108,11 +106,7 @@ pub fn render(s: &Summary, table: &str) -> String {
             bp.step,
             bp.rps,
             bp.reasons.join(", "),
-            match bp.limited_by.as_str() {
-                "generator" => "the generator (schedule lag), not the SUT",
-                "receiver" => "the receiver (its threads saturated), not the SUT",
-                _ => "the SUT",
-            }
+            bp.limit()
         ),
         None if s.interrupted => writeln!(out, "None found before the run was interrupted."),
         None => writeln!(out, "None: every step held."),

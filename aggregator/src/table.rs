@@ -3,9 +3,7 @@
 use crate::model::{Latencies, Summary, Totals};
 use std::fmt::Write as _;
 
-fn ms(v: Option<f64>) -> String {
-    v.map_or_else(|| "-".to_string(), |x| format!("{x:.2}"))
-}
+use crate::model::ms_text as ms;
 
 /// One line of the table.
 struct Line<'a> {
@@ -150,16 +148,11 @@ pub fn render(s: &Summary, dir: &str) -> String {
         Some(bp) => {
             let _ = writeln!(
                 out,
-                "breaking point: step {} ({}/s): {}{}",
+                "breaking point: step {} ({}/s): {}; limited by {}",
                 bp.step,
                 bp.rps,
                 bp.reasons.join(", "),
-                match bp.limited_by.as_str() {
-                    "generator" => " (the generator, not the SUT, was the limit there)",
-                    "receiver" =>
-                        " (the receiver's threads were saturated there: raise --receiver-threads)",
-                    _ => "",
-                }
+                bp.limit()
             );
         }
         None if !s.interrupted => {
