@@ -81,7 +81,7 @@ pub fn render(runs: &[Run]) -> String {
     }
     let _ = writeln!(
         out,
-        "\n{:>4} {:>6} {:>3} {:>9} {:>9} {:>10} {:>9} {:>10} {:>9} {:>9} {:>11}",
+        "\n{:>4} {:>6} {:>3} {:>9} {:>9} {:>10} {:>9} {:>10} {:>9} {:>9} {:>11} {:>9} {:>11}",
         "step",
         "rps",
         "run",
@@ -92,7 +92,9 @@ pub fn render(runs: &[Run]) -> String {
         "e2e p99.99",
         "Δ deliv",
         "Δ e2e p99",
-        "Δ e2e p99.99"
+        "Δ e2e p99.99",
+        "Δ pub p99",
+        "Δ pub p99.99"
     );
     let ms = crate::model::ms_text;
     for (s, base) in first.summary.steps.iter().enumerate() {
@@ -100,18 +102,27 @@ pub fn render(runs: &[Run]) -> String {
             let Some(st) = r.summary.steps.get(s) else {
                 continue;
             };
-            let (d, p99, p9999) = if i == 0 {
-                (String::new(), String::new(), String::new())
+            let deltas = if i == 0 {
+                [
+                    String::new(),
+                    String::new(),
+                    String::new(),
+                    String::new(),
+                    String::new(),
+                ]
             } else {
-                (
+                [
                     delta(Some(base.delivery_rps), Some(st.delivery_rps)),
                     delta(e2e(base, |p| p.p99), e2e(st, |p| p.p99)),
                     delta(e2e(base, |p| p.p99_99), e2e(st, |p| p.p99_99)),
-                )
+                    delta(publish(base, |p| p.p99), publish(st, |p| p.p99)),
+                    delta(publish(base, |p| p.p99_99), publish(st, |p| p.p99_99)),
+                ]
             };
+            let [d, p99, p9999, pub99, pub9999] = deltas;
             let _ = writeln!(
                 out,
-                "{:>4} {:>6} {:>3} {:>9.0} {:>9} {:>10} {:>9} {:>10} {:>9} {:>9} {:>11}",
+                "{:>4} {:>6} {:>3} {:>9.0} {:>9} {:>10} {:>9} {:>10} {:>9} {:>9} {:>11} {:>9} {:>11}",
                 st.step,
                 st.rps,
                 (b'A' + i as u8) as char,
@@ -122,7 +133,9 @@ pub fn render(runs: &[Run]) -> String {
                 ms(e2e(st, |p| p.p99_99)),
                 d,
                 p99,
-                p9999
+                p9999,
+                pub99,
+                pub9999
             );
         }
     }
