@@ -26,6 +26,16 @@ pub async fn execute(
     opts: Opts,
     shutdown: tokio_util::sync::CancellationToken,
 ) -> anyhow::Result<i32> {
+    let profiling = match &opts.command {
+        Command::Run(o) => o.profiling.profile_listen,
+        Command::Sender(o) => o.profiling.profile_listen,
+        Command::Receiver(o) => o.profiling.profile_listen,
+        Command::Aggregator(o) => o.profiling.profile_listen,
+        _ => None,
+    };
+    if let Some(addr) = profiling {
+        serve_profiles(addr, shutdown.clone()).await?;
+    }
     match opts.command {
         Command::Run(o) => local::run(o.into_config()?, shutdown).await,
         Command::Sender(o) => roles::sender(o.into_config()?, shutdown).await,
@@ -65,6 +75,34 @@ pub async fn execute(
                 EXIT_SLO_MISSED
             })
         }
+        Command::Profile(o) => {
+            use brokerbench_profile::capture::{capture, Kind};
+            let kind = if o.heap {
+                Kind::Heap
+            } else {
+                Kind::Cpu {
+                    seconds: o.seconds.max(1),
+                }
+            };
+            let name = o.name.clone().unwrap_or_else(|| {
+                let host = o
+                    .url
+                    .split("://")
+                    .nth(1)
+                    .unwrap_or("")
+                    .split('/')
+                    .next()
+                    .unwrap_or("")
+                    .replace(':', "-");
+                format!("{}-{host}", if o.heap { "heap" } else { "cpu" })
+            });
+            if !o.heap {
+                eprintln!("profiling {} for {} s ...", o.url, o.seconds);
+            }
+            let got = capture(&o.url, kind, &o.out, &name).await?;
+            println!("{}\n{}", got.profile.display(), got.flamegraph.display());
+            Ok(0)
+        }
         Command::Plot(o) => {
             let c = o.into_config()?;
             let files = brokerbench_aggregator::plot::plot(&c.dir, &c.options)?;
@@ -74,4 +112,26 @@ pub async fn execute(
             Ok(0)
         }
     }
+}
+
+/// Serves this process's pprof endpoints on `addr` until `shutdown`, and
+/// turns on jemalloc's heap sampling.
+async fn serve_profiles(
+    addr: std::net::SocketAddr,
+    shutdown: tokio_util::sync::CancellationToken,
+) -> anyhow::Result<()> {
+    use anyhow::Context;
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("--profile-listen: cannot listen on {addr}"))?;
+    if let Some(ctl) = jemalloc_pprof::PROF_CTL.as_ref() {
+        let _ = ctl.lock().await.activate();
+    }
+    eprintln!(
+        "pprof endpoints on http://{}/debug/pprof/",
+        listener.local_addr()?
+    );
+    let profiles = std::sync::Arc::new(brokerbench_profile::endpoint::Profiles::default());
+    tokio::spawn(brokerbench_core::serve::serve(profiles, listener, shutdown));
+    Ok(())
 }

@@ -1,6 +1,16 @@
 //! The `brokerbench` binary: parses options, handles Ctrl-C, runs the command.
 
 use clap::Parser;
+
+/// jemalloc, so `/debug/pprof/heap` can dump sampled allocations.
+#[global_allocator]
+static ALLOC: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
+/// Heap sampling compiled in but inactive until a profiling port opens
+/// (`--profile-listen`); one sample per 512 KiB allocated on average.
+#[allow(non_upper_case_globals)]
+#[export_name = "malloc_conf"]
+pub static malloc_conf: &[u8] = b"prof:true,prof_active:false,lg_prof_sample:19\0";
 use tokio_util::sync::CancellationToken;
 
 fn main() {

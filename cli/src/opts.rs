@@ -42,6 +42,9 @@ pub enum Command {
     /// The aggregator role alone: hand out the plan, start the run when every
     /// role is ready, join the ledgers, write results.
     Aggregator(AggregatorOpts),
+    /// Capture a CPU or heap profile from any pprof HTTP endpoint: writes the
+    /// .pb.gz and a flamegraph .svg.
+    Profile(CaptureOpts),
     /// Draw the graphs of a results folder with gnuplot (six-metric.png,
     /// points.png; trimmed, zoom and SVG on request).
     Plot(PlotOpts),
@@ -372,9 +375,41 @@ impl FaultOpts {
     }
 }
 
+/// The profiling port of a role.
+#[derive(Debug, Clone, Args)]
+pub struct ProfileOpts {
+    /// Serve pprof profiles of this process on ADDR: /debug/pprof/profile?seconds=N
+    /// (CPU) and /debug/pprof/heap; off unless given.
+    #[arg(long, value_name = "ADDR")]
+    pub profile_listen: Option<SocketAddr>,
+}
+
+/// `brokerbench profile`.
+#[derive(Debug, Clone, Args)]
+pub struct CaptureOpts {
+    /// A pprof endpoint: http://host:port (ours, or a Go service such as a
+    /// Knative dispatcher on :8008), or a full /debug/pprof/... URL.
+    #[arg(long, value_name = "URL")]
+    pub url: String,
+    /// Seconds of CPU profile.
+    #[arg(long, default_value_t = 30, value_name = "SECONDS")]
+    pub seconds: u64,
+    /// Take the heap profile instead of a CPU profile.
+    #[arg(long)]
+    pub heap: bool,
+    /// Folder for the .pb.gz and the flamegraph .svg.
+    #[arg(long, default_value = "profiles", value_name = "DIR")]
+    pub out: PathBuf,
+    /// File name (without extension); default cpu-<host>-<port> or heap-<host>-<port>.
+    #[arg(long, value_name = "NAME")]
+    pub name: Option<String>,
+}
+
 /// `brokerbench run`.
 #[derive(Debug, Clone, Args)]
 pub struct RunOpts {
+    #[command(flatten)]
+    pub profiling: ProfileOpts,
     /// System under test the suite starts itself: `direct` (sender -> receiver).
     #[arg(long, default_value = "direct", value_name = "SUT")]
     pub sut: String,
@@ -458,6 +493,8 @@ impl RunOpts {
 /// `brokerbench sender`.
 #[derive(Debug, Clone, Args)]
 pub struct SenderOpts {
+    #[command(flatten)]
+    pub profiling: ProfileOpts,
     /// Aggregator URL, e.g. http://aggregator:7000.
     #[arg(long, value_name = "URL")]
     pub aggregator: String,
@@ -491,6 +528,8 @@ impl SenderOpts {
 /// `brokerbench receiver`.
 #[derive(Debug, Clone, Args)]
 pub struct ReceiverOpts {
+    #[command(flatten)]
+    pub profiling: ProfileOpts,
     /// Aggregator URL, e.g. http://aggregator:7000.
     #[arg(long, value_name = "URL")]
     pub aggregator: String,
@@ -538,6 +577,8 @@ impl ReceiverOpts {
 /// `brokerbench aggregator`.
 #[derive(Debug, Clone, Args)]
 pub struct AggregatorOpts {
+    #[command(flatten)]
+    pub profiling: ProfileOpts,
     /// Address to serve the protocol on.
     #[arg(long, default_value = "127.0.0.1:7000", value_name = "ADDR")]
     pub listen: SocketAddr,

@@ -609,3 +609,90 @@ fn an_hour_of_seconds_plots_from_per_second_data() {
         );
     }
 }
+
+#[test]
+fn a_running_suite_serves_profiles_and_profile_captures_them() {
+    let out = scratch("profile");
+    let port = free_port();
+    let listen = format!("127.0.0.1:{port}");
+    let run = Command::new(env!("CARGO_BIN_EXE_brokerbench"))
+        .args([
+            "run",
+            "--pace",
+            "1000:10",
+            "--warmup-seconds",
+            "0",
+            "--drain-seconds",
+            "1",
+            "--quiet",
+            "--no-plot",
+        ])
+        .args(["--profile-listen", &listen, "--out"])
+        .arg(out.join("results"))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    let url = format!("http://{listen}");
+    let profiles = out.join("profiles");
+    let cpu = brokerbench(
+        &[
+            "profile",
+            "--url",
+            &url,
+            "--seconds",
+            "2",
+            "--out",
+            profiles.to_str().unwrap(),
+        ],
+        &out,
+    );
+    assert!(
+        cpu.status.success(),
+        "{}",
+        String::from_utf8_lossy(&cpu.stderr)
+    );
+    let heap = brokerbench(
+        &[
+            "profile",
+            "--url",
+            &url,
+            "--heap",
+            "--out",
+            profiles.to_str().unwrap(),
+        ],
+        &out,
+    );
+    assert!(
+        heap.status.success(),
+        "{}",
+        String::from_utf8_lossy(&heap.stderr)
+    );
+    let run = run.wait_with_output().unwrap();
+    assert!(run.status.success());
+    let name = format!("127.0.0.1-{port}");
+    let svg = std::fs::read_to_string(profiles.join(format!("cpu-{name}.svg"))).unwrap();
+    assert!(
+        svg.contains("brokerbench_sender::"),
+        "the roles' own functions are named"
+    );
+    for f in [
+        format!("cpu-{name}.pb.gz"),
+        format!("heap-{name}.pb.gz"),
+        format!("heap-{name}.svg"),
+    ] {
+        assert!(
+            std::fs::metadata(profiles.join(&f)).unwrap().len() > 500,
+            "{f}"
+        );
+    }
+    // Down: one clear line, non-zero.
+    let down = brokerbench(&["profile", "--url", &url, "--seconds", "1"], &out);
+    assert_eq!(down.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&down.stderr);
+    assert!(
+        err.lines().last().unwrap().contains("cannot reach it"),
+        "{err}"
+    );
+}

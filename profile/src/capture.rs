@@ -1,0 +1,300 @@
+//! Capture from any pprof HTTP endpoint: ours, or a Go service's
+//! net/http/pprof (a Knative dispatcher on :8008). Writes the profile as
+//! `.pb.gz` and a flamegraph SVG rendered from its samples.
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Empty};
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::TokioExecutor;
+use pprof::protos::{Message, Profile};
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// Which profile to take.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// CPU samples over this many seconds.
+    Cpu { seconds: u64 },
+    /// The sampled heap, now.
+    Heap,
+}
+
+/// Why a capture failed; each is one line.
+#[derive(Debug, thiserror::Error)]
+pub enum CaptureError {
+    #[error("{0:?} is not an http:// URL")]
+    Url(String),
+    #[error("{url}: cannot reach it: {reason}")]
+    Unreachable { url: String, reason: String },
+    #[error("{url}: answered {status}: {body}")]
+    Status {
+        url: String,
+        status: u16,
+        body: String,
+    },
+    #[error("{url}: the answer is not a pprof profile ({reason})")]
+    NotProfile { url: String, reason: String },
+    #[error("{path}: {reason}")]
+    Write { path: String, reason: String },
+}
+
+/// What a capture wrote.
+#[derive(Debug, Clone)]
+pub struct Captured {
+    pub profile: PathBuf,
+    pub flamegraph: PathBuf,
+    /// Distinct samples (stacks) in the profile.
+    pub samples: usize,
+    /// Folded stacks (`root;...;leaf value`).
+    pub folded: Vec<String>,
+}
+
+/// The endpoint's URL for `kind`: `base` alone gets the standard path.
+pub fn endpoint_url(base: &str, kind: Kind) -> String {
+    let base = base.trim_end_matches('/');
+    let has_path = base.contains("/debug/pprof/");
+    match kind {
+        Kind::Cpu { seconds } if !has_path => {
+            format!("{base}/debug/pprof/profile?seconds={seconds}")
+        }
+        Kind::Cpu { seconds } if !base.contains("seconds=") => {
+            let sep = if base.contains('?') { '&' } else { '?' };
+            format!("{base}{sep}seconds={seconds}")
+        }
+        Kind::Heap if !has_path => format!("{base}/debug/pprof/heap"),
+        _ => base.to_string(),
+    }
+}
+
+/// Fetches a profile from `base` and writes `<out>/<name>.pb.gz` and
+/// `<out>/<name>.svg`.
+pub async fn capture(
+    base: &str,
+    kind: Kind,
+    out: &Path,
+    name: &str,
+) -> Result<Captured, CaptureError> {
+    let url = endpoint_url(base, kind);
+    let uri: http::Uri = url
+        .parse()
+        .map_err(|_| CaptureError::Url(base.to_string()))?;
+    if uri.scheme_str() != Some("http") {
+        return Err(CaptureError::Url(base.to_string()));
+    }
+    let wait = match kind {
+        Kind::Cpu { seconds } => Duration::from_secs(seconds + 30),
+        Kind::Heap => Duration::from_secs(60),
+    };
+    let client: Client<_, Empty<Bytes>> = Client::builder(TokioExecutor::new()).build_http();
+    let unreachable = |reason: String| CaptureError::Unreachable {
+        url: url.clone(),
+        reason,
+    };
+    let resp = tokio::time::timeout(wait, client.get(uri))
+        .await
+        .map_err(|_| unreachable(format!("no answer in {} s", wait.as_secs())))?
+        .map_err(|e| {
+            unreachable(std::error::Error::source(&e).map_or(e.to_string(), |s| s.to_string()))
+        })?;
+    let status = resp.status();
+    let body = tokio::time::timeout(wait, resp.into_body().collect())
+        .await
+        .map_err(|_| unreachable("the answer did not finish".into()))?
+        .map_err(|e| unreachable(e.to_string()))?
+        .to_bytes();
+    if !status.is_success() {
+        let text = String::from_utf8_lossy(&body)
+            .lines()
+            .next()
+            .unwrap_or("")
+            .to_string();
+        return Err(CaptureError::Status {
+            url,
+            status: status.as_u16(),
+            body: text,
+        });
+    }
+    let not_profile = |reason: String| CaptureError::NotProfile {
+        url: url.clone(),
+        reason,
+    };
+    let raw = if body.starts_with(&[0x1f, 0x8b]) {
+        let mut raw = Vec::new();
+        flate2::read::GzDecoder::new(&body[..])
+            .read_to_end(&mut raw)
+            .map_err(|e| not_profile(format!("bad gzip: {e}")))?;
+        raw
+    } else {
+        body.to_vec()
+    };
+    let profile = Profile::decode(&raw[..]).map_err(|e| not_profile(e.to_string()))?;
+    if profile.sample_type.is_empty() || profile.string_table.is_empty() {
+        return Err(not_profile("no sample types".into()));
+    }
+    let write = |path: &Path, bytes: &[u8]| {
+        std::fs::create_dir_all(out)
+            .and_then(|_| std::fs::write(path, bytes))
+            .map_err(|e| CaptureError::Write {
+                path: path.display().to_string(),
+                reason: e.to_string(),
+            })
+    };
+    let profile_path = out.join(format!("{name}.pb.gz"));
+    let gz = if body.starts_with(&[0x1f, 0x8b]) {
+        body.to_vec()
+    } else {
+        let mut z = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        z.write_all(&raw)
+            .and_then(|_| z.finish())
+            .map_err(|e| not_profile(e.to_string()))?
+    };
+    write(&profile_path, &gz)?;
+    let folded = crate::flame::folded(&profile);
+    let svg_path = out.join(format!("{name}.svg"));
+    let title = format!("{name}: {url}");
+    let svg = if folded.is_empty() {
+        // An idle process has no samples; say so rather than draw nothing.
+        crate::flame::svg(&["no-samples 1".to_string()], &title)
+    } else {
+        crate::flame::svg(&folded, &title)
+    }
+    .map_err(|e| CaptureError::Write {
+        path: svg_path.display().to_string(),
+        reason: e,
+    })?;
+    write(&svg_path, &svg)?;
+    Ok(Captured {
+        profile: profile_path,
+        flamegraph: svg_path,
+        samples: profile.sample.len(),
+        folded,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+
+    #[test]
+    fn endpoint_urls() {
+        let cpu = Kind::Cpu { seconds: 5 };
+        assert_eq!(
+            endpoint_url("http://h:8008", cpu),
+            "http://h:8008/debug/pprof/profile?seconds=5"
+        );
+        assert_eq!(
+            endpoint_url("http://h:8008/", Kind::Heap),
+            "http://h:8008/debug/pprof/heap"
+        );
+        assert_eq!(
+            endpoint_url("http://h/debug/pprof/profile", cpu),
+            "http://h/debug/pprof/profile?seconds=5"
+        );
+        assert_eq!(
+            endpoint_url("http://h/debug/pprof/profile?seconds=9", cpu),
+            "http://h/debug/pprof/profile?seconds=9"
+        );
+    }
+
+    #[inline(never)]
+    fn brokerbench_profile_test_burn(stop: &std::sync::atomic::AtomicBool) -> u64 {
+        let mut x = 0u64;
+        while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+            x = std::hint::black_box(x.wrapping_mul(6364136223846793005).wrapping_add(1));
+        }
+        x
+    }
+
+    async fn serve_profiles() -> (String, tokio_util::sync::CancellationToken) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let stop = tokio_util::sync::CancellationToken::new();
+        let profiles = Arc::new(crate::endpoint::Profiles::default());
+        tokio::spawn(brokerbench_core::serve::serve(
+            profiles,
+            listener,
+            stop.clone(),
+        ));
+        (url, stop)
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_real_capture_names_the_process_functions_and_draws_them() {
+        let (url, stop) = serve_profiles().await;
+        let burning = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let b = burning.clone();
+        let burner = std::thread::spawn(move || brokerbench_profile_test_burn(&b));
+        let out = std::env::temp_dir().join(format!("brokerbench-profile-{}", std::process::id()));
+        let got = capture(&url, Kind::Cpu { seconds: 1 }, &out, "cpu")
+            .await
+            .unwrap();
+        burning.store(true, std::sync::atomic::Ordering::Relaxed);
+        burner.join().unwrap();
+        stop.cancel();
+        // Samples of one stack are summed into one entry; weigh by CPU time.
+        let cpu_ns: i64 = got
+            .folded
+            .iter()
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<i64>().ok())
+            .sum();
+        assert!(
+            got.samples > 0 && cpu_ns >= 300_000_000,
+            "{} stacks, {cpu_ns} ns of CPU in 1 s",
+            got.samples
+        );
+        let burn: Vec<&String> = got
+            .folded
+            .iter()
+            .filter(|l| l.contains("brokerbench_profile_test_burn"))
+            .collect();
+        assert!(
+            !burn.is_empty(),
+            "the busy function is named: {:?}",
+            &got.folded[..got.folded.len().min(5)]
+        );
+        let gz = std::fs::read(&got.profile).unwrap();
+        assert_eq!(&gz[..2], &[0x1f, 0x8b], "gzipped");
+        let svg = std::fs::read_to_string(&got.flamegraph).unwrap();
+        assert!(svg.contains("<svg") && svg.contains("brokerbench_profile_test_burn"));
+        let _ = std::fs::remove_dir_all(out);
+    }
+
+    #[tokio::test]
+    async fn a_down_or_garbage_endpoint_is_one_clear_error() {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let out = std::env::temp_dir();
+        let down = capture(&format!("http://127.0.0.1:{port}"), Kind::Heap, &out, "x")
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(down.contains("cannot reach it"), "{down}");
+        assert!(!down.contains('\n'));
+        // A server that answers 200 with something that is not a profile.
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            use tokio::io::{AsyncReadExt, AsyncWriteExt};
+            while let Ok((mut s, _)) = listener.accept().await {
+                let mut buf = [0u8; 1024];
+                let _ = s.read(&mut buf).await;
+                let _ = s.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 13\r\nconnection: close\r\n\r\nhello, world!").await;
+            }
+        });
+        let garbage = capture(&format!("http://{addr}"), Kind::Heap, &out, "x")
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(garbage.contains("is not a pprof profile"), "{garbage}");
+        let bad = capture("ftp://x", Kind::Heap, &out, "x")
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(bad.contains("is not an http:// URL"), "{bad}");
+    }
+}
