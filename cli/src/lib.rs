@@ -6,11 +6,13 @@
 //! - [`local`]: `brokerbench run`: aggregator, receiver, SUT and sender on
 //!   loopback in one process, each role on its own runtime.
 //! - [`search`]: `brokerbench search`, bisection for the highest rate meeting an SLO.
+//! - [`profiling`]: `run --profile`, profiles of the roles during a step.
 //! - [`roles`]: the standalone roles (`sender`, `receiver`, `aggregator`)
 //!   for running on separate hosts or pods.
 
 pub mod local;
 pub mod opts;
+pub mod profiling;
 pub mod roles;
 pub mod search;
 
@@ -34,7 +36,8 @@ pub async fn execute(
         _ => None,
     };
     if let Some(addr) = profiling {
-        serve_profiles(addr, shutdown.clone()).await?;
+        let bound = serve_profiles(addr, shutdown.clone()).await?;
+        eprintln!("pprof endpoints on http://{bound}/debug/pprof/");
     }
     match opts.command {
         Command::Run(o) => local::run(o.into_config()?, shutdown).await,
@@ -115,11 +118,11 @@ pub async fn execute(
 }
 
 /// Serves this process's pprof endpoints on `addr` until `shutdown`, and
-/// turns on jemalloc's heap sampling.
-async fn serve_profiles(
+/// turns on jemalloc's heap sampling; returns the address bound.
+pub(crate) async fn serve_profiles(
     addr: std::net::SocketAddr,
     shutdown: tokio_util::sync::CancellationToken,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<std::net::SocketAddr> {
     use anyhow::Context;
     let listener = tokio::net::TcpListener::bind(addr)
         .await
@@ -127,11 +130,8 @@ async fn serve_profiles(
     if let Some(ctl) = jemalloc_pprof::PROF_CTL.as_ref() {
         let _ = ctl.lock().await.activate();
     }
-    eprintln!(
-        "pprof endpoints on http://{}/debug/pprof/",
-        listener.local_addr()?
-    );
+    let bound = listener.local_addr()?;
     let profiles = std::sync::Arc::new(brokerbench_profile::endpoint::Profiles::default());
     tokio::spawn(brokerbench_core::serve::serve(profiles, listener, shutdown));
-    Ok(())
+    Ok(bound)
 }

@@ -22,6 +22,12 @@ pub async fn run(config: LocalConfig, shutdown: CancellationToken) -> anyhow::Re
     Ok(conclude(&finished, plot.as_ref(), slo.as_ref()))
 }
 
+/// Profiles being captured while a run goes on.
+struct Profiling {
+    plan: crate::opts::ProfilePlan,
+    task: tokio::task::JoinHandle<Vec<crate::profiling::StepProfiles>>,
+}
+
 /// Prints the table, draws the graphs, checks the objectives; returns the
 /// exit code: 130 when interrupted, 3 when an objective was missed, else 0.
 pub fn conclude(finished: &Finished, plot: Option<&PlotOptions>, slo: Option<&Slo>) -> i32 {
@@ -92,6 +98,21 @@ pub async fn run_local(
     });
     watch("sender", sender, stop.clone(), role_error.clone());
 
+    let profiling = match &config.profile {
+        Some(plan) => {
+            let addr = crate::serve_profiles(([127, 0, 0, 1], 0).into(), stop.clone()).await?;
+            let task = tokio::spawn(crate::profiling::capture_steps(
+                JsonClient::new(&agg_url),
+                format!("http://{addr}"),
+                plan.clone(),
+            ));
+            Some(Profiling {
+                plan: plan.clone(),
+                task,
+            })
+        }
+        None => None,
+    };
     let aggregator = AggregatorConfig {
         plan: config.plan.clone(),
         out: config.out.clone(),
@@ -104,7 +125,20 @@ pub async fn run_local(
     if let Some(e) = role_error.lock().unwrap().take() {
         return Err(e);
     }
-    Ok(result?)
+    let finished = result?;
+    if let Some(p) = profiling {
+        p.task.abort();
+        let captured = match tokio::time::timeout(std::time::Duration::from_secs(1), p.task).await {
+            Ok(Ok(c)) => c,
+            _ => Vec::new(),
+        };
+        match crate::profiling::write(&finished.dir, &finished.results.summary, &p.plan, &captured)
+        {
+            Ok(files) => eprintln!("profiles: {}", files.join(", ")),
+            Err(e) => eprintln!("brokerbench: profiles not written: {e:#}"),
+        }
+    }
+    Ok(finished)
 }
 
 /// Stops the run and keeps the error if a role fails or panics.

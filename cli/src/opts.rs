@@ -430,8 +430,25 @@ pub struct RunOpts {
     pub receiver_threads: usize,
     #[command(flatten)]
     pub output: OutputOpts,
+    /// Capture CPU and heap profiles of these roles (comma-separated:
+    /// receiver, sender) during the steady middle third of a step, into the
+    /// results folder's profiles/ with flamegraphs.
+    #[arg(long, value_name = "ROLES")]
+    pub profile: Option<String>,
+    /// The step to profile; default: every step, keeping the last that held.
+    #[arg(long, value_name = "N", requires = "profile")]
+    pub profile_step: Option<usize>,
     #[command(flatten)]
     pub faults: FaultOpts,
+}
+
+/// What `run --profile` captures.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProfilePlan {
+    /// Roles to draw flamegraphs of (`receiver`, `sender`).
+    pub roles: Vec<String>,
+    /// 1-based step; `None` for every step, keeping the last that held.
+    pub step: Option<usize>,
 }
 
 /// Validated `run` settings.
@@ -451,6 +468,7 @@ pub struct LocalConfig {
     /// Graphs to draw at the end, if any.
     pub plot: Option<PlotOptions>,
     pub slo: Option<Slo>,
+    pub profile: Option<ProfilePlan>,
 }
 
 impl RunOpts {
@@ -466,6 +484,12 @@ impl RunOpts {
             sut.to_string()
         };
         let plan = self.plan.plan(&scenario, 1, 1)?;
+        let profile = profile_plan(
+            self.profile.as_deref(),
+            self.profile_step,
+            sut,
+            plan.schedule.steps().len(),
+        )?;
         let placeholder = external
             .clone()
             .unwrap_or(Target::parse("http://127.0.0.1:80/")?);
@@ -482,6 +506,7 @@ impl RunOpts {
             },
             receiver_listen: self.receiver_listen,
             receiver_threads: self.receiver_threads.max(1),
+            profile,
             plot: self.output.plot()?,
             slo: self.output.slo()?,
             out: self.output.out,
@@ -625,6 +650,36 @@ impl AggregatorOpts {
             },
         })
     }
+}
+
+fn profile_plan(
+    roles: Option<&str>,
+    step: Option<usize>,
+    sut: Sut,
+    steps: usize,
+) -> anyhow::Result<Option<ProfilePlan>> {
+    let Some(roles) = roles else { return Ok(None) };
+    let roles: Vec<String> = roles
+        .split(',')
+        .map(|r| r.trim().to_string())
+        .filter(|r| !r.is_empty())
+        .collect();
+    for r in &roles {
+        match r.as_str() {
+            "receiver" | "sender" => {}
+            "sut" => bail!("--profile sut: the {sut} scenario runs no SUT of its own; profile receiver or sender, or the external SUT's pprof endpoint with brokerbench profile"),
+            other => bail!("--profile {other:?}: expected receiver, sender"),
+        }
+    }
+    if roles.is_empty() {
+        bail!("--profile needs at least one role: receiver, sender");
+    }
+    if let Some(n) = step {
+        if n == 0 || n > steps {
+            bail!("--profile-step {n}: the pace has steps 1 to {steps}");
+        }
+    }
+    Ok(Some(ProfilePlan { roles, step }))
 }
 
 fn check_url(url: &str, flag: &str) -> anyhow::Result<String> {

@@ -696,3 +696,63 @@ fn a_running_suite_serves_profiles_and_profile_captures_them() {
         "{err}"
     );
 }
+
+#[test]
+fn run_profile_puts_per_role_flamegraphs_of_a_held_step_in_the_results() {
+    let out = scratch("runprofile");
+    let o = brokerbench(
+        &[
+            "run",
+            "--pace",
+            "500:3,800:3",
+            "--warmup-seconds",
+            "0",
+            "--drain-seconds",
+            "1",
+            "--quiet",
+            "--no-plot",
+            "--profile",
+            "sender,receiver",
+        ],
+        &out,
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let dir = std::fs::read_dir(&out)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let p = dir.join("profiles");
+    for f in [
+        "cpu-step2.pb.gz",
+        "cpu-step2-sender.svg",
+        "cpu-step2-receiver.svg",
+        "heap-step2.pb.gz",
+        "heap-step2.svg",
+    ] {
+        assert!(
+            std::fs::metadata(p.join(f))
+                .map(|m| m.len() > 500)
+                .unwrap_or(false),
+            "{f} in {}",
+            p.display()
+        );
+    }
+    let sender = std::fs::read_to_string(p.join("cpu-step2-sender.svg")).unwrap();
+    assert!(
+        sender.contains("brokerbench_sender::"),
+        "the sender's flamegraph names its functions"
+    );
+    assert!(
+        !sender.contains("brokerbench_receiver::server"),
+        "and only its threads'"
+    );
+    let report = std::fs::read_to_string(dir.join("report.md")).unwrap();
+    assert!(
+        report.contains("## Profiles") && report.contains("(profiles/cpu-step2-sender.svg)"),
+        "{report}"
+    );
+    let bad = brokerbench(&["run", "--profile", "sut"], &out);
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("runs no SUT of its own"));
+}

@@ -67,14 +67,16 @@ pub fn endpoint_url(base: &str, kind: Kind) -> String {
     }
 }
 
-/// Fetches a profile from `base` and writes `<out>/<name>.pb.gz` and
-/// `<out>/<name>.svg`.
-pub async fn capture(
-    base: &str,
-    kind: Kind,
-    out: &Path,
-    name: &str,
-) -> Result<Captured, CaptureError> {
+/// A profile as fetched: its bytes (gzipped) and its decoded form.
+#[derive(Debug, Clone)]
+pub struct Fetched {
+    pub url: String,
+    pub gz: Vec<u8>,
+    pub profile: Profile,
+}
+
+/// Fetches and checks a profile from `base`.
+pub async fn fetch(base: &str, kind: Kind) -> Result<Fetched, CaptureError> {
     let url = endpoint_url(base, kind);
     let uri: http::Uri = url
         .parse()
@@ -119,7 +121,8 @@ pub async fn capture(
         url: url.clone(),
         reason,
     };
-    let raw = if body.starts_with(&[0x1f, 0x8b]) {
+    let gzipped = body.starts_with(&[0x1f, 0x8b]);
+    let raw = if gzipped {
         let mut raw = Vec::new();
         flate2::read::GzDecoder::new(&body[..])
             .read_to_end(&mut raw)
@@ -132,16 +135,7 @@ pub async fn capture(
     if profile.sample_type.is_empty() || profile.string_table.is_empty() {
         return Err(not_profile("no sample types".into()));
     }
-    let write = |path: &Path, bytes: &[u8]| {
-        std::fs::create_dir_all(out)
-            .and_then(|_| std::fs::write(path, bytes))
-            .map_err(|e| CaptureError::Write {
-                path: path.display().to_string(),
-                reason: e.to_string(),
-            })
-    };
-    let profile_path = out.join(format!("{name}.pb.gz"));
-    let gz = if body.starts_with(&[0x1f, 0x8b]) {
+    let gz = if gzipped {
         body.to_vec()
     } else {
         let mut z = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
@@ -149,25 +143,68 @@ pub async fn capture(
             .and_then(|_| z.finish())
             .map_err(|e| not_profile(e.to_string()))?
     };
-    write(&profile_path, &gz)?;
-    let folded = crate::flame::folded(&profile);
-    let svg_path = out.join(format!("{name}.svg"));
-    let title = format!("{name}: {url}");
-    let svg = if folded.is_empty() {
-        // An idle process has no samples; say so rather than draw nothing.
-        crate::flame::svg(&["no-samples 1".to_string()], &title)
-    } else {
-        crate::flame::svg(&folded, &title)
+    Ok(Fetched { url, gz, profile })
+}
+
+fn write(path: &Path, bytes: &[u8]) -> Result<(), CaptureError> {
+    path.parent()
+        .map_or(Ok(()), std::fs::create_dir_all)
+        .and_then(|_| std::fs::write(path, bytes))
+        .map_err(|e| CaptureError::Write {
+            path: path.display().to_string(),
+            reason: e.to_string(),
+        })
+}
+
+impl Fetched {
+    /// Writes `<out>/<name>.pb.gz`.
+    pub fn write_profile(&self, out: &Path, name: &str) -> Result<PathBuf, CaptureError> {
+        let path = out.join(format!("{name}.pb.gz"));
+        write(&path, &self.gz)?;
+        Ok(path)
     }
-    .map_err(|e| CaptureError::Write {
-        path: svg_path.display().to_string(),
-        reason: e,
-    })?;
-    write(&svg_path, &svg)?;
+
+    /// Writes `<out>/<name>.svg`, a flamegraph of the samples of the threads
+    /// `keep` accepts; returns its path and folded stacks.
+    pub fn write_flamegraph(
+        &self,
+        out: &Path,
+        name: &str,
+        keep: impl Fn(Option<&str>) -> bool,
+    ) -> Result<(PathBuf, Vec<String>), CaptureError> {
+        let folded = crate::flame::folded_where(&self.profile, keep);
+        let path = out.join(format!("{name}.svg"));
+        let title = format!("{name}: {}", self.url);
+        // An idle process has no samples; say so rather than draw nothing.
+        let lines = if folded.is_empty() {
+            vec!["no-samples 1".to_string()]
+        } else {
+            folded.clone()
+        };
+        let svg = crate::flame::svg(&lines, &title).map_err(|e| CaptureError::Write {
+            path: path.display().to_string(),
+            reason: e,
+        })?;
+        write(&path, &svg)?;
+        Ok((path, folded))
+    }
+}
+
+/// Fetches a profile from `base` and writes `<out>/<name>.pb.gz` and
+/// `<out>/<name>.svg`.
+pub async fn capture(
+    base: &str,
+    kind: Kind,
+    out: &Path,
+    name: &str,
+) -> Result<Captured, CaptureError> {
+    let fetched = fetch(base, kind).await?;
+    let profile = fetched.write_profile(out, name)?;
+    let (flamegraph, folded) = fetched.write_flamegraph(out, name, |_| true)?;
     Ok(Captured {
-        profile: profile_path,
-        flamegraph: svg_path,
-        samples: profile.sample.len(),
+        profile,
+        flamegraph,
+        samples: fetched.profile.sample.len(),
         folded,
     })
 }

@@ -6,6 +6,20 @@ use std::collections::BTreeMap;
 
 /// `root;...;leaf value` lines, one per distinct stack, summed.
 pub fn folded(p: &Profile) -> Vec<String> {
+    folded_where(p, |_| true)
+}
+
+/// The thread a sample was taken on (the `thread` label profilers such as
+/// pprof-rs attach), if any.
+fn thread_of<'a>(p: &'a Profile, s: &pprof::protos::Sample) -> Option<&'a str> {
+    let key = p.string_table.iter().position(|t| t == "thread")? as i64;
+    let label = s.label.iter().find(|l| l.key == key)?;
+    p.string_table.get(label.str as usize).map(String::as_str)
+}
+
+/// Folded stacks of the samples whose thread `keep` accepts (its name, or
+/// `None` when the profile names no threads).
+pub fn folded_where(p: &Profile, keep: impl Fn(Option<&str>) -> bool) -> Vec<String> {
     let text = |i: i64| {
         p.string_table
             .get(i as usize)
@@ -35,7 +49,7 @@ pub fn folded(p: &Profile) -> Vec<String> {
         .position(|t| matches!(text(t.ty), "cpu" | "inuse_space" | "space"))
         .unwrap_or(p.sample_type.len().saturating_sub(1));
     let mut stacks: BTreeMap<String, i64> = BTreeMap::new();
-    for s in &p.sample {
+    for s in p.sample.iter().filter(|s| keep(thread_of(p, s))) {
         let weight = s.value.get(index).copied().unwrap_or(0);
         if weight <= 0 {
             continue;
