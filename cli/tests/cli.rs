@@ -17,6 +17,28 @@ fn scratch(name: &str) -> std::path::PathBuf {
     dir
 }
 
+/// The count columns (sent, accepted, failed, delivered, lost) of the
+/// summary table's `all` row.
+fn all_row(table: &str) -> Vec<String> {
+    let all = table
+        .lines()
+        .find(|l| l.trim_start().starts_with("all"))
+        .expect("an `all` row");
+    all.split_whitespace()
+        .skip(1)
+        .take(5)
+        .map(str::to_string)
+        .collect()
+}
+
+/// The entries of a folder (results folders under an --out).
+fn entries(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect()
+}
+
 #[test]
 fn every_bad_pace_is_one_line_and_nothing_starts() {
     let cases = [
@@ -144,16 +166,12 @@ fn a_run_from_a_pace_file_prints_a_summary_and_leaves_results() {
         String::from_utf8_lossy(&o.stderr)
     );
     assert!(stdout.contains("pace 300:1,600:1"), "{stdout}");
-    let all = stdout
-        .lines()
-        .find(|l| l.trim_start().starts_with("all"))
-        .unwrap();
-    let cols: Vec<&str> = all.split_whitespace().collect();
-    assert_eq!(&cols[1..6], ["900", "900", "0", "900", "0"], "{all}");
-    let dirs: Vec<_> = std::fs::read_dir(&out)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .collect();
+    assert_eq!(
+        all_row(&stdout),
+        ["900", "900", "0", "900", "0"],
+        "{stdout}"
+    );
+    let dirs: Vec<_> = entries(&out);
     assert_eq!(dirs.len(), 1);
     assert!(dirs[0]
         .file_name()
@@ -300,16 +318,8 @@ fn the_roles_run_as_separate_processes() {
         "{table}{}",
         String::from_utf8_lossy(&aggregator.stderr)
     );
-    let all = table
-        .lines()
-        .find(|l| l.trim_start().starts_with("all"))
-        .unwrap();
-    let cols: Vec<&str> = all.split_whitespace().collect();
-    assert_eq!(&cols[1..6], ["800", "800", "0", "800", "0"], "{all}");
-    let dirs: Vec<_> = std::fs::read_dir(&out)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .collect();
+    assert_eq!(all_row(&table), ["800", "800", "0", "800", "0"], "{table}");
+    let dirs: Vec<_> = entries(&out);
     assert!(dirs[0].to_str().unwrap().ends_with("-pods"));
     let summary: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(dirs[0].join("summary.json")).unwrap())
@@ -341,12 +351,7 @@ fn without_gnuplot_the_run_still_writes_its_data_and_says_how_to_plot() {
     let lines: Vec<&str> = err.lines().filter(|l| l.contains("gnuplot")).collect();
     assert_eq!(lines.len(), 1, "{err}");
     assert!(lines[0].contains("brokerbench plot"), "{err}");
-    let dir = std::fs::read_dir(&out)
-        .unwrap()
-        .next()
-        .unwrap()
-        .unwrap()
-        .path();
+    let dir = entries(&out)[0].clone();
     assert!(dir.join("series.tsv").is_file() && !dir.join("six-metric.png").exists());
     let o = brokerbench(&["plot", "/nonexistent-results"], &out);
     assert_eq!(o.status.code(), Some(1));
@@ -386,12 +391,7 @@ fn ctrl_c_writes_partial_results_and_exits_130() {
         String::from_utf8_lossy(&o.stderr)
     );
     assert!(stdout.contains("INTERRUPTED: partial results"), "{stdout}");
-    let dir = std::fs::read_dir(&out)
-        .unwrap()
-        .next()
-        .unwrap()
-        .unwrap()
-        .path();
+    let dir = entries(&out)[0].clone();
     let s: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(dir.join("summary.json")).unwrap()).unwrap();
     assert_eq!(s["interrupted"], true);
@@ -479,12 +479,7 @@ fn search_bisects_confirms_and_saves_its_trail() {
         stdout.contains("highest rate meeting the SLO: 400 events/s"),
         "{stdout}"
     );
-    let search_dir = std::fs::read_dir(&out)
-        .unwrap()
-        .next()
-        .unwrap()
-        .unwrap()
-        .path();
+    let search_dir = entries(&out)[0].clone();
     let trail = std::fs::read_to_string(search_dir.join("search.tsv")).unwrap();
     let rows: Vec<Vec<&str>> = trail
         .lines()
@@ -538,9 +533,9 @@ fn compare_prints_deltas_and_draws_one_graph() {
     for _ in 0..2 {
         assert!(brokerbench(&base, &out).status.success());
     }
-    let mut dirs: Vec<String> = std::fs::read_dir(&out)
-        .unwrap()
-        .map(|e| e.unwrap().path().display().to_string())
+    let mut dirs: Vec<String> = entries(&out)
+        .iter()
+        .map(|d| d.display().to_string())
         .collect();
     dirs.sort();
     let graph = out.join("both.png");
@@ -717,12 +712,7 @@ fn run_profile_puts_per_role_flamegraphs_of_a_held_step_in_the_results() {
         &out,
     );
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    let dir = std::fs::read_dir(&out)
-        .unwrap()
-        .next()
-        .unwrap()
-        .unwrap()
-        .path();
+    let dir = entries(&out)[0].clone();
     let p = dir.join("profiles");
     for f in [
         "cpu-step2.pb.gz",
