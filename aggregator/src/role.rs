@@ -65,6 +65,7 @@ pub async fn run(
         hub.clone(),
         listener,
         stop_server.clone(),
+        std::time::Duration::from_secs(1),
     ));
     let result = conduct(&config, &hub, &shutdown).await;
     stop_server.cancel();

@@ -132,6 +132,11 @@ pub(crate) async fn serve_profiles(
     }
     let bound = listener.local_addr()?;
     let profiles = std::sync::Arc::new(brokerbench_profile::endpoint::Profiles::default());
-    tokio::spawn(brokerbench_core::serve::serve(profiles, listener, shutdown));
+    tokio::spawn(brokerbench_core::serve::serve(
+        profiles,
+        listener,
+        shutdown,
+        std::time::Duration::from_secs(1),
+    ));
     Ok(bound)
 }

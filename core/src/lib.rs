@@ -12,14 +12,18 @@
 //! - [`clock`]: wall-clock nanoseconds, the one clock every role stamps with.
 //! - [`cpu`]: CPU time spent by one role's threads.
 //! - [`serve`]: the HTTP/1.1 accept loop of every role that serves.
+//! - [`conn`]: one HTTP/1.1 keep-alive connection per worker (sender, SUT).
+//! - [`duration`]: durations as users write them (`250ms`, `PT0.25S`).
 //! - [`wire`]: the messages roles exchange with the aggregator.
 //! - [`client`]: a small JSON-over-HTTP client for that protocol.
 
 pub mod bitset;
 pub mod client;
 pub mod clock;
+pub mod conn;
 pub mod cpu;
 pub mod digest;
+pub mod duration;
 pub mod identity;
 pub mod pace;
 pub mod plan;

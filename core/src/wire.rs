@@ -238,3 +238,53 @@ pub struct ReceiverReport {
     pub threads: u32,
     pub interrupted: bool,
 }
+
+/// What a SUT did, served at its `GET /v1/counters` (cumulative since it
+/// started). The aggregator reads it when the run starts and when it ends,
+/// and reports the difference. A delivery is one event to one subscriber.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SutCounters {
+    /// Events taken in (answered 2xx), replies included.
+    pub accepted: u64,
+    /// Requests refused with a 4xx (not a CloudEvent, too large).
+    pub rejected: u64,
+    /// Requests refused with a 503 because the queue was full.
+    pub backpressured: u64,
+    /// Reply events taken back in (a broker's subscribers' responses).
+    pub replies: u64,
+    /// Deliveries owed: one per event per matching subscription.
+    pub routed: u64,
+    /// Deliveries a subscriber acknowledged.
+    pub delivered: u64,
+    /// Delivery attempts after the first.
+    pub retried: u64,
+    /// Deliveries that failed every attempt and reached the dead-letter sink.
+    pub dead_lettered: u64,
+    /// Deliveries given up: no dead-letter sink, the sink failed too, the
+    /// broker's hop limit, or shutdown.
+    pub dropped: u64,
+    /// Events inside the SUT right now (queued, retrying or in flight).
+    pub queued: u64,
+    /// CPU time of the SUT's threads, ns.
+    pub cpu_ns: u64,
+}
+
+impl SutCounters {
+    /// What happened between `earlier` and `self` (`queued` is `self`'s).
+    pub fn since(&self, earlier: &SutCounters) -> SutCounters {
+        let d = |a: u64, b: u64| a.saturating_sub(b);
+        SutCounters {
+            accepted: d(self.accepted, earlier.accepted),
+            rejected: d(self.rejected, earlier.rejected),
+            backpressured: d(self.backpressured, earlier.backpressured),
+            replies: d(self.replies, earlier.replies),
+            routed: d(self.routed, earlier.routed),
+            delivered: d(self.delivered, earlier.delivered),
+            retried: d(self.retried, earlier.retried),
+            dead_lettered: d(self.dead_lettered, earlier.dead_lettered),
+            dropped: d(self.dropped, earlier.dropped),
+            queued: self.queued,
+            cpu_ns: d(self.cpu_ns, earlier.cpu_ns),
+        }
+    }
+}

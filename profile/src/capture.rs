@@ -253,6 +253,7 @@ mod tests {
             profiles,
             listener,
             stop.clone(),
+            std::time::Duration::from_secs(1),
         ));
         (url, stop)
     }

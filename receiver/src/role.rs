@@ -39,6 +39,7 @@ pub async fn run(
         sink.clone(),
         listener,
         stop_serving.clone(),
+        std::time::Duration::from_secs(1),
     ));
 
     let url = config

@@ -7,19 +7,15 @@ use crate::encode::Encoder;
 use crate::ledger::{Outcome, SenderLedger};
 use crate::Job;
 use brokerbench_core::clock::unix_now_ns;
+use brokerbench_core::conn::{connect, Conn};
 use brokerbench_core::wire::FailureReason;
 use bytes::Bytes;
-use http_body_util::{BodyExt, Full};
-use hyper::client::conn::http1::SendRequest;
-use hyper_util::rt::TokioIo;
+use http_body_util::Full;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
-use tokio::net::TcpStream;
 use tokio_util::sync::CancellationToken;
-
-type Conn = SendRequest<Full<Bytes>>;
 
 /// The ledger and the in-flight count, shared by the pacer and the workers.
 pub struct Books {
@@ -63,19 +59,6 @@ pub async fn resolve(url: &str, authority: &str) -> Result<SocketAddr, SenderErr
         url: url.to_string(),
         reason: "no address".to_string(),
     })
-}
-
-/// Opens one HTTP/1.1 connection.
-pub async fn connect(addr: SocketAddr) -> Option<Conn> {
-    let stream = TcpStream::connect(addr).await.ok()?;
-    stream.set_nodelay(true).ok()?;
-    let (send, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
-        .await
-        .ok()?;
-    tokio::spawn(async move {
-        let _ = conn.await;
-    });
-    Some(send)
 }
 
 impl Publisher {
@@ -146,8 +129,8 @@ async fn send(
     c: &mut Conn,
     req: http::Request<Full<Bytes>>,
 ) -> Result<http::StatusCode, Option<hyper::Error>> {
-    let resp = c.send_request(req).await.map_err(Some)?;
-    let status = resp.status();
-    resp.into_body().collect().await.map_err(Some)?;
-    Ok(status)
+    brokerbench_core::conn::exchange(c, req)
+        .await
+        .map(|r| r.status())
+        .map_err(Some)
 }

@@ -49,7 +49,7 @@ pub async fn run(
     )?;
     let mut opening = JoinSet::new();
     for _ in 0..config.connections.max(1) {
-        opening.spawn(publisher::connect(addr));
+        opening.spawn(brokerbench_core::conn::connect(addr));
     }
     let conns: Vec<_> = opening.join_all().await;
 

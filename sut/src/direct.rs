@@ -14,6 +14,10 @@ mod tests {
             "http://127.0.0.1:5/"
         );
         assert_eq!("direct".parse::<crate::Sut>().unwrap(), crate::Sut::Direct);
+        assert_eq!(
+            "broker-imc".parse::<crate::Sut>().unwrap().to_string(),
+            "broker-imc"
+        );
         let err = "kafka".parse::<crate::Sut>().unwrap_err().to_string();
         assert!(err.contains("unknown SUT \"kafka\""), "{err}");
     }

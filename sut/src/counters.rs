@@ -1,0 +1,97 @@
+//! What a data plane did, counted with atomics on the hot path and served as
+//! JSON (`/v1/counters`, for the aggregator) and Prometheus text (`/metrics`).
+
+use brokerbench_core::wire::SutCounters;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+
+/// Live counters; see [`SutCounters`] for what each means.
+#[derive(Debug, Default)]
+pub struct Counters {
+    pub accepted: AtomicU64,
+    pub rejected: AtomicU64,
+    pub backpressured: AtomicU64,
+    pub replies: AtomicU64,
+    pub routed: AtomicU64,
+    pub delivered: AtomicU64,
+    pub retried: AtomicU64,
+    pub dead_lettered: AtomicU64,
+    pub dropped: AtomicU64,
+}
+
+/// Adds one to a counter.
+pub fn bump(c: &AtomicU64) {
+    c.fetch_add(1, Relaxed);
+}
+
+impl Counters {
+    /// A consistent-enough copy for reporting.
+    pub fn snapshot(&self, queued: u64, cpu_ns: u64) -> SutCounters {
+        let r = |c: &AtomicU64| c.load(Relaxed);
+        SutCounters {
+            accepted: r(&self.accepted),
+            rejected: r(&self.rejected),
+            backpressured: r(&self.backpressured),
+            replies: r(&self.replies),
+            routed: r(&self.routed),
+            delivered: r(&self.delivered),
+            retried: r(&self.retried),
+            dead_lettered: r(&self.dead_lettered),
+            dropped: r(&self.dropped),
+            queued,
+            cpu_ns,
+        }
+    }
+}
+
+/// Prometheus text exposition of a snapshot.
+pub fn prometheus(sut: &str, c: &SutCounters) -> String {
+    let rows = [
+        ("accepted_total", "counter", c.accepted, "events taken in"),
+        (
+            "rejected_total",
+            "counter",
+            c.rejected,
+            "requests refused with a 4xx",
+        ),
+        (
+            "backpressured_total",
+            "counter",
+            c.backpressured,
+            "requests refused with a 503, queue full",
+        ),
+        (
+            "replies_total",
+            "counter",
+            c.replies,
+            "reply events taken back in",
+        ),
+        ("routed_total", "counter", c.routed, "deliveries owed"),
+        (
+            "delivered_total",
+            "counter",
+            c.delivered,
+            "deliveries acknowledged",
+        ),
+        (
+            "retried_total",
+            "counter",
+            c.retried,
+            "delivery attempts after the first",
+        ),
+        (
+            "dead_lettered_total",
+            "counter",
+            c.dead_lettered,
+            "deliveries sent to the dead-letter sink",
+        ),
+        ("dropped_total", "counter", c.dropped, "deliveries given up"),
+        ("queued", "gauge", c.queued, "events inside the SUT"),
+    ];
+    let mut out = String::new();
+    for (name, kind, value, help) in rows {
+        out += &format!(
+            "# HELP brokerbench_sut_{name} {help}\n# TYPE brokerbench_sut_{name} {kind}\nbrokerbench_sut_{name}{{sut=\"{sut}\"}} {value}\n"
+        );
+    }
+    out
+}

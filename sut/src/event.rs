@@ -1,0 +1,266 @@
+//! A CloudEvent as a data plane holds it: the request's `ce-*` and
+//! `content-type` headers and its body, forwarded unchanged, with the
+//! attributes read only when a filter asks for them.
+
+use bytes::Bytes;
+use http::header::{HeaderMap, HeaderName, HeaderValue, CONTENT_TYPE};
+use http::Request;
+use http_body_util::Full;
+use serde_json::{Map, Value};
+
+const STRUCTURED: &str = "application/cloudevents+json";
+const BATCH: &str = "application/cloudevents-batch+json";
+/// Knative's broker hop counter: a reply loop ends when it reaches 0.
+pub const TTL_ATTRIBUTE: &str = "knativebrokerttl";
+/// The hop count an event gets when it enters a broker without one.
+pub const DEFAULT_TTL: u8 = 255;
+static CE_TTL: HeaderName = HeaderName::from_static("ce-knativebrokerttl");
+
+/// Why a request is not a CloudEvent the SUT can take.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum NotAnEvent {
+    #[error("binary mode needs ce-specversion 1.0, ce-id, ce-source and ce-type headers")]
+    MissingAttributes,
+    #[error("structured mode needs a JSON object with specversion 1.0, id, source and type")]
+    BadStructured,
+    #[error("batched mode is not supported: send one event per request")]
+    Batch,
+}
+
+/// One event, as received.
+#[derive(Debug, Clone)]
+pub struct Envelope {
+    /// `content-type` and every `ce-*` header, in the order received.
+    headers: Vec<(HeaderName, HeaderValue)>,
+    body: Bytes,
+    /// Structured mode: the attributes (everything but `data`/`data_base64`).
+    structured: Option<Map<String, Value>>,
+    /// Broker hops left.
+    pub ttl: u8,
+}
+
+impl Envelope {
+    /// Reads a request (or a reply) as a CloudEvent in binary or structured mode.
+    pub fn parse(headers: &HeaderMap, body: Bytes) -> Result<Envelope, NotAnEvent> {
+        let content_type = headers
+            .get(CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("");
+        let kept = headers
+            .iter()
+            .filter(|(n, _)| *n == CONTENT_TYPE || n.as_str().starts_with("ce-"))
+            .map(|(n, v)| (n.clone(), v.clone()))
+            .collect();
+        let mut env = Envelope {
+            headers: kept,
+            body,
+            structured: None,
+            ttl: DEFAULT_TTL,
+        };
+        if content_type.starts_with(STRUCTURED) {
+            let mut object: Map<String, Value> =
+                serde_json::from_slice(&env.body).map_err(|_| NotAnEvent::BadStructured)?;
+            object.remove("data");
+            object.remove("data_base64");
+            env.structured = Some(object);
+            if !env.has_required() {
+                return Err(NotAnEvent::BadStructured);
+            }
+        } else if content_type.starts_with(BATCH) {
+            return Err(NotAnEvent::Batch);
+        } else if !env.has_required() {
+            return Err(NotAnEvent::MissingAttributes);
+        }
+        if let Some(ttl) = env.attribute(TTL_ATTRIBUTE) {
+            env.ttl = ttl.parse::<u64>().map_or(DEFAULT_TTL, |t| t.min(255) as u8);
+        }
+        Ok(env)
+    }
+
+    fn has_required(&self) -> bool {
+        self.attribute("specversion").as_deref() == Some("1.0")
+            && ["id", "source", "type"]
+                .iter()
+                .all(|a| self.attribute(a).is_some_and(|v| !v.is_empty()))
+    }
+
+    /// An attribute's value (context attribute or extension), as a string.
+    pub fn attribute(&self, name: &str) -> Option<String> {
+        if let Some(object) = &self.structured {
+            return match object.get(name)? {
+                Value::String(s) => Some(s.clone()),
+                Value::Null => None,
+                other => Some(other.to_string()),
+            };
+        }
+        if name == "datacontenttype" {
+            return self.header(CONTENT_TYPE.as_str());
+        }
+        let mut header = String::with_capacity(3 + name.len());
+        header.push_str("ce-");
+        header.extend(name.chars().map(|c| c.to_ascii_lowercase()));
+        self.header(&header).map(|v| percent_decode(&v))
+    }
+
+    fn header(&self, name: &str) -> Option<String> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.as_str() == name)
+            .and_then(|(_, v)| v.to_str().ok())
+            .map(str::to_string)
+    }
+
+    /// Whether the event is in structured mode.
+    pub fn is_structured(&self) -> bool {
+        self.structured.is_some()
+    }
+
+    /// A POST of the event to `path` on `authority`, with `extra` headers
+    /// (binary mode only: structured events go out byte for byte).
+    pub fn request(
+        &self,
+        authority: &HeaderValue,
+        path: &http::Uri,
+        extra: &[(HeaderName, HeaderValue)],
+    ) -> Request<Full<Bytes>> {
+        let mut req = Request::new(Full::new(self.body.clone()));
+        *req.method_mut() = http::Method::POST;
+        *req.uri_mut() = path.clone();
+        let h = req.headers_mut();
+        h.reserve(self.headers.len() + extra.len() + 1);
+        h.insert(http::header::HOST, authority.clone());
+        for (n, v) in &self.headers {
+            if *n != CE_TTL {
+                h.append(n.clone(), v.clone());
+            }
+        }
+        if self.structured.is_none() {
+            if self.ttl != DEFAULT_TTL || self.headers.iter().any(|(n, _)| *n == CE_TTL) {
+                h.insert(CE_TTL.clone(), HeaderValue::from(self.ttl as u32));
+            }
+            for (n, v) in extra {
+                h.insert(n.clone(), v.clone());
+            }
+        }
+        req
+    }
+}
+
+/// Undoes the `%XX` escapes binary-mode header values may carry.
+fn percent_decode(v: &str) -> String {
+    if !v.contains('%') {
+        return v.to_string();
+    }
+    let bytes = v.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = |b: u8| (b as char).to_digit(16);
+        match (bytes[i], bytes.get(i + 1), bytes.get(i + 2)) {
+            (b'%', Some(&h), Some(&l)) if hex(h).is_some() && hex(l).is_some() => {
+                out.push((hex(h).unwrap() * 16 + hex(l).unwrap()) as u8);
+                i += 3;
+            }
+            (b, _, _) => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn binary(extra: &[(&str, &str)]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (n, v) in [
+            ("ce-specversion", "1.0"),
+            ("ce-id", "7"),
+            ("ce-source", "/s"),
+            ("ce-type", "dev.example"),
+            ("content-type", "application/octet-stream"),
+            ("x-other", "dropped"),
+        ]
+        .iter()
+        .chain(extra)
+        {
+            h.insert(
+                HeaderName::from_bytes(n.as_bytes()).unwrap(),
+                v.parse().unwrap(),
+            );
+        }
+        h
+    }
+
+    #[test]
+    fn binary_mode_attributes_come_from_headers() {
+        let e = Envelope::parse(&binary(&[("ce-subject", "a%20b")]), Bytes::from("x")).unwrap();
+        assert_eq!(e.attribute("type").as_deref(), Some("dev.example"));
+        assert_eq!(e.attribute("subject").as_deref(), Some("a b"));
+        assert_eq!(
+            e.attribute("datacontenttype").as_deref(),
+            Some("application/octet-stream")
+        );
+        assert_eq!(e.attribute("missing"), None);
+        assert_eq!(e.ttl, DEFAULT_TTL);
+        let req = e.request(&"h:1".parse().unwrap(), &"/p".parse().unwrap(), &[]);
+        assert_eq!(req.headers().len(), 7, "{:?}", req.headers());
+        assert!(req.headers().get("x-other").is_none());
+        assert!(req.headers().get("ce-knativebrokerttl").is_none());
+    }
+
+    #[test]
+    fn structured_mode_attributes_come_from_json() {
+        let mut h = HeaderMap::new();
+        h.insert(CONTENT_TYPE, STRUCTURED.parse().unwrap());
+        let body = r#"{"specversion":"1.0","id":"1","source":"/s","type":"t","n":3,"data":"big"}"#;
+        let e = Envelope::parse(&h, Bytes::from(body)).unwrap();
+        assert!(e.is_structured());
+        assert_eq!(e.attribute("n").as_deref(), Some("3"));
+        assert_eq!(e.attribute("data"), None);
+        let req = e.request(&"h:1".parse().unwrap(), &"/".parse().unwrap(), &[]);
+        assert_eq!(req.headers().get(CONTENT_TYPE).unwrap(), STRUCTURED);
+    }
+
+    #[test]
+    fn what_is_not_an_event_is_named() {
+        let mut h = binary(&[]);
+        h.remove("ce-type");
+        assert_eq!(
+            Envelope::parse(&h, Bytes::new()).unwrap_err(),
+            NotAnEvent::MissingAttributes
+        );
+        let mut h = binary(&[]);
+        h.insert("ce-specversion", "0.2".parse().unwrap());
+        assert!(Envelope::parse(&h, Bytes::new()).is_err());
+        let mut h = HeaderMap::new();
+        h.insert(CONTENT_TYPE, STRUCTURED.parse().unwrap());
+        assert_eq!(
+            Envelope::parse(&h, Bytes::from("{\"id\":1}")).unwrap_err(),
+            NotAnEvent::BadStructured
+        );
+        h.insert(CONTENT_TYPE, BATCH.parse().unwrap());
+        assert_eq!(
+            Envelope::parse(&h, Bytes::from("[]")).unwrap_err(),
+            NotAnEvent::Batch
+        );
+    }
+
+    #[test]
+    fn the_hop_count_travels_and_is_clamped() {
+        let e = Envelope::parse(&binary(&[("ce-knativebrokerttl", "3")]), Bytes::new()).unwrap();
+        assert_eq!(e.ttl, 3);
+        let e = Envelope { ttl: 2, ..e };
+        let req = e.request(&"h:1".parse().unwrap(), &"/".parse().unwrap(), &[]);
+        assert_eq!(req.headers().get("ce-knativebrokerttl").unwrap(), "2");
+        assert_eq!(
+            req.headers().get_all("ce-knativebrokerttl").iter().count(),
+            1
+        );
+        let e = Envelope::parse(&binary(&[("ce-knativebrokerttl", "9999")]), Bytes::new()).unwrap();
+        assert_eq!(e.ttl, 255);
+    }
+}

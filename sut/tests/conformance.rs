@@ -1,0 +1,671 @@
+//! The SUT conformance suite: what every system under test must do, checked
+//! over real loopback HTTP against each SUT in turn (`ALL`), with counting
+//! subscribers and dead-letter sinks served by the test.
+//!
+//! Each test asserts exact numbers: ids delivered once each, attempts,
+//! retries, dead letters, 503s, and the SUT's own counters balancing
+//! (`routed = delivered + dead_lettered + dropped`).
+
+use brokerbench_core::conn::{connect, exchange};
+use brokerbench_core::cpu::ThreadCpu;
+use brokerbench_core::serve::{serve, Handler};
+use brokerbench_core::wire::SutCounters;
+use brokerbench_sut::config::{DeliverySpec, ImcConfig, Kind, Route};
+use brokerbench_sut::filter::Filter;
+use brokerbench_sut::imc;
+use bytes::Bytes;
+use http::{Request, Response, StatusCode};
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+
+const EVENT_TYPE: &str = "dev.brokerbench.conformance";
+
+/// The SUTs under test.
+#[derive(Debug, Clone, Copy)]
+enum Under {
+    ChannelImc,
+    BrokerImc,
+}
+
+const ALL: [Under; 2] = [Under::ChannelImc, Under::BrokerImc];
+
+/// A running SUT as the tests see it.
+struct Sut {
+    ingress: String,
+    stop: CancellationToken,
+    plane: Arc<imc::Plane>,
+    done: tokio::task::JoinHandle<SutCounters>,
+}
+
+impl Sut {
+    /// Starts `under` delivering every event to each of `subscribers`; a
+    /// broker also gets two triggers that never match (their subscriber is
+    /// `never`, which must stay empty).
+    async fn start(
+        under: Under,
+        subscribers: &[String],
+        never: &str,
+        delivery: DeliverySpec,
+        capacity: usize,
+        grace: Duration,
+    ) -> Sut {
+        let route = |i: usize, url: &str, filter: Filter| Route {
+            name: format!("r{i}"),
+            subscriber: url.to_string(),
+            filter,
+            delivery: delivery.clone(),
+        };
+        let (kind, routes) = match under {
+            Under::ChannelImc => (
+                Kind::Channel,
+                subscribers
+                    .iter()
+                    .enumerate()
+                    .map(|(i, s)| route(i, s, Filter::everything()))
+                    .collect::<Vec<_>>(),
+            ),
+            Under::BrokerImc => {
+                let ty = |t: &str| {
+                    Filter::from_attributes(&BTreeMap::from([("type".into(), t.to_string())]))
+                };
+                let mut routes: Vec<_> = subscribers
+                    .iter()
+                    .enumerate()
+                    .map(|(i, s)| route(i, s, ty(EVENT_TYPE)))
+                    .collect();
+                routes.push(route(90, never, ty("dev.brokerbench.other")));
+                routes.push(route(
+                    91,
+                    never,
+                    Filter::Not(Box::new(Filter::Prefix(BTreeMap::from([(
+                        "type".into(),
+                        "dev.".into(),
+                    )])))),
+                ));
+                (Kind::Broker, routes)
+            }
+        };
+        let config = ImcConfig {
+            capacity,
+            connections: 4,
+            grace,
+            ..ImcConfig::new(kind, routes)
+        };
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let ingress = format!("http://{}/", listener.local_addr().unwrap());
+        let stop = CancellationToken::new();
+        let running = imc::start(config, listener, ThreadCpu::default(), stop.clone());
+        Sut {
+            ingress,
+            stop,
+            plane: running.plane,
+            done: running.done,
+        }
+    }
+
+    fn counters(&self) -> SutCounters {
+        self.plane.counters()
+    }
+
+    /// Waits until nothing is inside the SUT and `f` holds of its counters.
+    async fn settle(&self, f: impl Fn(&SutCounters) -> bool) -> SutCounters {
+        for _ in 0..1000 {
+            let c = self.counters();
+            if c.queued == 0 && f(&c) {
+                return c;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        panic!("the SUT did not settle: {:?}", self.counters());
+    }
+
+    async fn shutdown(self) -> SutCounters {
+        self.stop.cancel();
+        tokio::time::timeout(Duration::from_secs(20), self.done)
+            .await
+            .expect("shutdown took too long")
+            .unwrap()
+    }
+}
+
+/// What a test subscriber does with a request.
+#[derive(Clone, Default)]
+struct Behaviour {
+    /// Fail the first N attempts of each event with this status.
+    fail_first: u32,
+    status: u16,
+    /// Hold requests while this says `true`.
+    stall: Option<watch::Receiver<bool>>,
+    /// Answer with a reply event of this type (binary mode).
+    reply_type: Option<String>,
+}
+
+/// A counting subscriber (or dead-letter sink) on loopback.
+#[derive(Default)]
+struct Subscriber {
+    behaviour: Behaviour,
+    /// Every attempt, by event id.
+    attempts: Mutex<HashMap<String, u32>>,
+    /// Events answered 2xx, in order: (id, type, knativeerrorcode).
+    taken: Mutex<Vec<(String, String, Option<String>)>>,
+}
+
+impl Subscriber {
+    async fn start(behaviour: Behaviour) -> (Arc<Subscriber>, String) {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/sink", listener.local_addr().unwrap());
+        let s = Arc::new(Subscriber {
+            behaviour,
+            ..Subscriber::default()
+        });
+        tokio::spawn(serve(
+            s.clone(),
+            listener,
+            CancellationToken::new(),
+            Duration::ZERO,
+        ));
+        (s, url)
+    }
+
+    /// Ids taken, each with how many times.
+    fn taken_ids(&self) -> BTreeMap<String, usize> {
+        let mut m = BTreeMap::new();
+        for (id, _, _) in self.taken.lock().unwrap().iter() {
+            *m.entry(id.clone()).or_default() += 1;
+        }
+        m
+    }
+
+    fn attempts_total(&self) -> u32 {
+        self.attempts.lock().unwrap().values().sum()
+    }
+}
+
+impl Handler for Subscriber {
+    async fn answer(&self, req: Request<Incoming>) -> Response<Full<Bytes>> {
+        let header = |n: &str| {
+            req.headers()
+                .get(n)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string)
+        };
+        let (id, ty, code) = (
+            header("ce-id").unwrap_or_default(),
+            header("ce-type").unwrap_or_default(),
+            header("ce-knativeerrorcode"),
+        );
+        let _ = req.into_body().collect().await;
+        if let Some(mut stall) = self.behaviour.stall.clone() {
+            let _ = stall.wait_for(|s| !*s).await;
+        }
+        let n = {
+            let mut a = self.attempts.lock().unwrap();
+            let n = a.entry(id.clone()).or_default();
+            *n += 1;
+            *n
+        };
+        let mut resp = Response::new(Full::new(Bytes::new()));
+        if n <= self.behaviour.fail_first {
+            *resp.status_mut() = StatusCode::from_u16(self.behaviour.status).unwrap();
+            return resp;
+        }
+        self.taken.lock().unwrap().push((id.clone(), ty, code));
+        *resp.status_mut() = StatusCode::ACCEPTED;
+        if let Some(t) = &self.behaviour.reply_type {
+            *resp.status_mut() = StatusCode::OK;
+            for (k, v) in [
+                ("ce-specversion", "1.0"),
+                ("ce-id", &format!("reply-{id}")),
+                ("ce-source", "/conformance/subscriber"),
+                ("ce-type", t),
+            ] {
+                resp.headers_mut().insert(k, v.parse().unwrap());
+            }
+        }
+        resp
+    }
+}
+
+/// Posts `n` binary-mode events (ids `0..n`) to `url`, `gap` apart, over one
+/// connection; returns the statuses.
+async fn publish(url: &str, n: usize, gap: Duration, extra: &[(&str, &str)]) -> Vec<u16> {
+    let uri: http::Uri = url.parse().unwrap();
+    let addr = uri.authority().unwrap().as_str().parse().unwrap();
+    let mut conn = connect(addr).await.expect("SUT ingress reachable");
+    let mut statuses = Vec::with_capacity(n);
+    for i in 0..n {
+        let mut req = Request::post(uri.path())
+            .header("host", uri.authority().unwrap().as_str())
+            .header("ce-specversion", "1.0")
+            .header("ce-id", i.to_string())
+            .header("ce-source", "/conformance")
+            .header("ce-type", EVENT_TYPE)
+            .header("content-type", "application/octet-stream");
+        for (k, v) in extra {
+            req = req.header(*k, *v);
+        }
+        let req = req.body(Full::new(Bytes::from(vec![b'x'; 8192]))).unwrap();
+        conn.ready().await.unwrap();
+        statuses.push(exchange(&mut conn, req).await.unwrap().status().as_u16());
+        if !gap.is_zero() {
+            tokio::time::sleep(gap).await;
+        }
+    }
+    statuses
+}
+
+fn fast_retries(retry: u32, dead_letter: Option<String>) -> DeliverySpec {
+    DeliverySpec {
+        retry,
+        backoff_delay: Duration::from_millis(5),
+        backoff_cap: Duration::from_millis(20),
+        timeout: Duration::from_secs(5),
+        dead_letter,
+        ..DeliverySpec::default()
+    }
+}
+
+fn exactly_once(ids: &BTreeMap<String, usize>, n: usize) {
+    assert_eq!(ids.len(), n, "distinct ids");
+    assert!(ids.values().all(|&c| c == 1), "duplicates: {ids:?}");
+    assert!((0..n).all(|i| ids.contains_key(&i.to_string())));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_loss_and_no_duplicates_at_a_low_rate() {
+    for under in ALL {
+        let (sub, url) = Subscriber::start(Behaviour::default()).await;
+        let (never, never_url) = Subscriber::start(Behaviour::default()).await;
+        let sut = Sut::start(
+            under,
+            &[url],
+            &never_url,
+            fast_retries(3, None),
+            1000,
+            Duration::from_secs(5),
+        )
+        .await;
+        let statuses = publish(&sut.ingress, 300, Duration::from_millis(2), &[]).await;
+        assert!(
+            statuses.iter().all(|&s| s == 202),
+            "{under:?}: {statuses:?}"
+        );
+        let c = sut.settle(|c| c.delivered == 300).await;
+        exactly_once(&sub.taken_ids(), 300);
+        assert_eq!(
+            never.attempts_total(),
+            0,
+            "{under:?}: a trigger that never matches delivered"
+        );
+        assert_eq!(
+            (c.accepted, c.routed, c.delivered, c.retried, c.dropped),
+            (300, 300, 300, 0, 0),
+            "{under:?}"
+        );
+        let end = sut.shutdown().await;
+        assert_eq!(end.routed, end.delivered + end.dead_lettered + end.dropped);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fan_out_delivers_every_event_to_every_subscriber_once() {
+    for under in ALL {
+        let mut subs = Vec::new();
+        let mut urls = Vec::new();
+        for _ in 0..3 {
+            let (s, u) = Subscriber::start(Behaviour::default()).await;
+            subs.push(s);
+            urls.push(u);
+        }
+        let (never, never_url) = Subscriber::start(Behaviour::default()).await;
+        let sut = Sut::start(
+            under,
+            &urls,
+            &never_url,
+            fast_retries(3, None),
+            1000,
+            Duration::from_secs(5),
+        )
+        .await;
+        publish(&sut.ingress, 200, Duration::ZERO, &[]).await;
+        let c = sut.settle(|c| c.delivered == 600).await;
+        for s in &subs {
+            exactly_once(&s.taken_ids(), 200);
+        }
+        assert_eq!(never.attempts_total(), 0, "{under:?}");
+        assert_eq!(
+            (c.accepted, c.routed, c.delivered),
+            (200, 600, 600),
+            "{under:?}"
+        );
+        sut.shutdown().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failing_subscribers_are_retried_then_dead_lettered() {
+    for under in ALL {
+        let n = 50;
+        // Recovers on the third attempt: retried twice, delivered once.
+        let flaky = Behaviour {
+            fail_first: 2,
+            status: 503,
+            ..Behaviour::default()
+        };
+        let (recovering, recovering_url) = Subscriber::start(flaky).await;
+        // Always 500: three attempts with retry 2, then the dead-letter sink.
+        let broken = Behaviour {
+            fail_first: u32::MAX,
+            status: 500,
+            ..Behaviour::default()
+        };
+        let (failing, failing_url) = Subscriber::start(broken).await;
+        let (dls, dls_url) = Subscriber::start(Behaviour::default()).await;
+        let (never, never_url) = Subscriber::start(Behaviour::default()).await;
+        let sut = Sut::start(
+            under,
+            &[recovering_url, failing_url.clone()],
+            &never_url,
+            fast_retries(2, Some(dls_url)),
+            1000,
+            Duration::from_secs(5),
+        )
+        .await;
+        publish(&sut.ingress, n, Duration::ZERO, &[]).await;
+        let c = sut
+            .settle(|c| c.delivered + c.dead_lettered == 2 * n as u64)
+            .await;
+        exactly_once(&recovering.taken_ids(), n);
+        assert_eq!(recovering.attempts_total(), 3 * n as u32, "{under:?}");
+        assert_eq!(failing.attempts_total(), 3 * n as u32, "{under:?}");
+        exactly_once(&dls.taken_ids(), n);
+        let codes: Vec<_> = dls
+            .taken
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|t| t.2.clone())
+            .collect();
+        assert!(
+            codes.iter().all(|c| c.as_deref() == Some("500")),
+            "{codes:?}"
+        );
+        assert_eq!(never.attempts_total(), 0);
+        assert_eq!(
+            (c.delivered, c.retried, c.dead_lettered, c.dropped),
+            (n as u64, 4 * n as u64, n as u64, 0),
+            "{under:?}"
+        );
+        sut.shutdown().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_error_is_not_retried_and_no_sink_means_dropped() {
+    for under in ALL {
+        let refusing = Behaviour {
+            fail_first: u32::MAX,
+            status: 400,
+            ..Behaviour::default()
+        };
+        let (sub, url) = Subscriber::start(refusing).await;
+        let (_, never_url) = Subscriber::start(Behaviour::default()).await;
+        let sut = Sut::start(
+            under,
+            &[url],
+            &never_url,
+            fast_retries(5, None),
+            1000,
+            Duration::from_secs(5),
+        )
+        .await;
+        publish(&sut.ingress, 40, Duration::ZERO, &[]).await;
+        let c = sut.settle(|c| c.dropped == 40).await;
+        assert_eq!(sub.attempts_total(), 40, "{under:?}: a 400 is final");
+        assert_eq!((c.retried, c.dead_lettered, c.delivered), (0, 0, 0));
+        sut.shutdown().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_queue_answers_503_and_holds_no_more() {
+    for under in ALL {
+        let (release, stall) = watch::channel(true);
+        let stalled = Behaviour {
+            stall: Some(stall),
+            ..Behaviour::default()
+        };
+        let (sub, url) = Subscriber::start(stalled).await;
+        let (_, never_url) = Subscriber::start(Behaviour::default()).await;
+        let capacity = 50;
+        let sut = Sut::start(
+            under,
+            &[url],
+            &never_url,
+            fast_retries(0, None),
+            capacity,
+            Duration::from_secs(5),
+        )
+        .await;
+        let statuses = publish(&sut.ingress, 200, Duration::ZERO, &[]).await;
+        let accepted = statuses.iter().filter(|&&s| s == 202).count();
+        let refused = statuses.iter().filter(|&&s| s == 503).count();
+        assert_eq!((accepted, refused), (capacity, 200 - capacity), "{under:?}");
+        let c = sut.counters();
+        assert_eq!(
+            (c.queued, c.backpressured),
+            (capacity as u64, 150),
+            "{under:?}"
+        );
+        release.send_replace(false);
+        let c = sut.settle(|c| c.delivered == capacity as u64).await;
+        exactly_once(&sub.taken_ids(), capacity);
+        assert_eq!(c.queued, 0);
+        // With room again, events are taken.
+        let again = publish(&sut.ingress, 10, Duration::ZERO, &[]).await;
+        assert!(again.iter().all(|&s| s == 202), "{again:?}");
+        sut.shutdown().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_drains_what_it_can_then_accounts_for_the_rest() {
+    for under in ALL {
+        // A healthy subscriber: shutdown delivers everything queued first.
+        let (sub, url) = Subscriber::start(Behaviour::default()).await;
+        let (_, never_url) = Subscriber::start(Behaviour::default()).await;
+        let sut = Sut::start(
+            under,
+            &[url],
+            &never_url,
+            fast_retries(3, None),
+            1000,
+            Duration::from_secs(5),
+        )
+        .await;
+        let ingress = sut.ingress.clone();
+        publish(&ingress, 100, Duration::ZERO, &[]).await;
+        let end = sut.shutdown().await;
+        assert_eq!(
+            (end.routed, end.delivered, end.dropped),
+            (100, 100, 0),
+            "{under:?}"
+        );
+        exactly_once(&sub.taken_ids(), 100);
+        let addr: std::net::SocketAddr = ingress
+            .trim_start_matches("http://")
+            .trim_end_matches('/')
+            .parse()
+            .unwrap();
+        assert!(
+            tokio::net::TcpStream::connect(addr).await.is_err(),
+            "still listening"
+        );
+
+        // A stalled subscriber: after the grace period the rest is dropped, counted.
+        let (_release, stall) = watch::channel(true);
+        let stalled = Behaviour {
+            stall: Some(stall),
+            ..Behaviour::default()
+        };
+        let (_, url) = Subscriber::start(stalled).await;
+        let sut = Sut::start(
+            under,
+            &[url],
+            &never_url,
+            fast_retries(3, None),
+            1000,
+            Duration::from_millis(200),
+        )
+        .await;
+        publish(&sut.ingress, 30, Duration::ZERO, &[]).await;
+        let began = std::time::Instant::now();
+        let end = sut.shutdown().await;
+        assert!(
+            began.elapsed() < Duration::from_secs(5),
+            "{:?}",
+            began.elapsed()
+        );
+        assert_eq!(
+            (end.routed, end.delivered, end.dropped, end.queued),
+            (30, 0, 30, 0),
+            "{under:?}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn what_is_not_a_cloudevent_gets_a_4xx_and_the_sut_keeps_going() {
+    for under in ALL {
+        let (sub, url) = Subscriber::start(Behaviour::default()).await;
+        let (_, never_url) = Subscriber::start(Behaviour::default()).await;
+        let sut = Sut::start(
+            under,
+            &[url],
+            &never_url,
+            fast_retries(0, None),
+            100,
+            Duration::from_secs(5),
+        )
+        .await;
+        let client: hyper_util::client::legacy::Client<_, Full<Bytes>> =
+            hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+                .build_http();
+        for (content_type, body, want) in [
+            ("text/plain", "hello", 400),
+            ("application/cloudevents+json", "{\"id\":\"1\"}", 400),
+            ("application/cloudevents-batch+json", "[]", 415),
+        ] {
+            let req = Request::post(&sut.ingress)
+                .header("content-type", content_type)
+                .body(Full::new(Bytes::from(body)))
+                .unwrap();
+            let status = client.request(req).await.unwrap().status().as_u16();
+            assert_eq!(status, want, "{under:?} {content_type}");
+        }
+        let structured = r#"{"specversion":"1.0","id":"s1","source":"/c","type":"dev.brokerbench.conformance","data":"x"}"#;
+        let req = Request::post(&sut.ingress)
+            .header("content-type", "application/cloudevents+json")
+            .body(Full::new(Bytes::from(structured)))
+            .unwrap();
+        assert_eq!(client.request(req).await.unwrap().status().as_u16(), 202);
+        publish(&sut.ingress, 5, Duration::ZERO, &[]).await;
+        let c = sut.settle(|c| c.delivered == 6).await;
+        assert_eq!((c.rejected, c.accepted), (3, 6), "{under:?}");
+        assert_eq!(sub.taken_ids().len(), 6);
+        let ready = client
+            .get(format!("{}readyz", sut.ingress).parse().unwrap())
+            .await
+            .unwrap();
+        assert_eq!(ready.status().as_u16(), 200);
+        sut.shutdown().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn broker_replies_come_back_in_and_loops_end_at_the_hop_limit() {
+    // Trigger 1 (type conformance) replies with type "reply"; trigger 2
+    // (type reply) takes it.
+    let replying = Behaviour {
+        reply_type: Some("dev.brokerbench.reply".into()),
+        ..Behaviour::default()
+    };
+    let (first, first_url) = Subscriber::start(replying).await;
+    let (second, second_url) = Subscriber::start(Behaviour::default()).await;
+    let ty = |t: &str| Filter::Exact(BTreeMap::from([("type".into(), t.to_string())]));
+    let routes = vec![
+        Route {
+            name: "t1".into(),
+            subscriber: first_url,
+            filter: ty(EVENT_TYPE),
+            delivery: fast_retries(3, None),
+        },
+        Route {
+            name: "t2".into(),
+            subscriber: second_url,
+            filter: ty("dev.brokerbench.reply"),
+            delivery: fast_retries(3, None),
+        },
+    ];
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let ingress = format!("http://{}/", listener.local_addr().unwrap());
+    let stop = CancellationToken::new();
+    let running = imc::start(
+        ImcConfig::new(Kind::Broker, routes),
+        listener,
+        ThreadCpu::default(),
+        stop.clone(),
+    );
+    publish(&ingress, 20, Duration::ZERO, &[]).await;
+    let mut c = running.plane.counters();
+    for _ in 0..500 {
+        if c.delivered == 40 && c.queued == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        c = running.plane.counters();
+    }
+    assert_eq!((c.accepted, c.replies, c.delivered), (40, 20, 40));
+    exactly_once(&first.taken_ids(), 20);
+    let replies = second.taken_ids();
+    assert_eq!(replies.len(), 20);
+    assert!(replies.keys().all(|k| k.starts_with("reply-")));
+    stop.cancel();
+    running.done.await.unwrap();
+
+    // A subscriber that answers every event with another of the same type:
+    // the loop ends when the hop count (5 here) runs out.
+    let echo = Behaviour {
+        reply_type: Some(EVENT_TYPE.into()),
+        ..Behaviour::default()
+    };
+    let (echoing, echo_url) = Subscriber::start(echo).await;
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let ingress = format!("http://{}/", listener.local_addr().unwrap());
+    let stop = CancellationToken::new();
+    let routes = vec![Route {
+        name: "loop".into(),
+        subscriber: echo_url,
+        filter: ty(EVENT_TYPE),
+        delivery: fast_retries(0, None),
+    }];
+    let running = imc::start(
+        ImcConfig::new(Kind::Broker, routes),
+        listener,
+        ThreadCpu::default(),
+        stop.clone(),
+    );
+    publish(&ingress, 1, Duration::ZERO, &[("ce-knativebrokerttl", "5")]).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let c = running.plane.counters();
+    assert_eq!((c.accepted, c.replies, c.delivered), (5, 4, 5), "{c:?}");
+    assert_eq!(echoing.attempts_total(), 5);
+    stop.cancel();
+    running.done.await.unwrap();
+}
