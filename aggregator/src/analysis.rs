@@ -12,14 +12,15 @@ const GROWTH_FACTOR: f64 = 3.0;
 /// ... and larger by at least this many milliseconds.
 const GROWTH_MIN_MS: f64 = 20.0;
 
-/// Why one step did not hold (empty when it held).
-pub fn step_breaks(step: &StepSummary, series: &[SecondRow]) -> Vec<String> {
+/// Why one step did not hold (empty when it held). With fan-out, each
+/// event owes `copies` deliveries, and so does the delivery target.
+pub fn step_breaks(step: &StepSummary, series: &[SecondRow], copies: u32) -> Vec<String> {
     let mut why = Vec::new();
-    let target = step.rps as f64;
+    let target = step.rps as f64 * copies.max(1) as f64;
     if step.delivery_rps < target * (1.0 - DELIVERY_TOLERANCE) {
         why.push(format!(
-            "delivery {:.0}/s below target {}/s",
-            step.delivery_rps, step.rps
+            "delivery {:.0}/s below target {target:.0}/s",
+            step.delivery_rps
         ));
     }
     if step.totals.failed > 0 {
@@ -121,22 +122,22 @@ mod tests {
     #[test]
     fn each_reason_breaks_a_step() {
         let flat = rows(&[1.0; 8]);
-        assert!(step_breaks(&step(1, 1000, 8000, 0, 0), &flat).is_empty());
+        assert!(step_breaks(&step(1, 1000, 8000, 0, 0), &flat, 1).is_empty());
         assert!(
-            step_breaks(&step(1, 1000, 7700, 0, 0), &flat).is_empty(),
+            step_breaks(&step(1, 1000, 7700, 0, 0), &flat, 1).is_empty(),
             "within 5%"
         );
         assert_eq!(
-            step_breaks(&step(1, 1000, 7000, 0, 0), &flat),
+            step_breaks(&step(1, 1000, 7000, 0, 0), &flat, 1),
             ["delivery 875/s below target 1000/s"]
         );
-        assert_eq!(step_breaks(&step(1, 1000, 8000, 3, 0), &flat), ["3 lost"]);
+        assert_eq!(step_breaks(&step(1, 1000, 8000, 3, 0), &flat, 1), ["3 lost"]);
         assert_eq!(
-            step_breaks(&step(1, 1000, 8000, 0, 2), &flat),
+            step_breaks(&step(1, 1000, 8000, 0, 2), &flat, 1),
             ["2 send failures"]
         );
         let growing = rows(&[2.0, 3.0, 10.0, 30.0, 60.0, 90.0, 120.0, 150.0]);
-        let why = step_breaks(&step(1, 1000, 8000, 0, 0), &growing);
+        let why = step_breaks(&step(1, 1000, 8000, 0, 0), &growing, 1);
         assert_eq!(why, ["e2e latency growing (2.5 ms -> 135.0 ms median)"]);
     }
 
@@ -150,7 +151,7 @@ mod tests {
         ];
         let flat = rows(&[1.0; 32]);
         for s in &mut steps {
-            s.breaks = step_breaks(s, &flat);
+            s.breaks = step_breaks(s, &flat, 1);
         }
         let bp = breaking_point(&steps).unwrap();
         assert_eq!((bp.step, bp.rps, bp.limited_by.as_str()), (2, 1100, "sut"));

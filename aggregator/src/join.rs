@@ -103,7 +103,8 @@ pub fn join(
     }
     totals.rejected = rejected.total();
 
-    // Bit by bit, per sender: delivered, lost and unexpected events.
+    // Bit by bit, per sender and copy: delivered, lost and unexpected.
+    let copies = plan.copies.max(1);
     for sender in 0..plan.senders {
         let accepted = senders.iter().filter(|r| r.index == sender).fold(
             BitSet::new(s.total_events()),
@@ -112,45 +113,52 @@ pub fn join(
                 a
             },
         );
-        let received = receivers
-            .iter()
-            .filter_map(|r| r.received.get(sender as usize))
-            .fold(BitSet::new(s.total_events()), |mut a, b| {
-                a.union_with(b);
-                a
-            });
-        totals.delivered += received.count();
-        for seq in accepted.difference(&received) {
-            totals.lost += 1;
-            if let Some(sec) = s.second_of(seq) {
-                series[sec as usize].lost += 1;
+        for copy in 0..copies {
+            let stream = (copy * plan.senders + sender) as usize;
+            let received = receivers
+                .iter()
+                .filter_map(|r| r.received.get(stream))
+                .fold(BitSet::new(s.total_events()), |mut a, b| {
+                    a.union_with(b);
+                    a
+                });
+            totals.delivered += received.count();
+            for seq in accepted.difference(&received) {
+                totals.lost += 1;
+                if let Some(sec) = s.second_of(seq) {
+                    series[sec as usize].lost += 1;
+                }
+                if let Some(step) = s.step_of(seq) {
+                    steps[step].totals.lost += 1;
+                }
+                match lost.last_mut() {
+                    Some(LostRange {
+                        sender: sd,
+                        copy: c,
+                        last,
+                        ..
+                    }) if *sd == sender && *c == copy && *last + 1 == seq => *last = seq,
+                    _ => lost.push(LostRange {
+                        sender,
+                        copy,
+                        first: seq,
+                        last: seq,
+                    }),
+                }
             }
-            if let Some(step) = s.step_of(seq) {
-                steps[step].totals.lost += 1;
+            for seq in received.difference(&accepted) {
+                totals.unexpected += 1;
+                if let Some(step) = s.step_of(seq) {
+                    steps[step].totals.unexpected += 1;
+                }
             }
-            match lost.last_mut() {
-                Some(LostRange {
-                    sender: sd, last, ..
-                }) if *sd == sender && *last + 1 == seq => *last = seq,
-                _ => lost.push(LostRange {
-                    sender,
-                    first: seq,
-                    last: seq,
-                }),
+            for (i, st) in steps.iter_mut().enumerate() {
+                let (a, b) = (s.first_seq_of(i), s.first_seq_of(i + 1));
+                st.totals.delivered += (a..b).filter(|&q| received.contains(q)).count() as u64;
             }
-        }
-        for seq in received.difference(&accepted) {
-            totals.unexpected += 1;
-            if let Some(step) = s.step_of(seq) {
-                steps[step].totals.unexpected += 1;
-            }
-        }
-        for (i, st) in steps.iter_mut().enumerate() {
-            let (a, b) = (s.first_seq_of(i), s.first_seq_of(i + 1));
-            st.totals.delivered += (a..b).filter(|&q| received.contains(q)).count() as u64;
         }
     }
-    totals.delivered_of_accepted = totals.accepted - totals.lost;
+    totals.delivered_of_accepted = totals.accepted * copies as u64 - totals.lost;
 
     // Windowed series: sender 0 and receiver 0.
     if let Some(r) = senders.iter().min_by_key(|r| r.index) {
@@ -210,8 +218,8 @@ pub fn join(
     let mut generator_limited = false;
     for (i, st) in steps.iter_mut().enumerate() {
         st.totals.sent = st.totals.accepted + st.totals.failed;
-        st.totals.delivered_of_accepted =
-            st.totals.accepted - st.totals.lost.min(st.totals.accepted);
+        let owed = st.totals.accepted * copies as u64;
+        st.totals.delivered_of_accepted = owed - st.totals.lost.min(owed);
         st.send_rps = st.totals.sent as f64 / st.seconds as f64;
         st.delivery_rps = st.totals.delivered as f64 / st.seconds as f64;
         st.latency_ms = Latencies {
@@ -228,7 +236,7 @@ pub fn join(
         st.receiver_cpu = receiver_cpu(receivers, st.start_second, st.seconds);
         if !(interrupted && st.totals.sent < expected) {
             // A step cut short by Ctrl-C says nothing about holding.
-            st.breaks = crate::analysis::step_breaks(st, &series);
+            st.breaks = crate::analysis::step_breaks(st, &series, copies);
         }
     }
     let breaking_point = crate::analysis::breaking_point(&steps);
@@ -249,6 +257,8 @@ pub fn join(
         drain_seconds: plan.drain_seconds,
         senders: plan.senders,
         receivers: plan.receivers,
+        copies: plan.copies,
+        sut: None,
         interrupted,
         totals,
         failures,
@@ -335,6 +345,7 @@ mod tests {
             drain_seconds: 1,
             senders: 1,
             receivers: 1,
+            copies: 1,
             t0_unix_ns: Some(1_000_000_000),
         }
     }
@@ -433,11 +444,13 @@ mod tests {
             vec![
                 LostRange {
                     sender: 0,
+                    copy: 0,
                     first: 7,
                     last: 8
                 },
                 LostRange {
                     sender: 0,
+                    copy: 0,
                     first: 21,
                     last: 21
                 }
@@ -520,11 +533,11 @@ mod tests {
         let lost = crate::output::lost_tsv(&res.lost);
         assert_eq!(
             lost,
-            "sender\tfirst_seq\tlast_seq\tcount\n0\t7\t8\t2\n0\t21\t21\t1\n"
+            "sender\tcopy\tfirst_seq\tlast_seq\tcount\n0\t0\t7\t8\t2\n0\t0\t21\t21\t1\n"
         );
         assert_eq!(
             crate::output::read_lost(&lost),
-            vec![(0, 7), (0, 8), (0, 21)]
+            vec![(0, 0, 7), (0, 0, 8), (0, 0, 21)]
         );
     }
 }

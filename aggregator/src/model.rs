@@ -29,6 +29,12 @@ pub struct Summary {
     pub drain_seconds: u32,
     pub senders: u32,
     pub receivers: u32,
+    /// Deliveries owed per accepted event (fan-out); 1 without.
+    #[serde(default = "one")]
+    pub copies: u32,
+    /// What the SUT counted during the run, when it serves counters.
+    #[serde(default)]
+    pub sut: Option<brokerbench_core::wire::SutCounters>,
     /// True when the run was cut short (Ctrl-C): figures cover what happened.
     pub interrupted: bool,
     pub totals: Totals,
@@ -77,7 +83,14 @@ pub struct BreakingPoint {
     pub limited_by: String,
 }
 
-/// Event counts. `sent = accepted + failed`; `accepted = delivered_of_accepted + lost`.
+fn one() -> u32 {
+    1
+}
+
+/// Event counts. `sent = accepted + failed`;
+/// `accepted × copies = delivered_of_accepted + lost`. With fan-out
+/// (`copies > 1`) delivered, lost, duplicates and unexpected count
+/// deliveries: one per event per copy.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Totals {
     /// Events released (sent, or failed before leaving).
@@ -176,6 +189,8 @@ pub struct SecondRow {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct LostRange {
     pub sender: u32,
+    /// Which delivery of the event (0 unless the SUT fans out).
+    pub copy: u32,
     pub first: u64,
     pub last: u64,
 }

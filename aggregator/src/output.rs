@@ -188,12 +188,13 @@ pub fn steps_tsv(steps: &[StepSummary]) -> String {
 
 /// `lost.tsv`: ranges of lost sequence numbers.
 pub fn lost_tsv(lost: &[LostRange]) -> String {
-    let mut out = String::from("sender\tfirst_seq\tlast_seq\tcount\n");
+    let mut out = String::from("sender\tcopy\tfirst_seq\tlast_seq\tcount\n");
     for l in lost {
         let _ = writeln!(
             out,
-            "{}\t{}\t{}\t{}",
+            "{}\t{}\t{}\t{}\t{}",
             l.sender,
+            l.copy,
             l.first,
             l.last,
             l.last - l.first + 1
@@ -202,13 +203,13 @@ pub fn lost_tsv(lost: &[LostRange]) -> String {
     out
 }
 
-/// Reads `lost.tsv` back into sequence numbers (for tests and tools).
-pub fn read_lost(text: &str) -> Vec<(u32, u64)> {
+/// Reads `lost.tsv` back into (sender, copy, sequence number) (for tests and tools).
+pub fn read_lost(text: &str) -> Vec<(u32, u32, u64)> {
     text.lines()
         .skip(1)
         .filter_map(|l| {
             let f: Vec<u64> = l.split('\t').filter_map(|x| x.parse().ok()).collect();
-            (f.len() == 4).then(|| (f[1]..=f[2]).map(move |q| (f[0] as u32, q)))
+            (f.len() == 5).then(|| (f[2]..=f[3]).map(move |q| (f[0] as u32, f[1] as u32, q)))
         })
         .flatten()
         .collect()

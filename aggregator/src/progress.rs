@@ -104,6 +104,7 @@ mod tests {
             drain_seconds: 1,
             senders: 1,
             receivers: 1,
+            copies: 1,
             t0_unix_ns: Some(10_000_000_000),
         };
         let sender = |sent, p99| Progress {

@@ -50,6 +50,7 @@ pub fn render(s: &Summary, table: &str) -> String {
             "senders / receivers",
             format!("{} / {}", s.senders, s.receivers),
         ),
+        ("deliveries per event (fan-out)", s.copies.to_string()),
         ("interrupted", s.interrupted.to_string()),
     ] {
         let _ = writeln!(out, "- {k}: {v}");

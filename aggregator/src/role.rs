@@ -5,7 +5,9 @@ use crate::model::Results;
 use crate::output;
 use crate::server::Hub;
 use brokerbench_core::clock::{instant_at, unix_now_ns};
+use brokerbench_core::client::JsonClient;
 use brokerbench_core::plan::RunPlan;
+use brokerbench_core::wire::SutCounters;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -24,6 +26,12 @@ const POLL: Duration = Duration::from_millis(20);
 pub enum AggregatorError {
     #[error("interrupted before the run started: no results")]
     InterruptedBeforeStart,
+    #[error("the SUT at {url} is not ready after {patience:?}: {reason}")]
+    SutNotReady {
+        url: String,
+        patience: Duration,
+        reason: String,
+    },
     #[error("no report from {0} within {1:?} of the end")]
     MissingReports(&'static str, Duration),
     #[error("writing results to {path}: {source}")]
@@ -43,7 +51,15 @@ pub struct AggregatorConfig {
     pub out: PathBuf,
     /// Print live progress on stderr.
     pub progress: bool,
+    /// The SUT's base URL (`http://host:port`), when it serves `/readyz`
+    /// (the start waits for it) and `/v1/counters` (read at the start and
+    /// the end, the difference goes in the report).
+    pub sut: Option<String>,
 }
+
+/// How long the start waits for the SUT to say it is ready (a Kafka
+/// consumer group may take seconds to get its partitions).
+const SUT_PATIENCE: Duration = Duration::from_secs(60);
 
 /// A finished run: its results and where they were written.
 #[derive(Debug, Clone)]
@@ -93,6 +109,20 @@ async fn conduct(
             return Err(AggregatorError::InterruptedBeforeStart);
         }
         tokio::time::sleep(POLL).await;
+    }
+    // The SUT ready too, and its counters before the first event.
+    let sut = config.sut.as_deref().map(JsonClient::new);
+    let mut sut_before = None;
+    if let Some(client) = &sut {
+        tokio::select! {
+            ready = client.wait_ready("/readyz", SUT_PATIENCE) => ready.map_err(|e| AggregatorError::SutNotReady {
+                url: client.base().to_string(),
+                patience: SUT_PATIENCE,
+                reason: e.to_string(),
+            })?,
+            _ = shutdown.cancelled() => return Err(AggregatorError::InterruptedBeforeStart),
+        }
+        sut_before = sut_counters(client).await;
     }
     // 2. Start.
     let warmup = plan.warmup.map_or(0, |w| w.seconds as u64);
@@ -155,12 +185,15 @@ async fn conduct(
         ));
     }
     let interrupted = interrupted || heard.sender_reports.iter().any(|r| r.interrupted);
-    let results = join(
+    let mut results = join(
         &plan,
         &heard.sender_reports,
         &heard.receiver_reports,
         interrupted,
     );
+    if let (Some(client), Some(before)) = (&sut, sut_before) {
+        results.summary.sut = sut_counters(client).await.map(|after| after.since(&before));
+    }
     let write_err = |source, path: &std::path::Path| AggregatorError::Write {
         path: path.display().to_string(),
         source,
@@ -169,6 +202,14 @@ async fn conduct(
         output::results_dir(&config.out, &plan.scenario).map_err(|e| write_err(e, &config.out))?;
     output::write(&dir, &results).map_err(|e| write_err(e, &dir))?;
     Ok(Finished { results, dir })
+}
+
+/// The SUT's counters, if it serves them.
+async fn sut_counters(client: &JsonClient) -> Option<SutCounters> {
+    client
+        .get("/v1/counters", Duration::from_secs(5))
+        .await
+        .ok()
 }
 
 /// Waits until `done` holds. After `shutdown` (or from the start, with

@@ -118,6 +118,31 @@ pub fn render(s: &Summary, dir: &str) -> String {
         us(s.cpu.sender_us_per_event),
         us(s.cpu.receiver_us_per_event)
     );
+    if s.copies > 1 {
+        let _ = writeln!(
+            out,
+            "fan-out: {} deliveries per event; delivered, lost and duplicates count deliveries",
+            s.copies
+        );
+    }
+    if let Some(c) = &s.sut {
+        let per = (c.accepted > 0).then(|| c.cpu_ns as f64 / 1e3 / c.accepted as f64);
+        let _ = writeln!(
+            out,
+            "SUT: accepted {}, delivered {} of {} owed, retried {}, dead-lettered {}, dropped {}, \
+             rejected {}, 503 {}, replies {}; CPU {} µs per event",
+            c.accepted,
+            c.delivered,
+            c.routed,
+            c.retried,
+            c.dead_lettered,
+            c.dropped,
+            c.rejected,
+            c.backpressured,
+            c.replies,
+            us(per)
+        );
+    }
     if s.generator_limited {
         let _ = writeln!(
             out,

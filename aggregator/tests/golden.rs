@@ -26,6 +26,7 @@ fn fixture() -> (RunPlan, SenderReport, ReceiverReport) {
         drain_seconds: 1,
         senders: 1,
         receivers: 1,
+        copies: 1,
         t0_unix_ns: Some(1_700_000_000 * S),
     };
     let n = schedule.total_events();

@@ -7,14 +7,17 @@
 //!   loopback in one process, each role on its own runtime.
 //! - [`search`]: `brokerbench search`, bisection for the highest rate meeting an SLO.
 //! - [`profiling`]: `run --profile`, profiles of the roles during a step.
-//! - [`roles`]: the standalone roles (`sender`, `receiver`, `aggregator`)
-//!   for running on separate hosts or pods.
+//! - [`roles`]: the standalone roles (`sender`, `receiver`, `aggregator`,
+//!   `sut`) for running on separate hosts or pods.
+//! - [`sut_opts`]: options of the SUTs the suite runs itself (shared by
+//!   `run` and `sut`).
 
 pub mod local;
 pub mod opts;
 pub mod profiling;
 pub mod roles;
 pub mod search;
+pub mod sut_opts;
 
 pub use opts::{Command, Opts};
 
@@ -33,6 +36,7 @@ pub async fn execute(
         Command::Sender(o) => o.profiling.profile_listen,
         Command::Receiver(o) => o.profiling.profile_listen,
         Command::Aggregator(o) => o.profiling.profile_listen,
+        Command::Sut(o) => o.profiling.profile_listen,
         _ => None,
     };
     if let Some(addr) = profiling {
@@ -44,6 +48,7 @@ pub async fn execute(
         Command::Sender(o) => roles::sender(o.into_config()?, shutdown).await,
         Command::Receiver(o) => roles::receiver(o.into_config()?, shutdown).await,
         Command::Aggregator(o) => roles::aggregator(o.into_config()?, shutdown).await,
+        Command::Sut(o) => roles::sut(o.into_config()?, shutdown).await,
         Command::Compare(o) => {
             use brokerbench_aggregator::compare;
             let runs = o

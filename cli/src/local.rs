@@ -69,9 +69,33 @@ pub async fn run_local(
         .with_context(|| format!("receiver: cannot listen on {}", config.receiver_listen))?;
     recv_listener.set_nonblocking(true)?;
     let receiver_url = format!("http://{}/", recv_listener.local_addr()?);
-    let target = match &config.external {
-        Some(t) => t.clone(),
-        None => Target::parse(&config.sut.target_url(&receiver_url))?,
+    // The SUT, on a runtime of its own, delivering to the receiver.
+    let mut sut_url = config.sut_url.clone();
+    let mut sut = None;
+    if let Some(imc) = &config.imc {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0")
+            .context("SUT: cannot bind loopback")?;
+        listener.set_nonblocking(true)?;
+        let url = format!("http://{}", listener.local_addr()?);
+        let cpu = ThreadCpu::default();
+        let rt = cpu.runtime(imc.fan_out.sut_threads.max(1), "bb-sut")?;
+        let mut sut_config = imc.config.clone();
+        sut_config.routes = imc
+            .fan_out
+            .routes(sut_config.kind, &receiver_url, &imc.delivery);
+        let s = stop.clone();
+        let done = rt.spawn(async move {
+            let listener = TcpListener::from_std(listener)?;
+            let running = brokerbench_sut::imc::start(sut_config, listener, cpu, s);
+            anyhow::Ok(running.done.await?)
+        });
+        sut_url = Some(url);
+        sut = Some((rt, done));
+    }
+    let target = match (&config.external, &sut_url) {
+        (Some(t), _) => t.clone(),
+        (None, Some(url)) if sut.is_some() => Target::parse(&format!("{url}/"))?,
+        _ => Target::parse(&brokerbench_sut::direct::target_url(&receiver_url))?,
     };
 
     let recv_cpu = ThreadCpu::default();
@@ -117,11 +141,17 @@ pub async fn run_local(
         plan: config.plan.clone(),
         out: config.out.clone(),
         progress: config.progress,
+        sut: sut_url,
     };
     let result = brokerbench_aggregator::run(aggregator, agg_listener, stop.clone()).await;
     stop.cancel();
     send_rt.shutdown_background();
     recv_rt.shutdown_background();
+    if let Some((rt, done)) = sut {
+        // The SUT drains what it holds (bounded by its grace), then stops.
+        let _ = tokio::time::timeout(std::time::Duration::from_secs(10), done).await;
+        rt.shutdown_background();
+    }
     if let Some(e) = role_error.lock().unwrap().take() {
         return Err(e);
     }

@@ -51,6 +51,10 @@ pub enum Command {
     /// Compare runs: per-step deltas of throughput and latency against the
     /// first, the spread of three or more runs of one pace, and one graph.
     Compare(CompareOpts),
+    /// Serve a SUT on its own: the in-memory channel or broker, with
+    /// subscribers or triggers from flags or a config file. Runs until
+    /// Ctrl-C, then drains and prints its counters.
+    Sut(crate::sut_opts::SutOpts),
     /// Find the highest rate that meets --slo: bisection over short runs,
     /// then a longer confirming run; prints and saves the trail (search.tsv).
     Search(SearchOpts),
@@ -247,6 +251,11 @@ pub struct PlanOpts {
     /// undelivered events count as lost.
     #[arg(long, default_value_t = 5, value_name = "SECONDS")]
     pub drain_seconds: u32,
+    /// Deliveries owed per event when an external SUT fans out (N
+    /// subscriptions or matching triggers delivering to the receiver's
+    /// /c/0 ... /c/N-1). A local SUT sets it from --subscribers/--matching.
+    #[arg(long, default_value_t = 1, value_name = "N")]
+    pub copies: u32,
 }
 
 impl PlanOpts {
@@ -261,7 +270,11 @@ impl PlanOpts {
             (_, 0) => bail!("--warmup-rate must be at least 1 when --warmup-seconds is set"),
             (seconds, rate) => Some(Warmup { rate, seconds }),
         };
+        if self.copies == 0 {
+            bail!("--copies must be at least 1");
+        }
         Ok(RunPlan {
+            copies: self.copies,
             run_id: run_id(),
             scenario: scenario.to_string(),
             schedule,
@@ -410,9 +423,20 @@ pub struct CaptureOpts {
 pub struct RunOpts {
     #[command(flatten)]
     pub profiling: ProfileOpts,
-    /// System under test the suite starts itself: `direct` (sender -> receiver).
+    /// System under test the suite starts itself: `direct` (sender ->
+    /// receiver), `channel-imc` (in-memory channel) or `broker-imc`
+    /// (in-memory broker with triggers).
     #[arg(long, default_value = "direct", value_name = "SUT")]
     pub sut: String,
+    #[command(flatten)]
+    pub fan_out: crate::sut_opts::FanOutOpts,
+    #[command(flatten)]
+    pub imc: crate::sut_opts::ImcOpts,
+    /// With --target: the external SUT's base URL serving /readyz (the
+    /// start waits for it) and /v1/counters (reported), e.g. a
+    /// `brokerbench sut`.
+    #[arg(long, value_name = "URL", requires = "target")]
+    pub sut_url: Option<String>,
     /// Measure an external SUT instead: publish to this URL (a broker
     /// ingress, a channel, any CloudEvents sink) whose subscriber is this
     /// run's receiver (see --receiver-listen).
@@ -431,7 +455,7 @@ pub struct RunOpts {
     #[command(flatten)]
     pub output: OutputOpts,
     /// Capture CPU and heap profiles of these roles (comma-separated:
-    /// receiver, sender) during the steady middle third of a step, into the
+    /// receiver, sender, sut) during the steady middle third of a step, into the
     /// results folder's profiles/ with flamegraphs.
     #[arg(long, value_name = "ROLES")]
     pub profile: Option<String>,
@@ -469,6 +493,19 @@ pub struct LocalConfig {
     pub plot: Option<PlotOptions>,
     pub slo: Option<Slo>,
     pub profile: Option<ProfilePlan>,
+    /// The local in-memory SUT: its data plane (routes are made at run
+    /// time, once the receiver's address is known), fan-out and threads.
+    pub imc: Option<LocalImc>,
+    /// An external SUT's base URL for readiness and counters.
+    pub sut_url: Option<String>,
+}
+
+/// A local in-memory SUT.
+#[derive(Debug, Clone)]
+pub struct LocalImc {
+    pub config: brokerbench_sut::config::ImcConfig,
+    pub fan_out: crate::sut_opts::FanOutOpts,
+    pub delivery: brokerbench_sut::config::DeliverySpec,
 }
 
 impl RunOpts {
@@ -483,7 +520,30 @@ impl RunOpts {
         } else {
             sut.to_string()
         };
-        let plan = self.plan.plan(&scenario, 1, 1)?;
+        let kind = sut.imc_kind().filter(|_| external.is_none());
+        self.fan_out.check(kind)?;
+        if kind.is_some() && self.plan.copies != 1 {
+            bail!("--copies is for an external SUT (--target); a local SUT's fan-out sets it");
+        }
+        let mut plan = self.plan.plan(&scenario, 1, 1)?;
+        let imc = match kind {
+            Some(kind) => {
+                plan.copies = self.fan_out.copies(Some(kind));
+                let delivery = self.imc.delivery()?;
+                let routes = self.fan_out.routes(kind, "http://127.0.0.1:1/", &delivery);
+                Some(LocalImc {
+                    config: self.imc.config(kind, routes)?,
+                    fan_out: self.fan_out.clone(),
+                    delivery,
+                })
+            }
+            None => None,
+        };
+        let sut_url = self
+            .sut_url
+            .as_deref()
+            .map(|u| check_url(u, "--sut-url"))
+            .transpose()?;
         let profile = profile_plan(
             self.profile.as_deref(),
             self.profile_step,
@@ -507,6 +567,8 @@ impl RunOpts {
             receiver_listen: self.receiver_listen,
             receiver_threads: self.receiver_threads.max(1),
             profile,
+            imc,
+            sut_url,
             plot: self.output.plot()?,
             slo: self.output.slo()?,
             out: self.output.out,
@@ -616,6 +678,10 @@ pub struct AggregatorOpts {
     /// Receivers to wait for.
     #[arg(long, default_value_t = 1, value_name = "N")]
     pub receivers: u32,
+    /// The SUT's base URL, if it serves /readyz (the start waits for it)
+    /// and /v1/counters (reported), e.g. a `brokerbench sut`.
+    #[arg(long, value_name = "URL")]
+    pub sut_url: Option<String>,
     #[command(flatten)]
     pub plan: PlanOpts,
     #[command(flatten)]
@@ -647,6 +713,11 @@ impl AggregatorOpts {
                 plan,
                 out: self.output.out,
                 progress: !self.output.quiet,
+                sut: self
+                    .sut_url
+                    .as_deref()
+                    .map(|u| check_url(u, "--sut-url"))
+                    .transpose()?,
             },
         })
     }
@@ -667,8 +738,9 @@ fn profile_plan(
     for r in &roles {
         match r.as_str() {
             "receiver" | "sender" => {}
+            "sut" if sut.imc_kind().is_some() => {}
             "sut" => bail!("--profile sut: the {sut} scenario runs no SUT of its own; profile receiver or sender, or the external SUT's pprof endpoint with brokerbench profile"),
-            other => bail!("--profile {other:?}: expected receiver, sender"),
+            other => bail!("--profile {other:?}: expected receiver, sender, sut"),
         }
     }
     if roles.is_empty() {

@@ -25,6 +25,7 @@ pub struct StepProfiles {
 fn threads_of(role: &str) -> &'static [&'static str] {
     match role {
         "sender" => &["bb-sender", "bb-pacer"],
+        "sut" => &["bb-sut"],
         _ => &["bb-receiver"],
     }
 }

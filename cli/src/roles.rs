@@ -1,6 +1,7 @@
 //! The standalone roles, for separate hosts or pods.
 
 use crate::opts::{AggregatorRoleConfig, ReceiverRoleConfig, SenderRoleConfig};
+use crate::sut_opts::SutRoleConfig;
 use anyhow::Context;
 use brokerbench_core::client::JsonClient;
 use brokerbench_core::cpu::ThreadCpu;
@@ -87,4 +88,37 @@ pub async fn aggregator(
         plot.as_ref(),
         slo.as_ref(),
     ))
+}
+
+/// `brokerbench sut`.
+pub async fn sut(c: SutRoleConfig, shutdown: CancellationToken) -> anyhow::Result<i32> {
+    let listener = std::net::TcpListener::bind(c.listen)
+        .with_context(|| format!("cannot listen on {}", c.listen))?;
+    listener.set_nonblocking(true)?;
+    let cpu = ThreadCpu::default();
+    let rt = cpu.runtime(c.threads, "bb-sut")?;
+    let name = c.imc.kind.name();
+    eprintln!(
+        "{name} on http://{}/ with {} route(s): {}",
+        listener.local_addr()?,
+        c.imc.routes.len(),
+        c.imc
+            .routes
+            .iter()
+            .map(|r| format!("{} -> {}", r.name, r.subscriber))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    let task = rt.spawn(async move {
+        let listener = TcpListener::from_std(listener)?;
+        let running = brokerbench_sut::imc::start(c.imc, listener, cpu, shutdown);
+        anyhow::Ok(running.done.await?)
+    });
+    let end = task.await??;
+    rt.shutdown_background();
+    eprintln!(
+        "{name}: accepted {}, delivered {}, retried {}, dead-lettered {}, dropped {}, rejected {}, backpressured {}",
+        end.accepted, end.delivered, end.retried, end.dead_lettered, end.dropped, end.rejected, end.backpressured
+    );
+    Ok(0)
 }

@@ -2,54 +2,11 @@
 //! aggregator in one process, as `brokerbench run` wires them. Every test
 //! asserts exact counts and the accounting invariants.
 
+mod common;
+
 use brokerbench::local::run_local;
-use brokerbench::opts::{Command, Opts};
-use brokerbench_aggregator::model::Summary;
-use brokerbench_aggregator::Finished;
-use clap::Parser;
+use common::{assert_invariants, config, run};
 use tokio_util::sync::CancellationToken;
-
-fn config(extra: &[&str]) -> brokerbench::opts::LocalConfig {
-    let out = std::env::temp_dir().join("brokerbench-tests");
-    let mut args = vec!["brokerbench", "run", "--quiet", "--drain-seconds", "1"];
-    if !extra.contains(&"--warmup-seconds") {
-        args.extend(["--warmup-seconds", "0"]);
-    }
-    args.extend(["--out", out.to_str().unwrap()]);
-    args.extend_from_slice(extra);
-    match Opts::parse_from(args).command {
-        Command::Run(o) => o.into_config().unwrap(),
-        _ => unreachable!(),
-    }
-}
-
-async fn run(extra: &[&str]) -> Finished {
-    run_local(config(extra), CancellationToken::new())
-        .await
-        .unwrap()
-}
-
-/// `sent = accepted + failed` and `accepted = delivered_of_accepted + lost`,
-/// for the run and for every step.
-fn assert_invariants(s: &Summary) {
-    for (what, t) in std::iter::once(("run".to_string(), &s.totals)).chain(
-        s.steps
-            .iter()
-            .map(|st| (format!("step {}", st.step), &st.totals)),
-    ) {
-        assert_eq!(
-            t.sent,
-            t.accepted + t.failed,
-            "{what}: sent = accepted + failed: {t:?}"
-        );
-        assert_eq!(
-            t.accepted,
-            t.delivered_of_accepted + t.lost,
-            "{what}: accepted = delivered + lost: {t:?}"
-        );
-    }
-    assert_eq!(s.totals.failed, s.failures.total());
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_event_is_delivered_once_at_a_low_rate() {
@@ -113,9 +70,9 @@ async fn a_receiver_dropping_every_50th_event_loses_exactly_those() {
     let lost = brokerbench_aggregator::output::read_lost(
         &std::fs::read_to_string(f.dir.join("lost.tsv")).unwrap(),
     );
-    let want: Vec<(u32, u64)> = (0..2000u64)
+    let want: Vec<(u32, u32, u64)> = (0..2000u64)
         .filter(|q| q % 50 == 49)
-        .map(|q| (0, q))
+        .map(|q| (0, 0, q))
         .collect();
     assert_eq!(lost, want);
     let series_lost: u64 = f.results.series.iter().map(|r| r.lost).sum();

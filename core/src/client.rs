@@ -138,4 +138,37 @@ impl JsonClient {
             }
         }
     }
+
+    /// GET `path` until it answers 2xx, every 100 ms for up to `patience`
+    /// (a SUT's `/readyz`). The last answer or error is the error.
+    pub async fn wait_ready(&self, path: &str, patience: Duration) -> Result<(), ClientError> {
+        let url = format!("{}{}", self.base, path);
+        let deadline = tokio::time::Instant::now() + patience;
+        loop {
+            let req = http::Request::get(&url)
+                .body(Full::new(Bytes::new()))
+                .map_err(|_| ClientError::Url(url.clone()))?;
+            let outcome = match tokio::time::timeout(Duration::from_secs(5), self.http.request(req)).await {
+                Err(_) => Err(ClientError::Timeout(url.clone())),
+                Ok(Err(source)) => Err(ClientError::Http {
+                    url: url.clone(),
+                    source,
+                }),
+                Ok(Ok(resp)) if resp.status().is_success() => return Ok(()),
+                Ok(Ok(resp)) => {
+                    let status = resp.status().as_u16();
+                    let body = resp.into_body().collect().await.map(|b| b.to_bytes()).unwrap_or_default();
+                    Err(ClientError::Status {
+                        url: url.clone(),
+                        status,
+                        body: String::from_utf8_lossy(&body).trim().to_string(),
+                    })
+                }
+            };
+            if tokio::time::Instant::now() >= deadline {
+                return outcome;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
 }

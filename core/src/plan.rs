@@ -34,9 +34,18 @@ pub struct RunPlan {
     pub senders: u32,
     /// Number of receivers whose readiness the start waits for.
     pub receivers: u32,
+    /// Deliveries owed per accepted event: 1, or the fan-out (N channel
+    /// subscribers, M matching triggers). Copy `k` arrives at the
+    /// receiver's path `/c/k` (copy 0 also at any other path).
+    #[serde(default = "one")]
+    pub copies: u32,
     /// Wall-clock ns at which the measured schedule starts; set when every
     /// role is ready.
     pub t0_unix_ns: Option<u64>,
+}
+
+fn one() -> u32 {
+    1
 }
 
 impl RunPlan {
@@ -95,6 +104,7 @@ mod tests {
             drain_seconds: 2,
             senders: 1,
             receivers: 1,
+            copies: 1,
             t0_unix_ns: Some(10 * NS_PER_S),
         };
         assert_eq!(plan.intended_unix_ns(11), Some(11 * NS_PER_S + 100_000_000));

@@ -1,5 +1,6 @@
-//! The delivery ledger: one received bit per event per sender, duplicates,
-//! and e2e latency windows by the second of each event's intended time.
+//! The delivery ledger: one received bit per event per sender and copy
+//! (fan-out), duplicates, and e2e latency windows by the second of each
+//! event's intended time.
 
 use brokerbench_core::bitset::BitSet;
 use brokerbench_core::identity::EventIdentity;
@@ -37,7 +38,7 @@ impl DeliveryLedger {
         let s = &plan.schedule;
         DeliveryLedger {
             plan: plan.clone(),
-            received: (0..plan.senders)
+            received: (0..plan.senders * plan.copies.max(1))
                 .map(|_| BitSet::new(s.total_events()))
                 .collect(),
             unique: 0,
@@ -50,14 +51,18 @@ impl DeliveryLedger {
         }
     }
 
-    /// Records an event received at `received_unix_ns`.
-    pub fn record(&mut self, id: &EventIdentity, received_unix_ns: u64) -> Delivery {
+    /// Records copy `copy` of an event, received at `received_unix_ns`.
+    pub fn record(&mut self, id: &EventIdentity, copy: u32, received_unix_ns: u64) -> Delivery {
         if id.warmup {
             self.warmup_received += 1;
             return Delivery::Warmup;
         }
+        if id.sender >= self.plan.senders || copy >= self.plan.copies.max(1) {
+            return Delivery::OutOfRange;
+        }
+        let stream = (copy * self.plan.senders + id.sender) as usize;
         let (Some(bits), Some(intended)) = (
-            self.received.get_mut(id.sender as usize),
+            self.received.get_mut(stream),
             self.plan.intended_unix_ns(id.seq),
         ) else {
             return Delivery::OutOfRange;
@@ -81,9 +86,10 @@ impl DeliveryLedger {
         Delivery::First
     }
 
-    /// Whether a sequence number is inside the plan (for answering 400).
-    pub fn in_range(&self, id: &EventIdentity) -> bool {
+    /// Whether a sequence number and copy are inside the plan (for answering 400).
+    pub fn in_range(&self, id: &EventIdentity, copy: u32) -> bool {
         id.sender < self.plan.senders
+            && copy < self.plan.copies.max(1)
             && if id.warmup {
                 self.plan
                     .warmup_schedule()
@@ -168,6 +174,7 @@ mod tests {
             drain_seconds: 1,
             senders: 1,
             receivers: 1,
+            copies: 1,
             t0_unix_ns: Some(100 * S),
         };
         let mut l = DeliveryLedger::new(&plan);
@@ -177,11 +184,12 @@ mod tests {
             sent_unix_ns: None,
             warmup: false,
         };
-        assert_eq!(l.record(&id(3), 100 * S + 302_000_000), Delivery::First);
-        assert_eq!(l.record(&id(3), 100 * S + 400_000_000), Delivery::Duplicate);
-        assert_eq!(l.record(&id(15), 102 * S + 1), Delivery::First);
-        assert_eq!(l.record(&id(20), 102 * S), Delivery::OutOfRange);
-        assert!(!l.in_range(&id(20)) && l.in_range(&id(19)));
+        assert_eq!(l.record(&id(3), 0, 100 * S + 302_000_000), Delivery::First);
+        assert_eq!(l.record(&id(3), 0, 100 * S + 400_000_000), Delivery::Duplicate);
+        assert_eq!(l.record(&id(15), 0, 102 * S + 1), Delivery::First);
+        assert_eq!(l.record(&id(20), 0, 102 * S), Delivery::OutOfRange);
+        assert_eq!(l.record(&id(4), 1, 102 * S), Delivery::OutOfRange);
+        assert!(!l.in_range(&id(20), 0) && l.in_range(&id(19), 0) && !l.in_range(&id(19), 1));
         let r = l.into_report(0, RejectCounts::default(), 0, false);
         assert_eq!(r.received[0].count(), 2);
         assert_eq!(r.duplicates, 1);
@@ -189,5 +197,37 @@ mod tests {
         assert_eq!((r.seconds[0].delivered, r.seconds[2].delivered), (1, 1));
         assert_eq!(r.seconds[0].e2e.unwrap().max, 2.0);
         assert_eq!(r.seconds[1].e2e.unwrap().count, 1);
+    }
+
+    #[test]
+    fn each_copy_has_its_own_bits() {
+        let plan = RunPlan {
+            run_id: "r".into(),
+            scenario: "channel-imc".into(),
+            schedule: Schedule::parse("10:1").unwrap(),
+            payload_size: 8,
+            warmup: None,
+            drain_seconds: 1,
+            senders: 2,
+            receivers: 1,
+            copies: 3,
+            t0_unix_ns: Some(100 * S),
+        };
+        let mut l = DeliveryLedger::new(&plan);
+        let id = |sender, seq| EventIdentity {
+            sender,
+            seq,
+            sent_unix_ns: None,
+            warmup: false,
+        };
+        for copy in 0..3 {
+            assert_eq!(l.record(&id(1, 4), copy, 100 * S), Delivery::First);
+        }
+        assert_eq!(l.record(&id(1, 4), 2, 100 * S), Delivery::Duplicate);
+        assert_eq!(l.record(&id(0, 4), 3, 100 * S), Delivery::OutOfRange);
+        let r = l.into_report(0, RejectCounts::default(), 0, false);
+        let counts: Vec<u64> = r.received.iter().map(|b| b.count()).collect();
+        assert_eq!(counts, [0, 1, 0, 1, 0, 1], "bitset = copy * senders + sender");
+        assert_eq!((r.duplicates, r.seconds[0].delivered), (1, 3));
     }
 }

@@ -63,6 +63,7 @@ impl Sink {
             (&Method::POST, _) => {}
             _ => return reply(StatusCode::METHOD_NOT_ALLOWED, "POST a CloudEvent\n"),
         }
+        let copy = copy_of(req.uri().path());
         let (parts, body) = req.into_parts();
         let Ok(body) = body.collect().await.map(|b| b.to_bytes()) else {
             return self.reject(|r| &mut r.not_cloudevent, "unreadable body\n");
@@ -86,14 +87,14 @@ impl Sink {
             self.rejected.lock().unwrap().early += 1;
             return reply(StatusCode::SERVICE_UNAVAILABLE, "run not started\n");
         };
-        if !ledger.in_range(&id) {
+        if !ledger.in_range(&id, copy) {
             drop(guard);
             return self.reject(
                 |r| &mut r.out_of_range,
                 "sequence number outside the plan\n",
             );
         }
-        match ledger.record(&id, received) {
+        match ledger.record(&id, copy, received) {
             Delivery::OutOfRange => {
                 drop(guard);
                 self.reject(
@@ -117,6 +118,15 @@ impl Sink {
             tokio::time::sleep(len).await;
         }
     }
+}
+
+/// Which copy of a fanned-out event a path receives: `/c/<k>` is copy `k`,
+/// any other path copy 0.
+pub fn copy_of(path: &str) -> u32 {
+    path.strip_prefix("/c/")
+        .map(|k| k.trim_end_matches('/'))
+        .and_then(|k| k.parse().ok())
+        .unwrap_or(0)
 }
 
 fn reply(status: StatusCode, body: &'static str) -> Response<Full<Bytes>> {

@@ -176,6 +176,7 @@ mod tests {
             drain_seconds: 1,
             senders: 1,
             receivers: 1,
+            copies: 1,
             t0_unix_ns: Some(100 * S),
         }
     }

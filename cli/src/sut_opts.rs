@@ -1,0 +1,246 @@
+//! Options of the SUTs the suite runs itself: the data-plane flags shared by
+//! `run --sut channel-imc|broker-imc` and `brokerbench sut`, the fan-out of a
+//! local run, and the standalone `sut` command.
+
+use crate::opts::ProfileOpts;
+use anyhow::bail;
+use brokerbench_core::identity::EVENT_TYPE;
+use brokerbench_sut::config::{self, DeliveryPatch, DeliverySpec, ImcConfig, Kind, Route};
+use brokerbench_sut::filter::Filter;
+use clap::{Args, ValueEnum};
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+/// How an in-memory data plane holds and delivers events.
+#[derive(Debug, Clone, Args)]
+pub struct ImcOpts {
+    /// Events the SUT holds at once (queued, retrying or in flight); when
+    /// full its ingress answers 503. Memory is bounded by this times the
+    /// event size.
+    #[arg(long, default_value_t = 10_000, value_name = "N")]
+    pub queue_capacity: usize,
+    /// Keep-alive connections (deliveries in flight) per subscriber.
+    #[arg(long, default_value_t = 32, value_name = "N")]
+    pub dispatch_connections: usize,
+    /// Delivery attempts after the first (default 3).
+    #[arg(long, value_name = "N")]
+    pub retry: Option<u32>,
+    /// How waits between attempts grow: exponential (delay × 2^n) or linear.
+    #[arg(long, value_name = "POLICY")]
+    pub backoff_policy: Option<String>,
+    /// First wait between attempts, e.g. 100ms or PT0.1S (default 100ms).
+    #[arg(long, value_name = "DURATION")]
+    pub backoff_delay: Option<String>,
+    /// Longest wait between attempts (default 5s).
+    #[arg(long, value_name = "DURATION")]
+    pub backoff_cap: Option<String>,
+    /// Time one delivery attempt may take (default 10s).
+    #[arg(long, value_name = "DURATION")]
+    pub delivery_timeout: Option<String>,
+    /// Dead-letter sink: where deliveries that keep failing go; without one
+    /// they are dropped and counted.
+    #[arg(long, value_name = "URL")]
+    pub dead_letter: Option<String>,
+}
+
+impl ImcOpts {
+    /// The delivery spec the flags say, over the built-in defaults.
+    pub fn delivery(&self) -> anyhow::Result<DeliverySpec> {
+        Ok(self.patch().apply(&DeliverySpec::default())?)
+    }
+
+    fn patch(&self) -> DeliveryPatch {
+        DeliveryPatch {
+            retry: self.retry,
+            backoff_policy: self.backoff_policy.clone(),
+            backoff_delay: self.backoff_delay.clone(),
+            backoff_cap: self.backoff_cap.clone(),
+            timeout: self.delivery_timeout.clone(),
+            dead_letter_sink: self.dead_letter.clone(),
+        }
+    }
+
+    /// A data plane of `kind` with `routes`, checked.
+    pub fn config(&self, kind: Kind, routes: Vec<Route>) -> anyhow::Result<ImcConfig> {
+        let c = ImcConfig {
+            capacity: self.queue_capacity,
+            connections: self.dispatch_connections,
+            ..ImcConfig::new(kind, routes)
+        };
+        c.validate()?;
+        Ok(c)
+    }
+}
+
+/// The fan-out of a local run's SUT.
+#[derive(Debug, Clone, Args)]
+pub struct FanOutOpts {
+    /// channel-imc: subscriptions, each delivering every event to the
+    /// receiver (as copy k at /c/k): N deliveries per event.
+    #[arg(long, default_value_t = 1, value_name = "N")]
+    pub subscribers: u32,
+    /// broker-imc: triggers; --matching of them match the suite's events
+    /// and deliver to the receiver, the others filter them out.
+    #[arg(long, default_value_t = 1, value_name = "N")]
+    pub triggers: u32,
+    /// broker-imc: how many of --triggers match.
+    #[arg(long, default_value_t = 1, value_name = "M")]
+    pub matching: u32,
+    /// Worker threads of the SUT's runtime.
+    #[arg(long, default_value_t = 2, value_name = "N")]
+    pub sut_threads: usize,
+}
+
+impl FanOutOpts {
+    /// Deliveries owed per event for `kind`.
+    pub fn copies(&self, kind: Option<Kind>) -> u32 {
+        match kind {
+            Some(Kind::Channel) => self.subscribers,
+            Some(Kind::Broker) => self.matching,
+            None => 1,
+        }
+    }
+
+    /// Checks the fan-out flags against the SUT they are given for.
+    pub fn check(&self, kind: Option<Kind>) -> anyhow::Result<()> {
+        let (subs, trig) = (self.subscribers != 1, self.triggers != 1 || self.matching != 1);
+        match kind {
+            None if subs || trig => {
+                bail!("--subscribers, --triggers and --matching are for --sut channel-imc or broker-imc")
+            }
+            Some(Kind::Channel) if trig => bail!("channel-imc takes --subscribers; --triggers and --matching are for broker-imc"),
+            Some(Kind::Broker) if subs => bail!("broker-imc takes --triggers and --matching; --subscribers is for channel-imc"),
+            Some(Kind::Channel) if self.subscribers == 0 => bail!("--subscribers must be at least 1"),
+            Some(Kind::Broker) if self.matching == 0 || self.matching > self.triggers => {
+                bail!("--matching must be between 1 and --triggers ({})", self.triggers)
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// The routes of a local run: every copy `k` to `receiver/c/k`. A
+    /// broker's matching triggers filter on the suite's event type (exact),
+    /// the others on types it never sends (prefix, then suffix, alternately)
+    /// so every trigger's filter is evaluated for every event.
+    pub fn routes(&self, kind: Kind, receiver: &str, delivery: &DeliverySpec) -> Vec<Route> {
+        let url = |k: u32| format!("{}/c/{k}", receiver.trim_end_matches('/'));
+        let route = |k: u32, filter| Route {
+            name: format!("{}-{k}", if kind == Kind::Channel { "subscription" } else { "trigger" }),
+            subscriber: url(k),
+            filter,
+            delivery: delivery.clone(),
+        };
+        let one = |k: &str, v: String| BTreeMap::from([(k.to_string(), v)]);
+        match kind {
+            Kind::Channel => (0..self.subscribers)
+                .map(|k| route(k, Filter::everything()))
+                .collect(),
+            Kind::Broker => (0..self.triggers)
+                .map(|k| {
+                    let filter = if k < self.matching {
+                        Filter::Exact(one("type", EVENT_TYPE.to_string()))
+                    } else if k % 2 == 0 {
+                        Filter::Prefix(one("type", format!("dev.other.{k}.")))
+                    } else {
+                        Filter::Suffix(one("type", format!(".other.{k}")))
+                    };
+                    route(k, filter)
+                })
+                .collect(),
+        }
+    }
+}
+
+/// The SUTs `brokerbench sut` serves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SutName {
+    /// In-memory channel: every subscription gets every event.
+    ChannelImc,
+    /// In-memory broker: triggers with filters; replies come back in.
+    BrokerImc,
+}
+
+/// `brokerbench sut`.
+#[derive(Debug, Clone, Args)]
+pub struct SutOpts {
+    /// Which SUT to serve.
+    #[arg(value_enum, value_name = "SUT")]
+    pub name: SutName,
+    /// Address of the ingress (and of /healthz, /readyz, /metrics, /v1/counters).
+    #[arg(long, default_value = "127.0.0.1:8081", value_name = "ADDR")]
+    pub listen: SocketAddr,
+    /// channel-imc: a subscriber URL; repeat for several subscriptions.
+    #[arg(long, value_name = "URL")]
+    pub subscriber: Vec<String>,
+    /// broker-imc: a trigger, `URL[,attribute=value...]` (exact matches,
+    /// Knative's filter.attributes; an empty value matches any); repeat for
+    /// several. The `filters` dialect is for --config.
+    #[arg(long, value_name = "SPEC")]
+    pub trigger: Vec<String>,
+    /// A YAML or JSON file of `subscriptions:` or `triggers:` (with
+    /// `filter.attributes` or `filters`, and `delivery` per route) and a
+    /// top-level `delivery`; see docs/sut-config.md.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    #[command(flatten)]
+    pub imc: ImcOpts,
+    /// Worker threads of the SUT's runtime.
+    #[arg(long, default_value_t = 2, value_name = "N")]
+    pub threads: usize,
+    #[command(flatten)]
+    pub profiling: ProfileOpts,
+}
+
+/// Validated `sut` settings.
+#[derive(Debug, Clone)]
+pub struct SutRoleConfig {
+    pub listen: SocketAddr,
+    pub threads: usize,
+    pub imc: ImcConfig,
+}
+
+impl SutOpts {
+    pub fn into_config(self) -> anyhow::Result<SutRoleConfig> {
+        let kind = match self.name {
+            SutName::ChannelImc => Kind::Channel,
+            SutName::BrokerImc => Kind::Broker,
+        };
+        match kind {
+            Kind::Channel if !self.trigger.is_empty() => {
+                bail!("channel-imc takes --subscriber; --trigger is for broker-imc")
+            }
+            Kind::Broker if !self.subscriber.is_empty() => {
+                bail!("broker-imc takes --trigger; --subscriber is for channel-imc")
+            }
+            _ => {}
+        }
+        let delivery = self.imc.delivery()?;
+        let mut routes = match &self.config {
+            Some(path) => {
+                // The file's delivery sits under the flags': read the file
+                // over the defaults, then apply the flags to each route.
+                let file = config::read_file(path, kind, &DeliverySpec::default())?;
+                file.into_iter()
+                    .map(|mut r| {
+                        r.delivery = self.imc.patch().apply(&r.delivery)?;
+                        Ok(r)
+                    })
+                    .collect::<anyhow::Result<Vec<_>>>()?
+            }
+            None => Vec::new(),
+        };
+        let offset = routes.len();
+        for (i, s) in self.subscriber.iter().enumerate() {
+            routes.push(config::subscriber_flag(offset + i, s, &delivery)?);
+        }
+        for (i, t) in self.trigger.iter().enumerate() {
+            routes.push(config::trigger_flag(offset + i, t, &delivery)?);
+        }
+        Ok(SutRoleConfig {
+            listen: self.listen,
+            threads: self.threads.max(1),
+            imc: self.imc.config(kind, routes)?,
+        })
+    }
+}

@@ -1,0 +1,110 @@
+//! The in-memory SUTs end to end, as `brokerbench run --sut channel-imc|
+//! broker-imc` wires them: sender -> SUT -> receiver on real loopback HTTP.
+//! Counts are exact: every delivery of every event, the SUT's own counters,
+//! and the accounting invariants with fan-out.
+
+mod common;
+
+use common::{assert_invariants, run};
+
+/// Warmup events the SUT also counted (the suite's warmup goes through it).
+fn warmup(s: &brokerbench_aggregator::model::Summary) -> u64 {
+    s.totals.warmup_sent
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn channel_imc_delivers_every_event_to_each_subscriber_once() {
+    let f = run(&["--sut", "channel-imc", "--subscribers", "3", "--pace", "500:2"]).await;
+    let s = &f.results.summary;
+    assert_invariants(s);
+    assert_eq!((s.scenario.as_str(), s.copies), ("channel-imc", 3));
+    assert_eq!((s.totals.sent, s.totals.accepted), (1000, 1000));
+    assert_eq!(
+        (s.totals.delivered, s.totals.lost, s.totals.duplicates),
+        (3000, 0, 0)
+    );
+    let sut = s.sut.expect("the SUT's counters are in the summary");
+    assert_eq!(sut.accepted, 1000 + warmup(s));
+    assert_eq!(sut.routed, 3 * sut.accepted);
+    assert_eq!(
+        (sut.delivered, sut.retried, sut.dropped, sut.rejected),
+        (sut.routed, 0, 0, 0)
+    );
+    assert!(sut.cpu_ns > 0, "the SUT's CPU is measured");
+    assert!(s.breaking_point.is_none(), "{:?}", s.breaking_point);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn broker_imc_delivers_through_matching_triggers_only() {
+    let f = run(&[
+        "--sut",
+        "broker-imc",
+        "--triggers",
+        "5",
+        "--matching",
+        "2",
+        "--pace",
+        "400:2",
+        "--warmup-seconds",
+        "1",
+        "--warmup-rate",
+        "100",
+    ])
+    .await;
+    let s = &f.results.summary;
+    assert_invariants(s);
+    assert_eq!(s.copies, 2);
+    assert_eq!((s.totals.accepted, s.totals.delivered, s.totals.lost), (800, 1600, 0));
+    assert_eq!((s.totals.duplicates, s.totals.rejected), (0, 0));
+    let sut = s.sut.unwrap();
+    assert_eq!(s.totals.warmup_sent, 100);
+    assert_eq!(sut.accepted, 900);
+    assert_eq!((sut.routed, sut.delivered), (1800, 1800));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn loss_behind_a_sut_is_counted_per_delivery() {
+    // The receiver swallows every 25th event on each copy: 2 copies × 40.
+    let f = run(&[
+        "--sut",
+        "channel-imc",
+        "--subscribers",
+        "2",
+        "--pace",
+        "500:2",
+        "--fault-drop-every",
+        "25",
+    ])
+    .await;
+    let s = &f.results.summary;
+    assert_invariants(s);
+    assert_eq!((s.totals.delivered, s.totals.lost), (1920, 80));
+    let lost = brokerbench_aggregator::output::read_lost(
+        &std::fs::read_to_string(f.dir.join("lost.tsv")).unwrap(),
+    );
+    let want: Vec<(u32, u32, u64)> = (0..2u32)
+        .flat_map(|c| (0..1000u64).filter(|q| q % 25 == 24).map(move |q| (0, c, q)))
+        .collect();
+    assert_eq!(lost, want);
+    // The SUT delivered them all: the loss is past it.
+    assert_eq!(s.sut.unwrap().delivered, 2 * (1000 + s.totals.warmup_sent));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sut_summary_matches_the_committed_schema() {
+    let f = run(&["--sut", "broker-imc", "--pace", "200:1"]).await;
+    let schema: serde_json::Value =
+        serde_json::from_str(include_str!("../../schema/summary.schema.json")).unwrap();
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(f.dir.join("summary.json")).unwrap())
+            .unwrap();
+    let validator = jsonschema::validator_for(&schema).unwrap();
+    let errors: Vec<String> = validator
+        .iter_errors(&summary)
+        .map(|e| format!("{e} at {}", e.instance_path))
+        .collect();
+    assert!(errors.is_empty(), "{errors:#?}");
+    assert_eq!(summary["sut"]["delivered"], 200 + f.results.summary.totals.warmup_sent);
+    let report = std::fs::read_to_string(f.dir.join("report.md")).unwrap();
+    assert!(report.contains("SUT: accepted"), "{report}");
+}
