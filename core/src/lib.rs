@@ -6,6 +6,7 @@
 //! - [`plan`]: the immutable run plan handed to every role (run id, schedule,
 //!   `t0`, payload size, warmup, drain).
 //! - [`identity`]: how an event carries its run, sender and sequence number.
+//! - [`kafka_binding`]: the CloudEvents Kafka protocol binding (`ce_*` headers, key).
 //! - [`digest`]: the T-Digest used for every percentile, and its wire form.
 //! - [`series`]: per-second latency windows and counts, summarised per step.
 //! - [`bitset`]: one bit per event, the ledgers' memory.
@@ -25,6 +26,7 @@ pub mod cpu;
 pub mod digest;
 pub mod duration;
 pub mod identity;
+pub mod kafka_binding;
 pub mod pace;
 pub mod plan;
 pub mod series;

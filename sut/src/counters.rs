@@ -95,3 +95,37 @@ pub fn prometheus(sut: &str, c: &SutCounters) -> String {
     }
     out
 }
+
+/// The control endpoints every SUT serves beside its ingress: `/healthz`,
+/// `/readyz` (200 once `ready`), `/v1/counters` (JSON) and `/metrics`
+/// (Prometheus text). `None` for any other request.
+pub fn control(
+    method: &http::Method,
+    path: &str,
+    sut: &str,
+    ready: bool,
+    counters: impl FnOnce() -> SutCounters,
+) -> Option<http::Response<http_body_util::Full<bytes::Bytes>>> {
+    use http::{header::CONTENT_TYPE, HeaderValue, StatusCode};
+    let (status, body, json) = match (method, path) {
+        (&http::Method::GET, "/healthz") => (StatusCode::OK, "ok\n".to_string(), false),
+        (&http::Method::GET, "/readyz") if ready => (StatusCode::OK, "ok\n".to_string(), false),
+        (&http::Method::GET, "/readyz") => {
+            (StatusCode::SERVICE_UNAVAILABLE, "not ready\n".to_string(), false)
+        }
+        (&http::Method::GET, "/v1/counters") => (
+            StatusCode::OK,
+            serde_json::to_string(&counters()).unwrap_or_default(),
+            true,
+        ),
+        (&http::Method::GET, "/metrics") => (StatusCode::OK, prometheus(sut, &counters()), false),
+        _ => return None,
+    };
+    let mut r = http::Response::new(http_body_util::Full::new(bytes::Bytes::from(body)));
+    *r.status_mut() = status;
+    if json {
+        r.headers_mut()
+            .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    }
+    Some(r)
+}

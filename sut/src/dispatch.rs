@@ -22,16 +22,38 @@ use tokio_util::sync::CancellationToken;
 static ERROR_DEST: HeaderName = HeaderName::from_static("ce-knativeerrordest");
 static ERROR_CODE: HeaderName = HeaderName::from_static("ce-knativeerrorcode");
 
+/// What to do once every delivery of an event is over (a Kafka dispatcher
+/// marks its offset done).
+pub type Settled = Box<dyn FnOnce() + Send + Sync>;
+
 /// An event inside the SUT; it holds its queue slot until every delivery
-/// of it is over.
+/// of it is over, and then runs its `settled` hook.
 pub struct Admitted {
     pub event: Envelope,
     _slot: OwnedSemaphorePermit,
+    settled: std::sync::Mutex<Option<Settled>>,
 }
 
 impl Admitted {
     pub fn new(event: Envelope, slot: OwnedSemaphorePermit) -> Arc<Self> {
-        Arc::new(Admitted { event, _slot: slot })
+        Admitted::settling(event, slot, None)
+    }
+
+    /// An event whose end runs `settled`.
+    pub fn settling(event: Envelope, slot: OwnedSemaphorePermit, settled: Option<Settled>) -> Arc<Self> {
+        Arc::new(Admitted {
+            event,
+            _slot: slot,
+            settled: std::sync::Mutex::new(settled),
+        })
+    }
+}
+
+impl Drop for Admitted {
+    fn drop(&mut self) {
+        if let Some(f) = self.settled.get_mut().ok().and_then(Option::take) {
+            f();
+        }
     }
 }
 

@@ -66,13 +66,21 @@ impl Envelope {
             if !env.has_required() {
                 return Err(NotAnEvent::BadStructured);
             }
+            if let Some(ttl) = env.attribute(TTL_ATTRIBUTE) {
+                env.ttl = read_ttl(&ttl);
+            }
         } else if content_type.starts_with(BATCH) {
             return Err(NotAnEvent::Batch);
-        } else if !env.has_required() {
-            return Err(NotAnEvent::MissingAttributes);
-        }
-        if let Some(ttl) = env.attribute(TTL_ATTRIBUTE) {
-            env.ttl = ttl.parse::<u64>().map_or(DEFAULT_TTL, |t| t.min(255) as u8);
+        } else {
+            // Binary mode, on the hot path: header lookups, no allocation.
+            let has = |n: &str| headers.get(n).is_some_and(|v| !v.is_empty());
+            let spec = headers.get("ce-specversion").is_some_and(|v| v == "1.0");
+            if !(spec && has("ce-id") && has("ce-source") && has("ce-type")) {
+                return Err(NotAnEvent::MissingAttributes);
+            }
+            if let Some(ttl) = headers.get(&CE_TTL).and_then(|v| v.to_str().ok()) {
+                env.ttl = read_ttl(ttl);
+            }
         }
         Ok(env)
     }
@@ -144,6 +152,13 @@ impl Envelope {
         }
         req
     }
+}
+
+/// A hop count as sent: 0 to 255 (larger is clamped; junk means a fresh 255).
+fn read_ttl(text: &str) -> u8 {
+    text.trim()
+        .parse::<u64>()
+        .map_or(DEFAULT_TTL, |t| t.min(255) as u8)
 }
 
 /// Undoes the `%XX` escapes binary-mode header values may carry.

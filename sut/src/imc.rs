@@ -4,7 +4,7 @@
 //! back in, one hop fewer each time.
 
 use crate::config::{ImcConfig, Kind};
-use crate::counters::{bump, prometheus, Counters};
+use crate::counters::{bump, control, Counters};
 use crate::dispatch::{Admitted, Dispatcher, Replies};
 use crate::event::{Envelope, NotAnEvent};
 use brokerbench_core::cpu::ThreadCpu;
@@ -74,32 +74,17 @@ impl Plane {
     }
 
     async fn answer(&self, req: Request<Incoming>) -> Response<Full<Bytes>> {
-        match (req.method(), req.uri().path()) {
-            (&Method::GET, "/healthz") => return text(StatusCode::OK, "ok\n".into()),
-            (&Method::GET, "/readyz") if self.stopping.load(Ordering::Relaxed) => {
-                return text(StatusCode::SERVICE_UNAVAILABLE, "stopping\n".into())
-            }
-            (&Method::GET, "/readyz") => return text(StatusCode::OK, "ok\n".into()),
-            (&Method::GET, "/v1/counters") => {
-                let body = serde_json::to_vec(&self.counters()).unwrap_or_default();
-                let mut r = text(StatusCode::OK, body.into());
-                r.headers_mut().insert(
-                    http::header::CONTENT_TYPE,
-                    http::HeaderValue::from_static("application/json"),
-                );
-                return r;
-            }
-            (&Method::GET, "/metrics") => {
-                let body = prometheus(self.kind.name(), &self.counters());
-                return text(StatusCode::OK, body.into());
-            }
-            (&Method::POST, _) => {}
-            _ => {
-                return text(
-                    StatusCode::METHOD_NOT_ALLOWED,
-                    "POST a CloudEvent; GET /healthz, /readyz, /metrics or /v1/counters\n".into(),
-                )
-            }
+        let ready = !self.stopping.load(Ordering::Relaxed);
+        if let Some(r) = control(req.method(), req.uri().path(), self.kind.name(), ready, || {
+            self.counters()
+        }) {
+            return r;
+        }
+        if req.method() != Method::POST {
+            return text(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "POST a CloudEvent; GET /healthz, /readyz, /metrics or /v1/counters\n".into(),
+            );
         }
         let (parts, body) = req.into_parts();
         let body = match Limited::new(body, self.max_event_bytes).collect().await {
