@@ -131,7 +131,10 @@ mod tests {
             step_breaks(&step(1, 1000, 7000, 0, 0), &flat, 1),
             ["delivery 875/s below target 1000/s"]
         );
-        assert_eq!(step_breaks(&step(1, 1000, 8000, 3, 0), &flat, 1), ["3 lost"]);
+        assert_eq!(
+            step_breaks(&step(1, 1000, 8000, 3, 0), &flat, 1),
+            ["3 lost"]
+        );
         assert_eq!(
             step_breaks(&step(1, 1000, 8000, 0, 2), &flat, 1),
             ["2 send failures"]

@@ -73,8 +73,8 @@ pub async fn run_local(
     let mut sut_url = config.sut_url.clone();
     let mut sut = None;
     if let Some(imc) = &config.imc {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0")
-            .context("SUT: cannot bind loopback")?;
+        let listener =
+            std::net::TcpListener::bind("127.0.0.1:0").context("SUT: cannot bind loopback")?;
         listener.set_nonblocking(true)?;
         let url = format!("http://{}", listener.local_addr()?);
         let cpu = ThreadCpu::default();

@@ -105,16 +105,28 @@ impl FanOutOpts {
 
     /// Checks the fan-out flags against the SUT they are given for.
     pub fn check(&self, kind: Option<Kind>) -> anyhow::Result<()> {
-        let (subs, trig) = (self.subscribers != 1, self.triggers != 1 || self.matching != 1);
+        let (subs, trig) = (
+            self.subscribers != 1,
+            self.triggers != 1 || self.matching != 1,
+        );
         match kind {
             None if subs || trig => {
                 bail!("--subscribers, --triggers and --matching are for --sut channel-imc or broker-imc")
             }
-            Some(Kind::Channel) if trig => bail!("channel-imc takes --subscribers; --triggers and --matching are for broker-imc"),
-            Some(Kind::Broker) if subs => bail!("broker-imc takes --triggers and --matching; --subscribers is for channel-imc"),
-            Some(Kind::Channel) if self.subscribers == 0 => bail!("--subscribers must be at least 1"),
+            Some(Kind::Channel) if trig => bail!(
+                "channel-imc takes --subscribers; --triggers and --matching are for broker-imc"
+            ),
+            Some(Kind::Broker) if subs => bail!(
+                "broker-imc takes --triggers and --matching; --subscribers is for channel-imc"
+            ),
+            Some(Kind::Channel) if self.subscribers == 0 => {
+                bail!("--subscribers must be at least 1")
+            }
             Some(Kind::Broker) if self.matching == 0 || self.matching > self.triggers => {
-                bail!("--matching must be between 1 and --triggers ({})", self.triggers)
+                bail!(
+                    "--matching must be between 1 and --triggers ({})",
+                    self.triggers
+                )
             }
             _ => Ok(()),
         }
@@ -127,7 +139,14 @@ impl FanOutOpts {
     pub fn routes(&self, kind: Kind, receiver: &str, delivery: &DeliverySpec) -> Vec<Route> {
         let url = |k: u32| format!("{}/c/{k}", receiver.trim_end_matches('/'));
         let route = |k: u32, filter| Route {
-            name: format!("{}-{k}", if kind == Kind::Channel { "subscription" } else { "trigger" }),
+            name: format!(
+                "{}-{k}",
+                if kind == Kind::Channel {
+                    "subscription"
+                } else {
+                    "trigger"
+                }
+            ),
             subscriber: url(k),
             filter,
             delivery: delivery.clone(),

@@ -767,7 +767,12 @@ fn a_standalone_broker_from_a_config_file_is_measured_with_run_target() {
     .unwrap();
     let bin = env!("CARGO_BIN_EXE_brokerbench");
     let sut = Command::new(bin)
-        .args(["sut", "broker-imc", "--listen", &format!("127.0.0.1:{sut_port}")])
+        .args([
+            "sut",
+            "broker-imc",
+            "--listen",
+            &format!("127.0.0.1:{sut_port}"),
+        ])
         .arg("--config")
         .arg(&config)
         .stderr(std::process::Stdio::piped())
@@ -799,7 +804,11 @@ fn a_standalone_broker_from_a_config_file_is_measured_with_run_target() {
         &out,
     );
     let table = String::from_utf8_lossy(&o.stdout);
-    assert!(o.status.success(), "{table}{}", String::from_utf8_lossy(&o.stderr));
+    assert!(
+        o.status.success(),
+        "{table}{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
     assert_eq!(all_row(&table), ["600", "600", "0", "1200", "0"], "{table}");
     assert!(table.contains("fan-out: 2 deliveries per event"), "{table}");
     let dir = entries(&out)
@@ -842,7 +851,14 @@ fn bad_sut_settings_get_one_line_and_exit_1() {
             "/nonexistent.yaml:",
         ),
         (
-            &["sut", "channel-imc", "--subscriber", "http://127.0.0.1:1/", "--backoff-delay", "soon"][..],
+            &[
+                "sut",
+                "channel-imc",
+                "--subscriber",
+                "http://127.0.0.1:1/",
+                "--backoff-delay",
+                "soon",
+            ][..],
             "bad duration \"soon\"",
         ),
         (
@@ -850,10 +866,21 @@ fn bad_sut_settings_get_one_line_and_exit_1() {
             "channel-imc takes --subscribers",
         ),
         (
-            &["run", "--sut", "broker-imc", "--triggers", "2", "--matching", "3"][..],
+            &[
+                "run",
+                "--sut",
+                "broker-imc",
+                "--triggers",
+                "2",
+                "--matching",
+                "3",
+            ][..],
             "--matching must be between 1 and --triggers (2)",
         ),
-        (&["run", "--subscribers", "2"][..], "are for --sut channel-imc or broker-imc"),
+        (
+            &["run", "--subscribers", "2"][..],
+            "are for --sut channel-imc or broker-imc",
+        ),
         (&["run", "--sut", "kafka-x"][..], "unknown SUT \"kafka-x\""),
     ] {
         let o = brokerbench(args, &out);

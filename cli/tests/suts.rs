@@ -14,7 +14,15 @@ fn warmup(s: &brokerbench_aggregator::model::Summary) -> u64 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn channel_imc_delivers_every_event_to_each_subscriber_once() {
-    let f = run(&["--sut", "channel-imc", "--subscribers", "3", "--pace", "500:2"]).await;
+    let f = run(&[
+        "--sut",
+        "channel-imc",
+        "--subscribers",
+        "3",
+        "--pace",
+        "500:2",
+    ])
+    .await;
     let s = &f.results.summary;
     assert_invariants(s);
     assert_eq!((s.scenario.as_str(), s.copies), ("channel-imc", 3));
@@ -54,7 +62,10 @@ async fn broker_imc_delivers_through_matching_triggers_only() {
     let s = &f.results.summary;
     assert_invariants(s);
     assert_eq!(s.copies, 2);
-    assert_eq!((s.totals.accepted, s.totals.delivered, s.totals.lost), (800, 1600, 0));
+    assert_eq!(
+        (s.totals.accepted, s.totals.delivered, s.totals.lost),
+        (800, 1600, 0)
+    );
     assert_eq!((s.totals.duplicates, s.totals.rejected), (0, 0));
     let sut = s.sut.unwrap();
     assert_eq!(s.totals.warmup_sent, 100);
@@ -83,7 +94,11 @@ async fn loss_behind_a_sut_is_counted_per_delivery() {
         &std::fs::read_to_string(f.dir.join("lost.tsv")).unwrap(),
     );
     let want: Vec<(u32, u32, u64)> = (0..2u32)
-        .flat_map(|c| (0..1000u64).filter(|q| q % 25 == 24).map(move |q| (0, c, q)))
+        .flat_map(|c| {
+            (0..1000u64)
+                .filter(|q| q % 25 == 24)
+                .map(move |q| (0, c, q))
+        })
         .collect();
     assert_eq!(lost, want);
     // The SUT delivered them all: the loss is past it.
@@ -104,7 +119,10 @@ async fn a_sut_summary_matches_the_committed_schema() {
         .map(|e| format!("{e} at {}", e.instance_path))
         .collect();
     assert!(errors.is_empty(), "{errors:#?}");
-    assert_eq!(summary["sut"]["delivered"], 200 + f.results.summary.totals.warmup_sent);
+    assert_eq!(
+        summary["sut"]["delivered"],
+        200 + f.results.summary.totals.warmup_sent
+    );
     let report = std::fs::read_to_string(f.dir.join("report.md")).unwrap();
     assert!(report.contains("SUT: accepted"), "{report}");
 }

@@ -148,23 +148,29 @@ impl JsonClient {
             let req = http::Request::get(&url)
                 .body(Full::new(Bytes::new()))
                 .map_err(|_| ClientError::Url(url.clone()))?;
-            let outcome = match tokio::time::timeout(Duration::from_secs(5), self.http.request(req)).await {
-                Err(_) => Err(ClientError::Timeout(url.clone())),
-                Ok(Err(source)) => Err(ClientError::Http {
-                    url: url.clone(),
-                    source,
-                }),
-                Ok(Ok(resp)) if resp.status().is_success() => return Ok(()),
-                Ok(Ok(resp)) => {
-                    let status = resp.status().as_u16();
-                    let body = resp.into_body().collect().await.map(|b| b.to_bytes()).unwrap_or_default();
-                    Err(ClientError::Status {
+            let outcome =
+                match tokio::time::timeout(Duration::from_secs(5), self.http.request(req)).await {
+                    Err(_) => Err(ClientError::Timeout(url.clone())),
+                    Ok(Err(source)) => Err(ClientError::Http {
                         url: url.clone(),
-                        status,
-                        body: String::from_utf8_lossy(&body).trim().to_string(),
-                    })
-                }
-            };
+                        source,
+                    }),
+                    Ok(Ok(resp)) if resp.status().is_success() => return Ok(()),
+                    Ok(Ok(resp)) => {
+                        let status = resp.status().as_u16();
+                        let body = resp
+                            .into_body()
+                            .collect()
+                            .await
+                            .map(|b| b.to_bytes())
+                            .unwrap_or_default();
+                        Err(ClientError::Status {
+                            url: url.clone(),
+                            status,
+                            body: String::from_utf8_lossy(&body).trim().to_string(),
+                        })
+                    }
+                };
             if tokio::time::Instant::now() >= deadline {
                 return outcome;
             }

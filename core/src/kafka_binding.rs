@@ -16,8 +16,10 @@ pub const PARTITION_KEY: &str = "partitionkey";
 
 /// Kafka record headers of an event whose HTTP headers are `headers`, and
 /// its record key. Headers other than `ce-*` and `content-type` are left out.
-pub fn to_record_headers(headers: &HeaderMap) -> (Vec<(String, Vec<u8>)>, Option<Vec<u8>>) {
-    let mut out = Vec::with_capacity(headers.len());
+pub fn to_record_headers<'a>(
+    headers: impl IntoIterator<Item = (&'a HeaderName, &'a HeaderValue)>,
+) -> (Vec<(String, Vec<u8>)>, Option<Vec<u8>>) {
+    let mut out = Vec::new();
     let mut key = None;
     for (name, value) in headers {
         let n = name.as_str();
@@ -76,7 +78,11 @@ fn percent_decode(v: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(v.len());
     let mut i = 0;
     while i < v.len() {
-        match (v[i], v.get(i + 1).copied().and_then(hex), v.get(i + 2).copied().and_then(hex)) {
+        match (
+            v[i],
+            v.get(i + 1).copied().and_then(hex),
+            v.get(i + 2).copied().and_then(hex),
+        ) {
             (b'%', Some(h), Some(l)) => {
                 out.push(h * 16 + l);
                 i += 3;
@@ -113,7 +119,10 @@ mod tests {
         assert_eq!(key.as_deref(), Some(&b"7"[..]));
         let get = |n: &str| record.iter().find(|(k, _)| k == n).map(|(_, v)| v.clone());
         assert_eq!(get("ce_id").unwrap(), b"42");
-        assert_eq!(String::from_utf8(get("ce_subject").unwrap()).unwrap(), "café %");
+        assert_eq!(
+            String::from_utf8(get("ce_subject").unwrap()).unwrap(),
+            "café %"
+        );
         assert_eq!(get("content-type").unwrap(), b"application/octet-stream");
         assert!(get("host").is_none() && get("ce_host").is_none());
         assert_eq!(record.len(), 7);
@@ -126,9 +135,15 @@ mod tests {
 
     #[test]
     fn structured_mode_and_plain_records() {
-        let record = [("content-type", &b"application/cloudevents+json; charset=utf-8"[..])];
+        let record = [(
+            "content-type",
+            &b"application/cloudevents+json; charset=utf-8"[..],
+        )];
         let h = to_http_headers(record).unwrap();
-        assert_eq!(h.get(CONTENT_TYPE).unwrap(), "application/cloudevents+json; charset=utf-8");
+        assert_eq!(
+            h.get(CONTENT_TYPE).unwrap(),
+            "application/cloudevents+json; charset=utf-8"
+        );
         assert!(to_http_headers([("content-type", &b"text/plain"[..])]).is_none());
         assert!(to_http_headers([("trace", &b"x"[..])]).is_none());
     }

@@ -250,6 +250,9 @@ pub struct SutCounters {
     pub rejected: u64,
     /// Requests refused with a 503 because the queue was full.
     pub backpressured: u64,
+    /// Requests answered 502: a Kafka SUT's write was not acknowledged.
+    #[serde(default)]
+    pub produce_failed: u64,
     /// Reply events taken back in (a broker's subscribers' responses).
     pub replies: u64,
     /// Deliveries owed: one per event per matching subscription.
@@ -277,6 +280,7 @@ impl SutCounters {
             accepted: d(self.accepted, earlier.accepted),
             rejected: d(self.rejected, earlier.rejected),
             backpressured: d(self.backpressured, earlier.backpressured),
+            produce_failed: d(self.produce_failed, earlier.produce_failed),
             replies: d(self.replies, earlier.replies),
             routed: d(self.routed, earlier.routed),
             delivered: d(self.delivered, earlier.delivered),

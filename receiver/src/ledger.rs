@@ -185,7 +185,10 @@ mod tests {
             warmup: false,
         };
         assert_eq!(l.record(&id(3), 0, 100 * S + 302_000_000), Delivery::First);
-        assert_eq!(l.record(&id(3), 0, 100 * S + 400_000_000), Delivery::Duplicate);
+        assert_eq!(
+            l.record(&id(3), 0, 100 * S + 400_000_000),
+            Delivery::Duplicate
+        );
         assert_eq!(l.record(&id(15), 0, 102 * S + 1), Delivery::First);
         assert_eq!(l.record(&id(20), 0, 102 * S), Delivery::OutOfRange);
         assert_eq!(l.record(&id(4), 1, 102 * S), Delivery::OutOfRange);
@@ -227,7 +230,11 @@ mod tests {
         assert_eq!(l.record(&id(0, 4), 3, 100 * S), Delivery::OutOfRange);
         let r = l.into_report(0, RejectCounts::default(), 0, false);
         let counts: Vec<u64> = r.received.iter().map(|b| b.count()).collect();
-        assert_eq!(counts, [0, 1, 0, 1, 0, 1], "bitset = copy * senders + sender");
+        assert_eq!(
+            counts,
+            [0, 1, 0, 1, 0, 1],
+            "bitset = copy * senders + sender"
+        );
         assert_eq!((r.duplicates, r.seconds[0].delivered), (1, 3));
     }
 }

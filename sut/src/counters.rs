@@ -31,6 +31,7 @@ impl Counters {
             accepted: r(&self.accepted),
             rejected: r(&self.rejected),
             backpressured: r(&self.backpressured),
+            produce_failed: 0,
             replies: r(&self.replies),
             routed: r(&self.routed),
             delivered: r(&self.delivered),
@@ -110,9 +111,11 @@ pub fn control(
     let (status, body, json) = match (method, path) {
         (&http::Method::GET, "/healthz") => (StatusCode::OK, "ok\n".to_string(), false),
         (&http::Method::GET, "/readyz") if ready => (StatusCode::OK, "ok\n".to_string(), false),
-        (&http::Method::GET, "/readyz") => {
-            (StatusCode::SERVICE_UNAVAILABLE, "not ready\n".to_string(), false)
-        }
+        (&http::Method::GET, "/readyz") => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "not ready\n".to_string(),
+            false,
+        ),
         (&http::Method::GET, "/v1/counters") => (
             StatusCode::OK,
             serde_json::to_string(&counters()).unwrap_or_default(),

@@ -40,7 +40,11 @@ impl Admitted {
     }
 
     /// An event whose end runs `settled`.
-    pub fn settling(event: Envelope, slot: OwnedSemaphorePermit, settled: Option<Settled>) -> Arc<Self> {
+    pub fn settling(
+        event: Envelope,
+        slot: OwnedSemaphorePermit,
+        settled: Option<Settled>,
+    ) -> Arc<Self> {
         Arc::new(Admitted {
             event,
             _slot: slot,

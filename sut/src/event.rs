@@ -123,6 +123,24 @@ impl Envelope {
         self.structured.is_some()
     }
 
+    /// The event as a Kafka record (CloudEvents Kafka binding): headers,
+    /// key (the `partitionkey` extension) and value.
+    pub fn kafka_record(&self) -> (Vec<(String, Vec<u8>)>, Option<Vec<u8>>, Bytes) {
+        let (mut headers, key) = brokerbench_core::kafka_binding::to_record_headers(
+            self.headers
+                .iter()
+                .filter(|(n, _)| *n != CE_TTL)
+                .map(|(n, v)| (n, v)),
+        );
+        if self.structured.is_none() && self.ttl != DEFAULT_TTL {
+            headers.push((
+                format!("ce_{TTL_ATTRIBUTE}"),
+                self.ttl.to_string().into_bytes(),
+            ));
+        }
+        (headers, key, self.body.clone())
+    }
+
     /// A POST of the event to `path` on `authority`, with `extra` headers
     /// (binary mode only: structured events go out byte for byte).
     pub fn request(

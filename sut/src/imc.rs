@@ -75,9 +75,13 @@ impl Plane {
 
     async fn answer(&self, req: Request<Incoming>) -> Response<Full<Bytes>> {
         let ready = !self.stopping.load(Ordering::Relaxed);
-        if let Some(r) = control(req.method(), req.uri().path(), self.kind.name(), ready, || {
-            self.counters()
-        }) {
+        if let Some(r) = control(
+            req.method(),
+            req.uri().path(),
+            self.kind.name(),
+            ready,
+            || self.counters(),
+        ) {
             return r;
         }
         if req.method() != Method::POST {

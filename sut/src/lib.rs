@@ -14,6 +14,8 @@
 //! - [`dispatch`]: delivery to one subscriber: workers, retries, backoff,
 //!   dead-letter sink.
 //! - [`imc`]: the in-memory channel and broker data planes.
+//! - [`kafka`]: the Kafka SUTs (channel-kafka, broker-kafka, source-kafka),
+//!   the local Kafka-protocol broker, topics and offset commits.
 //! - [`counters`]: what a data plane did, as JSON and Prometheus text.
 
 pub mod config;
@@ -23,6 +25,7 @@ pub mod dispatch;
 pub mod event;
 pub mod filter;
 pub mod imc;
+pub mod kafka;
 
 use std::fmt;
 use std::str::FromStr;

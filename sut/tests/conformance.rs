@@ -13,6 +13,9 @@ use brokerbench_core::wire::SutCounters;
 use brokerbench_sut::config::{DeliverySpec, ImcConfig, Kind, Route};
 use brokerbench_sut::filter::Filter;
 use brokerbench_sut::imc;
+use brokerbench_sut::kafka;
+use brokerbench_sut::kafka::local::LocalKafka;
+use brokerbench_sut::kafka::plane::{KafkaKind, KafkaPlaneConfig};
 use bytes::Bytes;
 use http::{Request, Response, StatusCode};
 use http_body_util::{BodyExt, Full};
@@ -27,20 +30,137 @@ use tokio_util::sync::CancellationToken;
 const EVENT_TYPE: &str = "dev.brokerbench.conformance";
 
 /// The SUTs under test.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Under {
     ChannelImc,
     BrokerImc,
+    ChannelKafka,
+    BrokerKafka,
 }
 
-const ALL: [Under; 2] = [Under::ChannelImc, Under::BrokerImc];
+const ALL: [Under; 4] = [
+    Under::ChannelImc,
+    Under::BrokerImc,
+    Under::ChannelKafka,
+    Under::BrokerKafka,
+];
+
+impl Under {
+    fn is_kafka(self) -> bool {
+        matches!(self, Under::ChannelKafka | Under::BrokerKafka)
+    }
+}
+
+thread_local! {
+    static BROKER: std::cell::RefCell<Option<LocalKafka>> = const { std::cell::RefCell::new(None) };
+}
+
+/// The local Kafka-protocol broker of this test: started on first use, on
+/// the test's thread, and stopped when the test's thread ends. Each plane
+/// has topics of its own.
+async fn kafka() -> String {
+    if let Some(b) = BROKER.with(|b| b.borrow().as_ref().map(|k| k.bootstrap.clone())) {
+        return b;
+    }
+    let broker = LocalKafka::start()
+        .await
+        .expect("the local Kafka-protocol broker starts (scripts/setup installs tansu)");
+    let bootstrap = broker.bootstrap.clone();
+    BROKER.with(|b| *b.borrow_mut() = Some(broker));
+    bootstrap
+}
+
+/// A topic name no other test uses.
+fn fresh_topic() -> String {
+    static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    format!("conformance-{}-{n}", std::process::id())
+}
+
+/// Either data plane.
+enum Plane {
+    Imc(Arc<imc::Plane>),
+    Kafka(Arc<kafka::plane::KafkaPlane>),
+}
 
 /// A running SUT as the tests see it.
 struct Sut {
     ingress: String,
     stop: CancellationToken,
-    plane: Arc<imc::Plane>,
+    plane: Plane,
     done: tokio::task::JoinHandle<SutCounters>,
+}
+
+/// Starts `kind` with `routes`; `capacity` bounds what it holds (in-memory)
+/// or has in flight per route (Kafka).
+async fn start_plane(
+    under: Under,
+    routes: Vec<Route>,
+    capacity: usize,
+    grace: Duration,
+    group_prefix: Option<(&str, &str)>,
+) -> Sut {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let ingress = format!("http://{}/", listener.local_addr().unwrap());
+    let stop = CancellationToken::new();
+    let (plane, done) = match under {
+        Under::ChannelImc | Under::BrokerImc => {
+            let kind = if under == Under::ChannelImc {
+                Kind::Channel
+            } else {
+                Kind::Broker
+            };
+            let config = ImcConfig {
+                capacity,
+                connections: 4,
+                grace,
+                ..ImcConfig::new(kind, routes)
+            };
+            let r = imc::start(config, listener, ThreadCpu::default(), stop.clone());
+            (Plane::Imc(r.plane), r.done)
+        }
+        Under::ChannelKafka | Under::BrokerKafka => {
+            let bootstrap = kafka().await;
+            let (topic, prefix) = match group_prefix {
+                Some((t, p)) => (t.to_string(), p.to_string()),
+                None => {
+                    let t = fresh_topic();
+                    kafka::admin::create_topic(&bootstrap, &t, 4, 1)
+                        .await
+                        .unwrap();
+                    (t.clone(), t)
+                }
+            };
+            let config = KafkaPlaneConfig {
+                kind: if under == Under::ChannelKafka {
+                    KafkaKind::Channel
+                } else {
+                    KafkaKind::Broker
+                },
+                routes,
+                bootstrap,
+                topic,
+                group_prefix: prefix,
+                ordered: false,
+                capacity,
+                connections: 4,
+                fetch_wait: Duration::from_millis(10),
+                max_event_bytes: 4 << 20,
+                grace,
+            };
+            let r =
+                kafka::plane::start(config, listener, ThreadCpu::default(), stop.clone()).unwrap();
+            (Plane::Kafka(r.plane), r.done)
+        }
+    };
+    let sut = Sut {
+        ingress,
+        stop,
+        plane,
+        done,
+    };
+    sut.wait_ready().await;
+    sut
 }
 
 impl Sut {
@@ -61,8 +181,8 @@ impl Sut {
             filter,
             delivery: delivery.clone(),
         };
-        let (kind, routes) = match under {
-            Under::ChannelImc => (
+        let (_, routes) = match under {
+            Under::ChannelImc | Under::ChannelKafka => (
                 Kind::Channel,
                 subscribers
                     .iter()
@@ -70,7 +190,7 @@ impl Sut {
                     .map(|(i, s)| route(i, s, Filter::everything()))
                     .collect::<Vec<_>>(),
             ),
-            Under::BrokerImc => {
+            Under::BrokerImc | Under::BrokerKafka => {
                 let ty = |t: &str| {
                     Filter::from_attributes(&BTreeMap::from([("type".into(), t.to_string())]))
                 };
@@ -91,26 +211,23 @@ impl Sut {
                 (Kind::Broker, routes)
             }
         };
-        let config = ImcConfig {
-            capacity,
-            connections: 4,
-            grace,
-            ..ImcConfig::new(kind, routes)
-        };
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let ingress = format!("http://{}/", listener.local_addr().unwrap());
-        let stop = CancellationToken::new();
-        let running = imc::start(config, listener, ThreadCpu::default(), stop.clone());
-        Sut {
-            ingress,
-            stop,
-            plane: running.plane,
-            done: running.done,
-        }
+        start_plane(under, routes, capacity, grace, None).await
     }
 
     fn counters(&self) -> SutCounters {
-        self.plane.counters()
+        match &self.plane {
+            Plane::Imc(p) => p.counters(),
+            Plane::Kafka(p) => p.counters(),
+        }
+    }
+
+    /// Waits for `/readyz` (a Kafka SUT: every consumer group assigned).
+    async fn wait_ready(&self) {
+        let client = brokerbench_core::client::JsonClient::new(self.ingress.trim_end_matches('/'));
+        client
+            .wait_ready("/readyz", Duration::from_secs(30))
+            .await
+            .expect("the SUT gets ready");
     }
 
     /// Waits until nothing is inside the SUT and `f` holds of its counters.
@@ -123,6 +240,21 @@ impl Sut {
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
         panic!("the SUT did not settle: {:?}", self.counters());
+    }
+
+    /// Waits until exactly `n` deliveries are in flight (and stay so).
+    async fn settle_busy(&self, n: u64) -> SutCounters {
+        for _ in 0..1000 {
+            let c = self.counters();
+            if c.queued == n {
+                tokio::time::sleep(Duration::from_millis(200)).await;
+                let again = self.counters();
+                assert_eq!(again.queued, n, "in flight grew past the bound: {again:?}");
+                return again;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        panic!("never {n} in flight: {:?}", self.counters());
     }
 
     async fn shutdown(self) -> SutCounters {
@@ -456,16 +588,28 @@ async fn a_full_queue_answers_503_and_holds_no_more() {
         let statuses = publish(&sut.ingress, 200, Duration::ZERO, &[]).await;
         let accepted = statuses.iter().filter(|&&s| s == 202).count();
         let refused = statuses.iter().filter(|&&s| s == 503).count();
-        assert_eq!((accepted, refused), (capacity, 200 - capacity), "{under:?}");
-        let c = sut.counters();
-        assert_eq!(
-            (c.queued, c.backpressured),
-            (capacity as u64, 150),
-            "{under:?}"
-        );
+        if under.is_kafka() {
+            // Kafka keeps what it acknowledged: all 200 are taken, and the
+            // dispatcher holds no more than its capacity in flight.
+            assert_eq!((accepted, refused), (200, 0), "{under:?}");
+            let c = sut.settle_busy(capacity as u64).await;
+            assert_eq!(
+                (c.queued, c.routed),
+                (capacity as u64, capacity as u64),
+                "{under:?}"
+            );
+        } else {
+            assert_eq!((accepted, refused), (capacity, 200 - capacity), "{under:?}");
+            let c = sut.counters();
+            assert_eq!(
+                (c.queued, c.backpressured),
+                (capacity as u64, 150),
+                "{under:?}"
+            );
+        }
         release.send_replace(false);
-        let c = sut.settle(|c| c.delivered == capacity as u64).await;
-        exactly_once(&sub.taken_ids(), capacity);
+        let c = sut.settle(|c| c.delivered == accepted as u64).await;
+        exactly_once(&sub.taken_ids(), accepted);
         assert_eq!(c.queued, 0);
         // With room again, events are taken.
         let again = publish(&sut.ingress, 10, Duration::ZERO, &[]).await;
@@ -477,27 +621,58 @@ async fn a_full_queue_answers_503_and_holds_no_more() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn shutdown_drains_what_it_can_then_accounts_for_the_rest() {
     for under in ALL {
-        // A healthy subscriber: shutdown delivers everything queued first.
+        // A healthy subscriber: shutdown delivers what it holds first. A
+        // Kafka SUT stops reading: what it did not read stays in the topic,
+        // uncommitted, and the next consumer of the group delivers it.
         let (sub, url) = Subscriber::start(Behaviour::default()).await;
         let (_, never_url) = Subscriber::start(Behaviour::default()).await;
-        let sut = Sut::start(
+        let topic = fresh_topic();
+        if under.is_kafka() {
+            kafka::admin::create_topic(&kafka().await, &topic, 4, 1)
+                .await
+                .unwrap();
+        }
+        let group = under.is_kafka().then_some((topic.as_str(), "g"));
+        let route = |url: &str| Route {
+            name: "only".into(),
+            subscriber: url.to_string(),
+            filter: Filter::everything(),
+            delivery: fast_retries(3, None),
+        };
+        let sut = start_plane(
             under,
-            &[url],
-            &never_url,
-            fast_retries(3, None),
+            vec![route(&url)],
             1000,
             Duration::from_secs(5),
+            group,
         )
         .await;
         let ingress = sut.ingress.clone();
         publish(&ingress, 100, Duration::ZERO, &[]).await;
         let end = sut.shutdown().await;
-        assert_eq!(
-            (end.routed, end.delivered, end.dropped),
-            (100, 100, 0),
-            "{under:?}"
-        );
-        exactly_once(&sub.taken_ids(), 100);
+        assert_eq!(end.dropped, 0, "{under:?}");
+        assert_eq!(end.routed, end.delivered, "{under:?}");
+        if under.is_kafka() {
+            let (rest, rest_url) = Subscriber::start(Behaviour::default()).await;
+            let again = start_plane(
+                under,
+                vec![route(&rest_url)],
+                1000,
+                Duration::from_secs(5),
+                group,
+            )
+            .await;
+            again.settle(|c| c.delivered == 100 - end.delivered).await;
+            again.shutdown().await;
+            let mut all = sub.taken_ids();
+            for (id, n) in rest.taken_ids() {
+                *all.entry(id).or_default() += n;
+            }
+            exactly_once(&all, 100);
+        } else {
+            assert_eq!(end.delivered, 100, "{under:?}");
+            exactly_once(&sub.taken_ids(), 100);
+        }
         let addr: std::net::SocketAddr = ingress
             .trim_start_matches("http://")
             .trim_end_matches('/')
@@ -590,82 +765,120 @@ async fn what_is_not_a_cloudevent_gets_a_4xx_and_the_sut_keeps_going() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn broker_replies_come_back_in_and_loops_end_at_the_hop_limit() {
-    // Trigger 1 (type conformance) replies with type "reply"; trigger 2
-    // (type reply) takes it.
-    let replying = Behaviour {
-        reply_type: Some("dev.brokerbench.reply".into()),
-        ..Behaviour::default()
-    };
-    let (first, first_url) = Subscriber::start(replying).await;
-    let (second, second_url) = Subscriber::start(Behaviour::default()).await;
-    let ty = |t: &str| Filter::Exact(BTreeMap::from([("type".into(), t.to_string())]));
-    let routes = vec![
-        Route {
-            name: "t1".into(),
-            subscriber: first_url,
-            filter: ty(EVENT_TYPE),
-            delivery: fast_retries(3, None),
-        },
-        Route {
-            name: "t2".into(),
-            subscriber: second_url,
-            filter: ty("dev.brokerbench.reply"),
-            delivery: fast_retries(3, None),
-        },
-    ];
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let ingress = format!("http://{}/", listener.local_addr().unwrap());
-    let stop = CancellationToken::new();
-    let running = imc::start(
-        ImcConfig::new(Kind::Broker, routes),
-        listener,
-        ThreadCpu::default(),
-        stop.clone(),
-    );
-    publish(&ingress, 20, Duration::ZERO, &[]).await;
-    let mut c = running.plane.counters();
-    for _ in 0..500 {
-        if c.delivered == 40 && c.queued == 0 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-        c = running.plane.counters();
-    }
-    assert_eq!((c.accepted, c.replies, c.delivered), (40, 20, 40));
-    exactly_once(&first.taken_ids(), 20);
-    let replies = second.taken_ids();
-    assert_eq!(replies.len(), 20);
-    assert!(replies.keys().all(|k| k.starts_with("reply-")));
-    stop.cancel();
-    running.done.await.unwrap();
+    for under in [Under::BrokerImc, Under::BrokerKafka] {
+        // Trigger 1 (type conformance) replies with type "reply"; trigger 2
+        // (type reply) takes it.
+        let replying = Behaviour {
+            reply_type: Some("dev.brokerbench.reply".into()),
+            ..Behaviour::default()
+        };
+        let (first, first_url) = Subscriber::start(replying).await;
+        let (second, second_url) = Subscriber::start(Behaviour::default()).await;
+        let ty = |t: &str| Filter::Exact(BTreeMap::from([("type".into(), t.to_string())]));
+        let routes = vec![
+            Route {
+                name: "t1".into(),
+                subscriber: first_url,
+                filter: ty(EVENT_TYPE),
+                delivery: fast_retries(3, None),
+            },
+            Route {
+                name: "t2".into(),
+                subscriber: second_url,
+                filter: ty("dev.brokerbench.reply"),
+                delivery: fast_retries(3, None),
+            },
+        ];
+        let sut = start_plane(under, routes, 1000, Duration::from_secs(5), None).await;
+        publish(&sut.ingress, 20, Duration::ZERO, &[]).await;
+        let c = sut.settle(|c| c.delivered == 40 && c.replies == 20).await;
+        assert_eq!((c.replies, c.delivered), (20, 40), "{under:?}");
+        exactly_once(&first.taken_ids(), 20);
+        let replies = second.taken_ids();
+        assert_eq!(replies.len(), 20);
+        assert!(replies.keys().all(|k| k.starts_with("reply-")));
+        sut.shutdown().await;
 
-    // A subscriber that answers every event with another of the same type:
-    // the loop ends when the hop count (5 here) runs out.
-    let echo = Behaviour {
-        reply_type: Some(EVENT_TYPE.into()),
-        ..Behaviour::default()
-    };
-    let (echoing, echo_url) = Subscriber::start(echo).await;
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let ingress = format!("http://{}/", listener.local_addr().unwrap());
-    let stop = CancellationToken::new();
-    let routes = vec![Route {
-        name: "loop".into(),
-        subscriber: echo_url,
-        filter: ty(EVENT_TYPE),
-        delivery: fast_retries(0, None),
-    }];
-    let running = imc::start(
-        ImcConfig::new(Kind::Broker, routes),
-        listener,
-        ThreadCpu::default(),
-        stop.clone(),
-    );
-    publish(&ingress, 1, Duration::ZERO, &[("ce-knativebrokerttl", "5")]).await;
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    let c = running.plane.counters();
-    assert_eq!((c.accepted, c.replies, c.delivered), (5, 4, 5), "{c:?}");
-    assert_eq!(echoing.attempts_total(), 5);
-    stop.cancel();
-    running.done.await.unwrap();
+        // A subscriber that answers every event with another of the same
+        // type: the loop ends when the hop count (5 here) runs out.
+        let echo = Behaviour {
+            reply_type: Some(EVENT_TYPE.into()),
+            ..Behaviour::default()
+        };
+        let (echoing, echo_url) = Subscriber::start(echo).await;
+        let routes = vec![Route {
+            name: "loop".into(),
+            subscriber: echo_url,
+            filter: ty(EVENT_TYPE),
+            delivery: fast_retries(0, None),
+        }];
+        let sut = start_plane(under, routes, 1000, Duration::from_secs(5), None).await;
+        publish(
+            &sut.ingress,
+            1,
+            Duration::ZERO,
+            &[("ce-knativebrokerttl", "5")],
+        )
+        .await;
+        let c = sut.settle(|c| c.delivered == 5).await;
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert_eq!((c.replies, c.delivered), (4, 5), "{under:?}: {c:?}");
+        assert_eq!(echoing.attempts_total(), 5);
+        sut.shutdown().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kafka_commits_only_what_was_delivered_so_a_restart_skips_nothing() {
+    for under in [Under::ChannelKafka, Under::BrokerKafka] {
+        let (release, stall) = watch::channel(true);
+        let (_, stalled_url) = Subscriber::start(Behaviour {
+            stall: Some(stall),
+            ..Behaviour::default()
+        })
+        .await;
+        let topic = fresh_topic();
+        kafka::admin::create_topic(&kafka().await, &topic, 4, 1)
+            .await
+            .unwrap();
+        let route = |url: &str| Route {
+            name: "only".into(),
+            subscriber: url.to_string(),
+            filter: Filter::everything(),
+            delivery: fast_retries(0, None),
+        };
+        // 30 events are read and stuck at a stalled subscriber; shutdown
+        // drops them without committing.
+        let sut = start_plane(
+            under,
+            vec![route(&stalled_url)],
+            1000,
+            Duration::from_millis(200),
+            Some((&topic, "g")),
+        )
+        .await;
+        publish(&sut.ingress, 30, Duration::ZERO, &[]).await;
+        sut.settle_busy(30).await;
+        let end = sut.shutdown().await;
+        assert_eq!(
+            (end.routed, end.delivered, end.dropped),
+            (30, 0, 30),
+            "{under:?}"
+        );
+        release.send_replace(false);
+        // The same consumer group again: every one of the 30 comes back.
+        let (sub, url) = Subscriber::start(Behaviour::default()).await;
+        let sut = start_plane(
+            under,
+            vec![route(&url)],
+            1000,
+            Duration::from_secs(5),
+            Some((&topic, "g")),
+        )
+        .await;
+        sut.settle(|c| c.delivered == 30).await;
+        exactly_once(&sub.taken_ids(), 30);
+        let end = sut.shutdown().await;
+        assert_eq!(end.delivered, 30);
+    }
 }

@@ -51,4 +51,3 @@ pub fn assert_invariants(s: &Summary) {
     }
     assert_eq!(s.totals.failed, s.failures.total());
 }
-

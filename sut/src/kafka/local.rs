@@ -44,8 +44,25 @@ impl LocalKafka {
             .map_err(|e| KafkaError::LocalBroker(format!("no free port: {e}")))?
             .port();
         let url = format!("tcp://127.0.0.1:{port}");
-        let child = Command::new(&bin)
-            .args(["broker", "--listener-url", &url, "--advertised-listener-url", &url])
+        let mut command = Command::new(&bin);
+        // SAFETY: prctl is async-signal-safe; it only asks the kernel to kill
+        // the broker if the thread that started it goes away without
+        // stopping it (a crash, SIGKILL).
+        unsafe {
+            use std::os::unix::process::CommandExt;
+            command.pre_exec(|| {
+                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+                Ok(())
+            });
+        }
+        let child = command
+            .args([
+                "broker",
+                "--listener-url",
+                &url,
+                "--advertised-listener-url",
+                &url,
+            ])
             .args(["--storage-engine", "memory://tansu/"])
             .env("RUST_LOG", "error")
             .stdin(Stdio::null())
@@ -60,7 +77,9 @@ impl LocalKafka {
         let deadline = tokio::time::Instant::now() + START_PATIENCE;
         loop {
             if let Ok(Some(status)) = broker.child.try_wait() {
-                return Err(KafkaError::LocalBroker(format!("tansu exited at start: {status}")));
+                return Err(KafkaError::LocalBroker(format!(
+                    "tansu exited at start: {status}"
+                )));
             }
             if super::admin::reachable(&broker.bootstrap, Duration::from_secs(1)).await {
                 return Ok(broker);

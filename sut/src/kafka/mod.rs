@@ -1,0 +1,41 @@
+//! Kafka-backed SUTs and what they stand on: the local Kafka-protocol
+//! broker, topics, at-least-once offset commits, and the data plane shared
+//! by channel-kafka, broker-kafka and source-kafka.
+//!
+//! Layout:
+//! - [`local`]: the local broker (`tansu`, in-memory) a run starts itself.
+//! - [`admin`]: topic creation, reachability.
+//! - [`offsets`]: commit points that never skip an undelivered record.
+//! - [`plane`]: HTTP ingress -> topic -> one consumer group per route ->
+//!   HTTP delivery (retries, dead letter), for the three Kafka SUTs.
+
+pub mod admin;
+pub mod local;
+pub mod offsets;
+pub mod plane;
+
+use rdkafka::ClientConfig;
+
+/// What goes wrong with Kafka before or around a run.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum KafkaError {
+    #[error("no local Kafka-protocol broker: `tansu` is not installed (scripts/setup installs it: cargo install tansu --locked --features dynostore), or give --kafka-bootstrap HOST:PORT")]
+    NoLocalBroker,
+    #[error("local Kafka-protocol broker: {0}")]
+    LocalBroker(String),
+    #[error("Kafka at {0} is unreachable (no answer to a metadata request)")]
+    Unreachable(String),
+    #[error("topic {0:?} was not created: {1}")]
+    TopicRefused(String, String),
+    #[error("Kafka client: {0}")]
+    Client(String),
+}
+
+/// Settings every Kafka client of the suite starts from.
+pub fn client_config(bootstrap: &str) -> ClientConfig {
+    let mut c = ClientConfig::new();
+    c.set("bootstrap.servers", bootstrap)
+        .set("client.id", "brokerbench")
+        .set("log_level", "3");
+    c
+}

@@ -1,0 +1,527 @@
+//! The Kafka data plane behind channel-kafka, broker-kafka and source-kafka.
+//!
+//! Ingress (channel and broker): each CloudEvent is produced to the topic
+//! (CloudEvents Kafka binding) and answered 202 only once the broker
+//! acknowledged the write (`acks=all`), 503 when the producer's queue is
+//! full, 502 when the write failed. Dispatch: one consumer group per route
+//! (subscription or trigger) reads the topic from the start, filters,
+//! delivers over HTTP with retries and a dead-letter sink, and commits an
+//! offset only once it and every offset before it are settled
+//! (at-least-once: nothing skipped). Ordered delivery keeps one event in
+//! flight per partition. A broker produces its subscribers' replies back to
+//! the topic. The source has no ingress: a sender produces to the topic.
+
+use super::offsets::Offsets;
+use super::{client_config, KafkaError};
+use crate::config::Route;
+use crate::counters::{bump, control, Counters};
+use crate::dispatch::{Admitted, Dispatcher, Replies};
+use crate::event::{Envelope, NotAnEvent};
+use brokerbench_core::cpu::ThreadCpu;
+use brokerbench_core::kafka_binding::to_http_headers;
+use brokerbench_core::wire::SutCounters;
+use bytes::Bytes;
+use http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode};
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Incoming;
+use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
+use rdkafka::error::RDKafkaErrorCode;
+use rdkafka::message::{Header, Headers, Message, OwnedHeaders};
+use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
+use rdkafka::{Offset, TopicPartitionList};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tokio::sync::{mpsc, Semaphore};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+/// How often consumer groups commit what is settled.
+const COMMIT_EVERY: Duration = Duration::from_millis(100);
+/// How long the ingress waits for the broker's acknowledgement.
+const PRODUCE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Which Kafka SUT.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KafkaKind {
+    /// channel-kafka: every subscription gets every event.
+    Channel,
+    /// broker-kafka: triggers filter; replies go back to the topic.
+    Broker,
+    /// source-kafka: no ingress; records become CloudEvents for the sink.
+    Source,
+}
+
+impl KafkaKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            KafkaKind::Channel => "channel-kafka",
+            KafkaKind::Broker => "broker-kafka",
+            KafkaKind::Source => "source-kafka",
+        }
+    }
+}
+
+/// A Kafka data plane.
+#[derive(Debug, Clone)]
+pub struct KafkaPlaneConfig {
+    pub kind: KafkaKind,
+    pub routes: Vec<Route>,
+    /// `host:port[,host:port...]`.
+    pub bootstrap: String,
+    /// The topic (created before the plane starts).
+    pub topic: String,
+    /// Consumer group of route `r` is `<group_prefix>.<r's name>`.
+    pub group_prefix: String,
+    /// One event in flight per partition (per route) instead of many.
+    pub ordered: bool,
+    /// Records in flight per route; the consumer waits above it.
+    pub capacity: usize,
+    /// Keep-alive connections per subscriber.
+    pub connections: usize,
+    /// How long the broker may hold a fetch for data (`fetch.wait.max.ms`):
+    /// a floor under e2e latency on brokers that always wait this long.
+    pub fetch_wait: Duration,
+    pub max_event_bytes: usize,
+    /// On shutdown, time given to what is in flight before it is dropped.
+    pub grace: Duration,
+}
+
+/// One consumer group: its route's dispatcher, offsets and flow control.
+struct Group {
+    dispatcher: Arc<Dispatcher>,
+    consumer: StreamConsumer,
+    offsets: Offsets,
+    slots: Arc<Semaphore>,
+    assigned: AtomicBool,
+}
+
+/// The plane's shared state.
+pub struct KafkaPlane {
+    kind: KafkaKind,
+    topic: String,
+    producer: FutureProducer,
+    groups: Vec<Arc<Group>>,
+    pub counters: Arc<Counters>,
+    /// Produce requests that failed (answered 502).
+    produce_failed: AtomicU64,
+    cpu: ThreadCpu,
+    stopping: AtomicBool,
+    max_event_bytes: usize,
+}
+
+impl KafkaPlane {
+    /// Every consumer group has its partitions (and the plane is not stopping).
+    pub fn ready(&self) -> bool {
+        !self.stopping.load(Ordering::Relaxed)
+            && self
+                .groups
+                .iter()
+                .all(|g| g.assigned.load(Ordering::Relaxed))
+    }
+
+    /// The counters now; `queued` is what is being delivered.
+    pub fn counters(&self) -> SutCounters {
+        let busy = self.groups.iter().map(|g| g.offsets.busy() as u64).sum();
+        let mut c = self.counters.snapshot(busy, self.cpu.total_ns());
+        c.produce_failed = self.produce_failed.load(Ordering::Relaxed);
+        c
+    }
+
+    async fn answer(&self, req: Request<Incoming>) -> Response<Full<Bytes>> {
+        let name = self.kind.name();
+        if let Some(r) = control(req.method(), req.uri().path(), name, self.ready(), || {
+            self.counters()
+        }) {
+            return r;
+        }
+        if req.method() != Method::POST || self.kind == KafkaKind::Source {
+            return text(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "GET /healthz, /readyz, /metrics or /v1/counters; POST a CloudEvent (not to a source)\n",
+            );
+        }
+        let (parts, body) = req.into_parts();
+        let body = match Limited::new(body, self.max_event_bytes).collect().await {
+            Ok(b) => b.to_bytes(),
+            Err(_) => {
+                bump(&self.counters.rejected);
+                return text(StatusCode::PAYLOAD_TOO_LARGE, "event too large\n");
+            }
+        };
+        let event = match Envelope::parse(&parts.headers, body) {
+            Ok(e) => e,
+            Err(e) => {
+                bump(&self.counters.rejected);
+                let status = match e {
+                    NotAnEvent::Batch => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                    _ => StatusCode::BAD_REQUEST,
+                };
+                let mut r = text(status, "");
+                *r.body_mut() = Full::new(Bytes::from(format!("{e}\n")));
+                return r;
+            }
+        };
+        match self.produce(&event) {
+            Err(Produce::Full) => {
+                bump(&self.counters.backpressured);
+                let mut r = text(StatusCode::SERVICE_UNAVAILABLE, "producer queue full\n");
+                r.headers_mut()
+                    .insert(http::header::RETRY_AFTER, HeaderValue::from(1));
+                r
+            }
+            Err(Produce::Failed) => self.failed(),
+            Ok(ack) => match tokio::time::timeout(PRODUCE_TIMEOUT, ack).await {
+                Ok(Ok(Ok(_))) => {
+                    bump(&self.counters.accepted);
+                    text(StatusCode::ACCEPTED, "")
+                }
+                _ => self.failed(),
+            },
+        }
+    }
+
+    fn failed(&self) -> Response<Full<Bytes>> {
+        self.produce_failed.fetch_add(1, Ordering::Relaxed);
+        text(
+            StatusCode::BAD_GATEWAY,
+            "Kafka did not acknowledge the write\n",
+        )
+    }
+
+    /// Queues an event for the topic; the future resolves with the ack.
+    fn produce(&self, event: &Envelope) -> Result<rdkafka::producer::DeliveryFuture, Produce> {
+        let (headers, key, value) = event.kafka_record();
+        let mut owned = OwnedHeaders::new_with_capacity(headers.len());
+        for (k, v) in &headers {
+            owned = owned.insert(Header {
+                key: k,
+                value: Some(v),
+            });
+        }
+        let mut record = FutureRecord::to(&self.topic)
+            .payload(&value[..])
+            .headers(owned);
+        if let Some(k) = &key {
+            record = record.key(&k[..]);
+        }
+        self.producer.send_result(record).map_err(|(e, _)| {
+            if e.rdkafka_error_code() == Some(RDKafkaErrorCode::QueueFull) {
+                Produce::Full
+            } else {
+                Produce::Failed
+            }
+        })
+    }
+}
+
+enum Produce {
+    Full,
+    Failed,
+}
+
+/// A broker's replies are produced back to the topic.
+impl Replies for std::sync::Weak<KafkaPlane> {
+    fn reply(&self, answer: &Response<Bytes>, to: &Envelope) -> Result<(), ()> {
+        let plane = self.upgrade().ok_or(())?;
+        let Ok(mut event) = Envelope::parse(answer.headers(), answer.body().clone()) else {
+            return Ok(());
+        };
+        if to.ttl <= 1 {
+            return Ok(());
+        }
+        event.ttl = to.ttl - 1;
+        plane.produce(&event).map_err(|_| ())?;
+        bump(&plane.counters.replies);
+        Ok(())
+    }
+}
+
+struct Ingress(Arc<KafkaPlane>);
+
+impl brokerbench_core::serve::Handler for Ingress {
+    fn answer(
+        &self,
+        req: Request<Incoming>,
+    ) -> impl std::future::Future<Output = Response<Full<Bytes>>> + Send {
+        self.0.answer(req)
+    }
+}
+
+fn text(status: StatusCode, body: &'static str) -> Response<Full<Bytes>> {
+    let mut r = Response::new(Full::new(Bytes::from_static(body.as_bytes())));
+    *r.status_mut() = status;
+    r
+}
+
+/// A record as a CloudEvent: as carried (binary or structured binding), or,
+/// for a source, a new event around a plain record (id `partition-offset`).
+fn event_of(m: &impl Message, kind: KafkaKind, topic: &str) -> Option<Envelope> {
+    let value = Bytes::copy_from_slice(m.payload().unwrap_or_default());
+    let carried = m
+        .headers()
+        .and_then(|h| to_http_headers(h.iter().map(|h| (h.key, h.value.unwrap_or_default()))));
+    let headers = match carried {
+        Some(h) => h,
+        None if kind == KafkaKind::Source => {
+            let mut h = HeaderMap::new();
+            let id = format!("{}-{}", m.partition(), m.offset());
+            let source = format!("/brokerbench/kafka/{topic}#{}", m.partition());
+            for (k, v) in [
+                ("ce-specversion", "1.0"),
+                ("ce-id", id.as_str()),
+                ("ce-source", source.as_str()),
+                ("ce-type", "dev.knative.kafka.event"),
+            ] {
+                h.insert(k, HeaderValue::from_str(v).ok()?);
+            }
+            h
+        }
+        None => return None,
+    };
+    Envelope::parse(&headers, value).ok()
+}
+
+/// A running Kafka data plane.
+pub struct Running {
+    pub plane: Arc<KafkaPlane>,
+    pub done: tokio::task::JoinHandle<SutCounters>,
+}
+
+/// Starts the plane on `listener` (ingress and control endpoints). On
+/// `shutdown`: stops taking events and reading records, gives what is in
+/// flight `grace`, commits what is settled, drops the rest (uncommitted,
+/// so a restart would deliver it again), and ends with its counters.
+pub fn start(
+    config: KafkaPlaneConfig,
+    listener: TcpListener,
+    cpu: ThreadCpu,
+    shutdown: CancellationToken,
+) -> Result<Running, KafkaError> {
+    let client = |e: rdkafka::error::KafkaError| KafkaError::Client(e.to_string());
+    let producer: FutureProducer = client_config(&config.bootstrap)
+        .set("acks", "all")
+        .set("linger.ms", "1")
+        .set("message.timeout.ms", "10000")
+        .set(
+            "queue.buffering.max.messages",
+            config.capacity.max(1).to_string(),
+        )
+        .create()
+        .map_err(client)?;
+    let counters: Arc<Counters> = Arc::default();
+    let stop_workers = CancellationToken::new();
+    let stop_reading = CancellationToken::new();
+    let plane = Arc::new_cyclic(|weak: &std::sync::Weak<KafkaPlane>| {
+        let replies: Option<Arc<dyn Replies>> = match config.kind {
+            KafkaKind::Broker => Some(Arc::new(weak.clone())),
+            _ => None,
+        };
+        let groups = config
+            .routes
+            .iter()
+            .filter_map(|r| {
+                let consumer: StreamConsumer = client_config(&config.bootstrap)
+                    .set("group.id", format!("{}.{}", config.group_prefix, r.name))
+                    .set("enable.auto.commit", "false")
+                    .set("auto.offset.reset", "earliest")
+                    .set(
+                        "fetch.wait.max.ms",
+                        config.fetch_wait.as_millis().max(1).to_string(),
+                    )
+                    .set("session.timeout.ms", "10000")
+                    .create()
+                    .ok()?;
+                consumer.subscribe(&[&config.topic]).ok()?;
+                Some(Arc::new(Group {
+                    dispatcher: Dispatcher::new(
+                        r.clone(),
+                        counters.clone(),
+                        replies.clone(),
+                        stop_workers.clone(),
+                    ),
+                    consumer,
+                    offsets: Offsets::default(),
+                    slots: Arc::new(Semaphore::new(config.capacity.max(1))),
+                    assigned: AtomicBool::new(false),
+                }))
+            })
+            .collect();
+        KafkaPlane {
+            kind: config.kind,
+            topic: config.topic.clone(),
+            producer,
+            groups,
+            counters: counters.clone(),
+            produce_failed: AtomicU64::new(0),
+            cpu,
+            stopping: AtomicBool::new(false),
+            max_event_bytes: config.max_event_bytes,
+        }
+    });
+    if plane.groups.len() != config.routes.len() {
+        return Err(KafkaError::Client(format!(
+            "cannot create the consumers of topic {}",
+            config.topic
+        )));
+    }
+    let workers = TaskTracker::new();
+    let readers = TaskTracker::new();
+    for g in &plane.groups {
+        for _ in 0..config.connections.max(1) {
+            workers.spawn(g.dispatcher.clone().work());
+        }
+        readers.spawn(read(
+            plane.clone(),
+            g.clone(),
+            config.ordered,
+            stop_reading.clone(),
+        ));
+        readers.spawn(commit(g.clone(), stop_reading.clone()));
+    }
+    workers.close();
+    readers.close();
+    let p = plane.clone();
+    let done = tokio::spawn(async move {
+        let ingress = Arc::new(Ingress(p.clone()));
+        brokerbench_core::serve::serve(ingress, listener, shutdown, Duration::from_secs(1)).await;
+        p.stopping.store(true, Ordering::Relaxed);
+        stop_reading.cancel();
+        let deadline = tokio::time::Instant::now() + config.grace;
+        while p.counters().queued > 0 && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        readers.wait().await;
+        for g in &p.groups {
+            final_commit(g);
+        }
+        stop_workers.cancel();
+        workers.wait().await;
+        for g in &p.groups {
+            g.dispatcher.drop_queued();
+        }
+        let flushing = p.clone();
+        let _ =
+            tokio::task::spawn_blocking(move || flushing.producer.flush(Duration::from_secs(5)))
+                .await;
+        p.counters()
+    });
+    Ok(Running { plane, done })
+}
+
+/// Reads one group's records until stopped: filter, then hand to the
+/// dispatcher (straight away, or one at a time per partition when ordered).
+async fn read(plane: Arc<KafkaPlane>, group: Arc<Group>, ordered: bool, stop: CancellationToken) {
+    let mut lanes: HashMap<i32, mpsc::UnboundedSender<Lane>> = HashMap::new();
+    loop {
+        let message = tokio::select! {
+            m = group.consumer.recv() => m,
+            _ = stop.cancelled() => return,
+        };
+        if !group.assigned.load(Ordering::Relaxed) {
+            group.assigned.store(true, Ordering::Relaxed);
+        }
+        let Ok(m) = message else {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            continue;
+        };
+        let (partition, offset) = (m.partition(), m.offset());
+        let event = event_of(&m, plane.kind, &plane.topic);
+        drop(m);
+        let Some(event) = event else {
+            bump(&plane.counters.rejected);
+            group.offsets.take(partition, offset);
+            group.offsets.done(partition, offset);
+            continue;
+        };
+        if plane.kind == KafkaKind::Source && Arc::ptr_eq(&group, &plane.groups[0]) {
+            bump(&plane.counters.accepted);
+        }
+        if !group.dispatcher.route.filter.matches(&event) {
+            group.offsets.take(partition, offset);
+            group.offsets.done(partition, offset);
+            continue;
+        }
+        // Stopped while waiting for room: the record stays uncommitted and
+        // is read again by the next consumer of the group.
+        let slot = tokio::select! {
+            s = group.slots.clone().acquire_owned() => s.expect("never closed"),
+            _ = stop.cancelled() => return,
+        };
+        group.offsets.take(partition, offset);
+        bump(&plane.counters.routed);
+        let g = group.clone();
+        if !ordered {
+            let settle: crate::dispatch::Settled =
+                Box::new(move || g.offsets.done(partition, offset));
+            group
+                .dispatcher
+                .push(Admitted::settling(event, slot, Some(settle)));
+            continue;
+        }
+        let (settled_tx, settled) = tokio::sync::oneshot::channel();
+        let settle: crate::dispatch::Settled = Box::new(move || {
+            g.offsets.done(partition, offset);
+            let _ = settled_tx.send(());
+        });
+        let lane = lanes.entry(partition).or_insert_with(|| {
+            let (tx, rx) = mpsc::unbounded_channel();
+            tokio::spawn(one_at_a_time(group.clone(), rx));
+            tx
+        });
+        let _ = lane.send((Admitted::settling(event, slot, Some(settle)), settled));
+    }
+}
+
+/// An ordered partition's next event, and the signal that it is settled.
+type Lane = (Arc<Admitted>, tokio::sync::oneshot::Receiver<()>);
+
+/// Ordered delivery of one partition: the next event goes when the last is settled.
+async fn one_at_a_time(group: Arc<Group>, mut lane: mpsc::UnboundedReceiver<Lane>) {
+    while let Some((admitted, settled)) = lane.recv().await {
+        group.dispatcher.push(admitted);
+        let _ = settled.await;
+    }
+}
+
+/// Commits settled offsets until stopped.
+async fn commit(group: Arc<Group>, stop: CancellationToken) {
+    let mut tick = tokio::time::interval(COMMIT_EVERY);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = stop.cancelled() => return,
+        }
+        if !group.assigned.load(Ordering::Relaxed)
+            && !group.consumer.assignment().is_ok_and(|a| a.count() > 0)
+        {
+            continue;
+        }
+        group.assigned.store(true, Ordering::Relaxed);
+        commit_now(&group, CommitMode::Async);
+    }
+}
+
+fn final_commit(group: &Group) {
+    commit_now(group, CommitMode::Sync);
+}
+
+fn commit_now(group: &Group, mode: CommitMode) {
+    let points = group.offsets.to_commit();
+    if points.is_empty() {
+        return;
+    }
+    let mut tpl = TopicPartitionList::new();
+    let topic = group
+        .consumer
+        .subscription()
+        .ok()
+        .and_then(|s| s.elements().first().map(|e| e.topic().to_string()));
+    let Some(topic) = topic else { return };
+    for (partition, offset) in points {
+        let _ = tpl.add_partition_offset(&topic, partition, Offset::Offset(offset));
+    }
+    let _ = group.consumer.commit(&tpl, mode);
+}
