@@ -707,9 +707,11 @@ async fn shutdown_drains_what_it_can_then_accounts_for_the_rest() {
             "{:?}",
             began.elapsed()
         );
+        // Kafka: whatever it read is dropped (uncommitted; see the commit test).
+        let read = if under.is_kafka() { end.routed } else { 30 };
         assert_eq!(
             (end.routed, end.delivered, end.dropped, end.queued),
-            (30, 0, 30, 0),
+            (read, 0, read, 0),
             "{under:?}"
         );
     }
