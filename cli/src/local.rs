@@ -69,9 +69,12 @@ pub async fn run_local(
         .with_context(|| format!("receiver: cannot listen on {}", config.receiver_listen))?;
     recv_listener.set_nonblocking(true)?;
     let receiver_url = format!("http://{}/", recv_listener.local_addr()?);
-    // The SUT, on a runtime of its own, delivering to the receiver.
+    // The SUT, on a runtime of its own, delivering to the receiver (and, for
+    // a Kafka SUT, the broker it stands on and the run's topic).
     let mut sut_url = config.sut_url.clone();
     let mut sut = None;
+    let mut kafka_broker = None;
+    let mut sender_config = config.sender.clone();
     if let Some(imc) = &config.imc {
         let listener =
             std::net::TcpListener::bind("127.0.0.1:0").context("SUT: cannot bind loopback")?;
@@ -84,11 +87,60 @@ pub async fn run_local(
             .fan_out
             .routes(sut_config.kind, &receiver_url, &imc.delivery);
         let s = stop.clone();
-        let done = rt.spawn(async move {
-            let listener = TcpListener::from_std(listener)?;
-            let running = brokerbench_sut::imc::start(sut_config, listener, cpu, s);
-            anyhow::Ok(running.done.await?)
-        });
+        let done = match config.sut.kafka_kind() {
+            None => rt.spawn(async move {
+                let listener = TcpListener::from_std(listener)?;
+                let running = brokerbench_sut::imc::start(sut_config, listener, cpu, s);
+                anyhow::Ok(running.done.await?)
+            }),
+            Some(kind) => {
+                let k = &config.kafka;
+                let bootstrap = match &k.bootstrap {
+                    Some(b) => b.clone(),
+                    None => {
+                        eprintln!("starting the local Kafka-protocol broker (tansu) ...");
+                        let b = brokerbench_sut::kafka::local::LocalKafka::start().await?;
+                        let bootstrap = b.bootstrap.clone();
+                        kafka_broker = Some(b);
+                        bootstrap
+                    }
+                };
+                let topic = format!("brokerbench-{}", config.plan.run_id);
+                brokerbench_sut::kafka::admin::create_topic(
+                    &bootstrap,
+                    &topic,
+                    k.partitions,
+                    k.replication,
+                )
+                .await?;
+                if kind == brokerbench_sut::kafka::plane::KafkaKind::Source {
+                    sender_config.kafka = Some(brokerbench_sender::kafka::KafkaTarget {
+                        bootstrap: bootstrap.clone(),
+                        topic: topic.clone(),
+                    });
+                }
+                let plane = brokerbench_sut::kafka::plane::KafkaPlaneConfig {
+                    kind,
+                    routes: sut_config.routes,
+                    bootstrap,
+                    group_prefix: topic.clone(),
+                    topic,
+                    ordered: k
+                        .ordered
+                        .unwrap_or(kind == brokerbench_sut::kafka::plane::KafkaKind::Source),
+                    capacity: sut_config.capacity,
+                    connections: sut_config.connections,
+                    fetch_wait: k.fetch_wait,
+                    max_event_bytes: sut_config.max_event_bytes,
+                    grace: sut_config.grace,
+                };
+                rt.spawn(async move {
+                    let listener = TcpListener::from_std(listener)?;
+                    let running = brokerbench_sut::kafka::plane::start(plane, listener, cpu, s)?;
+                    anyhow::Ok(running.done.await?)
+                })
+            }
+        };
         sut_url = Some(url);
         sut = Some((rt, done));
     }
@@ -114,7 +166,7 @@ pub async fn run_local(
     let (client, s) = (JsonClient::new(&agg_url), stop.clone());
     let sender_config = brokerbench_sender::SenderConfig {
         target,
-        ..config.sender.clone()
+        ..sender_config
     };
     let sender = send_rt.spawn(async move {
         brokerbench_sender::run(sender_config, client, send_cpu, s).await?;
@@ -152,6 +204,7 @@ pub async fn run_local(
         let _ = tokio::time::timeout(std::time::Duration::from_secs(10), done).await;
         rt.shutdown_background();
     }
+    drop(kafka_broker);
     if let Some(e) = role_error.lock().unwrap().take() {
         return Err(e);
     }

@@ -437,6 +437,8 @@ pub struct RunOpts {
     /// `brokerbench sut`.
     #[arg(long, value_name = "URL", requires = "target")]
     pub sut_url: Option<String>,
+    #[command(flatten)]
+    pub kafka: crate::sut_opts::KafkaOpts,
     /// Measure an external SUT instead: publish to this URL (a broker
     /// ingress, a channel, any CloudEvents sink) whose subscriber is this
     /// run's receiver (see --receiver-listen).
@@ -498,6 +500,8 @@ pub struct LocalConfig {
     pub imc: Option<LocalImc>,
     /// An external SUT's base URL for readiness and counters.
     pub sut_url: Option<String>,
+    /// Kafka settings of a Kafka SUT.
+    pub kafka: crate::sut_opts::KafkaSettings,
 }
 
 /// A local in-memory SUT.
@@ -520,8 +524,11 @@ impl RunOpts {
         } else {
             sut.to_string()
         };
-        let kind = sut.imc_kind().filter(|_| external.is_none());
-        self.fan_out.check(kind)?;
+        let kind = sut.shape().filter(|_| external.is_none());
+        self.fan_out.check(kind, &sut.to_string())?;
+        if sut == Sut::SourceKafka && self.fan_out.subscribers != 1 {
+            bail!("source-kafka delivers to one sink: --subscribers is for channel-imc and channel-kafka");
+        }
         if kind.is_some() && self.plan.copies != 1 {
             bail!("--copies is for an external SUT (--target); a local SUT's fan-out sets it");
         }
@@ -569,6 +576,7 @@ impl RunOpts {
             profile,
             imc,
             sut_url,
+            kafka: self.kafka.settings()?,
             plot: self.output.plot()?,
             slo: self.output.slo()?,
             out: self.output.out,
@@ -738,7 +746,7 @@ fn profile_plan(
     for r in &roles {
         match r.as_str() {
             "receiver" | "sender" => {}
-            "sut" if sut.imc_kind().is_some() => {}
+            "sut" if sut.shape().is_some() => {}
             "sut" => bail!("--profile sut: the {sut} scenario runs no SUT of its own; profile receiver or sender, or the external SUT's pprof endpoint with brokerbench profile"),
             other => bail!("--profile {other:?}: expected receiver, sender, sut"),
         }

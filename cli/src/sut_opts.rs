@@ -103,22 +103,22 @@ impl FanOutOpts {
         }
     }
 
-    /// Checks the fan-out flags against the SUT they are given for.
-    pub fn check(&self, kind: Option<Kind>) -> anyhow::Result<()> {
+    /// Checks the fan-out flags against the SUT (`name`) they are given for.
+    pub fn check(&self, kind: Option<Kind>, name: &str) -> anyhow::Result<()> {
         let (subs, trig) = (
             self.subscribers != 1,
             self.triggers != 1 || self.matching != 1,
         );
         match kind {
             None if subs || trig => {
-                bail!("--subscribers, --triggers and --matching are for --sut channel-imc or broker-imc")
+                bail!("--subscribers, --triggers and --matching are for a channel or broker SUT, not {name}")
             }
-            Some(Kind::Channel) if trig => bail!(
-                "channel-imc takes --subscribers; --triggers and --matching are for broker-imc"
-            ),
-            Some(Kind::Broker) if subs => bail!(
-                "broker-imc takes --triggers and --matching; --subscribers is for channel-imc"
-            ),
+            Some(Kind::Channel) if trig => {
+                bail!("{name} takes --subscribers; --triggers and --matching are for a broker")
+            }
+            Some(Kind::Broker) if subs => {
+                bail!("{name} takes --triggers and --matching; --subscribers is for a channel")
+            }
             Some(Kind::Channel) if self.subscribers == 0 => {
                 bail!("--subscribers must be at least 1")
             }
@@ -261,6 +261,55 @@ impl SutOpts {
             listen: self.listen,
             threads: self.threads.max(1),
             imc: self.imc.config(kind, routes)?,
+        })
+    }
+}
+
+/// Kafka settings of `run --sut channel-kafka|broker-kafka|source-kafka`.
+#[derive(Debug, Clone, Args)]
+pub struct KafkaOpts {
+    /// A Kafka cluster to use (`host:port[,host:port...]`): Apache Kafka,
+    /// Strimzi, Redpanda. Without it the run starts a local Kafka-protocol
+    /// broker (tansu, in memory) on loopback and stops it afterwards.
+    #[arg(long, value_name = "HOSTS")]
+    pub kafka_bootstrap: Option<String>,
+    /// Partitions of the run's topic (a fresh topic per run).
+    #[arg(long, default_value_t = 100, value_name = "N")]
+    pub partitions: i32,
+    /// Replication factor of the run's topic.
+    #[arg(long, default_value_t = 1, value_name = "N")]
+    pub replication: i32,
+    /// How long the broker may hold a fetch for data (`fetch.wait.max.ms`);
+    /// brokers that always wait this long (tansu does) add it to e2e latency.
+    #[arg(long, default_value = "10ms", value_name = "DURATION")]
+    pub fetch_wait: String,
+    /// Deliver in order: one event in flight per partition per route
+    /// (default: ordered for source-kafka, unordered for the others).
+    #[arg(long, value_name = "ORDER", value_parser = ["ordered", "unordered"])]
+    pub delivery_order: Option<String>,
+}
+
+/// Validated Kafka settings.
+#[derive(Debug, Clone)]
+pub struct KafkaSettings {
+    pub bootstrap: Option<String>,
+    pub partitions: i32,
+    pub replication: i32,
+    pub fetch_wait: std::time::Duration,
+    pub ordered: Option<bool>,
+}
+
+impl KafkaOpts {
+    pub fn settings(&self) -> anyhow::Result<KafkaSettings> {
+        if self.partitions < 1 || self.replication < 1 {
+            bail!("--partitions and --replication must be at least 1");
+        }
+        Ok(KafkaSettings {
+            bootstrap: self.kafka_bootstrap.clone(),
+            partitions: self.partitions,
+            replication: self.replication,
+            fetch_wait: brokerbench_core::duration::parse(&self.fetch_wait)?,
+            ordered: self.delivery_order.as_deref().map(|o| o == "ordered"),
         })
     }
 }

@@ -13,6 +13,8 @@ pub enum SenderError {
     Aggregator(#[from] brokerbench_core::client::ClientError),
     #[error("cannot build CloudEvent: {0}")]
     Encode(String),
+    #[error("Kafka producer: {0}")]
+    Kafka(String),
     #[error("cannot start pacer thread: {0}")]
     Thread(std::io::Error),
 }
@@ -99,6 +101,8 @@ pub struct SenderConfig {
     /// Tokio worker threads (when the caller builds the runtime from it).
     pub threads: usize,
     pub faults: SenderFaults,
+    /// Produce to Kafka instead of POSTing to `target` (source-kafka).
+    pub kafka: Option<crate::kafka::KafkaTarget>,
 }
 
 impl SenderConfig {
@@ -114,6 +118,7 @@ impl SenderConfig {
             pacer: PacerMode::Spin,
             threads: 1,
             faults: SenderFaults::default(),
+            kafka: None,
         }
     }
 }

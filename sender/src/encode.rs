@@ -113,14 +113,10 @@ impl Encoder {
         b.build().map_err(|e| SenderError::Encode(e.to_string()))
     }
 
-    /// The request carrying `job`, stamped as sent at `sent_unix_ns`.
-    pub fn request(&self, job: &Job, sent_unix_ns: u64) -> http::Request<Full<Bytes>> {
-        let template = if job.warmup {
-            &self.warmup
-        } else {
-            &self.measured
-        };
-        let body = match self.mode {
+    /// The body of `job`'s event: the data (binary mode) or the whole
+    /// event as JSON (structured mode).
+    pub fn body(&self, job: &Job, sent_unix_ns: u64) -> Bytes {
+        match self.mode {
             Mode::Binary => self.payload.clone(),
             Mode::Structured => self
                 .event(job.seq, sent_unix_ns, job.warmup)
@@ -128,8 +124,17 @@ impl Encoder {
                 .and_then(|ev| serde_json::to_vec(&ev).ok())
                 .map(Bytes::from)
                 .unwrap_or_default(),
+        }
+    }
+
+    /// The request carrying `job`, stamped as sent at `sent_unix_ns`.
+    pub fn request(&self, job: &Job, sent_unix_ns: u64) -> http::Request<Full<Bytes>> {
+        let template = if job.warmup {
+            &self.warmup
+        } else {
+            &self.measured
         };
-        let mut req = http::Request::new(Full::new(body));
+        let mut req = http::Request::new(Full::new(self.body(job, sent_unix_ns)));
         *req.method_mut() = http::Method::POST;
         *req.uri_mut() = self.path.clone();
         let headers = req.headers_mut();

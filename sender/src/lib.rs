@@ -6,11 +6,13 @@
 //! - [`encode`]: CloudEvents encoding (binary and structured mode) with the SDK.
 //! - [`pacer`]: the pacing thread: schedule -> due events, never waiting on answers.
 //! - [`publisher`]: HTTP workers, one keep-alive connection each.
+//! - [`kafka`]: Kafka publishing (source-kafka): records acknowledged by the broker.
 //! - [`ledger`]: what happened to every event, in bits and per-second windows.
 //! - [`run`](crate::run): the sender role end to end, against an aggregator.
 
 pub mod config;
 pub mod encode;
+pub mod kafka;
 pub mod ledger;
 pub mod pacer;
 pub mod publisher;

@@ -32,7 +32,7 @@ impl Books {
     }
 
     /// Records a finished event and frees its in-flight slot.
-    fn finish(&self, job: &Job, sent: Option<u64>, outcome: Outcome) {
+    pub fn finish(&self, job: &Job, sent: Option<u64>, outcome: Outcome) {
         self.ledger.lock().unwrap().record(job, sent, outcome);
         self.inflight.fetch_sub(1, Ordering::AcqRel);
     }

@@ -38,7 +38,17 @@ pub async fn run(
     let plan: RunPlan = aggregator
         .get_patiently("/v1/plan", AGGREGATOR_PATIENCE)
         .await?;
-    let addr = publisher::resolve(&config.target.url, &config.target.authority).await?;
+    let kafka = match &config.kafka {
+        Some(t) => Some((
+            t.clone(),
+            crate::kafka::producer(t, config.request_timeout).map_err(SenderError::Kafka)?,
+        )),
+        None => None,
+    };
+    let addr = match kafka {
+        Some(_) => std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
+        None => publisher::resolve(&config.target.url, &config.target.authority).await?,
+    };
     let encoder = Encoder::new(
         config.mode,
         &plan.run_id,
@@ -48,7 +58,7 @@ pub async fn run(
         &config.target.path,
     )?;
     let mut opening = JoinSet::new();
-    for _ in 0..config.connections.max(1) {
+    for _ in 0..config.connections.max(1) * kafka.is_none() as usize {
         opening.spawn(brokerbench_core::conn::connect(addr));
     }
     let conns: Vec<_> = opening.join_all().await;
@@ -70,6 +80,18 @@ pub async fn run(
     };
 
     let books = Arc::new(Books::new(SenderLedger::new(&plan)));
+    let (tx, rx) = async_channel::unbounded();
+    let mut workers = JoinSet::new();
+    if let Some((target, producer)) = kafka {
+        workers.spawn(crate::kafka::work(
+            producer,
+            target,
+            Arc::new(encoder.clone()),
+            books.clone(),
+            rx.clone(),
+            shutdown.clone(),
+        ));
+    }
     let publisher = Arc::new(Publisher {
         encoder,
         addr,
@@ -77,8 +99,6 @@ pub async fn run(
         faults: config.faults,
         shutdown: shutdown.clone(),
     });
-    let (tx, rx) = async_channel::unbounded();
-    let mut workers = JoinSet::new();
     for conn in conns {
         let (p, b, q) = (publisher.clone(), books.clone(), rx.clone());
         workers.spawn(async move { p.work(&b, q, conn).await });

@@ -39,14 +39,27 @@ pub enum Sut {
     ChannelImc,
     /// Sender -> broker ingress -> in-memory channel -> triggers -> receiver.
     BrokerImc,
+    /// Sender -> channel ingress -> Kafka topic -> consumer group -> receiver.
+    ChannelKafka,
+    /// Sender -> broker ingress -> Kafka topic -> group per trigger -> receiver.
+    BrokerKafka,
+    /// Sender produces to a Kafka topic -> source adapter -> receiver.
+    SourceKafka,
 }
 
 /// Every name `--sut` takes.
-pub const NAMES: &[&str] = &["direct", "channel-imc", "broker-imc"];
+pub const NAMES: &[&str] = &[
+    "direct",
+    "channel-imc",
+    "broker-imc",
+    "channel-kafka",
+    "broker-kafka",
+    "source-kafka",
+];
 
 /// A `--sut` value the suite does not know.
 #[derive(Debug, thiserror::Error)]
-#[error("unknown SUT {0:?}: the suite runs direct, channel-imc or broker-imc (or measure any broker with --target URL)")]
+#[error("unknown SUT {0:?}: the suite runs direct, channel-imc, broker-imc, channel-kafka, broker-kafka or source-kafka (or measure any broker with --target URL)")]
 pub struct UnknownSut(String);
 
 impl FromStr for Sut {
@@ -56,6 +69,9 @@ impl FromStr for Sut {
             "direct" => Ok(Sut::Direct),
             "channel-imc" => Ok(Sut::ChannelImc),
             "broker-imc" => Ok(Sut::BrokerImc),
+            "channel-kafka" => Ok(Sut::ChannelKafka),
+            "broker-kafka" => Ok(Sut::BrokerKafka),
+            "source-kafka" => Ok(Sut::SourceKafka),
             other => Err(UnknownSut(other.to_string())),
         }
     }
@@ -67,6 +83,9 @@ impl fmt::Display for Sut {
             Sut::Direct => "direct",
             Sut::ChannelImc => "channel-imc",
             Sut::BrokerImc => "broker-imc",
+            Sut::ChannelKafka => "channel-kafka",
+            Sut::BrokerKafka => "broker-kafka",
+            Sut::SourceKafka => "source-kafka",
         })
     }
 }
@@ -75,9 +94,30 @@ impl Sut {
     /// The in-memory data plane behind this SUT, if it is one.
     pub fn imc_kind(&self) -> Option<config::Kind> {
         match self {
-            Sut::Direct => None,
             Sut::ChannelImc => Some(config::Kind::Channel),
             Sut::BrokerImc => Some(config::Kind::Broker),
+            _ => None,
+        }
+    }
+
+    /// The Kafka data plane behind this SUT, if it is one.
+    pub fn kafka_kind(&self) -> Option<kafka::plane::KafkaKind> {
+        use kafka::plane::KafkaKind;
+        match self {
+            Sut::ChannelKafka => Some(KafkaKind::Channel),
+            Sut::BrokerKafka => Some(KafkaKind::Broker),
+            Sut::SourceKafka => Some(KafkaKind::Source),
+            _ => None,
+        }
+    }
+
+    /// How the SUT routes: like a channel (every subscription, every event;
+    /// a source has one) or like a broker (triggers); `None` for direct.
+    pub fn shape(&self) -> Option<config::Kind> {
+        match self {
+            Sut::Direct => None,
+            Sut::BrokerImc | Sut::BrokerKafka => Some(config::Kind::Broker),
+            _ => Some(config::Kind::Channel),
         }
     }
 }

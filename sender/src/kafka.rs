@@ -1,0 +1,106 @@
+//! Kafka publishing (the source-kafka scenario): each event is produced to a
+//! topic as a CloudEvents Kafka binary-mode record; publish latency is the
+//! broker's acknowledgement (`acks=all`). Every due event is handed to the
+//! producer at once (bounded by `--max-inflight`), so a slow broker shows
+//! as latency and failures, never as a slower sender.
+
+use crate::encode::Encoder;
+use crate::ledger::Outcome;
+use crate::publisher::Books;
+use crate::Job;
+use brokerbench_core::clock::unix_now_ns;
+use brokerbench_core::kafka_binding::to_record_headers;
+use brokerbench_core::wire::FailureReason;
+use rdkafka::error::RDKafkaErrorCode;
+use rdkafka::message::{Header, OwnedHeaders};
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::ClientConfig;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+
+/// Where a Kafka sender produces.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KafkaTarget {
+    pub bootstrap: String,
+    pub topic: String,
+}
+
+/// Creates the producer.
+pub fn producer(target: &KafkaTarget, timeout: Duration) -> Result<FutureProducer, String> {
+    ClientConfig::new()
+        .set("bootstrap.servers", &target.bootstrap)
+        .set("client.id", "brokerbench-sender")
+        .set("acks", "all")
+        .set("linger.ms", "1")
+        .set("log_level", "3")
+        .set("message.timeout.ms", timeout.as_millis().max(1).to_string())
+        .set("queue.buffering.max.messages", "1000000")
+        .create()
+        .map_err(|e| e.to_string())
+}
+
+/// Produces every job from `queue` until it is closed and empty.
+pub async fn work(
+    producer: FutureProducer,
+    target: KafkaTarget,
+    encoder: Arc<Encoder>,
+    books: Arc<Books>,
+    queue: async_channel::Receiver<Job>,
+    shutdown: CancellationToken,
+) {
+    let mut acks = tokio::task::JoinSet::new();
+    while let Ok(job) = queue.recv().await {
+        if shutdown.is_cancelled() {
+            books.finish(&job, None, Outcome::Failed(FailureReason::Cancelled));
+            continue;
+        }
+        let sent = unix_now_ns();
+        let req = encoder.request(&job, sent);
+        let (headers, key) = to_record_headers(req.headers());
+        let mut owned = OwnedHeaders::new_with_capacity(headers.len());
+        for (k, v) in &headers {
+            owned = owned.insert(Header {
+                key: k,
+                value: Some(v),
+            });
+        }
+        let body = encoder.body(&job, sent);
+        let mut record = FutureRecord::to(&target.topic)
+            .payload(&body[..])
+            .headers(owned);
+        if let Some(k) = &key {
+            record = record.key(&k[..]);
+        }
+        match producer.send_result(record) {
+            Ok(ack) => {
+                let books = books.clone();
+                acks.spawn(async move {
+                    let outcome = match ack.await {
+                        Ok(Ok(_)) => Outcome::Accepted {
+                            acked_unix_ns: unix_now_ns(),
+                        },
+                        Ok(Err((e, _)))
+                            if e.rdkafka_error_code()
+                                == Some(RDKafkaErrorCode::MessageTimedOut) =>
+                        {
+                            Outcome::Failed(FailureReason::Timeout)
+                        }
+                        _ => Outcome::Failed(FailureReason::Transport),
+                    };
+                    books.finish(&job, Some(sent), outcome);
+                });
+            }
+            Err((e, _)) => {
+                let reason = if e.rdkafka_error_code() == Some(RDKafkaErrorCode::QueueFull) {
+                    FailureReason::InflightLimit
+                } else {
+                    FailureReason::Transport
+                };
+                books.finish(&job, Some(sent), Outcome::Failed(reason));
+            }
+        }
+        while acks.try_join_next().is_some() {}
+    }
+    while acks.join_next().await.is_some() {}
+}
