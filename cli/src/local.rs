@@ -69,11 +69,36 @@ pub async fn run_local(
         .with_context(|| format!("receiver: cannot listen on {}", config.receiver_listen))?;
     recv_listener.set_nonblocking(true)?;
     let receiver_url = format!("http://{}/", recv_listener.local_addr()?);
+    // A Kafka SUT's broker and topic, before any runtime starts (so an
+    // unreachable cluster is a plain error).
+    let mut kafka_broker = None;
+    let mut kafka_topic = None;
+    if config.sut.kafka_kind().is_some() && config.external.is_none() {
+        let k = &config.kafka;
+        let bootstrap = match &k.bootstrap {
+            Some(b) => b.clone(),
+            None => {
+                eprintln!("starting the local Kafka-protocol broker (tansu) ...");
+                let b = brokerbench_sut::kafka::local::LocalKafka::start().await?;
+                let bootstrap = b.bootstrap.clone();
+                kafka_broker = Some(b);
+                bootstrap
+            }
+        };
+        let topic = format!("brokerbench-{}", config.plan.run_id);
+        brokerbench_sut::kafka::admin::create_topic(
+            &bootstrap,
+            &topic,
+            k.partitions,
+            k.replication,
+        )
+        .await?;
+        kafka_topic = Some((bootstrap, topic));
+    }
     // The SUT, on a runtime of its own, delivering to the receiver (and, for
     // a Kafka SUT, the broker it stands on and the run's topic).
     let mut sut_url = config.sut_url.clone();
     let mut sut = None;
-    let mut kafka_broker = None;
     let mut sender_config = config.sender.clone();
     if let Some(imc) = &config.imc {
         let listener =
@@ -95,24 +120,7 @@ pub async fn run_local(
             }),
             Some(kind) => {
                 let k = &config.kafka;
-                let bootstrap = match &k.bootstrap {
-                    Some(b) => b.clone(),
-                    None => {
-                        eprintln!("starting the local Kafka-protocol broker (tansu) ...");
-                        let b = brokerbench_sut::kafka::local::LocalKafka::start().await?;
-                        let bootstrap = b.bootstrap.clone();
-                        kafka_broker = Some(b);
-                        bootstrap
-                    }
-                };
-                let topic = format!("brokerbench-{}", config.plan.run_id);
-                brokerbench_sut::kafka::admin::create_topic(
-                    &bootstrap,
-                    &topic,
-                    k.partitions,
-                    k.replication,
-                )
-                .await?;
+                let (bootstrap, topic) = kafka_topic.clone().expect("prepared for a Kafka SUT");
                 if kind == brokerbench_sut::kafka::plane::KafkaKind::Source {
                     sender_config.kafka = Some(brokerbench_sender::kafka::KafkaTarget {
                         bootstrap: bootstrap.clone(),

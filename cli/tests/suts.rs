@@ -126,3 +126,63 @@ async fn a_sut_summary_matches_the_committed_schema() {
     let report = std::fs::read_to_string(f.dir.join("report.md")).unwrap();
     assert!(report.contains("SUT: accepted"), "{report}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_kafka_suts_deliver_every_event_once_through_a_real_broker() {
+    for (sut, extra) in [
+        ("channel-kafka", &["--subscribers", "2"][..]),
+        ("broker-kafka", &["--triggers", "3", "--matching", "2"][..]),
+        ("source-kafka", &[][..]),
+    ] {
+        let mut args = vec![
+            "--sut",
+            sut,
+            "--pace",
+            "300:2",
+            "--partitions",
+            "8",
+            "--pacer",
+            "sleep",
+        ];
+        args.extend_from_slice(extra);
+        args.extend(["--warmup-seconds", "1", "--warmup-rate", "100"]);
+        let f = run(&args).await;
+        let s = &f.results.summary;
+        assert_invariants(s);
+        let copies = if sut == "source-kafka" { 1 } else { 2 };
+        assert_eq!(s.copies, copies, "{sut}");
+        assert_eq!((s.totals.sent, s.totals.accepted), (600, 600), "{sut}");
+        assert_eq!(
+            (s.totals.delivered, s.totals.lost, s.totals.duplicates),
+            (600 * copies as u64, 0, 0),
+            "{sut}"
+        );
+        let c = s.sut.expect("the SUT's counters");
+        assert_eq!(c.accepted, 700, "{sut}: warmup and measured events");
+        assert_eq!(
+            (c.routed, c.delivered),
+            (700 * copies as u64, 700 * copies as u64),
+            "{sut}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unreachable_kafka_is_one_clear_error() {
+    let err = brokerbench::local::run_local(
+        common::config(&[
+            "--sut",
+            "channel-kafka",
+            "--kafka-bootstrap",
+            "127.0.0.1:1",
+            "--pace",
+            "10:1",
+        ]),
+        tokio_util::sync::CancellationToken::new(),
+    )
+    .await
+    .err()
+    .expect("no run without Kafka")
+    .to_string();
+    assert!(err.contains("Kafka at 127.0.0.1:1 is unreachable"), "{err}");
+}
