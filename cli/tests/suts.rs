@@ -181,8 +181,7 @@ async fn an_unreachable_kafka_is_one_clear_error() {
         tokio_util::sync::CancellationToken::new(),
     )
     .await
-    .err()
-    .expect("no run without Kafka")
+    .expect_err("no run without Kafka")
     .to_string();
     assert!(err.contains("Kafka at 127.0.0.1:1 is unreachable"), "{err}");
 }

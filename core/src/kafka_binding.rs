@@ -14,11 +14,14 @@ use http::header::{HeaderMap, HeaderName, HeaderValue, CONTENT_TYPE};
 /// The extension whose value is the Kafka record key.
 pub const PARTITION_KEY: &str = "partitionkey";
 
+/// Kafka record headers: name and raw value, in order.
+pub type RecordHeaders = Vec<(String, Vec<u8>)>;
+
 /// Kafka record headers of an event whose HTTP headers are `headers`, and
 /// its record key. Headers other than `ce-*` and `content-type` are left out.
 pub fn to_record_headers<'a>(
     headers: impl IntoIterator<Item = (&'a HeaderName, &'a HeaderValue)>,
-) -> (Vec<(String, Vec<u8>)>, Option<Vec<u8>>) {
+) -> (RecordHeaders, Option<Vec<u8>>) {
     let mut out = Vec::new();
     let mut key = None;
     for (name, value) in headers {

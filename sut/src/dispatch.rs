@@ -68,10 +68,14 @@ pub struct Job {
     pub attempts: u32,
 }
 
+/// A reply event the SUT could not take now (full): the delivery fails.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReplyRefused;
+
 /// Where a subscriber's answer goes when it carries an event (a broker's
 /// reply); `Err` when it cannot be taken now, which fails the delivery.
 pub trait Replies: Send + Sync + 'static {
-    fn reply(&self, answer: &Response<Bytes>, to: &Envelope) -> Result<(), ()>;
+    fn reply(&self, answer: &Response<Bytes>, to: &Envelope) -> Result<(), ReplyRefused>;
 }
 
 /// How one attempt went.

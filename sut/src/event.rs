@@ -125,7 +125,13 @@ impl Envelope {
 
     /// The event as a Kafka record (CloudEvents Kafka binding): headers,
     /// key (the `partitionkey` extension) and value.
-    pub fn kafka_record(&self) -> (Vec<(String, Vec<u8>)>, Option<Vec<u8>>, Bytes) {
+    pub fn kafka_record(
+        &self,
+    ) -> (
+        brokerbench_core::kafka_binding::RecordHeaders,
+        Option<Vec<u8>>,
+        Bytes,
+    ) {
         let (mut headers, key) = brokerbench_core::kafka_binding::to_record_headers(
             self.headers
                 .iter()

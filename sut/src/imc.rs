@@ -5,7 +5,7 @@
 
 use crate::config::{ImcConfig, Kind};
 use crate::counters::{bump, control, Counters};
-use crate::dispatch::{Admitted, Dispatcher, Replies};
+use crate::dispatch::{Admitted, Dispatcher, Replies, ReplyRefused};
 use crate::event::{Envelope, NotAnEvent};
 use brokerbench_core::cpu::ThreadCpu;
 use brokerbench_core::wire::SutCounters;
@@ -124,13 +124,13 @@ impl Plane {
 
 /// Dispatchers reach the plane weakly: it owns them.
 impl Replies for std::sync::Weak<Plane> {
-    fn reply(&self, answer: &Response<Bytes>, to: &Envelope) -> Result<(), ()> {
-        self.upgrade().ok_or(())?.take_reply(answer, to)
+    fn reply(&self, answer: &Response<Bytes>, to: &Envelope) -> Result<(), ReplyRefused> {
+        self.upgrade().ok_or(ReplyRefused)?.take_reply(answer, to)
     }
 }
 
 impl Plane {
-    fn take_reply(&self, answer: &Response<Bytes>, to: &Envelope) -> Result<(), ()> {
+    fn take_reply(&self, answer: &Response<Bytes>, to: &Envelope) -> Result<(), ReplyRefused> {
         let Ok(mut event) = Envelope::parse(answer.headers(), answer.body().clone()) else {
             return Ok(()); // No event in the answer: nothing to take in.
         };
@@ -138,7 +138,7 @@ impl Plane {
             return Ok(()); // Hop limit: the reply is not taken in (Knative drops it too).
         }
         event.ttl = to.ttl - 1;
-        self.ingest(event).map_err(|_| ())?;
+        self.ingest(event).map_err(|_| ReplyRefused)?;
         bump(&self.counters.replies);
         Ok(())
     }

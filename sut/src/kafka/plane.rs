@@ -15,7 +15,7 @@ use super::offsets::Offsets;
 use super::{client_config, KafkaError};
 use crate::config::Route;
 use crate::counters::{bump, control, Counters};
-use crate::dispatch::{Admitted, Dispatcher, Replies};
+use crate::dispatch::{Admitted, Dispatcher, Replies, ReplyRefused};
 use crate::event::{Envelope, NotAnEvent};
 use brokerbench_core::cpu::ThreadCpu;
 use brokerbench_core::kafka_binding::to_http_headers;
@@ -224,8 +224,8 @@ enum Produce {
 
 /// A broker's replies are produced back to the topic.
 impl Replies for std::sync::Weak<KafkaPlane> {
-    fn reply(&self, answer: &Response<Bytes>, to: &Envelope) -> Result<(), ()> {
-        let plane = self.upgrade().ok_or(())?;
+    fn reply(&self, answer: &Response<Bytes>, to: &Envelope) -> Result<(), ReplyRefused> {
+        let plane = self.upgrade().ok_or(ReplyRefused)?;
         let Ok(mut event) = Envelope::parse(answer.headers(), answer.body().clone()) else {
             return Ok(());
         };
@@ -233,7 +233,7 @@ impl Replies for std::sync::Weak<KafkaPlane> {
             return Ok(());
         }
         event.ttl = to.ttl - 1;
-        plane.produce(&event).map_err(|_| ())?;
+        plane.produce(&event).map_err(|_| ReplyRefused)?;
         bump(&plane.counters.replies);
         Ok(())
     }
