@@ -218,8 +218,15 @@ pub async fn run_local(
     }
     let finished = result?;
     if let Some(p) = profiling {
-        p.task.abort();
-        let captured = match tokio::time::timeout(std::time::Duration::from_secs(1), p.task).await {
+        // Captures end with the last step profiled; symbolising a heap
+        // profile can outlast the drain, so wait for it (not after Ctrl-C).
+        let patience = if finished.results.summary.interrupted {
+            p.task.abort();
+            std::time::Duration::from_secs(1)
+        } else {
+            std::time::Duration::from_secs(30)
+        };
+        let captured = match tokio::time::timeout(patience, p.task).await {
             Ok(Ok(c)) => c,
             _ => Vec::new(),
         };

@@ -725,8 +725,10 @@ fn run_profile_puts_per_role_flamegraphs_of_a_held_step_in_the_results() {
             std::fs::metadata(p.join(f))
                 .map(|m| m.len() > 500)
                 .unwrap_or(false),
-            "{f} in {}",
-            p.display()
+            "{f} in {}: {}{}",
+            p.display(),
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
         );
     }
     let sender = std::fs::read_to_string(p.join("cpu-step2-sender.svg")).unwrap();
@@ -879,7 +881,7 @@ fn bad_sut_settings_get_one_line_and_exit_1() {
         ),
         (
             &["run", "--subscribers", "2"][..],
-            "are for --sut channel-imc or broker-imc",
+            "are for a channel or broker SUT, not direct",
         ),
         (&["run", "--sut", "kafka-x"][..], "unknown SUT \"kafka-x\""),
     ] {
