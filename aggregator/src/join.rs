@@ -81,6 +81,7 @@ pub fn join(
     }
     for r in receivers {
         totals.duplicates += r.duplicates;
+        totals.reordered += r.reordered;
         totals.warmup_received += r.warmup_received;
         rejected.not_cloudevent += r.rejected.not_cloudevent;
         rejected.foreign += r.rejected.foreign;
@@ -92,13 +93,9 @@ pub fn join(
         }
         for st in steps.iter_mut() {
             let range = st.start_second as usize..(st.start_second + st.seconds as u64) as usize;
-            st.totals.duplicates += r
-                .seconds
-                .get(range)
-                .unwrap_or_default()
-                .iter()
-                .map(|x| x.duplicates)
-                .sum::<u64>();
+            let seconds = r.seconds.get(range).unwrap_or_default();
+            st.totals.duplicates += seconds.iter().map(|x| x.duplicates).sum::<u64>();
+            st.totals.reordered += seconds.iter().map(|x| x.reordered).sum::<u64>();
         }
     }
     totals.rejected = rejected.total();
@@ -403,6 +400,7 @@ mod tests {
             index: 0,
             received: vec![received],
             duplicates: 1,
+            reordered: 0,
             rejected: RejectCounts::default(),
             warmup_received: 0,
             seconds: vec![

@@ -105,6 +105,10 @@ pub struct Totals {
     pub lost: u64,
     /// Extra copies received.
     pub duplicates: u64,
+    /// Received after a later event of the same partition key (the
+    /// `partitionkey` extension, `seq % 100`; per copy and sender).
+    #[serde(default)]
+    pub reordered: u64,
     /// Received although the send failed.
     pub unexpected: u64,
     /// Requests the receiver refused (not CloudEvents, another run, out of range).

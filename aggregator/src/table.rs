@@ -125,6 +125,14 @@ pub fn render(s: &Summary, dir: &str) -> String {
             s.copies
         );
     }
+    if s.totals.reordered > 0 {
+        let _ = writeln!(
+            out,
+            "reordered: {} events arrived after a later event of their partition key (seq % {})",
+            s.totals.reordered,
+            brokerbench_core::identity::PARTITION_KEYS
+        );
+    }
     if let Some(c) = &s.sut {
         let per = (c.accepted > 0).then(|| c.cpu_ns as f64 / 1e3 / c.accepted as f64);
         let _ = writeln!(

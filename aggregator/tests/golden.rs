@@ -94,6 +94,7 @@ fn fixture() -> (RunPlan, SenderReport, ReceiverReport) {
         index: 0,
         received: vec![received],
         duplicates: 0,
+        reordered: 0,
         rejected: RejectCounts::default(),
         warmup_received: 0,
         seconds: receiver_seconds,

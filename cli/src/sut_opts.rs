@@ -280,8 +280,10 @@ pub struct KafkaOpts {
     #[arg(long, default_value_t = 1, value_name = "N")]
     pub replication: i32,
     /// How long the broker may hold a fetch for data (`fetch.wait.max.ms`);
-    /// brokers that always wait this long (tansu does) add it to e2e latency.
-    #[arg(long, default_value = "10ms", value_name = "DURATION")]
+    /// brokers that always wait this long (tansu does) add it to e2e
+    /// latency. 5ms measured e2e P99 19 ms at 1,000/s on tansu, against 28
+    /// ms at 10ms, for 5% more SUT CPU.
+    #[arg(long, default_value = "5ms", value_name = "DURATION")]
     pub fetch_wait: String,
     /// Deliver in order: one event in flight per partition per route
     /// (default: ordered for source-kafka, unordered for the others).

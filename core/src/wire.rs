@@ -143,6 +143,9 @@ pub struct Progress {
     /// Receiver: unique events received so far.
     pub delivered: u64,
     pub duplicates: u64,
+    /// Events that arrived after a later event of their partition key.
+    #[serde(default)]
+    pub reordered: u64,
     pub rejected: u64,
     /// P99 of the last complete second, ms: publish (sender) or e2e (receiver).
     pub p99_ms: Option<f64>,
@@ -202,6 +205,10 @@ pub struct SenderReport {
 pub struct ReceiverSecond {
     pub delivered: u64,
     pub duplicates: u64,
+    /// Events of this second (by intended time) that arrived after a later
+    /// event of their partition key.
+    #[serde(default)]
+    pub reordered: u64,
     /// End-to-end latency from intended time (`received - intended`).
     pub e2e: Option<Percentiles>,
     /// Raw end-to-end latency (`received - sent`).
@@ -225,6 +232,10 @@ pub struct ReceiverReport {
     /// Unique events received, one bitset per sender.
     pub received: Vec<BitSet>,
     pub duplicates: u64,
+    /// Events that arrived after a later event of their partition key
+    /// (per copy and sender; warmup excluded).
+    #[serde(default)]
+    pub reordered: u64,
     pub rejected: RejectCounts,
     pub warmup_received: u64,
     pub seconds: Vec<ReceiverSecond>,

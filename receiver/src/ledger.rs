@@ -3,7 +3,10 @@
 //! event's intended time.
 
 use brokerbench_core::bitset::BitSet;
-use brokerbench_core::identity::EventIdentity;
+use brokerbench_core::identity::{EventIdentity, PARTITION_KEYS};
+
+/// No sequence number yet.
+const NONE: u64 = u64::MAX;
 use brokerbench_core::plan::RunPlan;
 use brokerbench_core::series::{Counts, LatencyWindows};
 use brokerbench_core::wire::{
@@ -26,6 +29,10 @@ pub struct DeliveryLedger {
     unique: u64,
     duplicates: u64,
     duplicates_per_second: Vec<u64>,
+    /// The highest sequence number received per (stream, partition key).
+    highest: Vec<u64>,
+    reordered: u64,
+    reordered_per_second: Vec<u64>,
     delivered_per_second: Counts,
     e2e: LatencyWindows,
     e2e_raw: LatencyWindows,
@@ -44,6 +51,12 @@ impl DeliveryLedger {
             unique: 0,
             duplicates: 0,
             duplicates_per_second: vec![0; s.total_seconds() as usize],
+            highest: vec![
+                NONE;
+                (plan.senders * plan.copies.max(1)) as usize * PARTITION_KEYS as usize
+            ],
+            reordered: 0,
+            reordered_per_second: vec![0; s.total_seconds() as usize],
             delivered_per_second: Counts::default(),
             e2e: LatencyWindows::new(s),
             e2e_raw: LatencyWindows::new(s),
@@ -76,6 +89,16 @@ impl DeliveryLedger {
             return Delivery::Duplicate;
         }
         self.unique += 1;
+        let key = stream * PARTITION_KEYS as usize + (id.seq % PARTITION_KEYS) as usize;
+        match self.highest[key] {
+            h if h != NONE && id.seq < h => {
+                self.reordered += 1;
+                if let Some(r) = self.reordered_per_second.get_mut(second as usize) {
+                    *r += 1;
+                }
+            }
+            _ => self.highest[key] = id.seq,
+        }
         self.delivered_per_second
             .add(self.plan.second_at(received_unix_ns));
         self.e2e
@@ -106,6 +129,7 @@ impl DeliveryLedger {
             index,
             delivered: self.unique,
             duplicates: self.duplicates,
+            reordered: self.reordered,
             rejected,
             p99_ms: self.e2e.p99_ms(second),
             ..Progress::default()
@@ -128,6 +152,7 @@ impl DeliveryLedger {
             .map(|i| ReceiverSecond {
                 delivered: self.delivered_per_second.get(i as u64),
                 duplicates: self.duplicates_per_second.get(i).copied().unwrap_or(0),
+                reordered: self.reordered_per_second.get(i).copied().unwrap_or(0),
                 e2e: e2e.windowed.get(i).copied().flatten(),
                 e2e_raw: e2e_raw.windowed.get(i).copied().flatten(),
                 e2e_running_p99_99: e2e.running_p99_99.get(i).copied().flatten(),
@@ -144,6 +169,7 @@ impl DeliveryLedger {
             index,
             received: self.received,
             duplicates: self.duplicates,
+            reordered: self.reordered,
             rejected,
             warmup_received: self.warmup_received,
             seconds,
@@ -236,5 +262,34 @@ mod tests {
             "bitset = copy * senders + sender"
         );
         assert_eq!((r.duplicates, r.seconds[0].delivered), (1, 3));
+    }
+
+    #[test]
+    fn late_events_of_a_key_count_as_reordered() {
+        let plan = RunPlan {
+            run_id: "r".into(),
+            scenario: "source-kafka".into(),
+            schedule: Schedule::parse("1000:1").unwrap(),
+            payload_size: 8,
+            warmup: None,
+            drain_seconds: 1,
+            senders: 1,
+            receivers: 1,
+            copies: 1,
+            t0_unix_ns: Some(100 * S),
+        };
+        let mut l = DeliveryLedger::new(&plan);
+        let id = |seq| EventIdentity {
+            sender: 0,
+            seq,
+            sent_unix_ns: None,
+            warmup: false,
+        };
+        // Key 5: 5, 205, then 105 late. Key 6: 6 alone. 305 after 205: in order.
+        for seq in [5, 205, 6, 105, 305] {
+            l.record(&id(seq), 0, 101 * S);
+        }
+        let r = l.into_report(0, RejectCounts::default(), 0, false);
+        assert_eq!((r.reordered, r.seconds[0].reordered), (1, 1));
     }
 }

@@ -17,6 +17,7 @@ const DATA_CONTENT_TYPE: &str = "application/octet-stream";
 static CE_ID: HeaderName = HeaderName::from_static("ce-id");
 static CE_SEQ: HeaderName = HeaderName::from_static("ce-bbseq");
 static CE_SENT: HeaderName = HeaderName::from_static("ce-bbsent");
+static CE_KEY: HeaderName = HeaderName::from_static("ce-partitionkey");
 
 /// Builds the HTTP request of each event.
 #[derive(Debug, Clone)]
@@ -106,6 +107,10 @@ impl Encoder {
             .extension(EXT_SENDER, self.sender.to_string())
             .extension(EXT_SEQ, seq.to_string())
             .extension(EXT_SENT, sent_unix_ns.to_string())
+            .extension(
+                brokerbench_core::kafka_binding::PARTITION_KEY,
+                (seq % identity::PARTITION_KEYS).to_string(),
+            )
             .data(DATA_CONTENT_TYPE, self.payload.to_vec());
         if warmup {
             b = b.extension(EXT_WARMUP, "1");
@@ -144,6 +149,10 @@ impl Encoder {
             headers.insert(CE_ID.clone(), seq.clone());
             headers.insert(CE_SEQ.clone(), seq);
             headers.insert(CE_SENT.clone(), HeaderValue::from(sent_unix_ns));
+            headers.insert(
+                CE_KEY.clone(),
+                HeaderValue::from(job.seq % identity::PARTITION_KEYS),
+            );
         }
         req
     }
@@ -180,6 +189,7 @@ mod tests {
             assert_eq!(ev.extension(EXT_SEQ).unwrap().to_string(), "42");
             assert_eq!(ev.extension(EXT_SENT).unwrap().to_string(), "123456789000");
             assert_eq!(ev.extension(EXT_RUN).unwrap().to_string(), "run-1");
+            assert_eq!(ev.extension("partitionkey").unwrap().to_string(), "42");
             assert!(ev.extension(EXT_WARMUP).is_none());
             match ev.data().unwrap() {
                 cloudevents::Data::Binary(b) => assert_eq!(b.len(), 8192),
