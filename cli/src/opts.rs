@@ -439,6 +439,10 @@ pub struct RunOpts {
     pub sut_url: Option<String>,
     #[command(flatten)]
     pub kafka: crate::sut_opts::KafkaOpts,
+    /// With --target: the receiver also reads this Kafka topic (on
+    /// --kafka-bootstrap), to measure a SUT that writes to Kafka (a sink).
+    #[arg(long, value_name = "TOPIC", requires_all = ["target", "kafka_bootstrap"])]
+    pub from_kafka: Option<String>,
     /// Measure an external SUT instead: publish to this URL (a broker
     /// ingress, a channel, any CloudEvents sink) whose subscriber is this
     /// run's receiver (see --receiver-listen).
@@ -570,6 +574,12 @@ impl RunOpts {
                 threads: self.receiver_threads.max(1) as u32,
                 advertise_url: None,
                 faults: self.faults.faults(),
+                kafka: self.from_kafka.as_ref().map(|topic| brokerbench_receiver::kafka::KafkaSource {
+                    bootstrap: self.kafka.kafka_bootstrap.clone().unwrap_or_default(),
+                    topic: topic.clone(),
+                    group: String::new(),
+                    fetch_wait: Duration::from_millis(5),
+                }),
             },
             receiver_listen: self.receiver_listen,
             receiver_threads: self.receiver_threads.max(1),
@@ -637,6 +647,12 @@ pub struct ReceiverOpts {
     /// This receiver's index.
     #[arg(long, default_value_t = 0, value_name = "N")]
     pub index: u32,
+    /// Also read events from this Kafka topic (a Kafka sink's output).
+    #[arg(long, value_name = "TOPIC", requires = "kafka_bootstrap")]
+    pub from_kafka: Option<String>,
+    /// Kafka cluster of --from-kafka (`host:port[,host:port...]`).
+    #[arg(long, value_name = "HOSTS")]
+    pub kafka_bootstrap: Option<String>,
     /// Worker threads of the receiver's runtime.
     #[arg(long, default_value_t = 1, value_name = "N")]
     pub threads: usize,
@@ -664,6 +680,16 @@ impl ReceiverOpts {
                 threads: self.threads.max(1) as u32,
                 advertise_url: self.advertise_url,
                 faults: self.faults.faults(),
+                kafka: match (&self.from_kafka, &self.kafka_bootstrap) {
+                    (Some(topic), Some(bootstrap)) => Some(brokerbench_receiver::kafka::KafkaSource {
+                        bootstrap: bootstrap.clone(),
+                        topic: topic.clone(),
+                        group: String::new(),
+                        fetch_wait: Duration::from_millis(5),
+                    }),
+                    (Some(_), None) => bail!("--from-kafka needs --kafka-bootstrap"),
+                    _ => None,
+                },
             },
         })
     }

@@ -96,8 +96,52 @@ pub async fn sut(c: SutRoleConfig, shutdown: CancellationToken) -> anyhow::Resul
         .with_context(|| format!("cannot listen on {}", c.listen))?;
     listener.set_nonblocking(true)?;
     let cpu = ThreadCpu::default();
+    // A Kafka SUT: its broker (a local one unless --kafka-bootstrap) and topic.
+    let mut local_broker = None;
+    let kafka = match &c.kafka {
+        Some((kind, settings, topic)) => {
+            let bootstrap = match &settings.bootstrap {
+                Some(b) => b.clone(),
+                None => {
+                    let b = brokerbench_sut::kafka::local::LocalKafka::start().await?;
+                    eprintln!("local Kafka-protocol broker (tansu) on {}", b.bootstrap);
+                    let bootstrap = b.bootstrap.clone();
+                    local_broker = Some(b);
+                    bootstrap
+                }
+            };
+            brokerbench_sut::kafka::admin::create_topic(
+                &bootstrap,
+                topic,
+                settings.partitions,
+                settings.replication,
+            )
+            .await?;
+            Some(brokerbench_sut::kafka::plane::KafkaPlaneConfig {
+                kind: *kind,
+                routes: c.imc.routes.clone(),
+                bootstrap,
+                topic: topic.clone(),
+                group_prefix: topic.clone(),
+                ordered: settings
+                    .ordered
+                    .unwrap_or(*kind == brokerbench_sut::kafka::plane::KafkaKind::Source),
+                capacity: c.imc.capacity,
+                connections: c.imc.connections,
+                fetch_wait: settings.fetch_wait,
+                max_event_bytes: c.imc.max_event_bytes,
+                grace: c.imc.grace,
+            })
+        }
+        None => None,
+    };
     let rt = cpu.runtime(c.threads, "bb-sut")?;
-    let name = c.imc.kind.name();
+    let name = kafka
+        .as_ref()
+        .map_or(c.imc.kind.name(), |k| k.kind.name());
+    if let Some(k) = &kafka {
+        eprintln!("topic {} on {}", k.topic, k.bootstrap);
+    }
     eprintln!(
         "{name} on http://{}/ with {} route(s): {}",
         listener.local_addr()?,
@@ -111,11 +155,15 @@ pub async fn sut(c: SutRoleConfig, shutdown: CancellationToken) -> anyhow::Resul
     );
     let task = rt.spawn(async move {
         let listener = TcpListener::from_std(listener)?;
-        let running = brokerbench_sut::imc::start(c.imc, listener, cpu, shutdown);
-        anyhow::Ok(running.done.await?)
+        let done = match kafka {
+            Some(k) => brokerbench_sut::kafka::plane::start(k, listener, cpu, shutdown)?.done,
+            None => brokerbench_sut::imc::start(c.imc, listener, cpu, shutdown).done,
+        };
+        anyhow::Ok(done.await?)
     });
     let end = task.await??;
     rt.shutdown_background();
+    drop(local_broker);
     eprintln!(
         "{name}: accepted {}, delivered {}, retried {}, dead-lettered {}, dropped {}, rejected {}, backpressured {}",
         end.accepted, end.delivered, end.retried, end.dead_lettered, end.dropped, end.rejected, end.backpressured

@@ -179,6 +179,12 @@ pub enum SutName {
     ChannelImc,
     /// In-memory broker: triggers with filters; replies come back in.
     BrokerImc,
+    /// Kafka-backed channel: ingress -> topic -> a consumer group per subscription.
+    ChannelKafka,
+    /// Kafka-backed broker: ingress -> topic -> a consumer group per trigger.
+    BrokerKafka,
+    /// Kafka source: topic -> the subscriber (--subscriber), no ingress.
+    SourceKafka,
 }
 
 /// `brokerbench sut`.
@@ -205,6 +211,12 @@ pub struct SutOpts {
     pub config: Option<PathBuf>,
     #[command(flatten)]
     pub imc: ImcOpts,
+    #[command(flatten)]
+    pub kafka: KafkaOpts,
+    /// Kafka SUTs: the topic (created when missing, with --partitions and
+    /// --replication).
+    #[arg(long, default_value = "brokerbench", value_name = "NAME")]
+    pub topic: String,
     /// Worker threads of the SUT's runtime.
     #[arg(long, default_value_t = 2, value_name = "N")]
     pub threads: usize,
@@ -217,21 +229,28 @@ pub struct SutOpts {
 pub struct SutRoleConfig {
     pub listen: SocketAddr,
     pub threads: usize,
+    /// The routes and bounds (for a Kafka SUT too).
     pub imc: ImcConfig,
+    /// A Kafka SUT: which, its settings and its topic.
+    pub kafka: Option<(brokerbench_sut::kafka::plane::KafkaKind, KafkaSettings, String)>,
 }
 
 impl SutOpts {
     pub fn into_config(self) -> anyhow::Result<SutRoleConfig> {
-        let kind = match self.name {
-            SutName::ChannelImc => Kind::Channel,
-            SutName::BrokerImc => Kind::Broker,
+        use brokerbench_sut::kafka::plane::KafkaKind;
+        let (kind, kafka, name) = match self.name {
+            SutName::ChannelImc => (Kind::Channel, None, "channel-imc"),
+            SutName::BrokerImc => (Kind::Broker, None, "broker-imc"),
+            SutName::ChannelKafka => (Kind::Channel, Some(KafkaKind::Channel), "channel-kafka"),
+            SutName::BrokerKafka => (Kind::Broker, Some(KafkaKind::Broker), "broker-kafka"),
+            SutName::SourceKafka => (Kind::Channel, Some(KafkaKind::Source), "source-kafka"),
         };
         match kind {
             Kind::Channel if !self.trigger.is_empty() => {
-                bail!("channel-imc takes --subscriber; --trigger is for broker-imc")
+                bail!("{name} takes --subscriber; --trigger is for a broker")
             }
             Kind::Broker if !self.subscriber.is_empty() => {
-                bail!("broker-imc takes --trigger; --subscriber is for channel-imc")
+                bail!("{name} takes --trigger; --subscriber is for a channel or a source")
             }
             _ => {}
         }
@@ -257,10 +276,18 @@ impl SutOpts {
         for (i, t) in self.trigger.iter().enumerate() {
             routes.push(config::trigger_flag(offset + i, t, &delivery)?);
         }
+        if kafka == Some(KafkaKind::Source) && routes.len() != 1 {
+            bail!("source-kafka delivers to one sink: give exactly one --subscriber");
+        }
+        let kafka = match kafka {
+            Some(k) => Some((k, self.kafka.settings()?, self.topic.clone())),
+            None => None,
+        };
         Ok(SutRoleConfig {
             listen: self.listen,
             threads: self.threads.max(1),
             imc: self.imc.config(kind, routes)?,
+            kafka,
         })
     }
 }

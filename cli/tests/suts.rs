@@ -200,3 +200,66 @@ async fn an_unreachable_kafka_is_one_clear_error() {
     .to_string();
     assert!(err.contains("Kafka at 127.0.0.1:1 is unreachable"), "{err}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_kafka_sink_is_measured_with_the_receiver_reading_its_topic() {
+    // The SUT: an HTTP ingress that writes every event to a topic (a
+    // channel-kafka data plane with no subscriptions: a Kafka sink).
+    use brokerbench_sut::kafka::{admin, local::LocalKafka, plane};
+    let broker = LocalKafka::start().await.unwrap();
+    admin::create_topic(&broker.bootstrap, "sink", 4, 1).await.unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let sink_url = format!("http://{}", listener.local_addr().unwrap());
+    let stop = tokio_util::sync::CancellationToken::new();
+    let sink = plane::start(
+        plane::KafkaPlaneConfig {
+            kind: plane::KafkaKind::Channel,
+            routes: Vec::new(),
+            bootstrap: broker.bootstrap.clone(),
+            topic: "sink".into(),
+            group_prefix: "sink".into(),
+            ordered: false,
+            capacity: 10_000,
+            connections: 1,
+            fetch_wait: std::time::Duration::from_millis(5),
+            max_event_bytes: 1 << 20,
+            grace: std::time::Duration::from_secs(1),
+        },
+        listener,
+        brokerbench_core::cpu::ThreadCpu::default(),
+        stop.clone(),
+    )
+    .unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let f = run(&[
+        "--target",
+        &format!("{sink_url}/"),
+        "--sut-url",
+        &sink_url,
+        "--receiver-listen",
+        &format!("127.0.0.1:{port}"),
+        "--from-kafka",
+        "sink",
+        "--kafka-bootstrap",
+        &broker.bootstrap,
+        "--pace",
+        "300:2",
+        "--pacer",
+        "sleep",
+    ])
+    .await;
+    let s = &f.results.summary;
+    assert_invariants(s);
+    assert_eq!(
+        (s.totals.sent, s.totals.accepted, s.totals.delivered, s.totals.lost),
+        (600, 600, 600, 0)
+    );
+    assert_eq!(s.totals.duplicates, 0);
+    assert_eq!(s.sut.unwrap().accepted, 600);
+    stop.cancel();
+    sink.done.await.unwrap();
+}

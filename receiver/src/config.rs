@@ -7,6 +7,8 @@ use std::time::Duration;
 pub enum ReceiverError {
     #[error("aggregator: {0}")]
     Aggregator(#[from] brokerbench_core::client::ClientError),
+    #[error("Kafka: {0}")]
+    Kafka(String),
     #[error("listener: {0}")]
     Listen(std::io::Error),
 }
@@ -32,4 +34,6 @@ pub struct ReceiverConfig {
     /// `http://<listen address>/`.
     pub advertise_url: Option<String>,
     pub faults: ReceiverFaults,
+    /// Read events from a Kafka topic as well (a Kafka sink's output).
+    pub kafka: Option<crate::kafka::KafkaSource>,
 }

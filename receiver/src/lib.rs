@@ -5,9 +5,11 @@
 //! - [`config`]: receiver settings and test-only faults.
 //! - [`ledger`]: received bits per event, duplicates, e2e latency windows.
 //! - [`server`]: the HTTP sink (binary and structured mode, via the SDK).
+//! - [`kafka`]: the receiver as a Kafka consumer (`--from-kafka`).
 //! - [`run`](crate::run): the receiver role end to end, against an aggregator.
 
 pub mod config;
+pub mod kafka;
 pub mod ledger;
 mod role;
 pub mod server;

@@ -42,6 +42,31 @@ pub async fn run(
         std::time::Duration::from_secs(1),
     ));
 
+    // A Kafka receiver is ready once its consumer has its partitions.
+    let stop_consuming = CancellationToken::new();
+    let consuming = match &config.kafka {
+        Some(source) => {
+            let mut source = source.clone();
+            if source.group.is_empty() {
+                source.group = format!("brokerbench-receiver-{}", plan.run_id);
+            }
+            let consumer = Arc::new(crate::kafka::consumer(&source).map_err(ReceiverError::Kafka)?);
+            let task = tokio::spawn(crate::kafka::consume(
+                consumer.clone(),
+                sink.clone(),
+                plan.run_id.clone(),
+                stop_consuming.clone(),
+            ));
+            if !crate::kafka::wait_assigned(&consumer, Duration::from_secs(60)).await {
+                return Err(ReceiverError::Kafka(format!(
+                    "no partitions of topic {:?} assigned within 60 s",
+                    source.topic
+                )));
+            }
+            Some(task)
+        }
+        None => None,
+    };
     let url = config
         .advertise_url
         .clone()
@@ -74,6 +99,10 @@ pub async fn run(
     };
     progress.abort();
     sampler.abort();
+    stop_consuming.cancel();
+    if let Some(task) = consuming {
+        let _ = task.await;
+    }
     stop_serving.cancel();
     let _ = server.await;
 

@@ -81,29 +81,31 @@ impl Sink {
                 return reply(StatusCode::ACCEPTED, "");
             }
         }
+        match self.record(&id, copy, received) {
+            Ok(()) => reply(StatusCode::ACCEPTED, ""),
+            Err(Refusal::Early) => reply(StatusCode::SERVICE_UNAVAILABLE, "run not started\n"),
+            Err(Refusal::OutOfRange) => reply(
+                StatusCode::BAD_REQUEST,
+                "sequence number outside the plan\n",
+            ),
+        }
+    }
+
+    /// Records copy `copy` of an event of this run, received at `received`
+    /// (over HTTP, or read from Kafka); refusals are counted.
+    pub fn record(&self, id: &EventIdentity, copy: u32, received: u64) -> Result<(), Refusal> {
         let mut guard = self.ledger.lock().unwrap();
         let Some(ledger) = guard.as_mut() else {
             drop(guard);
             self.rejected.lock().unwrap().early += 1;
-            return reply(StatusCode::SERVICE_UNAVAILABLE, "run not started\n");
+            return Err(Refusal::Early);
         };
-        if !ledger.in_range(&id, copy) {
+        if !ledger.in_range(id, copy) || ledger.record(id, copy, received) == Delivery::OutOfRange {
             drop(guard);
-            return self.reject(
-                |r| &mut r.out_of_range,
-                "sequence number outside the plan\n",
-            );
+            self.rejected.lock().unwrap().out_of_range += 1;
+            return Err(Refusal::OutOfRange);
         }
-        match ledger.record(&id, copy, received) {
-            Delivery::OutOfRange => {
-                drop(guard);
-                self.reject(
-                    |r| &mut r.out_of_range,
-                    "sequence number outside the plan\n",
-                )
-            }
-            _ => reply(StatusCode::ACCEPTED, ""),
-        }
+        Ok(())
     }
 
     /// Test fault: hold each request arriving inside the stall window for
@@ -118,6 +120,15 @@ impl Sink {
             tokio::time::sleep(len).await;
         }
     }
+}
+
+/// Why an event of this run was not recorded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    /// Before the run started.
+    Early,
+    /// A sender, sequence number or copy outside the plan.
+    OutOfRange,
 }
 
 /// Which copy of a fanned-out event a path receives: `/c/<k>` is copy `k`,
