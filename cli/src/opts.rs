@@ -574,11 +574,13 @@ impl RunOpts {
                 threads: self.receiver_threads.max(1) as u32,
                 advertise_url: None,
                 faults: self.faults.faults(),
-                kafka: self.from_kafka.as_ref().map(|topic| brokerbench_receiver::kafka::KafkaSource {
-                    bootstrap: self.kafka.kafka_bootstrap.clone().unwrap_or_default(),
-                    topic: topic.clone(),
-                    group: String::new(),
-                    fetch_wait: Duration::from_millis(5),
+                kafka: self.from_kafka.as_ref().map(|topic| {
+                    brokerbench_receiver::kafka::KafkaSource {
+                        bootstrap: self.kafka.kafka_bootstrap.clone().unwrap_or_default(),
+                        topic: topic.clone(),
+                        group: String::new(),
+                        fetch_wait: Duration::from_millis(5),
+                    }
                 }),
             },
             receiver_listen: self.receiver_listen,
@@ -681,12 +683,14 @@ impl ReceiverOpts {
                 advertise_url: self.advertise_url,
                 faults: self.faults.faults(),
                 kafka: match (&self.from_kafka, &self.kafka_bootstrap) {
-                    (Some(topic), Some(bootstrap)) => Some(brokerbench_receiver::kafka::KafkaSource {
-                        bootstrap: bootstrap.clone(),
-                        topic: topic.clone(),
-                        group: String::new(),
-                        fetch_wait: Duration::from_millis(5),
-                    }),
+                    (Some(topic), Some(bootstrap)) => {
+                        Some(brokerbench_receiver::kafka::KafkaSource {
+                            bootstrap: bootstrap.clone(),
+                            topic: topic.clone(),
+                            group: String::new(),
+                            fetch_wait: Duration::from_millis(5),
+                        })
+                    }
                     (Some(_), None) => bail!("--from-kafka needs --kafka-bootstrap"),
                     _ => None,
                 },

@@ -136,9 +136,7 @@ pub async fn sut(c: SutRoleConfig, shutdown: CancellationToken) -> anyhow::Resul
         None => None,
     };
     let rt = cpu.runtime(c.threads, "bb-sut")?;
-    let name = kafka
-        .as_ref()
-        .map_or(c.imc.kind.name(), |k| k.kind.name());
+    let name = kafka.as_ref().map_or(c.imc.kind.name(), |k| k.kind.name());
     if let Some(k) = &kafka {
         eprintln!("topic {} on {}", k.topic, k.bootstrap);
     }

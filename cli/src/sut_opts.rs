@@ -232,7 +232,11 @@ pub struct SutRoleConfig {
     /// The routes and bounds (for a Kafka SUT too).
     pub imc: ImcConfig,
     /// A Kafka SUT: which, its settings and its topic.
-    pub kafka: Option<(brokerbench_sut::kafka::plane::KafkaKind, KafkaSettings, String)>,
+    pub kafka: Option<(
+        brokerbench_sut::kafka::plane::KafkaKind,
+        KafkaSettings,
+        String,
+    )>,
 }
 
 impl SutOpts {

@@ -899,7 +899,12 @@ fn a_standalone_kafka_channel_starts_its_own_broker_and_is_measured() {
     let (sut_port, recv) = (free_port(), free_port());
     let bin = env!("CARGO_BIN_EXE_brokerbench");
     let sut = Command::new(bin)
-        .args(["sut", "channel-kafka", "--listen", &format!("127.0.0.1:{sut_port}")])
+        .args([
+            "sut",
+            "channel-kafka",
+            "--listen",
+            &format!("127.0.0.1:{sut_port}"),
+        ])
         .args(["--subscriber", &format!("http://127.0.0.1:{recv}/")])
         .args(["--topic", "standalone", "--partitions", "4"])
         .stderr(std::process::Stdio::piped())
@@ -933,11 +938,21 @@ fn a_standalone_kafka_channel_starts_its_own_broker_and_is_measured() {
     assert_eq!(unsafe { libc::kill(sut.id() as i32, libc::SIGINT) }, 0);
     let s = sut.wait_with_output().unwrap();
     let err = String::from_utf8_lossy(&s.stderr);
-    assert!(o.status.success(), "{table}{}{err}", String::from_utf8_lossy(&o.stderr));
+    assert!(
+        o.status.success(),
+        "{table}{}{err}",
+        String::from_utf8_lossy(&o.stderr)
+    );
     assert_eq!(all_row(&table), ["400", "400", "0", "400", "0"], "{table}");
-    assert!(table.contains("SUT: accepted 400, delivered 400 of 400 owed"), "{table}");
+    assert!(
+        table.contains("SUT: accepted 400, delivered 400 of 400 owed"),
+        "{table}"
+    );
     assert_eq!(s.status.code(), Some(0), "{err}");
-    assert!(err.contains("local Kafka-protocol broker (tansu) on 127.0.0.1:"), "{err}");
+    assert!(
+        err.contains("local Kafka-protocol broker (tansu) on 127.0.0.1:"),
+        "{err}"
+    );
     assert!(err.contains("channel-kafka on http://127.0.0.1:"), "{err}");
     assert!(err.contains("accepted 400, delivered 400"), "{err}");
 }

@@ -207,7 +207,9 @@ async fn a_kafka_sink_is_measured_with_the_receiver_reading_its_topic() {
     // channel-kafka data plane with no subscriptions: a Kafka sink).
     use brokerbench_sut::kafka::{admin, local::LocalKafka, plane};
     let broker = LocalKafka::start().await.unwrap();
-    admin::create_topic(&broker.bootstrap, "sink", 4, 1).await.unwrap();
+    admin::create_topic(&broker.bootstrap, "sink", 4, 1)
+        .await
+        .unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let sink_url = format!("http://{}", listener.local_addr().unwrap());
     let stop = tokio_util::sync::CancellationToken::new();
@@ -255,11 +257,62 @@ async fn a_kafka_sink_is_measured_with_the_receiver_reading_its_topic() {
     let s = &f.results.summary;
     assert_invariants(s);
     assert_eq!(
-        (s.totals.sent, s.totals.accepted, s.totals.delivered, s.totals.lost),
+        (
+            s.totals.sent,
+            s.totals.accepted,
+            s.totals.delivered,
+            s.totals.lost
+        ),
         (600, 600, 600, 0)
     );
     assert_eq!(s.totals.duplicates, 0);
     assert_eq!(s.sut.unwrap().accepted, 600);
     stop.cancel();
     sink.done.await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_kafka_broker_killed_mid_run_still_leaves_every_event_accounted_for() {
+    use brokerbench_sut::kafka::local::LocalKafka;
+    let mut broker = LocalKafka::start().await.unwrap();
+    let bootstrap = broker.bootstrap.clone();
+    let run = tokio::spawn(async move {
+        brokerbench::local::run_local(
+            common::config(&[
+                "--sut",
+                "channel-kafka",
+                "--kafka-bootstrap",
+                &bootstrap,
+                "--partitions",
+                "4",
+                "--pace",
+                "200:4",
+                "--pacer",
+                "sleep",
+                "--request-timeout",
+                "2",
+            ]),
+            tokio_util::sync::CancellationToken::new(),
+        )
+        .await
+    });
+    // Warmup 0 s, start 300 ms ahead: about 1.5 s into the schedule.
+    tokio::time::sleep(std::time::Duration::from_millis(2500)).await;
+    broker.kill();
+    let f = tokio::time::timeout(std::time::Duration::from_secs(90), run)
+        .await
+        .expect("the run ends")
+        .unwrap()
+        .expect("results are written");
+    let s = &f.results.summary;
+    assert_invariants(s);
+    assert_eq!(s.totals.sent, 800, "every event was released");
+    assert!(
+        s.totals.failed > 0,
+        "writes to a dead broker fail: {:?}",
+        s.totals
+    );
+    assert!(s.totals.accepted >= 100, "{:?}", s.totals);
+    assert!(f.dir.join("summary.json").is_file());
+    assert!(s.breaking_point.is_some());
 }

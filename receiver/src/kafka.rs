@@ -32,7 +32,10 @@ pub fn consumer(source: &KafkaSource) -> Result<StreamConsumer, String> {
         .set("group.id", &source.group)
         .set("auto.offset.reset", "earliest")
         .set("enable.auto.commit", "true")
-        .set("fetch.wait.max.ms", source.fetch_wait.as_millis().max(1).to_string())
+        .set(
+            "fetch.wait.max.ms",
+            source.fetch_wait.as_millis().max(1).to_string(),
+        )
         .set("log_level", "3")
         .create()
         .map_err(|e| e.to_string())?;
@@ -54,7 +57,12 @@ pub async fn wait_assigned(consumer: &StreamConsumer, patience: Duration) -> boo
 }
 
 /// Reads records into the sink's ledger until stopped.
-pub async fn consume(consumer: Arc<StreamConsumer>, sink: Arc<Sink>, run_id: String, stop: CancellationToken) {
+pub async fn consume(
+    consumer: Arc<StreamConsumer>,
+    sink: Arc<Sink>,
+    run_id: String,
+    stop: CancellationToken,
+) {
     loop {
         let m = tokio::select! {
             m = consumer.recv() => m,
@@ -65,9 +73,9 @@ pub async fn consume(consumer: Arc<StreamConsumer>, sink: Arc<Sink>, run_id: Str
             continue;
         };
         let received = unix_now_ns();
-        let headers = m.headers().and_then(|h| {
-            to_http_headers(h.iter().map(|h| (h.key, h.value.unwrap_or_default())))
-        });
+        let headers = m
+            .headers()
+            .and_then(|h| to_http_headers(h.iter().map(|h| (h.key, h.value.unwrap_or_default()))));
         let event = headers.and_then(|h| {
             cloudevents::binding::http::to_event(&h, m.payload().unwrap_or_default().to_vec()).ok()
         });
