@@ -36,18 +36,24 @@ enum Under {
     BrokerImc,
     ChannelKafka,
     BrokerKafka,
+    /// No ingress: the tests produce to its topic.
+    SourceKafka,
 }
 
-const ALL: [Under; 4] = [
+const ALL: [Under; 5] = [
     Under::ChannelImc,
     Under::BrokerImc,
     Under::ChannelKafka,
     Under::BrokerKafka,
+    Under::SourceKafka,
 ];
 
 impl Under {
     fn is_kafka(self) -> bool {
-        matches!(self, Under::ChannelKafka | Under::BrokerKafka)
+        matches!(
+            self,
+            Under::ChannelKafka | Under::BrokerKafka | Under::SourceKafka
+        )
     }
 }
 
@@ -86,6 +92,8 @@ enum Plane {
 /// A running SUT as the tests see it.
 struct Sut {
     ingress: String,
+    /// A source's topic and broker: events are produced there.
+    source: Option<(String, String)>,
     stop: CancellationToken,
     plane: Plane,
     done: tokio::task::JoinHandle<SutCounters>,
@@ -103,6 +111,7 @@ async fn start_plane(
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let ingress = format!("http://{}/", listener.local_addr().unwrap());
     let stop = CancellationToken::new();
+    let mut source = None;
     let (plane, done) = match under {
         Under::ChannelImc | Under::BrokerImc => {
             let kind = if under == Under::ChannelImc {
@@ -119,7 +128,7 @@ async fn start_plane(
             let r = imc::start(config, listener, ThreadCpu::default(), stop.clone());
             (Plane::Imc(r.plane), r.done)
         }
-        Under::ChannelKafka | Under::BrokerKafka => {
+        Under::ChannelKafka | Under::BrokerKafka | Under::SourceKafka => {
             let bootstrap = kafka().await;
             let (topic, prefix) = match group_prefix {
                 Some((t, p)) => (t.to_string(), p.to_string()),
@@ -131,11 +140,14 @@ async fn start_plane(
                     (t.clone(), t)
                 }
             };
+            if under == Under::SourceKafka {
+                source = Some((bootstrap.clone(), topic.clone()));
+            }
             let config = KafkaPlaneConfig {
-                kind: if under == Under::ChannelKafka {
-                    KafkaKind::Channel
-                } else {
-                    KafkaKind::Broker
+                kind: match under {
+                    Under::ChannelKafka => KafkaKind::Channel,
+                    Under::BrokerKafka => KafkaKind::Broker,
+                    _ => KafkaKind::Source,
                 },
                 routes,
                 bootstrap,
@@ -155,6 +167,7 @@ async fn start_plane(
     };
     let sut = Sut {
         ingress,
+        source,
         stop,
         plane,
         done,
@@ -182,7 +195,7 @@ impl Sut {
             delivery: delivery.clone(),
         };
         let (_, routes) = match under {
-            Under::ChannelImc | Under::ChannelKafka => (
+            Under::ChannelImc | Under::ChannelKafka | Under::SourceKafka => (
                 Kind::Channel,
                 subscribers
                     .iter()
@@ -212,6 +225,53 @@ impl Sut {
             }
         };
         start_plane(under, routes, capacity, grace, None).await
+    }
+
+    /// Sends `n` events (ids `0..n`) the way this SUT takes them: POSTs to
+    /// its ingress, or records produced to a source's topic; the statuses
+    /// (202 for a record the broker acknowledged).
+    async fn publish(&self, n: usize, gap: Duration, extra: &[(&str, &str)]) -> Vec<u16> {
+        let Some((bootstrap, topic)) = &self.source else {
+            return publish(&self.ingress, n, gap, extra).await;
+        };
+        use rdkafka::message::{Header, OwnedHeaders};
+        use rdkafka::producer::{FutureProducer, FutureRecord};
+        let producer: FutureProducer = rdkafka::ClientConfig::new()
+            .set("bootstrap.servers", bootstrap)
+            .set("acks", "all")
+            .create()
+            .unwrap();
+        let mut statuses = Vec::with_capacity(n);
+        let payload = vec![b'x'; 8192];
+        for i in 0..n {
+            let id = i.to_string();
+            let mut headers = OwnedHeaders::new();
+            for (k, v) in [
+                ("ce_specversion", "1.0"),
+                ("ce_id", id.as_str()),
+                ("ce_source", "/conformance"),
+                ("ce_type", EVENT_TYPE),
+                ("content-type", "application/octet-stream"),
+            ]
+            .into_iter()
+            .chain(extra.iter().map(|(k, v)| (*k, *v)))
+            {
+                let key = k.replacen("ce-", "ce_", 1);
+                headers = headers.insert(Header {
+                    key: &key,
+                    value: Some(v.as_bytes()),
+                });
+            }
+            let record = FutureRecord::<(), _>::to(topic)
+                .payload(&payload)
+                .headers(headers);
+            let acked = producer.send(record, Duration::from_secs(10)).await.is_ok();
+            statuses.push(if acked { 202 } else { 502 });
+            if !gap.is_zero() {
+                tokio::time::sleep(gap).await;
+            }
+        }
+        statuses
     }
 
     fn counters(&self) -> SutCounters {
@@ -423,7 +483,7 @@ async fn no_loss_and_no_duplicates_at_a_low_rate() {
             Duration::from_secs(5),
         )
         .await;
-        let statuses = publish(&sut.ingress, 300, Duration::from_millis(2), &[]).await;
+        let statuses = sut.publish(300, Duration::from_millis(2), &[]).await;
         assert!(
             statuses.iter().all(|&s| s == 202),
             "{under:?}: {statuses:?}"
@@ -465,7 +525,7 @@ async fn fan_out_delivers_every_event_to_every_subscriber_once() {
             Duration::from_secs(5),
         )
         .await;
-        publish(&sut.ingress, 200, Duration::ZERO, &[]).await;
+        sut.publish(200, Duration::ZERO, &[]).await;
         let c = sut.settle(|c| c.delivered == 600).await;
         for s in &subs {
             exactly_once(&s.taken_ids(), 200);
@@ -509,7 +569,7 @@ async fn failing_subscribers_are_retried_then_dead_lettered() {
             Duration::from_secs(5),
         )
         .await;
-        publish(&sut.ingress, n, Duration::ZERO, &[]).await;
+        sut.publish(n, Duration::ZERO, &[]).await;
         let c = sut
             .settle(|c| c.delivered + c.dead_lettered == 2 * n as u64)
             .await;
@@ -557,7 +617,7 @@ async fn a_client_error_is_not_retried_and_no_sink_means_dropped() {
             Duration::from_secs(5),
         )
         .await;
-        publish(&sut.ingress, 40, Duration::ZERO, &[]).await;
+        sut.publish(40, Duration::ZERO, &[]).await;
         let c = sut.settle(|c| c.dropped == 40).await;
         assert_eq!(sub.attempts_total(), 40, "{under:?}: a 400 is final");
         assert_eq!((c.retried, c.dead_lettered, c.delivered), (0, 0, 0));
@@ -585,7 +645,7 @@ async fn a_full_queue_answers_503_and_holds_no_more() {
             Duration::from_secs(5),
         )
         .await;
-        let statuses = publish(&sut.ingress, 200, Duration::ZERO, &[]).await;
+        let statuses = sut.publish(200, Duration::ZERO, &[]).await;
         let accepted = statuses.iter().filter(|&&s| s == 202).count();
         let refused = statuses.iter().filter(|&&s| s == 503).count();
         if under.is_kafka() {
@@ -612,7 +672,7 @@ async fn a_full_queue_answers_503_and_holds_no_more() {
         exactly_once(&sub.taken_ids(), accepted);
         assert_eq!(c.queued, 0);
         // With room again, events are taken.
-        let again = publish(&sut.ingress, 10, Duration::ZERO, &[]).await;
+        let again = sut.publish(10, Duration::ZERO, &[]).await;
         assert!(again.iter().all(|&s| s == 202), "{again:?}");
         sut.shutdown().await;
     }
@@ -648,7 +708,7 @@ async fn shutdown_drains_what_it_can_then_accounts_for_the_rest() {
         )
         .await;
         let ingress = sut.ingress.clone();
-        publish(&ingress, 100, Duration::ZERO, &[]).await;
+        sut.publish(100, Duration::ZERO, &[]).await;
         let end = sut.shutdown().await;
         assert_eq!(end.dropped, 0, "{under:?}");
         assert_eq!(end.routed, end.delivered, "{under:?}");
@@ -699,7 +759,7 @@ async fn shutdown_drains_what_it_can_then_accounts_for_the_rest() {
             Duration::from_millis(200),
         )
         .await;
-        publish(&sut.ingress, 30, Duration::ZERO, &[]).await;
+        sut.publish(30, Duration::ZERO, &[]).await;
         let began = std::time::Instant::now();
         let end = sut.shutdown().await;
         assert!(
@@ -719,7 +779,8 @@ async fn shutdown_drains_what_it_can_then_accounts_for_the_rest() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn what_is_not_a_cloudevent_gets_a_4xx_and_the_sut_keeps_going() {
-    for under in ALL {
+    // A source has no ingress; what it reads is a record, CloudEvent or not.
+    for under in ALL.into_iter().filter(|u| *u != Under::SourceKafka) {
         let (sub, url) = Subscriber::start(Behaviour::default()).await;
         let (_, never_url) = Subscriber::start(Behaviour::default()).await;
         let sut = Sut::start(
@@ -752,7 +813,7 @@ async fn what_is_not_a_cloudevent_gets_a_4xx_and_the_sut_keeps_going() {
             .body(Full::new(Bytes::from(structured)))
             .unwrap();
         assert_eq!(client.request(req).await.unwrap().status().as_u16(), 202);
-        publish(&sut.ingress, 5, Duration::ZERO, &[]).await;
+        sut.publish(5, Duration::ZERO, &[]).await;
         let c = sut.settle(|c| c.delivered == 6).await;
         assert_eq!((c.rejected, c.accepted), (3, 6), "{under:?}");
         assert_eq!(sub.taken_ids().len(), 6);
@@ -792,7 +853,7 @@ async fn broker_replies_come_back_in_and_loops_end_at_the_hop_limit() {
             },
         ];
         let sut = start_plane(under, routes, 1000, Duration::from_secs(5), None).await;
-        publish(&sut.ingress, 20, Duration::ZERO, &[]).await;
+        sut.publish(20, Duration::ZERO, &[]).await;
         let c = sut.settle(|c| c.delivered == 40 && c.replies == 20).await;
         assert_eq!((c.replies, c.delivered), (20, 40), "{under:?}");
         exactly_once(&first.taken_ids(), 20);
@@ -859,7 +920,7 @@ async fn kafka_commits_only_what_was_delivered_so_a_restart_skips_nothing() {
             Some((&topic, "g")),
         )
         .await;
-        publish(&sut.ingress, 30, Duration::ZERO, &[]).await;
+        sut.publish(30, Duration::ZERO, &[]).await;
         sut.settle_busy(30).await;
         let end = sut.shutdown().await;
         assert_eq!(
