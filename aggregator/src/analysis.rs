@@ -52,6 +52,21 @@ pub fn step_breaks(step: &StepSummary, series: &[SecondRow], copies: u32) -> Vec
     why
 }
 
+/// Whether the generator's lag accounts for the step's latency: it sent
+/// fewer events than its schedule, or its lag P99.99 is at least half the
+/// e2e P99.99. A lag over the limit beside a much larger e2e latency is
+/// the SUT's queue, not the generator's.
+fn lag_explains(s: &StepSummary) -> bool {
+    let unsent = s.totals.sent < s.rps as u64 * s.seconds as u64;
+    let lag = s.latency_ms.schedule_lag.map(|p| p.p99_99);
+    let e2e = s.latency_ms.e2e.map(|p| p.p99_99);
+    unsent
+        || match (lag, e2e) {
+            (Some(l), Some(e)) => l >= 0.5 * e,
+            _ => true,
+        }
+}
+
 /// The first step that did not hold, if any.
 pub fn breaking_point(steps: &[StepSummary]) -> Option<BreakingPoint> {
     let s = steps.iter().find(|s| !s.breaks.is_empty())?;
@@ -59,7 +74,7 @@ pub fn breaking_point(steps: &[StepSummary]) -> Option<BreakingPoint> {
         step: s.step,
         rps: s.rps,
         reasons: s.breaks.clone(),
-        limited_by: if s.generator_limited {
+        limited_by: if s.generator_limited && lag_explains(s) {
             "generator"
         } else if s
             .receiver_cpu
@@ -163,6 +178,24 @@ mod tests {
         steps[1].receiver_cpu = Some(0.95);
         assert_eq!(breaking_point(&steps).unwrap().limited_by, "receiver");
         steps[1].generator_limited = true;
+        steps[1].totals.sent = 8800;
+        assert_eq!(breaking_point(&steps).unwrap().limited_by, "generator");
+        // A lag over the limit beside a far larger e2e latency: the SUT's queue.
+        let p = |v: f64| Percentiles {
+            p50: v,
+            p90: v,
+            p99: v,
+            p99_9: v,
+            p99_99: v,
+            max: v,
+            count: 1,
+        };
+        steps[1].latency_ms.schedule_lag = Some(p(5.0));
+        steps[1].latency_ms.e2e = Some(p(600.0));
+        assert_eq!(breaking_point(&steps).unwrap().limited_by, "receiver");
+        steps[1].receiver_cpu = None;
+        assert_eq!(breaking_point(&steps).unwrap().limited_by, "sut");
+        steps[1].latency_ms.e2e = Some(p(9.0));
         assert_eq!(breaking_point(&steps).unwrap().limited_by, "generator");
     }
 }

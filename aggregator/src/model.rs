@@ -78,7 +78,8 @@ pub struct BreakingPoint {
     /// Why the step did not hold.
     pub reasons: Vec<String>,
     /// `sut`; `generator` when the sender fell behind its schedule in that
-    /// step, or `receiver` when the receiver's threads were saturated (then
+    /// step and its lag P99.99 is at least half the e2e P99.99 (or it could
+    /// not send every event), or `receiver` when the receiver's threads were saturated (then
     /// the step measures the suite too).
     pub limited_by: String,
 }
