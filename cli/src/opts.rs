@@ -51,9 +51,10 @@ pub enum Command {
     /// Compare runs: per-step deltas of throughput and latency against the
     /// first, the spread of three or more runs of one pace, and one graph.
     Compare(CompareOpts),
-    /// Serve a SUT on its own: the in-memory channel or broker, with
-    /// subscribers or triggers from flags or a config file. Runs until
-    /// Ctrl-C, then drains and prints its counters.
+    /// Serve a SUT on its own: the in-memory or Kafka-backed channel or
+    /// broker, or the Kafka source, with subscribers or triggers from flags
+    /// or a config file. Runs until Ctrl-C, then drains and prints its
+    /// counters.
     Sut(crate::sut_opts::SutOpts),
     /// Find the highest rate that meets --slo: bisection over short runs,
     /// then a longer confirming run; prints and saves the trail (search.tsv).

@@ -76,15 +76,17 @@ impl ImcOpts {
 /// The fan-out of a local run's SUT.
 #[derive(Debug, Clone, Args)]
 pub struct FanOutOpts {
-    /// channel-imc: subscriptions, each delivering every event to the
-    /// receiver (as copy k at /c/k): N deliveries per event.
+    /// Channels (channel-imc, channel-kafka): subscriptions, each
+    /// delivering every event to the receiver (as copy k at /c/k): N
+    /// deliveries per event.
     #[arg(long, default_value_t = 1, value_name = "N")]
     pub subscribers: u32,
-    /// broker-imc: triggers; --matching of them match the suite's events
-    /// and deliver to the receiver, the others filter them out.
+    /// Brokers (broker-imc, broker-kafka): triggers; --matching of them
+    /// match the suite's events and deliver to the receiver, the others
+    /// filter them out.
     #[arg(long, default_value_t = 1, value_name = "N")]
     pub triggers: u32,
-    /// broker-imc: how many of --triggers match.
+    /// Brokers: how many of --triggers match.
     #[arg(long, default_value_t = 1, value_name = "M")]
     pub matching: u32,
     /// Worker threads of the SUT's runtime (1 measured cheapest per event
@@ -196,10 +198,11 @@ pub struct SutOpts {
     /// Address of the ingress (and of /healthz, /readyz, /metrics, /v1/counters).
     #[arg(long, default_value = "127.0.0.1:8081", value_name = "ADDR")]
     pub listen: SocketAddr,
-    /// channel-imc: a subscriber URL; repeat for several subscriptions.
+    /// Channels and the source: a subscriber URL; repeat for several
+    /// subscriptions (a source takes one).
     #[arg(long, value_name = "URL")]
     pub subscriber: Vec<String>,
-    /// broker-imc: a trigger, `URL[,attribute=value...]` (exact matches,
+    /// Brokers: a trigger, `URL[,attribute=value...]` (exact matches,
     /// Knative's filter.attributes; an empty value matches any); repeat for
     /// several. The `filters` dialect is for --config.
     #[arg(long, value_name = "SPEC")]

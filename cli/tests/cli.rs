@@ -956,3 +956,33 @@ fn a_standalone_kafka_channel_starts_its_own_broker_and_is_measured() {
     assert!(err.contains("channel-kafka on http://127.0.0.1:"), "{err}");
     assert!(err.contains("accepted 400, delivered 400"), "{err}");
 }
+
+#[test]
+fn run_profile_sut_draws_the_sut_threads_flamegraph() {
+    let out = scratch("runprofile-sut");
+    let o = brokerbench(
+        &[
+            "run",
+            "--sut",
+            "channel-imc",
+            "--pace",
+            "500:3",
+            "--warmup-seconds",
+            "0",
+            "--drain-seconds",
+            "1",
+            "--pacer",
+            "sleep",
+            "--quiet",
+            "--no-plot",
+            "--profile",
+            "sut",
+        ],
+        &out,
+    );
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{err}");
+    let p = entries(&out)[0].join("profiles");
+    let svg = std::fs::read_to_string(p.join("cpu-step1-sut.svg")).unwrap_or_default();
+    assert!(svg.len() > 500 && svg.contains("<svg"), "{err}");
+}
