@@ -182,9 +182,14 @@ pub async fn run_local(
     });
     watch("sender", sender, stop.clone(), role_error.clone());
 
+    let profiles_stop = CancellationToken::new();
+    let _stop_profiles = profiles_stop.clone().drop_guard();
     let profiling = match &config.profile {
         Some(plan) => {
-            let addr = crate::serve_profiles(([127, 0, 0, 1], 0).into(), stop.clone()).await?;
+            // The endpoints outlive the run: a capture may still be
+            // symbolising when the drain ends.
+            let addr =
+                crate::serve_profiles(([127, 0, 0, 1], 0).into(), profiles_stop.clone()).await?;
             let task = tokio::spawn(crate::profiling::capture_steps(
                 JsonClient::new(&agg_url),
                 format!("http://{addr}"),

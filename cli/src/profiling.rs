@@ -7,7 +7,7 @@
 use crate::opts::ProfilePlan;
 use brokerbench_aggregator::model::Summary;
 use brokerbench_core::client::JsonClient;
-use brokerbench_core::clock::instant_at;
+use brokerbench_core::clock::{instant_at, unix_now_ns};
 use brokerbench_core::plan::RunPlan;
 use brokerbench_profile::capture::{fetch, Fetched, Kind};
 use std::fmt::Write as _;
@@ -54,6 +54,12 @@ pub async fn capture_steps(
         let third = (step.seconds as u64 / 3).max(1);
         let from = run.t0()
             + (s.step_start_second(n - 1) + (step.seconds as u64 - third) / 2) * 1_000_000_000;
+        // A capture still running (symbolising takes seconds in a debug
+        // build) may make this one late: past half its window, it would
+        // profile the wrong moment, so it is skipped.
+        if unix_now_ns() > from + third * 500_000_000 {
+            continue;
+        }
         tokio::time::sleep_until(instant_at(from)).await;
         let Ok(cpu) = fetch(&profiles, Kind::Cpu { seconds: third }).await else {
             continue;

@@ -708,6 +708,10 @@ fn run_profile_puts_per_role_flamegraphs_of_a_held_step_in_the_results() {
             "--no-plot",
             "--profile",
             "sender,receiver",
+            // One capture: a debug build symbolises for seconds, and
+            // profiling every step could make step 2's capture late.
+            "--profile-step",
+            "2",
         ],
         &out,
     );
