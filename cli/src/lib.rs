@@ -7,6 +7,8 @@
 //!   loopback in one process, each role on its own runtime.
 //! - [`search`]: `brokerbench search`, bisection for the highest rate meeting an SLO.
 //! - [`profiling`]: `run --profile`, profiles of the roles during a step.
+//! - [`role_opts`]: options of the standalone roles (`sender`, `receiver`,
+//!   `aggregator`).
 //! - [`roles`]: the standalone roles (`sender`, `receiver`, `aggregator`,
 //!   `sut`) for running on separate hosts or pods.
 //! - [`sut_opts`]: options of the SUTs the suite runs itself (shared by
@@ -15,6 +17,7 @@
 pub mod local;
 pub mod opts;
 pub mod profiling;
+pub mod role_opts;
 pub mod roles;
 pub mod search;
 pub mod sut_opts;

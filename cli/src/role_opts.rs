@@ -1,0 +1,178 @@
+//! Options of the standalone roles (`sender`, `receiver`, `aggregator`),
+//! for separate hosts or pods, and their validation into the roles' configs.
+
+use crate::opts::{check_url, FaultOpts, OutputOpts, PlanOpts, ProfileOpts, PublishOpts};
+use anyhow::bail;
+use brokerbench_aggregator::plot::PlotOptions;
+use brokerbench_aggregator::slo::Slo;
+use brokerbench_aggregator::AggregatorConfig;
+use brokerbench_receiver::ReceiverConfig;
+use brokerbench_sender::config::Target;
+use brokerbench_sender::SenderConfig;
+use clap::Args;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+/// `brokerbench sender`.
+#[derive(Debug, Clone, Args)]
+pub struct SenderOpts {
+    #[command(flatten)]
+    pub profiling: ProfileOpts,
+    /// Aggregator URL, e.g. http://aggregator:7000.
+    #[arg(long, value_name = "URL")]
+    pub aggregator: String,
+    /// Where to publish: any CloudEvents HTTP endpoint (a Knative broker, a channel, a sink).
+    #[arg(long, value_name = "URL")]
+    pub target: String,
+    /// This sender's index when several share a run (each has its own sequence space).
+    #[arg(long, default_value_t = 0, value_name = "N")]
+    pub index: u32,
+    #[command(flatten)]
+    pub publish: PublishOpts,
+}
+
+/// Validated `sender` settings.
+#[derive(Debug, Clone)]
+pub struct SenderRoleConfig {
+    pub aggregator: String,
+    pub sender: SenderConfig,
+}
+
+impl SenderOpts {
+    pub fn into_config(self) -> anyhow::Result<SenderRoleConfig> {
+        let target = Target::parse(&self.target)?;
+        Ok(SenderRoleConfig {
+            aggregator: check_url(&self.aggregator, "--aggregator")?,
+            sender: self.publish.config(target, self.index)?,
+        })
+    }
+}
+
+/// `brokerbench receiver`.
+#[derive(Debug, Clone, Args)]
+pub struct ReceiverOpts {
+    #[command(flatten)]
+    pub profiling: ProfileOpts,
+    /// Aggregator URL, e.g. http://aggregator:7000.
+    #[arg(long, value_name = "URL")]
+    pub aggregator: String,
+    /// Address to accept CloudEvents on.
+    #[arg(long, default_value = "127.0.0.1:8080", value_name = "ADDR")]
+    pub listen: SocketAddr,
+    /// URL the SUT delivers to, as announced to the aggregator (default http://<listen>/).
+    #[arg(long, value_name = "URL")]
+    pub advertise_url: Option<String>,
+    /// This receiver's index.
+    #[arg(long, default_value_t = 0, value_name = "N")]
+    pub index: u32,
+    /// Also read events from this Kafka topic (a Kafka sink's output).
+    #[arg(long, value_name = "TOPIC", requires = "kafka_bootstrap")]
+    pub from_kafka: Option<String>,
+    /// Kafka cluster of --from-kafka (`host:port[,host:port...]`).
+    #[arg(long, value_name = "HOSTS")]
+    pub kafka_bootstrap: Option<String>,
+    /// Worker threads of the receiver's runtime.
+    #[arg(long, default_value_t = 1, value_name = "N")]
+    pub threads: usize,
+    #[command(flatten)]
+    pub faults: FaultOpts,
+}
+
+/// Validated `receiver` settings.
+#[derive(Debug, Clone)]
+pub struct ReceiverRoleConfig {
+    pub aggregator: String,
+    pub listen: SocketAddr,
+    pub threads: usize,
+    pub receiver: ReceiverConfig,
+}
+
+impl ReceiverOpts {
+    pub fn into_config(self) -> anyhow::Result<ReceiverRoleConfig> {
+        Ok(ReceiverRoleConfig {
+            aggregator: check_url(&self.aggregator, "--aggregator")?,
+            listen: self.listen,
+            threads: self.threads.max(1),
+            receiver: ReceiverConfig {
+                index: self.index,
+                threads: self.threads.max(1) as u32,
+                advertise_url: self.advertise_url,
+                faults: self.faults.faults(),
+                kafka: match (&self.from_kafka, &self.kafka_bootstrap) {
+                    (Some(topic), Some(bootstrap)) => {
+                        Some(brokerbench_receiver::kafka::KafkaSource {
+                            bootstrap: bootstrap.clone(),
+                            topic: topic.clone(),
+                            group: String::new(),
+                            fetch_wait: Duration::from_millis(5),
+                        })
+                    }
+                    (Some(_), None) => bail!("--from-kafka needs --kafka-bootstrap"),
+                    _ => None,
+                },
+            },
+        })
+    }
+}
+
+/// `brokerbench aggregator`.
+#[derive(Debug, Clone, Args)]
+pub struct AggregatorOpts {
+    #[command(flatten)]
+    pub profiling: ProfileOpts,
+    /// Address to serve the protocol on.
+    #[arg(long, default_value = "127.0.0.1:7000", value_name = "ADDR")]
+    pub listen: SocketAddr,
+    /// Scenario name, for the results folder.
+    #[arg(long, default_value = "target", value_name = "NAME")]
+    pub scenario: String,
+    /// Senders to wait for.
+    #[arg(long, default_value_t = 1, value_name = "N")]
+    pub senders: u32,
+    /// Receivers to wait for.
+    #[arg(long, default_value_t = 1, value_name = "N")]
+    pub receivers: u32,
+    /// The SUT's base URL, if it serves /readyz (the start waits for it)
+    /// and /v1/counters (reported), e.g. a `brokerbench sut`.
+    #[arg(long, value_name = "URL")]
+    pub sut_url: Option<String>,
+    #[command(flatten)]
+    pub plan: PlanOpts,
+    #[command(flatten)]
+    pub output: OutputOpts,
+}
+
+/// Validated `aggregator` settings.
+#[derive(Debug, Clone)]
+pub struct AggregatorRoleConfig {
+    pub listen: SocketAddr,
+    pub aggregator: AggregatorConfig,
+    pub plot: Option<PlotOptions>,
+    pub slo: Option<Slo>,
+}
+
+impl AggregatorOpts {
+    pub fn into_config(self) -> anyhow::Result<AggregatorRoleConfig> {
+        if self.senders == 0 || self.receivers == 0 {
+            bail!("--senders and --receivers must be at least 1");
+        }
+        let plan = self
+            .plan
+            .plan(&self.scenario, self.senders, self.receivers)?;
+        Ok(AggregatorRoleConfig {
+            listen: self.listen,
+            plot: self.output.plot()?,
+            slo: self.output.slo()?,
+            aggregator: AggregatorConfig {
+                plan,
+                out: self.output.out,
+                progress: !self.output.quiet,
+                sut: self
+                    .sut_url
+                    .as_deref()
+                    .map(|u| check_url(u, "--sut-url"))
+                    .transpose()?,
+            },
+        })
+    }
+}
