@@ -289,6 +289,34 @@ mod tests {
     }
 
     #[test]
+    fn a_kafka_record_carries_the_event_and_its_hop_count_back() {
+        let h = binary(&[("ce-partitionkey", "42"), ("ce-knativebrokerttl", "9")]);
+        let e = Envelope::parse(&h, Bytes::from("data")).unwrap();
+        let e = Envelope { ttl: 3, ..e };
+        let (headers, key, value) = e.kafka_record();
+        assert_eq!(key.as_deref(), Some(&b"42"[..]));
+        assert_eq!(&value[..], b"data");
+        let ttl: Vec<_> = headers
+            .iter()
+            .filter(|(k, _)| k == "ce_knativebrokerttl")
+            .collect();
+        assert_eq!(ttl.len(), 1, "{headers:?}");
+        assert_eq!(ttl[0].1, b"3");
+        assert!(headers
+            .iter()
+            .all(|(k, _)| k != "x-other" && k != "ce_x-other"));
+        let back = brokerbench_core::kafka_binding::to_http_headers(
+            headers.iter().map(|(k, v)| (k.as_str(), v.as_slice())),
+        )
+        .unwrap();
+        let again = Envelope::parse(&back, value).unwrap();
+        assert_eq!(
+            (again.ttl, again.attribute("type").as_deref()),
+            (3, Some("dev.example"))
+        );
+    }
+
+    #[test]
     fn the_hop_count_travels_and_is_clamped() {
         let e = Envelope::parse(&binary(&[("ce-knativebrokerttl", "3")]), Bytes::new()).unwrap();
         assert_eq!(e.ttl, 3);
