@@ -108,17 +108,7 @@ async fn loss_behind_a_sut_is_counted_per_delivery() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_sut_summary_matches_the_committed_schema() {
     let f = run(&["--sut", "broker-imc", "--pace", "200:1"]).await;
-    let schema: serde_json::Value =
-        serde_json::from_str(include_str!("../../schema/summary.schema.json")).unwrap();
-    let summary: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(f.dir.join("summary.json")).unwrap())
-            .unwrap();
-    let validator = jsonschema::validator_for(&schema).unwrap();
-    let errors: Vec<String> = validator
-        .iter_errors(&summary)
-        .map(|e| format!("{e} at {}", e.instance_path))
-        .collect();
-    assert!(errors.is_empty(), "{errors:#?}");
+    let summary = common::valid_summary(&f.dir);
     assert_eq!(
         summary["sut"]["delivered"],
         200 + f.results.summary.totals.warmup_sent

@@ -10,6 +10,7 @@
 //! - the `partitionkey` extension, when present, is the record key.
 
 use http::header::{HeaderMap, HeaderName, HeaderValue, CONTENT_TYPE};
+use std::borrow::Cow;
 
 /// The extension whose value is the Kafka record key.
 pub const PARTITION_KEY: &str = "partitionkey";
@@ -29,7 +30,7 @@ pub fn to_record_headers<'a>(
         if name == CONTENT_TYPE {
             out.push((n.to_string(), value.as_bytes().to_vec()));
         } else if let Some(attr) = n.strip_prefix("ce-") {
-            let v = percent_decode(value.as_bytes());
+            let v = percent_decode(value.as_bytes()).into_owned();
             if attr == PARTITION_KEY {
                 key = Some(v.clone());
             }
@@ -76,7 +77,12 @@ fn percent_encode(v: &[u8]) -> String {
     s
 }
 
-fn percent_decode(v: &[u8]) -> Vec<u8> {
+/// Undoes the `%XX` escapes of an HTTP-binding header value (borrowed when
+/// there are none).
+pub fn percent_decode(v: &[u8]) -> Cow<'_, [u8]> {
+    if !v.contains(&b'%') {
+        return Cow::Borrowed(v);
+    }
     let hex = |b: u8| (b as char).to_digit(16).map(|d| d as u8);
     let mut out = Vec::with_capacity(v.len());
     let mut i = 0;
@@ -96,7 +102,7 @@ fn percent_decode(v: &[u8]) -> Vec<u8> {
             }
         }
     }
-    out
+    Cow::Owned(out)
 }
 
 #[cfg(test)]

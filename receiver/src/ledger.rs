@@ -189,20 +189,25 @@ mod tests {
 
     const S: u64 = 1_000_000_000;
 
-    #[test]
-    fn duplicates_are_not_deliveries() {
-        let plan = RunPlan {
+    /// A started plan: `pace`, `senders`, `copies`, `t0` at 100 s.
+    fn plan(pace: &str, senders: u32, copies: u32) -> RunPlan {
+        RunPlan {
             run_id: "r".into(),
-            scenario: "direct".into(),
-            schedule: Schedule::parse("10:2").unwrap(),
+            scenario: "test".into(),
+            schedule: Schedule::parse(pace).unwrap(),
             payload_size: 8,
             warmup: None,
             drain_seconds: 1,
-            senders: 1,
+            senders,
             receivers: 1,
-            copies: 1,
+            copies,
             t0_unix_ns: Some(100 * S),
-        };
+        }
+    }
+
+    #[test]
+    fn duplicates_are_not_deliveries() {
+        let plan = plan("10:2", 1, 1);
         let mut l = DeliveryLedger::new(&plan);
         let id = |seq| EventIdentity {
             sender: 0,
@@ -230,18 +235,7 @@ mod tests {
 
     #[test]
     fn each_copy_has_its_own_bits() {
-        let plan = RunPlan {
-            run_id: "r".into(),
-            scenario: "channel-imc".into(),
-            schedule: Schedule::parse("10:1").unwrap(),
-            payload_size: 8,
-            warmup: None,
-            drain_seconds: 1,
-            senders: 2,
-            receivers: 1,
-            copies: 3,
-            t0_unix_ns: Some(100 * S),
-        };
+        let plan = plan("10:1", 2, 3);
         let mut l = DeliveryLedger::new(&plan);
         let id = |sender, seq| EventIdentity {
             sender,
@@ -266,18 +260,7 @@ mod tests {
 
     #[test]
     fn late_events_of_a_key_count_as_reordered() {
-        let plan = RunPlan {
-            run_id: "r".into(),
-            scenario: "source-kafka".into(),
-            schedule: Schedule::parse("1000:1").unwrap(),
-            payload_size: 8,
-            warmup: None,
-            drain_seconds: 1,
-            senders: 1,
-            receivers: 1,
-            copies: 1,
-            t0_unix_ns: Some(100 * S),
-        };
+        let plan = plan("1000:1", 1, 1);
         let mut l = DeliveryLedger::new(&plan);
         let id = |seq| EventIdentity {
             sender: 0,

@@ -30,6 +30,8 @@ pub struct Encoder {
     path: http::Uri,
     measured: HeaderMap,
     warmup: HeaderMap,
+    /// `ce-partitionkey` values, made once: `seq % PARTITION_KEYS` indexes them.
+    keys: Vec<HeaderValue>,
 }
 
 /// `payload_size` bytes of printable data.
@@ -64,6 +66,9 @@ impl Encoder {
                 .parse()
                 .map_err(|_| SenderError::Encode(format!("bad path {path}")))?,
             measured: HeaderMap::new(),
+            keys: (0..identity::PARTITION_KEYS)
+                .map(HeaderValue::from)
+                .collect(),
             warmup: HeaderMap::new(),
         };
         let host =
@@ -134,27 +139,30 @@ impl Encoder {
 
     /// The request carrying `job`, stamped as sent at `sent_unix_ns`.
     pub fn request(&self, job: &Job, sent_unix_ns: u64) -> http::Request<Full<Bytes>> {
-        let template = if job.warmup {
-            &self.warmup
-        } else {
-            &self.measured
-        };
         let mut req = http::Request::new(Full::new(self.body(job, sent_unix_ns)));
         *req.method_mut() = http::Method::POST;
         *req.uri_mut() = self.path.clone();
-        let headers = req.headers_mut();
-        *headers = template.clone();
+        *req.headers_mut() = self.headers(job, sent_unix_ns);
+        req
+    }
+
+    /// The headers of `job`'s request: the template, and in binary mode the
+    /// attributes that vary per event.
+    pub fn headers(&self, job: &Job, sent_unix_ns: u64) -> HeaderMap {
+        let mut headers = if job.warmup {
+            self.warmup.clone()
+        } else {
+            self.measured.clone()
+        };
         if self.mode == Mode::Binary {
             let seq = HeaderValue::from(job.seq);
             headers.insert(CE_ID.clone(), seq.clone());
             headers.insert(CE_SEQ.clone(), seq);
             headers.insert(CE_SENT.clone(), HeaderValue::from(sent_unix_ns));
-            headers.insert(
-                CE_KEY.clone(),
-                HeaderValue::from(job.seq % identity::PARTITION_KEYS),
-            );
+            let key = &self.keys[(job.seq % identity::PARTITION_KEYS) as usize];
+            headers.insert(CE_KEY.clone(), key.clone());
         }
-        req
+        headers
     }
 }
 

@@ -56,8 +56,7 @@ pub async fn work(
             continue;
         }
         let sent = unix_now_ns();
-        let req = encoder.request(&job, sent);
-        let (headers, key) = to_record_headers(req.headers());
+        let (headers, key) = to_record_headers(&encoder.headers(&job, sent));
         let mut owned = OwnedHeaders::new_with_capacity(headers.len());
         for (k, v) in &headers {
             owned = owned.insert(Header {

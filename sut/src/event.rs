@@ -2,11 +2,13 @@
 //! `content-type` headers and its body, forwarded unchanged, with the
 //! attributes read only when a filter asks for them.
 
+use brokerbench_core::kafka_binding::percent_decode;
 use bytes::Bytes;
 use http::header::{HeaderMap, HeaderName, HeaderValue, CONTENT_TYPE};
 use http::Request;
 use http_body_util::Full;
 use serde_json::{Map, Value};
+use std::borrow::Cow;
 
 const STRUCTURED: &str = "application/cloudevents+json";
 const BATCH: &str = "application/cloudevents-batch+json";
@@ -93,29 +95,48 @@ impl Envelope {
     }
 
     /// An attribute's value (context attribute or extension), as a string.
-    pub fn attribute(&self, name: &str) -> Option<String> {
+    pub fn attribute(&self, name: &str) -> Option<Cow<'_, str>> {
         if let Some(object) = &self.structured {
             return match object.get(name)? {
-                Value::String(s) => Some(s.clone()),
+                Value::String(s) => Some(Cow::Borrowed(s)),
                 Value::Null => None,
-                other => Some(other.to_string()),
+                other => Some(Cow::Owned(other.to_string())),
             };
         }
+        // Binary mode, on the filters' hot path: no allocation unless the
+        // value carries %-escapes.
         if name == "datacontenttype" {
-            return self.header(CONTENT_TYPE.as_str());
+            return self.header(|n| n == CONTENT_TYPE).map(Cow::Borrowed);
         }
-        let mut header = String::with_capacity(3 + name.len());
-        header.push_str("ce-");
-        header.extend(name.chars().map(|c| c.to_ascii_lowercase()));
-        self.header(&header).map(|v| percent_decode(&v))
+        let value = self.header(|n| {
+            n.as_str()
+                .strip_prefix("ce-")
+                .is_some_and(|a| a.eq_ignore_ascii_case(name))
+        })?;
+        Some(match percent_decode(value.as_bytes()) {
+            Cow::Borrowed(_) => Cow::Borrowed(value),
+            Cow::Owned(b) => Cow::Owned(String::from_utf8_lossy(&b).into_owned()),
+        })
     }
 
-    fn header(&self, name: &str) -> Option<String> {
+    /// The value of the first kept header whose name `is`.
+    fn header(&self, is: impl Fn(&HeaderName) -> bool) -> Option<&str> {
         self.headers
             .iter()
-            .find(|(n, _)| n.as_str() == name)
+            .find(|(n, _)| is(n))
             .and_then(|(_, v)| v.to_str().ok())
-            .map(str::to_string)
+    }
+
+    /// The reply event in a subscriber's answer to `self`, one hop fewer;
+    /// `None` when the answer carries no event, or at the hop limit (Knative
+    /// drops such replies too).
+    pub fn reply_in(&self, answer: &http::Response<Bytes>) -> Option<Envelope> {
+        let mut reply = Envelope::parse(answer.headers(), answer.body().clone()).ok()?;
+        if self.ttl <= 1 {
+            return None;
+        }
+        reply.ttl = self.ttl - 1;
+        Some(reply)
     }
 
     /// Whether the event is in structured mode.
@@ -183,30 +204,6 @@ fn read_ttl(text: &str) -> u8 {
     text.trim()
         .parse::<u64>()
         .map_or(DEFAULT_TTL, |t| t.min(255) as u8)
-}
-
-/// Undoes the `%XX` escapes binary-mode header values may carry.
-fn percent_decode(v: &str) -> String {
-    if !v.contains('%') {
-        return v.to_string();
-    }
-    let bytes = v.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let hex = |b: u8| (b as char).to_digit(16);
-        match (bytes[i], bytes.get(i + 1), bytes.get(i + 2)) {
-            (b'%', Some(&h), Some(&l)) if hex(h).is_some() && hex(l).is_some() => {
-                out.push((hex(h).unwrap() * 16 + hex(l).unwrap()) as u8);
-                i += 3;
-            }
-            (b, _, _) => {
-                out.push(b);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 #[cfg(test)]

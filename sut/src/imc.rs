@@ -6,12 +6,13 @@
 use crate::config::{ImcConfig, Kind};
 use crate::counters::{bump, control, Counters};
 use crate::dispatch::{Admitted, Dispatcher, Replies, ReplyRefused};
-use crate::event::{Envelope, NotAnEvent};
+use crate::event::Envelope;
+use crate::ingress::{full, read_event, text, until_empty};
 use brokerbench_core::cpu::ThreadCpu;
 use brokerbench_core::wire::SutCounters;
 use bytes::Bytes;
 use http::{Method, Request, Response, StatusCode};
-use http_body_util::{BodyExt, Full, Limited};
+use http_body_util::Full;
 use hyper::body::Incoming;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
@@ -87,37 +88,16 @@ impl Plane {
         if req.method() != Method::POST {
             return text(
                 StatusCode::METHOD_NOT_ALLOWED,
-                "POST a CloudEvent; GET /healthz, /readyz, /metrics or /v1/counters\n".into(),
+                "POST a CloudEvent; GET /healthz, /readyz, /metrics or /v1/counters\n",
             );
         }
-        let (parts, body) = req.into_parts();
-        let body = match Limited::new(body, self.max_event_bytes).collect().await {
-            Ok(b) => b.to_bytes(),
-            Err(_) => {
-                bump(&self.counters.rejected);
-                return text(StatusCode::PAYLOAD_TOO_LARGE, "event too large\n".into());
-            }
-        };
-        let event = match Envelope::parse(&parts.headers, body) {
+        let event = match read_event(req, self.max_event_bytes, &self.counters).await {
             Ok(e) => e,
-            Err(e) => {
-                bump(&self.counters.rejected);
-                let status = match e {
-                    NotAnEvent::Batch => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                    _ => StatusCode::BAD_REQUEST,
-                };
-                return text(status, format!("{e}\n").into());
-            }
+            Err(refused) => return refused,
         };
         match self.ingest(event) {
             Ok(()) => text(StatusCode::ACCEPTED, Bytes::new()),
-            Err(_) => {
-                bump(&self.counters.backpressured);
-                let mut r = text(StatusCode::SERVICE_UNAVAILABLE, "queue full\n".into());
-                r.headers_mut()
-                    .insert(http::header::RETRY_AFTER, http::HeaderValue::from(1));
-                r
-            }
+            Err(_) => full(&self.counters, "queue full\n"),
         }
     }
 }
@@ -131,34 +111,22 @@ impl Replies for std::sync::Weak<Plane> {
 
 impl Plane {
     fn take_reply(&self, answer: &Response<Bytes>, to: &Envelope) -> Result<(), ReplyRefused> {
-        let Ok(mut event) = Envelope::parse(answer.headers(), answer.body().clone()) else {
-            return Ok(()); // No event in the answer: nothing to take in.
+        let Some(event) = to.reply_in(answer) else {
+            return Ok(());
         };
-        if to.ttl <= 1 {
-            return Ok(()); // Hop limit: the reply is not taken in (Knative drops it too).
-        }
-        event.ttl = to.ttl - 1;
         self.ingest(event).map_err(|_| ReplyRefused)?;
         bump(&self.counters.replies);
         Ok(())
     }
 }
 
-struct Ingress(Arc<Plane>);
-
-impl brokerbench_core::serve::Handler for Ingress {
+impl brokerbench_core::serve::Handler for Plane {
     fn answer(
         &self,
         req: Request<Incoming>,
     ) -> impl std::future::Future<Output = Response<Full<Bytes>>> + Send {
-        self.0.answer(req)
+        Plane::answer(self, req)
     }
-}
-
-fn text(status: StatusCode, body: Bytes) -> Response<Full<Bytes>> {
-    let mut r = Response::new(Full::new(body));
-    *r.status_mut() = status;
-    r
 }
 
 /// A running data plane: its state, and how to wait for its end.
@@ -214,23 +182,16 @@ pub fn start(
     let _ = plane.routes.set(routes);
     let p = plane.clone();
     let done = tokio::spawn(async move {
-        let ingress = Arc::new(Ingress(p.clone()));
-        brokerbench_core::serve::serve(ingress, listener, shutdown, Duration::from_secs(1)).await;
+        brokerbench_core::serve::serve(p.clone(), listener, shutdown, Duration::from_secs(1)).await;
         p.stopping.store(true, Ordering::Relaxed);
-        let deadline = tokio::time::Instant::now() + config.grace;
-        while p.queued() > 0 && tokio::time::Instant::now() < deadline {
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
+        until_empty(|| p.queued(), config.grace).await;
         stop_workers.cancel();
         workers.wait().await;
         for d in p.routes.get().into_iter().flatten() {
             d.drop_queued();
         }
         // Retry and dead-letter tasks see the stop and count their drops.
-        let settle = tokio::time::Instant::now() + Duration::from_secs(1);
-        while p.queued() > 0 && tokio::time::Instant::now() < settle {
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
+        until_empty(|| p.queued(), Duration::from_secs(1)).await;
         p.counters()
     });
     Running { plane, done }

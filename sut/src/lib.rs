@@ -14,6 +14,8 @@
 //! - [`dispatch`]: delivery to one subscriber: workers, retries, backoff,
 //!   dead-letter sink.
 //! - [`imc`]: the in-memory channel and broker data planes.
+//! - [`ingress`]: what every SUT's HTTP ingress shares (reading an event,
+//!   the 503 of a full SUT, waiting to empty).
 //! - [`kafka`]: the Kafka SUTs (channel-kafka, broker-kafka, source-kafka),
 //!   the local Kafka-protocol broker, topics and offset commits.
 //! - [`counters`]: what a data plane did, as JSON and Prometheus text.
@@ -25,6 +27,7 @@ pub mod dispatch;
 pub mod event;
 pub mod filter;
 pub mod imc;
+pub mod ingress;
 pub mod kafka;
 
 use std::fmt;

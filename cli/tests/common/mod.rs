@@ -51,3 +51,18 @@ pub fn assert_invariants(s: &Summary) {
     }
     assert_eq!(s.totals.failed, s.failures.total());
 }
+
+/// A results folder's `summary.json`, checked against the committed schema.
+pub fn valid_summary(dir: &std::path::Path) -> serde_json::Value {
+    let schema: serde_json::Value =
+        serde_json::from_str(include_str!("../../../schema/summary.schema.json")).unwrap();
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("summary.json")).unwrap()).unwrap();
+    let validator = jsonschema::validator_for(&schema).unwrap();
+    let errors: Vec<String> = validator
+        .iter_errors(&summary)
+        .map(|e| format!("{e} at {}", e.instance_path))
+        .collect();
+    assert!(errors.is_empty(), "{errors:#?}");
+    summary
+}

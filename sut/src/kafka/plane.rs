@@ -16,13 +16,14 @@ use super::{client_config, KafkaError};
 use crate::config::Route;
 use crate::counters::{bump, control, Counters};
 use crate::dispatch::{Admitted, Dispatcher, Replies, ReplyRefused};
-use crate::event::{Envelope, NotAnEvent};
+use crate::event::Envelope;
+use crate::ingress::{full, read_event, text, until_empty};
 use brokerbench_core::cpu::ThreadCpu;
 use brokerbench_core::kafka_binding::to_http_headers;
 use brokerbench_core::wire::SutCounters;
 use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode};
-use http_body_util::{BodyExt, Full, Limited};
+use http_body_util::Full;
 use hyper::body::Incoming;
 use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
 use rdkafka::error::RDKafkaErrorCode;
@@ -91,6 +92,7 @@ pub struct KafkaPlaneConfig {
 
 /// One consumer group: its route's dispatcher, offsets and flow control.
 struct Group {
+    topic: String,
     dispatcher: Arc<Dispatcher>,
     consumer: StreamConsumer,
     offsets: Offsets,
@@ -143,35 +145,12 @@ impl KafkaPlane {
                 "GET /healthz, /readyz, /metrics or /v1/counters; POST a CloudEvent (not to a source)\n",
             );
         }
-        let (parts, body) = req.into_parts();
-        let body = match Limited::new(body, self.max_event_bytes).collect().await {
-            Ok(b) => b.to_bytes(),
-            Err(_) => {
-                bump(&self.counters.rejected);
-                return text(StatusCode::PAYLOAD_TOO_LARGE, "event too large\n");
-            }
-        };
-        let event = match Envelope::parse(&parts.headers, body) {
+        let event = match read_event(req, self.max_event_bytes, &self.counters).await {
             Ok(e) => e,
-            Err(e) => {
-                bump(&self.counters.rejected);
-                let status = match e {
-                    NotAnEvent::Batch => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                    _ => StatusCode::BAD_REQUEST,
-                };
-                let mut r = text(status, "");
-                *r.body_mut() = Full::new(Bytes::from(format!("{e}\n")));
-                return r;
-            }
+            Err(refused) => return refused,
         };
         match self.produce(&event) {
-            Err(Produce::Full) => {
-                bump(&self.counters.backpressured);
-                let mut r = text(StatusCode::SERVICE_UNAVAILABLE, "producer queue full\n");
-                r.headers_mut()
-                    .insert(http::header::RETRY_AFTER, HeaderValue::from(1));
-                r
-            }
+            Err(Produce::Full) => full(&self.counters, "producer queue full\n"),
             Err(Produce::Failed) => self.failed(),
             Ok(ack) => match tokio::time::timeout(PRODUCE_TIMEOUT, ack).await {
                 Ok(Ok(Ok(_))) => {
@@ -226,34 +205,22 @@ enum Produce {
 impl Replies for std::sync::Weak<KafkaPlane> {
     fn reply(&self, answer: &Response<Bytes>, to: &Envelope) -> Result<(), ReplyRefused> {
         let plane = self.upgrade().ok_or(ReplyRefused)?;
-        let Ok(mut event) = Envelope::parse(answer.headers(), answer.body().clone()) else {
+        let Some(event) = to.reply_in(answer) else {
             return Ok(());
         };
-        if to.ttl <= 1 {
-            return Ok(());
-        }
-        event.ttl = to.ttl - 1;
         plane.produce(&event).map_err(|_| ReplyRefused)?;
         bump(&plane.counters.replies);
         Ok(())
     }
 }
 
-struct Ingress(Arc<KafkaPlane>);
-
-impl brokerbench_core::serve::Handler for Ingress {
+impl brokerbench_core::serve::Handler for KafkaPlane {
     fn answer(
         &self,
         req: Request<Incoming>,
     ) -> impl std::future::Future<Output = Response<Full<Bytes>>> + Send {
-        self.0.answer(req)
+        KafkaPlane::answer(self, req)
     }
-}
-
-fn text(status: StatusCode, body: &'static str) -> Response<Full<Bytes>> {
-    let mut r = Response::new(Full::new(Bytes::from_static(body.as_bytes())));
-    *r.status_mut() = status;
-    r
 }
 
 /// A record as a CloudEvent: as carried (binary or structured binding), or,
@@ -336,6 +303,7 @@ pub fn start(
                     .ok()?;
                 consumer.subscribe(&[&config.topic]).ok()?;
                 Some(Arc::new(Group {
+                    topic: config.topic.clone(),
                     dispatcher: Dispatcher::new(
                         r.clone(),
                         counters.clone(),
@@ -385,17 +353,13 @@ pub fn start(
     readers.close();
     let p = plane.clone();
     let done = tokio::spawn(async move {
-        let ingress = Arc::new(Ingress(p.clone()));
-        brokerbench_core::serve::serve(ingress, listener, shutdown, Duration::from_secs(1)).await;
+        brokerbench_core::serve::serve(p.clone(), listener, shutdown, Duration::from_secs(1)).await;
         p.stopping.store(true, Ordering::Relaxed);
         stop_reading.cancel();
-        let deadline = tokio::time::Instant::now() + config.grace;
-        while p.counters().queued > 0 && tokio::time::Instant::now() < deadline {
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
+        until_empty(|| p.counters().queued, config.grace).await;
         readers.wait().await;
         for g in &p.groups {
-            final_commit(g);
+            commit_now(g, CommitMode::Sync);
         }
         stop_workers.cancel();
         workers.wait().await;
@@ -420,9 +384,6 @@ async fn read(plane: Arc<KafkaPlane>, group: Arc<Group>, ordered: bool, stop: Ca
             m = group.consumer.recv() => m,
             _ = stop.cancelled() => return,
         };
-        if !group.assigned.load(Ordering::Relaxed) {
-            group.assigned.store(true, Ordering::Relaxed);
-        }
         let Ok(m) = message else {
             tokio::time::sleep(Duration::from_millis(50)).await;
             continue;
@@ -504,24 +465,14 @@ async fn commit(group: Arc<Group>, stop: CancellationToken) {
     }
 }
 
-fn final_commit(group: &Group) {
-    commit_now(group, CommitMode::Sync);
-}
-
 fn commit_now(group: &Group, mode: CommitMode) {
     let points = group.offsets.to_commit();
     if points.is_empty() {
         return;
     }
     let mut tpl = TopicPartitionList::new();
-    let topic = group
-        .consumer
-        .subscription()
-        .ok()
-        .and_then(|s| s.elements().first().map(|e| e.topic().to_string()));
-    let Some(topic) = topic else { return };
     for (partition, offset) in points {
-        let _ = tpl.add_partition_offset(&topic, partition, Offset::Offset(offset));
+        let _ = tpl.add_partition_offset(&group.topic, partition, Offset::Offset(offset));
     }
     let _ = group.consumer.commit(&tpl, mode);
 }
