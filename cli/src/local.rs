@@ -71,30 +71,15 @@ pub async fn run_local(
     let receiver_url = format!("http://{}/", recv_listener.local_addr()?);
     // A Kafka SUT's broker and topic, before any runtime starts (so an
     // unreachable cluster is a plain error).
-    let mut kafka_broker = None;
-    let mut kafka_topic = None;
-    if config.sut.kafka_kind().is_some() && config.external.is_none() {
-        let k = &config.kafka;
-        let bootstrap = match &k.bootstrap {
-            Some(b) => b.clone(),
-            None => {
-                eprintln!("starting the local Kafka-protocol broker (tansu) ...");
-                let b = brokerbench_sut::kafka::local::LocalKafka::start().await?;
-                let bootstrap = b.bootstrap.clone();
-                kafka_broker = Some(b);
-                bootstrap
-            }
-        };
-        let topic = format!("brokerbench-{}", config.plan.run_id);
-        brokerbench_sut::kafka::admin::create_topic(
-            &bootstrap,
-            &topic,
-            k.partitions,
-            k.replication,
-        )
-        .await?;
-        kafka_topic = Some((bootstrap, topic));
-    }
+    let kafka = match (config.sut.kafka_kind(), &config.external) {
+        (Some(_), None) => Some(
+            config
+                .kafka
+                .ground(&format!("brokerbench-{}", config.plan.run_id))
+                .await?,
+        ),
+        _ => None,
+    };
     // The SUT, on a runtime of its own, delivering to the receiver (and, for
     // a Kafka SUT, the broker it stands on and the run's topic).
     let mut sut_url = config.sut_url.clone();
@@ -119,29 +104,14 @@ pub async fn run_local(
                 anyhow::Ok(running.done.await?)
             }),
             Some(kind) => {
-                let k = &config.kafka;
-                let (bootstrap, topic) = kafka_topic.clone().expect("prepared for a Kafka SUT");
+                let ground = kafka.as_ref().expect("prepared for a Kafka SUT");
                 if kind == brokerbench_sut::kafka::plane::KafkaKind::Source {
                     sender_config.kafka = Some(brokerbench_sender::kafka::KafkaTarget {
-                        bootstrap: bootstrap.clone(),
-                        topic: topic.clone(),
+                        bootstrap: ground.bootstrap.clone(),
+                        topic: ground.topic.clone(),
                     });
                 }
-                let plane = brokerbench_sut::kafka::plane::KafkaPlaneConfig {
-                    kind,
-                    routes: sut_config.routes,
-                    bootstrap,
-                    group_prefix: topic.clone(),
-                    topic,
-                    ordered: k
-                        .ordered
-                        .unwrap_or(kind == brokerbench_sut::kafka::plane::KafkaKind::Source),
-                    capacity: sut_config.capacity,
-                    connections: sut_config.connections,
-                    fetch_wait: k.fetch_wait,
-                    max_event_bytes: sut_config.max_event_bytes,
-                    grace: sut_config.grace,
-                };
+                let plane = config.kafka.plane(kind, ground, &sut_config);
                 rt.spawn(async move {
                     let listener = TcpListener::from_std(listener)?;
                     let running = brokerbench_sut::kafka::plane::start(plane, listener, cpu, s)?;
@@ -217,7 +187,7 @@ pub async fn run_local(
         let _ = tokio::time::timeout(std::time::Duration::from_secs(10), done).await;
         rt.shutdown_background();
     }
-    drop(kafka_broker);
+    drop(kafka);
     if let Some(e) = role_error.lock().unwrap().take() {
         return Err(e);
     }

@@ -97,41 +97,13 @@ pub async fn sut(c: SutRoleConfig, shutdown: CancellationToken) -> anyhow::Resul
     listener.set_nonblocking(true)?;
     let cpu = ThreadCpu::default();
     // A Kafka SUT: its broker (a local one unless --kafka-bootstrap) and topic.
-    let mut local_broker = None;
+    let mut ground = None;
     let kafka = match &c.kafka {
         Some((kind, settings, topic)) => {
-            let bootstrap = match &settings.bootstrap {
-                Some(b) => b.clone(),
-                None => {
-                    let b = brokerbench_sut::kafka::local::LocalKafka::start().await?;
-                    eprintln!("local Kafka-protocol broker (tansu) on {}", b.bootstrap);
-                    let bootstrap = b.bootstrap.clone();
-                    local_broker = Some(b);
-                    bootstrap
-                }
-            };
-            brokerbench_sut::kafka::admin::create_topic(
-                &bootstrap,
-                topic,
-                settings.partitions,
-                settings.replication,
-            )
-            .await?;
-            Some(brokerbench_sut::kafka::plane::KafkaPlaneConfig {
-                kind: *kind,
-                routes: c.imc.routes.clone(),
-                bootstrap,
-                topic: topic.clone(),
-                group_prefix: topic.clone(),
-                ordered: settings
-                    .ordered
-                    .unwrap_or(*kind == brokerbench_sut::kafka::plane::KafkaKind::Source),
-                capacity: c.imc.capacity,
-                connections: c.imc.connections,
-                fetch_wait: settings.fetch_wait,
-                max_event_bytes: c.imc.max_event_bytes,
-                grace: c.imc.grace,
-            })
+            let g = settings.ground(topic).await?;
+            let plane = settings.plane(*kind, &g, &c.imc);
+            ground = Some(g);
+            Some(plane)
         }
         None => None,
     };
@@ -161,7 +133,7 @@ pub async fn sut(c: SutRoleConfig, shutdown: CancellationToken) -> anyhow::Resul
     });
     let end = task.await??;
     rt.shutdown_background();
-    drop(local_broker);
+    drop(ground);
     eprintln!(
         "{name}: accepted {}, delivered {}, retried {}, dead-lettered {}, dropped {}, rejected {}, backpressured {}",
         end.accepted, end.delivered, end.retried, end.dead_lettered, end.dropped, end.rejected, end.backpressured

@@ -349,3 +349,63 @@ impl KafkaOpts {
         })
     }
 }
+
+/// A Kafka SUT's ground: the broker it stands on (and the local one when
+/// the run started it: kept alive as long as this is) and its topic.
+pub struct KafkaGround {
+    pub bootstrap: String,
+    pub topic: String,
+    /// The local broker this SUT started, if any; stopped when dropped.
+    pub local: Option<brokerbench_sut::kafka::local::LocalKafka>,
+}
+
+impl KafkaSettings {
+    /// Finds or starts the broker and creates `topic` (kept if it exists).
+    pub async fn ground(&self, topic: &str) -> anyhow::Result<KafkaGround> {
+        let (bootstrap, local) = match &self.bootstrap {
+            Some(b) => (b.clone(), None),
+            None => {
+                let b = brokerbench_sut::kafka::local::LocalKafka::start().await?;
+                eprintln!("local Kafka-protocol broker (tansu) on {}", b.bootstrap);
+                (b.bootstrap.clone(), Some(b))
+            }
+        };
+        brokerbench_sut::kafka::admin::create_topic(
+            &bootstrap,
+            topic,
+            self.partitions,
+            self.replication,
+        )
+        .await?;
+        Ok(KafkaGround {
+            bootstrap,
+            topic: topic.to_string(),
+            local,
+        })
+    }
+
+    /// The data plane of a Kafka SUT of `kind` on `ground`, with the routes
+    /// and bounds of `imc`.
+    pub fn plane(
+        &self,
+        kind: brokerbench_sut::kafka::plane::KafkaKind,
+        ground: &KafkaGround,
+        imc: &ImcConfig,
+    ) -> brokerbench_sut::kafka::plane::KafkaPlaneConfig {
+        use brokerbench_sut::kafka::plane::{KafkaKind, KafkaPlaneConfig};
+        KafkaPlaneConfig {
+            kind,
+            routes: imc.routes.clone(),
+            bootstrap: ground.bootstrap.clone(),
+            topic: ground.topic.clone(),
+            group_prefix: ground.topic.clone(),
+            // Knative: a KafkaSource delivers in order, the others do not.
+            ordered: self.ordered.unwrap_or(kind == KafkaKind::Source),
+            capacity: imc.capacity,
+            connections: imc.connections,
+            fetch_wait: self.fetch_wait,
+            max_event_bytes: imc.max_event_bytes,
+            grace: imc.grace,
+        }
+    }
+}

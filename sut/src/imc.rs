@@ -15,7 +15,7 @@ use http::{Method, Request, Response, StatusCode};
 use http_body_util::Full;
 use hyper::body::Incoming;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
@@ -37,7 +37,7 @@ pub struct Plane {
     capacity: usize,
     max_event_bytes: usize,
     slots: Arc<Semaphore>,
-    routes: OnceLock<Vec<Arc<Dispatcher>>>,
+    routes: Vec<Arc<Dispatcher>>,
     pub counters: Arc<Counters>,
     cpu: ThreadCpu,
     stopping: AtomicBool,
@@ -63,7 +63,7 @@ impl Plane {
             .map_err(|_| Refused::Full)?;
         let admitted = Admitted::new(event, slot);
         let mut routed = 0;
-        for d in self.routes.get().into_iter().flatten() {
+        for d in &self.routes {
             if d.route.filter.matches(&admitted.event) {
                 d.push(admitted.clone());
                 routed += 1;
@@ -145,41 +145,43 @@ pub fn start(
     cpu: ThreadCpu,
     shutdown: CancellationToken,
 ) -> Running {
-    let plane = Arc::new(Plane {
-        kind: config.kind,
-        capacity: config.capacity,
-        max_event_bytes: config.max_event_bytes,
-        slots: Arc::new(Semaphore::new(config.capacity)),
-        routes: OnceLock::new(),
-        counters: Arc::default(),
-        cpu,
-        stopping: AtomicBool::new(false),
-    });
     let stop_workers = CancellationToken::new();
-    let replies: Option<Arc<dyn Replies>> = match config.kind {
-        Kind::Broker => Some(Arc::new(Arc::downgrade(&plane))),
-        Kind::Channel => None,
-    };
-    let routes: Vec<_> = config
-        .routes
-        .iter()
-        .map(|r| {
-            Dispatcher::new(
-                r.clone(),
-                plane.counters.clone(),
-                replies.clone(),
-                stop_workers.clone(),
-            )
-        })
-        .collect();
+    let counters: Arc<Counters> = Arc::default();
+    // The dispatchers reach a broker's plane weakly, for replies: it owns them.
+    let plane = Arc::new_cyclic(|weak: &std::sync::Weak<Plane>| {
+        let replies: Option<Arc<dyn Replies>> = match config.kind {
+            Kind::Broker => Some(Arc::new(weak.clone())),
+            Kind::Channel => None,
+        };
+        Plane {
+            kind: config.kind,
+            capacity: config.capacity,
+            max_event_bytes: config.max_event_bytes,
+            slots: Arc::new(Semaphore::new(config.capacity)),
+            routes: config
+                .routes
+                .iter()
+                .map(|r| {
+                    Dispatcher::new(
+                        r.clone(),
+                        counters.clone(),
+                        replies.clone(),
+                        stop_workers.clone(),
+                    )
+                })
+                .collect(),
+            counters: counters.clone(),
+            cpu,
+            stopping: AtomicBool::new(false),
+        }
+    });
     let workers = TaskTracker::new();
-    for d in &routes {
+    for d in &plane.routes {
         for _ in 0..config.connections {
             workers.spawn(d.clone().work());
         }
     }
     workers.close();
-    let _ = plane.routes.set(routes);
     let p = plane.clone();
     let done = tokio::spawn(async move {
         brokerbench_core::serve::serve(p.clone(), listener, shutdown, Duration::from_secs(1)).await;
@@ -187,7 +189,7 @@ pub fn start(
         until_empty(|| p.queued(), config.grace).await;
         stop_workers.cancel();
         workers.wait().await;
-        for d in p.routes.get().into_iter().flatten() {
+        for d in &p.routes {
             d.drop_queued();
         }
         // Retry and dead-letter tasks see the stop and count their drops.
