@@ -255,6 +255,7 @@ pub fn join(
         senders: plan.senders,
         receivers: plan.receivers,
         copies: plan.copies,
+        partition_keys: plan.partition_keys,
         sut: None,
         interrupted,
         totals,
@@ -343,6 +344,7 @@ mod tests {
             senders: 1,
             receivers: 1,
             copies: 1,
+            partition_keys: 100,
             t0_unix_ns: Some(1_000_000_000),
         }
     }

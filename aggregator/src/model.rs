@@ -32,6 +32,10 @@ pub struct Summary {
     /// Deliveries owed per accepted event (fan-out); 1 without.
     #[serde(default = "one")]
     pub copies: u32,
+    /// Partition keys the events were spread over (0: none); `reordered`
+    /// counts within a key, or within a sender without keys.
+    #[serde(default = "hundred")]
+    pub partition_keys: u32,
     /// What the SUT counted during the run, when it serves counters.
     #[serde(default)]
     pub sut: Option<brokerbench_core::wire::SutCounters>,
@@ -86,6 +90,10 @@ pub struct BreakingPoint {
 
 fn one() -> u32 {
     1
+}
+
+fn hundred() -> u32 {
+    brokerbench_core::identity::PARTITION_KEYS
 }
 
 /// Event counts. `sent = accepted + failed`;

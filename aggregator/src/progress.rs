@@ -105,6 +105,7 @@ mod tests {
             senders: 1,
             receivers: 1,
             copies: 1,
+            partition_keys: 100,
             t0_unix_ns: Some(10_000_000_000),
         };
         let sender = |sent, p99| Progress {

@@ -126,11 +126,14 @@ pub fn render(s: &Summary, dir: &str) -> String {
         );
     }
     if s.totals.reordered > 0 {
+        let within = match s.partition_keys {
+            0 => "of their sender (no partition keys)".to_string(),
+            n => format!("of their partition key (seq % {n})"),
+        };
         let _ = writeln!(
             out,
-            "reordered: {} events arrived after a later event of their partition key (seq % {})",
-            s.totals.reordered,
-            brokerbench_core::identity::PARTITION_KEYS
+            "reordered: {} events arrived after a later event {within}",
+            s.totals.reordered
         );
     }
     if let Some(c) = &s.sut {

@@ -27,6 +27,7 @@ fn fixture() -> (RunPlan, SenderReport, ReceiverReport) {
         senders: 1,
         receivers: 1,
         copies: 1,
+        partition_keys: 100,
         t0_unix_ns: Some(1_700_000_000 * S),
     };
     let n = schedule.total_events();

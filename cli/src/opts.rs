@@ -261,6 +261,12 @@ pub struct PlanOpts {
     /// /c/0 ... /c/N-1). A local SUT sets it from --subscribers/--matching.
     #[arg(long, default_value_t = 1, value_name = "N")]
     pub copies: u32,
+    /// Values of the `partitionkey` extension the events are spread over
+    /// (event seq has key seq % N; on Kafka, the record key): order is
+    /// checked within each key. 0: no `partitionkey`, so Kafka producers
+    /// batch records freely; order is then checked across each sender.
+    #[arg(long, default_value_t = brokerbench_core::identity::PARTITION_KEYS, value_name = "N")]
+    pub partition_keys: u32,
 }
 
 impl PlanOpts {
@@ -280,6 +286,7 @@ impl PlanOpts {
         }
         Ok(RunPlan {
             copies: self.copies,
+            partition_keys: self.partition_keys,
             run_id: run_id(),
             scenario: scenario.to_string(),
             schedule,

@@ -120,7 +120,12 @@ async fn a_sut_summary_matches_the_committed_schema() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_kafka_suts_deliver_every_event_once_through_a_real_broker() {
     for (sut, extra) in [
-        ("channel-kafka", &["--subscribers", "2"][..]),
+        // Without partition keys: records go without a key, so the
+        // producer batches them freely.
+        (
+            "channel-kafka",
+            &["--subscribers", "2", "--partition-keys", "0"][..],
+        ),
         (
             "broker-kafka",
             &[
@@ -156,6 +161,10 @@ async fn the_kafka_suts_deliver_every_event_once_through_a_real_broker() {
             (s.totals.delivered, s.totals.lost, s.totals.duplicates),
             (600 * copies as u64, 0, 0),
             "{sut}"
+        );
+        assert_eq!(
+            s.partition_keys,
+            if sut == "channel-kafka" { 0 } else { 100 }
         );
         let c = s.sut.expect("the SUT's counters");
         assert_eq!(c.accepted, 700, "{sut}: warmup and measured events");

@@ -17,10 +17,11 @@ pub const EXT_SENT: &str = "bbsent";
 /// Extension: present (`"1"`) on warmup events, which no figure counts.
 pub const EXT_WARMUP: &str = "bbwarmup";
 
-/// Partition keys the sender spreads events over (the `partitionkey`
-/// extension, a Kafka record's key): event `seq` has key `seq % 100`, so the
-/// receiver can count events that arrive out of order within their key.
-pub const PARTITION_KEYS: u64 = 100;
+/// Partition keys the sender spreads events over by default (the
+/// `partitionkey` extension, a Kafka record's key): event `seq` has key
+/// `seq % 100`, so the receiver can count events that arrive out of order
+/// within their key. `--partition-keys` changes it (RunPlan::partition_keys).
+pub const PARTITION_KEYS: u32 = 100;
 
 /// The CloudEvents `type` of every event the suite sends.
 pub const EVENT_TYPE: &str = "dev.brokerbench.event";

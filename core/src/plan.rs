@@ -1,5 +1,6 @@
 //! The run plan: one immutable description of a run, handed to every role.
 
+use crate::identity;
 use crate::pace::Schedule;
 use serde::{Deserialize, Serialize};
 
@@ -39,6 +40,12 @@ pub struct RunPlan {
     /// receiver's path `/c/k` (copy 0 also at any other path).
     #[serde(default = "one")]
     pub copies: u32,
+    /// Values of the `partitionkey` extension the sender spreads events
+    /// over (`seq % partition_keys`); order is checked within each. 0: no
+    /// `partitionkey` (Kafka records go without a key), order is checked
+    /// across each stream.
+    #[serde(default = "default_partition_keys")]
+    pub partition_keys: u32,
     /// Wall-clock ns at which the measured schedule starts; set when every
     /// role is ready.
     pub t0_unix_ns: Option<u64>,
@@ -48,7 +55,16 @@ fn one() -> u32 {
     1
 }
 
+fn default_partition_keys() -> u32 {
+    identity::PARTITION_KEYS
+}
+
 impl RunPlan {
+    /// The partition key of event `seq`, if the plan has keys.
+    pub fn partition_key(&self, seq: u64) -> Option<u64> {
+        (self.partition_keys > 0).then(|| seq % u64::from(self.partition_keys))
+    }
+
     /// `t0`, or 0 before the run has started.
     pub fn t0(&self) -> u64 {
         self.t0_unix_ns.unwrap_or(0)
@@ -105,6 +121,7 @@ mod tests {
             senders: 1,
             receivers: 1,
             copies: 1,
+            partition_keys: 100,
             t0_unix_ns: Some(10 * NS_PER_S),
         };
         assert_eq!(plan.intended_unix_ns(11), Some(11 * NS_PER_S + 100_000_000));

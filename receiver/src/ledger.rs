@@ -3,7 +3,7 @@
 //! event's intended time.
 
 use brokerbench_core::bitset::BitSet;
-use brokerbench_core::identity::{EventIdentity, PARTITION_KEYS};
+use brokerbench_core::identity::EventIdentity;
 
 /// No sequence number yet.
 const NONE: u64 = u64::MAX;
@@ -39,6 +39,11 @@ pub struct DeliveryLedger {
     warmup_received: u64,
 }
 
+/// Order is checked per partition key, or per stream when there are none.
+fn keys(plan: &RunPlan) -> usize {
+    plan.partition_keys.max(1) as usize
+}
+
 impl DeliveryLedger {
     /// An empty ledger for a started plan.
     pub fn new(plan: &RunPlan) -> Self {
@@ -51,10 +56,7 @@ impl DeliveryLedger {
             unique: 0,
             duplicates: 0,
             duplicates_per_second: vec![0; s.total_seconds() as usize],
-            highest: vec![
-                NONE;
-                (plan.senders * plan.copies.max(1)) as usize * PARTITION_KEYS as usize
-            ],
+            highest: vec![NONE; (plan.senders * plan.copies.max(1)) as usize * keys(plan)],
             reordered: 0,
             reordered_per_second: vec![0; s.total_seconds() as usize],
             delivered_per_second: Counts::default(),
@@ -89,7 +91,7 @@ impl DeliveryLedger {
             return Delivery::Duplicate;
         }
         self.unique += 1;
-        let key = stream * PARTITION_KEYS as usize + (id.seq % PARTITION_KEYS) as usize;
+        let key = stream * keys(&self.plan) + self.plan.partition_key(id.seq).unwrap_or(0) as usize;
         match self.highest[key] {
             h if h != NONE && id.seq < h => {
                 self.reordered += 1;
@@ -201,6 +203,7 @@ mod tests {
             senders,
             receivers: 1,
             copies,
+            partition_keys: 100,
             t0_unix_ns: Some(100 * S),
         }
     }
@@ -274,5 +277,27 @@ mod tests {
         }
         let r = l.into_report(0, RejectCounts::default(), 0, false);
         assert_eq!((r.reordered, r.seconds[0].reordered), (1, 1));
+    }
+
+    #[test]
+    fn without_partition_keys_order_is_per_stream() {
+        let plan = RunPlan {
+            partition_keys: 0,
+            ..plan("1000:1", 2, 1)
+        };
+        let mut l = DeliveryLedger::new(&plan);
+        let id = |sender, seq| EventIdentity {
+            sender,
+            seq,
+            sent_unix_ns: None,
+            warmup: false,
+        };
+        // Sender 0: 5, 205, then 105 and 6 late. Sender 1: 7 after 9 late; its
+        // 7 after sender 0's 205 is in order (another stream).
+        for (sender, seq) in [(0, 5), (0, 205), (0, 105), (1, 9), (1, 7), (0, 6), (0, 305)] {
+            l.record(&id(sender, seq), 0, 101 * S);
+        }
+        let r = l.into_report(0, RejectCounts::default(), 0, false);
+        assert_eq!((r.reordered, r.seconds[0].reordered), (3, 3));
     }
 }

@@ -8,6 +8,7 @@
 use crate::config::{Mode, SenderError};
 use crate::Job;
 use brokerbench_core::identity::{self, EXT_RUN, EXT_SENDER, EXT_SENT, EXT_SEQ, EXT_WARMUP};
+use brokerbench_core::plan::RunPlan;
 use bytes::Bytes;
 use cloudevents::{Event, EventBuilder, EventBuilderV10};
 use http::header::{HeaderMap, HeaderName, HeaderValue};
@@ -30,7 +31,8 @@ pub struct Encoder {
     path: http::Uri,
     measured: HeaderMap,
     warmup: HeaderMap,
-    /// `ce-partitionkey` values, made once: `seq % PARTITION_KEYS` indexes them.
+    /// `ce-partitionkey` values, made once: `seq % keys.len()` indexes
+    /// them; empty when the plan has no partition keys.
     keys: Vec<HeaderValue>,
 }
 
@@ -50,25 +52,22 @@ impl Encoder {
     /// An encoder for one sender of one run.
     pub fn new(
         mode: Mode,
-        run_id: &str,
+        plan: &RunPlan,
         sender: u32,
-        payload_size: usize,
         authority: &str,
         path: &str,
     ) -> Result<Self, SenderError> {
         let mut enc = Encoder {
             mode,
-            payload: payload(payload_size),
-            source: identity::event_source(run_id, sender),
-            run_id: run_id.to_string(),
+            payload: payload(plan.payload_size),
+            source: identity::event_source(&plan.run_id, sender),
+            run_id: plan.run_id.clone(),
             sender,
             path: path
                 .parse()
                 .map_err(|_| SenderError::Encode(format!("bad path {path}")))?,
             measured: HeaderMap::new(),
-            keys: (0..identity::PARTITION_KEYS)
-                .map(HeaderValue::from)
-                .collect(),
+            keys: (0..plan.partition_keys).map(HeaderValue::from).collect(),
             warmup: HeaderMap::new(),
         };
         let host =
@@ -112,11 +111,13 @@ impl Encoder {
             .extension(EXT_SENDER, self.sender.to_string())
             .extension(EXT_SEQ, seq.to_string())
             .extension(EXT_SENT, sent_unix_ns.to_string())
-            .extension(
-                brokerbench_core::kafka_binding::PARTITION_KEY,
-                (seq % identity::PARTITION_KEYS).to_string(),
-            )
             .data(DATA_CONTENT_TYPE, self.payload.to_vec());
+        if !self.keys.is_empty() {
+            b = b.extension(
+                brokerbench_core::kafka_binding::PARTITION_KEY,
+                (seq % self.keys.len() as u64).to_string(),
+            );
+        }
         if warmup {
             b = b.extension(EXT_WARMUP, "1");
         }
@@ -159,8 +160,10 @@ impl Encoder {
             headers.insert(CE_ID.clone(), seq.clone());
             headers.insert(CE_SEQ.clone(), seq);
             headers.insert(CE_SENT.clone(), HeaderValue::from(sent_unix_ns));
-            let key = &self.keys[(job.seq % identity::PARTITION_KEYS) as usize];
-            headers.insert(CE_KEY.clone(), key.clone());
+            if !self.keys.is_empty() {
+                let key = &self.keys[(job.seq % self.keys.len() as u64) as usize];
+                headers.insert(CE_KEY.clone(), key.clone());
+            }
         }
         headers
     }
@@ -177,11 +180,27 @@ mod tests {
         cloudevents::binding::http::to_event(&parts.headers, body.to_vec()).unwrap()
     }
 
+    fn plan(partition_keys: u32) -> RunPlan {
+        RunPlan {
+            run_id: "run-1".into(),
+            scenario: "direct".into(),
+            schedule: brokerbench_core::pace::Schedule::parse("10:1").unwrap(),
+            payload_size: 8192,
+            warmup: None,
+            drain_seconds: 1,
+            senders: 4,
+            receivers: 1,
+            copies: 1,
+            partition_keys,
+            t0_unix_ns: None,
+        }
+    }
+
     #[tokio::test]
     async fn both_modes_decode_to_the_same_event() {
         use cloudevents::AttributesReader;
         for mode in [Mode::Binary, Mode::Structured] {
-            let enc = Encoder::new(mode, "run-1", 3, 8192, "127.0.0.1:9", "/sink").unwrap();
+            let enc = Encoder::new(mode, &plan(100), 3, "127.0.0.1:9", "/sink").unwrap();
             let job = Job {
                 seq: 42,
                 intended_unix_ns: 7,
@@ -212,6 +231,26 @@ mod tests {
             ))
             .await;
             assert_eq!(warm.extension(EXT_WARMUP).unwrap().to_string(), "1");
+        }
+    }
+
+    #[tokio::test]
+    async fn partition_keys_follow_the_plan() {
+        let job = |seq| Job {
+            seq,
+            intended_unix_ns: 7,
+            warmup: false,
+        };
+        for mode in [Mode::Binary, Mode::Structured] {
+            let enc = Encoder::new(mode, &plan(7), 0, "127.0.0.1:9", "/sink").unwrap();
+            let ev = decode(enc.request(&job(52), 1)).await;
+            assert_eq!(ev.extension("partitionkey").unwrap().to_string(), "3");
+            let keyless = Encoder::new(mode, &plan(0), 0, "127.0.0.1:9", "/sink").unwrap();
+            let req = keyless.request(&job(52), 1);
+            assert!(!req.headers().contains_key("ce-partitionkey"), "{mode:?}");
+            let ev = decode(req).await;
+            assert!(ev.extension("partitionkey").is_none(), "{mode:?}");
+            assert_eq!(ev.extension(EXT_SEQ).unwrap().to_string(), "52");
         }
     }
 }

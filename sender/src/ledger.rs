@@ -177,6 +177,7 @@ mod tests {
             senders: 1,
             receivers: 1,
             copies: 1,
+            partition_keys: 100,
             t0_unix_ns: Some(100 * S),
         }
     }

@@ -51,9 +51,8 @@ pub async fn run(
     };
     let encoder = Encoder::new(
         config.mode,
-        &plan.run_id,
+        &plan,
         config.index,
-        plan.payload_size,
         &config.target.authority,
         &config.target.path,
     )?;
