@@ -112,6 +112,7 @@ mod tests {
             generator_limited: false,
             breaks: Vec::new(),
             receiver_cpu: None,
+            host_steal: None,
         }
     }
 

@@ -36,6 +36,7 @@ pub fn join(
             generator_limited: false,
             breaks: Vec::new(),
             receiver_cpu: None,
+            host_steal: None,
         })
         .collect();
     let seconds_len = [s.total_seconds() as usize]
@@ -157,6 +158,17 @@ pub fn join(
     }
     totals.delivered_of_accepted = totals.accepted * copies as u64 - totals.lost;
 
+    // Steal: the worst of the roles' machines, each second.
+    let steal = senders
+        .iter()
+        .map(|r| &r.host_steal_per_second)
+        .chain(receivers.iter().map(|r| &r.host_steal_per_second));
+    for per_second in steal {
+        for (row, &share) in series.iter_mut().zip(per_second) {
+            row.host_steal = Some(row.host_steal.unwrap_or(0.0).max(f64::from(share)));
+        }
+    }
+
     // Windowed series: sender 0 and receiver 0.
     if let Some(r) = senders.iter().min_by_key(|r| r.index) {
         for (row, sec) in series.iter_mut().zip(&r.seconds) {
@@ -231,6 +243,12 @@ pub fn join(
         st.generator_limited = lagging || (!interrupted && st.totals.sent < expected);
         generator_limited |= st.generator_limited;
         st.receiver_cpu = receiver_cpu(receivers, st.start_second, st.seconds);
+        st.host_steal = mean_steal(
+            series
+                .iter()
+                .filter(|r| r.step == Some(i + 1))
+                .filter_map(|r| r.host_steal),
+        );
         if !(interrupted && st.totals.sent < expected) {
             // A step cut short by Ctrl-C says nothing about holding.
             st.breaks = crate::analysis::step_breaks(st, &series, copies);
@@ -256,6 +274,12 @@ pub fn join(
         receivers: plan.receivers,
         copies: plan.copies,
         partition_keys: plan.partition_keys,
+        host_steal: mean_steal(
+            series
+                .iter()
+                .filter(|r| r.step.is_some())
+                .filter_map(|r| r.host_steal),
+        ),
         sut: None,
         interrupted,
         totals,
@@ -283,6 +307,12 @@ pub fn join(
         series,
         lost,
     }
+}
+
+/// The mean of per-second steal shares; None without any.
+fn mean_steal(shares: impl Iterator<Item = f64>) -> Option<f64> {
+    let (n, sum) = shares.fold((0u32, 0.0), |(n, s), x| (n + 1, s + x));
+    (n > 0).then(|| sum / f64::from(n))
 }
 
 /// The busiest receiver's share of its threads' CPU over a step's seconds.
@@ -395,6 +425,7 @@ mod tests {
             warmup_accepted: 0,
             cpu_ns: 3_000,
             last_exchange_unix_ns: 0,
+            host_steal_per_second: Vec::new(),
             interrupted: false,
         };
         let receiver = ReceiverReport {
@@ -421,6 +452,7 @@ mod tests {
             // One thread: 0.5 s busy in second 0, fully busy in second 1.
             cpu_per_second_ns: vec![500_000_000, 1_000_000_000],
             threads: 1,
+            host_steal_per_second: Vec::new(),
             interrupted: false,
         };
         (sender, receiver)

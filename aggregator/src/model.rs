@@ -15,6 +15,10 @@ pub const GENERATOR_LAG_LIMIT_MS: f64 = 1.0;
 /// Receiver CPU share above which it, not the SUT, may be the limit.
 pub const RECEIVER_SATURATED: f64 = 0.9;
 
+/// Steal share from which the table warns that the host took the machine's
+/// CPUs away: 2% of two vCPUs is 40 ms a second, more than a P99.99.
+pub const HOST_STEAL_NOTABLE: f64 = 0.02;
+
 /// The whole run, as written to `summary.json`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Summary {
@@ -36,6 +40,10 @@ pub struct Summary {
     /// counts within a key, or within a sender without keys.
     #[serde(default = "hundred")]
     pub partition_keys: u32,
+    /// Share of the roles' machines' CPU time the hypervisor took (steal)
+    /// over the measured seconds; None where it was not sampled.
+    #[serde(default)]
+    pub host_steal: Option<f64>,
     /// What the SUT counted during the run, when it serves counters.
     #[serde(default)]
     pub sut: Option<brokerbench_core::wire::SutCounters>,
@@ -175,6 +183,11 @@ pub struct StepSummary {
     /// (1.0 = every thread busy all the time).
     #[serde(default)]
     pub receiver_cpu: Option<f64>,
+    /// Share of the CPU time of the roles' machines that the hypervisor took
+    /// (steal) during the step: the mean over its seconds of the worst
+    /// machine each second. None where it was not sampled.
+    #[serde(default)]
+    pub host_steal: Option<f64>,
 }
 
 /// One second of the run: a row of `series.tsv`.
@@ -196,6 +209,8 @@ pub struct SecondRow {
     pub lag_p99_99: Option<f64>,
     pub publish_raw_p99_99: Option<f64>,
     pub e2e_raw_p99_99: Option<f64>,
+    /// Steal share of the worst of the roles' machines in this second.
+    pub host_steal: Option<f64>,
 }
 
 /// A run of consecutive lost sequence numbers of one sender.

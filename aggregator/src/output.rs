@@ -36,6 +36,7 @@ pub const SERIES_COLUMNS: &[&str] = &[
     "lag_p99_99_ms",
     "publish_raw_p99_99_ms",
     "e2e_raw_p99_99_ms",
+    "host_steal_pct",
 ];
 
 /// Columns of `steps.tsv`.
@@ -62,7 +63,9 @@ pub const STEPS_COLUMNS: &[&str] = &[
     "e2e_p99_99_ms",
     "e2e_max_ms",
     "lag_p99_99_ms",
+    "host_steal_pct",
     "generator_limited",
+    "holds",
 ];
 
 /// A fresh folder `<out>/<YYYYmmdd-HHMMSS>-<scenario>` (suffixed if taken).
@@ -96,6 +99,14 @@ pub fn write(dir: &Path, r: &Results) -> io::Result<()> {
 fn num(v: Option<f64>) -> String {
     match v {
         Some(x) if x.is_finite() => format!("{x:.3}"),
+        _ => "NaN".to_string(),
+    }
+}
+
+/// A share as a percentage, one decimal; NaN when unknown.
+fn pct(v: Option<f64>) -> String {
+    match v {
+        Some(x) if x.is_finite() => format!("{:.1}", x * 100.0),
         _ => "NaN".to_string(),
     }
 }
@@ -146,6 +157,7 @@ pub fn series_tsv(rows: &[SecondRow]) -> String {
         ] {
             let _ = write!(out, "\t{}", num(v));
         }
+        let _ = write!(out, "\t{}", pct(r.host_steal));
         out.push('\n');
     }
     out
@@ -177,8 +189,9 @@ pub fn steps_tsv(steps: &[StepSummary]) -> String {
         pcts(&mut out, s.latency_ms.e2e, false);
         let _ = writeln!(
             out,
-            "\t{}\t{}\t{}",
+            "\t{}\t{}\t{}\t{}",
             num(s.latency_ms.schedule_lag.map(|p| p.p99_99)),
+            pct(s.host_steal),
             s.generator_limited as u8,
             s.breaks.is_empty() as u8
         );

@@ -163,6 +163,26 @@ pub fn render(s: &Summary, dir: &str) -> String {
             crate::model::GENERATOR_LAG_LIMIT_MS
         );
     }
+    if let Some(steal) = s
+        .host_steal
+        .filter(|&x| x >= crate::model::HOST_STEAL_NOTABLE)
+    {
+        let worst = s
+            .steps
+            .iter()
+            .filter_map(|st| st.host_steal.map(|x| (st.step, x)))
+            .max_by(|a, b| a.1.total_cmp(&b.1));
+        let worst = match worst {
+            Some((step, x)) if s.steps.len() > 1 => format!(", step {step}: {:.1}%", x * 100.0),
+            _ => String::new(),
+        };
+        let _ = writeln!(
+            out,
+            "note: the hypervisor took {:.1}% of the machine's CPU time while this ran (steal{worst}): \
+             every role waited for it, so latencies and rates include that wait",
+            steal * 100.0
+        );
+    }
     let busy: Vec<String> = s
         .steps
         .iter()

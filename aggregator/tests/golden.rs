@@ -88,6 +88,7 @@ fn fixture() -> (RunPlan, SenderReport, ReceiverReport) {
         warmup_accepted: 0,
         cpu_ns: 0,
         last_exchange_unix_ns: 0,
+        host_steal_per_second: vec![0.0, 0.25, 0.5, 0.0, 0.0],
         interrupted: false,
     };
     let receiver = ReceiverReport {
@@ -110,6 +111,8 @@ fn fixture() -> (RunPlan, SenderReport, ReceiverReport) {
         cpu_ns: 0,
         cpu_per_second_ns: vec![250_000_000; 5],
         threads: 2,
+        // Another machine; the worse of the two counts each second.
+        host_steal_per_second: vec![0.125; 6],
         interrupted: false,
     };
     (plan, sender, receiver)
@@ -137,4 +140,18 @@ fn series_and_steps_match_their_golden_files() {
     golden("steps.tsv", &steps_tsv(&results.summary.steps));
     assert_eq!(results.summary.totals.lost, 1);
     assert_eq!(results.summary.steps[0].receiver_cpu, Some(0.125));
+    // Steal, worst machine each second: 0.125, 0.25, 0.5 | 0.125, 0.125.
+    let steal: Vec<_> = results.summary.steps.iter().map(|s| s.host_steal).collect();
+    assert_eq!(steal, vec![Some(0.875 / 3.0), Some(0.125)]);
+    assert_eq!(results.summary.host_steal, Some(1.125 / 5.0));
+    assert_eq!(
+        results.series[5].host_steal,
+        Some(0.125),
+        "the drain second"
+    );
+    let table = brokerbench_aggregator::table::render(&results.summary, "out");
+    assert!(
+        table.contains("the hypervisor took 22.5% of the machine's CPU time while this ran (steal, step 1: 29.2%)"),
+        "{table}"
+    );
 }

@@ -12,6 +12,7 @@
 //! - [`bitset`]: one bit per event, the ledgers' memory.
 //! - [`clock`]: wall-clock nanoseconds, the one clock every role stamps with.
 //! - [`cpu`]: CPU time spent by one role's threads.
+//! - [`host`]: the share of the machine's CPU time the hypervisor took (steal).
 //! - [`serve`]: the HTTP/1.1 accept loop of every role that serves.
 //! - [`conn`]: one HTTP/1.1 keep-alive connection per worker (sender, SUT).
 //! - [`duration`]: durations as users write them (`250ms`, `PT0.25S`).
@@ -25,6 +26,7 @@ pub mod conn;
 pub mod cpu;
 pub mod digest;
 pub mod duration;
+pub mod host;
 pub mod identity;
 pub mod kafka_binding;
 pub mod pace;

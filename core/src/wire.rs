@@ -196,6 +196,10 @@ pub struct SenderReport {
     pub cpu_ns: u64,
     /// Wall-clock ns when the last exchange ended.
     pub last_exchange_unix_ns: u64,
+    /// Share of its machine's CPU time the hypervisor took (steal), in
+    /// each second since `t0`.
+    #[serde(default)]
+    pub host_steal_per_second: Vec<f32>,
     pub interrupted: bool,
 }
 
@@ -247,6 +251,10 @@ pub struct ReceiverReport {
     /// Worker threads of the receiver (its CPU capacity per second).
     #[serde(default)]
     pub threads: u32,
+    /// Share of its machine's CPU time the hypervisor took (steal), in
+    /// each second since `t0`.
+    #[serde(default)]
+    pub host_steal_per_second: Vec<f32>,
     pub interrupted: bool,
 }
 

@@ -179,6 +179,7 @@ impl DeliveryLedger {
             cpu_ns,
             cpu_per_second_ns: Vec::new(),
             threads: 0,
+            host_steal_per_second: Vec::new(),
             interrupted,
         }
     }

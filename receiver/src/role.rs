@@ -87,6 +87,11 @@ pub async fn run(
 
     let samples = Arc::new(std::sync::Mutex::new(Vec::new()));
     let sampler = tokio::spawn(sample_cpu(cpu.clone(), plan.t0(), samples.clone()));
+    let steal = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let steal_sampler = tokio::spawn(brokerbench_core::host::sample_steal(
+        plan.t0(),
+        steal.clone(),
+    ));
     let progress = tokio::spawn(report_progress(
         aggregator.clone(),
         sink.clone(),
@@ -99,6 +104,7 @@ pub async fn run(
     };
     progress.abort();
     sampler.abort();
+    steal_sampler.abort();
     stop_consuming.cancel();
     if let Some(task) = consuming {
         let _ = task.await;
@@ -115,6 +121,7 @@ pub async fn run(
         .map(|w| w[1].saturating_sub(w[0]))
         .collect();
     report.threads = config.threads.max(1);
+    report.host_steal_per_second = std::mem::take(&mut *steal.lock().unwrap());
     let _: serde_json::Value = aggregator
         .post("/v1/report/receiver", &report, Duration::from_secs(60))
         .await?;

@@ -154,6 +154,7 @@ impl SenderLedger {
             warmup_accepted: self.warmup_accepted,
             cpu_ns,
             last_exchange_unix_ns: self.last_exchange_unix_ns,
+            host_steal_per_second: Vec::new(),
             interrupted,
         }
     }

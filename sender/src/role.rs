@@ -110,6 +110,11 @@ pub async fn run(
         plan.clone(),
         config.index,
     ));
+    let steal = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let steal_sampler = tokio::spawn(brokerbench_core::host::sample_steal(
+        plan.t0(),
+        steal.clone(),
+    ));
     let completed = match config.pacer {
         PacerMode::Spin => {
             let release = releaser(books.clone(), tx, config.max_inflight);
@@ -126,7 +131,9 @@ pub async fn run(
 
     let books = Arc::into_inner(books).expect("workers and pacer are done");
     let ledger = books.ledger.into_inner().unwrap();
-    let report = ledger.into_report(config.index, cpu.total_ns(), !completed);
+    steal_sampler.abort();
+    let mut report = ledger.into_report(config.index, cpu.total_ns(), !completed);
+    report.host_steal_per_second = std::mem::take(&mut *steal.lock().unwrap());
     let _: serde_json::Value = aggregator
         .post("/v1/report/sender", &report, Duration::from_secs(60))
         .await?;
