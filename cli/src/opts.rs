@@ -307,12 +307,28 @@ fn run_id() -> String {
     format!("{}-{rand:08x}", chrono::Utc::now().format("%Y%m%dT%H%M%S"))
 }
 
+/// The sender's connections unless `--connections` says otherwise.
+pub const DEFAULT_CONNECTIONS: usize = 64;
+
+/// The sender's default connections for a local `sut`. A Kafka-backed
+/// ingress holds each request until the broker acknowledged the write
+/// (milliseconds), so 64 connections would cap the sender near 64 divided
+/// by that latency: 256 keep it from being the limit.
+pub fn default_connections(sut: Sut, external: bool) -> usize {
+    match sut {
+        Sut::ChannelKafka | Sut::BrokerKafka if !external => 4 * DEFAULT_CONNECTIONS,
+        _ => DEFAULT_CONNECTIONS,
+    }
+}
+
 /// How the sender publishes.
 #[derive(Debug, Clone, Args)]
 pub struct PublishOpts {
-    /// Keep-alive connections to the target, one request in flight on each.
-    #[arg(long, default_value_t = 64, value_name = "N")]
-    pub connections: usize,
+    /// Keep-alive connections to the target, one request in flight on each
+    /// [default: 64; 256 for `run --sut channel-kafka|broker-kafka`, whose
+    /// ingress answers only once Kafka acknowledged the write].
+    #[arg(long, value_name = "N")]
+    pub connections: Option<usize>,
     /// Seconds before a request counts as a timeout failure.
     #[arg(long, default_value_t = 10.0, value_name = "SECONDS")]
     pub request_timeout: f64,
@@ -338,8 +354,15 @@ pub struct PublishOpts {
 }
 
 impl PublishOpts {
-    pub(crate) fn config(&self, target: Target, index: u32) -> anyhow::Result<SenderConfig> {
-        if self.connections == 0 {
+    /// The sender's configuration; `connections` unless `--connections`.
+    pub(crate) fn config(
+        &self,
+        target: Target,
+        index: u32,
+        connections: usize,
+    ) -> anyhow::Result<SenderConfig> {
+        let connections = self.connections.unwrap_or(connections);
+        if connections == 0 {
             bail!("--connections must be at least 1");
         }
         if !(self.request_timeout > 0.0 && self.request_timeout.is_finite()) {
@@ -350,7 +373,7 @@ impl PublishOpts {
         }
         Ok(SenderConfig {
             index,
-            connections: self.connections,
+            connections,
             request_timeout: Duration::from_secs_f64(self.request_timeout),
             max_inflight: self.max_inflight,
             mode: if self.structured {
@@ -573,6 +596,7 @@ impl RunOpts {
             sut,
             plan.schedule.steps().len(),
         )?;
+        let connections = default_connections(sut, external.is_some());
         let placeholder = external
             .clone()
             .unwrap_or(Target::parse("http://127.0.0.1:80/")?);
@@ -580,7 +604,7 @@ impl RunOpts {
             plan,
             sut,
             external,
-            sender: self.publish.config(placeholder, 0)?,
+            sender: self.publish.config(placeholder, 0, connections)?,
             receiver: ReceiverConfig {
                 index: 0,
                 threads: self.receiver_threads.max(1) as u32,
@@ -648,4 +672,29 @@ pub(crate) fn check_url(url: &str, flag: &str) -> anyhow::Result<String> {
         bail!("{flag} {url:?}: expected http://host:port");
     }
     Ok(url.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kafka_ingresses_get_more_connections_unless_told() {
+        assert_eq!(default_connections(Sut::ChannelKafka, false), 256);
+        assert_eq!(default_connections(Sut::BrokerKafka, false), 256);
+        assert_eq!(default_connections(Sut::ChannelKafka, true), 64, "--target");
+        for sut in [Sut::Direct, Sut::ChannelImc, Sut::SourceKafka] {
+            assert_eq!(default_connections(sut, false), 64, "{sut}");
+        }
+        let parse = |args: &[&str]| {
+            let opts = Opts::try_parse_from([&["brokerbench", "run"], args].concat()).unwrap();
+            match opts.command {
+                Command::Run(run) => run.into_config().unwrap().sender.connections,
+                _ => unreachable!(),
+            }
+        };
+        assert_eq!(parse(&["--sut", "channel-kafka"]), 256);
+        assert_eq!(parse(&["--sut", "channel-kafka", "--connections", "8"]), 8);
+        assert_eq!(parse(&[]), 64);
+    }
 }

@@ -1,7 +1,9 @@
 //! Options of the standalone roles (`sender`, `receiver`, `aggregator`),
 //! for separate hosts or pods, and their validation into the roles' configs.
 
-use crate::opts::{check_url, FaultOpts, OutputOpts, PlanOpts, ProfileOpts, PublishOpts};
+use crate::opts::{
+    check_url, FaultOpts, OutputOpts, PlanOpts, ProfileOpts, PublishOpts, DEFAULT_CONNECTIONS,
+};
 use anyhow::bail;
 use brokerbench_aggregator::plot::PlotOptions;
 use brokerbench_aggregator::slo::Slo;
@@ -43,7 +45,9 @@ impl SenderOpts {
         let target = Target::parse(&self.target)?;
         Ok(SenderRoleConfig {
             aggregator: check_url(&self.aggregator, "--aggregator")?,
-            sender: self.publish.config(target, self.index)?,
+            sender: self
+                .publish
+                .config(target, self.index, DEFAULT_CONNECTIONS)?,
         })
     }
 }
