@@ -192,6 +192,15 @@ mod tests {
 
     const S: u64 = 1_000_000_000;
 
+    fn id(sender: u32, seq: u64) -> EventIdentity {
+        EventIdentity {
+            sender,
+            seq,
+            sent_unix_ns: None,
+            warmup: false,
+        }
+    }
+
     /// A started plan: `pace`, `senders`, `copies`, `t0` at 100 s.
     fn plan(pace: &str, senders: u32, copies: u32) -> RunPlan {
         RunPlan {
@@ -213,21 +222,20 @@ mod tests {
     fn duplicates_are_not_deliveries() {
         let plan = plan("10:2", 1, 1);
         let mut l = DeliveryLedger::new(&plan);
-        let id = |seq| EventIdentity {
-            sender: 0,
-            seq,
-            sent_unix_ns: None,
-            warmup: false,
-        };
-        assert_eq!(l.record(&id(3), 0, 100 * S + 302_000_000), Delivery::First);
         assert_eq!(
-            l.record(&id(3), 0, 100 * S + 400_000_000),
+            l.record(&id(0, 3), 0, 100 * S + 302_000_000),
+            Delivery::First
+        );
+        assert_eq!(
+            l.record(&id(0, 3), 0, 100 * S + 400_000_000),
             Delivery::Duplicate
         );
-        assert_eq!(l.record(&id(15), 0, 102 * S + 1), Delivery::First);
-        assert_eq!(l.record(&id(20), 0, 102 * S), Delivery::OutOfRange);
-        assert_eq!(l.record(&id(4), 1, 102 * S), Delivery::OutOfRange);
-        assert!(!l.in_range(&id(20), 0) && l.in_range(&id(19), 0) && !l.in_range(&id(19), 1));
+        assert_eq!(l.record(&id(0, 15), 0, 102 * S + 1), Delivery::First);
+        assert_eq!(l.record(&id(0, 20), 0, 102 * S), Delivery::OutOfRange);
+        assert_eq!(l.record(&id(0, 4), 1, 102 * S), Delivery::OutOfRange);
+        assert!(
+            !l.in_range(&id(0, 20), 0) && l.in_range(&id(0, 19), 0) && !l.in_range(&id(0, 19), 1)
+        );
         let r = l.into_report(0, RejectCounts::default(), 0, false);
         assert_eq!(r.received[0].count(), 2);
         assert_eq!(r.duplicates, 1);
@@ -241,12 +249,6 @@ mod tests {
     fn each_copy_has_its_own_bits() {
         let plan = plan("10:1", 2, 3);
         let mut l = DeliveryLedger::new(&plan);
-        let id = |sender, seq| EventIdentity {
-            sender,
-            seq,
-            sent_unix_ns: None,
-            warmup: false,
-        };
         for copy in 0..3 {
             assert_eq!(l.record(&id(1, 4), copy, 100 * S), Delivery::First);
         }
@@ -266,15 +268,9 @@ mod tests {
     fn late_events_of_a_key_count_as_reordered() {
         let plan = plan("1000:1", 1, 1);
         let mut l = DeliveryLedger::new(&plan);
-        let id = |seq| EventIdentity {
-            sender: 0,
-            seq,
-            sent_unix_ns: None,
-            warmup: false,
-        };
         // Key 5: 5, 205, then 105 late. Key 6: 6 alone. 305 after 205: in order.
         for seq in [5, 205, 6, 105, 305] {
-            l.record(&id(seq), 0, 101 * S);
+            l.record(&id(0, seq), 0, 101 * S);
         }
         let r = l.into_report(0, RejectCounts::default(), 0, false);
         assert_eq!((r.reordered, r.seconds[0].reordered), (1, 1));
@@ -287,12 +283,6 @@ mod tests {
             ..plan("1000:1", 2, 1)
         };
         let mut l = DeliveryLedger::new(&plan);
-        let id = |sender, seq| EventIdentity {
-            sender,
-            seq,
-            sent_unix_ns: None,
-            warmup: false,
-        };
         // Sender 0: 5, 205, then 105 and 6 late. Sender 1: 7 after 9 late; its
         // 7 after sender 0's 205 is in order (another stream).
         for (sender, seq) in [(0, 5), (0, 205), (0, 105), (1, 9), (1, 7), (0, 6), (0, 305)] {
