@@ -202,9 +202,22 @@ pub fn render(s: &Summary, dir: &str) -> String {
     }
     match &s.breaking_point {
         Some(bp) => {
+            let stolen = s
+                .steps
+                .iter()
+                .find(|st| st.step == bp.step)
+                .and_then(|st| st.host_steal)
+                .filter(|&x| x >= crate::model::HOST_STEAL_NOTABLE)
+                .map(|x| {
+                    format!(
+                        " (the hypervisor took {:.1}% of the CPU time in that step: measure again before quoting it)",
+                        x * 100.0
+                    )
+                })
+                .unwrap_or_default();
             let _ = writeln!(
                 out,
-                "breaking point: step {} ({}/s): {}; limited by {}",
+                "breaking point: step {} ({}/s): {}; limited by {}{stolen}",
                 bp.step,
                 bp.rps,
                 bp.reasons.join(", "),

@@ -154,4 +154,10 @@ fn series_and_steps_match_their_golden_files() {
         table.contains("the hypervisor took 22.5% of the machine's CPU time while this ran (steal, step 1: 29.2%)"),
         "{table}"
     );
+    assert!(
+        table.contains(
+            "1 lost; limited by the SUT (the hypervisor took 29.2% of the CPU time in that step"
+        ),
+        "{table}"
+    );
 }
