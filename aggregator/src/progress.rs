@@ -20,6 +20,10 @@ impl ProgressLine {
         let s = &plan.schedule;
         let (mut sent, mut accepted, mut failed, mut delivered) = (0, 0, 0, 0);
         let (mut pub99, mut e2e99, mut lag99) = (None, None, None);
+        let steal = heard
+            .iter()
+            .filter_map(|p| p.host_steal)
+            .fold(None, |a: Option<f32>, x| Some(a.map_or(x, |a| a.max(x))));
         for p in heard {
             match p.role {
                 Some(Role::Sender) => {
@@ -47,8 +51,12 @@ impl ProgressLine {
             (true, Some(i)) => format!("step {}/{} {}/s", i + 1, s.steps().len(), s.steps()[i].rps),
             (true, None) => "drain".to_string(),
         };
+        let steal = steal
+            .filter(|&x| f64::from(x) >= crate::model::HOST_STEAL_NOTABLE)
+            .map(|x| format!(" | host steal {:.0}%", x * 100.0))
+            .unwrap_or_default();
         format!(
-            "[{elapsed:>5}s] {step} | sent {ds}/s, delivered {dd}/s | failed {failed} | undelivered {} | p99 ms: publish {}, e2e {}, lag {}",
+            "[{elapsed:>5}s] {step} | sent {ds}/s, delivered {dd}/s | failed {failed} | undelivered {} | p99 ms: publish {}, e2e {}, lag {}{steal}",
             accepted.saturating_sub(delivered),
             ms(pub99),
             ms(e2e99),
@@ -139,6 +147,22 @@ mod tests {
             "{l}"
         );
         assert!(l.contains("undelivered 10 | p99 ms: publish 0.25"), "{l}");
+        assert!(!l.contains("steal"), "none reported: {l}");
+        let stolen = |p: Progress, share| Progress {
+            host_steal: Some(share),
+            ..p
+        };
+        let l = line.line(
+            &plan,
+            &[
+                stolen(sender(700, None), 0.125),
+                stolen(receiver(690), 0.25),
+            ],
+            13_000_000_000,
+        );
+        assert!(l.ends_with(" | host steal 25%"), "the worse machine: {l}");
+        let l = line.line(&plan, &[stolen(sender(800, None), 0.01)], 13_500_000_000);
+        assert!(!l.contains("steal"), "under 2%: {l}");
         assert!(line.line(&plan, &[], 14_000_000_000).contains("drain"));
     }
 }

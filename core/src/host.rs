@@ -51,11 +51,19 @@ impl CpuTicks {
     }
 }
 
+/// Steal shares by second since `t0`, filled by [`sample_steal`].
+pub type StealShares = std::sync::Arc<std::sync::Mutex<Vec<f32>>>;
+
+/// The share of the last second sampled, if any.
+pub fn latest(shares: &StealShares) -> Option<f32> {
+    shares.lock().unwrap().last().copied()
+}
+
 /// Samples the machine's steal share over every whole second since
 /// `t0_unix_ns` into `shares`, indexed by second. A second that was not
 /// sampled on its own (the sampler started late, or a tick was missed)
 /// gets the share of the reading that covered it. Runs until aborted.
-pub async fn sample_steal(t0_unix_ns: u64, shares: std::sync::Arc<std::sync::Mutex<Vec<f32>>>) {
+pub async fn sample_steal(t0_unix_ns: u64, shares: StealShares) {
     let mut tick = crate::clock::aligned_ticker(t0_unix_ns, Duration::ZERO);
     tick.tick().await;
     let mut last = CpuTicks::now();

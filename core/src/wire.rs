@@ -151,6 +151,10 @@ pub struct Progress {
     pub p99_ms: Option<f64>,
     /// Schedule lag P99 of the last complete second, ms (sender).
     pub lag_p99_ms: Option<f64>,
+    /// Share of the role's machine's CPU time the hypervisor took in the
+    /// last complete second.
+    #[serde(default)]
+    pub host_steal: Option<f32>,
 }
 
 /// One second of a sender's ledger. Latencies and failures are counted in the

@@ -6,6 +6,7 @@ use crate::server::Sink;
 use brokerbench_core::client::JsonClient;
 use brokerbench_core::clock::unix_now_ns;
 use brokerbench_core::cpu::ThreadCpu;
+use brokerbench_core::host::{self, StealShares};
 use brokerbench_core::plan::RunPlan;
 use brokerbench_core::wire::{Finish, Ready, ReceiverReport, Role};
 use std::sync::Arc;
@@ -87,16 +88,14 @@ pub async fn run(
 
     let samples = Arc::new(std::sync::Mutex::new(Vec::new()));
     let sampler = tokio::spawn(sample_cpu(cpu.clone(), plan.t0(), samples.clone()));
-    let steal = Arc::new(std::sync::Mutex::new(Vec::new()));
-    let steal_sampler = tokio::spawn(brokerbench_core::host::sample_steal(
-        plan.t0(),
-        steal.clone(),
-    ));
+    let steal = StealShares::default();
+    let steal_sampler = tokio::spawn(host::sample_steal(plan.t0(), steal.clone()));
     let progress = tokio::spawn(report_progress(
         aggregator.clone(),
         sink.clone(),
         plan.clone(),
         config.index,
+        steal.clone(),
     ));
     let interrupted = tokio::select! {
         f = aggregator.get::<Finish>("/v1/finish", LONG_POLL) => f.map(|f| f.interrupted).unwrap_or(true),
@@ -137,7 +136,13 @@ async fn sample_cpu(cpu: ThreadCpu, t0: u64, samples: Arc<std::sync::Mutex<Vec<u
     }
 }
 
-async fn report_progress(aggregator: JsonClient, sink: Arc<Sink>, plan: RunPlan, index: u32) {
+async fn report_progress(
+    aggregator: JsonClient,
+    sink: Arc<Sink>,
+    plan: RunPlan,
+    index: u32,
+    steal: StealShares,
+) {
     // Sender and receiver sample at the same moments, so the aggregator's
     // line compares like with like.
     let mut tick =
@@ -146,10 +151,11 @@ async fn report_progress(aggregator: JsonClient, sink: Arc<Sink>, plan: RunPlan,
         tick.tick().await;
         let second = plan.second_at(unix_now_ns()).saturating_sub(1);
         let rejected = sink.rejected.lock().unwrap().total();
-        let p = match sink.ledger.lock().unwrap().as_mut() {
+        let mut p = match sink.ledger.lock().unwrap().as_mut() {
             Some(l) => l.progress(index, second, rejected),
             None => continue,
         };
+        p.host_steal = host::latest(&steal);
         let _: Result<serde_json::Value, _> = aggregator
             .post("/v1/progress", &p, Duration::from_secs(2))
             .await;

@@ -9,6 +9,7 @@ use crate::Job;
 use brokerbench_core::client::JsonClient;
 use brokerbench_core::clock::unix_now_ns;
 use brokerbench_core::cpu::ThreadCpu;
+use brokerbench_core::host::{self, StealShares};
 use brokerbench_core::plan::RunPlan;
 use brokerbench_core::wire::{FailureReason, Ready, Role, SenderReport};
 use std::sync::atomic::Ordering;
@@ -104,15 +105,13 @@ pub async fn run(
     }
     drop(rx);
 
+    let steal = StealShares::default();
+    let steal_sampler = tokio::spawn(host::sample_steal(plan.t0(), steal.clone()));
     let progress = tokio::spawn(report_progress(
         aggregator.clone(),
         books.clone(),
         plan.clone(),
         config.index,
-    ));
-    let steal = Arc::new(std::sync::Mutex::new(Vec::new()));
-    let steal_sampler = tokio::spawn(brokerbench_core::host::sample_steal(
-        plan.t0(),
         steal.clone(),
     ));
     let completed = match config.pacer {
@@ -201,7 +200,13 @@ async fn pace_on_thread(
 }
 
 /// Posts running counters once a second.
-async fn report_progress(aggregator: JsonClient, books: Arc<Books>, plan: RunPlan, index: u32) {
+async fn report_progress(
+    aggregator: JsonClient,
+    books: Arc<Books>,
+    plan: RunPlan,
+    index: u32,
+    steal: StealShares,
+) {
     // Sender and receiver sample at the same moments, so the aggregator's
     // line compares like with like.
     let mut tick =
@@ -209,7 +214,8 @@ async fn report_progress(aggregator: JsonClient, books: Arc<Books>, plan: RunPla
     loop {
         tick.tick().await;
         let second = plan.second_at(unix_now_ns()).saturating_sub(1);
-        let p = books.ledger.lock().unwrap().progress(index, second);
+        let mut p = books.ledger.lock().unwrap().progress(index, second);
+        p.host_steal = host::latest(&steal);
         let _: Result<serde_json::Value, _> = aggregator
             .post("/v1/progress", &p, Duration::from_secs(2))
             .await;
