@@ -36,7 +36,11 @@ async fn every_event_is_delivered_once_at_a_low_rate() {
             "step {}: receiver CPU share {cpu}",
             st.step
         );
+        let steal = st.host_steal.expect("host steal sampled every second");
+        assert!((0.0..=1.0).contains(&steal), "step {}: {steal}", st.step);
     }
+    let steal = s.host_steal.expect("the run's host steal");
+    assert!((0.0..=1.0).contains(&steal), "{steal}");
     let series = std::fs::read_to_string(f.dir.join("series.tsv")).unwrap();
     let rows: Vec<&str> = series.lines().collect();
     assert!(
@@ -55,8 +59,23 @@ async fn every_event_is_delivered_once_at_a_low_rate() {
         .map(|r| r.split('\t').nth(3).unwrap().parse::<u64>().unwrap())
         .sum();
     assert_eq!(sent, 2000, "series sent_per_s sums to the total");
+    assert!(rows[0].ends_with("\thost_steal_pct"), "{}", rows[0]);
+    assert!(
+        rows[1..4]
+            .iter()
+            .all(|r| r.rsplit('\t').next().unwrap() != "NaN"),
+        "every measured second has its steal: {rows:?}"
+    );
     let steps = std::fs::read_to_string(f.dir.join("steps.tsv")).unwrap();
     assert_eq!(steps.lines().count(), 3, "header and one row per step");
+    assert!(
+        steps.starts_with("step\t") && steps.lines().next().unwrap().ends_with("\tholds"),
+        "{steps}"
+    );
+    assert!(
+        steps.lines().all(|l| l.split('\t').count() == 25),
+        "as many values as columns: {steps}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
