@@ -38,7 +38,7 @@ pub struct Summary {
     pub copies: u32,
     /// Partition keys the events were spread over (0: none); `reordered`
     /// counts within a key, or within a sender without keys.
-    #[serde(default = "hundred")]
+    #[serde(default = "brokerbench_core::plan::default_partition_keys")]
     pub partition_keys: u32,
     /// Share of the roles' machines' CPU time the hypervisor took (steal)
     /// over the measured seconds; None where it was not sampled.
@@ -98,10 +98,6 @@ pub struct BreakingPoint {
 
 fn one() -> u32 {
     1
-}
-
-fn hundred() -> u32 {
-    brokerbench_core::identity::PARTITION_KEYS
 }
 
 /// Event counts. `sent = accepted + failed`;

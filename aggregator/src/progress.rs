@@ -20,10 +20,7 @@ impl ProgressLine {
         let s = &plan.schedule;
         let (mut sent, mut accepted, mut failed, mut delivered) = (0, 0, 0, 0);
         let (mut pub99, mut e2e99, mut lag99) = (None, None, None);
-        let steal = heard
-            .iter()
-            .filter_map(|p| p.host_steal)
-            .fold(None, |a: Option<f32>, x| Some(a.map_or(x, |a| a.max(x))));
+        let steal = heard.iter().filter_map(|p| p.host_steal).reduce(f32::max);
         for p in heard {
             match p.role {
                 Some(Role::Sender) => {

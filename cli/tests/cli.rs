@@ -237,6 +237,23 @@ fn a_run_from_a_pace_file_prints_a_summary_and_leaves_results() {
     let _ = std::fs::remove_file(pace);
 }
 
+/// `brokerbench ARGS` in the background, its output kept.
+fn spawn(args: &[&str]) -> std::process::Child {
+    Command::new(env!("CARGO_BIN_EXE_brokerbench"))
+        .args(args)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+/// Ctrl-C for a background `brokerbench`; its output once it ended.
+fn interrupt(child: std::process::Child) -> std::process::Output {
+    // SAFETY: sending SIGINT to our own child process.
+    assert_eq!(unsafe { libc::kill(child.id() as i32, libc::SIGINT) }, 0);
+    child.wait_with_output().unwrap()
+}
+
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -361,28 +378,21 @@ fn without_gnuplot_the_run_still_writes_its_data_and_says_how_to_plot() {
 #[test]
 fn ctrl_c_writes_partial_results_and_exits_130() {
     let out = scratch("sigint");
-    let child = Command::new(env!("CARGO_BIN_EXE_brokerbench"))
-        .args([
-            "run",
-            "--pace",
-            "300:30",
-            "--warmup-seconds",
-            "0",
-            "--drain-seconds",
-            "1",
-            "--quiet",
-            "--no-plot",
-            "--out",
-        ])
-        .arg(&out)
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+    let child = spawn(&[
+        "run",
+        "--pace",
+        "300:30",
+        "--warmup-seconds",
+        "0",
+        "--drain-seconds",
+        "1",
+        "--quiet",
+        "--no-plot",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
     std::thread::sleep(std::time::Duration::from_millis(2500));
-    // SAFETY: sending SIGINT to our own child process.
-    assert_eq!(unsafe { libc::kill(child.id() as i32, libc::SIGINT) }, 0);
-    let o = child.wait_with_output().unwrap();
+    let o = interrupt(child);
     let stdout = String::from_utf8_lossy(&o.stdout);
     assert_eq!(
         o.status.code(),
@@ -786,19 +796,14 @@ fn a_standalone_broker_from_a_config_file_is_measured_with_run_target() {
         ),
     )
     .unwrap();
-    let bin = env!("CARGO_BIN_EXE_brokerbench");
-    let sut = Command::new(bin)
-        .args([
-            "sut",
-            "broker-imc",
-            "--listen",
-            &format!("127.0.0.1:{sut_port}"),
-        ])
-        .arg("--config")
-        .arg(&config)
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+    let sut = spawn(&[
+        "sut",
+        "broker-imc",
+        "--listen",
+        &format!("127.0.0.1:{sut_port}"),
+        "--config",
+        config.to_str().unwrap(),
+    ]);
     let sut_url = format!("http://127.0.0.1:{sut_port}");
     let o = brokerbench(
         &[
@@ -842,9 +847,7 @@ fn a_standalone_broker_from_a_config_file_is_measured_with_run_target() {
     assert_eq!(s["sut"]["delivered"], 1400);
     assert_eq!(s["sut"]["dropped"], 0);
     // SIGINT: the SUT drains, prints its counters and exits 0.
-    // SAFETY: sending SIGINT to our own child process.
-    assert_eq!(unsafe { libc::kill(sut.id() as i32, libc::SIGINT) }, 0);
-    let o = sut.wait_with_output().unwrap();
+    let o = interrupt(sut);
     let err = String::from_utf8_lossy(&o.stderr);
     assert_eq!(o.status.code(), Some(0), "{err}");
     assert!(err.contains("broker-imc on http://127.0.0.1:"), "{err}");
@@ -916,19 +919,18 @@ fn bad_sut_settings_get_one_line_and_exit_1() {
 fn a_standalone_kafka_channel_starts_its_own_broker_and_is_measured() {
     let out = scratch("sut-kafka");
     let (sut_port, recv) = (free_port(), free_port());
-    let bin = env!("CARGO_BIN_EXE_brokerbench");
-    let sut = Command::new(bin)
-        .args([
-            "sut",
-            "channel-kafka",
-            "--listen",
-            &format!("127.0.0.1:{sut_port}"),
-        ])
-        .args(["--subscriber", &format!("http://127.0.0.1:{recv}/")])
-        .args(["--topic", "standalone", "--partitions", "4"])
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+    let sut = spawn(&[
+        "sut",
+        "channel-kafka",
+        "--listen",
+        &format!("127.0.0.1:{sut_port}"),
+        "--subscriber",
+        &format!("http://127.0.0.1:{recv}/"),
+        "--topic",
+        "standalone",
+        "--partitions",
+        "4",
+    ]);
     let sut_url = format!("http://127.0.0.1:{sut_port}");
     let o = brokerbench(
         &[
@@ -953,9 +955,7 @@ fn a_standalone_kafka_channel_starts_its_own_broker_and_is_measured() {
         &out,
     );
     let table = String::from_utf8_lossy(&o.stdout);
-    // SAFETY: sending SIGINT to our own child process.
-    assert_eq!(unsafe { libc::kill(sut.id() as i32, libc::SIGINT) }, 0);
-    let s = sut.wait_with_output().unwrap();
+    let s = interrupt(sut);
     let err = String::from_utf8_lossy(&s.stderr);
     assert!(
         o.status.success(),

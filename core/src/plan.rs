@@ -55,7 +55,8 @@ fn one() -> u32 {
     1
 }
 
-fn default_partition_keys() -> u32 {
+/// The plan's partition keys when it does not say (older plans).
+pub fn default_partition_keys() -> u32 {
     identity::PARTITION_KEYS
 }
 

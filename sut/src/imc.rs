@@ -8,6 +8,7 @@ use crate::counters::{bump, control, Counters};
 use crate::dispatch::{Admitted, Dispatcher, Replies, ReplyRefused};
 use crate::event::Envelope;
 use crate::ingress::{full, read_event, text, until_empty};
+use crate::Running;
 use brokerbench_core::cpu::ThreadCpu;
 use brokerbench_core::wire::SutCounters;
 use bytes::Bytes;
@@ -129,12 +130,6 @@ impl brokerbench_core::serve::Handler for Plane {
     }
 }
 
-/// A running data plane: its state, and how to wait for its end.
-pub struct Running {
-    pub plane: Arc<Plane>,
-    pub done: tokio::task::JoinHandle<SutCounters>,
-}
-
 /// Starts the data plane on `listener` (dispatchers first, so it is ready
 /// when it accepts). On `shutdown` it stops taking events, gives what is
 /// queued `config.grace` to be delivered, drops the rest, and ends with its
@@ -144,7 +139,7 @@ pub fn start(
     listener: TcpListener,
     cpu: ThreadCpu,
     shutdown: CancellationToken,
-) -> Running {
+) -> Running<Plane> {
     let stop_workers = CancellationToken::new();
     let counters: Arc<Counters> = Arc::default();
     // The dispatchers reach a broker's plane weakly, for replies: it owns them.

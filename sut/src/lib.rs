@@ -33,6 +33,13 @@ pub mod kafka;
 use std::fmt;
 use std::str::FromStr;
 
+/// A running data plane (in-memory or Kafka): its state, and how to wait
+/// for its end and its final counters.
+pub struct Running<P> {
+    pub plane: std::sync::Arc<P>,
+    pub done: tokio::task::JoinHandle<brokerbench_core::wire::SutCounters>,
+}
+
 /// The SUTs the suite can run locally.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Sut {

@@ -18,6 +18,7 @@ use crate::counters::{bump, control, Counters};
 use crate::dispatch::{Admitted, Dispatcher, Replies, ReplyRefused};
 use crate::event::Envelope;
 use crate::ingress::{full, read_event, text, until_empty};
+use crate::Running;
 use brokerbench_core::cpu::ThreadCpu;
 use brokerbench_core::kafka_binding::to_http_headers;
 use brokerbench_core::wire::SutCounters;
@@ -251,12 +252,6 @@ fn event_of(m: &impl Message, kind: KafkaKind, topic: &str) -> Option<Envelope> 
     Envelope::parse(&headers, value).ok()
 }
 
-/// A running Kafka data plane.
-pub struct Running {
-    pub plane: Arc<KafkaPlane>,
-    pub done: tokio::task::JoinHandle<SutCounters>,
-}
-
 /// Starts the plane on `listener` (ingress and control endpoints). On
 /// `shutdown`: stops taking events and reading records, gives what is in
 /// flight `grace`, commits what is settled, drops the rest (uncommitted,
@@ -266,7 +261,7 @@ pub fn start(
     listener: TcpListener,
     cpu: ThreadCpu,
     shutdown: CancellationToken,
-) -> Result<Running, KafkaError> {
+) -> Result<Running<KafkaPlane>, KafkaError> {
     let client = |e: rdkafka::error::KafkaError| KafkaError::Client(e.to_string());
     let producer: FutureProducer = client_config(&config.bootstrap)
         .set("acks", "all")
