@@ -597,6 +597,10 @@ impl RunOpts {
             plan.schedule.steps().len(),
         )?;
         let connections = default_connections(sut, external.is_some());
+        if let Some(topic) = &self.from_kafka {
+            brokerbench_sut::kafka::admin::check_topic_name(topic)
+                .map_err(|e| anyhow::anyhow!("--from-kafka: {e}"))?;
+        }
         let placeholder = external
             .clone()
             .unwrap_or(Target::parse("http://127.0.0.1:80/")?);

@@ -104,6 +104,8 @@ impl ReceiverOpts {
                 faults: self.faults.faults(),
                 kafka: match (&self.from_kafka, &self.kafka_bootstrap) {
                     (Some(topic), Some(bootstrap)) => {
+                        brokerbench_sut::kafka::admin::check_topic_name(topic)
+                            .map_err(|e| anyhow::anyhow!("--from-kafka: {e}"))?;
                         Some(brokerbench_receiver::kafka::KafkaSource {
                             bootstrap: bootstrap.clone(),
                             topic: topic.clone(),

@@ -286,6 +286,10 @@ impl SutOpts {
         if kafka == Some(KafkaKind::Source) && routes.len() != 1 {
             bail!("source-kafka delivers to one sink: give exactly one --subscriber");
         }
+        if kafka.is_some() {
+            brokerbench_sut::kafka::admin::check_topic_name(&self.topic)
+                .map_err(|e| anyhow::anyhow!("--topic: {e}"))?;
+        }
         let kafka = match kafka {
             Some(k) => Some((k, self.kafka.settings()?, self.topic.clone())),
             None => None,

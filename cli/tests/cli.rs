@@ -906,6 +906,29 @@ fn bad_sut_settings_get_one_line_and_exit_1() {
             "are for a channel or broker SUT, not direct",
         ),
         (&["run", "--sut", "kafka-x"][..], "unknown SUT \"kafka-x\""),
+        (
+            &[
+                "sut",
+                "channel-kafka",
+                "--subscriber",
+                "http://127.0.0.1:1/",
+                "--topic",
+                "bad name!",
+            ][..],
+            "--topic: topic name \"bad name!\" has ' '",
+        ),
+        (
+            &[
+                "receiver",
+                "--aggregator",
+                "http://127.0.0.1:1",
+                "--from-kafka",
+                "..",
+                "--kafka-bootstrap",
+                "127.0.0.1:1",
+            ][..],
+            "--from-kafka: topic name \"..\" is not allowed",
+        ),
     ] {
         let o = brokerbench(args, &out);
         let err = String::from_utf8_lossy(&o.stderr);

@@ -945,3 +945,31 @@ async fn kafka_commits_only_what_was_delivered_so_a_restart_skips_nothing() {
         assert_eq!(end.delivered, 30);
     }
 }
+
+/// A broker that refuses to create the topic asked for: here, because one of
+/// that name exists with other partitions (tansu accepts any new topic).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_topic_that_exists_with_other_partitions_is_refused_clearly() {
+    let (bootstrap, topic) = (kafka().await, fresh_topic());
+    kafka::admin::create_topic(&bootstrap, &topic, 3, 1)
+        .await
+        .unwrap();
+    // The same partitions: reused, as a restarted standalone SUT does.
+    kafka::admin::create_topic(&bootstrap, &topic, 3, 1)
+        .await
+        .unwrap();
+    let started = std::time::Instant::now();
+    let e = kafka::admin::create_topic(&bootstrap, &topic, 5, 1)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert_eq!(
+        e,
+        format!("topic {topic:?} was not created: it already exists with 3 partitions, not the 5 asked for")
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(8),
+        "refused at once, not after the metadata wait: {:?}",
+        started.elapsed()
+    );
+}
