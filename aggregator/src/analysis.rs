@@ -63,7 +63,9 @@ fn lag_explains(s: &StepSummary) -> bool {
     unsent
         || match (lag, e2e) {
             (Some(l), Some(e)) => l >= 0.5 * e,
-            _ => true,
+            // Nothing delivered: no lag explains that.
+            (Some(_), None) => false,
+            (None, _) => true,
         }
 }
 
@@ -110,6 +112,7 @@ mod tests {
             delivery_rps: delivered as f64 / 8.0,
             latency_ms: Latencies::default(),
             generator_limited: false,
+            judged: true,
             breaks: Vec::new(),
             receiver_cpu: None,
             host_steal: None,

@@ -11,14 +11,46 @@ use brokerbench_core::digest::{Digest, Percentiles, WireDigest};
 use brokerbench_core::plan::RunPlan;
 use brokerbench_core::wire::{FailureCounts, ReceiverReport, RejectCounts, SenderReport};
 
+/// How a run ended, as far as judging its steps goes.
+#[derive(Debug, Clone, Default)]
+pub struct Ending {
+    /// Cut short (Ctrl-C, or a sender never finished).
+    pub interrupted: bool,
+    /// When it was cut, in seconds after `t0`: a step is judged only if it
+    /// and its drain ended by then (None with `interrupted`: no step is).
+    pub cut_second: Option<f64>,
+    /// Roles whose report never came (`receiver 1`): no step is judged.
+    pub missing_reports: Vec<String>,
+}
+
+impl Ending {
+    /// A run that ran to its end with every report in.
+    pub fn complete() -> Self {
+        Ending::default()
+    }
+
+    /// Whether a step ending `end_second` after `t0` can be judged, given
+    /// `drain_seconds` for its last events to arrive.
+    fn judges(&self, end_second: u64, drain_seconds: u32) -> bool {
+        self.missing_reports.is_empty()
+            && (!self.interrupted
+                || self
+                    .cut_second
+                    .is_some_and(|cut| (end_second + u64::from(drain_seconds)) as f64 <= cut))
+    }
+}
+
 /// Joins the reports of one run.
 pub fn join(
     plan: &RunPlan,
     senders: &[SenderReport],
     receivers: &[ReceiverReport],
-    interrupted: bool,
+    ending: &Ending,
 ) -> Results {
+    let interrupted = ending.interrupted;
     let s = &plan.schedule;
+    // Every sender runs the whole pace: a step asks each rate of each.
+    let per_step = |rps: u32| rps.saturating_mul(plan.senders.max(1));
     let n_steps = s.steps().len();
     let mut steps: Vec<StepSummary> = s
         .steps()
@@ -26,7 +58,7 @@ pub fn join(
         .enumerate()
         .map(|(i, st)| StepSummary {
             step: i + 1,
-            rps: st.rps,
+            rps: per_step(st.rps),
             seconds: st.seconds,
             start_second: s.step_start_second(i),
             totals: Totals::default(),
@@ -34,6 +66,7 @@ pub fn join(
             delivery_rps: 0.0,
             latency_ms: Latencies::default(),
             generator_limited: false,
+            judged: false,
             breaks: Vec::new(),
             receiver_cpu: None,
             host_steal: None,
@@ -51,7 +84,7 @@ pub fn join(
             SecondRow {
                 second: sec,
                 step: step.map(|i| i + 1),
-                target_rps: step.map_or(0, |i| s.steps()[i].rps),
+                target_rps: step.map_or(0, |i| per_step(s.steps()[i].rps)),
                 ..SecondRow::default()
             }
         })
@@ -113,13 +146,23 @@ pub fn join(
         );
         for copy in 0..copies {
             let stream = (copy * plan.senders + sender) as usize;
-            let received = receivers
-                .iter()
-                .filter_map(|r| r.received.get(stream))
-                .fold(BitSet::new(s.total_events()), |mut a, b| {
-                    a.union_with(b);
-                    a
-                });
+            // An event received by two receivers is delivered once and a
+            // duplicate once (each receiver counts only its own repeats).
+            // The per-second delivery rate stays each receiver's own: it
+            // counts by arrival second, which the bitsets do not keep.
+            let mut received = BitSet::new(s.total_events());
+            for bits in receivers.iter().filter_map(|r| r.received.get(stream)) {
+                for seq in bits.intersection(&received) {
+                    totals.duplicates += 1;
+                    if let Some(sec) = s.second_of(seq) {
+                        series[sec as usize].duplicates += 1;
+                    }
+                    if let Some(step) = s.step_of(seq) {
+                        steps[step].totals.duplicates += 1;
+                    }
+                }
+                received.union_with(bits);
+            }
             totals.delivered += received.count();
             for seq in accepted.difference(&received) {
                 totals.lost += 1;
@@ -144,7 +187,9 @@ pub fn join(
                     }),
                 }
             }
-            for seq in received.difference(&accepted) {
+            // Without its sender's report nothing is known to be accepted.
+            let reported = senders.iter().any(|r| r.index == sender);
+            for seq in received.difference(&accepted).filter(|_| reported) {
                 totals.unexpected += 1;
                 if let Some(step) = s.step_of(seq) {
                     steps[step].totals.unexpected += 1;
@@ -249,8 +294,11 @@ pub fn join(
                 .filter(|r| r.step == Some(i + 1))
                 .filter_map(|r| r.host_steal),
         );
-        if !(interrupted && st.totals.sent < expected) {
-            // A step cut short by Ctrl-C says nothing about holding.
+        // A step cut short, or whose events could still be on their way
+        // when the run was cut, says nothing about holding; nor does one
+        // missing a receiver's deliveries.
+        st.judged = ending.judges(st.start_second + st.seconds as u64, plan.drain_seconds);
+        if st.judged {
             st.breaks = crate::analysis::step_breaks(st, &series, copies);
         }
     }
@@ -282,6 +330,7 @@ pub fn join(
         ),
         sut: None,
         interrupted,
+        missing_reports: ending.missing_reports.clone(),
         totals,
         failures,
         rejected,
@@ -461,7 +510,7 @@ mod tests {
     #[test]
     fn join_finds_lost_and_unexpected_bit_by_bit() {
         let (s, r) = reports();
-        let res = join(&plan(), &[s], &[r], false);
+        let res = join(&plan(), &[s], &[r], &Ending::complete());
         let t = res.summary.totals;
         assert_eq!((t.sent, t.accepted, t.failed), (30, 28, 2));
         assert_eq!(
@@ -535,7 +584,7 @@ mod tests {
     #[test]
     fn tsv_files_have_headers_and_one_row_per_unit() {
         let (s, r) = reports();
-        let res = join(&plan(), &[s], &[r], false);
+        let res = join(&plan(), &[s], &[r], &Ending::complete());
         let series = crate::output::series_tsv(&res.series);
         let lines: Vec<&str> = series.lines().collect();
         assert_eq!(
@@ -571,5 +620,139 @@ mod tests {
             crate::output::read_lost(&lost),
             vec![(0, 0, 7), (0, 0, 8), (0, 0, 21)]
         );
+    }
+
+    /// Receiver 1 also gets 0 and 1 (which receiver 0 has) and 7 (which
+    /// it lost): one more delivery and two duplicates across receivers.
+    #[test]
+    fn an_event_at_two_receivers_is_one_delivery_and_one_duplicate() {
+        let (s, r0) = reports();
+        let mut r1 = r0.clone();
+        r1.index = 1;
+        r1.duplicates = 0;
+        r1.seconds.clear();
+        r1.received = vec![BitSet::new(30)];
+        for q in [0, 1, 7] {
+            r1.received[0].insert(q);
+        }
+        let plan = RunPlan {
+            receivers: 2,
+            ..plan()
+        };
+        let res = join(&plan, &[s], &[r0, r1], &Ending::complete());
+        let t = res.summary.totals;
+        assert_eq!((t.delivered, t.lost, t.duplicates), (27, 2, 3));
+        assert_eq!(t.accepted, t.delivered_of_accepted + t.lost);
+        let st = &res.summary.steps;
+        assert_eq!((st[0].totals.duplicates, st[0].totals.delivered), (2, 9));
+        assert_eq!(res.series[0].duplicates, 2);
+    }
+
+    /// Each sender runs the whole pace: with two, a step asks twice its rate.
+    #[test]
+    fn with_two_senders_each_step_asks_twice_the_pace() {
+        let (s0, r) = reports();
+        let mut s1 = s0.clone();
+        s1.index = 1;
+        let mut r = r;
+        r.received.push(r.received[0].clone());
+        let plan = RunPlan {
+            senders: 2,
+            ..plan()
+        };
+        let res = join(&plan, &[s0, s1], &[r], &Ending::complete());
+        let st = &res.summary.steps;
+        assert_eq!((st[0].rps, st[1].rps), (20, 40));
+        assert_eq!((st[0].totals.sent, st[1].totals.sent), (20, 40));
+        assert!(!st[0].generator_limited, "20 sent of 20 asked");
+        assert_eq!(
+            (res.series[0].target_rps, res.series[1].target_rps),
+            (20, 40)
+        );
+        assert!(
+            st[1]
+                .breaks
+                .iter()
+                .any(|b| b == "delivery 36/s below target 40/s"),
+            "{:?}",
+            st[1].breaks
+        );
+    }
+
+    /// Without receiver 1's report no step can be judged; without sender
+    /// 1's, what came from it is not "unexpected".
+    #[test]
+    fn missing_reports_are_named_and_no_step_is_judged() {
+        let (s, mut r) = reports();
+        let mut from_missing = BitSet::new(30);
+        from_missing.insert(0);
+        from_missing.insert(1);
+        r.received.push(from_missing);
+        let plan = RunPlan {
+            senders: 2,
+            receivers: 2,
+            ..plan()
+        };
+        let ending = Ending {
+            missing_reports: vec!["sender 1".into(), "receiver 1".into()],
+            ..Ending::complete()
+        };
+        let res = join(&plan, &[s], &[r], &ending);
+        let sm = &res.summary;
+        assert_eq!(sm.missing_reports, ["sender 1", "receiver 1"]);
+        assert_eq!(sm.totals.unexpected, 1, "only stream 0's event 3");
+        assert!(sm.steps.iter().all(|st| !st.judged && st.breaks.is_empty()));
+        assert!(sm.breaking_point.is_none());
+        let steps = crate::output::steps_tsv(&sm.steps);
+        assert!(
+            steps.lines().skip(1).all(|l| l.ends_with("\tNaN")),
+            "{steps}"
+        );
+        let table = crate::table::render(sm, "d");
+        assert!(
+            table.contains("note: no report from sender 1, receiver 1:"),
+            "{table}"
+        );
+        assert!(
+            table.contains(
+                "breaking point: none among the steps judged; step(s) 1, 2 not judged: no report from sender 1, receiver 1"
+            ),
+            "{table}"
+        );
+    }
+
+    /// Cut 2.5 s after t0 with a 1 s drain: step 1 (ends at 1 s) had its
+    /// drain, step 2 (ends at 2 s) did not, so only step 1 is judged.
+    #[test]
+    fn a_cut_run_judges_only_the_steps_whose_drain_ended() {
+        let (s, r) = reports();
+        let cut = |at: f64| Ending {
+            interrupted: true,
+            cut_second: Some(at),
+            ..Ending::complete()
+        };
+        let res = join(&plan(), &[s.clone()], &[r.clone()], &cut(2.5));
+        let st = &res.summary.steps;
+        assert_eq!((st[0].judged, st[1].judged), (true, false));
+        assert!(st[1].breaks.is_empty(), "1 lost in step 2 is not judged");
+        assert_eq!(res.summary.breaking_point.as_ref().unwrap().step, 1);
+        let table = crate::table::render(&res.summary, "d");
+        let step2 = table
+            .lines()
+            .find(|l| l.trim_start().starts_with("2 "))
+            .unwrap();
+        assert!(step2.ends_with("  not judged"), "{step2}");
+        let res = join(&plan(), &[s.clone()], &[r.clone()], &cut(3.0));
+        assert!(res.summary.steps.iter().all(|st| st.judged));
+        let res = join(
+            &plan(),
+            &[s],
+            &[r],
+            &Ending {
+                interrupted: true,
+                ..Ending::complete()
+            },
+        );
+        assert!(res.summary.steps.iter().all(|st| !st.judged));
     }
 }

@@ -49,6 +49,10 @@ pub struct Summary {
     pub sut: Option<brokerbench_core::wire::SutCounters>,
     /// True when the run was cut short (Ctrl-C): figures cover what happened.
     pub interrupted: bool,
+    /// Roles whose report never came (e.g. `receiver 1`): what a missing
+    /// receiver got counts as lost, so no step is judged.
+    #[serde(default)]
+    pub missing_reports: Vec<String>,
     pub totals: Totals,
     pub failures: FailureCounts,
     pub rejected: RejectCounts,
@@ -60,6 +64,10 @@ pub struct Summary {
     #[serde(default)]
     pub breaking_point: Option<BreakingPoint>,
     pub steps: Vec<StepSummary>,
+}
+
+fn yes() -> bool {
+    true
 }
 
 /// Milliseconds with two decimals, `-` when there is no value: how every
@@ -86,6 +94,8 @@ impl BreakingPoint {
 pub struct BreakingPoint {
     /// 1-based step number.
     pub step: usize,
+    /// Events per second the step asks of all senders together (each
+    /// sender runs the whole pace).
     pub rps: u32,
     /// Why the step did not hold.
     pub reasons: Vec<String>,
@@ -161,6 +171,8 @@ pub struct Cpu {
 pub struct StepSummary {
     /// 1-based step number.
     pub step: usize,
+    /// Events per second the step asks of all senders together (each
+    /// sender runs the whole pace).
     pub rps: u32,
     pub seconds: u32,
     /// Seconds since `t0` at which the step starts.
@@ -172,7 +184,11 @@ pub struct StepSummary {
     pub delivery_rps: f64,
     pub latency_ms: Latencies,
     pub generator_limited: bool,
-    /// Why the step did not hold; empty when it held.
+    /// Whether the step was judged: false when the run was cut before the
+    /// step and its drain ended, or a role's report is missing.
+    #[serde(default = "yes")]
+    pub judged: bool,
+    /// Why the step did not hold; empty when it held or was not judged.
     #[serde(default)]
     pub breaks: Vec<String>,
     /// Share of the receiver's threads' CPU capacity it used during the step

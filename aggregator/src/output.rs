@@ -193,7 +193,11 @@ pub fn steps_tsv(steps: &[StepSummary]) -> String {
             num(s.latency_ms.schedule_lag.map(|p| p.p99_99)),
             pct(s.host_steal),
             s.generator_limited as u8,
-            s.breaks.is_empty() as u8
+            if s.judged {
+                (s.breaks.is_empty() as u8).to_string()
+            } else {
+                "NaN".to_string()
+            }
         );
     }
     out

@@ -45,7 +45,12 @@ impl ProgressLine {
         let elapsed = (now_unix_ns as i128 - plan.t0() as i128).div_euclid(1_000_000_000) as i64;
         let step = match (elapsed >= 0, s.step_at_second(elapsed.max(0) as u64)) {
             (false, _) => "warmup".to_string(),
-            (true, Some(i)) => format!("step {}/{} {}/s", i + 1, s.steps().len(), s.steps()[i].rps),
+            (true, Some(i)) => format!(
+                "step {}/{} {}/s",
+                i + 1,
+                s.steps().len(),
+                s.steps()[i].rps * plan.senders.max(1)
+            ),
             (true, None) => "drain".to_string(),
         };
         let steal = steal
@@ -54,7 +59,8 @@ impl ProgressLine {
             .unwrap_or_default();
         format!(
             "[{elapsed:>5}s] {step} | sent {ds}/s, delivered {dd}/s | failed {failed} | undelivered {} | p99 ms: publish {}, e2e {}, lag {}{steal}",
-            accepted.saturating_sub(delivered),
+            // Each accepted event owes `copies` deliveries (fan-out).
+            (accepted * u64::from(plan.copies.max(1))).saturating_sub(delivered),
             ms(pub99),
             ms(e2e99),
             ms(lag99)
@@ -161,5 +167,18 @@ mod tests {
         let l = line.line(&plan, &[stolen(sender(800, None), 0.01)], 13_500_000_000);
         assert!(!l.contains("steal"), "under 2%: {l}");
         assert!(line.line(&plan, &[], 14_000_000_000).contains("drain"));
+        // Two senders each run the pace, and two copies are owed per event.
+        let plan = RunPlan {
+            senders: 2,
+            copies: 2,
+            ..plan
+        };
+        let l = ProgressLine::default().line(
+            &plan,
+            &[sender(100, None), sender(100, None), receiver(370)],
+            11_000_000_000,
+        );
+        assert!(l.contains("step 1/2 200/s"), "{l}");
+        assert!(l.contains("undelivered 30 |"), "400 owed, 370 in: {l}");
     }
 }

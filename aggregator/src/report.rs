@@ -79,7 +79,9 @@ pub fn render(s: &Summary, table: &str) -> String {
     for st in &s.steps {
         let t = &st.totals;
         let (p, e, l) = p9999(&st.latency_ms);
-        let holds = if st.breaks.is_empty() {
+        let holds = if !st.judged {
+            "not judged".to_string()
+        } else if st.breaks.is_empty() {
             "yes".to_string()
         } else {
             format!("no: {}", st.breaks.join(", "))
@@ -109,8 +111,12 @@ pub fn render(s: &Summary, table: &str) -> String {
             bp.reasons.join(", "),
             bp.limit()
         ),
-        None if s.interrupted => writeln!(out, "None found before the run was interrupted."),
-        None => writeln!(out, "None: every step held."),
+        None if s.steps.iter().all(|st| st.judged) => writeln!(out, "None: every step held."),
+        None => writeln!(
+            out,
+            "None among the steps judged; {}.",
+            crate::table::unjudged(s)
+        ),
     };
     let _ = writeln!(
         out,

@@ -1,6 +1,6 @@
 //! The aggregator role end to end.
 
-use crate::join::join;
+use crate::join::{join, Ending};
 use crate::model::Results;
 use crate::output;
 use crate::server::Hub;
@@ -158,6 +158,7 @@ async fn conduct(
         _ = shutdown.cancelled() => {}
     }
     let interrupted = shutdown.is_cancelled() || !senders_in;
+    let cut_second = interrupted.then(|| (unix_now_ns() as f64 - plan.t0() as f64) / 1e9);
     hub.finish(interrupted);
     // 5. Every receiver done.
     let receivers_in = wait_for(
@@ -184,12 +185,36 @@ async fn conduct(
             REPORT_PATIENCE,
         ));
     }
-    let interrupted = interrupted || heard.sender_reports.iter().any(|r| r.interrupted);
+    // A sender that stopped early on its own (not with the whole run) cut
+    // it where it stopped, which the aggregator cannot know: no step is
+    // judged then.
+    let senders_cut = heard.sender_reports.iter().any(|r| r.interrupted);
+    let missing = |role: &str, n: u32, have: Vec<u32>| {
+        (0..n)
+            .filter(|i| !have.contains(i))
+            .map(|i| format!("{role} {i}"))
+            .collect::<Vec<_>>()
+    };
+    let mut missing_reports = missing(
+        "sender",
+        plan.senders,
+        heard.sender_reports.iter().map(|r| r.index).collect(),
+    );
+    missing_reports.extend(missing(
+        "receiver",
+        plan.receivers,
+        heard.receiver_reports.iter().map(|r| r.index).collect(),
+    ));
+    let ending = Ending {
+        interrupted: interrupted || senders_cut,
+        cut_second,
+        missing_reports,
+    };
     let mut results = join(
         &plan,
         &heard.sender_reports,
         &heard.receiver_reports,
-        interrupted,
+        &ending,
     );
     if let (Some(client), Some(before)) = (&sut, sut_before) {
         results.summary.sut = sut_counters(client).await.map(|after| after.since(&before));

@@ -65,7 +65,10 @@ impl Hub {
             Ok(b) => b.to_bytes(),
             Err(_) => return text(StatusCode::BAD_REQUEST, "unreadable body"),
         };
-        let run_id = self.plan.lock().unwrap().run_id.clone();
+        let (run_id, senders, receivers) = {
+            let p = self.plan.lock().unwrap();
+            (p.run_id.clone(), p.senders, p.receivers)
+        };
         match (method, path.as_str()) {
             (Method::GET, "/healthz" | "/readyz") => text(StatusCode::OK, "ok"),
             (Method::GET, "/v1/plan") => json(&self.plan()),
@@ -97,7 +100,15 @@ impl Hub {
                     Ok(r) if r.run_id != run_id => {
                         text(StatusCode::BAD_REQUEST, "report of another run")
                     }
-                    Ok(r) => self.keep(|h| h.sender_reports.push(r)),
+                    Ok(r) if r.index >= senders => text(
+                        StatusCode::BAD_REQUEST,
+                        &format!("sender index {} outside 0..{senders}", r.index),
+                    ),
+                    // One report per index: a restarted sender's last one.
+                    Ok(r) => self.keep(|h| {
+                        h.sender_reports.retain(|x| x.index != r.index);
+                        h.sender_reports.push(r)
+                    }),
                     Err(e) => text(StatusCode::BAD_REQUEST, &format!("bad sender report: {e}")),
                 }
             }
@@ -106,7 +117,14 @@ impl Hub {
                     Ok(r) if r.run_id != run_id => {
                         text(StatusCode::BAD_REQUEST, "report of another run")
                     }
-                    Ok(r) => self.keep(|h| h.receiver_reports.push(r)),
+                    Ok(r) if r.index >= receivers => text(
+                        StatusCode::BAD_REQUEST,
+                        &format!("receiver index {} outside 0..{receivers}", r.index),
+                    ),
+                    Ok(r) => self.keep(|h| {
+                        h.receiver_reports.retain(|x| x.index != r.index);
+                        h.receiver_reports.push(r)
+                    }),
                     Err(e) => text(
                         StatusCode::BAD_REQUEST,
                         &format!("bad receiver report: {e}"),

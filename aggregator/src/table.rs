@@ -14,6 +14,7 @@ struct Line<'a> {
     delivery_rps: f64,
     latency: &'a Latencies,
     generator_limited: bool,
+    judged: bool,
 }
 
 fn row(out: &mut String, l: Line) {
@@ -38,8 +39,28 @@ fn row(out: &mut String, l: Line) {
         p(l.latency.e2e, |p| p.p99),
         p(l.latency.e2e, |p| p.p99_99),
         p(l.latency.schedule_lag, |p| p.p99_99),
-        if l.generator_limited { "  generator-limited" } else { "" }
+        match (l.generator_limited, l.judged) {
+            (_, false) => "  not judged",
+            (true, true) => "  generator-limited",
+            (false, true) => "",
+        }
     );
+}
+
+/// Which steps were not judged, and why.
+pub fn unjudged(s: &Summary) -> String {
+    let steps: Vec<String> = s
+        .steps
+        .iter()
+        .filter(|st| !st.judged)
+        .map(|st| st.step.to_string())
+        .collect();
+    let why = if !s.missing_reports.is_empty() {
+        format!("no report from {}", s.missing_reports.join(", "))
+    } else {
+        "the run was cut before they and their drain ended".to_string()
+    };
+    format!("step(s) {} not judged: {why}", steps.join(", "))
 }
 
 /// The table: one row per step and one for the whole run, then notes.
@@ -73,6 +94,7 @@ pub fn render(s: &Summary, dir: &str) -> String {
             delivery_rps: st.delivery_rps,
             latency: &st.latency_ms,
             generator_limited: st.generator_limited,
+            judged: st.judged,
         };
         row(&mut out, line);
     }
@@ -91,12 +113,20 @@ pub fn render(s: &Summary, dir: &str) -> String {
         delivery_rps: t.delivered as f64 / secs,
         latency: &s.latency_ms,
         generator_limited: false,
+        judged: true,
     };
     row(&mut out, line);
     let _ = writeln!(
         out,
         "latencies in ms; publish and e2e from intended send time; lag = sent - intended"
     );
+    if !s.missing_reports.is_empty() {
+        let _ = writeln!(
+            out,
+            "note: no report from {}: what a missing receiver received counts as lost; a missing sender's events are left out of sent and accepted",
+            s.missing_reports.join(", ")
+        );
+    }
     if t.failed > 0 {
         let _ = writeln!(
             out,
@@ -224,10 +254,16 @@ pub fn render(s: &Summary, dir: &str) -> String {
                 bp.limit()
             );
         }
-        None if !s.interrupted => {
+        None if s.steps.iter().all(|st| st.judged) => {
             let _ = writeln!(out, "breaking point: none, every step held");
         }
-        None => {}
+        None => {
+            let _ = writeln!(
+                out,
+                "breaking point: none among the steps judged; {}",
+                unjudged(s)
+            );
+        }
     }
     let _ = writeln!(out, "results: {dir}");
     out

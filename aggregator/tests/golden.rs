@@ -3,7 +3,7 @@
 //! `tests/golden/`. After an intended format change, regenerate them with
 //! `UPDATE_GOLDEN=1 cargo test -p brokerbench-aggregator --test golden`.
 
-use brokerbench_aggregator::join::join;
+use brokerbench_aggregator::join::{join, Ending};
 use brokerbench_aggregator::output::{series_tsv, steps_tsv};
 use brokerbench_core::bitset::BitSet;
 use brokerbench_core::digest::Digest;
@@ -135,7 +135,7 @@ fn golden(name: &str, actual: &str) {
 #[test]
 fn series_and_steps_match_their_golden_files() {
     let (plan, sender, receiver) = fixture();
-    let results = join(&plan, &[sender], &[receiver], false);
+    let results = join(&plan, &[sender], &[receiver], &Ending::complete());
     golden("series.tsv", &series_tsv(&results.series));
     golden("steps.tsv", &steps_tsv(&results.summary.steps));
     assert_eq!(results.summary.totals.lost, 1);

@@ -65,6 +65,21 @@ impl BitSet {
         })
     }
 
+    /// Positions set in both `self` and `other`, ascending.
+    pub fn intersection<'a>(&'a self, other: &'a BitSet) -> impl Iterator<Item = u64> + 'a {
+        self.words.iter().enumerate().flat_map(move |(w, &word)| {
+            let mut bits = word & other.words.get(w).copied().unwrap_or(0);
+            std::iter::from_fn(move || {
+                if bits == 0 {
+                    return None;
+                }
+                let b = bits.trailing_zeros() as u64;
+                bits &= bits - 1;
+                Some(w as u64 * 64 + b)
+            })
+        })
+    }
+
     /// Adds every bit of `other` (for joining several senders or receivers).
     pub fn union_with(&mut self, other: &BitSet) {
         if other.len > self.len {
