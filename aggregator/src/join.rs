@@ -731,7 +731,8 @@ mod tests {
             cut_second: Some(at),
             ..Ending::complete()
         };
-        let res = join(&plan(), &[s.clone()], &[r.clone()], &cut(2.5));
+        let (s, r) = ([s], [r]);
+        let res = join(&plan(), &s, &r, &cut(2.5));
         let st = &res.summary.steps;
         assert_eq!((st[0].judged, st[1].judged), (true, false));
         assert!(st[1].breaks.is_empty(), "1 lost in step 2 is not judged");
@@ -742,12 +743,12 @@ mod tests {
             .find(|l| l.trim_start().starts_with("2 "))
             .unwrap();
         assert!(step2.ends_with("  not judged"), "{step2}");
-        let res = join(&plan(), &[s.clone()], &[r.clone()], &cut(3.0));
+        let res = join(&plan(), &s, &r, &cut(3.0));
         assert!(res.summary.steps.iter().all(|st| st.judged));
         let res = join(
             &plan(),
-            &[s],
-            &[r],
+            &s,
+            &r,
             &Ending {
                 interrupted: true,
                 ..Ending::complete()
