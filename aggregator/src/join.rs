@@ -331,6 +331,7 @@ pub fn join(
         sut: None,
         interrupted,
         missing_reports: ending.missing_reports.clone(),
+        clocks: role_clocks(senders, receivers),
         totals,
         failures,
         rejected,
@@ -356,6 +357,29 @@ pub fn join(
         series,
         lost,
     }
+}
+
+/// The clocks the roles estimated against the aggregator's, by role.
+fn role_clocks(senders: &[SenderReport], receivers: &[ReceiverReport]) -> Vec<RoleClock> {
+    let mut senders: Vec<_> = senders.iter().map(|r| (r.index, r.clock)).collect();
+    let mut receivers: Vec<_> = receivers.iter().map(|r| (r.index, r.clock)).collect();
+    senders.sort_by_key(|x| x.0);
+    receivers.sort_by_key(|x| x.0);
+    let named = |role: &'static str| {
+        move |(i, c): (u32, Option<brokerbench_core::clock::ClockSync>)| {
+            c.map(|c| RoleClock {
+                role: format!("{role} {i}"),
+                offset_ms: c.offset_ns as f64 / 1e6,
+                uncertainty_ms: c.uncertainty_ns as f64 / 1e6,
+                applied: c.applied,
+            })
+        }
+    };
+    senders
+        .into_iter()
+        .filter_map(named("sender"))
+        .chain(receivers.into_iter().filter_map(named("receiver")))
+        .collect()
 }
 
 /// The mean of per-second steal shares; None without any.
@@ -475,6 +499,7 @@ mod tests {
             cpu_ns: 3_000,
             last_exchange_unix_ns: 0,
             host_steal_per_second: Vec::new(),
+            clock: None,
             interrupted: false,
         };
         let receiver = ReceiverReport {
@@ -502,6 +527,7 @@ mod tests {
             cpu_per_second_ns: vec![500_000_000, 1_000_000_000],
             threads: 1,
             host_steal_per_second: Vec::new(),
+            clock: None,
             interrupted: false,
         };
         (sender, receiver)
@@ -755,5 +781,59 @@ mod tests {
             },
         );
         assert!(res.summary.steps.iter().all(|st| !st.judged));
+    }
+
+    /// Roles on other hosts report their clocks; the table lists them and
+    /// warns when their uncertainty is large against the e2e P50.
+    #[test]
+    fn role_clocks_are_listed_and_their_uncertainty_weighed() {
+        use brokerbench_core::clock::ClockSync;
+        let (mut s, mut r) = reports();
+        s.clock = Some(ClockSync {
+            offset_ns: 5_000_000,
+            uncertainty_ns: 200_000,
+            applied: true,
+        });
+        r.clock = Some(ClockSync {
+            offset_ns: -300_000,
+            uncertainty_ns: 500_000,
+            applied: false,
+        });
+        let mut res = join(&plan(), &[s], &[r], &Ending::complete());
+        let c = &res.summary.clocks;
+        assert_eq!(
+            c.iter()
+                .map(|c| (c.role.as_str(), c.offset_ms, c.uncertainty_ms, c.applied))
+                .collect::<Vec<_>>(),
+            [
+                ("sender 0", 5.0, 0.2, true),
+                ("receiver 0", -0.3, 0.5, false)
+            ]
+        );
+        let p50 = |p50| brokerbench_core::digest::Percentiles {
+            count: 1,
+            p50,
+            p90: p50,
+            p99: p50,
+            p99_9: p50,
+            p99_99: p50,
+            max: p50,
+        };
+        res.summary.latency_ms.e2e = Some(p50(5.0));
+        let table = crate::table::render(&res.summary, "d");
+        assert!(
+            table.contains("clocks against the aggregator's: sender 0 +5.000 ms ± 0.200 (corrected), receiver 0 -0.300 ms ± 0.500\n"),
+            "{table}"
+        );
+        assert!(
+            table.contains("note: e2e figures may be off by up to 0.700 ms (the roles' clock offsets, estimated over the network), 14% of the e2e P50 (5.00 ms)"),
+            "{table}"
+        );
+        res.summary.latency_ms.e2e = Some(p50(7.5));
+        let table = crate::table::render(&res.summary, "d");
+        assert!(
+            !table.contains("may be off"),
+            "0.7 of 7.5 ms is under 10%: {table}"
+        );
     }
 }

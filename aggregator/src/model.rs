@@ -53,6 +53,10 @@ pub struct Summary {
     /// receiver got counts as lost, so no step is judged.
     #[serde(default)]
     pub missing_reports: Vec<String>,
+    /// Roles that estimated their clock against the aggregator's (roles on
+    /// their own, possibly on other hosts); empty when all share its clock.
+    #[serde(default)]
+    pub clocks: Vec<RoleClock>,
     pub totals: Totals,
     pub failures: FailureCounts,
     pub rejected: RejectCounts,
@@ -65,6 +69,24 @@ pub struct Summary {
     pub breaking_point: Option<BreakingPoint>,
     pub steps: Vec<StepSummary>,
 }
+
+/// One role's clock against the aggregator's.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RoleClock {
+    /// `sender 0`, `receiver 1`, ...
+    pub role: String,
+    /// Aggregator's clock minus the role's host's, ms.
+    pub offset_ms: f64,
+    /// The true offset is within this of `offset_ms`, ms.
+    pub uncertainty_ms: f64,
+    /// Whether the role corrected its stamps by the offset (it exceeded
+    /// the uncertainty).
+    pub applied: bool,
+}
+
+/// e2e figures are flagged when the roles' clock uncertainties add up to
+/// more than this share of the run's e2e P50.
+pub const CLOCK_UNCERTAINTY_NOTABLE: f64 = 0.1;
 
 fn yes() -> bool {
     true

@@ -72,6 +72,9 @@ impl Hub {
         match (method, path.as_str()) {
             (Method::GET, "/healthz" | "/readyz") => text(StatusCode::OK, "ok"),
             (Method::GET, "/v1/plan") => json(&self.plan()),
+            (Method::GET, "/v1/clock") => json(&brokerbench_core::wire::ClockReading {
+                unix_ns: brokerbench_core::clock::unix_now_ns(),
+            }),
             (Method::GET, "/v1/start") => {
                 let mut rx = self.started.subscribe();
                 let _ = rx.wait_for(|s| *s).await;
@@ -86,10 +89,21 @@ impl Hub {
                     .unwrap_or(true);
                 json(&Finish { interrupted })
             }
-            (Method::POST, "/v1/ready") => self.take(&body, |h, r: Ready| match r.role {
-                Role::Sender => h.ready_senders.push(r.index),
-                Role::Receiver => h.ready_receivers.push((r.index, r.url)),
-            }),
+            (Method::POST, "/v1/ready") => match serde_json::from_slice::<Ready>(&body) {
+                Ok(r) if r.role == Role::Sender && r.index >= senders => text(
+                    StatusCode::BAD_REQUEST,
+                    &format!("sender index {} outside 0..{senders}", r.index),
+                ),
+                Ok(r) if r.role == Role::Receiver && r.index >= receivers => text(
+                    StatusCode::BAD_REQUEST,
+                    &format!("receiver index {} outside 0..{receivers}", r.index),
+                ),
+                Ok(r) => self.keep(|h| match r.role {
+                    Role::Sender => h.ready_senders.push(r.index),
+                    Role::Receiver => h.ready_receivers.push((r.index, r.url)),
+                }),
+                Err(e) => text(StatusCode::BAD_REQUEST, &format!("bad ready: {e}")),
+            },
             (Method::POST, "/v1/progress") => self.take(&body, |h, p: Progress| {
                 h.progress
                     .retain(|q| (q.role, q.index) != (p.role, p.index));

@@ -47,6 +47,45 @@ fn row(out: &mut String, l: Line) {
     );
 }
 
+/// The roles' clocks against the aggregator's, and whether their
+/// uncertainty matters against the e2e latency measured.
+fn clock_notes(out: &mut String, s: &Summary) {
+    if s.clocks.is_empty() {
+        return;
+    }
+    let list: Vec<String> = s
+        .clocks
+        .iter()
+        .map(|c| {
+            format!(
+                "{} {:+.3} ms ± {:.3}{}",
+                c.role,
+                c.offset_ms,
+                c.uncertainty_ms,
+                if c.applied { " (corrected)" } else { "" }
+            )
+        })
+        .collect();
+    let _ = writeln!(out, "clocks against the aggregator's: {}", list.join(", "));
+    let worst = |role: &str| {
+        s.clocks
+            .iter()
+            .filter(|c| c.role.starts_with(role))
+            .map(|c| c.uncertainty_ms)
+            .fold(0.0, f64::max)
+    };
+    let uncertain = worst("sender") + worst("receiver");
+    if let Some(p50) = s.latency_ms.e2e.map(|p| p.p50) {
+        if uncertain > crate::model::CLOCK_UNCERTAINTY_NOTABLE * p50 {
+            let _ = writeln!(
+                out,
+                "note: e2e figures may be off by up to {uncertain:.3} ms (the roles' clock offsets, estimated over the network), {:.0}% of the e2e P50 ({p50:.2} ms)",
+                uncertain / p50 * 100.0
+            );
+        }
+    }
+}
+
 /// Which steps were not judged, and why.
 pub fn unjudged(s: &Summary) -> String {
     let steps: Vec<String> = s
@@ -127,6 +166,7 @@ pub fn render(s: &Summary, dir: &str) -> String {
             s.missing_reports.join(", ")
         );
     }
+    clock_notes(&mut out, s);
     if t.failed > 0 {
         let _ = writeln!(
             out,

@@ -89,6 +89,7 @@ fn fixture() -> (RunPlan, SenderReport, ReceiverReport) {
         cpu_ns: 0,
         last_exchange_unix_ns: 0,
         host_steal_per_second: vec![0.0, 0.25, 0.5, 0.0, 0.0],
+        clock: None,
         interrupted: false,
     };
     let receiver = ReceiverReport {
@@ -113,6 +114,7 @@ fn fixture() -> (RunPlan, SenderReport, ReceiverReport) {
         threads: 2,
         // Another machine; the worse of the two counts each second.
         host_steal_per_second: vec![0.125; 6],
+        clock: None,
         interrupted: false,
     };
     (plan, sender, receiver)

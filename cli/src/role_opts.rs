@@ -26,7 +26,8 @@ pub struct SenderOpts {
     /// Where to publish: any CloudEvents HTTP endpoint (a Knative broker, a channel, a sink).
     #[arg(long, value_name = "URL")]
     pub target: String,
-    /// This sender's index when several share a run (each has its own sequence space).
+    /// This sender's index when several share a run (each has its own sequence
+    /// space and runs the whole pace).
     #[arg(long, default_value_t = 0, value_name = "N")]
     pub index: u32,
     #[command(flatten)]
@@ -132,7 +133,8 @@ pub struct AggregatorOpts {
     /// Scenario name, for the results folder.
     #[arg(long, default_value = "target", value_name = "NAME")]
     pub scenario: String,
-    /// Senders to wait for.
+    /// Senders to wait for (0 to N-1). Each runs the whole pace, so a step
+    /// asks N times its rate of the system.
     #[arg(long, default_value_t = 1, value_name = "N")]
     pub senders: u32,
     /// Receivers to wait for.

@@ -11,13 +11,10 @@ use tokio_util::sync::CancellationToken;
 /// `brokerbench sender`.
 pub async fn sender(c: SenderRoleConfig, shutdown: CancellationToken) -> anyhow::Result<i32> {
     let cpu = ThreadCpu::default();
+    let client = JsonClient::new(&c.aggregator);
+    adopt_aggregator_clock(&client, &shutdown).await?;
     let rt = cpu.runtime(c.sender.threads, "bb-sender")?;
-    let task = rt.spawn(brokerbench_sender::run(
-        c.sender,
-        JsonClient::new(&c.aggregator),
-        cpu,
-        shutdown,
-    ));
+    let task = rt.spawn(brokerbench_sender::run(c.sender, client, cpu, shutdown));
     let report = task.await?;
     rt.shutdown_background();
     let r = report?;
@@ -42,8 +39,9 @@ pub async fn receiver(c: ReceiverRoleConfig, shutdown: CancellationToken) -> any
         .with_context(|| format!("cannot listen on {}", c.listen))?;
     listener.set_nonblocking(true)?;
     let cpu = ThreadCpu::default();
-    let rt = cpu.runtime(c.threads, "bb-receiver")?;
     let client = JsonClient::new(&c.aggregator);
+    adopt_aggregator_clock(&client, &shutdown).await?;
+    let rt = cpu.runtime(c.threads, "bb-receiver")?;
     let task = rt.spawn(async move {
         let listener = TcpListener::from_std(listener)?;
         anyhow::Ok(brokerbench_receiver::run(c.receiver, listener, client, cpu, shutdown).await?)
@@ -64,6 +62,43 @@ pub async fn receiver(c: ReceiverRoleConfig, shutdown: CancellationToken) -> any
     } else {
         0
     })
+}
+
+/// Round trips to the aggregator that a role on its own times to estimate
+/// its clock's offset; the shortest counts.
+const CLOCK_ROUNDS: usize = 16;
+
+/// Waits for the aggregator (up to 60 s, as the roles do), estimates this host's clock offset from it
+/// and, when it is larger than the estimate's uncertainty, stamps every
+/// event on the aggregator's clock from then on (the roles may be on
+/// different hosts, whose clocks differ by as much as the latencies
+/// measured).
+async fn adopt_aggregator_clock(
+    client: &JsonClient,
+    shutdown: &CancellationToken,
+) -> anyhow::Result<()> {
+    let patience = std::time::Duration::from_secs(60);
+    let sync = tokio::select! {
+        r = async {
+            client
+                .get_patiently::<brokerbench_core::wire::ClockReading>("/v1/clock", patience)
+                .await?;
+            client.clock_offset(CLOCK_ROUNDS).await
+        } => r.with_context(|| format!("aggregator at {}", client.base()))?,
+        _ = shutdown.cancelled() => anyhow::bail!("interrupted while waiting for the aggregator"),
+    };
+    brokerbench_core::clock::adopt(sync);
+    eprintln!(
+        "clock: {:+.3} ms ± {:.3} ms from the aggregator's{}",
+        sync.offset_ns as f64 / 1e6,
+        sync.uncertainty_ns as f64 / 1e6,
+        if sync.applied {
+            ", corrected"
+        } else {
+            " (within the uncertainty: not corrected)"
+        }
+    );
+    Ok(())
 }
 
 /// `brokerbench aggregator`.

@@ -1,5 +1,7 @@
 //! The binary as a user meets it: help, bad input, a whole run.
 
+mod common;
+
 use std::process::Command;
 
 fn brokerbench(args: &[&str], out: &std::path::Path) -> std::process::Output {
@@ -338,10 +340,57 @@ fn the_roles_run_as_separate_processes() {
     assert_eq!(all_row(&table), ["800", "800", "0", "800", "0"], "{table}");
     let dirs: Vec<_> = entries(&out);
     assert!(dirs[0].to_str().unwrap().ends_with("-pods"));
-    let summary: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(dirs[0].join("summary.json")).unwrap())
-            .unwrap();
+    let summary = common::valid_summary(&dirs[0]);
     assert_eq!(summary["totals"]["warmup_received"], 200);
+    // Both roles timed the aggregator's clock; on one host it is theirs,
+    // so the estimate stays within its uncertainty and nothing is corrected.
+    let clocks = summary["clocks"].as_array().unwrap();
+    let roles: Vec<&str> = clocks.iter().map(|c| c["role"].as_str().unwrap()).collect();
+    assert_eq!(roles, ["sender 0", "receiver 0"], "{clocks:?}");
+    for c in clocks {
+        let (offset, within) = (
+            c["offset_ms"].as_f64().unwrap(),
+            c["uncertainty_ms"].as_f64().unwrap(),
+        );
+        assert!(offset.abs() <= within && within < 50.0, "{c}");
+        assert_eq!(c["applied"], false, "{c}");
+    }
+    for err in [&sender_err, &receiver_err] {
+        assert!(
+            err.contains("from the aggregator's (within the uncertainty: not corrected)"),
+            "{err}"
+        );
+    }
+}
+
+#[test]
+fn a_sender_with_an_index_the_run_does_not_have_is_refused_in_one_line() {
+    let out = scratch("bad-index");
+    let agg = free_port();
+    let aggregator = spawn(&[
+        "aggregator",
+        "--listen",
+        &format!("127.0.0.1:{agg}"),
+        "--pace",
+        "100:1",
+        "--quiet",
+        "--no-plot",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    let sender = Command::new(env!("CARGO_BIN_EXE_brokerbench"))
+        .args(["sender", "--aggregator", &format!("http://127.0.0.1:{agg}")])
+        .args(["--target", "http://127.0.0.1:1/", "--index", "1"])
+        .output()
+        .unwrap();
+    interrupt(aggregator);
+    let err = String::from_utf8_lossy(&sender.stderr);
+    assert_eq!(sender.status.code(), Some(1), "{err}");
+    let last = err.trim().lines().last().unwrap();
+    assert_eq!(
+        last,
+        format!("brokerbench: error: aggregator: http://127.0.0.1:{agg}/v1/ready: answered 400: sender index 1 outside 0..1")
+    );
 }
 
 #[test]

@@ -1,5 +1,7 @@
 //! A small JSON-over-HTTP client for the aggregator protocol.
 
+use crate::clock::{estimate, system_now_ns, ClockSample, ClockSync};
+use crate::wire::ClockReading;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::Client;
@@ -115,6 +117,22 @@ impl JsonClient {
         let bytes = serde_json::to_vec(body).map_err(|e| ClientError::Json(e, path.to_string()))?;
         self.call(http::Method::POST, path, Some(bytes), timeout)
             .await
+    }
+
+    /// Estimates this host's clock offset from the aggregator's over
+    /// `rounds` round trips to its `/v1/clock` (see [`crate::clock::estimate`]).
+    pub async fn clock_offset(&self, rounds: usize) -> Result<ClockSync, ClientError> {
+        let mut samples = Vec::with_capacity(rounds);
+        for _ in 0..rounds.max(1) {
+            let before_ns = system_now_ns();
+            let t: ClockReading = self.get("/v1/clock", Duration::from_secs(5)).await?;
+            samples.push(ClockSample {
+                before_ns,
+                remote_ns: t.unix_ns,
+                after_ns: system_now_ns(),
+            });
+        }
+        Ok(estimate(&samples).expect("at least one sample"))
     }
 
     /// GET `path` until it answers, retrying every 100 ms for up to `patience`

@@ -3,14 +3,89 @@
 //! On Linux `CLOCK_REALTIME` is system-wide, so stamps taken in two processes
 //! on one host compare directly.
 
+//!
+//! Across hosts, a role estimates how far its clock is from the aggregator's
+//! ([`estimate`], from request/response round trips, keeping the shortest)
+//! and, when the offset is larger than the estimate's uncertainty, reads the
+//! aggregator's time from then on ([`adopt`]): every stamp the process takes
+//! is then on the run's one clock.
+
+use serde::{Deserialize, Serialize};
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::OnceLock;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-/// Nanoseconds since the Unix epoch, now.
-pub fn unix_now_ns() -> u64 {
+/// Nanoseconds added to this host's clock to read the aggregator's.
+static OFFSET_NS: AtomicI64 = AtomicI64::new(0);
+/// What [`adopt`] was given, for the role's report.
+static SYNC: OnceLock<ClockSync> = OnceLock::new();
+
+/// Nanoseconds since the Unix epoch on this host's own clock.
+pub fn system_now_ns() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_nanos() as u64)
         .unwrap_or(0)
+}
+
+/// Nanoseconds since the Unix epoch, now, on the run's clock: this host's,
+/// corrected by the offset adopted from the aggregator (none locally).
+pub fn unix_now_ns() -> u64 {
+    system_now_ns().saturating_add_signed(OFFSET_NS.load(Ordering::Relaxed))
+}
+
+/// How this host's clock stands against the aggregator's.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct ClockSync {
+    /// Aggregator's clock minus this host's, in ns.
+    pub offset_ns: i64,
+    /// Half the shortest round trip: the true offset is within this of
+    /// `offset_ns`.
+    pub uncertainty_ns: u64,
+    /// Whether the offset was applied (it exceeds the uncertainty).
+    pub applied: bool,
+}
+
+/// One round trip: this host's clock before, the aggregator's answer, this
+/// host's clock after.
+#[derive(Debug, Clone, Copy)]
+pub struct ClockSample {
+    pub before_ns: u64,
+    pub remote_ns: u64,
+    pub after_ns: u64,
+}
+
+/// The offset from the sample with the shortest round trip: the remote
+/// clock was read somewhere within it, so its midpoint is the estimate and
+/// half of it the uncertainty. An offset within the uncertainty cannot be
+/// told from none (one host, one clock) and is not applied.
+pub fn estimate(samples: &[ClockSample]) -> Option<ClockSync> {
+    let best = samples
+        .iter()
+        .filter(|s| s.after_ns >= s.before_ns)
+        .min_by_key(|s| s.after_ns - s.before_ns)?;
+    let half = (best.after_ns - best.before_ns) / 2;
+    let mid = best.before_ns + half;
+    let offset_ns = best.remote_ns as i64 - mid as i64;
+    Some(ClockSync {
+        offset_ns,
+        uncertainty_ns: half,
+        applied: offset_ns.unsigned_abs() > half,
+    })
+}
+
+/// Makes `sync` this process's view of the run's clock (once: a process
+/// takes part in one run).
+pub fn adopt(sync: ClockSync) {
+    if SYNC.set(sync).is_ok() && sync.applied {
+        OFFSET_NS.store(sync.offset_ns, Ordering::Relaxed);
+    }
+}
+
+/// What [`adopt`] was given; None for roles that share the aggregator's
+/// process or host without asking.
+pub fn adopted() -> Option<ClockSync> {
+    SYNC.get().copied()
 }
 
 /// The `tokio::time::Instant` at which the wall clock reads `unix_ns`.
@@ -42,4 +117,50 @@ pub fn aligned_ticker(base_unix_ns: u64, offset: std::time::Duration) -> tokio::
     let mut tick = tokio::time::interval_at(instant_at(first), std::time::Duration::from_secs(1));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     tick
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample(before_ns: u64, remote_ns: u64, after_ns: u64) -> ClockSample {
+        ClockSample {
+            before_ns,
+            remote_ns,
+            after_ns,
+        }
+    }
+
+    #[test]
+    fn the_shortest_round_trip_gives_the_offset() {
+        // The remote clock is 5 ms ahead; round trips of 3, 0.4 and 1 ms.
+        let got = estimate(&[
+            sample(1_000_000, 6_000_000 + 1_000_000, 4_000_000),
+            sample(10_000_000, 15_000_000 + 200_000, 10_400_000),
+            sample(20_000_000, 25_000_000 + 900_000, 21_000_000),
+        ])
+        .unwrap();
+        assert_eq!(
+            got,
+            ClockSync {
+                offset_ns: 5_000_000,
+                uncertainty_ns: 200_000,
+                applied: true
+            }
+        );
+    }
+
+    #[test]
+    fn one_clock_is_never_corrected() {
+        // Same clock: the remote reading falls inside the round trip, so
+        // the estimate is within its uncertainty, whatever the asymmetry.
+        for remote in [100, 150, 199, 300] {
+            let got = estimate(&[sample(100, remote, 300)]).unwrap();
+            assert!(!got.applied, "remote {remote}: {got:?}");
+            assert!(got.offset_ns.unsigned_abs() <= got.uncertainty_ns);
+        }
+        let behind = estimate(&[sample(1_000_000, 400_000, 1_000_100)]).unwrap();
+        assert_eq!((behind.offset_ns, behind.applied), (-600_050, true));
+        assert_eq!(estimate(&[]), None);
+    }
 }

@@ -22,6 +22,13 @@ pub enum Role {
     Receiver,
 }
 
+/// The aggregator's clock (`GET /v1/clock`), for roles on other hosts to
+/// estimate their offset from it.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+pub struct ClockReading {
+    pub unix_ns: u64,
+}
+
 /// A role announces it is ready.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Ready {
@@ -204,6 +211,10 @@ pub struct SenderReport {
     /// each second since `t0`.
     #[serde(default)]
     pub host_steal_per_second: Vec<f32>,
+    /// Its clock against the aggregator's, when it estimated that (a role
+    /// on its own, possibly on another host).
+    #[serde(default)]
+    pub clock: Option<crate::clock::ClockSync>,
     pub interrupted: bool,
 }
 
@@ -259,6 +270,10 @@ pub struct ReceiverReport {
     /// each second since `t0`.
     #[serde(default)]
     pub host_steal_per_second: Vec<f32>,
+    /// Its clock against the aggregator's, when it estimated that (a role
+    /// on its own, possibly on another host).
+    #[serde(default)]
+    pub clock: Option<crate::clock::ClockSync>,
     pub interrupted: bool,
 }
 

@@ -5,12 +5,20 @@ use std::time::Duration;
 /// Errors that stop the receiver.
 #[derive(Debug, thiserror::Error)]
 pub enum ReceiverError {
+    /// Its message carries the client error's, so it names no source (an
+    /// error chain would print it twice).
     #[error("aggregator: {0}")]
-    Aggregator(#[from] brokerbench_core::client::ClientError),
+    Aggregator(brokerbench_core::client::ClientError),
     #[error("Kafka: {0}")]
     Kafka(String),
     #[error("listener: {0}")]
     Listen(std::io::Error),
+}
+
+impl From<brokerbench_core::client::ClientError> for ReceiverError {
+    fn from(e: brokerbench_core::client::ClientError) -> Self {
+        ReceiverError::Aggregator(e)
+    }
 }
 
 /// Test-only faults, for checking the suite's own accounting.

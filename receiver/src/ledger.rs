@@ -180,6 +180,7 @@ impl DeliveryLedger {
             cpu_per_second_ns: Vec::new(),
             threads: 0,
             host_steal_per_second: Vec::new(),
+            clock: brokerbench_core::clock::adopted(),
             interrupted,
         }
     }

@@ -9,14 +9,22 @@ pub enum SenderError {
     TargetUrl(String),
     #[error("target {url}: cannot resolve host: {reason}")]
     Resolve { url: String, reason: String },
+    /// Its message carries the client error's, so it names no source (an
+    /// error chain would print it twice).
     #[error("aggregator: {0}")]
-    Aggregator(#[from] brokerbench_core::client::ClientError),
+    Aggregator(brokerbench_core::client::ClientError),
     #[error("cannot build CloudEvent: {0}")]
     Encode(String),
     #[error("Kafka producer: {0}")]
     Kafka(String),
     #[error("cannot start pacer thread: {0}")]
     Thread(std::io::Error),
+}
+
+impl From<brokerbench_core::client::ClientError> for SenderError {
+    fn from(e: brokerbench_core::client::ClientError) -> Self {
+        SenderError::Aggregator(e)
+    }
 }
 
 /// CloudEvents HTTP content mode.

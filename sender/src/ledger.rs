@@ -155,6 +155,7 @@ impl SenderLedger {
             cpu_ns,
             last_exchange_unix_ns: self.last_exchange_unix_ns,
             host_steal_per_second: Vec::new(),
+            clock: brokerbench_core::clock::adopted(),
             interrupted,
         }
     }
