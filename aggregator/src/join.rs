@@ -29,14 +29,15 @@ impl Ending {
         Ending::default()
     }
 
-    /// Whether a step ending `end_second` after `t0` can be judged, given
-    /// `drain_seconds` for its last events to arrive.
-    fn judges(&self, end_second: u64, drain_seconds: u32) -> bool {
+    /// Whether a step whose last answer came `answered_second` after `t0`
+    /// can be judged, given `drain_seconds` for its events to arrive (the
+    /// aggregator's own drain, for the run's last answer).
+    fn judges(&self, answered_second: f64, drain_seconds: u32) -> bool {
         self.missing_reports.is_empty()
             && (!self.interrupted
                 || self
                     .cut_second
-                    .is_some_and(|cut| (end_second + u64::from(drain_seconds)) as f64 <= cut))
+                    .is_some_and(|cut| answered_second + f64::from(drain_seconds) <= cut))
     }
 }
 
@@ -285,7 +286,9 @@ pub fn join(
         };
         let expected = st.rps as u64 * st.seconds as u64;
         let lagging = lag_steps[i].is_some_and(|p| p.p99_99 > GENERATOR_LAG_LIMIT_MS);
-        st.generator_limited = lagging || (!interrupted && st.totals.sent < expected);
+        // Unsent events say nothing when a sender's report is missing.
+        let complete = !interrupted && ending.missing_reports.is_empty();
+        st.generator_limited = lagging || (complete && st.totals.sent < expected);
         generator_limited |= st.generator_limited;
         st.receiver_cpu = receiver_cpu(receivers, st.start_second, st.seconds);
         st.host_steal = mean_steal(
@@ -297,7 +300,10 @@ pub fn join(
         // A step cut short, or whose events could still be on their way
         // when the run was cut, says nothing about holding; nor does one
         // missing a receiver's deliveries.
-        st.judged = ending.judges(st.start_second + st.seconds as u64, plan.drain_seconds);
+        // Its last answer came at most its slowest publish after its end.
+        let answered = (st.start_second + st.seconds as u64) as f64
+            + st.latency_ms.publish.map_or(0.0, |p| p.max / 1e3);
+        st.judged = ending.judges(answered, plan.drain_seconds);
         if st.judged {
             st.breaks = crate::analysis::step_breaks(st, &series, copies);
         }
@@ -728,6 +734,10 @@ mod tests {
         assert_eq!(sm.missing_reports, ["sender 1", "receiver 1"]);
         assert_eq!(sm.totals.unexpected, 1, "only stream 0's event 3");
         assert!(sm.steps.iter().all(|st| !st.judged && st.breaks.is_empty()));
+        assert!(
+            sm.steps.iter().all(|st| !st.generator_limited),
+            "events a missing sender sent are unknown, not unsent"
+        );
         assert!(sm.breaking_point.is_none());
         let steps = crate::output::steps_tsv(&sm.steps);
         assert!(
@@ -771,6 +781,16 @@ mod tests {
         assert!(step2.ends_with("  not judged"), "{step2}");
         let res = join(&plan(), &s, &r, &cut(3.0));
         assert!(res.summary.steps.iter().all(|st| st.judged));
+        // Step 1's slowest answer came 0.8 s after it ended: its drain ran
+        // to 2.8 s, after a cut at 2.5 s.
+        let mut slow = Digest::default();
+        slow.record_ns(800_000_000);
+        let mut s = s;
+        s[0].steps[0].publish = slow.to_wire();
+        let res = join(&plan(), &s, &r, &cut(2.5));
+        assert!(res.summary.steps.iter().all(|st| !st.judged));
+        let res = join(&plan(), &s, &r, &cut(2.8));
+        assert!(res.summary.steps[0].judged);
         let res = join(
             &plan(),
             &s,

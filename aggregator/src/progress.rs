@@ -49,7 +49,7 @@ impl ProgressLine {
                 "step {}/{} {}/s",
                 i + 1,
                 s.steps().len(),
-                s.steps()[i].rps * plan.senders.max(1)
+                s.steps()[i].rps.saturating_mul(plan.senders.max(1))
             ),
             (true, None) => "drain".to_string(),
         };

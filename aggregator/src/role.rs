@@ -134,6 +134,16 @@ async fn conduct(
         .progress
         .then(|| tokio::spawn(crate::progress::print(hub.clone(), stop_progress.clone())));
 
+    // When Ctrl-C came: the receivers stop listening then, whatever the
+    // senders still wait for.
+    let cut_at = Arc::new(std::sync::OnceLock::new());
+    let noted = {
+        let (cut_at, shutdown) = (cut_at.clone(), shutdown.clone());
+        tokio::spawn(async move {
+            shutdown.cancelled().await;
+            let _ = cut_at.set(unix_now_ns());
+        })
+    };
     // 3. Every sender done.
     let senders_in = wait_for(
         hub,
@@ -158,7 +168,9 @@ async fn conduct(
         _ = shutdown.cancelled() => {}
     }
     let interrupted = shutdown.is_cancelled() || !senders_in;
-    let cut_second = interrupted.then(|| (unix_now_ns() as f64 - plan.t0() as f64) / 1e9);
+    noted.abort();
+    let cut_ns = cut_at.get().copied().unwrap_or_else(unix_now_ns);
+    let cut_second = interrupted.then(|| (cut_ns as f64 - plan.t0() as f64) / 1e9);
     hub.finish(interrupted);
     // 5. Every receiver done.
     let receivers_in = wait_for(
@@ -185,10 +197,11 @@ async fn conduct(
             REPORT_PATIENCE,
         ));
     }
-    // A sender that stopped early on its own (not with the whole run) cut
-    // it where it stopped, which the aggregator cannot know: no step is
-    // judged then.
-    let senders_cut = heard.sender_reports.iter().any(|r| r.interrupted);
+    // A sender or receiver that stopped early on its own (not with the
+    // whole run) cut it where it stopped, which the aggregator cannot know:
+    // no step is judged then.
+    let roles_cut = heard.sender_reports.iter().any(|r| r.interrupted)
+        || heard.receiver_reports.iter().any(|r| r.interrupted);
     let missing = |role: &str, n: u32, have: Vec<u32>| {
         (0..n)
             .filter(|i| !have.contains(i))
@@ -206,7 +219,7 @@ async fn conduct(
         heard.receiver_reports.iter().map(|r| r.index).collect(),
     ));
     let ending = Ending {
-        interrupted: interrupted || senders_cut,
+        interrupted: interrupted || roles_cut,
         cut_second,
         missing_reports,
     };

@@ -21,6 +21,16 @@ pub struct Heard {
     pub receiver_reports: Vec<ReceiverReport>,
 }
 
+impl Heard {
+    /// Whether the role of `index` already said it is ready.
+    fn is_ready(&self, role: Role, index: u32) -> bool {
+        match role {
+            Role::Sender => self.ready_senders.contains(&index),
+            Role::Receiver => self.ready_receivers.iter().any(|(i, _)| *i == index),
+        }
+    }
+}
+
 /// The run's shared state: the plan, what roles said, and two signals.
 pub struct Hub {
     pub plan: Mutex<RunPlan>,
@@ -97,6 +107,14 @@ impl Hub {
                 Ok(r) if r.role == Role::Receiver && r.index >= receivers => text(
                     StatusCode::BAD_REQUEST,
                     &format!("receiver index {} outside 0..{receivers}", r.index),
+                ),
+                Ok(r) if self.heard.lock().unwrap().is_ready(r.role, r.index) => text(
+                    StatusCode::CONFLICT,
+                    &format!(
+                        "{} index {} is already in this run: give each its own --index",
+                        r.role.name(),
+                        r.index
+                    ),
                 ),
                 Ok(r) => self.keep(|h| match r.role {
                     Role::Sender => h.ready_senders.push(r.index),

@@ -97,7 +97,7 @@ pub fn unjudged(s: &Summary) -> String {
     let why = if !s.missing_reports.is_empty() {
         format!("no report from {}", s.missing_reports.join(", "))
     } else {
-        "the run was cut before they and their drain ended".to_string()
+        "the run was cut (Ctrl-C, or a role stopped early on its own) before they and their drain ended".to_string()
     };
     format!("step(s) {} not judged: {why}", steps.join(", "))
 }

@@ -82,7 +82,7 @@ pub fn write(
         summary
             .steps
             .get(n - 1)
-            .is_some_and(|s| s.breaks.is_empty())
+            .is_some_and(|s| s.judged && s.breaks.is_empty())
     };
     let chosen = match plan.step {
         Some(n) => captured.iter().find(|c| c.step == n),

@@ -394,6 +394,62 @@ fn a_sender_with_an_index_the_run_does_not_have_is_refused_in_one_line() {
 }
 
 #[test]
+fn two_senders_with_one_index_are_refused_in_one_line() {
+    let out = scratch("same-index");
+    let agg = free_port();
+    let aggregator = spawn(&[
+        "aggregator",
+        "--listen",
+        &format!("127.0.0.1:{agg}"),
+        "--senders",
+        "2",
+        "--pace",
+        "100:1",
+        "--quiet",
+        "--no-plot",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    let url = format!("http://127.0.0.1:{agg}");
+    let sender = |index: &str| {
+        spawn(&[
+            "sender",
+            "--aggregator",
+            &url,
+            "--target",
+            "http://127.0.0.1:1/",
+            "--index",
+            index,
+        ])
+    };
+    // Whichever says it is ready first waits for the start (there is no
+    // receiver); the other is refused and exits.
+    let mut both = [sender("0"), sender("0")];
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let refused = loop {
+        if let Some(i) = (0..2).find(|&i| both[i].try_wait().unwrap().is_some()) {
+            break i;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "neither sender was refused"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    let [a, b] = both;
+    let (second, first) = if refused == 0 { (a, b) } else { (b, a) };
+    let second = second.wait_with_output().unwrap();
+    interrupt(first);
+    interrupt(aggregator);
+    let err = String::from_utf8_lossy(&second.stderr);
+    assert_eq!(second.status.code(), Some(1), "{err}");
+    assert_eq!(
+        err.trim().lines().last().unwrap(),
+        format!("brokerbench: error: aggregator: {url}/v1/ready: answered 409: sender index 0 is already in this run: give each its own --index")
+    );
+}
+
+#[test]
 fn without_gnuplot_the_run_still_writes_its_data_and_says_how_to_plot() {
     let out = scratch("nognuplot");
     let o = Command::new(env!("CARGO_BIN_EXE_brokerbench"))

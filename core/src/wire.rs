@@ -22,6 +22,16 @@ pub enum Role {
     Receiver,
 }
 
+impl Role {
+    /// `sender` or `receiver`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Role::Sender => "sender",
+            Role::Receiver => "receiver",
+        }
+    }
+}
+
 /// The aggregator's clock (`GET /v1/clock`), for roles on other hosts to
 /// estimate their offset from it.
 #[derive(Debug, Clone, Copy, Serialize, Deserialize)]

@@ -90,14 +90,14 @@ pub fn check_topic_name(name: &str) -> Result<(), String> {
     let legal = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-');
     if name.is_empty() || name == "." || name == ".." {
         Err(format!("topic name {name:?} is not allowed by Kafka"))
+    } else if let Some(c) = name.chars().find(|&c| !legal(c)) {
+        Err(format!(
+            "topic name {name:?} has {c:?}: Kafka allows only letters, digits, '.', '_' and '-'"
+        ))
     } else if name.len() > MAX_TOPIC_NAME {
         Err(format!(
             "topic name of {} characters: Kafka allows at most {MAX_TOPIC_NAME}",
             name.len()
-        ))
-    } else if let Some(c) = name.chars().find(|&c| !legal(c)) {
-        Err(format!(
-            "topic name {name:?} has {c:?}: Kafka allows only letters, digits, '.', '_' and '-'"
         ))
     } else {
         Ok(())
