@@ -3,10 +3,14 @@
 //!
 //! Endpoints served by the aggregator:
 //! - `GET  /v1/plan`: the plan, `t0` unset until the start.
-//! - `POST /v1/ready` ([`Ready`]): a role is ready to take traffic.
+//! - `GET  /v1/clock` ([`ClockReading`]): the aggregator's clock, timed by
+//!   roles on their own to estimate their offset from it.
+//! - `POST /v1/ready` ([`Ready`]): a role is ready to take traffic; 400 for
+//!   an index outside the plan, 409 for one already ready.
 //! - `GET  /v1/start`: long poll; the plan with `t0` once every receiver is ready.
 //! - `POST /v1/progress` ([`Progress`]): a role's running counters, once a second.
-//! - `POST /v1/report/sender` ([`SenderReport`]), `POST /v1/report/receiver` ([`ReceiverReport`]).
+//! - `POST /v1/report/sender` ([`SenderReport`]), `POST /v1/report/receiver` ([`ReceiverReport`]):
+//!   one kept per index (a repeat replaces it).
 //! - `GET  /v1/finish`: long poll; returns ([`Finish`]) when the receiver should
 //!   stop listening and report (drain over, or the run was interrupted).
 
