@@ -7,7 +7,7 @@ use bytes::Bytes;
 use http::{Method, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
-use serde::Serialize;
+use serde::{de::DeserializeOwned, Serialize};
 use std::sync::{Arc, Mutex};
 use tokio::sync::watch;
 
@@ -128,46 +128,20 @@ impl Hub {
                 h.progress.push(p);
             }),
             (Method::POST, "/v1/report/sender") => {
-                match serde_json::from_slice::<SenderReport>(&body) {
-                    Ok(r) if r.run_id != run_id => {
-                        text(StatusCode::BAD_REQUEST, "report of another run")
-                    }
-                    Ok(r) if r.index >= senders => text(
-                        StatusCode::BAD_REQUEST,
-                        &format!("sender index {} outside 0..{senders}", r.index),
-                    ),
-                    // One report per index: a restarted sender's last one.
-                    Ok(r) => self.keep(|h| {
-                        h.sender_reports.retain(|x| x.index != r.index);
-                        h.sender_reports.push(r)
-                    }),
-                    Err(e) => text(StatusCode::BAD_REQUEST, &format!("bad sender report: {e}")),
-                }
+                self.report(&body, &run_id, Role::Sender, senders, |h| {
+                    &mut h.sender_reports
+                })
             }
             (Method::POST, "/v1/report/receiver") => {
-                match serde_json::from_slice::<ReceiverReport>(&body) {
-                    Ok(r) if r.run_id != run_id => {
-                        text(StatusCode::BAD_REQUEST, "report of another run")
-                    }
-                    Ok(r) if r.index >= receivers => text(
-                        StatusCode::BAD_REQUEST,
-                        &format!("receiver index {} outside 0..{receivers}", r.index),
-                    ),
-                    Ok(r) => self.keep(|h| {
-                        h.receiver_reports.retain(|x| x.index != r.index);
-                        h.receiver_reports.push(r)
-                    }),
-                    Err(e) => text(
-                        StatusCode::BAD_REQUEST,
-                        &format!("bad receiver report: {e}"),
-                    ),
-                }
+                self.report(&body, &run_id, Role::Receiver, receivers, |h| {
+                    &mut h.receiver_reports
+                })
             }
             _ => text(StatusCode::NOT_FOUND, "no such endpoint"),
         }
     }
 
-    fn take<T: serde::de::DeserializeOwned>(
+    fn take<T: DeserializeOwned>(
         &self,
         body: &[u8],
         f: impl FnOnce(&mut Heard, T),
@@ -175,6 +149,34 @@ impl Hub {
         match serde_json::from_slice::<T>(body) {
             Ok(v) => self.keep(|h| f(h, v)),
             Err(e) => text(StatusCode::BAD_REQUEST, &format!("bad message: {e}")),
+        }
+    }
+
+    /// Keeps a role's report: of this run, an index in `0..roles`, one per
+    /// index (a restarted role's last one).
+    fn report<R: DeserializeOwned + Report>(
+        &self,
+        body: &[u8],
+        run_id: &str,
+        role: Role,
+        roles: u32,
+        list: impl FnOnce(&mut Heard) -> &mut Vec<R>,
+    ) -> Response<Full<Bytes>> {
+        match serde_json::from_slice::<R>(body) {
+            Ok(r) if r.run_id() != run_id => text(StatusCode::BAD_REQUEST, "report of another run"),
+            Ok(r) if r.index() >= roles => text(
+                StatusCode::BAD_REQUEST,
+                &format!("{} index {} outside 0..{roles}", role.name(), r.index()),
+            ),
+            Ok(r) => self.keep(|h| {
+                let reports = list(h);
+                reports.retain(|x| x.index() != r.index());
+                reports.push(r)
+            }),
+            Err(e) => text(
+                StatusCode::BAD_REQUEST,
+                &format!("bad {} report: {e}", role.name()),
+            ),
         }
     }
 
@@ -211,5 +213,29 @@ impl brokerbench_core::serve::Handler for Hub {
         req: Request<Incoming>,
     ) -> impl std::future::Future<Output = Response<Full<Bytes>>> + Send {
         Hub::answer(self, req)
+    }
+}
+
+/// What the aggregator checks in a role's report.
+trait Report {
+    fn run_id(&self) -> &str;
+    fn index(&self) -> u32;
+}
+
+impl Report for SenderReport {
+    fn run_id(&self) -> &str {
+        &self.run_id
+    }
+    fn index(&self) -> u32 {
+        self.index
+    }
+}
+
+impl Report for ReceiverReport {
+    fn run_id(&self) -> &str {
+        &self.run_id
+    }
+    fn index(&self) -> u32 {
+        self.index
     }
 }

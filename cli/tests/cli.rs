@@ -363,14 +363,15 @@ fn the_roles_run_as_separate_processes() {
     }
 }
 
-#[test]
-fn a_sender_with_an_index_the_run_does_not_have_is_refused_in_one_line() {
-    let out = scratch("bad-index");
-    let agg = free_port();
-    let aggregator = spawn(&[
+/// An aggregator waiting for `senders` senders, and its URL.
+fn waiting_aggregator(name: &str, senders: &str) -> (std::process::Child, String) {
+    let (out, agg) = (scratch(name), free_port());
+    let child = spawn(&[
         "aggregator",
         "--listen",
         &format!("127.0.0.1:{agg}"),
+        "--senders",
+        senders,
         "--pace",
         "100:1",
         "--quiet",
@@ -378,53 +379,47 @@ fn a_sender_with_an_index_the_run_does_not_have_is_refused_in_one_line() {
         "--out",
         out.to_str().unwrap(),
     ]);
-    let sender = Command::new(env!("CARGO_BIN_EXE_brokerbench"))
-        .args(["sender", "--aggregator", &format!("http://127.0.0.1:{agg}")])
-        .args(["--target", "http://127.0.0.1:1/", "--index", "1"])
-        .output()
-        .unwrap();
+    (child, format!("http://127.0.0.1:{agg}"))
+}
+
+/// `brokerbench sender --index I` for the aggregator at `url`, in the
+/// background; its target answers nothing.
+fn indexed_sender(url: &str, index: &str) -> std::process::Child {
+    spawn(&[
+        "sender",
+        "--aggregator",
+        url,
+        "--target",
+        "http://127.0.0.1:1/",
+        "--index",
+        index,
+    ])
+}
+
+/// The last line a refused role printed, once it exited 1.
+fn refusal(o: std::process::Output) -> String {
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    err.trim().lines().last().unwrap().to_string()
+}
+
+#[test]
+fn a_sender_with_an_index_the_run_does_not_have_is_refused_in_one_line() {
+    let (aggregator, url) = waiting_aggregator("bad-index", "1");
+    let sender = indexed_sender(&url, "1").wait_with_output().unwrap();
     interrupt(aggregator);
-    let err = String::from_utf8_lossy(&sender.stderr);
-    assert_eq!(sender.status.code(), Some(1), "{err}");
-    let last = err.trim().lines().last().unwrap();
     assert_eq!(
-        last,
-        format!("brokerbench: error: aggregator: http://127.0.0.1:{agg}/v1/ready: answered 400: sender index 1 outside 0..1")
+        refusal(sender),
+        format!("brokerbench: error: aggregator: {url}/v1/ready: answered 400: sender index 1 outside 0..1")
     );
 }
 
 #[test]
 fn two_senders_with_one_index_are_refused_in_one_line() {
-    let out = scratch("same-index");
-    let agg = free_port();
-    let aggregator = spawn(&[
-        "aggregator",
-        "--listen",
-        &format!("127.0.0.1:{agg}"),
-        "--senders",
-        "2",
-        "--pace",
-        "100:1",
-        "--quiet",
-        "--no-plot",
-        "--out",
-        out.to_str().unwrap(),
-    ]);
-    let url = format!("http://127.0.0.1:{agg}");
-    let sender = |index: &str| {
-        spawn(&[
-            "sender",
-            "--aggregator",
-            &url,
-            "--target",
-            "http://127.0.0.1:1/",
-            "--index",
-            index,
-        ])
-    };
+    let (aggregator, url) = waiting_aggregator("same-index", "2");
     // Whichever says it is ready first waits for the start (there is no
     // receiver); the other is refused and exits.
-    let mut both = [sender("0"), sender("0")];
+    let mut both = [indexed_sender(&url, "0"), indexed_sender(&url, "0")];
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
     let refused = loop {
         if let Some(i) = (0..2).find(|&i| both[i].try_wait().unwrap().is_some()) {
@@ -441,10 +436,8 @@ fn two_senders_with_one_index_are_refused_in_one_line() {
     let second = second.wait_with_output().unwrap();
     interrupt(first);
     interrupt(aggregator);
-    let err = String::from_utf8_lossy(&second.stderr);
-    assert_eq!(second.status.code(), Some(1), "{err}");
     assert_eq!(
-        err.trim().lines().last().unwrap(),
+        refusal(second),
         format!("brokerbench: error: aggregator: {url}/v1/ready: answered 409: sender index 0 is already in this run: give each its own --index")
     );
 }

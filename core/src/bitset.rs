@@ -52,23 +52,23 @@ impl BitSet {
 
     /// Positions set in `self` and clear in `other` (`self \ other`), ascending.
     pub fn difference<'a>(&'a self, other: &'a BitSet) -> impl Iterator<Item = u64> + 'a {
-        self.words.iter().enumerate().flat_map(move |(w, &word)| {
-            let mut bits = word & !other.words.get(w).copied().unwrap_or(0);
-            std::iter::from_fn(move || {
-                if bits == 0 {
-                    return None;
-                }
-                let b = bits.trailing_zeros() as u64;
-                bits &= bits - 1;
-                Some(w as u64 * 64 + b)
-            })
-        })
+        self.positions(other, |a, b| a & !b)
     }
 
     /// Positions set in both `self` and `other`, ascending.
     pub fn intersection<'a>(&'a self, other: &'a BitSet) -> impl Iterator<Item = u64> + 'a {
+        self.positions(other, |a, b| a & b)
+    }
+
+    /// Positions set in `combine(self's word, other's word)`, ascending
+    /// (`other` read as clear beyond its length).
+    fn positions<'a>(
+        &'a self,
+        other: &'a BitSet,
+        combine: impl Fn(u64, u64) -> u64 + 'a,
+    ) -> impl Iterator<Item = u64> + 'a {
         self.words.iter().enumerate().flat_map(move |(w, &word)| {
-            let mut bits = word & other.words.get(w).copied().unwrap_or(0);
+            let mut bits = combine(word, other.words.get(w).copied().unwrap_or(0));
             std::iter::from_fn(move || {
                 if bits == 0 {
                     return None;
@@ -119,5 +119,13 @@ mod tests {
         }
         let lost: Vec<u64> = a.difference(&b).collect();
         assert_eq!(lost, vec![49, 99, 149, 199]);
+        let mut c = BitSet::new(70);
+        for i in [0, 49, 63, 64, 69] {
+            c.insert(i);
+        }
+        let both: Vec<u64> = b.intersection(&c).collect();
+        assert_eq!(both, vec![0, 63, 64, 69], "49 is not in b");
+        assert_eq!(c.intersection(&b).count(), 4, "either way round");
+        assert_eq!(a.difference(&c).count(), 195, "c read as clear past 70");
     }
 }
