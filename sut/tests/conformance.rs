@@ -427,11 +427,22 @@ impl Handler for Subscriber {
 /// Posts `n` binary-mode events (ids `0..n`) to `url`, `gap` apart, over one
 /// connection; returns the statuses.
 async fn publish(url: &str, n: usize, gap: Duration, extra: &[(&str, &str)]) -> Vec<u16> {
+    publish_ids(url, 0..n, gap, extra).await
+}
+
+/// POSTs the events of `ids` to `url` on one connection; their statuses.
+async fn publish_ids(
+    url: &str,
+    ids: std::ops::Range<usize>,
+    gap: Duration,
+    extra: &[(&str, &str)],
+) -> Vec<u16> {
+    let n = ids.len();
     let uri: http::Uri = url.parse().unwrap();
     let addr = uri.authority().unwrap().as_str().parse().unwrap();
     let mut conn = connect(addr).await.expect("SUT ingress reachable");
     let mut statuses = Vec::with_capacity(n);
-    for i in 0..n {
+    for i in ids {
         let mut req = Request::post(uri.path())
             .header("host", uri.authority().unwrap().as_str())
             .header("ce-specversion", "1.0")
@@ -971,5 +982,72 @@ async fn a_topic_that_exists_with_other_partitions_is_refused_clearly() {
         started.elapsed() < Duration::from_secs(8),
         "refused at once, not after the metadata wait: {:?}",
         started.elapsed()
+    );
+}
+
+/// A second consumer joins the group mid-stream: the partitions are shared
+/// out again, every event is still delivered, and once both stop every
+/// partition's offset is committed to its end, so a third consumer of the
+/// group finds nothing left to deliver.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rebalance_loses_nothing_and_leaves_every_offset_committed() {
+    let topic = fresh_topic();
+    kafka::admin::create_topic(&kafka().await, &topic, 4, 1)
+        .await
+        .unwrap();
+    let (sub, url) = Subscriber::start(Behaviour::default()).await;
+    let routes = || {
+        vec![Route {
+            name: "only".into(),
+            subscriber: url.clone(),
+            filter: Filter::everything(),
+            delivery: fast_retries(3, None),
+        }]
+    };
+    let start = || {
+        start_plane(
+            Under::ChannelKafka,
+            routes(),
+            1000,
+            Duration::from_secs(5),
+            Some((&topic, "g")),
+        )
+    };
+    let a = start().await;
+    let ingress = a.ingress.clone();
+    let first = publish_ids(&ingress, 0..100, Duration::ZERO, &[]).await;
+    assert!(first.iter().all(|&s| s == 202));
+    // The second joins (it is ready once it has partitions), then the rest
+    // is published.
+    let b = start().await;
+    let rest = publish_ids(&ingress, 100..300, Duration::from_millis(2), &[]).await;
+    assert!(rest.iter().all(|&s| s == 202));
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    while sub.taken_ids().len() < 300 && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let ids = sub.taken_ids();
+    let missing: Vec<usize> = (0..300)
+        .filter(|i| !ids.contains_key(&i.to_string()))
+        .collect();
+    assert!(missing.is_empty(), "never delivered: {missing:?}");
+    let (ea, eb) = (a.shutdown().await, b.shutdown().await);
+    assert!(
+        ea.delivered > 0 && eb.delivered > 0,
+        "both consumed: {ea:?} {eb:?}"
+    );
+    assert_eq!(
+        ea.delivered + eb.delivered,
+        sub.taken.lock().unwrap().len() as u64
+    );
+    // A third consumer of the group: nothing is left uncommitted.
+    let taken = sub.taken.lock().unwrap().len();
+    let c = start().await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let ec = c.shutdown().await;
+    assert_eq!(
+        (ec.routed, sub.taken.lock().unwrap().len()),
+        (0, taken),
+        "redelivered after both committed"
     );
 }

@@ -1,6 +1,10 @@
 //! At-least-once commits: per partition, the offset to commit is the lowest
 //! one still being delivered, or one past the highest taken when none is,
 //! so an offset is committed only once it and every one before it are done.
+//!
+//! A partition taken away in a rebalance is released: what it settled is
+//! committed then, and nothing after, so a late commit can never move the
+//! group's offset under its new owner. Taken again, it starts afresh.
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Mutex;
@@ -12,6 +16,20 @@ struct Partition {
     next: i64,
     /// What was last committed.
     committed: i64,
+    /// Taken away in a rebalance: not committed until taken again.
+    released: bool,
+}
+
+impl Partition {
+    /// The offset to commit if it moved since the last commit (marked
+    /// committed).
+    fn point(&mut self) -> Option<i64> {
+        let point = self.busy.first().copied().unwrap_or(self.next);
+        (point > self.committed).then(|| {
+            self.committed = point;
+            point
+        })
+    }
 }
 
 /// The offsets of one consumer group's partitions.
@@ -23,6 +41,14 @@ impl Offsets {
     pub fn take(&self, partition: i32, offset: i64) {
         let mut m = self.0.lock().unwrap();
         let p = m.entry(partition).or_default();
+        if p.released {
+            // Assigned again: read from the group's offset, which is
+            // `offset`; what was in flight before is read again too.
+            *p = Partition {
+                committed: offset,
+                ..Partition::default()
+            };
+        }
         p.busy.insert(offset);
         p.next = p.next.max(offset + 1);
     }
@@ -39,10 +65,8 @@ impl Offsets {
     pub fn to_commit(&self) -> Vec<(i32, i64)> {
         let mut m = self.0.lock().unwrap();
         let mut out = Vec::new();
-        for (&partition, p) in m.iter_mut() {
-            let point = p.busy.first().copied().unwrap_or(p.next);
-            if point > p.committed {
-                p.committed = point;
+        for (&partition, p) in m.iter_mut().filter(|(_, p)| !p.released) {
+            if let Some(point) = p.point() {
                 out.push((partition, point));
             }
         }
@@ -50,7 +74,34 @@ impl Offsets {
         out
     }
 
-    /// Records taken and not done.
+    /// Releases `partitions` (revoked): returns their commit points that
+    /// moved, to commit before they go, and commits nothing of them after.
+    pub fn release(&self, partitions: &[i32]) -> Vec<(i32, i64)> {
+        let mut m = self.0.lock().unwrap();
+        let mut out = Vec::new();
+        for &partition in partitions {
+            if let Some(p) = m.get_mut(&partition).filter(|p| !p.released) {
+                if let Some(point) = p.point() {
+                    out.push((partition, point));
+                }
+                p.released = true;
+            }
+        }
+        out.sort_unstable();
+        out
+    }
+
+    /// Releases every partition: after the last commit of a consumer that
+    /// stops, what it drops undelivered (and settles that way) must not be
+    /// committed by the revocation its close brings.
+    pub fn close(&self) {
+        for p in self.0.lock().unwrap().values_mut() {
+            p.released = true;
+        }
+    }
+
+    /// Records taken and not done (released partitions' included: they are
+    /// still being delivered).
     pub fn busy(&self) -> usize {
         self.0.lock().unwrap().values().map(|p| p.busy.len()).sum()
     }
@@ -80,5 +131,40 @@ mod tests {
         o.done(7, 10);
         assert_eq!(o.to_commit(), [(3, 5), (7, 11)]);
         assert_eq!(o.busy(), 0);
+    }
+
+    /// Partition 3 is revoked with 2 in flight: its settled point (2) is
+    /// committed then, and when 2 and later records finish nothing more is.
+    /// Assigned again at the group's offset 40, it starts from there.
+    #[test]
+    fn a_released_partition_commits_once_and_starts_afresh_when_taken_again() {
+        let o = Offsets::default();
+        for off in 0..4 {
+            o.take(3, off);
+            o.take(5, off);
+        }
+        for off in [0, 1, 3] {
+            o.done(3, off);
+        }
+        assert_eq!(o.release(&[3, 9]), [(3, 2)], "9 was never ours");
+        assert_eq!(o.release(&[3]), [], "released once");
+        o.done(3, 2);
+        assert_eq!(o.busy(), 4, "partition 5's four");
+        o.done(5, 0);
+        assert_eq!(o.to_commit(), [(5, 1)], "nothing of 3 after its release");
+        o.take(3, 40);
+        assert_eq!(
+            o.to_commit(),
+            [],
+            "40 is still busy and was the group's point"
+        );
+        o.done(3, 40);
+        assert_eq!(o.to_commit(), [(3, 41)]);
+        // A stopping consumer's last commit is its last: what it drops
+        // afterwards, settled or not, is never committed.
+        o.take(3, 41);
+        o.close();
+        o.done(3, 41);
+        assert_eq!((o.to_commit(), o.release(&[3, 5])), (vec![], vec![]));
     }
 }

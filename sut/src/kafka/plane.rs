@@ -26,7 +26,9 @@ use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode};
 use http_body_util::Full;
 use hyper::body::Incoming;
-use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
+use rdkafka::consumer::{
+    BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance, StreamConsumer,
+};
 use rdkafka::error::RDKafkaErrorCode;
 use rdkafka::message::{Header, Headers, Message, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
@@ -95,10 +97,37 @@ pub struct KafkaPlaneConfig {
 struct Group {
     topic: String,
     dispatcher: Arc<Dispatcher>,
-    consumer: StreamConsumer,
-    offsets: Offsets,
+    consumer: StreamConsumer<GroupContext>,
+    offsets: Arc<Offsets>,
     slots: Arc<Semaphore>,
     assigned: AtomicBool,
+}
+
+/// A group's consumer callbacks: partitions revoked in a rebalance commit
+/// what they settled, then nothing more (their new owner's offset is its
+/// own).
+struct GroupContext {
+    topic: String,
+    offsets: Arc<Offsets>,
+}
+
+impl rdkafka::ClientContext for GroupContext {}
+
+impl ConsumerContext for GroupContext {
+    fn pre_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        let Rebalance::Revoke(revoked) = rebalance else {
+            return;
+        };
+        let partitions: Vec<i32> = revoked
+            .elements_for_topic(&self.topic)
+            .iter()
+            .map(|e| e.partition())
+            .collect();
+        let points = self.offsets.release(&partitions);
+        if !points.is_empty() {
+            let _ = consumer.commit(&commit_list(&self.topic, &points), CommitMode::Sync);
+        }
+    }
 }
 
 /// The plane's shared state.
@@ -285,7 +314,12 @@ pub fn start(
             .routes
             .iter()
             .filter_map(|r| {
-                let consumer: StreamConsumer = client_config(&config.bootstrap)
+                let offsets = Arc::new(Offsets::default());
+                let context = GroupContext {
+                    topic: config.topic.clone(),
+                    offsets: offsets.clone(),
+                };
+                let consumer: StreamConsumer<GroupContext> = client_config(&config.bootstrap)
                     .set("group.id", format!("{}.{}", config.group_prefix, r.name))
                     .set("enable.auto.commit", "false")
                     .set("auto.offset.reset", "earliest")
@@ -294,7 +328,7 @@ pub fn start(
                         config.fetch_wait.as_millis().max(1).to_string(),
                     )
                     .set("session.timeout.ms", "10000")
-                    .create()
+                    .create_with_context(context)
                     .ok()?;
                 consumer.subscribe(&[&config.topic]).ok()?;
                 Some(Arc::new(Group {
@@ -306,7 +340,7 @@ pub fn start(
                         stop_workers.clone(),
                     ),
                     consumer,
-                    offsets: Offsets::default(),
+                    offsets,
                     slots: Arc::new(Semaphore::new(config.capacity.max(1))),
                     assigned: AtomicBool::new(false),
                 }))
@@ -355,6 +389,7 @@ pub fn start(
         readers.wait().await;
         for g in &p.groups {
             commit_now(g, CommitMode::Sync);
+            g.offsets.close();
         }
         stop_workers.cancel();
         workers.wait().await;
@@ -465,9 +500,16 @@ fn commit_now(group: &Group, mode: CommitMode) {
     if points.is_empty() {
         return;
     }
+    let _ = group
+        .consumer
+        .commit(&commit_list(&group.topic, &points), mode);
+}
+
+/// Offsets to commit, as Kafka takes them.
+fn commit_list(topic: &str, points: &[(i32, i64)]) -> TopicPartitionList {
     let mut tpl = TopicPartitionList::new();
-    for (partition, offset) in points {
-        let _ = tpl.add_partition_offset(&group.topic, partition, Offset::Offset(offset));
+    for &(partition, offset) in points {
+        let _ = tpl.add_partition_offset(topic, partition, Offset::Offset(offset));
     }
-    let _ = group.consumer.commit(&tpl, mode);
+    tpl
 }
