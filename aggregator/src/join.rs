@@ -9,7 +9,7 @@ use crate::model::*;
 use brokerbench_core::bitset::BitSet;
 use brokerbench_core::digest::{Digest, Percentiles, WireDigest};
 use brokerbench_core::plan::RunPlan;
-use brokerbench_core::wire::{FailureCounts, ReceiverReport, RejectCounts, SenderReport};
+use brokerbench_core::wire::{FailureCounts, ReceiverReport, RejectCounts, Role, SenderReport};
 
 /// How a run ended, as far as judging its steps goes.
 #[derive(Debug, Clone, Default)]
@@ -155,24 +155,28 @@ pub fn join(
             for bits in receivers.iter().filter_map(|r| r.received.get(stream)) {
                 for seq in bits.intersection(&received) {
                     totals.duplicates += 1;
-                    if let Some(sec) = s.second_of(seq) {
-                        series[sec as usize].duplicates += 1;
-                    }
-                    if let Some(step) = s.step_of(seq) {
-                        steps[step].totals.duplicates += 1;
-                    }
+                    tally(
+                        s,
+                        seq,
+                        &mut series,
+                        |r| &mut r.duplicates,
+                        &mut steps,
+                        |t| &mut t.duplicates,
+                    );
                 }
                 received.union_with(bits);
             }
             totals.delivered += received.count();
             for seq in accepted.difference(&received) {
                 totals.lost += 1;
-                if let Some(sec) = s.second_of(seq) {
-                    series[sec as usize].lost += 1;
-                }
-                if let Some(step) = s.step_of(seq) {
-                    steps[step].totals.lost += 1;
-                }
+                tally(
+                    s,
+                    seq,
+                    &mut series,
+                    |r| &mut r.lost,
+                    &mut steps,
+                    |t| &mut t.lost,
+                );
                 match lost.last_mut() {
                     Some(LostRange {
                         sender: sd,
@@ -299,8 +303,8 @@ pub fn join(
         );
         // A step cut short, or whose events could still be on their way
         // when the run was cut, says nothing about holding; nor does one
-        // missing a receiver's deliveries.
-        // Its last answer came at most its slowest publish after its end.
+        // missing a receiver's deliveries. Its last answer came at most its
+        // slowest publish after its end.
         let answered = (st.start_second + st.seconds as u64) as f64
             + st.latency_ms.publish.map_or(0.0, |p| p.max / 1e3);
         st.judged = ending.judges(answered, plan.drain_seconds);
@@ -365,26 +369,41 @@ pub fn join(
     }
 }
 
-/// The clocks the roles estimated against the aggregator's, by role.
+/// Counts `seq` once more in its second's row and in its step's totals.
+fn tally(
+    s: &brokerbench_core::pace::Schedule,
+    seq: u64,
+    series: &mut [SecondRow],
+    row: impl Fn(&mut SecondRow) -> &mut u64,
+    steps: &mut [StepSummary],
+    step: impl Fn(&mut Totals) -> &mut u64,
+) {
+    if let Some(sec) = s.second_of(seq) {
+        *row(&mut series[sec as usize]) += 1;
+    }
+    if let Some(i) = s.step_of(seq) {
+        *step(&mut steps[i].totals) += 1;
+    }
+}
+
+/// The clocks the roles estimated against the aggregator's: senders, then
+/// receivers, by index.
 fn role_clocks(senders: &[SenderReport], receivers: &[ReceiverReport]) -> Vec<RoleClock> {
-    let mut senders: Vec<_> = senders.iter().map(|r| (r.index, r.clock)).collect();
-    let mut receivers: Vec<_> = receivers.iter().map(|r| (r.index, r.clock)).collect();
-    senders.sort_by_key(|x| x.0);
-    receivers.sort_by_key(|x| x.0);
-    let named = |role: &'static str| {
-        move |(i, c): (u32, Option<brokerbench_core::clock::ClockSync>)| {
-            c.map(|c| RoleClock {
-                role: format!("{role} {i}"),
-                offset_ms: c.offset_ns as f64 / 1e6,
-                uncertainty_ms: c.uncertainty_ns as f64 / 1e6,
-                applied: c.applied,
-            })
-        }
-    };
-    senders
+    let mut clocks: Vec<_> = senders
+        .iter()
+        .map(|r| (Role::Sender, r.index, r.clock))
+        .chain(receivers.iter().map(|r| (Role::Receiver, r.index, r.clock)))
+        .filter_map(|(role, i, c)| c.map(|c| (role, i, c)))
+        .collect();
+    clocks.sort_by_key(|&(role, i, _)| (role == Role::Receiver, i));
+    clocks
         .into_iter()
-        .filter_map(named("sender"))
-        .chain(receivers.into_iter().filter_map(named("receiver")))
+        .map(|(role, i, c)| RoleClock {
+            role: format!("{} {i}", role.name()),
+            offset_ms: c.offset_ns as f64 / 1e6,
+            uncertainty_ms: c.uncertainty_ns as f64 / 1e6,
+            applied: c.applied,
+        })
         .collect()
 }
 

@@ -79,6 +79,10 @@ impl Hub {
             let p = self.plan.lock().unwrap();
             (p.run_id.clone(), p.senders, p.receivers)
         };
+        let roles = |role| match role {
+            Role::Sender => senders,
+            Role::Receiver => receivers,
+        };
         match (method, path.as_str()) {
             (Method::GET, "/healthz" | "/readyz") => text(StatusCode::OK, "ok"),
             (Method::GET, "/v1/plan") => json(&self.plan()),
@@ -100,13 +104,14 @@ impl Hub {
                 json(&Finish { interrupted })
             }
             (Method::POST, "/v1/ready") => match serde_json::from_slice::<Ready>(&body) {
-                Ok(r) if r.role == Role::Sender && r.index >= senders => text(
+                Ok(r) if r.index >= roles(r.role) => text(
                     StatusCode::BAD_REQUEST,
-                    &format!("sender index {} outside 0..{senders}", r.index),
-                ),
-                Ok(r) if r.role == Role::Receiver && r.index >= receivers => text(
-                    StatusCode::BAD_REQUEST,
-                    &format!("receiver index {} outside 0..{receivers}", r.index),
+                    &format!(
+                        "{} index {} outside 0..{}",
+                        r.role.name(),
+                        r.index,
+                        roles(r.role)
+                    ),
                 ),
                 Ok(r) if self.heard.lock().unwrap().is_ready(r.role, r.index) => text(
                     StatusCode::CONFLICT,
@@ -128,12 +133,12 @@ impl Hub {
                 h.progress.push(p);
             }),
             (Method::POST, "/v1/report/sender") => {
-                self.report(&body, &run_id, Role::Sender, senders, |h| {
+                self.report(&body, &run_id, Role::Sender, roles(Role::Sender), |h| {
                     &mut h.sender_reports
                 })
             }
             (Method::POST, "/v1/report/receiver") => {
-                self.report(&body, &run_id, Role::Receiver, receivers, |h| {
+                self.report(&body, &run_id, Role::Receiver, roles(Role::Receiver), |h| {
                     &mut h.receiver_reports
                 })
             }

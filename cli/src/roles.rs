@@ -68,7 +68,7 @@ pub async fn receiver(c: ReceiverRoleConfig, shutdown: CancellationToken) -> any
 /// its clock's offset; the shortest counts.
 const CLOCK_ROUNDS: usize = 16;
 
-/// Waits for the aggregator (up to 60 s, as the roles do), estimates this host's clock offset from it
+/// Waits for the aggregator, estimates this host's clock offset from it
 /// and, when it is larger than the estimate's uncertainty, stamps every
 /// event on the aggregator's clock from then on (the roles may be on
 /// different hosts, whose clocks differ by as much as the latencies
@@ -77,11 +77,13 @@ async fn adopt_aggregator_clock(
     client: &JsonClient,
     shutdown: &CancellationToken,
 ) -> anyhow::Result<()> {
-    let patience = std::time::Duration::from_secs(60);
     let sync = tokio::select! {
         r = async {
             client
-                .get_patiently::<brokerbench_core::wire::ClockReading>("/v1/clock", patience)
+                .get_patiently::<brokerbench_core::wire::ClockReading>(
+                    "/v1/clock",
+                    brokerbench_core::client::AGGREGATOR_PATIENCE,
+                )
                 .await?;
             client.clock_offset(CLOCK_ROUNDS).await
         } => r.with_context(|| format!("aggregator at {}", client.base()))?,

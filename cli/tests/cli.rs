@@ -13,6 +13,20 @@ fn brokerbench(args: &[&str], out: &std::path::Path) -> std::process::Output {
     cmd.output().unwrap()
 }
 
+/// `run --pace PACE` with no warmup, a 1 s drain, no progress and no
+/// graphs: the short runs most tests make.
+fn quick_run(pace: &str) -> Vec<&str> {
+    let quick = [
+        "--warmup-seconds",
+        "0",
+        "--drain-seconds",
+        "1",
+        "--quiet",
+        "--no-plot",
+    ];
+    [&["run", "--pace", pace][..], &quick].concat()
+}
+
 fn scratch(name: &str) -> std::path::PathBuf {
     let dir = std::env::temp_dir().join(format!("brokerbench-cli-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
@@ -476,19 +490,7 @@ fn without_gnuplot_the_run_still_writes_its_data_and_says_how_to_plot() {
 #[test]
 fn ctrl_c_writes_partial_results_and_exits_130() {
     let out = scratch("sigint");
-    let child = spawn(&[
-        "run",
-        "--pace",
-        "300:30",
-        "--warmup-seconds",
-        "0",
-        "--drain-seconds",
-        "1",
-        "--quiet",
-        "--no-plot",
-        "--out",
-        out.to_str().unwrap(),
-    ]);
+    let child = spawn(&[quick_run("300:30"), vec!["--out", out.to_str().unwrap()]].concat());
     std::thread::sleep(std::time::Duration::from_millis(2500));
     let o = interrupt(child);
     let stdout = String::from_utf8_lossy(&o.stdout);
@@ -513,17 +515,7 @@ fn ctrl_c_writes_partial_results_and_exits_130() {
 #[test]
 fn a_missed_slo_exits_3_and_a_met_one_0() {
     let out = scratch("slo");
-    let base = [
-        "run",
-        "--pace",
-        "200:1",
-        "--warmup-seconds",
-        "0",
-        "--drain-seconds",
-        "1",
-        "--quiet",
-        "--no-plot",
-    ];
+    let base = quick_run("200:1");
     let o = brokerbench(
         &[&base[..], &["--slo", "lost=0,failed=0,e2e.max<60s"]].concat(),
         &out,
@@ -627,17 +619,7 @@ fn search_bisects_confirms_and_saves_its_trail() {
 #[test]
 fn compare_prints_deltas_and_draws_one_graph() {
     let out = scratch("compare");
-    let base = [
-        "run",
-        "--pace",
-        "200:1,300:1",
-        "--warmup-seconds",
-        "0",
-        "--drain-seconds",
-        "1",
-        "--quiet",
-        "--no-plot",
-    ];
+    let base = quick_run("200:1,300:1");
     for _ in 0..2 {
         assert!(brokerbench(&base, &out).status.success());
     }
@@ -719,17 +701,7 @@ fn a_running_suite_serves_profiles_and_profile_captures_them() {
     let port = free_port();
     let listen = format!("127.0.0.1:{port}");
     let run = Command::new(env!("CARGO_BIN_EXE_brokerbench"))
-        .args([
-            "run",
-            "--pace",
-            "1000:10",
-            "--warmup-seconds",
-            "0",
-            "--drain-seconds",
-            "1",
-            "--quiet",
-            "--no-plot",
-        ])
+        .args(quick_run("1000:10"))
         .args(["--profile-listen", &listen, "--out"])
         .arg(out.join("results"))
         .stdout(std::process::Stdio::null())
@@ -805,26 +777,21 @@ fn run_profile_puts_per_role_flamegraphs_of_a_held_step_in_the_results() {
     let out = scratch("runprofile");
     let o = brokerbench(
         &[
-            "run",
-            "--pace",
-            "500:3,800:3",
-            "--warmup-seconds",
-            "0",
-            "--drain-seconds",
-            "1",
-            "--quiet",
-            "--no-plot",
-            "--profile",
-            "sender,receiver",
-            // One capture: a debug build symbolises for seconds, and
-            // profiling every step could make step 2's capture late.
-            "--profile-step",
-            "2",
-            // The spinning pacer spends its time reading the clock (vdso),
-            // where samples are dropped; the sleeping one leaves real work.
-            "--pacer",
-            "sleep",
-        ],
+            quick_run("500:3,800:3"),
+            vec![
+                "--profile",
+                "sender,receiver",
+                // One capture: a debug build symbolises for seconds, and
+                // profiling every step could make step 2's capture late.
+                "--profile-step",
+                "2",
+                // The spinning pacer spends its time reading the clock (vdso),
+                // where samples are dropped; the sleeping one leaves real work.
+                "--pacer",
+                "sleep",
+            ],
+        ]
+        .concat(),
         &out,
     );
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));

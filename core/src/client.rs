@@ -32,6 +32,10 @@ pub enum ClientError {
     Timeout(String),
 }
 
+/// How long a role waits for the aggregator to answer at all (it may still
+/// be starting, or on its way up in another pod).
+pub const AGGREGATOR_PATIENCE: Duration = Duration::from_secs(60);
+
 /// JSON client for one aggregator.
 #[derive(Clone)]
 pub struct JsonClient {

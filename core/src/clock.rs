@@ -2,7 +2,6 @@
 //!
 //! On Linux `CLOCK_REALTIME` is system-wide, so stamps taken in two processes
 //! on one host compare directly.
-
 //!
 //! Across hosts, a role estimates how far its clock is from the aggregator's
 //! ([`estimate`], from request/response round trips, keeping the shortest)

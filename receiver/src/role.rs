@@ -3,7 +3,7 @@
 use crate::config::{ReceiverConfig, ReceiverError};
 use crate::ledger::DeliveryLedger;
 use crate::server::Sink;
-use brokerbench_core::client::JsonClient;
+use brokerbench_core::client::{JsonClient, AGGREGATOR_PATIENCE};
 use brokerbench_core::clock::unix_now_ns;
 use brokerbench_core::cpu::ThreadCpu;
 use brokerbench_core::host::{self, StealShares};
@@ -17,7 +17,6 @@ const PROGRESS_PHASE: Duration = Duration::from_millis(500);
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
-const AGGREGATOR_PATIENCE: Duration = Duration::from_secs(60);
 const LONG_POLL: Duration = Duration::from_secs(24 * 3600);
 
 /// Runs one receiver on `listener`: takes the plan, serves, says it is ready,

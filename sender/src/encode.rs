@@ -101,6 +101,11 @@ impl Encoder {
         Ok(enc)
     }
 
+    /// The `partitionkey` of event `seq`, if the plan has keys.
+    fn key(&self, seq: u64) -> Option<&HeaderValue> {
+        (!self.keys.is_empty()).then(|| &self.keys[(seq % self.keys.len() as u64) as usize])
+    }
+
     /// The event of `seq` as the SDK models it.
     pub fn event(&self, seq: u64, sent_unix_ns: u64, warmup: bool) -> Result<Event, SenderError> {
         let mut b = EventBuilderV10::new()
@@ -112,10 +117,10 @@ impl Encoder {
             .extension(EXT_SEQ, seq.to_string())
             .extension(EXT_SENT, sent_unix_ns.to_string())
             .data(DATA_CONTENT_TYPE, self.payload.to_vec());
-        if !self.keys.is_empty() {
+        if let Some(key) = self.key(seq) {
             b = b.extension(
                 brokerbench_core::kafka_binding::PARTITION_KEY,
-                (seq % self.keys.len() as u64).to_string(),
+                key.to_str().expect("digits"),
             );
         }
         if warmup {
@@ -160,8 +165,7 @@ impl Encoder {
             headers.insert(CE_ID.clone(), seq.clone());
             headers.insert(CE_SEQ.clone(), seq);
             headers.insert(CE_SENT.clone(), HeaderValue::from(sent_unix_ns));
-            if !self.keys.is_empty() {
-                let key = &self.keys[(job.seq % self.keys.len() as u64) as usize];
+            if let Some(key) = self.key(job.seq) {
                 headers.insert(CE_KEY.clone(), key.clone());
             }
         }

@@ -6,7 +6,7 @@ use crate::ledger::{Outcome, SenderLedger};
 use crate::pacer::{self, Phase};
 use crate::publisher::{self, Books, Publisher};
 use crate::Job;
-use brokerbench_core::client::JsonClient;
+use brokerbench_core::client::{JsonClient, AGGREGATOR_PATIENCE};
 use brokerbench_core::clock::unix_now_ns;
 use brokerbench_core::cpu::ThreadCpu;
 use brokerbench_core::host::{self, StealShares};
@@ -21,8 +21,6 @@ const PROGRESS_PHASE: Duration = Duration::from_millis(500);
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
-/// How long a role waits for the aggregator to answer at all.
-const AGGREGATOR_PATIENCE: Duration = Duration::from_secs(60);
 /// How long a role waits for the start (every receiver ready).
 const START_PATIENCE: Duration = Duration::from_secs(3600);
 
