@@ -459,8 +459,10 @@ pub struct RunOpts {
     #[command(flatten)]
     pub profiling: ProfileOpts,
     /// System under test the suite starts itself: `direct` (sender ->
-    /// receiver), `channel-imc` (in-memory channel) or `broker-imc`
-    /// (in-memory broker with triggers).
+    /// receiver), `channel-imc` (in-memory channel), `broker-imc` (in-memory
+    /// broker with triggers), `channel-kafka`, `broker-kafka` (the same,
+    /// backed by a Kafka topic) or `source-kafka` (the sender produces to a
+    /// topic, a source adapter POSTs each record to the receiver).
     #[arg(long, default_value = "direct", value_name = "SUT")]
     pub sut: String,
     #[command(flatten)]

@@ -4,14 +4,18 @@
 //!
 //! A partition taken away in a rebalance is released: what it settled is
 //! committed then, and nothing after, so a late commit can never move the
-//! group's offset under its new owner. Taken again, it starts afresh.
+//! group's offset under its new owner. Taken again, it starts afresh from
+//! the group's offset, and what was still in flight from before holds the
+//! commit point back until it is done.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
 
 #[derive(Default)]
 struct Partition {
-    busy: BTreeSet<i64>,
+    /// Offsets being handled, with how many times each (a record read
+    /// again after a rebalance can be in flight twice).
+    busy: BTreeMap<i64, u32>,
     /// One past the highest offset taken.
     next: i64,
     /// What was last committed.
@@ -24,7 +28,7 @@ impl Partition {
     /// The offset to commit if it moved since the last commit (marked
     /// committed).
     fn point(&mut self) -> Option<i64> {
-        let point = self.busy.first().copied().unwrap_or(self.next);
+        let point = self.busy.keys().next().copied().unwrap_or(self.next);
         (point > self.committed).then(|| {
             self.committed = point;
             point
@@ -43,20 +47,25 @@ impl Offsets {
         let p = m.entry(partition).or_default();
         if p.released {
             // Assigned again: read from the group's offset, which is
-            // `offset`; what was in flight before is read again too.
-            *p = Partition {
-                committed: offset,
-                ..Partition::default()
-            };
+            // `offset`; what was in flight before is read again too, and
+            // stays busy until its first delivery ends.
+            p.released = false;
+            p.committed = offset;
+            p.next = offset;
         }
-        p.busy.insert(offset);
+        *p.busy.entry(offset).or_default() += 1;
         p.next = p.next.max(offset + 1);
     }
 
     /// A record is done (delivered, dead-lettered, given up, or filtered out).
     pub fn done(&self, partition: i32, offset: i64) {
         if let Some(p) = self.0.lock().unwrap().get_mut(&partition) {
-            p.busy.remove(&offset);
+            if let Some(n) = p.busy.get_mut(&offset) {
+                *n -= 1;
+                if *n == 0 {
+                    p.busy.remove(&offset);
+                }
+            }
         }
     }
 
@@ -103,7 +112,8 @@ impl Offsets {
     /// Records taken and not done (released partitions' included: they are
     /// still being delivered).
     pub fn busy(&self) -> usize {
-        self.0.lock().unwrap().values().map(|p| p.busy.len()).sum()
+        let m = self.0.lock().unwrap();
+        m.values().flat_map(|p| p.busy.values()).map(|&n| n as usize).sum()
     }
 }
 
@@ -166,5 +176,29 @@ mod tests {
         o.close();
         o.done(3, 41);
         assert_eq!((o.to_commit(), o.release(&[3, 5])), (vec![], vec![]));
+    }
+
+    /// Offset 7 of partition 2 is in flight when the partition is revoked
+    /// and assigned back at the group's offset 6: 6 and 7 are read again.
+    /// The first delivery of 7 ending does not let the commit pass the
+    /// second, and `busy` counts both.
+    #[test]
+    fn a_record_in_flight_twice_after_a_rebalance_is_busy_twice() {
+        let o = Offsets::default();
+        for off in 5..8 {
+            o.take(2, off);
+        }
+        o.done(2, 5);
+        assert_eq!(o.release(&[2]), [(2, 6)]);
+        o.take(2, 6);
+        o.take(2, 7);
+        assert_eq!(o.busy(), 4, "6 and 7 from before, and again");
+        o.done(2, 7);
+        o.done(2, 6);
+        assert_eq!(o.to_commit(), [], "6 and 7 are each still in flight once");
+        o.done(2, 6);
+        assert_eq!(o.to_commit(), [(2, 7)]);
+        o.done(2, 7);
+        assert_eq!((o.to_commit(), o.busy()), (vec![(2, 8)], 0));
     }
 }
