@@ -338,6 +338,13 @@ pub fn join(
                 .filter(|r| r.step.is_some())
                 .filter_map(|r| r.host_steal),
         ),
+        host_damon_cpu_ms: senders
+            .iter()
+            .map(|r| r.host_damon_cpu_ns)
+            .chain(receivers.iter().map(|r| r.host_damon_cpu_ns))
+            .flatten()
+            .max()
+            .map(|ns| ns as f64 / 1e6),
         sut: None,
         interrupted,
         missing_reports: ending.missing_reports.clone(),
@@ -525,6 +532,7 @@ mod tests {
             last_exchange_unix_ns: 0,
             host_steal_per_second: Vec::new(),
             clock: None,
+            host_damon_cpu_ns: None,
             interrupted: false,
         };
         let receiver = ReceiverReport {
@@ -553,6 +561,7 @@ mod tests {
             threads: 1,
             host_steal_per_second: Vec::new(),
             clock: None,
+            host_damon_cpu_ns: None,
             interrupted: false,
         };
         (sender, receiver)
@@ -824,6 +833,26 @@ mod tests {
 
     /// Roles on other hosts report their clocks; the table lists them and
     /// warns when their uncertainty is large against the e2e P50.
+    /// DAMON's CPU time is the most any role saw (roles on one machine see
+    /// the same monitor); a run where it was off gets no figure and no note.
+    #[test]
+    fn damon_time_is_the_most_any_role_saw_and_noted() {
+        let (mut s, mut r) = reports();
+        s.host_damon_cpu_ns = Some(3_000_000);
+        r.host_damon_cpu_ns = Some(12_000_000);
+        let res = join(&plan(), &[s.clone()], &[r.clone()], &Ending::complete());
+        assert_eq!(res.summary.host_damon_cpu_ms, Some(12.0));
+        let table = crate::table::render(&res.summary, "d");
+        assert!(
+            table.contains("note: the kernel's DAMON memory monitor (kdamond) was on and used 12 ms of CPU during the run"),
+            "{table}"
+        );
+        (s.host_damon_cpu_ns, r.host_damon_cpu_ns) = (None, None);
+        let res = join(&plan(), &[s], &[r], &Ending::complete());
+        assert_eq!(res.summary.host_damon_cpu_ms, None);
+        assert!(!crate::table::render(&res.summary, "d").contains("DAMON"));
+    }
+
     #[test]
     fn role_clocks_are_listed_and_their_uncertainty_weighed() {
         use brokerbench_core::clock::ClockSync;

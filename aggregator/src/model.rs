@@ -44,6 +44,10 @@ pub struct Summary {
     /// over the measured seconds; None where it was not sampled.
     #[serde(default)]
     pub host_steal: Option<f64>,
+    /// CPU ms the kernel's DAMON memory monitor used during the run on the
+    /// roles' machines (the most of any role's); None where it was off.
+    #[serde(default)]
+    pub host_damon_cpu_ms: Option<f64>,
     /// What the SUT counted during the run, when it serves counters.
     #[serde(default)]
     pub sut: Option<brokerbench_core::wire::SutCounters>,

@@ -253,6 +253,14 @@ pub fn render(s: &Summary, dir: &str) -> String {
             steal * 100.0
         );
     }
+    if let Some(ms) = s.host_damon_cpu_ms {
+        let _ = writeln!(
+            out,
+            "note: the kernel's DAMON memory monitor (kdamond) was on and used {ms:.0} ms of CPU during the run: \
+             it can hold a vCPU for milliseconds at a time, which shows in the P99.99 of millisecond latencies \
+             (see README, Performance)"
+        );
+    }
     let busy: Vec<String> = s
         .steps
         .iter()

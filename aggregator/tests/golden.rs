@@ -90,6 +90,7 @@ fn fixture() -> (RunPlan, SenderReport, ReceiverReport) {
         last_exchange_unix_ns: 0,
         host_steal_per_second: vec![0.0, 0.25, 0.5, 0.0, 0.0],
         clock: None,
+        host_damon_cpu_ns: None,
         interrupted: false,
     };
     let receiver = ReceiverReport {
@@ -115,6 +116,7 @@ fn fixture() -> (RunPlan, SenderReport, ReceiverReport) {
         // Another machine; the worse of the two counts each second.
         host_steal_per_second: vec![0.125; 6],
         clock: None,
+        host_damon_cpu_ns: None,
         interrupted: false,
     };
     (plan, sender, receiver)

@@ -229,6 +229,10 @@ pub struct SenderReport {
     /// on its own, possibly on another host).
     #[serde(default)]
     pub clock: Option<crate::clock::ClockSync>,
+    /// CPU ns the kernel's DAMON monitor used on its machine while it ran
+    /// (None: DAMON was off).
+    #[serde(default)]
+    pub host_damon_cpu_ns: Option<u64>,
     pub interrupted: bool,
 }
 
@@ -288,6 +292,10 @@ pub struct ReceiverReport {
     /// on its own, possibly on another host).
     #[serde(default)]
     pub clock: Option<crate::clock::ClockSync>,
+    /// CPU ns the kernel's DAMON monitor used on its machine while it ran
+    /// (None: DAMON was off).
+    #[serde(default)]
+    pub host_damon_cpu_ns: Option<u64>,
     pub interrupted: bool,
 }
 

@@ -181,6 +181,7 @@ impl DeliveryLedger {
             threads: 0,
             host_steal_per_second: Vec::new(),
             clock: brokerbench_core::clock::adopted(),
+            host_damon_cpu_ns: None,
             interrupted,
         }
     }

@@ -89,6 +89,7 @@ pub async fn run(
     let sampler = tokio::spawn(sample_cpu(cpu.clone(), plan.t0(), samples.clone()));
     let steal = StealShares::default();
     let steal_sampler = tokio::spawn(host::sample_steal(plan.t0(), steal.clone()));
+    let damon = host::DamonMeter::start();
     let progress = tokio::spawn(report_progress(
         aggregator.clone(),
         sink.clone(),
@@ -120,6 +121,7 @@ pub async fn run(
         .collect();
     report.threads = config.threads.max(1);
     report.host_steal_per_second = std::mem::take(&mut *steal.lock().unwrap());
+    report.host_damon_cpu_ns = damon.used_ns();
     let _: serde_json::Value = aggregator
         .post("/v1/report/receiver", &report, Duration::from_secs(60))
         .await?;

@@ -156,6 +156,7 @@ impl SenderLedger {
             last_exchange_unix_ns: self.last_exchange_unix_ns,
             host_steal_per_second: Vec::new(),
             clock: brokerbench_core::clock::adopted(),
+            host_damon_cpu_ns: None,
             interrupted,
         }
     }

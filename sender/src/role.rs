@@ -105,6 +105,7 @@ pub async fn run(
 
     let steal = StealShares::default();
     let steal_sampler = tokio::spawn(host::sample_steal(plan.t0(), steal.clone()));
+    let damon = host::DamonMeter::start();
     let progress = tokio::spawn(report_progress(
         aggregator.clone(),
         books.clone(),
@@ -131,6 +132,7 @@ pub async fn run(
     steal_sampler.abort();
     let mut report = ledger.into_report(config.index, cpu.total_ns(), !completed);
     report.host_steal_per_second = std::mem::take(&mut *steal.lock().unwrap());
+    report.host_damon_cpu_ns = damon.used_ns();
     let _: serde_json::Value = aggregator
         .post("/v1/report/sender", &report, Duration::from_secs(60))
         .await?;

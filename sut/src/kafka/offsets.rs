@@ -113,7 +113,10 @@ impl Offsets {
     /// still being delivered).
     pub fn busy(&self) -> usize {
         let m = self.0.lock().unwrap();
-        m.values().flat_map(|p| p.busy.values()).map(|&n| n as usize).sum()
+        m.values()
+            .flat_map(|p| p.busy.values())
+            .map(|&n| n as usize)
+            .sum()
     }
 }
 
