@@ -831,8 +831,6 @@ mod tests {
         assert!(res.summary.steps.iter().all(|st| !st.judged));
     }
 
-    /// Roles on other hosts report their clocks; the table lists them and
-    /// warns when their uncertainty is large against the e2e P50.
     /// DAMON's CPU time is the most any role saw (roles on one machine see
     /// the same monitor); a run where it was off gets no figure and no note.
     #[test]
@@ -853,6 +851,8 @@ mod tests {
         assert!(!crate::table::render(&res.summary, "d").contains("DAMON"));
     }
 
+    /// Roles on other hosts report their clocks; the table lists them and
+    /// warns when their uncertainty is large against the e2e P50.
     #[test]
     fn role_clocks_are_listed_and_their_uncertainty_weighed() {
         use brokerbench_core::clock::ClockSync;
