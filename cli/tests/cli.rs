@@ -994,6 +994,21 @@ fn bad_sut_settings_get_one_line_and_exit_1() {
             ][..],
             "--from-kafka: topic name \"..\" is not allowed",
         ),
+        (
+            &["run", "--sut", "channel-kafka", "--linger", "5x"][..],
+            "--linger: bad duration \"5x\"",
+        ),
+        (
+            &[
+                "sut",
+                "source-kafka",
+                "--subscriber",
+                "http://127.0.0.1:1/",
+                "--fetch-wait",
+                "soon",
+            ][..],
+            "--fetch-wait: bad duration \"soon\"",
+        ),
     ] {
         let o = brokerbench(args, &out);
         let err = String::from_utf8_lossy(&o.stderr);

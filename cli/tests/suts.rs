@@ -223,6 +223,7 @@ async fn a_kafka_sink_is_measured_with_the_receiver_reading_its_topic() {
             capacity: 10_000,
             connections: 1,
             fetch_wait: std::time::Duration::from_millis(5),
+            linger: std::time::Duration::from_millis(5),
             max_event_bytes: 1 << 20,
             grace: std::time::Duration::from_secs(1),
         },

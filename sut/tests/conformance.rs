@@ -157,6 +157,7 @@ async fn start_plane(
                 capacity,
                 connections: 4,
                 fetch_wait: Duration::from_millis(10),
+                linger: Duration::from_millis(5),
                 max_event_bytes: 4 << 20,
                 grace,
             };

@@ -88,6 +88,8 @@ pub struct KafkaPlaneConfig {
     /// How long the broker may hold a fetch for data (`fetch.wait.max.ms`):
     /// a floor under e2e latency on brokers that always wait this long.
     pub fetch_wait: Duration,
+    /// How long the producer waits to fill a batch (`linger.ms`).
+    pub linger: Duration,
     pub max_event_bytes: usize,
     /// On shutdown, time given to what is in flight before it is dropped.
     pub grace: Duration,
@@ -294,7 +296,7 @@ pub fn start(
     let client = |e: rdkafka::error::KafkaError| KafkaError::Client(e.to_string());
     let producer: FutureProducer = client_config(&config.bootstrap)
         .set("acks", "all")
-        .set("linger.ms", "1")
+        .set("linger.ms", config.linger.as_millis().to_string())
         .set("message.timeout.ms", "10000")
         .set(
             "queue.buffering.max.messages",
