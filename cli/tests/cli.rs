@@ -711,6 +711,25 @@ fn a_running_suite_serves_profiles_and_profile_captures_them() {
     std::thread::sleep(std::time::Duration::from_millis(1500));
     let url = format!("http://{listen}");
     let profiles = out.join("profiles");
+    // The heap profile first: it answers at once, while the CPU profile's
+    // flamegraph is drawn after its capture, which can take seconds on a
+    // loaded machine (the run must still be up for the second request).
+    let heap = brokerbench(
+        &[
+            "profile",
+            "--url",
+            &url,
+            "--heap",
+            "--out",
+            profiles.to_str().unwrap(),
+        ],
+        &out,
+    );
+    assert!(
+        heap.status.success(),
+        "{}",
+        String::from_utf8_lossy(&heap.stderr)
+    );
     let cpu = brokerbench(
         &[
             "profile",
@@ -727,22 +746,6 @@ fn a_running_suite_serves_profiles_and_profile_captures_them() {
         cpu.status.success(),
         "{}",
         String::from_utf8_lossy(&cpu.stderr)
-    );
-    let heap = brokerbench(
-        &[
-            "profile",
-            "--url",
-            &url,
-            "--heap",
-            "--out",
-            profiles.to_str().unwrap(),
-        ],
-        &out,
-    );
-    assert!(
-        heap.status.success(),
-        "{}",
-        String::from_utf8_lossy(&heap.stderr)
     );
     let run = run.wait_with_output().unwrap();
     assert!(run.status.success());
