@@ -2,14 +2,17 @@
 //!
 //! Counting rules: `lost` = accepted and never received; `unexpected` =
 //! received but not accepted; both found bit by bit. Latency percentiles per
-//! step and for the whole run come from merged digests; windowed per-second
-//! percentiles are those of sender 0 and receiver 0.
+//! step and for the whole run come from merged digests; so do windowed
+//! per-second percentiles when several senders (or receivers) report.
 
 use crate::model::*;
 use brokerbench_core::bitset::BitSet;
 use brokerbench_core::digest::{Digest, Percentiles, WireDigest};
 use brokerbench_core::plan::RunPlan;
-use brokerbench_core::wire::{FailureCounts, ReceiverReport, RejectCounts, Role, SenderReport};
+use brokerbench_core::series::LatencyWindows;
+use brokerbench_core::wire::{
+    FailureCounts, ReceiverReport, ReceiverWindows, RejectCounts, Role, SenderReport, SenderWindows,
+};
 
 /// How a run ended, as far as judging its steps goes.
 #[derive(Debug, Clone, Default)]
@@ -219,8 +222,28 @@ pub fn join(
         }
     }
 
-    // Windowed series: sender 0 and receiver 0.
-    if let Some(r) = senders.iter().min_by_key(|r| r.index) {
+    // Windowed series: one role's own, or every role's merged second by
+    // second when there are several and they sent their windows.
+    let sender_windows: Vec<_> = senders.iter().filter_map(|r| r.windows.as_ref()).collect();
+    if senders.len() > 1 && !sender_windows.is_empty() {
+        let merge = |of: fn(&SenderWindows) -> &[WireDigest]| {
+            LatencyWindows::merged(s, sender_windows.iter().map(|w| of(w))).summarise(s)
+        };
+        let publish = merge(|w| &w.publish);
+        let publish_raw = merge(|w| &w.publish_raw);
+        let lag = merge(|w| &w.lag);
+        for (i, row) in series.iter_mut().enumerate() {
+            row.publish = publish.windowed.get(i).copied().flatten();
+            row.publish_running_p99_99 = publish.running_p99_99.get(i).copied().flatten();
+            row.lag_p99_99 = lag.windowed.get(i).copied().flatten().map(|p| p.p99_99);
+            row.publish_raw_p99_99 = publish_raw
+                .windowed
+                .get(i)
+                .copied()
+                .flatten()
+                .map(|p| p.p99_99);
+        }
+    } else if let Some(r) = senders.iter().min_by_key(|r| r.index) {
         for (row, sec) in series.iter_mut().zip(&r.seconds) {
             row.publish = sec.publish;
             row.publish_running_p99_99 = sec.publish_running_p99_99;
@@ -228,7 +251,22 @@ pub fn join(
             row.publish_raw_p99_99 = sec.publish_raw.map(|p| p.p99_99);
         }
     }
-    if let Some(r) = receivers.iter().min_by_key(|r| r.index) {
+    let receiver_windows: Vec<_> = receivers
+        .iter()
+        .filter_map(|r| r.windows.as_ref())
+        .collect();
+    if receivers.len() > 1 && !receiver_windows.is_empty() {
+        let merge = |of: fn(&ReceiverWindows) -> &[WireDigest]| {
+            LatencyWindows::merged(s, receiver_windows.iter().map(|w| of(w))).summarise(s)
+        };
+        let e2e = merge(|w| &w.e2e);
+        let e2e_raw = merge(|w| &w.e2e_raw);
+        for (i, row) in series.iter_mut().enumerate() {
+            row.e2e = e2e.windowed.get(i).copied().flatten();
+            row.e2e_running_p99_99 = e2e.running_p99_99.get(i).copied().flatten();
+            row.e2e_raw_p99_99 = e2e_raw.windowed.get(i).copied().flatten().map(|p| p.p99_99);
+        }
+    } else if let Some(r) = receivers.iter().min_by_key(|r| r.index) {
         for (row, sec) in series.iter_mut().zip(&r.seconds) {
             row.e2e = sec.e2e;
             row.e2e_running_p99_99 = sec.e2e_running_p99_99;
@@ -533,6 +571,7 @@ mod tests {
             host_steal_per_second: Vec::new(),
             clock: None,
             host_damon_cpu_ns: None,
+            windows: None,
             interrupted: false,
         };
         let receiver = ReceiverReport {
@@ -562,6 +601,7 @@ mod tests {
             host_steal_per_second: Vec::new(),
             clock: None,
             host_damon_cpu_ns: None,
+            windows: None,
             interrupted: false,
         };
         (sender, receiver)
@@ -736,6 +776,72 @@ mod tests {
                 .any(|b| b == "delivery 36/s below target 40/s"),
             "{:?}",
             st[1].breaks
+        );
+    }
+
+    /// Two senders and two receivers, each with its own latencies in the
+    /// second 0: the windowed series covers all of them (count, max and the
+    /// tail), not only those of sender 0 and receiver 0.
+    #[test]
+    fn several_roles_windows_are_merged_second_by_second() {
+        let plan = RunPlan {
+            senders: 2,
+            receivers: 2,
+            ..plan()
+        };
+        let (s0, r0) = reports();
+        let (mut s1, mut r1) = (s0.clone(), r0.clone());
+        s1.index = 1;
+        r1.index = 1;
+        let ms = 1_000_000;
+        let windows = |lo: u64, n: u64| {
+            let mut w = LatencyWindows::new(&plan.schedule);
+            for i in 0..n {
+                w.record(0, lo + i * ms);
+            }
+            w.record(1, lo);
+            w.to_wire()
+        };
+        // Second 0: sender 0 saw 1..=10 ms, sender 1 saw 100..=104 ms.
+        let (fast, slow) = (windows(ms, 10), windows(100 * ms, 5));
+        let senders: Vec<_> = [(s0, &fast), (s1, &slow)]
+            .into_iter()
+            .map(|(mut r, w)| {
+                r.windows = Some(SenderWindows {
+                    publish: w.clone(),
+                    publish_raw: w.clone(),
+                    lag: w.clone(),
+                });
+                r
+            })
+            .collect();
+        let receivers: Vec<_> = [(r0, &slow), (r1, &fast)]
+            .into_iter()
+            .map(|(mut r, w)| {
+                r.windows = Some(ReceiverWindows {
+                    e2e: w.clone(),
+                    e2e_raw: w.clone(),
+                });
+                r
+            })
+            .collect();
+        let res = join(&plan, &senders, &receivers, &Ending::complete());
+        let row = &res.series[0];
+        let (p, e) = (row.publish.unwrap(), row.e2e.unwrap());
+        assert_eq!((p.count, e.count), (15, 15));
+        assert_eq!((p.max, e.max), (104.0, 104.0));
+        assert!(p.p50 > 5.0 && p.p50 < 100.0, "p50 {}", p.p50);
+        assert_eq!(row.publish_running_p99_99, Some(104.0));
+        assert_eq!(row.e2e_running_p99_99, Some(104.0));
+        assert_eq!(row.lag_p99_99, Some(104.0));
+        assert_eq!(row.publish_raw_p99_99, Some(104.0));
+        assert_eq!(row.e2e_raw_p99_99, Some(104.0));
+        let next = &res.series[1];
+        assert_eq!(next.publish.unwrap().count, 2, "one event from each");
+        assert_eq!(
+            next.publish_running_p99_99,
+            Some(100.0),
+            "step 2 starts afresh"
         );
     }
 

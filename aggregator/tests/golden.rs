@@ -91,6 +91,7 @@ fn fixture() -> (RunPlan, SenderReport, ReceiverReport) {
         host_steal_per_second: vec![0.0, 0.25, 0.5, 0.0, 0.0],
         clock: None,
         host_damon_cpu_ns: None,
+        windows: None,
         interrupted: false,
     };
     let receiver = ReceiverReport {
@@ -117,6 +118,7 @@ fn fixture() -> (RunPlan, SenderReport, ReceiverReport) {
         host_steal_per_second: vec![0.125; 6],
         clock: None,
         host_damon_cpu_ns: None,
+        windows: None,
         interrupted: false,
     };
     (plan, sender, receiver)

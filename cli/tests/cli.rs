@@ -456,6 +456,125 @@ fn two_senders_with_one_index_are_refused_in_one_line() {
     );
 }
 
+/// A CloudEvents sink that answers every request 202 after `delay` (one
+/// thread per connection); what it takes goes nowhere.
+fn slow_sink(delay: std::time::Duration) -> u16 {
+    use std::io::{BufRead, BufReader, Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for conn in listener.incoming().flatten() {
+            std::thread::spawn(move || {
+                let mut reader = BufReader::new(conn.try_clone().unwrap());
+                let mut conn = conn;
+                loop {
+                    let mut length = 0;
+                    loop {
+                        let mut line = String::new();
+                        if reader.read_line(&mut line).unwrap_or(0) == 0 {
+                            return;
+                        }
+                        if line == "\r\n" {
+                            break;
+                        }
+                        if let Some((name, value)) = line.split_once(':') {
+                            if name.eq_ignore_ascii_case("content-length") {
+                                length = value.trim().parse().unwrap();
+                            }
+                        }
+                    }
+                    let mut body = vec![0; length];
+                    reader.read_exact(&mut body).unwrap();
+                    std::thread::sleep(delay);
+                    let answer = b"HTTP/1.1 202 Accepted\r\ncontent-length: 0\r\n\r\n";
+                    if conn.write_all(answer).is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    port
+}
+
+/// Two senders, one answered at once and one after 300 ms: every second of
+/// `series.tsv` holds both (the slow one's tail, both one's counts), where
+/// it once held sender 0's alone.
+#[test]
+fn two_senders_percentiles_per_second_cover_both() {
+    let out = scratch("two-senders");
+    let (agg, recv) = (free_port(), free_port());
+    let slow = slow_sink(std::time::Duration::from_millis(300));
+    let bin = env!("CARGO_BIN_EXE_brokerbench");
+    let aggregator = Command::new(bin)
+        .args(["aggregator", "--listen", &format!("127.0.0.1:{agg}")])
+        .args(["--senders", "2", "--pace", "50:3", "--quiet", "--no-plot"])
+        .args(["--warmup-seconds", "0", "--drain-seconds", "1"])
+        .arg("--out")
+        .arg(&out)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let agg_url = format!("http://127.0.0.1:{agg}");
+    let receiver = spawn(&[
+        "receiver",
+        "--aggregator",
+        &agg_url,
+        "--listen",
+        &format!("127.0.0.1:{recv}"),
+    ]);
+    let senders = [(0, recv), (1, slow)].map(|(index, port)| {
+        spawn(&[
+            "sender",
+            "--aggregator",
+            &agg_url,
+            "--target",
+            &format!("http://127.0.0.1:{port}/"),
+            "--index",
+            &index.to_string(),
+            "--pacer",
+            "sleep",
+        ])
+    });
+    for s in senders {
+        let o = s.wait_with_output().unwrap();
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(err.contains("sent 150, accepted 150, failed 0"), "{err}");
+    }
+    let _ = receiver.wait_with_output().unwrap();
+    let o = aggregator.wait_with_output().unwrap();
+    let table = String::from_utf8_lossy(&o.stdout);
+    // The slow sink passes nothing on: sender 1's 150 are lost.
+    assert_eq!(
+        all_row(&table),
+        ["300", "300", "0", "150", "150"],
+        "{table}"
+    );
+    let series = std::fs::read_to_string(entries(&out)[0].join("series.tsv")).unwrap();
+    let mut lines = series.lines();
+    let header: Vec<&str> = lines.next().unwrap().split('\t').collect();
+    let col = |name: &str| header.iter().position(|h| *h == name).unwrap();
+    let rows: Vec<Vec<f64>> = lines
+        .map(|l| {
+            l.split('\t')
+                .map(|v| v.parse().unwrap_or(f64::NAN))
+                .collect()
+        })
+        .filter(|r: &Vec<f64>| r[col("step")] == 1.0)
+        .collect();
+    assert_eq!(rows.len(), 3, "{series}");
+    for r in &rows {
+        let (p50, p99_99) = (r[col("publish_p50_ms")], r[col("publish_p99_99_ms")]);
+        let running = r[col("publish_running_p99_99_ms")];
+        assert!(
+            p99_99 >= 300.0 && running >= 300.0,
+            "the slow sender's tail: {series}"
+        );
+        assert!(p50 < 300.0, "half the events are fast: {series}");
+    }
+}
+
 #[test]
 fn without_gnuplot_the_run_still_writes_its_data_and_says_how_to_plot() {
     let out = scratch("nognuplot");

@@ -45,6 +45,33 @@ impl LatencyWindows {
         d.quantile_ns(0.99).map(|ns| ns / 1e6)
     }
 
+    /// Each second's digest in wire form, for an aggregator to merge with
+    /// the windows of other roles.
+    pub fn to_wire(&self) -> Vec<WireDigest> {
+        self.seconds.iter().map(Digest::to_wire).collect()
+    }
+
+    /// The windows of several roles merged second by second: what one role
+    /// would have recorded had it seen every event.
+    pub fn merged<'a>(
+        schedule: &Schedule,
+        parts: impl IntoIterator<Item = &'a [WireDigest]>,
+    ) -> Self {
+        let parts: Vec<&[WireDigest]> = parts.into_iter().collect();
+        let seconds = (0..schedule.total_seconds() as usize)
+            .map(|i| {
+                let digests: Vec<Digest> = parts
+                    .iter()
+                    .filter_map(|p| p.get(i))
+                    .filter(|w| w.count > 0.0)
+                    .map(Digest::from)
+                    .collect();
+                Digest::merged(&digests)
+            })
+            .collect();
+        LatencyWindows { seconds }
+    }
+
     /// Summarises every window at the end of the run.
     pub fn summarise(mut self, schedule: &Schedule) -> WindowSummary {
         let mut out = WindowSummary::default();
@@ -125,6 +152,44 @@ mod tests {
         assert_eq!(s.steps.len(), 2);
         assert_eq!(s.steps[0].count, 20.0);
         assert_eq!(s.steps[1].count, 11.0);
+    }
+
+    #[test]
+    fn windows_merged_across_roles_are_those_of_all_events() {
+        let schedule = Schedule::parse("1000:2").unwrap();
+        let (mut a, mut b, mut whole) = (
+            LatencyWindows::new(&schedule),
+            LatencyWindows::new(&schedule),
+            LatencyWindows::new(&schedule),
+        );
+        for i in 0..20_000u64 {
+            let (second, ns) = (i % 2, 100_000 + (i * 7919) % 5_000_000);
+            whole.record(second, ns);
+            if i % 3 == 0 {
+                a.record(second, ns)
+            } else {
+                b.record(second, ns)
+            }
+        }
+        let merged = LatencyWindows::merged(&schedule, [&a.to_wire()[..], &b.to_wire()[..]])
+            .summarise(&schedule);
+        let whole = whole.summarise(&schedule);
+        for i in 0..2 {
+            let (m, w) = (merged.windowed[i].unwrap(), whole.windowed[i].unwrap());
+            assert_eq!((m.count, m.max), (w.count, w.max));
+            for (x, y) in [(m.p50, w.p50), (m.p99, w.p99), (m.p99_99, w.p99_99)] {
+                assert!(
+                    (x - y).abs() / y <= 0.01,
+                    "second {i}: merged {x} whole {y}"
+                );
+            }
+        }
+        assert_eq!(merged.steps[0].count, 20_000.0);
+        let missing = LatencyWindows::merged(&schedule, [&a.to_wire()[..1]]).summarise(&schedule);
+        assert_eq!(
+            missing.windowed[1], None,
+            "a role without the second adds nothing"
+        );
     }
 
     #[test]

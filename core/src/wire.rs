@@ -233,7 +233,20 @@ pub struct SenderReport {
     /// (None: DAMON was off).
     #[serde(default)]
     pub host_damon_cpu_ns: Option<u64>,
+    /// Every second's digests, when the plan has several senders: the
+    /// aggregator merges them so each second's percentiles cover all of
+    /// them (a lone sender's `seconds` already do).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub windows: Option<SenderWindows>,
     pub interrupted: bool,
+}
+
+/// A sender's latency digests, one per second of the schedule.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct SenderWindows {
+    pub publish: Vec<WireDigest>,
+    pub publish_raw: Vec<WireDigest>,
+    pub lag: Vec<WireDigest>,
 }
 
 /// One second of a receiver's ledger: `delivered` in the second an event
@@ -296,7 +309,18 @@ pub struct ReceiverReport {
     /// (None: DAMON was off).
     #[serde(default)]
     pub host_damon_cpu_ns: Option<u64>,
+    /// Every second's digests, when the plan has several receivers (see
+    /// [`SenderReport::windows`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub windows: Option<ReceiverWindows>,
     pub interrupted: bool,
+}
+
+/// A receiver's e2e digests, one per second of the schedule.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct ReceiverWindows {
+    pub e2e: Vec<WireDigest>,
+    pub e2e_raw: Vec<WireDigest>,
 }
 
 /// What a SUT did, served at its `GET /v1/counters` (cumulative since it

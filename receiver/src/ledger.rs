@@ -10,7 +10,7 @@ const NONE: u64 = u64::MAX;
 use brokerbench_core::plan::RunPlan;
 use brokerbench_core::series::{Counts, LatencyWindows};
 use brokerbench_core::wire::{
-    Progress, ReceiverReport, ReceiverSecond, ReceiverStep, RejectCounts, Role,
+    Progress, ReceiverReport, ReceiverSecond, ReceiverStep, ReceiverWindows, RejectCounts, Role,
 };
 
 /// What the ledger made of one event.
@@ -147,6 +147,10 @@ impl DeliveryLedger {
         interrupted: bool,
     ) -> ReceiverReport {
         let s = &self.plan.schedule;
+        let windows = (self.plan.receivers > 1).then(|| ReceiverWindows {
+            e2e: self.e2e.to_wire(),
+            e2e_raw: self.e2e_raw.to_wire(),
+        });
         let e2e = self.e2e.summarise(s);
         let e2e_raw = self.e2e_raw.summarise(s);
         let n = (s.total_seconds() as usize).max(self.delivered_per_second.len());
@@ -182,6 +186,7 @@ impl DeliveryLedger {
             host_steal_per_second: Vec::new(),
             clock: brokerbench_core::clock::adopted(),
             host_damon_cpu_ns: None,
+            windows,
             interrupted,
         }
     }

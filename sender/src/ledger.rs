@@ -7,6 +7,7 @@ use brokerbench_core::plan::RunPlan;
 use brokerbench_core::series::{Counts, LatencyWindows};
 use brokerbench_core::wire::{
     FailureCounts, FailureReason, Progress, Role, SenderReport, SenderSecond, SenderStep,
+    SenderWindows,
 };
 
 /// What happened to one event.
@@ -116,6 +117,11 @@ impl SenderLedger {
     /// The final report.
     pub fn into_report(self, index: u32, cpu_ns: u64, interrupted: bool) -> SenderReport {
         let s = &self.plan.schedule;
+        let windows = (self.plan.senders > 1).then(|| SenderWindows {
+            publish: self.publish.to_wire(),
+            publish_raw: self.publish_raw.to_wire(),
+            lag: self.lag.to_wire(),
+        });
         let publish = self.publish.summarise(s);
         let publish_raw = self.publish_raw.summarise(s);
         let lag = self.lag.summarise(s);
@@ -157,6 +163,7 @@ impl SenderLedger {
             host_steal_per_second: Vec::new(),
             clock: brokerbench_core::clock::adopted(),
             host_damon_cpu_ns: None,
+            windows,
             interrupted,
         }
     }
@@ -228,5 +235,39 @@ mod tests {
         assert_eq!((p.count, p.max), (4, 3.0));
         assert_eq!(r.seconds[0].publish_raw.unwrap().max, 2.0);
         assert_eq!(r.seconds[0].lag.unwrap().max, 1.0);
+        assert!(
+            r.windows.is_none(),
+            "a lone sender's seconds are the series"
+        );
+    }
+
+    #[test]
+    fn with_several_senders_the_report_carries_every_seconds_digests() {
+        let plan = RunPlan {
+            senders: 3,
+            ..plan()
+        };
+        let mut l = SenderLedger::new(&plan);
+        for seq in 0..20 {
+            let intended = plan.intended_unix_ns(seq).unwrap();
+            let job = Job {
+                seq,
+                intended_unix_ns: intended,
+                warmup: false,
+            };
+            let acked_unix_ns = intended + (seq + 1) * 1_000_000;
+            l.record(&job, Some(intended), Outcome::Accepted { acked_unix_ns });
+        }
+        let w = l.into_report(1, 0, false).windows.expect("digests sent");
+        assert_eq!(
+            (w.publish.len(), w.publish_raw.len(), w.lag.len()),
+            (2, 2, 2)
+        );
+        assert_eq!((w.publish[0].count, w.publish[1].count), (10.0, 10.0));
+        assert_eq!(
+            (w.publish[0].max, w.publish[1].max),
+            (Some(10e6), Some(20e6))
+        );
+        assert_eq!(w.lag[1].max, Some(0.0));
     }
 }
