@@ -39,3 +39,33 @@ pub fn client_config(bootstrap: &str) -> ClientConfig {
         .set("log_level", "3");
     c
 }
+
+/// A duration as librdkafka's fractional milliseconds (`linger.ms` takes
+/// 0.5): whole microseconds kept, not truncated to whole milliseconds.
+pub fn fractional_ms(d: std::time::Duration) -> String {
+    format!("{}", d.as_micros() as f64 / 1000.0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rdkafka::producer::FutureProducer;
+    use std::time::Duration;
+
+    #[test]
+    fn sub_millisecond_linger_is_kept_and_librdkafka_takes_it() {
+        assert_eq!(fractional_ms(Duration::from_micros(500)), "0.5");
+        assert_eq!(fractional_ms(Duration::from_millis(5)), "5");
+        assert_eq!(fractional_ms(Duration::from_nanos(1_234_567)), "1.234");
+        assert_eq!(fractional_ms(Duration::ZERO), "0");
+        // Creating a producer checks its settings; no broker is needed.
+        let producer: Result<FutureProducer, _> = client_config("127.0.0.1:1")
+            .set("linger.ms", fractional_ms(Duration::from_micros(500)))
+            .create();
+        assert!(producer.is_ok(), "{:?}", producer.err());
+        let refused: Result<FutureProducer, _> = client_config("127.0.0.1:1")
+            .set("linger.ms", "half")
+            .create();
+        assert!(refused.is_err(), "librdkafka checks linger.ms");
+    }
+}

@@ -296,7 +296,7 @@ pub fn start(
     let client = |e: rdkafka::error::KafkaError| KafkaError::Client(e.to_string());
     let producer: FutureProducer = client_config(&config.bootstrap)
         .set("acks", "all")
-        .set("linger.ms", config.linger.as_millis().to_string())
+        .set("linger.ms", super::fractional_ms(config.linger))
         .set("message.timeout.ms", "10000")
         .set(
             "queue.buffering.max.messages",
