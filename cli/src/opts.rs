@@ -265,13 +265,24 @@ pub struct PlanOpts {
     /// (event seq has key seq % N; on Kafka, the record key): order is
     /// checked within each key. 0: no `partitionkey`, so Kafka producers
     /// batch records freely; order is then checked across each sender.
-    #[arg(long, default_value_t = brokerbench_core::identity::PARTITION_KEYS, value_name = "N")]
-    pub partition_keys: u32,
+    /// Default 100; 0 for a Kafka SUT on the local broker `run` starts
+    /// (tansu keeps one object per record batch and lists a partition's
+    /// objects on every fetch: keyed records at 1,000/s are one per batch,
+    /// and its CPU then grows with the run until it is the bottleneck)
+    #[arg(long, value_name = "N")]
+    pub partition_keys: Option<u32>,
 }
 
 impl PlanOpts {
-    /// The plan (without `t0`) for `scenario`.
-    pub fn plan(&self, scenario: &str, senders: u32, receivers: u32) -> anyhow::Result<RunPlan> {
+    /// The plan (without `t0`) for `scenario`; `keys` is the number of
+    /// partition keys unless `--partition-keys` says otherwise.
+    pub fn plan(
+        &self,
+        scenario: &str,
+        senders: u32,
+        receivers: u32,
+        keys: u32,
+    ) -> anyhow::Result<RunPlan> {
         let schedule = Schedule::from_arg(&self.pace, Path::new("paces"))?;
         if self.payload_size == 0 {
             bail!("--payload-size must be at least 1 byte");
@@ -286,7 +297,7 @@ impl PlanOpts {
         }
         Ok(RunPlan {
             copies: self.copies,
-            partition_keys: self.partition_keys,
+            partition_keys: self.partition_keys.unwrap_or(keys),
             run_id: run_id(),
             scenario: scenario.to_string(),
             schedule,
@@ -573,7 +584,17 @@ impl RunOpts {
         if kind.is_some() && self.plan.copies != 1 {
             bail!("--copies is for an external SUT (--target); a local SUT's fan-out sets it");
         }
-        let mut plan = self.plan.plan(&scenario, 1, 1)?;
+        // The local broker (tansu) cannot carry keyed records for long: see
+        // --partition-keys.
+        let on_local_broker = sut.kafka_kind().is_some()
+            && external.is_none()
+            && self.kafka.kafka_bootstrap.is_none();
+        let keys = if on_local_broker {
+            0
+        } else {
+            brokerbench_core::identity::PARTITION_KEYS
+        };
+        let mut plan = self.plan.plan(&scenario, 1, 1, keys)?;
         let imc = match kind {
             Some(kind) => {
                 plan.copies = self.fan_out.copies(Some(kind));
@@ -702,5 +723,32 @@ mod tests {
         assert_eq!(parse(&["--sut", "channel-kafka"]), 256);
         assert_eq!(parse(&["--sut", "channel-kafka", "--connections", "8"]), 8);
         assert_eq!(parse(&[]), 64);
+    }
+
+    #[test]
+    fn kafka_suts_on_the_local_broker_send_no_partition_keys_unless_told() {
+        let keys = |args: &[&str]| {
+            let opts = Opts::try_parse_from([&["brokerbench", "run"], args].concat()).unwrap();
+            match opts.command {
+                Command::Run(run) => run.into_config().unwrap().plan.partition_keys,
+                _ => unreachable!(),
+            }
+        };
+        for sut in ["channel-kafka", "broker-kafka", "source-kafka"] {
+            assert_eq!(keys(&["--sut", sut]), 0, "{sut}");
+            assert_eq!(keys(&["--sut", sut, "--partition-keys", "7"]), 7, "{sut}");
+            let real = ["--sut", sut, "--kafka-bootstrap", "kafka:9092"];
+            assert_eq!(keys(&real), 100, "{sut} on a real cluster");
+        }
+        for sut in ["direct", "channel-imc", "broker-imc"] {
+            assert_eq!(keys(&["--sut", sut]), 100, "{sut}");
+        }
+        let external = [
+            "--target",
+            "http://127.0.0.1:1/",
+            "--receiver-listen",
+            "127.0.0.1:9",
+        ];
+        assert_eq!(keys(&external), 100, "an external SUT");
     }
 }

@@ -164,9 +164,12 @@ impl AggregatorOpts {
         if self.senders == 0 || self.receivers == 0 {
             bail!("--senders and --receivers must be at least 1");
         }
-        let plan = self
-            .plan
-            .plan(&self.scenario, self.senders, self.receivers)?;
+        let plan = self.plan.plan(
+            &self.scenario,
+            self.senders,
+            self.receivers,
+            brokerbench_core::identity::PARTITION_KEYS,
+        )?;
         Ok(AggregatorRoleConfig {
             listen: self.listen,
             plot: self.output.plot()?,

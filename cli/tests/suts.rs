@@ -120,12 +120,9 @@ async fn a_sut_summary_matches_the_committed_schema() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_kafka_suts_deliver_every_event_once_through_a_real_broker() {
     for (sut, extra) in [
-        // Without partition keys: records go without a key, so the
-        // producer batches them freely.
-        (
-            "channel-kafka",
-            &["--subscribers", "2", "--partition-keys", "0"][..],
-        ),
+        // On the local broker, without partition keys by default: records
+        // go without a key, so the producer batches them freely.
+        ("channel-kafka", &["--subscribers", "2"][..]),
         (
             "broker-kafka",
             &[
@@ -135,9 +132,11 @@ async fn the_kafka_suts_deliver_every_event_once_through_a_real_broker() {
                 "2",
                 "--delivery-order",
                 "ordered",
+                "--partition-keys",
+                "100",
             ][..],
         ),
-        ("source-kafka", &[][..]),
+        ("source-kafka", &["--partition-keys", "100"][..]),
     ] {
         let mut args = vec![
             "--sut",
