@@ -11,6 +11,15 @@ pub const DELIVERY_TOLERANCE: f64 = 0.05;
 const GROWTH_FACTOR: f64 = 3.0;
 /// ... and larger by at least this many milliseconds.
 const GROWTH_MIN_MS: f64 = 20.0;
+/// A queue that grows through a step delays each event by more than the
+/// last: when the SUT delivers a share `d` below the offered rate, e2e
+/// latency rises by about `d` seconds per second. A step whose median
+/// rises faster than [`DELIVERY_TOLERANCE`] per second, between the middles
+/// of its first and last quarters, is losing ground faster than the
+/// delivery rule allows, even when it started with a backlog (where the
+/// growth factor sees a small ratio) and the drain later delivers
+/// everything (so its delivery rate, counted by intended second, is full).
+const BACKLOG_GROWTH_PER_S: f64 = DELIVERY_TOLERANCE;
 
 /// Why one step did not hold (empty when it held). With fan-out, each
 /// event owes `copies` deliveries, and so does the delivery target.
@@ -42,9 +51,17 @@ pub fn step_breaks(step: &StepSummary, series: &[SecondRow], copies: u32) -> Vec
         if let (Some(first), Some(last)) =
             (p50(&rows[..quarter]), p50(&rows[rows.len() - quarter..]))
         {
+            // Seconds between the middles of the two quarters.
+            let apart = (rows.len() - quarter) as f64;
+            let rise_per_s = (last - first) / 1000.0 / apart;
             if last > first * GROWTH_FACTOR && last - first > GROWTH_MIN_MS {
                 why.push(format!(
                     "e2e latency growing ({first:.1} ms -> {last:.1} ms median)"
+                ));
+            } else if rise_per_s > BACKLOG_GROWTH_PER_S && last - first > GROWTH_MIN_MS {
+                why.push(format!(
+                    "backlog growing ({first:.0} ms -> {last:.0} ms median in {apart:.0} s: ~{:.0}% below the offered rate)",
+                    100.0 * rise_per_s / (1.0 + rise_per_s)
                 ));
             }
         }
@@ -161,6 +178,26 @@ mod tests {
         let growing = rows(&[2.0, 3.0, 10.0, 30.0, 60.0, 90.0, 120.0, 150.0]);
         let why = step_breaks(&step(1, 1000, 8000, 0, 0), &growing, 1);
         assert_eq!(why, ["e2e latency growing (2.5 ms -> 135.0 ms median)"]);
+        // Starting from a backlog: a ratio under 3, but the queue gains
+        // 1.2 s in 6 s (a 20% shortfall, for the rule's 5%).
+        let backlog = rows(&[700.0, 900.0, 1100.0, 1300.0, 1500.0, 1700.0, 1900.0, 2100.0]);
+        let why = step_breaks(&step(1, 1000, 8000, 0, 0), &backlog, 1);
+        assert_eq!(
+            why,
+            ["backlog growing (800 ms -> 2000 ms median in 6 s: ~17% below the offered rate)"]
+        );
+        // A steady backlog, and one shrinking, hold; so does a slow rise.
+        for p50s in [
+            [900.0; 8],
+            [2100.0, 1900.0, 1700.0, 1500.0, 1300.0, 1100.0, 900.0, 700.0],
+        ] {
+            assert!(step_breaks(&step(1, 1000, 8000, 0, 0), &rows(&p50s), 1).is_empty());
+        }
+        let slow = rows(&[700.0, 720.0, 740.0, 760.0, 780.0, 800.0, 820.0, 840.0]);
+        assert!(
+            step_breaks(&step(1, 1000, 8000, 0, 0), &slow, 1).is_empty(),
+            "20 ms/s is a 2% shortfall"
+        );
     }
 
     #[test]
