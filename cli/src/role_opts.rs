@@ -9,7 +9,7 @@ use brokerbench_aggregator::plot::PlotOptions;
 use brokerbench_aggregator::slo::Slo;
 use brokerbench_aggregator::AggregatorConfig;
 use brokerbench_receiver::ReceiverConfig;
-use brokerbench_sender::config::Target;
+use brokerbench_sender::config::{PacerMode, Target};
 use brokerbench_sender::SenderConfig;
 use clap::Args;
 use std::net::SocketAddr;
@@ -46,9 +46,12 @@ impl SenderOpts {
         let target = Target::parse(&self.target)?;
         Ok(SenderRoleConfig {
             aggregator: check_url(&self.aggregator, "--aggregator")?,
-            sender: self
-                .publish
-                .config(target, self.index, DEFAULT_CONNECTIONS)?,
+            sender: self.publish.config(
+                target,
+                self.index,
+                DEFAULT_CONNECTIONS,
+                PacerMode::Spin,
+            )?,
         })
     }
 }
