@@ -27,12 +27,12 @@ impl ProgressLine {
                     sent += p.sent;
                     accepted += p.accepted;
                     failed += p.failed;
-                    pub99 = pub99.or(p.p99_ms);
-                    lag99 = lag99.or(p.lag_p99_ms);
+                    pub99 = worst(pub99, p.p99_ms);
+                    lag99 = worst(lag99, p.lag_p99_ms);
                 }
                 Some(Role::Receiver) => {
                     delivered += p.delivered;
-                    e2e99 = e2e99.or(p.p99_ms);
+                    e2e99 = worst(e2e99, p.p99_ms);
                 }
                 None => {}
             }
@@ -65,6 +65,14 @@ impl ProgressLine {
             ms(e2e99),
             ms(lag99)
         )
+    }
+}
+
+/// The larger of two latencies (the line shows the worst role's P99).
+fn worst(a: Option<f64>, b: Option<f64>) -> Option<f64> {
+    match (a, b) {
+        (Some(x), Some(y)) => Some(x.max(y)),
+        _ => a.or(b),
     }
 }
 
@@ -180,5 +188,18 @@ mod tests {
         );
         assert!(l.contains("step 1/2 200/s"), "{l}");
         assert!(l.contains("undelivered 30 |"), "400 owed, 370 in: {l}");
+        let l = ProgressLine::default().line(
+            &plan,
+            &[
+                sender(100, Some(0.5)),
+                sender(100, Some(7.0)),
+                sender(1, None),
+            ],
+            11_000_000_000,
+        );
+        assert!(
+            l.contains("p99 ms: publish 7.00"),
+            "the worst sender's: {l}"
+        );
     }
 }
