@@ -9,7 +9,7 @@ use crate::model::*;
 use brokerbench_core::bitset::BitSet;
 use brokerbench_core::digest::{Digest, Percentiles, WireDigest};
 use brokerbench_core::plan::RunPlan;
-use brokerbench_core::series::LatencyWindows;
+use brokerbench_core::series::{LatencyWindows, WindowSummary};
 use brokerbench_core::wire::{
     FailureCounts, ReceiverReport, ReceiverWindows, RejectCounts, Role, SenderReport, SenderWindows,
 };
@@ -42,6 +42,14 @@ impl Ending {
                     .cut_second
                     .is_some_and(|cut| answered_second + f64::from(drain_seconds) <= cut))
     }
+}
+
+/// Second `i` of merged windows: its percentiles and the running P99.99.
+fn second(w: &WindowSummary, i: usize) -> (Option<Percentiles>, Option<f64>) {
+    (
+        w.windowed.get(i).copied().flatten(),
+        w.running_p99_99.get(i).copied().flatten(),
+    )
 }
 
 /// Joins the reports of one run.
@@ -233,15 +241,9 @@ pub fn join(
         let publish_raw = merge(|w| &w.publish_raw);
         let lag = merge(|w| &w.lag);
         for (i, row) in series.iter_mut().enumerate() {
-            row.publish = publish.windowed.get(i).copied().flatten();
-            row.publish_running_p99_99 = publish.running_p99_99.get(i).copied().flatten();
-            row.lag_p99_99 = lag.windowed.get(i).copied().flatten().map(|p| p.p99_99);
-            row.publish_raw_p99_99 = publish_raw
-                .windowed
-                .get(i)
-                .copied()
-                .flatten()
-                .map(|p| p.p99_99);
+            (row.publish, row.publish_running_p99_99) = second(&publish, i);
+            row.lag_p99_99 = second(&lag, i).0.map(|p| p.p99_99);
+            row.publish_raw_p99_99 = second(&publish_raw, i).0.map(|p| p.p99_99);
         }
     } else if let Some(r) = senders.iter().min_by_key(|r| r.index) {
         for (row, sec) in series.iter_mut().zip(&r.seconds) {
@@ -262,9 +264,8 @@ pub fn join(
         let e2e = merge(|w| &w.e2e);
         let e2e_raw = merge(|w| &w.e2e_raw);
         for (i, row) in series.iter_mut().enumerate() {
-            row.e2e = e2e.windowed.get(i).copied().flatten();
-            row.e2e_running_p99_99 = e2e.running_p99_99.get(i).copied().flatten();
-            row.e2e_raw_p99_99 = e2e_raw.windowed.get(i).copied().flatten().map(|p| p.p99_99);
+            (row.e2e, row.e2e_running_p99_99) = second(&e2e, i);
+            row.e2e_raw_p99_99 = second(&e2e_raw, i).0.map(|p| p.p99_99);
         }
     } else if let Some(r) = receivers.iter().min_by_key(|r| r.index) {
         for (row, sec) in series.iter_mut().zip(&r.seconds) {

@@ -725,6 +725,15 @@ pub(crate) fn check_url(url: &str, flag: &str) -> anyhow::Result<String> {
 mod tests {
     use super::*;
 
+    /// The configuration of `brokerbench run ARGS`.
+    fn run_config(args: &[&str]) -> LocalConfig {
+        let opts = Opts::try_parse_from([&["brokerbench", "run"], args].concat()).unwrap();
+        match opts.command {
+            Command::Run(run) => run.into_config().unwrap(),
+            _ => unreachable!(),
+        }
+    }
+
     #[test]
     fn kafka_ingresses_get_more_connections_unless_told() {
         assert_eq!(default_connections(Sut::ChannelKafka, false), 256);
@@ -733,13 +742,7 @@ mod tests {
         for sut in [Sut::Direct, Sut::ChannelImc, Sut::SourceKafka] {
             assert_eq!(default_connections(sut, false), 64, "{sut}");
         }
-        let parse = |args: &[&str]| {
-            let opts = Opts::try_parse_from([&["brokerbench", "run"], args].concat()).unwrap();
-            match opts.command {
-                Command::Run(run) => run.into_config().unwrap().sender.connections,
-                _ => unreachable!(),
-            }
-        };
+        let parse = |args: &[&str]| run_config(args).sender.connections;
         assert_eq!(parse(&["--sut", "channel-kafka"]), 256);
         assert_eq!(parse(&["--sut", "channel-kafka", "--connections", "8"]), 8);
         assert_eq!(parse(&[]), 64);
@@ -747,13 +750,7 @@ mod tests {
 
     #[test]
     fn kafka_suts_pace_with_the_sleeping_pacer_unless_told() {
-        let pacer = |args: &[&str]| {
-            let opts = Opts::try_parse_from([&["brokerbench", "run"], args].concat()).unwrap();
-            match opts.command {
-                Command::Run(run) => run.into_config().unwrap().sender.pacer,
-                _ => unreachable!(),
-            }
-        };
+        let pacer = |args: &[&str]| run_config(args).sender.pacer;
         for sut in ["channel-kafka", "broker-kafka", "source-kafka"] {
             assert_eq!(pacer(&["--sut", sut]), PacerMode::Sleep, "{sut}");
             assert_eq!(pacer(&["--sut", sut, "--pacer", "spin"]), PacerMode::Spin);
@@ -766,13 +763,7 @@ mod tests {
 
     #[test]
     fn kafka_suts_on_the_local_broker_send_no_partition_keys_unless_told() {
-        let keys = |args: &[&str]| {
-            let opts = Opts::try_parse_from([&["brokerbench", "run"], args].concat()).unwrap();
-            match opts.command {
-                Command::Run(run) => run.into_config().unwrap().plan.partition_keys,
-                _ => unreachable!(),
-            }
-        };
+        let keys = |args: &[&str]| run_config(args).plan.partition_keys;
         for sut in ["channel-kafka", "broker-kafka", "source-kafka"] {
             assert_eq!(keys(&["--sut", sut]), 0, "{sut}");
             assert_eq!(keys(&["--sut", sut, "--partition-keys", "7"]), 7, "{sut}");

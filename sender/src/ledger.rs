@@ -192,17 +192,22 @@ mod tests {
         }
     }
 
+    /// Measured event `seq` of `plan`.
+    fn job(plan: &RunPlan, seq: u64) -> Job {
+        Job {
+            seq,
+            intended_unix_ns: plan.intended_unix_ns(seq).unwrap(),
+            warmup: false,
+        }
+    }
+
     #[test]
     fn sent_is_accepted_plus_failed() {
         let plan = plan();
         let mut l = SenderLedger::new(&plan);
         for seq in 0..20 {
-            let intended = plan.intended_unix_ns(seq).unwrap();
-            let job = Job {
-                seq,
-                intended_unix_ns: intended,
-                warmup: false,
-            };
+            let job = job(&plan, seq);
+            let intended = job.intended_unix_ns;
             let outcome = match seq % 4 {
                 0 => Outcome::Failed(FailureReason::Status5xx),
                 1 => Outcome::Failed(FailureReason::InflightLimit),
@@ -249,14 +254,12 @@ mod tests {
         };
         let mut l = SenderLedger::new(&plan);
         for seq in 0..20 {
-            let intended = plan.intended_unix_ns(seq).unwrap();
-            let job = Job {
-                seq,
-                intended_unix_ns: intended,
-                warmup: false,
-            };
-            let acked_unix_ns = intended + (seq + 1) * 1_000_000;
-            l.record(&job, Some(intended), Outcome::Accepted { acked_unix_ns });
+            let job = job(&plan, seq);
+            let (sent, acked_unix_ns) = (
+                job.intended_unix_ns,
+                job.intended_unix_ns + (seq + 1) * 1_000_000,
+            );
+            l.record(&job, Some(sent), Outcome::Accepted { acked_unix_ns });
         }
         let w = l.into_report(1, 0, false).windows.expect("digests sent");
         assert_eq!(
