@@ -958,6 +958,27 @@ mod tests {
         assert!(!crate::table::render(&res.summary, "d").contains("DAMON"));
     }
 
+    /// The reordered line says what order was checked: within each key,
+    /// or across the sender when events carry none.
+    #[test]
+    fn the_reordered_line_names_what_order_was_checked() {
+        let (s, mut r) = reports();
+        r.reordered = 4;
+        for (keys, within) in [
+            (100, "4 events arrived after a later event of their partition key (seq % 100)\n"),
+            (0, "4 events arrived after a later event of their sender (no partition keys: a SUT that spreads events over Kafka partitions keeps no order across them; --partition-keys N checks order within each key)\n"),
+        ] {
+            let plan = RunPlan {
+                partition_keys: keys,
+                ..plan()
+            };
+            let res = join(&plan, &[s.clone()], &[r.clone()], &Ending::complete());
+            assert_eq!(res.summary.totals.reordered, 4);
+            let table = crate::table::render(&res.summary, "d");
+            assert!(table.contains(&format!("reordered: {within}")), "{table}");
+        }
+    }
+
     /// Roles on other hosts report their clocks; the table lists them and
     /// warns when their uncertainty is large against the e2e P50.
     #[test]

@@ -197,7 +197,7 @@ pub fn render(s: &Summary, dir: &str) -> String {
     }
     if s.totals.reordered > 0 {
         let within = match s.partition_keys {
-            0 => "of their sender (no partition keys)".to_string(),
+            0 => "of their sender (no partition keys: a SUT that spreads events over Kafka partitions keeps no order across them; --partition-keys N checks order within each key)".to_string(),
             n => format!("of their partition key (seq % {n})"),
         };
         let _ = writeln!(
