@@ -972,7 +972,7 @@ mod tests {
                 partition_keys: keys,
                 ..plan()
             };
-            let res = join(&plan, &[s.clone()], &[r.clone()], &Ending::complete());
+            let res = join(&plan, std::slice::from_ref(&s), std::slice::from_ref(&r), &Ending::complete());
             assert_eq!(res.summary.totals.reordered, 4);
             let table = crate::table::render(&res.summary, "d");
             assert!(table.contains(&format!("reordered: {within}")), "{table}");
