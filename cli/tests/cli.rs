@@ -498,24 +498,30 @@ fn slow_sink(delay: std::time::Duration) -> u16 {
 }
 
 /// Two senders, one answered at once and one after 300 ms: every second of
-/// `series.tsv` holds both (the slow one's tail, both one's counts), where
-/// it once held sender 0's alone.
+/// `series.tsv` holds both (the slow one's tail, the fast one's median),
+/// where it once held sender 0's alone.
 #[test]
 fn two_senders_percentiles_per_second_cover_both() {
     let out = scratch("two-senders");
     let (agg, recv) = (free_port(), free_port());
     let slow = slow_sink(std::time::Duration::from_millis(300));
-    let bin = env!("CARGO_BIN_EXE_brokerbench");
-    let aggregator = Command::new(bin)
-        .args(["aggregator", "--listen", &format!("127.0.0.1:{agg}")])
-        .args(["--senders", "2", "--pace", "50:3", "--quiet", "--no-plot"])
-        .args(["--warmup-seconds", "0", "--drain-seconds", "1"])
-        .arg("--out")
-        .arg(&out)
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+    let aggregator = spawn(&[
+        "aggregator",
+        "--listen",
+        &format!("127.0.0.1:{agg}"),
+        "--senders",
+        "2",
+        "--pace",
+        "50:3",
+        "--quiet",
+        "--no-plot",
+        "--warmup-seconds",
+        "0",
+        "--drain-seconds",
+        "1",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
     let agg_url = format!("http://127.0.0.1:{agg}");
     let receiver = spawn(&[
         "receiver",
