@@ -4,6 +4,7 @@
 //!
 //! ```text
 //! cargo run --release -p brokerbench --example floor -- gaps 30
+//! cargo run --release -p brokerbench --example floor -- gaps 20 --fifo 1
 //! cargo run --release -p brokerbench --example floor -- tcp 1000 30
 //! cargo run --release -p brokerbench --example floor -- http 40000 10
 //! cargo run --release -p brokerbench --example floor -- http 1000 30 --hops 1
@@ -11,7 +12,12 @@
 //!
 //! - `gaps SECONDS`: one thread per CPU, pinned, reads the clock in a loop.
 //!   Every gap between two reads is time it did not run: another thread, an
-//!   interrupt, or the host taking the vCPU.
+//!   interrupt, or the host taking the vCPU. `--fifo CPU` spins on that CPU
+//!   alone as SCHED_FIFO 99, which no other thread of the guest preempts:
+//!   what it still sees is interrupts and the host. It needs root and
+//!   real-time throttling off (`echo -1 >
+//!   /proc/sys/kernel/sched_rt_runtime_us`; put back 950000 after), or the
+//!   throttle's pause of 50 ms a second would be the gap measured.
 //! - `tcp RATE SECONDS`: 8 KiB messages on one loopback TCP connection with
 //!   blocking sockets, sent by a spinning thread at their intended times and
 //!   read by a blocking thread: no HTTP, no async runtime.
@@ -50,7 +56,7 @@ fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     if let Err(e) = run(&args) {
         eprintln!("floor: {e}");
-        eprintln!("usage: floor gaps SECONDS | tcp RATE SECONDS | http RATE SECONDS [--hops N] [--connections N]");
+        eprintln!("usage: floor gaps SECONDS [--fifo CPU] | tcp RATE SECONDS | http RATE SECONDS [--hops N] [--connections N]");
         std::process::exit(2);
     }
 }
@@ -66,7 +72,20 @@ fn run(args: &[String]) -> Result<(), String> {
     let started = CpuTicks::now();
     match args.first().map(String::as_str) {
         Some("gaps") => {
-            for (cpu, g) in gaps(Duration::from_secs(number(1, "SECONDS")?)) {
+            let length = Duration::from_secs(number(1, "SECONDS")?);
+            let spinners = match args.get(2).map(String::as_str) {
+                None => Spinners::EveryCpu,
+                Some("--fifo") => {
+                    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+                    let cpu = args.get(3).and_then(|a| a.parse::<usize>().ok());
+                    match cpu.filter(|c| *c < cpus) {
+                        Some(cpu) => Spinners::Fifo(cpu),
+                        None => return Err(format!("--fifo needs a CPU number below {cpus}")),
+                    }
+                }
+                Some(other) => return Err(format!("unknown option {other:?}")),
+            };
+            for (cpu, g) in gaps(length, spinners)? {
                 println!(
                     "cpu{cpu}: gaps over 0.5 ms {}, over 1 ms {}, over 2 ms {}, over 4 ms {}; longest {:.2} ms",
                     g.over[0], g.over[1], g.over[2], g.over[3], g.longest_ns as f64 / 1e6
@@ -155,12 +174,42 @@ struct Gaps {
     longest_ns: u64,
 }
 
-fn gaps(length: Duration) -> Vec<(usize, Gaps)> {
-    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let threads: Vec<_> = (0..cpus)
+/// Where `gaps` spins.
+#[derive(Debug, Clone, Copy)]
+enum Spinners {
+    /// A normal thread on each CPU.
+    EveryCpu,
+    /// One SCHED_FIFO 99 thread on this CPU.
+    Fifo(usize),
+}
+
+fn gaps(length: Duration, spinners: Spinners) -> Result<Vec<(usize, Gaps)>, String> {
+    let cpus: Vec<usize> = match spinners {
+        Spinners::EveryCpu => {
+            (0..std::thread::available_parallelism().map_or(1, |n| n.get())).collect()
+        }
+        Spinners::Fifo(cpu) => {
+            let throttle =
+                std::fs::read_to_string("/proc/sys/kernel/sched_rt_runtime_us").unwrap_or_default();
+            if throttle.trim() != "-1" {
+                return Err(format!(
+                    "--fifo needs real-time throttling off (sched_rt_runtime_us is {}, not -1): \
+                     echo -1 > /proc/sys/kernel/sched_rt_runtime_us, and put it back after",
+                    throttle.trim()
+                ));
+            }
+            vec![cpu]
+        }
+    };
+    let fifo = matches!(spinners, Spinners::Fifo(_));
+    let threads: Vec<_> = cpus
+        .into_iter()
         .map(|cpu| {
             std::thread::spawn(move || {
                 pin_to(cpu);
+                if fifo {
+                    real_time()?;
+                }
                 let (start, mut last, mut g) = (Instant::now(), Instant::now(), Gaps::default());
                 while last - start < length {
                     let now = Instant::now();
@@ -175,11 +224,24 @@ fn gaps(length: Duration) -> Vec<(usize, Gaps)> {
                     g.longest_ns = g.longest_ns.max(gap);
                     last = now;
                 }
-                (cpu, g)
+                Ok((cpu, g))
             })
         })
         .collect();
     threads.into_iter().map(|t| t.join().unwrap()).collect()
+}
+
+/// Makes the calling thread SCHED_FIFO at the highest priority.
+fn real_time() -> Result<(), String> {
+    let param = libc::sched_param { sched_priority: 99 };
+    // SAFETY: `param` is valid; pid 0 is the calling thread.
+    match unsafe { libc::sched_setscheduler(0, libc::SCHED_FIFO, &param) } {
+        0 => Ok(()),
+        _ => Err(format!(
+            "SCHED_FIFO refused: {}",
+            std::io::Error::last_os_error()
+        )),
+    }
 }
 
 fn pin_to(cpu: usize) {
