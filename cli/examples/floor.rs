@@ -54,14 +54,25 @@ type Samples = Arc<Mutex<Vec<u64>>>;
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    if let Err(e) = run(&args) {
-        eprintln!("floor: {e}");
-        eprintln!("usage: floor gaps SECONDS [--fifo CPU] | tcp RATE SECONDS | http RATE SECONDS [--hops N] [--connections N]");
-        std::process::exit(2);
+    match parse(&args) {
+        Ok(mode) => measure(mode),
+        Err(e) => {
+            eprintln!("floor: {e}");
+            eprintln!("usage: floor gaps SECONDS [--fifo CPU] | tcp RATE SECONDS | http RATE SECONDS [--hops N] [--connections N]");
+            std::process::exit(2);
+        }
     }
 }
 
-fn run(args: &[String]) -> Result<(), String> {
+/// What to measure, from the command line.
+#[derive(Debug, PartialEq)]
+enum Mode {
+    Gaps(Duration, Spinners),
+    Tcp { rate: u64, seconds: u64 },
+    Http(HttpOpts),
+}
+
+fn parse(args: &[String]) -> Result<Mode, String> {
     let number = |i: usize, what: &str| -> Result<u64, String> {
         let a = args.get(i).ok_or(format!("missing {what}"))?;
         a.parse::<u64>()
@@ -69,7 +80,7 @@ fn run(args: &[String]) -> Result<(), String> {
             .filter(|n| *n > 0)
             .ok_or(format!("bad {what} {a:?}: a whole number above 0"))
     };
-    let started = CpuTicks::now();
+    let options = args.get(3..).unwrap_or_default();
     match args.first().map(String::as_str) {
         Some("gaps") => {
             let length = Duration::from_secs(number(1, "SECONDS")?);
@@ -78,36 +89,28 @@ fn run(args: &[String]) -> Result<(), String> {
                 Some("--fifo") => {
                     let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
                     let cpu = args.get(3).and_then(|a| a.parse::<usize>().ok());
-                    match cpu.filter(|c| *c < cpus) {
-                        Some(cpu) => Spinners::Fifo(cpu),
-                        None => return Err(format!("--fifo needs a CPU number below {cpus}")),
-                    }
+                    let cpu = cpu.filter(|c| *c < cpus);
+                    Spinners::Fifo(cpu.ok_or(format!("--fifo needs a CPU number below {cpus}"))?)
                 }
                 Some(other) => return Err(format!("unknown option {other:?}")),
             };
-            for (cpu, g) in gaps(length, spinners)? {
-                println!(
-                    "cpu{cpu}: gaps over 0.5 ms {}, over 1 ms {}, over 2 ms {}, over 4 ms {}; longest {:.2} ms",
-                    g.over[0], g.over[1], g.over[2], g.over[3], g.longest_ns as f64 / 1e6
-                );
-            }
+            Ok(Mode::Gaps(length, spinners))
         }
-        Some("tcp") => {
-            let (rate, seconds) = (number(1, "RATE")?, number(2, "SECONDS")?);
-            let (mut lag, mut e2e) = tcp(rate, seconds);
-            println!("tcp {rate}/s for {seconds} s, one connection, blocking sockets");
-            println!("  lag  {}", summary(&mut lag));
-            println!("  e2e  {}", summary(&mut e2e));
-        }
+        Some("tcp") => match options.first() {
+            Some(other) => Err(format!("unknown option {other:?}")),
+            None => Ok(Mode::Tcp {
+                rate: number(1, "RATE")?,
+                seconds: number(2, "SECONDS")?,
+            }),
+        },
         Some("http") => {
-            let (rate, seconds) = (number(1, "RATE")?, number(2, "SECONDS")?);
             let mut opts = HttpOpts {
-                rate,
-                seconds,
+                rate: number(1, "RATE")?,
+                seconds: number(2, "SECONDS")?,
                 hops: 0,
                 connections: 64,
             };
-            for pair in args.get(3..).unwrap_or_default().chunks(2) {
+            for pair in options.chunks(2) {
                 let value = |what| {
                     pair.get(1)
                         .and_then(|v| v.parse::<usize>().ok())
@@ -119,15 +122,47 @@ fn run(args: &[String]) -> Result<(), String> {
                     other => return Err(format!("unknown option {other:?}")),
                 }
             }
+            Ok(Mode::Http(opts))
+        }
+        Some(other) => Err(format!("unknown mode {other:?}")),
+        None => Err("missing mode".to_string()),
+    }
+}
+
+/// Runs `mode` and prints its figures and the run's steal.
+fn measure(mode: Mode) {
+    let started = CpuTicks::now();
+    match mode {
+        Mode::Gaps(length, spinners) => match gaps(length, spinners) {
+            Ok(per_cpu) => {
+                for (cpu, g) in per_cpu {
+                    println!(
+                        "cpu{cpu}: gaps over 0.5 ms {}, over 1 ms {}, over 2 ms {}, over 4 ms {}; longest {:.2} ms",
+                        g.over[0], g.over[1], g.over[2], g.over[3], g.longest_ns as f64 / 1e6
+                    );
+                }
+            }
+            Err(e) => {
+                eprintln!("floor: {e}");
+                std::process::exit(2);
+            }
+        },
+        Mode::Tcp { rate, seconds } => {
+            let (mut lag, mut e2e) = tcp(rate, seconds);
+            println!("tcp {rate}/s for {seconds} s, one connection, blocking sockets");
+            println!("  lag  {}", summary(&mut lag));
+            println!("  e2e  {}", summary(&mut e2e));
+        }
+        Mode::Http(opts) => {
             let mut m = http(&opts);
             println!(
-                "http {rate}/s for {seconds} s, {} connections, {} hop(s)",
-                opts.connections, opts.hops
+                "http {}/s for {} s, {} connections, {} hop(s)",
+                opts.rate, opts.seconds, opts.connections, opts.hops
             );
             println!("  lag      {}", summary(&mut m.lag));
             println!("  publish  {}", summary(&mut m.publish));
             println!("  e2e      {}", summary(&mut m.e2e));
-            let per_event = |ns: u64| ns as f64 / (rate * seconds) as f64 / 1e3;
+            let per_event = |ns: u64| ns as f64 / (opts.rate * opts.seconds) as f64 / 1e3;
             let hops: Vec<String> = m.cpu_ns[2..]
                 .iter()
                 .map(|&c| format!("{:.1}", per_event(c)))
@@ -139,13 +174,10 @@ fn run(args: &[String]) -> Result<(), String> {
                 hops.join(", ")
             );
         }
-        Some(other) => return Err(format!("unknown mode {other:?}")),
-        None => return Err("missing mode".to_string()),
     }
     if let (Some(a), Some(b)) = (started, CpuTicks::now()) {
         println!("  steal {:.1}%", b.steal_since(&a).unwrap_or(0.0) * 100.0);
     }
-    Ok(())
 }
 
 /// Exact percentiles of `ns`, in ms, and the count.
@@ -175,7 +207,7 @@ struct Gaps {
 }
 
 /// Where `gaps` spins.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 enum Spinners {
     /// A normal thread on each CPU.
     EveryCpu,
@@ -296,6 +328,7 @@ fn tcp(rate: u64, seconds: u64) -> (Vec<u64>, Vec<u64>) {
     (lag, reader.join().unwrap())
 }
 
+#[derive(Debug, PartialEq)]
 struct HttpOpts {
     rate: u64,
     seconds: u64,
@@ -496,6 +529,75 @@ mod tests {
             summary(&mut ns),
             "n=10000 p50=5000.000 p99=9900.000 p99.9=9990.000 p99.99=9999.000 max=10000.000"
         );
+    }
+
+    fn parsed(line: &str) -> Result<Mode, String> {
+        parse(
+            &line
+                .split_whitespace()
+                .map(String::from)
+                .collect::<Vec<_>>(),
+        )
+    }
+
+    #[test]
+    fn parse_reads_each_mode() {
+        assert_eq!(
+            parsed("gaps 30"),
+            Ok(Mode::Gaps(Duration::from_secs(30), Spinners::EveryCpu))
+        );
+        assert_eq!(
+            parsed("gaps 20 --fifo 0"),
+            Ok(Mode::Gaps(Duration::from_secs(20), Spinners::Fifo(0)))
+        );
+        assert_eq!(
+            parsed("tcp 1000 30"),
+            Ok(Mode::Tcp {
+                rate: 1000,
+                seconds: 30
+            })
+        );
+        let http = HttpOpts {
+            rate: 40_000,
+            seconds: 10,
+            hops: 0,
+            connections: 64,
+        };
+        assert_eq!(parsed("http 40000 10"), Ok(Mode::Http(http)));
+        let http = HttpOpts {
+            rate: 1000,
+            seconds: 30,
+            hops: 2,
+            connections: 8,
+        };
+        assert_eq!(
+            parsed("http 1000 30 --hops 2 --connections 8"),
+            Ok(Mode::Http(http))
+        );
+    }
+
+    #[test]
+    fn parse_names_what_is_wrong() {
+        for (line, error) in [
+            ("", "missing mode"),
+            ("floods 1", "unknown mode \"floods\""),
+            ("gaps", "missing SECONDS"),
+            ("gaps 0", "bad SECONDS \"0\": a whole number above 0"),
+            ("gaps 5 --fifo 4096", "--fifo needs a CPU number below"),
+            ("gaps 5 --fast", "unknown option \"--fast\""),
+            ("tcp 1000", "missing SECONDS"),
+            ("tcp x 10", "bad RATE \"x\": a whole number above 0"),
+            ("tcp 1000 10 --hops 1", "unknown option \"--hops\""),
+            ("http 1000 10 --hops", "--hops needs a whole number"),
+            (
+                "http 1000 10 --connections many",
+                "--connections needs a whole number",
+            ),
+            ("http 1000 10 --conns 4", "unknown option \"--conns\""),
+        ] {
+            let e = parsed(line).expect_err(line);
+            assert!(e.starts_with(error), "{line:?}: {e}");
+        }
     }
 
     #[test]
