@@ -218,7 +218,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn http_through_a_hop_delivers_every_event_once() {
+    fn http_through_a_hop_measures_every_event() {
         let m = run(&HttpOpts {
             rate: 1000,
             seconds: 1,

@@ -89,3 +89,36 @@ fn pin_to(cpu: usize) {
         libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_cpu_gets_a_spinner_and_the_counts_nest() {
+        let per_cpu = count(Duration::from_millis(200), Spinners::EveryCpu).unwrap();
+        let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let seen: Vec<usize> = per_cpu.iter().map(|(cpu, _)| *cpu).collect();
+        assert_eq!(seen, (0..cpus).collect::<Vec<_>>());
+        for (cpu, g) in &per_cpu {
+            assert!(g.over.windows(2).all(|w| w[0] >= w[1]), "cpu{cpu}: {g:?}");
+            assert!(g.longest_ns < 10_000_000_000, "cpu{cpu}: {g:?}");
+        }
+    }
+
+    /// With throttling on (the kernel's default), a real-time spinner
+    /// would be paused 50 ms a second, so `--fifo` refuses and says how to
+    /// switch it off.
+    #[test]
+    fn fifo_refuses_while_real_time_throttling_is_on() {
+        let throttle = std::fs::read_to_string("/proc/sys/kernel/sched_rt_runtime_us");
+        if throttle.is_ok_and(|t| t.trim() == "-1") {
+            return; // switched off by hand for a measurement: nothing to refuse
+        }
+        let e = count(Duration::from_millis(10), Spinners::Fifo(0)).unwrap_err();
+        assert!(
+            e.contains("echo -1 > /proc/sys/kernel/sched_rt_runtime_us"),
+            "{e}"
+        );
+    }
+}
