@@ -19,8 +19,9 @@
 //!   /proc/sys/kernel/sched_rt_runtime_us`; put back 950000 after), or the
 //!   throttle's pause of 50 ms a second would be the gap measured.
 //! - `tcp RATE SECONDS`: 8 KiB messages on one loopback TCP connection with
-//!   blocking sockets, sent by a spinning thread at their intended times and
-//!   read by a blocking thread: no HTTP, no async runtime.
+//!   blocking sockets, written by a spinning thread at their intended times
+//!   (it never waits for the reader) and read by a blocking thread: no
+//!   HTTP, no async runtime.
 //! - `http RATE SECONDS [--hops N] [--connections N]`: what `run --sut
 //!   direct` does, bare: a hyper 1 client with N keep-alive connections
 //!   (default 64) fed by a pacer spinning on its runtime, a hyper server
