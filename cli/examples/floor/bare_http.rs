@@ -2,11 +2,11 @@
 
 use crate::PAYLOAD;
 use brokerbench_core::clock::unix_now_ns;
+use brokerbench_core::conn::{self, Conn};
 use brokerbench_core::cpu::ThreadCpu;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
-use hyper::client::conn::http1::SendRequest;
 use hyper_util::rt::TokioIo;
 use std::net::{SocketAddr, TcpListener};
 use std::sync::{Arc, Mutex};
@@ -85,25 +85,19 @@ fn runtime() -> tokio::runtime::Runtime {
         .unwrap()
 }
 
-async fn connect(addr: SocketAddr) -> SendRequest<Full<Bytes>> {
-    let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
-    stream.set_nodelay(true).unwrap();
-    let (send, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
-        .await
-        .unwrap();
-    tokio::spawn(conn);
-    send
+/// One keep-alive HTTP/1.1 connection, as the sender and the SUTs open them.
+async fn connect(addr: SocketAddr) -> Conn {
+    conn::connect(addr).await.expect("connect on loopback")
 }
 
 /// Posts `body` stamped with `intended` and reads the whole answer.
-async fn post(c: &mut SendRequest<Full<Bytes>>, intended: u64, body: Bytes) {
+async fn post(c: &mut Conn, intended: u64, body: Bytes) {
     c.ready().await.unwrap();
     let req = http::Request::post("/")
         .header(INTENDED, intended)
         .body(Full::new(body))
         .unwrap();
-    let answer = c.send_request(req).await.unwrap();
-    answer.into_body().collect().await.unwrap();
+    conn::exchange(c, req).await.unwrap();
 }
 
 /// The sender: `connections` workers fed by a spinning pacer on this runtime.

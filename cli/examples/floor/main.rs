@@ -27,7 +27,8 @@
 //!   (default 64) fed by a pacer spinning on its runtime, a hyper server
 //!   answering 202, and `--hops` bare in-memory forwarders between them
 //!   (answer 202, queue, deliver on their own connections), each role on
-//!   its own thread. No CloudEvents, no ledgers, no digests.
+//!   its own thread. No CloudEvents, no ledgers, no digests: only hyper,
+//!   on the suite's connection helper (`brokerbench_core::conn`).
 //!
 //! Latencies are exact (every sample kept and sorted), from the intended
 //! send time, in ms. Steal is the share of the run's CPU time that the
