@@ -2,7 +2,8 @@
 //! first step where delivery fell below the target by more than a tolerance,
 //! send failures or lost events appeared, or latency grew without bound.
 
-use crate::model::{BreakingPoint, SecondRow, StepSummary};
+use crate::model::{BreakingPoint, Limit, SecondRow, StepSummary};
+use brokerbench_core::latency::LatencyKind;
 
 /// Delivery may fall this far below the target before a step breaks.
 pub const DELIVERY_TOLERANCE: f64 = 0.05;
@@ -43,7 +44,10 @@ pub fn step_breaks(step: &StepSummary, series: &[SecondRow], copies: u32) -> Vec
         .get(start..start + step.seconds as usize)
         .unwrap_or_default();
     let p50 = |rows: &[SecondRow]| -> Option<f64> {
-        let v: Vec<f64> = rows.iter().filter_map(|r| r.e2e.map(|p| p.p50)).collect();
+        let v: Vec<f64> = rows
+            .iter()
+            .filter_map(|r| r.latency(LatencyKind::E2e).map(|p| p.p50))
+            .collect();
         (!v.is_empty()).then(|| v.iter().sum::<f64>() / v.len() as f64)
     };
     let quarter = (rows.len() / 4).max(1);
@@ -69,21 +73,21 @@ pub fn step_breaks(step: &StepSummary, series: &[SecondRow], copies: u32) -> Vec
     why
 }
 
-/// Whether the generator's lag accounts for the step's latency: it sent
-/// fewer events than its schedule, or its lag P99.99 is at least half the
-/// e2e P99.99. A lag over the limit beside a much larger e2e latency is
-/// the SUT's queue, not the generator's.
+/// Whether the pacer's lag accounts for the step's latency: its P99.99 is
+/// at least half the larger of the publish and e2e P99.99. A lag over the
+/// limit beside a much larger latency is the SUT's queue, not the
+/// generator's; so is any wait for a connection.
 fn lag_explains(s: &StepSummary) -> bool {
-    let unsent = s.totals.sent < s.rps as u64 * s.seconds as u64;
-    let lag = s.latency_ms.schedule_lag.map(|p| p.p99_99);
-    let e2e = s.latency_ms.e2e.map(|p| p.p99_99);
-    unsent
-        || match (lag, e2e) {
-            (Some(l), Some(e)) => l >= 0.5 * e,
-            // Nothing delivered: no lag explains that.
-            (Some(_), None) => false,
-            (None, _) => true,
-        }
+    let p9999 = |kind| s.latency_ms.get(kind).map(|p| p.p99_99);
+    let latency = [LatencyKind::Publish, LatencyKind::E2e]
+        .into_iter()
+        .filter_map(p9999)
+        .reduce(f64::max);
+    match (p9999(LatencyKind::PacerLag), latency) {
+        (Some(lag), Some(latency)) => lag >= 0.5 * latency,
+        // Nothing answered or delivered: no lag explains that.
+        _ => false,
+    }
 }
 
 /// The first step that did not hold, if any.
@@ -94,16 +98,15 @@ pub fn breaking_point(steps: &[StepSummary]) -> Option<BreakingPoint> {
         rps: s.rps,
         reasons: s.breaks.clone(),
         limited_by: if s.generator_limited && lag_explains(s) {
-            "generator"
+            Limit::Generator
         } else if s
             .receiver_cpu
             .is_some_and(|c| c >= crate::model::RECEIVER_SATURATED)
         {
-            "receiver"
+            Limit::Receiver
         } else {
-            "sut"
-        }
-        .to_string(),
+            Limit::Sut
+        },
     })
 }
 
@@ -111,7 +114,7 @@ pub fn breaking_point(steps: &[StepSummary]) -> Option<BreakingPoint> {
 mod tests {
     use super::*;
     use crate::model::{Latencies, Totals};
-    use brokerbench_core::digest::Percentiles;
+    use brokerbench_core::histogram::Percentiles;
 
     fn step(n: usize, rps: u32, delivered: u64, lost: u64, failed: u64) -> StepSummary {
         StepSummary {
@@ -128,6 +131,7 @@ mod tests {
             send_rps: rps as f64,
             delivery_rps: delivered as f64 / 8.0,
             latency_ms: Latencies::default(),
+            failures: Default::default(),
             generator_limited: false,
             judged: true,
             breaks: Vec::new(),
@@ -136,20 +140,26 @@ mod tests {
         }
     }
 
+    /// Every percentile `v`.
+    fn every(v: f64) -> Percentiles {
+        Percentiles {
+            p50: v,
+            p90: v,
+            p99: v,
+            p99_9: v,
+            p99_99: v,
+            max: v,
+            count: 1,
+            ..Percentiles::default()
+        }
+    }
+
     fn rows(p50s: &[f64]) -> Vec<SecondRow> {
         p50s.iter()
             .enumerate()
             .map(|(i, &p)| SecondRow {
                 second: i as u64,
-                e2e: Some(Percentiles {
-                    count: 1,
-                    p50: p,
-                    p90: p,
-                    p99: p,
-                    p99_9: p,
-                    p99_99: p,
-                    max: p,
-                }),
+                latency: [(LatencyKind::E2e, every(p))].into(),
                 ..SecondRow::default()
             })
             .collect()
@@ -213,30 +223,31 @@ mod tests {
             s.breaks = step_breaks(s, &flat, 1);
         }
         let bp = breaking_point(&steps).unwrap();
-        assert_eq!((bp.step, bp.rps, bp.limited_by.as_str()), (2, 1100, "sut"));
+        assert_eq!((bp.step, bp.rps, bp.limited_by), (2, 1100, Limit::Sut));
         assert_eq!(bp.reasons, ["5 lost"]);
         assert!(breaking_point(&steps[..1]).is_none());
         steps[1].receiver_cpu = Some(0.95);
-        assert_eq!(breaking_point(&steps).unwrap().limited_by, "receiver");
+        assert_eq!(breaking_point(&steps).unwrap().limited_by, Limit::Receiver);
+        // Flagged, but no pacer lag measured: nothing blames the generator.
         steps[1].generator_limited = true;
-        steps[1].totals.sent = 8800;
-        assert_eq!(breaking_point(&steps).unwrap().limited_by, "generator");
-        // A lag over the limit beside a far larger e2e latency: the SUT's queue.
-        let p = |v: f64| Percentiles {
-            p50: v,
-            p90: v,
-            p99: v,
-            p99_9: v,
-            p99_99: v,
-            max: v,
-            count: 1,
+        assert_eq!(breaking_point(&steps).unwrap().limited_by, Limit::Receiver);
+        // A pacer lag over the limit beside a far larger e2e latency: the
+        // SUT's queue.
+        let lag = |s: &mut StepSummary, pacer: f64, e2e: f64| {
+            s.latency_ms.set(LatencyKind::PacerLag, Some(every(pacer)));
+            s.latency_ms.set(LatencyKind::E2e, Some(every(e2e)));
         };
-        steps[1].latency_ms.schedule_lag = Some(p(5.0));
-        steps[1].latency_ms.e2e = Some(p(600.0));
-        assert_eq!(breaking_point(&steps).unwrap().limited_by, "receiver");
+        lag(&mut steps[1], 5.0, 600.0);
+        assert_eq!(breaking_point(&steps).unwrap().limited_by, Limit::Receiver);
         steps[1].receiver_cpu = None;
-        assert_eq!(breaking_point(&steps).unwrap().limited_by, "sut");
-        steps[1].latency_ms.e2e = Some(p(9.0));
-        assert_eq!(breaking_point(&steps).unwrap().limited_by, "generator");
+        assert_eq!(breaking_point(&steps).unwrap().limited_by, Limit::Sut);
+        lag(&mut steps[1], 5.0, 9.0);
+        assert_eq!(breaking_point(&steps).unwrap().limited_by, Limit::Generator);
+        // However long events waited for a connection.
+        steps[1]
+            .latency_ms
+            .set(LatencyKind::ConnectionWait, Some(every(3000.0)));
+        lag(&mut steps[1], 0.5, 3000.0);
+        assert_eq!(breaking_point(&steps).unwrap().limited_by, Limit::Sut);
     }
 }

@@ -3,6 +3,7 @@
 //! reproducible the figures are).
 
 use crate::model::{StepSummary, Summary};
+use brokerbench_core::latency::LatencyKind;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
@@ -52,12 +53,14 @@ fn delta(a: Option<f64>, b: Option<f64>) -> String {
     }
 }
 
-fn e2e(st: &StepSummary, f: fn(&brokerbench_core::digest::Percentiles) -> f64) -> Option<f64> {
-    st.latency_ms.e2e.as_ref().map(f)
+type Pick = fn(&brokerbench_core::histogram::Percentiles) -> f64;
+
+fn e2e(st: &StepSummary, f: Pick) -> Option<f64> {
+    st.latency_ms.get(LatencyKind::E2e).as_ref().map(f)
 }
 
-fn publish(st: &StepSummary, f: fn(&brokerbench_core::digest::Percentiles) -> f64) -> Option<f64> {
-    st.latency_ms.publish.as_ref().map(f)
+fn publish(st: &StepSummary, f: Pick) -> Option<f64> {
+    st.latency_ms.get(LatencyKind::Publish).as_ref().map(f)
 }
 
 /// The comparison as text.

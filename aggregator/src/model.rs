@@ -1,15 +1,18 @@
 //! The results model. `summary.json` is its serialisation; the schema in
 //! `schema/summary.schema.json` is the contract for it.
 
-use brokerbench_core::digest::Percentiles;
+use brokerbench_core::histogram::Percentiles;
+use brokerbench_core::latency::{LatencyKind, PerKind};
 use brokerbench_core::plan::Warmup;
-use brokerbench_core::wire::{FailureCounts, RejectCounts};
-use serde::{Deserialize, Serialize};
+use brokerbench_core::wire::{ConnectionCounts, FailureCounts, RejectCounts};
+use serde::{Deserialize, Deserializer, Serialize};
 
-/// Version of the `summary.json` format.
-pub const SCHEMA_VERSION: u32 = 1;
+/// Version of the `summary.json` format: 2 keys `latency_ms` by latency
+/// kind (adding pacer lag and connection wait) and counts what never left
+/// the sender.
+pub const SCHEMA_VERSION: u32 = 2;
 
-/// Schedule lag P99.99 above which a step is flagged as generator-limited.
+/// Pacer lag P99.99 above which a step is flagged as generator-limited.
 pub const GENERATOR_LAG_LIMIT_MS: f64 = 1.0;
 
 /// Receiver CPU share above which it, not the SUT, may be the limit.
@@ -65,6 +68,11 @@ pub struct Summary {
     pub failures: FailureCounts,
     pub rejected: RejectCounts,
     pub latency_ms: Latencies,
+    /// The senders' connections: opened before the start, opened during
+    /// the run (on demand when every one was busy, or again after one
+    /// broke), and the most open at once (summed over senders).
+    #[serde(default)]
+    pub connections: ConnectionCounts,
     pub cpu: Cpu,
     /// True when the generator, not the SUT, fell behind in some step.
     pub generator_limited: bool,
@@ -79,17 +87,39 @@ pub struct Summary {
 pub struct RoleClock {
     /// `sender 0`, `receiver 1`, ...
     pub role: String,
-    /// Aggregator's clock minus the role's host's, ms.
+    /// Aggregator's clock minus the role's host's when the run started, ms.
     pub offset_ms: f64,
     /// The true offset is within this of `offset_ms`, ms.
     pub uncertainty_ms: f64,
     /// Whether the role corrected its stamps by the offset (it exceeded
     /// the uncertainty).
     pub applied: bool,
+    /// The offset estimated again when the role reported, ms.
+    #[serde(default)]
+    pub offset_end_ms: Option<f64>,
+    /// How far the two clocks drifted apart over the run
+    /// (`offset_end_ms - offset_ms`), ms: stamps late in the run are off by
+    /// about this much.
+    #[serde(default)]
+    pub drift_ms: Option<f64>,
+    /// The uncertainty of that second estimate, ms.
+    #[serde(default)]
+    pub uncertainty_end_ms: Option<f64>,
 }
 
-/// e2e figures are flagged when the roles' clock uncertainties add up to
-/// more than this share of the run's e2e P50.
+impl RoleClock {
+    /// How far this role's stamps may be off the aggregator's clock, ms:
+    /// the estimate's uncertainty (the larger of the two) and the drift.
+    pub fn error_ms(&self) -> f64 {
+        let uncertainty = self
+            .uncertainty_ms
+            .max(self.uncertainty_end_ms.unwrap_or(0.0));
+        uncertainty + self.drift_ms.unwrap_or(0.0).abs()
+    }
+}
+
+/// e2e figures are flagged when the roles' clock errors (uncertainty and
+/// drift) add up to more than this share of the run's e2e P50.
 pub const CLOCK_UNCERTAINTY_NOTABLE: f64 = 0.1;
 
 fn yes() -> bool {
@@ -105,12 +135,12 @@ pub fn ms_text(v: Option<f64>) -> String {
 impl BreakingPoint {
     /// What limited the breaking step, in words.
     pub fn limit(&self) -> &'static str {
-        match self.limited_by.as_str() {
-            "generator" => "the generator (schedule lag), not the SUT",
-            "receiver" => {
+        match self.limited_by {
+            Limit::Generator => "the generator (pacer lag), not the SUT",
+            Limit::Receiver => {
                 "the receiver (its threads saturated: raise --receiver-threads), not the SUT"
             }
-            _ => "the SUT",
+            Limit::Sut => "the SUT",
         }
     }
 }
@@ -125,11 +155,21 @@ pub struct BreakingPoint {
     pub rps: u32,
     /// Why the step did not hold.
     pub reasons: Vec<String>,
-    /// `sut`; `generator` when the sender fell behind its schedule in that
-    /// step and its lag P99.99 is at least half the e2e P99.99 (or it could
-    /// not send every event), or `receiver` when the receiver's threads were saturated (then
-    /// the step measures the suite too).
-    pub limited_by: String,
+    /// What held the rate down there.
+    pub limited_by: Limit,
+}
+
+/// What limited a breaking step.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Limit {
+    /// The system under test.
+    Sut,
+    /// The sender's pacer fell behind its schedule (pacer lag P99.99 over
+    /// the limit and at least half the e2e P99.99).
+    Generator,
+    /// The receiver's threads were saturated: the step measures the suite too.
+    Receiver,
 }
 
 fn one() -> u32 {
@@ -137,18 +177,25 @@ fn one() -> u32 {
 }
 
 /// Event counts. `sent = accepted + failed`;
-/// `accepted × copies = delivered_of_accepted + lost`. With fan-out
+/// `accepted × copies = delivered_of_accepted + lost`;
+/// `delivered = delivered_of_accepted + unexpected`. With fan-out
 /// (`copies > 1`) delivered, lost, duplicates and unexpected count
 /// deliveries: one per event per copy.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Totals {
-    /// Events released (sent, or failed before leaving).
+    /// Events the pacer released: every slot of the schedule (sent, or
+    /// failed, some before leaving).
     pub sent: u64,
     pub accepted: u64,
     pub failed: u64,
+    /// Failed events that never left the sender (in-flight bound, no
+    /// connection, or not sent by the end of its drain).
+    #[serde(default)]
+    pub unsent: u64,
     /// Unique events received.
     pub delivered: u64,
-    /// Unique events received that the sender saw accepted.
+    /// Unique events received that the sender saw accepted (accepted and
+    /// received, bit by bit).
     pub delivered_of_accepted: u64,
     /// Accepted, never received by the end of the drain.
     pub lost: u64,
@@ -166,19 +213,43 @@ pub struct Totals {
     pub warmup_received: u64,
 }
 
-/// Whole-run or per-step latencies, ms.
-#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize)]
-pub struct Latencies {
-    /// `acked - intended`.
-    pub publish: Option<Percentiles>,
-    /// `acked - sent`.
-    pub publish_raw: Option<Percentiles>,
-    /// `sent - intended`.
-    pub schedule_lag: Option<Percentiles>,
-    /// `received - intended`.
-    pub e2e: Option<Percentiles>,
-    /// `received - sent`.
-    pub e2e_raw: Option<Percentiles>,
+/// Whole-run or per-step latencies, ms, by kind (see
+/// [`brokerbench_core::latency`]); a kind nothing measured is absent.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[serde(transparent)]
+pub struct Latencies(PerKind<Percentiles>);
+
+impl Latencies {
+    /// The percentiles of `kind`, if any were measured.
+    pub fn get(&self, kind: LatencyKind) -> Option<Percentiles> {
+        self.0.get(&kind).copied()
+    }
+
+    /// Sets (or with `None`, clears) the percentiles of `kind`.
+    pub fn set(&mut self, kind: LatencyKind, p: Option<Percentiles>) {
+        match p {
+            Some(p) => self.0.insert(kind, p),
+            None => self.0.remove(&kind),
+        };
+    }
+
+    /// Every kind measured.
+    pub fn iter(&self) -> impl Iterator<Item = (LatencyKind, &Percentiles)> {
+        self.0.iter().map(|(k, p)| (*k, p))
+    }
+}
+
+impl<'de> Deserialize<'de> for Latencies {
+    /// Reads every kind it knows; unknown names and `null` (schema 1's
+    /// empty latencies) are skipped, so older summaries still compare.
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let raw = std::collections::BTreeMap::<String, Option<Percentiles>>::deserialize(d)?;
+        Ok(Latencies(
+            raw.into_iter()
+                .filter_map(|(name, p)| Some((LatencyKind::parse(&name)?, p?)))
+                .collect(),
+        ))
+    }
 }
 
 /// CPU used by the roles.
@@ -193,7 +264,7 @@ pub struct Cpu {
 }
 
 /// One pace step.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct StepSummary {
     /// 1-based step number.
     pub step: usize,
@@ -209,6 +280,13 @@ pub struct StepSummary {
     /// Events of the step delivered, per second of the step.
     pub delivery_rps: f64,
     pub latency_ms: Latencies,
+    /// Failures by reason, counted in the second of each event's intended time.
+    #[serde(default)]
+    pub failures: FailureCounts,
+    /// True when the generator shaped the step: its pacer lag P99.99 was
+    /// over the limit, or events of the step never left the sender because
+    /// of its own bounds (the in-flight bound, or its drain after the
+    /// schedule with every connection it may open busy).
     pub generator_limited: bool,
     /// Whether the step was judged: false when the run was cut before the
     /// step and its drain ended, or a role's report is missing.
@@ -240,15 +318,22 @@ pub struct SecondRow {
     pub failed: u64,
     pub lost: u64,
     pub duplicates: u64,
-    pub publish: Option<Percentiles>,
-    pub e2e: Option<Percentiles>,
-    pub publish_running_p99_99: Option<f64>,
-    pub e2e_running_p99_99: Option<f64>,
-    pub lag_p99_99: Option<f64>,
-    pub publish_raw_p99_99: Option<f64>,
-    pub e2e_raw_p99_99: Option<f64>,
+    /// Connections the senders opened in this second.
+    pub connections_opened: u64,
+    /// Each latency's percentiles over the events of this second.
+    pub latency: PerKind<Percentiles>,
+    /// P99.99 of each headline latency from the start of the step to the
+    /// end of this second, ms.
+    pub running_p99_99: PerKind<f64>,
     /// Steal share of the worst of the roles' machines in this second.
     pub host_steal: Option<f64>,
+}
+
+impl SecondRow {
+    /// The percentiles of `kind` in this second.
+    pub fn latency(&self, kind: LatencyKind) -> Option<Percentiles> {
+        self.latency.get(&kind).copied()
+    }
 }
 
 /// A run of consecutive lost sequence numbers of one sender.

@@ -4,69 +4,164 @@
 //! Each TSV starts with a header line naming its columns; missing values are `NaN`.
 
 use crate::model::{LostRange, Results, SecondRow, StepSummary};
-use brokerbench_core::digest::Percentiles;
+use brokerbench_core::histogram::Percentiles;
+use brokerbench_core::latency::LatencyKind;
 use std::fmt::Write as _;
 use std::io;
 use std::path::{Path, PathBuf};
 
-/// Columns of `series.tsv`.
-pub const SERIES_COLUMNS: &[&str] = &[
-    "second",
-    "step",
-    "target_rps",
-    "sent_per_s",
-    "delivered_per_s",
-    "failed_per_s",
-    "lost_per_s",
-    "duplicates_per_s",
-    "publish_p50_ms",
-    "publish_p90_ms",
-    "publish_p99_ms",
-    "publish_p99_9_ms",
-    "publish_p99_99_ms",
-    "publish_max_ms",
-    "e2e_p50_ms",
-    "e2e_p90_ms",
-    "e2e_p99_ms",
-    "e2e_p99_9_ms",
-    "e2e_p99_99_ms",
-    "e2e_max_ms",
-    "publish_running_p99_99_ms",
-    "e2e_running_p99_99_ms",
-    "lag_p99_99_ms",
-    "publish_raw_p99_99_ms",
-    "e2e_raw_p99_99_ms",
-    "host_steal_pct",
+/// One column of a TSV file: its header and how a row gives its value.
+pub struct Column<R> {
+    pub name: String,
+    value: Box<dyn Fn(&R) -> String>,
+}
+
+fn column<R>(name: impl Into<String>, value: impl Fn(&R) -> String + 'static) -> Column<R> {
+    Column {
+        name: name.into(),
+        value: Box::new(value),
+    }
+}
+
+/// A percentile's column suffix and how to read it.
+type Quantile = (&'static str, fn(&Percentiles) -> f64);
+
+/// The percentiles a TSV shows of a latency: every one, or a few.
+const FULL: [Quantile; 6] = [
+    ("p50", |p| p.p50),
+    ("p90", |p| p.p90),
+    ("p99", |p| p.p99),
+    ("p99_9", |p| p.p99_9),
+    ("p99_99", |p| p.p99_99),
+    ("max", |p| p.max),
+];
+const SOME: [Quantile; 4] = [
+    ("p50", |p| p.p50),
+    ("p99", |p| p.p99),
+    ("p99_99", |p| p.p99_99),
+    ("max", |p| p.max),
 ];
 
-/// Columns of `steps.tsv`.
-pub const STEPS_COLUMNS: &[&str] = &[
-    "step",
-    "rps",
-    "seconds",
-    "start_second",
-    "sent",
-    "accepted",
-    "failed",
-    "delivered",
-    "lost",
-    "duplicates",
-    "unexpected",
-    "send_rps",
-    "delivery_rps",
-    "publish_p50_ms",
-    "publish_p99_ms",
-    "publish_p99_99_ms",
-    "publish_max_ms",
-    "e2e_p50_ms",
-    "e2e_p99_ms",
-    "e2e_p99_99_ms",
-    "e2e_max_ms",
-    "lag_p99_99_ms",
-    "host_steal_pct",
-    "generator_limited",
-    "holds",
-];
+/// The columns of `series.tsv`: counts per second; every percentile of
+/// the headline latencies and their running P99.99; the P99.99 of the
+/// others; negative e2e samples; steal.
+pub fn series_columns() -> Vec<Column<SecondRow>> {
+    let mut c: Vec<Column<SecondRow>> = vec![
+        column("second", |r: &SecondRow| r.second.to_string()),
+        column("step", |r: &SecondRow| r.step.unwrap_or(0).to_string()),
+        column("target_rps", |r: &SecondRow| r.target_rps.to_string()),
+        column("sent_per_s", |r: &SecondRow| r.sent.to_string()),
+        column("delivered_per_s", |r: &SecondRow| r.delivered.to_string()),
+        column("failed_per_s", |r: &SecondRow| r.failed.to_string()),
+        column("lost_per_s", |r: &SecondRow| r.lost.to_string()),
+        column("duplicates_per_s", |r: &SecondRow| r.duplicates.to_string()),
+        column("connections_opened_per_s", |r: &SecondRow| {
+            r.connections_opened.to_string()
+        }),
+    ];
+    let headline = || LatencyKind::ALL.into_iter().filter(|k| k.headline());
+    for kind in headline() {
+        for (q, f) in FULL {
+            c.push(column(
+                format!("{}_{q}_ms", kind.short()),
+                move |r: &SecondRow| num(r.latency(kind).as_ref().map(f)),
+            ));
+        }
+    }
+    for kind in headline() {
+        c.push(column(
+            format!("{}_running_p99_99_ms", kind.short()),
+            move |r: &SecondRow| num(r.running_p99_99.get(&kind).copied()),
+        ));
+    }
+    for kind in LatencyKind::ALL.into_iter().filter(|k| !k.headline()) {
+        c.push(column(
+            format!("{}_p99_99_ms", kind.short()),
+            move |r: &SecondRow| num(r.latency(kind).map(|p| p.p99_99)),
+        ));
+    }
+    c.push(column("e2e_negative", |r: &SecondRow| {
+        r.latency(LatencyKind::E2e)
+            .map_or(0, |p| p.negative)
+            .to_string()
+    }));
+    c.push(column("host_steal_pct", |r: &SecondRow| pct(r.host_steal)));
+    c
+}
+
+/// The columns of `steps.tsv`. The gnuplot scripts read `start_second`
+/// as the 4th and `holds` as the last.
+pub fn steps_columns() -> Vec<Column<StepSummary>> {
+    let mut c: Vec<Column<StepSummary>> = vec![
+        column("step", |s: &StepSummary| s.step.to_string()),
+        column("rps", |s: &StepSummary| s.rps.to_string()),
+        column("seconds", |s: &StepSummary| s.seconds.to_string()),
+        column("start_second", |s: &StepSummary| s.start_second.to_string()),
+        column("sent", |s: &StepSummary| s.totals.sent.to_string()),
+        column("accepted", |s: &StepSummary| s.totals.accepted.to_string()),
+        column("failed", |s: &StepSummary| s.totals.failed.to_string()),
+        column("unsent", |s: &StepSummary| s.totals.unsent.to_string()),
+        column("delivered", |s: &StepSummary| {
+            s.totals.delivered.to_string()
+        }),
+        column("delivered_of_accepted", |s: &StepSummary| {
+            s.totals.delivered_of_accepted.to_string()
+        }),
+        column("lost", |s: &StepSummary| s.totals.lost.to_string()),
+        column("duplicates", |s: &StepSummary| {
+            s.totals.duplicates.to_string()
+        }),
+        column("unexpected", |s: &StepSummary| {
+            s.totals.unexpected.to_string()
+        }),
+        column("send_rps", |s: &StepSummary| format!("{:.1}", s.send_rps)),
+        column("delivery_rps", |s: &StepSummary| {
+            format!("{:.1}", s.delivery_rps)
+        }),
+    ];
+    for kind in LatencyKind::ALL.into_iter().filter(|k| k.headline()) {
+        for (q, f) in SOME {
+            c.push(column(
+                format!("{}_{q}_ms", kind.short()),
+                move |s: &StepSummary| num(s.latency_ms.get(kind).as_ref().map(f)),
+            ));
+        }
+    }
+    for kind in [
+        LatencyKind::PacerLag,
+        LatencyKind::ConnectionWait,
+        LatencyKind::ScheduleLag,
+    ] {
+        c.push(column(
+            format!("{}_p99_99_ms", kind.short()),
+            move |s: &StepSummary| num(s.latency_ms.get(kind).map(|p| p.p99_99)),
+        ));
+    }
+    c.push(column(
+        "host_steal_pct",
+        |s: &StepSummary| pct(s.host_steal),
+    ));
+    c.push(column("generator_limited", |s: &StepSummary| {
+        (s.generator_limited as u8).to_string()
+    }));
+    c.push(column("holds", |s: &StepSummary| match s.judged {
+        true => (s.breaks.is_empty() as u8).to_string(),
+        false => "NaN".to_string(),
+    }));
+    c
+}
+
+/// A TSV file: a header line, then a line per row.
+fn tsv<R>(columns: &[Column<R>], rows: &[R]) -> String {
+    let names: Vec<&str> = columns.iter().map(|c| c.name.as_str()).collect();
+    let mut out = names.join("\t") + "\n";
+    for r in rows {
+        let values: Vec<String> = columns.iter().map(|c| (c.value)(r)).collect();
+        out += &values.join("\t");
+        out.push('\n');
+    }
+    out
+}
 
 /// A fresh folder `<out>/<YYYYmmdd-HHMMSS>-<scenario>` (suffixed if taken).
 pub fn results_dir(out: &Path, scenario: &str) -> io::Result<PathBuf> {
@@ -111,96 +206,14 @@ fn pct(v: Option<f64>) -> String {
     }
 }
 
-fn pcts(out: &mut String, p: Option<Percentiles>, full: bool) {
-    let vals: Vec<Option<f64>> = match (p, full) {
-        (Some(p), true) => vec![
-            Some(p.p50),
-            Some(p.p90),
-            Some(p.p99),
-            Some(p.p99_9),
-            Some(p.p99_99),
-            Some(p.max),
-        ],
-        (None, true) => vec![None; 6],
-        (Some(p), false) => vec![Some(p.p50), Some(p.p99), Some(p.p99_99), Some(p.max)],
-        (None, false) => vec![None; 4],
-    };
-    for v in vals {
-        let _ = write!(out, "\t{}", num(v));
-    }
-}
-
 /// `series.tsv`: one row per second since `t0`.
 pub fn series_tsv(rows: &[SecondRow]) -> String {
-    let mut out = SERIES_COLUMNS.join("\t") + "\n";
-    for r in rows {
-        let _ = write!(
-            out,
-            "{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}",
-            r.second,
-            r.step.unwrap_or(0),
-            r.target_rps,
-            r.sent,
-            r.delivered,
-            r.failed,
-            r.lost,
-            r.duplicates
-        );
-        pcts(&mut out, r.publish, true);
-        pcts(&mut out, r.e2e, true);
-        for v in [
-            r.publish_running_p99_99,
-            r.e2e_running_p99_99,
-            r.lag_p99_99,
-            r.publish_raw_p99_99,
-            r.e2e_raw_p99_99,
-        ] {
-            let _ = write!(out, "\t{}", num(v));
-        }
-        let _ = write!(out, "\t{}", pct(r.host_steal));
-        out.push('\n');
-    }
-    out
+    tsv(&series_columns(), rows)
 }
 
 /// `steps.tsv`: one row per pace step.
 pub fn steps_tsv(steps: &[StepSummary]) -> String {
-    let mut out = STEPS_COLUMNS.join("\t") + "\n";
-    for s in steps {
-        let t = &s.totals;
-        let _ = write!(
-            out,
-            "{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{:.1}\t{:.1}",
-            s.step,
-            s.rps,
-            s.seconds,
-            s.start_second,
-            t.sent,
-            t.accepted,
-            t.failed,
-            t.delivered,
-            t.lost,
-            t.duplicates,
-            t.unexpected,
-            s.send_rps,
-            s.delivery_rps
-        );
-        pcts(&mut out, s.latency_ms.publish, false);
-        pcts(&mut out, s.latency_ms.e2e, false);
-        let _ = writeln!(
-            out,
-            "\t{}\t{}\t{}\t{}",
-            num(s.latency_ms.schedule_lag.map(|p| p.p99_99)),
-            pct(s.host_steal),
-            s.generator_limited as u8,
-            if s.judged {
-                (s.breaks.is_empty() as u8).to_string()
-            } else {
-                "NaN".to_string()
-            }
-        );
-    }
-    out
+    tsv(&steps_columns(), steps)
 }
 
 /// `lost.tsv`: ranges of lost sequence numbers.

@@ -12,6 +12,8 @@ const SCRIPTS: &[(&str, &str)] = &[
         include_str!("../../gnuplot/six-metric.plg"),
     ),
     ("points.plg", include_str!("../../gnuplot/points.plg")),
+    ("generator.plg", include_str!("../../gnuplot/generator.plg")),
+    ("headroom.gp", include_str!("../../gnuplot/headroom.gp")),
     ("trimmed.plg", include_str!("../../gnuplot/trimmed.plg")),
     ("compare.plg", include_str!("../../gnuplot/compare.plg")),
 ];
@@ -113,11 +115,13 @@ pub fn plot(dir: &Path, opts: &PlotOptions) -> Result<Vec<PathBuf>, PlotError> {
             vec![String::new(), String::new(), f.clone(), "six-metric".into()],
             fmt,
         ));
-        jobs.push((
-            "points.plg",
-            vec![String::new(), String::new(), f.clone(), "points".into()],
-            fmt,
-        ));
+        for (script, graph) in [("points.plg", "points"), ("generator.plg", "generator")] {
+            jobs.push((
+                script,
+                vec![String::new(), String::new(), f.clone(), graph.into()],
+                fmt,
+            ));
+        }
         if let Some(trim) = opts.trim_seconds {
             jobs.push(("trimmed.plg", vec![trim.to_string(), f.clone()], fmt));
         }

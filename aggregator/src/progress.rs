@@ -19,7 +19,7 @@ impl ProgressLine {
     pub fn line(&mut self, plan: &RunPlan, heard: &[Progress], now_unix_ns: u64) -> String {
         let s = &plan.schedule;
         let (mut sent, mut accepted, mut failed, mut delivered) = (0, 0, 0, 0);
-        let (mut pub99, mut e2e99, mut lag99) = (None, None, None);
+        let (mut pub99, mut e2e99, mut lag99, mut wait99) = (None, None, None, None);
         let steal = heard.iter().filter_map(|p| p.host_steal).reduce(f32::max);
         for p in heard {
             match p.role {
@@ -29,6 +29,7 @@ impl ProgressLine {
                     failed += p.failed;
                     pub99 = worst(pub99, p.p99_ms);
                     lag99 = worst(lag99, p.lag_p99_ms);
+                    wait99 = worst(wait99, p.wait_p99_ms);
                 }
                 Some(Role::Receiver) => {
                     delivered += p.delivered;
@@ -58,14 +59,41 @@ impl ProgressLine {
             .map(|x| format!(" | host steal {:.0}%", x * 100.0))
             .unwrap_or_default();
         format!(
-            "[{elapsed:>5}s] {step} | sent {ds}/s, delivered {dd}/s | failed {failed} | undelivered {} | p99 ms: publish {}, e2e {}, lag {}{steal}",
+            "[{elapsed:>5}s] {step} | sent {ds}/s, delivered {dd}/s | failed {failed} | undelivered {} | p99 ms: publish {}, e2e {}, pacer lag {}, conn wait {}{steal}",
             // Each accepted event owes `copies` deliveries (fan-out).
             (accepted * u64::from(plan.copies.max(1))).saturating_sub(delivered),
             ms(pub99),
             ms(e2e99),
-            ms(lag99)
+            ms(lag99),
+            ms(wait99)
         )
     }
+}
+
+/// The line before the start: every role of the plan, ready or not, and
+/// how far a sender got opening its connections.
+pub fn waiting_line(plan: &RunPlan, heard: &crate::server::Heard) -> String {
+    let mut parts = Vec::new();
+    for i in 0..plan.senders {
+        let connecting = heard
+            .progress
+            .iter()
+            .find(|p| p.role == Some(Role::Sender) && p.index == i)
+            .and_then(|p| p.connecting);
+        parts.push(match (heard.ready_senders.contains(&i), connecting) {
+            (true, _) => format!("sender {i} ready"),
+            (false, Some(c)) => format!("sender {i} connecting: {} of {} open", c.open, c.wanted),
+            (false, None) => format!("sender {i} not heard from"),
+        });
+    }
+    for i in 0..plan.receivers {
+        let ready = heard.ready_receivers.iter().any(|(r, _)| *r == i);
+        parts.push(match ready {
+            true => format!("receiver {i} ready"),
+            false => format!("receiver {i} not heard from"),
+        });
+    }
+    format!("[waiting] {}", parts.join(" | "))
 }
 
 /// The larger of two latencies (the line shows the worst role's P99).
@@ -76,12 +104,35 @@ fn worst(a: Option<f64>, b: Option<f64>) -> Option<f64> {
     }
 }
 
-/// Prints progress once a second until cancelled.
+/// Prints progress once a second until cancelled: who is ready while the
+/// roles get ready, then the run's rates and latencies.
 pub async fn print(
     hub: std::sync::Arc<crate::server::Hub>,
     stop: tokio_util::sync::CancellationToken,
 ) {
     let tty = std::io::stderr().is_terminal();
+    let show = |text: &str| {
+        let mut err = std::io::stderr().lock();
+        let _ = if tty {
+            write!(err, "\r\x1b[2K{text}")
+        } else {
+            writeln!(err, "{text}")
+        };
+        let _ = err.flush();
+    };
+    let mut started = hub.started.subscribe();
+    let mut waiting = tokio::time::interval(std::time::Duration::from_secs(1));
+    waiting.tick().await;
+    while !*started.borrow() {
+        tokio::select! {
+            _ = waiting.tick() => {
+                let plan = hub.plan.lock().unwrap().clone();
+                show(&waiting_line(&plan, &hub.heard.lock().unwrap()));
+            }
+            _ = started.changed() => {}
+            _ = stop.cancelled() => return finish(tty),
+        }
+    }
     let mut line = ProgressLine::default();
     let plan = hub.plan.lock().unwrap().clone();
     // Shortly after the roles sample theirs (half past each second).
@@ -93,15 +144,13 @@ pub async fn print(
             _ = stop.cancelled() => break,
         }
         let heard = hub.heard.lock().unwrap().progress.clone();
-        let text = line.line(&plan, &heard, unix_now_ns());
-        let mut err = std::io::stderr().lock();
-        let _ = if tty {
-            write!(err, "\r\x1b[2K{text}")
-        } else {
-            writeln!(err, "{text}")
-        };
-        let _ = err.flush();
+        show(&line.line(&plan, &heard, unix_now_ns()));
     }
+    finish(tty);
+}
+
+/// Ends the line rewritten in place.
+fn finish(tty: bool) {
     if tty {
         eprintln!();
     }
@@ -158,6 +207,7 @@ mod tests {
             "{l}"
         );
         assert!(l.contains("undelivered 10 | p99 ms: publish 0.25"), "{l}");
+        assert!(l.contains("pacer lag -, conn wait -"), "{l}");
         assert!(!l.contains("steal"), "none reported: {l}");
         let stolen = |p: Progress, share| Progress {
             host_steal: Some(share),
@@ -200,6 +250,53 @@ mod tests {
         assert!(
             l.contains("p99 ms: publish 7.00"),
             "the worst sender's: {l}"
+        );
+    }
+}
+
+#[cfg(test)]
+mod waiting_tests {
+    use super::*;
+    use crate::server::Heard;
+    use brokerbench_core::pace::Schedule;
+    use brokerbench_core::wire::Connecting;
+
+    #[test]
+    fn before_the_start_every_role_is_named_with_its_connections() {
+        let plan = RunPlan {
+            run_id: "r".into(),
+            scenario: "direct".into(),
+            schedule: Schedule::parse("100:2").unwrap(),
+            payload_size: 8,
+            warmup: None,
+            drain_seconds: 1,
+            senders: 2,
+            receivers: 1,
+            copies: 1,
+            partition_keys: 100,
+            t0_unix_ns: None,
+        };
+        let heard = Heard {
+            ready_senders: vec![1],
+            ready_receivers: vec![(0, None)],
+            progress: vec![Progress {
+                role: Some(Role::Sender),
+                index: 0,
+                connecting: Some(Connecting {
+                    open: 3,
+                    wanted: 64,
+                }),
+                ..Progress::default()
+            }],
+            ..Heard::default()
+        };
+        assert_eq!(
+            waiting_line(&plan, &heard),
+            "[waiting] sender 0 connecting: 3 of 64 open | sender 1 ready | receiver 0 ready"
+        );
+        assert_eq!(
+            waiting_line(&plan, &Heard::default()),
+            "[waiting] sender 0 not heard from | sender 1 not heard from | receiver 0 not heard from"
         );
     }
 }

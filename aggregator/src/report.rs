@@ -1,7 +1,8 @@
 //! `report.md`: the run for humans — configuration, environment, the summary
 //! and per-step tables, the breaking point, and the graphs.
 
-use crate::model::{Latencies, Summary};
+use crate::model::Summary;
+use crate::table::{Line, COLUMNS};
 use std::fmt::Write as _;
 
 /// The machine the aggregator runs on (the whole run, locally).
@@ -28,8 +29,6 @@ fn environment() -> Vec<(&'static str, String)> {
         ("kernel", read("/proc/sys/kernel/osrelease")),
     ]
 }
-
-use crate::model::ms_text as ms;
 
 /// The report of a run whose summary table is `table`.
 pub fn render(s: &Summary, table: &str) -> String {
@@ -61,24 +60,10 @@ pub fn render(s: &Summary, table: &str) -> String {
     }
     let _ = writeln!(out, "\n## Summary\n\n```text\n{}```\n", table);
     let _ = writeln!(out, "## Steps\n");
-    let _ = writeln!(
-        out,
-        "| step | rps | sent | accepted | failed | delivered | lost | dup | send/s | deliv/s | publish P99.99 ms | e2e P99.99 ms | lag P99.99 ms | holds |"
-    );
-    let _ = writeln!(
-        out,
-        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"
-    );
-    let p9999 = |l: &Latencies| {
-        (
-            ms(l.publish.map(|p| p.p99_99)),
-            ms(l.e2e.map(|p| p.p99_99)),
-            ms(l.schedule_lag.map(|p| p.p99_99)),
-        )
-    };
+    let headers: Vec<&str> = COLUMNS.iter().map(|c| c.header).collect();
+    let _ = writeln!(out, "| {} | holds |", headers.join(" | "));
+    let _ = writeln!(out, "|{}---|", "---:|".repeat(COLUMNS.len()));
     for st in &s.steps {
-        let t = &st.totals;
-        let (p, e, l) = p9999(&st.latency_ms);
         let holds = if !st.judged {
             "not judged".to_string()
         } else if st.breaks.is_empty() {
@@ -86,20 +71,9 @@ pub fn render(s: &Summary, table: &str) -> String {
         } else {
             format!("no: {}", st.breaks.join(", "))
         };
-        let _ = writeln!(
-            out,
-            "| {} | {} | {} | {} | {} | {} | {} | {} | {:.0} | {:.0} | {p} | {e} | {l} | {holds} |",
-            st.step,
-            st.rps,
-            t.sent,
-            t.accepted,
-            t.failed,
-            t.delivered,
-            t.lost,
-            t.duplicates,
-            st.send_rps,
-            st.delivery_rps
-        );
+        let line = Line::step(st);
+        let cells: Vec<String> = COLUMNS.iter().map(|c| (c.value)(&line)).collect();
+        let _ = writeln!(out, "| {} | {holds} |", cells.join(" | "));
     }
     let _ = writeln!(out, "\n## Breaking point\n");
     let _ = match &s.breaking_point {
@@ -120,7 +94,7 @@ pub fn render(s: &Summary, table: &str) -> String {
     };
     let _ = writeln!(
         out,
-        "\n## Graphs\n\n![six-metric](six-metric.png)\n\n![points](points.png)\n"
+        "\n## Graphs\n\n![six-metric](six-metric.png)\n\n![points](points.png)\n\n![generator](generator.png)\n"
     );
     let _ = writeln!(
         out,

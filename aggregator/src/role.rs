@@ -19,6 +19,11 @@ use tokio_util::sync::CancellationToken;
 const START_LEAD: Duration = Duration::from_millis(300);
 /// How long reports may take once the run is over or interrupted.
 const REPORT_PATIENCE: Duration = Duration::from_secs(60);
+/// How long past its own bound (the drain it announced) a sender's report
+/// may take before the sender is named missing.
+const SENDER_GRACE: Duration = Duration::from_secs(10);
+/// A sender's bound when it announced none.
+const SENDER_BOUND: Duration = Duration::from_secs(60);
 const POLL: Duration = Duration::from_millis(20);
 
 /// Errors that end the aggregator without results.
@@ -32,7 +37,7 @@ pub enum AggregatorError {
         patience: Duration,
         reason: String,
     },
-    #[error("no report from {0} within {1:?} of the end")]
+    #[error("no report from {0} within {1:?} of the schedule's end")]
     MissingReports(&'static str, Duration),
     #[error("writing results to {path}: {source}")]
     Write {
@@ -95,6 +100,12 @@ async fn conduct(
     shutdown: &CancellationToken,
 ) -> Result<Finished, AggregatorError> {
     let plan = &config.plan;
+    let stop_progress = CancellationToken::new();
+    let _stop_progress = stop_progress.clone().drop_guard();
+    // From the first second: who is ready, who is still connecting.
+    let progress = config
+        .progress
+        .then(|| tokio::spawn(crate::progress::print(hub.clone(), stop_progress.clone())));
     // 1. Every role ready.
     loop {
         {
@@ -129,10 +140,6 @@ async fn conduct(
     let t0 = unix_now_ns() + START_LEAD.as_nanos() as u64 + warmup * 1_000_000_000;
     hub.start(t0);
     let plan = hub.plan.lock().unwrap().clone();
-    let stop_progress = CancellationToken::new();
-    let progress = config
-        .progress
-        .then(|| tokio::spawn(crate::progress::print(hub.clone(), stop_progress.clone())));
 
     // When Ctrl-C came: the receivers stop listening then, whatever the
     // senders still wait for.
@@ -144,12 +151,22 @@ async fn conduct(
             let _ = cut_at.set(unix_now_ns());
         })
     };
-    // 3. Every sender done.
+    // 3. Every sender done, each within the bound it announced.
+    let bound = hub
+        .heard
+        .lock()
+        .unwrap()
+        .sender_report_within_ms
+        .iter()
+        .map(|&ms| Duration::from_millis(ms))
+        .max()
+        .unwrap_or(SENDER_BOUND);
+    let senders_due = instant_at(plan.end_unix_ns()) + bound + SENDER_GRACE;
     let senders_in = wait_for(
         hub,
         shutdown,
         |h| h.sender_reports.len() >= plan.senders as usize,
-        None,
+        Some(senders_due),
     )
     .await;
     // 4. Drain, counted from the later of the schedule's end and the last answer.
@@ -177,7 +194,7 @@ async fn conduct(
         hub,
         &CancellationToken::new(),
         |h| h.receiver_reports.len() >= plan.receivers as usize,
-        Some(REPORT_PATIENCE),
+        Some(tokio::time::Instant::now() + REPORT_PATIENCE),
     )
     .await;
     stop_progress.cancel();
@@ -188,7 +205,7 @@ async fn conduct(
     if heard.sender_reports.is_empty() {
         return Err(AggregatorError::MissingReports(
             "any sender",
-            REPORT_PATIENCE,
+            bound + SENDER_GRACE,
         ));
     }
     if !receivers_in && heard.receiver_reports.is_empty() {
@@ -250,21 +267,24 @@ async fn sut_counters(client: &JsonClient) -> Option<SutCounters> {
         .ok()
 }
 
-/// Waits until `done` holds. After `shutdown` (or from the start, with
-/// `patience`), waits at most `REPORT_PATIENCE` more. Returns whether it held.
+/// Waits until `done` holds, at most until `deadline`; after `shutdown`,
+/// at most `REPORT_PATIENCE` more. Returns whether it held.
 async fn wait_for(
     hub: &Hub,
     shutdown: &CancellationToken,
     done: impl Fn(&crate::server::Heard) -> bool,
-    patience: Option<Duration>,
+    deadline: Option<tokio::time::Instant>,
 ) -> bool {
-    let mut deadline = patience.map(|p| tokio::time::Instant::now() + p);
+    let mut deadline = deadline;
+    let mut cut = false;
     loop {
         if done(&hub.heard.lock().unwrap()) {
             return true;
         }
-        if deadline.is_none() && shutdown.is_cancelled() {
-            deadline = Some(tokio::time::Instant::now() + REPORT_PATIENCE);
+        if !cut && shutdown.is_cancelled() {
+            cut = true;
+            let patience = tokio::time::Instant::now() + REPORT_PATIENCE;
+            deadline = Some(deadline.map_or(patience, |d| d.min(patience)));
         }
         if deadline.is_some_and(|d| tokio::time::Instant::now() >= d) {
             return false;

@@ -1,6 +1,8 @@
 //! The aggregator's HTTP protocol and the state of the run behind it.
 
 use brokerbench_core::clock::unix_now_ns;
+use brokerbench_core::histogram::{Histogram, WireHistogram};
+use brokerbench_core::latency::PerKind;
 use brokerbench_core::plan::RunPlan;
 use brokerbench_core::wire::{Finish, Progress, Ready, ReceiverReport, Role, SenderReport};
 use bytes::Bytes;
@@ -15,6 +17,9 @@ use tokio::sync::watch;
 #[derive(Default)]
 pub struct Heard {
     pub ready_senders: Vec<u32>,
+    /// What the ready senders said of their drain: each reports at most
+    /// this long after the schedule's end, ms.
+    pub sender_report_within_ms: Vec<u64>,
     pub ready_receivers: Vec<(u32, Option<String>)>,
     pub progress: Vec<Progress>,
     pub sender_reports: Vec<SenderReport>,
@@ -122,7 +127,10 @@ impl Hub {
                     ),
                 ),
                 Ok(r) => self.keep(|h| match r.role {
-                    Role::Sender => h.ready_senders.push(r.index),
+                    Role::Sender => {
+                        h.ready_senders.push(r.index);
+                        h.sender_report_within_ms.extend(r.report_within_ms);
+                    }
                     Role::Receiver => h.ready_receivers.push((r.index, r.url)),
                 }),
                 Err(e) => text(StatusCode::BAD_REQUEST, &format!("bad ready: {e}")),
@@ -172,6 +180,14 @@ impl Hub {
             Ok(r) if r.index() >= roles => text(
                 StatusCode::BAD_REQUEST,
                 &format!("{} index {} outside 0..{roles}", role.name(), r.index()),
+            ),
+            Ok(r) if r.malformed().is_some() => text(
+                StatusCode::BAD_REQUEST,
+                &format!(
+                    "bad {} report: {}",
+                    role.name(),
+                    r.malformed().unwrap_or_default()
+                ),
             ),
             Ok(r) => self.keep(|h| {
                 let reports = list(h);
@@ -225,6 +241,18 @@ impl brokerbench_core::serve::Handler for Hub {
 trait Report {
     fn run_id(&self) -> &str;
     fn index(&self) -> u32;
+    fn windows(&self) -> &PerKind<Vec<WireHistogram>>;
+
+    /// What is wrong with its histograms, if anything.
+    fn malformed(&self) -> Option<String> {
+        self.windows().iter().find_map(|(kind, windows)| {
+            windows.iter().enumerate().find_map(|(second, w)| {
+                Histogram::try_from(w)
+                    .err()
+                    .map(|e| format!("{} of second {second}: {e}", kind.name()))
+            })
+        })
+    }
 }
 
 impl Report for SenderReport {
@@ -234,6 +262,9 @@ impl Report for SenderReport {
     fn index(&self) -> u32 {
         self.index
     }
+    fn windows(&self) -> &PerKind<Vec<WireHistogram>> {
+        &self.windows
+    }
 }
 
 impl Report for ReceiverReport {
@@ -242,5 +273,8 @@ impl Report for ReceiverReport {
     }
     fn index(&self) -> u32 {
         self.index
+    }
+    fn windows(&self) -> &PerKind<Vec<WireHistogram>> {
+        &self.windows
     }
 }

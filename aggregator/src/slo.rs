@@ -1,9 +1,15 @@
 //! Service-level objectives a run must meet: `e2e.p99.99<50ms,lost=0`.
 //! `run --slo` exits non-zero when one is missed, so a broker's CI can use
 //! the suite as a regression check.
+//!
+//! Latency percentiles cover only events that were answered (publish, lag)
+//! or delivered (e2e): a timed-out or lost event has no latency to count.
+//! So a latency objective is met only if its bound holds *and* nothing
+//! failed (and, for e2e, nothing was lost): 5% timeouts never pass
+//! `publish.p99.99<50ms`.
 
 use crate::model::Summary;
-use brokerbench_core::digest::Percentiles;
+use brokerbench_core::latency::LatencyKind;
 use std::fmt;
 
 /// A bad `--slo` clause, named.
@@ -26,7 +32,7 @@ enum Op {
 #[derive(Debug, Clone, PartialEq)]
 enum Metric {
     /// A latency percentile, ms: which latency, which percentile.
-    Latency(String, String),
+    Latency(LatencyKind, &'static str),
     /// A count from the totals.
     Count(String),
 }
@@ -51,15 +57,18 @@ pub struct Verdict {
     /// The run's value (ms for latencies); `None` when it has none.
     pub actual: Option<f64>,
     pub met: bool,
+    /// Events a latency objective's percentiles leave out (failed, and
+    /// for e2e lost), which make it missed whatever the value.
+    pub left_out: Option<String>,
 }
 
-const LATENCIES: &[&str] = &["publish", "publish_raw", "e2e", "e2e_raw", "lag"];
 const PERCENTILES: &[&str] = &["p50", "p90", "p99", "p99.9", "p99.99", "max"];
 const COUNTS: &[&str] = &["lost", "failed", "duplicates", "unexpected", "rejected"];
 
 impl Slo {
     /// Parses `metric OP value[unit]` clauses separated by commas. Metrics:
-    /// `publish|publish_raw|e2e|e2e_raw|lag` `.p50|.p90|.p99|.p99.9|.p99.99|.max`
+    /// a latency (`publish`, `publish_raw`, `pacer_lag`, `conn_wait`, `lag`,
+    /// `e2e`, `e2e_raw`) and `.p50|.p90|.p99|.p99.9|.p99.99|.max`
     /// (units `us`, `ms` (default), `s`), or a count: `lost`, `failed`,
     /// `duplicates`, `unexpected`, `rejected`. Operators: `<`, `<=`, `=`, `>=`, `>`.
     pub fn parse(spec: &str) -> Result<Slo, SloError> {
@@ -87,17 +96,22 @@ impl Slo {
             .iter()
             .map(|c| {
                 let actual = value(&c.metric, s);
-                let met = actual.is_some_and(|a| match c.op {
+                let holds = actual.is_some_and(|a| match c.op {
                     Op::Lt => a < c.bound,
                     Op::Le => a <= c.bound,
                     Op::Eq => a == c.bound,
                     Op::Ge => a >= c.bound,
                     Op::Gt => a > c.bound,
                 });
+                let left_out = match c.metric {
+                    Metric::Latency(kind, _) => left_out(kind, s),
+                    Metric::Count(_) => None,
+                };
                 Verdict {
                     clause: c.text.clone(),
                     actual,
-                    met,
+                    met: holds && left_out.is_none(),
+                    left_out,
                 }
             })
             .collect()
@@ -111,10 +125,26 @@ impl fmt::Display for Verdict {
             .map_or_else(|| "no data".to_string(), |a| format!("{a:.3}"));
         write!(
             f,
-            "{} {} (was {actual})",
+            "{} {} (was {actual}{})",
             if self.met { "met   " } else { "MISSED" },
-            self.clause
+            self.clause,
+            self.left_out
+                .as_ref()
+                .map(|w| format!(", but {w}, in no percentile"))
+                .unwrap_or_default()
         )
+    }
+}
+
+/// What a latency's percentiles leave out of a run, if anything.
+fn left_out(kind: LatencyKind, s: &Summary) -> Option<String> {
+    let t = &s.totals;
+    let lost = if kind.misses_lost() { t.lost } else { 0 };
+    match (t.failed, lost) {
+        (0, 0) => None,
+        (f, 0) => Some(format!("{f} events failed")),
+        (0, l) => Some(format!("{l} events were lost")),
+        (f, l) => Some(format!("{f} events failed and {l} were lost")),
     }
 }
 
@@ -138,15 +168,18 @@ fn parse_clause(text: &str) -> Result<Clause, SloError> {
         Metric::Count(name.to_string())
     } else {
         let (which, pct) = name.split_once('.').ok_or_else(|| err("unknown metric"))?;
-        if !LATENCIES.contains(&which) || !PERCENTILES.contains(&pct) {
+        let kind = LatencyKind::parse(which);
+        let pct = PERCENTILES.iter().find(|p| **p == pct);
+        let (Some(kind), Some(pct)) = (kind, pct) else {
+            let kinds: Vec<&str> = LatencyKind::ALL.iter().map(|k| k.short()).collect();
             return Err(err(&format!(
                 "unknown metric {name:?}: use {{{}}}.{{{}}} or {}",
-                LATENCIES.join(","),
+                kinds.join(","),
                 PERCENTILES.join(","),
                 COUNTS.join(", ")
             )));
-        }
-        Metric::Latency(which.to_string(), pct.to_string())
+        };
+        Metric::Latency(kind, pct)
     };
     let (number, scale) = match (&metric, value) {
         (Metric::Latency(..), v) if v.ends_with("ms") => (&v[..v.len() - 2], 1.0),
@@ -178,16 +211,9 @@ fn value(metric: &Metric, s: &Summary) -> Option<f64> {
                 _ => t.rejected,
             } as f64)
         }
-        Metric::Latency(which, pct) => {
-            let l = &s.latency_ms;
-            let p: Percentiles = match which.as_str() {
-                "publish" => l.publish,
-                "publish_raw" => l.publish_raw,
-                "e2e" => l.e2e,
-                "e2e_raw" => l.e2e_raw,
-                _ => l.schedule_lag,
-            }?;
-            Some(match pct.as_str() {
+        Metric::Latency(kind, pct) => {
+            let p = s.latency_ms.get(*kind)?;
+            Some(match *pct {
                 "p50" => p.p50,
                 "p90" => p.p90,
                 "p99" => p.p99,

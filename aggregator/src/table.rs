@@ -1,54 +1,171 @@
 //! The summary table printed at the end of a run.
 
-use crate::model::{Latencies, Summary, Totals};
+use crate::model::{Latencies, StepSummary, Summary, Totals};
+use brokerbench_core::histogram::Percentiles;
+use brokerbench_core::latency::LatencyKind;
 use std::fmt::Write as _;
 
 use crate::model::ms_text as ms;
 
-/// One line of the table.
-struct Line<'a> {
-    label: String,
-    rps: String,
-    totals: &'a Totals,
-    send_rps: f64,
-    delivery_rps: f64,
-    latency: &'a Latencies,
-    generator_limited: bool,
-    judged: bool,
+/// One row of the table: a step, or the whole run.
+pub struct Line<'a> {
+    pub label: String,
+    pub rps: String,
+    pub totals: &'a Totals,
+    pub send_rps: f64,
+    pub delivery_rps: f64,
+    pub latency: &'a Latencies,
 }
 
-fn row(out: &mut String, l: Line) {
-    type P = brokerbench_core::digest::Percentiles;
-    let p = |x: Option<P>, f: fn(&P) -> f64| ms(x.as_ref().map(f));
-    let t = l.totals;
-    let _ = writeln!(
-        out,
-        "{:>5} {:>6} {:>9} {:>9} {:>7} {:>9} {:>6} {:>5} {:>8.0} {:>8.0} {:>8} {:>10} {:>8} {:>10} {:>9}{}",
-        l.label,
-        l.rps,
-        t.sent,
-        t.accepted,
-        t.failed,
-        t.delivered,
-        t.lost,
-        t.duplicates,
-        l.send_rps,
-        l.delivery_rps,
-        p(l.latency.publish, |p| p.p99),
-        p(l.latency.publish, |p| p.p99_99),
-        p(l.latency.e2e, |p| p.p99),
-        p(l.latency.e2e, |p| p.p99_99),
-        p(l.latency.schedule_lag, |p| p.p99_99),
-        match (l.generator_limited, l.judged) {
-            (_, false) => "  not judged",
-            (true, true) => "  generator-limited",
-            (false, true) => "",
+impl<'a> Line<'a> {
+    /// The row of one step.
+    pub fn step(st: &'a StepSummary) -> Self {
+        Line {
+            label: st.step.to_string(),
+            rps: st.rps.to_string(),
+            totals: &st.totals,
+            send_rps: st.send_rps,
+            delivery_rps: st.delivery_rps,
+            latency: &st.latency_ms,
         }
-    );
+    }
+
+    /// The row of the whole run.
+    pub fn run(s: &'a Summary) -> Self {
+        let secs: f64 = s
+            .steps
+            .iter()
+            .map(|x| x.seconds as f64)
+            .sum::<f64>()
+            .max(1.0);
+        let t = &s.totals;
+        Line {
+            label: "all".into(),
+            rps: String::new(),
+            totals: t,
+            send_rps: t.sent as f64 / secs,
+            delivery_rps: t.delivered as f64 / secs,
+            latency: &s.latency_ms,
+        }
+    }
+
+    fn p(&self, kind: LatencyKind, f: fn(&Percentiles) -> f64) -> String {
+        ms(self.latency.get(kind).as_ref().map(f))
+    }
+}
+
+/// A column of the table: header, width on a terminal, value.
+pub struct Column {
+    pub header: &'static str,
+    pub width: usize,
+    pub value: fn(&Line) -> String,
+}
+
+/// The columns the terminal table and `report.md` share. Every row adds
+/// up: sent = accepted + failed; accepted (× copies) = delivered + lost,
+/// where delivered counts accepted events received (unexpected ones, sent
+/// though their send failed, are counted apart).
+pub const COLUMNS: &[Column] = &[
+    Column {
+        header: "step",
+        width: 5,
+        value: |l| l.label.clone(),
+    },
+    Column {
+        header: "rps",
+        width: 6,
+        value: |l| l.rps.clone(),
+    },
+    Column {
+        header: "sent",
+        width: 9,
+        value: |l| l.totals.sent.to_string(),
+    },
+    Column {
+        header: "accepted",
+        width: 9,
+        value: |l| l.totals.accepted.to_string(),
+    },
+    Column {
+        header: "failed",
+        width: 7,
+        value: |l| l.totals.failed.to_string(),
+    },
+    Column {
+        header: "delivered",
+        width: 9,
+        value: |l| l.totals.delivered_of_accepted.to_string(),
+    },
+    Column {
+        header: "lost",
+        width: 6,
+        value: |l| l.totals.lost.to_string(),
+    },
+    Column {
+        header: "unexp",
+        width: 5,
+        value: |l| l.totals.unexpected.to_string(),
+    },
+    Column {
+        header: "dup",
+        width: 5,
+        value: |l| l.totals.duplicates.to_string(),
+    },
+    Column {
+        header: "send/s",
+        width: 8,
+        value: |l| format!("{:.0}", l.send_rps),
+    },
+    Column {
+        header: "deliv/s",
+        width: 8,
+        value: |l| format!("{:.0}", l.delivery_rps),
+    },
+    Column {
+        header: "pub p99",
+        width: 8,
+        value: |l| l.p(LatencyKind::Publish, |p| p.p99),
+    },
+    Column {
+        header: "pub p99.99",
+        width: 10,
+        value: |l| l.p(LatencyKind::Publish, |p| p.p99_99),
+    },
+    Column {
+        header: "e2e p99",
+        width: 8,
+        value: |l| l.p(LatencyKind::E2e, |p| p.p99),
+    },
+    Column {
+        header: "e2e p99.99",
+        width: 10,
+        value: |l| l.p(LatencyKind::E2e, |p| p.p99_99),
+    },
+    Column {
+        header: "pacer p99.99",
+        width: 12,
+        value: |l| l.p(LatencyKind::PacerLag, |p| p.p99_99),
+    },
+    Column {
+        header: "wait p99.99",
+        width: 11,
+        value: |l| l.p(LatencyKind::ConnectionWait, |p| p.p99_99),
+    },
+];
+
+/// What the table's latency headers mean.
+const LEGEND: &str = "latencies in ms; publish and e2e from intended send time; pacer = pacer lag (released - intended), wait = connection wait (sent - released); delivered = accepted events received";
+
+fn row(out: &mut String, l: &Line, flag: &str) {
+    let cells: Vec<String> = COLUMNS
+        .iter()
+        .map(|c| format!("{:>w$}", (c.value)(l), w = c.width))
+        .collect();
+    let _ = writeln!(out, "{}{flag}", cells.join(" "));
 }
 
 /// The roles' clocks against the aggregator's, and whether their
-/// uncertainty matters against the e2e latency measured.
+/// uncertainty and drift matter against the e2e latency measured.
 fn clock_notes(out: &mut String, s: &Summary) {
     if s.clocks.is_empty() {
         return;
@@ -58,11 +175,14 @@ fn clock_notes(out: &mut String, s: &Summary) {
         .iter()
         .map(|c| {
             format!(
-                "{} {:+.3} ms ± {:.3}{}",
+                "{} {:+.3} ms ± {:.3}{}{}",
                 c.role,
                 c.offset_ms,
                 c.uncertainty_ms,
-                if c.applied { " (corrected)" } else { "" }
+                if c.applied { " (corrected)" } else { "" },
+                c.drift_ms
+                    .map(|d| format!(", drifted {d:+.3} ms by the end"))
+                    .unwrap_or_default()
             )
         })
         .collect();
@@ -71,18 +191,53 @@ fn clock_notes(out: &mut String, s: &Summary) {
         s.clocks
             .iter()
             .filter(|c| c.role.starts_with(role))
-            .map(|c| c.uncertainty_ms)
+            .map(|c| c.error_ms())
             .fold(0.0, f64::max)
     };
     let uncertain = worst("sender") + worst("receiver");
-    if let Some(p50) = s.latency_ms.e2e.map(|p| p.p50) {
+    if let Some(p50) = s.latency_ms.get(LatencyKind::E2e).map(|p| p.p50) {
         if uncertain > crate::model::CLOCK_UNCERTAINTY_NOTABLE * p50 {
             let _ = writeln!(
                 out,
-                "note: e2e figures may be off by up to {uncertain:.3} ms (the roles' clock offsets, estimated over the network), {:.0}% of the e2e P50 ({p50:.2} ms)",
+                "note: e2e figures may be off by up to {uncertain:.3} ms (the roles' clock offsets, estimated over the network, and their drift), {:.0}% of the e2e P50 ({p50:.2} ms)",
                 uncertain / p50 * 100.0
             );
         }
+    }
+}
+
+/// Latencies that came out negative (clocks apart), by kind.
+fn negative_notes(out: &mut String, s: &Summary) {
+    for (kind, p) in s.latency_ms.iter().filter(|(_, p)| p.negative > 0) {
+        let _ = writeln!(
+            out,
+            "note: {} {} latencies were negative (as low as {} ms: the roles' clocks disagree), counted as 0",
+            p.negative,
+            kind.name(),
+            ms(p.negative_min_ms)
+        );
+    }
+}
+
+/// What the latency percentiles leave out, and why objectives on them
+/// also require that nothing failed.
+fn missing_notes(out: &mut String, s: &Summary) {
+    let t = &s.totals;
+    if t.failed == 0 && t.lost == 0 {
+        return;
+    }
+    let _ = writeln!(
+        out,
+        "note: latency percentiles cover only answered (publish) and delivered (e2e) events: {} failed and {} lost are in none of them; a --slo latency objective is missed while any event failed (or, for e2e, was lost)",
+        t.failed, t.lost
+    );
+    if t.unsent > 0 {
+        let f = &s.failures;
+        let _ = writeln!(
+            out,
+            "unsent: {} of the failed events never left the sender ({} at the in-flight bound, {} with no connection, {} cancelled: not sent by the end of its drain or the run)",
+            t.unsent, f.inflight_limit, f.connect, f.cancelled
+        );
     }
 }
 
@@ -118,47 +273,22 @@ pub fn render(s: &Summary, dir: &str) -> String {
             ""
         }
     );
-    let _ = writeln!(
-        out,
-        "{:>5} {:>6} {:>9} {:>9} {:>7} {:>9} {:>6} {:>5} {:>8} {:>8} {:>8} {:>10} {:>8} {:>10} {:>9}",
-        "step", "rps", "sent", "accepted", "failed", "delivered", "lost", "dup", "send/s", "deliv/s",
-        "pub p99", "pub p99.99", "e2e p99", "e2e p99.99", "lag p99.99"
-    );
-    for st in &s.steps {
-        let line = Line {
-            label: st.step.to_string(),
-            rps: st.rps.to_string(),
-            totals: &st.totals,
-            send_rps: st.send_rps,
-            delivery_rps: st.delivery_rps,
-            latency: &st.latency_ms,
-            generator_limited: st.generator_limited,
-            judged: st.judged,
-        };
-        row(&mut out, line);
-    }
-    let secs: f64 = s
-        .steps
+    let headers: Vec<String> = COLUMNS
         .iter()
-        .map(|x| x.seconds as f64)
-        .sum::<f64>()
-        .max(1.0);
+        .map(|c| format!("{:>w$}", c.header, w = c.width))
+        .collect();
+    let _ = writeln!(out, "{}", headers.join(" "));
+    for st in &s.steps {
+        let flag = match (st.generator_limited, st.judged) {
+            (_, false) => "  not judged",
+            (true, true) => "  generator-limited",
+            (false, true) => "",
+        };
+        row(&mut out, &Line::step(st), flag);
+    }
+    row(&mut out, &Line::run(s), "");
     let t = &s.totals;
-    let line = Line {
-        label: "all".into(),
-        rps: String::new(),
-        totals: t,
-        send_rps: t.sent as f64 / secs,
-        delivery_rps: t.delivered as f64 / secs,
-        latency: &s.latency_ms,
-        generator_limited: false,
-        judged: true,
-    };
-    row(&mut out, line);
-    let _ = writeln!(
-        out,
-        "latencies in ms; publish and e2e from intended send time; lag = sent - intended"
-    );
+    let _ = writeln!(out, "{LEGEND}");
     if !s.missing_reports.is_empty() {
         let _ = writeln!(
             out,
@@ -167,6 +297,8 @@ pub fn render(s: &Summary, dir: &str) -> String {
         );
     }
     clock_notes(&mut out, s);
+    negative_notes(&mut out, s);
+    missing_notes(&mut out, s);
     if t.failed > 0 {
         let _ = writeln!(
             out,
@@ -174,11 +306,19 @@ pub fn render(s: &Summary, dir: &str) -> String {
             serde_json::to_string(&s.failures).unwrap_or_default()
         );
     }
-    if t.unexpected > 0 || t.rejected > 0 {
+    if t.rejected > 0 {
         let _ = writeln!(
             out,
-            "unexpected (received though the send failed): {}, rejected by receiver: {}",
-            t.unexpected, t.rejected
+            "rejected by the receiver: {} (not CloudEvents, another run's, or outside the plan)",
+            t.rejected
+        );
+    }
+    let c = &s.connections;
+    if c.opened > 0 {
+        let _ = writeln!(
+            out,
+            "connections: {} opened before the start, {} more during the run (every open one busy, or one broke); at most {} open at once",
+            c.initial, c.opened, c.peak
         );
     }
     let us = |v: Option<f64>| v.map_or_else(|| "-".to_string(), |x| format!("{x:.1}"));
@@ -227,9 +367,9 @@ pub fn render(s: &Summary, dir: &str) -> String {
     if s.generator_limited {
         let _ = writeln!(
             out,
-            "note: in flagged steps the generator fell behind its schedule (schedule lag P99.99 > {} ms, or events \
-             not sent): too few --connections for the latency seen, or a busy machine (other roles or the SUT on \
-             the same cores); those steps measure the generator too",
+            "note: in flagged steps the generator shaped what the SUT saw: its pacer fell behind (pacer lag P99.99 > {} ms: \
+             a busy machine, other roles or the SUT on the same cores), or it held events back at its own bounds \
+             (--max-inflight, or --max-connections all busy at the end); those steps measure the generator too",
             crate::model::GENERATOR_LAG_LIMIT_MS
         );
     }

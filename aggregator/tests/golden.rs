@@ -6,13 +6,14 @@
 use brokerbench_aggregator::join::{join, Ending};
 use brokerbench_aggregator::output::{series_tsv, steps_tsv};
 use brokerbench_core::bitset::BitSet;
-use brokerbench_core::digest::Digest;
+use brokerbench_core::latency::{LatencyKind, MeasuredBy};
 use brokerbench_core::pace::Schedule;
 use brokerbench_core::plan::RunPlan;
 use brokerbench_core::series::LatencyWindows;
 use brokerbench_core::wire::*;
 
 const S: u64 = 1_000_000_000;
+const MS: u64 = 1_000_000;
 
 /// 3 seconds at 4/s then 2 at 2/s; latencies are fixed functions of seq.
 fn fixture() -> (RunPlan, SenderReport, ReceiverReport) {
@@ -32,39 +33,47 @@ fn fixture() -> (RunPlan, SenderReport, ReceiverReport) {
     };
     let n = schedule.total_events();
     let (mut accepted, mut received) = (BitSet::new(n), BitSet::new(n));
-    let (mut publish, mut e2e) = (
-        LatencyWindows::new(&schedule),
-        LatencyWindows::new(&schedule),
-    );
+    let windows = |role| {
+        LatencyKind::of(role)
+            .map(|k| (k, LatencyWindows::new(&schedule)))
+            .collect::<std::collections::BTreeMap<_, _>>()
+    };
+    let (mut sent_w, mut recv_w) = (windows(MeasuredBy::Sender), windows(MeasuredBy::Receiver));
     let mut sender_seconds = vec![SenderSecond::default(); 5];
     let mut receiver_seconds = vec![ReceiverSecond::default(); 6];
     for seq in 0..n {
         let second = schedule.second_of(seq).unwrap();
         let sec = &mut sender_seconds[second as usize];
+        // Stamps after the intended time: released, sent, acked, received.
+        let (released, sent) = (seq * 10_000, seq * 10_000 + seq * 100_000);
+        let (acked, got) = (MS + seq * 250_000, 2 * MS + seq * 500_000);
+        let mut at = |kind, from, to| sent_w.get_mut(&kind).unwrap().record(second, from, to);
+        at(LatencyKind::PacerLag, 0, released);
+        at(LatencyKind::ConnectionWait, released, sent);
+        at(LatencyKind::ScheduleLag, 0, sent);
         sec.sent += 1;
         if seq == 5 {
             sec.failed.add(FailureReason::Status5xx);
             continue;
         }
+        if seq % 6 == 1 {
+            sec.connections_opened += 1;
+        }
         accepted.insert(seq);
         sec.accepted += 1;
-        publish.record(second, 1_000_000 + seq * 250_000);
+        at(LatencyKind::Publish, 0, acked);
+        at(LatencyKind::PublishRaw, sent, acked);
         if seq != 9 {
             received.insert(seq);
             receiver_seconds[second as usize + (seq % 2) as usize].delivered += 1;
-            e2e.record(second, 2_000_000 + seq * 500_000);
+            let mut at = |kind, from, to| recv_w.get_mut(&kind).unwrap().record(second, from, to);
+            at(LatencyKind::E2e, 0, got);
+            at(LatencyKind::E2eRaw, sent, got);
         }
     }
-    let (p, e) = (publish.summarise(&schedule), e2e.summarise(&schedule));
-    for (i, sec) in sender_seconds.iter_mut().enumerate() {
-        sec.publish = p.windowed[i];
-        sec.publish_running_p99_99 = p.running_p99_99[i];
-    }
-    for (i, sec) in receiver_seconds.iter_mut().enumerate().take(5) {
-        sec.e2e = e.windowed[i];
-        sec.e2e_running_p99_99 = e.running_p99_99[i];
-    }
-    let empty = Digest::default().to_wire();
+    let wire = |w: std::collections::BTreeMap<LatencyKind, LatencyWindows>| {
+        w.into_iter().map(|(k, w)| (k, w.to_wire())).collect()
+    };
     let sender = SenderReport {
         run_id: "golden".into(),
         index: 0,
@@ -75,15 +84,12 @@ fn fixture() -> (RunPlan, SenderReport, ReceiverReport) {
             ..FailureCounts::default()
         },
         seconds: sender_seconds,
-        steps: p
-            .steps
-            .into_iter()
-            .map(|d| SenderStep {
-                publish: d,
-                publish_raw: empty.clone(),
-                lag: empty.clone(),
-            })
-            .collect(),
+        windows: wire(sent_w),
+        connections: ConnectionCounts {
+            initial: 4,
+            opened: 2,
+            peak: 5,
+        },
         warmup_sent: 0,
         warmup_accepted: 0,
         cpu_ns: 0,
@@ -91,7 +97,6 @@ fn fixture() -> (RunPlan, SenderReport, ReceiverReport) {
         host_steal_per_second: vec![0.0, 0.25, 0.5, 0.0, 0.0],
         clock: None,
         host_damon_cpu_ns: None,
-        windows: None,
         interrupted: false,
     };
     let receiver = ReceiverReport {
@@ -103,14 +108,7 @@ fn fixture() -> (RunPlan, SenderReport, ReceiverReport) {
         rejected: RejectCounts::default(),
         warmup_received: 0,
         seconds: receiver_seconds,
-        steps: e
-            .steps
-            .into_iter()
-            .map(|d| ReceiverStep {
-                e2e: d,
-                e2e_raw: empty.clone(),
-            })
-            .collect(),
+        windows: wire(recv_w),
         cpu_ns: 0,
         cpu_per_second_ns: vec![250_000_000; 5],
         threads: 2,
@@ -118,7 +116,6 @@ fn fixture() -> (RunPlan, SenderReport, ReceiverReport) {
         host_steal_per_second: vec![0.125; 6],
         clock: None,
         host_damon_cpu_ns: None,
-        windows: None,
         interrupted: false,
     };
     (plan, sender, receiver)

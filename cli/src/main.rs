@@ -15,6 +15,7 @@ use tokio_util::sync::CancellationToken;
 
 fn main() {
     let opts = brokerbench::Opts::parse();
+    raise_open_files_limit();
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -45,4 +46,21 @@ fn main() {
     };
     runtime.shutdown_background();
     std::process::exit(code);
+}
+
+/// A sender opens connections on demand (up to `--max-connections`) and a
+/// receiver accepts as many: lift the soft limit on open files to the hard
+/// one, as load generators do.
+fn raise_open_files_limit() {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit and setrlimit only read and write `lim`.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) == 0 && lim.rlim_cur < lim.rlim_max {
+            lim.rlim_cur = lim.rlim_max;
+            libc::setrlimit(libc::RLIMIT_NOFILE, &lim);
+        }
+    }
 }

@@ -50,7 +50,7 @@ pub enum Command {
     /// .pb.gz and a flamegraph .svg.
     Profile(CaptureOpts),
     /// Draw the graphs of a results folder with gnuplot (six-metric.png,
-    /// points.png; trimmed, zoom and SVG on request).
+    /// points.png, generator.png; trimmed, zoom and SVG on request).
     Plot(PlotOpts),
     /// Compare runs: per-step deltas of throughput and latency against the
     /// first, the spread of three or more runs of one pace, and one graph.
@@ -345,15 +345,32 @@ pub fn default_pacer(sut: Sut) -> PacerMode {
     }
 }
 
+/// Most connections a sender opens unless `--max-connections` says.
+pub const DEFAULT_MAX_CONNECTIONS: usize = 1024;
+
 /// How the sender publishes.
 #[derive(Debug, Clone, Args)]
 pub struct PublishOpts {
-    /// Keep-alive connections to the target, one request in flight on each
-    /// [default: 64; 256 for `run --sut channel-kafka|broker-kafka`, whose
-    /// ingress answers only once Kafka acknowledged the write].
+    /// Keep-alive connections opened to the target before the start, one
+    /// request in flight on each [default: 64; 256 for `run --sut
+    /// channel-kafka|broker-kafka`, whose ingress answers only once Kafka
+    /// acknowledged the write].
     #[arg(long, value_name = "N")]
     pub connections: Option<usize>,
-    /// Seconds before a request counts as a timeout failure.
+    /// Most connections open at once: when an event is due and every open
+    /// connection is busy (a SUT holding its answers), another is opened,
+    /// up to this many, so the SUT keeps seeing the planned load; past it,
+    /// events wait for a connection (connection wait) [default: 1024, or
+    /// --connections if more].
+    #[arg(long, value_name = "N")]
+    pub max_connections: Option<usize>,
+    /// Seconds to open a connection; every initial connection must open
+    /// within it, or the run stops before it starts, naming the target.
+    #[arg(long, default_value_t = 5.0, value_name = "SECONDS")]
+    pub connect_timeout: f64,
+    /// Seconds before a request counts as a timeout failure. After the
+    /// schedule, queued events get this long to leave before they fail as
+    /// `cancelled`.
     #[arg(long, default_value_t = 10.0, value_name = "SECONDS")]
     pub request_timeout: f64,
     /// Most events in flight (queued for a connection or awaiting an answer);
@@ -394,8 +411,20 @@ impl PublishOpts {
         if connections == 0 {
             bail!("--connections must be at least 1");
         }
-        if !(self.request_timeout > 0.0 && self.request_timeout.is_finite()) {
-            bail!("--request-timeout must be a positive number of seconds");
+        let max_connections = match self.max_connections {
+            Some(m) if m < connections => bail!(
+                "--max-connections {m} is below the {connections} connections opened before the start"
+            ),
+            Some(m) => m,
+            None => DEFAULT_MAX_CONNECTIONS.max(connections),
+        };
+        for (flag, seconds) in [
+            ("--request-timeout", self.request_timeout),
+            ("--connect-timeout", self.connect_timeout),
+        ] {
+            if !(seconds > 0.0 && seconds.is_finite() && seconds < 1e9) {
+                bail!("{flag} must be a positive number of seconds, not {seconds}");
+            }
         }
         if self.max_inflight == 0 {
             bail!("--max-inflight must be at least 1");
@@ -403,6 +432,8 @@ impl PublishOpts {
         Ok(SenderConfig {
             index,
             connections,
+            max_connections,
+            connect_timeout: Duration::from_secs_f64(self.connect_timeout),
             request_timeout: Duration::from_secs_f64(self.request_timeout),
             max_inflight: self.max_inflight,
             mode: if self.structured {
@@ -448,6 +479,29 @@ impl FaultOpts {
                     Duration::from_secs_f64(self.fault_stall_seconds.max(0.0)),
                 )
             }),
+        }
+    }
+}
+
+/// Test-only clock faults of a role on its own (hidden from --help).
+#[derive(Debug, Clone, Args)]
+pub struct ClockFaultOpts {
+    /// Test fault: this role's clock reads this many ms off ...
+    #[arg(long, hide = true, value_name = "MS", allow_hyphen_values = true)]
+    pub fault_clock_shift_ms: Option<f64>,
+    /// ... and drifts this many millionths of a second per second further.
+    #[arg(long, hide = true, value_name = "PPM", allow_hyphen_values = true)]
+    pub fault_clock_drift_ppm: Option<f64>,
+}
+
+impl ClockFaultOpts {
+    /// Skews this process's clock, if asked.
+    pub(crate) fn apply(&self) {
+        if self.fault_clock_shift_ms.is_some() || self.fault_clock_drift_ppm.is_some() {
+            brokerbench_core::clock::skew_for_tests(
+                (self.fault_clock_shift_ms.unwrap_or(0.0) * 1e6) as i64,
+                self.fault_clock_drift_ppm.unwrap_or(0.0),
+            );
         }
     }
 }
@@ -654,6 +708,7 @@ impl RunOpts {
                 .config(placeholder, 0, connections, default_pacer(sut))?,
             receiver: ReceiverConfig {
                 index: 0,
+                sync_clock: false,
                 threads: self.receiver_threads.max(1) as u32,
                 advertise_url: None,
                 faults: self.faults.faults(),

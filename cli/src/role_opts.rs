@@ -2,7 +2,8 @@
 //! for separate hosts or pods, and their validation into the roles' configs.
 
 use crate::opts::{
-    check_url, FaultOpts, OutputOpts, PlanOpts, ProfileOpts, PublishOpts, DEFAULT_CONNECTIONS,
+    check_url, ClockFaultOpts, FaultOpts, OutputOpts, PlanOpts, ProfileOpts, PublishOpts,
+    DEFAULT_CONNECTIONS,
 };
 use anyhow::bail;
 use brokerbench_aggregator::plot::PlotOptions;
@@ -32,6 +33,8 @@ pub struct SenderOpts {
     pub index: u32,
     #[command(flatten)]
     pub publish: PublishOpts,
+    #[command(flatten)]
+    pub clock_faults: ClockFaultOpts,
 }
 
 /// Validated `sender` settings.
@@ -39,19 +42,23 @@ pub struct SenderOpts {
 pub struct SenderRoleConfig {
     pub aggregator: String,
     pub sender: SenderConfig,
+    pub clock_faults: ClockFaultOpts,
 }
 
 impl SenderOpts {
     pub fn into_config(self) -> anyhow::Result<SenderRoleConfig> {
         let target = Target::parse(&self.target)?;
+        let sender =
+            self.publish
+                .config(target, self.index, DEFAULT_CONNECTIONS, PacerMode::Spin)?;
         Ok(SenderRoleConfig {
             aggregator: check_url(&self.aggregator, "--aggregator")?,
-            sender: self.publish.config(
-                target,
-                self.index,
-                DEFAULT_CONNECTIONS,
-                PacerMode::Spin,
-            )?,
+            // On its own host: its clock is estimated against the aggregator's.
+            sender: SenderConfig {
+                sync_clock: true,
+                ..sender
+            },
+            clock_faults: self.clock_faults,
         })
     }
 }
@@ -84,6 +91,8 @@ pub struct ReceiverOpts {
     pub threads: usize,
     #[command(flatten)]
     pub faults: FaultOpts,
+    #[command(flatten)]
+    pub clock_faults: ClockFaultOpts,
 }
 
 /// Validated `receiver` settings.
@@ -93,6 +102,7 @@ pub struct ReceiverRoleConfig {
     pub listen: SocketAddr,
     pub threads: usize,
     pub receiver: ReceiverConfig,
+    pub clock_faults: ClockFaultOpts,
 }
 
 impl ReceiverOpts {
@@ -101,7 +111,10 @@ impl ReceiverOpts {
             aggregator: check_url(&self.aggregator, "--aggregator")?,
             listen: self.listen,
             threads: self.threads.max(1),
+            clock_faults: self.clock_faults,
             receiver: ReceiverConfig {
+                // On its own host: its clock is estimated against the aggregator's.
+                sync_clock: true,
                 index: self.index,
                 threads: self.threads.max(1) as u32,
                 advertise_url: self.advertise_url,

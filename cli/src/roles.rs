@@ -10,9 +10,9 @@ use tokio_util::sync::CancellationToken;
 
 /// `brokerbench sender`.
 pub async fn sender(c: SenderRoleConfig, shutdown: CancellationToken) -> anyhow::Result<i32> {
+    c.clock_faults.apply();
     let cpu = ThreadCpu::default();
     let client = JsonClient::new(&c.aggregator);
-    adopt_aggregator_clock(&client, &shutdown).await?;
     let rt = cpu.runtime(c.sender.threads, "bb-sender")?;
     let task = rt.spawn(brokerbench_sender::run(c.sender, client, cpu, shutdown));
     let report = task.await?;
@@ -26,6 +26,7 @@ pub async fn sender(c: SenderRoleConfig, shutdown: CancellationToken) -> anyhow:
         r.failed.total(),
         if r.interrupted { " (interrupted)" } else { "" }
     );
+    print_clock(r.clock);
     Ok(if r.interrupted {
         crate::EXIT_INTERRUPTED
     } else {
@@ -35,12 +36,12 @@ pub async fn sender(c: SenderRoleConfig, shutdown: CancellationToken) -> anyhow:
 
 /// `brokerbench receiver`.
 pub async fn receiver(c: ReceiverRoleConfig, shutdown: CancellationToken) -> anyhow::Result<i32> {
+    c.clock_faults.apply();
     let listener = std::net::TcpListener::bind(c.listen)
         .with_context(|| format!("cannot listen on {}", c.listen))?;
     listener.set_nonblocking(true)?;
     let cpu = ThreadCpu::default();
     let client = JsonClient::new(&c.aggregator);
-    adopt_aggregator_clock(&client, &shutdown).await?;
     let rt = cpu.runtime(c.threads, "bb-receiver")?;
     let task = rt.spawn(async move {
         let listener = TcpListener::from_std(listener)?;
@@ -57,6 +58,7 @@ pub async fn receiver(c: ReceiverRoleConfig, shutdown: CancellationToken) -> any
         r.rejected.total(),
         if r.interrupted { " (interrupted)" } else { "" }
     );
+    print_clock(r.clock);
     Ok(if r.interrupted {
         crate::EXIT_INTERRUPTED
     } else {
@@ -64,43 +66,27 @@ pub async fn receiver(c: ReceiverRoleConfig, shutdown: CancellationToken) -> any
     })
 }
 
-/// Round trips to the aggregator that a role on its own times to estimate
-/// its clock's offset; the shortest counts.
-const CLOCK_ROUNDS: usize = 16;
-
-/// Waits for the aggregator, estimates this host's clock offset from it
-/// and, when it is larger than the estimate's uncertainty, stamps every
-/// event on the aggregator's clock from then on (the roles may be on
-/// different hosts, whose clocks differ by as much as the latencies
-/// measured).
-async fn adopt_aggregator_clock(
-    client: &JsonClient,
-    shutdown: &CancellationToken,
-) -> anyhow::Result<()> {
-    let sync = tokio::select! {
-        r = async {
-            client
-                .get_patiently::<brokerbench_core::wire::ClockReading>(
-                    "/v1/clock",
-                    brokerbench_core::client::AGGREGATOR_PATIENCE,
-                )
-                .await?;
-            client.clock_offset(CLOCK_ROUNDS).await
-        } => r.with_context(|| format!("aggregator at {}", client.base()))?,
-        _ = shutdown.cancelled() => anyhow::bail!("interrupted while waiting for the aggregator"),
-    };
-    brokerbench_core::clock::adopt(sync);
+/// How a role's clock stood against the aggregator's at the start and the end.
+fn print_clock(clock: Option<brokerbench_core::wire::ClockReport>) {
+    let Some(c) = clock else { return };
+    let ms = |ns: i64| ns as f64 / 1e6;
     eprintln!(
-        "clock: {:+.3} ms ± {:.3} ms from the aggregator's{}",
-        sync.offset_ns as f64 / 1e6,
-        sync.uncertainty_ns as f64 / 1e6,
-        if sync.applied {
+        "clock: {:+.3} ms ± {:.3} ms from the aggregator's at the start{}{}",
+        ms(c.start.offset_ns),
+        ms(c.start.uncertainty_ns as i64),
+        if c.start.applied {
             ", corrected"
         } else {
             " (within the uncertainty: not corrected)"
-        }
+        },
+        c.end
+            .map(|e| format!(
+                "; {:+.3} ms at the end (drift {:+.3} ms)",
+                ms(e.offset_ns),
+                ms(e.offset_ns - c.start.offset_ns)
+            ))
+            .unwrap_or_default()
     );
-    Ok(())
 }
 
 /// `brokerbench aggregator`.

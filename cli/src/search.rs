@@ -79,18 +79,21 @@ async fn trial(
 }
 
 fn line(t: &Trial) -> String {
-    let l = &t.summary.latency_ms;
-    let ms = |p: Option<brokerbench_core::digest::Percentiles>| {
-        p.map_or("-".into(), |p| format!("{:.2}", p.p99_99))
+    let ms = |kind| {
+        t.summary
+            .latency_ms
+            .get(kind)
+            .map_or("-".into(), |p| format!("{:.2}", p.p99_99))
     };
+    use brokerbench_core::latency::LatencyKind;
     format!(
         "{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}",
         t.rate,
         t.seconds,
         if t.met { "met" } else { "missed" },
-        ms(l.e2e),
-        ms(l.publish),
-        ms(l.schedule_lag),
+        ms(LatencyKind::E2e),
+        ms(LatencyKind::Publish),
+        ms(LatencyKind::PacerLag),
         t.summary.totals.lost,
         t.summary.totals.failed,
         t.dir.display()
@@ -98,7 +101,7 @@ fn line(t: &Trial) -> String {
 }
 
 const TRAIL_HEADER: &str =
-    "rate\tseconds\tslo\te2e_p99_99_ms\tpublish_p99_99_ms\tlag_p99_99_ms\tlost\tfailed\tresults";
+    "rate\tseconds\tslo\te2e_p99_99_ms\tpublish_p99_99_ms\tpacer_lag_p99_99_ms\tlost\tfailed\tresults";
 
 /// Runs the search; prints each trial as it ends.
 pub async fn search(c: SearchConfig, stop: CancellationToken) -> anyhow::Result<Found> {

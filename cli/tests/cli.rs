@@ -215,10 +215,10 @@ fn a_run_from_a_pace_file_prints_a_summary_and_leaves_results() {
     }
     // Real gnuplot drew the graphs (scripts/setup installs it).
     assert!(
-        stdout.contains("graphs: six-metric.png, points.png"),
+        stdout.contains("graphs: six-metric.png, points.png, generator.png"),
         "{stdout}"
     );
-    for f in ["six-metric.png", "points.png"] {
+    for f in ["six-metric.png", "points.png", "generator.png"] {
         let png = std::fs::read(dirs[0].join(f)).unwrap();
         assert!(png.len() > 10_000, "{f}: {} bytes", png.len());
         assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n", "{f} is a PNG");
@@ -788,31 +788,49 @@ fn compare_prints_deltas_and_draws_one_graph() {
 fn an_hour_of_seconds_plots_from_per_second_data() {
     let dir = scratch("hour");
     std::fs::create_dir_all(&dir).unwrap();
-    let mut series = brokerbench_aggregator::output::SERIES_COLUMNS.join("\t") + "\n";
-    for s in 0..3600u32 {
-        let mut row = vec![
-            s.to_string(),
-            "1".into(),
-            "1000".into(),
-            "1000".into(),
-            "1000".into(),
-            "0".into(),
-            "0".into(),
-            "0".into(),
-        ];
-        row.extend(
-            (8..brokerbench_aggregator::output::SERIES_COLUMNS.len())
-                .map(|c| format!("{:.3}", 0.2 + (s % 60) as f64 / 100.0 + c as f64 / 1000.0)),
-        );
-        series += &(row.join("\t") + "\n");
-    }
+    use brokerbench_aggregator::model::{SecondRow, StepSummary};
+    use brokerbench_core::histogram::Percentiles;
+    use brokerbench_core::latency::LatencyKind;
+    let ms = |v: f64| Percentiles {
+        count: 1000,
+        p50: v,
+        p90: v * 1.5,
+        p99: v * 2.0,
+        p99_9: v * 2.5,
+        p99_99: v * 3.0,
+        max: v * 4.0,
+        ..Percentiles::default()
+    };
+    let rows: Vec<SecondRow> = (0..3600u64)
+        .map(|s| {
+            let v = 0.2 + (s % 60) as f64 / 100.0;
+            SecondRow {
+                second: s,
+                step: Some(1),
+                target_rps: 1000,
+                sent: 1000,
+                delivered: 1000,
+                latency: LatencyKind::ALL.into_iter().map(|k| (k, ms(v))).collect(),
+                running_p99_99: [(LatencyKind::Publish, v * 3.0), (LatencyKind::E2e, v * 3.5)]
+                    .into(),
+                ..SecondRow::default()
+            }
+        })
+        .collect();
+    let series = brokerbench_aggregator::output::series_tsv(&rows);
     std::fs::write(dir.join("series.tsv"), series).unwrap();
-    let mut steps = brokerbench_aggregator::output::STEPS_COLUMNS.join("\t") + "\n";
-    steps += "1\t1000\t3600\t0\t3600000\t3600000\t0\t3600000\t0\t0\t0\t1000.0\t1000.0\t0.2\t0.5\t0.8\t0.9\t0.2\t0.5\t0.8\t0.9\t0.1\t0\t1\n";
+    let step = StepSummary {
+        step: 1,
+        rps: 1000,
+        seconds: 3600,
+        judged: true,
+        ..StepSummary::default()
+    };
+    let steps = brokerbench_aggregator::output::steps_tsv(&[step]);
     std::fs::write(dir.join("steps.tsv"), steps).unwrap();
     let o = brokerbench(&["plot", dir.to_str().unwrap()], &dir);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    for f in ["six-metric.png", "points.png"] {
+    for f in ["six-metric.png", "points.png", "generator.png"] {
         assert!(
             std::fs::metadata(dir.join(f)).unwrap().len() > 10_000,
             "{f}"

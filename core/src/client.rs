@@ -1,7 +1,7 @@
 //! A small JSON-over-HTTP client for the aggregator protocol.
 
 use crate::clock::{estimate, system_now_ns, ClockSample, ClockSync};
-use crate::wire::ClockReading;
+use crate::wire::{ClockReading, ClockReport};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::Client;
@@ -35,6 +35,10 @@ pub enum ClientError {
 /// How long a role waits for the aggregator to answer at all (it may still
 /// be starting, or on its way up in another pod).
 pub const AGGREGATOR_PATIENCE: Duration = Duration::from_secs(60);
+
+/// Round trips a role on its own times to estimate its clock's offset from
+/// the aggregator's; the shortest counts.
+pub const CLOCK_ROUNDS: usize = 16;
 
 /// JSON client for one aggregator.
 #[derive(Clone)]
@@ -137,6 +141,23 @@ impl JsonClient {
             });
         }
         Ok(estimate(&samples).expect("at least one sample"))
+    }
+
+    /// Estimates this host's clock against the aggregator's (when the run
+    /// starts) and makes it this process's view of the run's clock.
+    pub async fn adopt_clock(&self) -> Result<ClockSync, ClientError> {
+        let sync = self.clock_offset(CLOCK_ROUNDS).await?;
+        crate::clock::adopt(sync);
+        Ok(sync)
+    }
+
+    /// How the clock adopted at the start stands now (when the role
+    /// reports): the difference is the drift.
+    pub async fn clock_report(&self, start: ClockSync) -> ClockReport {
+        ClockReport {
+            start,
+            end: self.clock_offset(CLOCK_ROUNDS).await.ok(),
+        }
     }
 
     /// GET `path` until it answers, retrying every 100 ms for up to `patience`

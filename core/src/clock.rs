@@ -5,26 +5,48 @@
 //!
 //! Across hosts, a role estimates how far its clock is from the aggregator's
 //! ([`estimate`], from request/response round trips, keeping the shortest)
-//! and, when the offset is larger than the estimate's uncertainty, reads the
-//! aggregator's time from then on ([`adopt`]): every stamp the process takes
-//! is then on the run's one clock.
+//! when the run starts and, when the offset is larger than the estimate's
+//! uncertainty, reads the aggregator's time from then on ([`adopt`]): every
+//! stamp the process takes is then on the run's one clock. It estimates
+//! again when it reports, so the drift between the two clocks over the
+//! run is known.
 
 use serde::{Deserialize, Serialize};
-use std::sync::atomic::{AtomicI64, Ordering};
-use std::sync::OnceLock;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 /// Nanoseconds added to this host's clock to read the aggregator's.
 static OFFSET_NS: AtomicI64 = AtomicI64::new(0);
-/// What [`adopt`] was given, for the role's report.
-static SYNC: OnceLock<ClockSync> = OnceLock::new();
+/// Test fault: a shift of this host's clock, ns ...
+static SKEW_NS: AtomicI64 = AtomicI64::new(0);
+/// ... growing by this many ns per second ...
+static SKEW_PPB: AtomicI64 = AtomicI64::new(0);
+/// ... since this time (the real clock's ns).
+static SKEW_FROM: AtomicU64 = AtomicU64::new(0);
 
 /// Nanoseconds since the Unix epoch on this host's own clock.
 pub fn system_now_ns() -> u64 {
-    SystemTime::now()
+    let real = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_nanos() as u64)
-        .unwrap_or(0)
+        .unwrap_or(0);
+    let skew = SKEW_NS.load(Ordering::Relaxed);
+    let ppb = SKEW_PPB.load(Ordering::Relaxed);
+    if skew == 0 && ppb == 0 {
+        return real;
+    }
+    let elapsed = real.saturating_sub(SKEW_FROM.load(Ordering::Relaxed)) as i128;
+    let drift = (elapsed * ppb as i128 / 1_000_000_000) as i64;
+    real.saturating_add_signed(skew + drift)
+}
+
+/// Test fault: from now on this host's clock reads `shift_ns` off, and
+/// drifts `drift_ppm` millionths of a second per second further (a role
+/// whose clock is off by a known amount, to check the estimate).
+pub fn skew_for_tests(shift_ns: i64, drift_ppm: f64) {
+    SKEW_FROM.store(system_now_ns(), Ordering::Relaxed);
+    SKEW_NS.store(shift_ns, Ordering::Relaxed);
+    SKEW_PPB.store((drift_ppm * 1000.0) as i64, Ordering::Relaxed);
 }
 
 /// Nanoseconds since the Unix epoch, now, on the run's clock: this host's,
@@ -73,18 +95,13 @@ pub fn estimate(samples: &[ClockSample]) -> Option<ClockSync> {
     })
 }
 
-/// Makes `sync` this process's view of the run's clock (once: a process
-/// takes part in one run).
+/// Makes `sync` this process's view of the run's clock: its offset is
+/// added to every stamp from now on when it exceeds its uncertainty.
 pub fn adopt(sync: ClockSync) {
-    if SYNC.set(sync).is_ok() && sync.applied {
-        OFFSET_NS.store(sync.offset_ns, Ordering::Relaxed);
-    }
-}
-
-/// What [`adopt`] was given; None for roles that share the aggregator's
-/// process or host without asking.
-pub fn adopted() -> Option<ClockSync> {
-    SYNC.get().copied()
+    OFFSET_NS.store(
+        if sync.applied { sync.offset_ns } else { 0 },
+        Ordering::Relaxed,
+    );
 }
 
 /// The `tokio::time::Instant` at which the wall clock reads `unix_ns`.

@@ -1,7 +1,9 @@
 //! How an event carries its identity through any SUT.
 //!
-//! The CloudEvents `id` is the sequence number and `source` names the run and
-//! sender, but a SUT (a Kafka source, say) may give an event a new id, so the
+//! The CloudEvents `id` is the sequence number and `source` names the run,
+//! the sender and the phase (warmup events number from 0 too, so they have
+//! a source of their own: `source`+`id` is unique across phases, senders
+//! and runs, as a broker that drops repeats requires). A SUT (a Kafka source, say) may give an event a new id, so the
 //! same facts also travel as extension attributes, which every CloudEvents
 //! binding must carry unchanged. All are strings: CloudEvents integers are
 //! 32-bit, and nanosecond stamps are not.
@@ -26,9 +28,11 @@ pub const PARTITION_KEYS: u32 = 100;
 /// The CloudEvents `type` of every event the suite sends.
 pub const EVENT_TYPE: &str = "dev.brokerbench.event";
 
-/// The CloudEvents `source` of a run's sender.
-pub fn event_source(run_id: &str, sender: u32) -> String {
-    format!("/brokerbench/{run_id}/sender/{sender}")
+/// The CloudEvents `source` of a run's sender: its measured events, or
+/// its warmup events.
+pub fn event_source(run_id: &str, sender: u32, warmup: bool) -> String {
+    let phase = if warmup { "/warmup" } else { "" };
+    format!("/brokerbench/{run_id}/sender/{sender}{phase}")
 }
 
 /// An event's identity as read back by a receiver.

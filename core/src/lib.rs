@@ -7,7 +7,8 @@
 //!   `t0`, payload size, warmup, drain).
 //! - [`identity`]: how an event carries its run, sender and sequence number.
 //! - [`kafka_binding`]: the CloudEvents Kafka protocol binding (`ce_*` headers, key).
-//! - [`digest`]: the T-Digest used for every percentile, and its wire form.
+//! - [`histogram`]: the latency histogram behind every percentile, and its wire form.
+//! - [`latency`]: the latency kinds measured, one table for every output.
 //! - [`series`]: per-second latency windows and counts, summarised per step.
 //! - [`bitset`]: one bit per event, the ledgers' memory.
 //! - [`clock`]: wall-clock nanoseconds, the one clock every role stamps with.
@@ -24,11 +25,12 @@ pub mod client;
 pub mod clock;
 pub mod conn;
 pub mod cpu;
-pub mod digest;
 pub mod duration;
+pub mod histogram;
 pub mod host;
 pub mod identity;
 pub mod kafka_binding;
+pub mod latency;
 pub mod pace;
 pub mod plan;
 pub mod series;

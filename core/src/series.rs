@@ -1,14 +1,14 @@
 //! Per-second latency windows, keyed by the second of each event's intended
 //! time, and what they become at the end of a run: windowed percentiles, the
-//! running P99.99 from the start of each step, and one digest per step.
+//! running P99.99 from the start of each step, and one histogram per step.
 
-use crate::digest::{Digest, Percentiles, WireDigest};
+use crate::histogram::{Histogram, HistogramError, Percentiles, WireHistogram};
 use crate::pace::Schedule;
 
-/// One latency digest per second of the schedule.
-#[derive(Debug, Clone)]
+/// One latency histogram per second of the schedule.
+#[derive(Debug, Clone, PartialEq)]
 pub struct LatencyWindows {
-    seconds: Vec<Digest>,
+    seconds: Vec<Histogram>,
 }
 
 /// A metric's windows, summarised.
@@ -19,74 +19,74 @@ pub struct WindowSummary {
     /// P99.99 of all events from the start of the step to the end of each
     /// second, ms.
     pub running_p99_99: Vec<Option<f64>>,
-    /// One digest per step.
-    pub steps: Vec<WireDigest>,
+    /// One histogram per step.
+    pub steps: Vec<Histogram>,
+}
+
+impl WindowSummary {
+    /// The whole run: every step merged.
+    pub fn run(&self) -> Histogram {
+        Histogram::merged(&self.steps)
+    }
 }
 
 impl LatencyWindows {
     /// Windows for every second of `schedule`.
     pub fn new(schedule: &Schedule) -> Self {
         LatencyWindows {
-            seconds: vec![Digest::default(); schedule.total_seconds() as usize],
+            seconds: vec![Histogram::default(); schedule.total_seconds() as usize],
         }
     }
 
-    /// Records a latency in the window of `second`; seconds past the schedule
-    /// are ignored (they cannot hold intended times).
-    pub fn record(&mut self, second: u64, ns: u64) {
-        if let Some(d) = self.seconds.get_mut(second as usize) {
-            d.record_ns(ns);
+    /// Records the latency from `from` to `to` (wall-clock ns; negative
+    /// when the clocks disagree) in the window of `second`; seconds past
+    /// the schedule are ignored (they cannot hold intended times).
+    pub fn record(&mut self, second: u64, from: u64, to: u64) {
+        if let Some(h) = self.seconds.get_mut(second as usize) {
+            h.record_between(from, to);
         }
     }
 
     /// P99 of one second's window, ms (for live progress).
-    pub fn p99_ms(&mut self, second: u64) -> Option<f64> {
-        let d = self.seconds.get_mut(second as usize)?;
-        d.quantile_ns(0.99).map(|ns| ns / 1e6)
+    pub fn p99_ms(&self, second: u64) -> Option<f64> {
+        let h = self.seconds.get(second as usize)?;
+        h.quantile_ns(0.99).map(|ns| ns / 1e6)
     }
 
-    /// Each second's digest in wire form, for an aggregator to merge with
-    /// the windows of other roles.
-    pub fn to_wire(&self) -> Vec<WireDigest> {
-        self.seconds.iter().map(Digest::to_wire).collect()
+    /// Each second's histogram in wire form, for the aggregator.
+    pub fn to_wire(&self) -> Vec<WireHistogram> {
+        self.seconds.iter().map(Histogram::to_wire).collect()
     }
 
     /// The windows of several roles merged second by second: what one role
-    /// would have recorded had it seen every event.
+    /// would have recorded had it seen every event. Seconds a role did not
+    /// send, or past the schedule, add nothing.
     pub fn merged<'a>(
         schedule: &Schedule,
-        parts: impl IntoIterator<Item = &'a [WireDigest]>,
-    ) -> Self {
-        let parts: Vec<&[WireDigest]> = parts.into_iter().collect();
-        let seconds = (0..schedule.total_seconds() as usize)
-            .map(|i| {
-                let digests: Vec<Digest> = parts
-                    .iter()
-                    .filter_map(|p| p.get(i))
-                    .filter(|w| w.count > 0.0)
-                    .map(Digest::from)
-                    .collect();
-                Digest::merged(&digests)
-            })
-            .collect();
-        LatencyWindows { seconds }
+        parts: impl IntoIterator<Item = &'a [WireHistogram]>,
+    ) -> Result<Self, HistogramError> {
+        let mut all = LatencyWindows::new(schedule);
+        for part in parts {
+            for (sum, w) in all.seconds.iter_mut().zip(part) {
+                sum.merge(&Histogram::try_from(w)?);
+            }
+        }
+        Ok(all)
     }
 
     /// Summarises every window at the end of the run.
-    pub fn summarise(mut self, schedule: &Schedule) -> WindowSummary {
+    pub fn summarise(&self, schedule: &Schedule) -> WindowSummary {
         let mut out = WindowSummary::default();
         for (step, s) in schedule.steps().iter().enumerate() {
             let start = schedule.step_start_second(step) as usize;
-            let mut running = Digest::default();
-            for w in &mut self.seconds[start..start + s.seconds as usize] {
+            let mut running = Histogram::default();
+            for w in &self.seconds[start..start + s.seconds as usize] {
                 out.windowed.push(w.percentiles());
-                if w.count() > 0 {
-                    running = Digest::merged([&running, &*w]);
-                }
+                running.merge(w);
                 out.running_p99_99
                     .push(running.quantile_ns(0.9999).map(|ns| ns / 1e6));
             }
-            out.steps.push(running.to_wire());
+            out.steps.push(running);
         }
         out
     }
@@ -127,17 +127,22 @@ impl Counts {
 mod tests {
     use super::*;
 
+    /// Records `ns` in `second` as a latency from an intended time of 0.
+    fn at(w: &mut LatencyWindows, second: u64, ns: u64) {
+        w.record(second, 0, ns);
+    }
+
     #[test]
     fn running_p99_99_restarts_each_step() {
         let schedule = Schedule::parse("10:2,10:2").unwrap();
         let mut w = LatencyWindows::new(&schedule);
         for v in 1..=10 {
-            w.record(0, v * 1_000_000);
-            w.record(1, v * 100_000);
-            w.record(2, v * 10_000);
+            at(&mut w, 0, v * 1_000_000);
+            at(&mut w, 1, v * 100_000);
+            at(&mut w, 2, v * 10_000);
         }
-        w.record(3, 5_000_000);
-        w.record(99, 1);
+        at(&mut w, 3, 5_000_000);
+        at(&mut w, 99, 1);
         let s = w.summarise(&schedule);
         assert_eq!(s.windowed.len(), 4);
         assert_eq!(s.windowed[0].unwrap().count, 10);
@@ -150,8 +155,8 @@ mod tests {
         assert_eq!(s.running_p99_99[2], Some(0.1), "step 1 starts afresh");
         assert_eq!(s.running_p99_99[3], Some(5.0));
         assert_eq!(s.steps.len(), 2);
-        assert_eq!(s.steps[0].count, 20.0);
-        assert_eq!(s.steps[1].count, 11.0);
+        assert_eq!((s.steps[0].count(), s.steps[1].count()), (20, 11));
+        assert_eq!(s.run().count(), 31);
     }
 
     #[test]
@@ -164,28 +169,19 @@ mod tests {
         );
         for i in 0..20_000u64 {
             let (second, ns) = (i % 2, 100_000 + (i * 7919) % 5_000_000);
-            whole.record(second, ns);
+            at(&mut whole, second, ns);
             if i % 3 == 0 {
-                a.record(second, ns)
+                at(&mut a, second, ns)
             } else {
-                b.record(second, ns)
+                at(&mut b, second, ns)
             }
         }
-        let merged = LatencyWindows::merged(&schedule, [&a.to_wire()[..], &b.to_wire()[..]])
+        let merged =
+            LatencyWindows::merged(&schedule, [&a.to_wire()[..], &b.to_wire()[..]]).unwrap();
+        assert_eq!(merged, whole, "merging is exact");
+        let missing = LatencyWindows::merged(&schedule, [&a.to_wire()[..1]])
+            .unwrap()
             .summarise(&schedule);
-        let whole = whole.summarise(&schedule);
-        for i in 0..2 {
-            let (m, w) = (merged.windowed[i].unwrap(), whole.windowed[i].unwrap());
-            assert_eq!((m.count, m.max), (w.count, w.max));
-            for (x, y) in [(m.p50, w.p50), (m.p99, w.p99), (m.p99_99, w.p99_99)] {
-                assert!(
-                    (x - y).abs() / y <= 0.01,
-                    "second {i}: merged {x} whole {y}"
-                );
-            }
-        }
-        assert_eq!(merged.steps[0].count, 20_000.0);
-        let missing = LatencyWindows::merged(&schedule, [&a.to_wire()[..1]]).summarise(&schedule);
         assert_eq!(
             missing.windowed[1], None,
             "a role without the second adds nothing"

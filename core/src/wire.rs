@@ -15,7 +15,9 @@
 //!   stop listening and report (drain over, or the run was interrupted).
 
 use crate::bitset::BitSet;
-use crate::digest::{Percentiles, WireDigest};
+use crate::clock::ClockSync;
+use crate::histogram::WireHistogram;
+use crate::latency::PerKind;
 use serde::{Deserialize, Serialize};
 
 /// The kinds of role that talk to the aggregator.
@@ -50,6 +52,11 @@ pub struct Ready {
     pub index: u32,
     /// Where the role listens, if it does.
     pub url: Option<String>,
+    /// A sender: how long after the schedule's end its report comes at the
+    /// latest (its bounded drain), ms. The aggregator waits that long, and
+    /// a little more, before it names the sender missing.
+    #[serde(default)]
+    pub report_within_ms: Option<u64>,
 }
 
 /// Answer to `/v1/finish`.
@@ -76,8 +83,19 @@ pub enum FailureReason {
     Transport,
     /// Not sent: the in-flight bound was reached when the event was due.
     InflightLimit,
-    /// Still in flight when the run was interrupted.
+    /// Not answered when the run was interrupted, or not sent by the end
+    /// of the sender's bounded drain after the schedule.
     Cancelled,
+}
+
+impl FailureReason {
+    /// Whether an event that failed so ever left the sender.
+    pub fn left(self) -> bool {
+        !matches!(
+            self,
+            FailureReason::Connect | FailureReason::InflightLimit | FailureReason::Cancelled
+        )
+    }
 }
 
 /// Failure counts by reason.
@@ -147,6 +165,14 @@ pub struct RejectCounts {
 }
 
 impl RejectCounts {
+    /// Adds every count of `other`.
+    pub fn merge(&mut self, o: &RejectCounts) {
+        self.not_cloudevent += o.not_cloudevent;
+        self.foreign += o.foreign;
+        self.out_of_range += o.out_of_range;
+        self.early += o.early;
+    }
+
     pub fn total(&self) -> u64 {
         self.not_cloudevent + self.foreign + self.out_of_range + self.early
     }
@@ -170,37 +196,64 @@ pub struct Progress {
     pub rejected: u64,
     /// P99 of the last complete second, ms: publish (sender) or e2e (receiver).
     pub p99_ms: Option<f64>,
-    /// Schedule lag P99 of the last complete second, ms (sender).
+    /// Pacer lag P99 of the last complete second, ms (sender).
     pub lag_p99_ms: Option<f64>,
+    /// Connection wait P99 of the last complete second, ms (sender).
+    #[serde(default)]
+    pub wait_p99_ms: Option<f64>,
+    /// A sender still opening its connections before it is ready.
+    #[serde(default)]
+    pub connecting: Option<Connecting>,
     /// Share of the role's machine's CPU time the hypervisor took in the
     /// last complete second.
     #[serde(default)]
     pub host_steal: Option<f32>,
 }
 
-/// One second of a sender's ledger. Latencies and failures are counted in the
-/// second of the event's intended time, `sent` in the second it actually left.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+/// How far a sender got opening its connections.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Connecting {
+    pub open: u32,
+    pub wanted: u32,
+}
+
+/// One second of a sender's ledger. Accepted, failed and unsent events are
+/// counted in the second of their intended time; `sent` in the second an event
+/// actually left, `connections_opened` in the second it was opened.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SenderSecond {
     pub sent: u64,
     pub accepted: u64,
     pub failed: FailureCounts,
-    /// Publish latency from intended time (`acked - intended`).
-    pub publish: Option<Percentiles>,
-    /// Raw publish latency (`acked - sent`).
-    pub publish_raw: Option<Percentiles>,
-    /// Schedule lag (`sent - intended`).
-    pub lag: Option<Percentiles>,
-    /// Running P99.99 of publish latency from the start of the step, ms.
-    pub publish_running_p99_99: Option<f64>,
+    /// Failed events of this second (by intended time) that never left:
+    /// the in-flight bound, no connection, or not sent by the end of the
+    /// drain.
+    #[serde(default)]
+    pub unsent: u64,
+    /// Connections opened (on demand, when every open one was busy, or
+    /// again after one broke).
+    #[serde(default)]
+    pub connections_opened: u64,
 }
 
-/// Per-step digests, merged exactly by the aggregator.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-pub struct SenderStep {
-    pub publish: WireDigest,
-    pub publish_raw: WireDigest,
-    pub lag: WireDigest,
+/// A sender's connections over the run.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConnectionCounts {
+    /// Opened before the start (`--connections`).
+    pub initial: u64,
+    /// Opened after the start: on demand, or again after one broke.
+    pub opened: u64,
+    /// The most open at once.
+    pub peak: u64,
+}
+
+/// A role's clock against the aggregator's, estimated when the run
+/// started (and applied, when it exceeded its uncertainty) and again when
+/// the role reported: the difference is how far the clocks drifted.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct ClockReport {
+    pub start: ClockSync,
+    pub end: Option<ClockSync>,
 }
 
 /// A sender's whole ledger, sent once at the end.
@@ -213,7 +266,11 @@ pub struct SenderReport {
     pub accepted: BitSet,
     pub failed: FailureCounts,
     pub seconds: Vec<SenderSecond>,
-    pub steps: Vec<SenderStep>,
+    /// Every latency it measures, one histogram per second of the schedule
+    /// (by intended time); the aggregator merges them across senders.
+    pub windows: PerKind<Vec<WireHistogram>>,
+    #[serde(default)]
+    pub connections: ConnectionCounts,
     /// Warmup events sent and accepted (excluded from every figure).
     pub warmup_sent: u64,
     pub warmup_accepted: u64,
@@ -228,30 +285,18 @@ pub struct SenderReport {
     /// Its clock against the aggregator's, when it estimated that (a role
     /// on its own, possibly on another host).
     #[serde(default)]
-    pub clock: Option<crate::clock::ClockSync>,
+    pub clock: Option<ClockReport>,
     /// CPU ns the kernel's DAMON monitor used on its machine while it ran
     /// (None: DAMON was off).
     #[serde(default)]
     pub host_damon_cpu_ns: Option<u64>,
-    /// Every second's digests, when the plan has several senders: the
-    /// aggregator merges them so each second's percentiles cover all of
-    /// them (a lone sender's `seconds` already do).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub windows: Option<SenderWindows>,
     pub interrupted: bool,
 }
 
-/// A sender's latency digests, one per second of the schedule.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-pub struct SenderWindows {
-    pub publish: Vec<WireDigest>,
-    pub publish_raw: Vec<WireDigest>,
-    pub lag: Vec<WireDigest>,
-}
-
 /// One second of a receiver's ledger: `delivered` in the second an event
-/// arrived; latencies and duplicates in the second of its intended time.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+/// arrived; duplicates and reordered events in the second of its intended
+/// time.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ReceiverSecond {
     pub delivered: u64,
     pub duplicates: u64,
@@ -259,19 +304,6 @@ pub struct ReceiverSecond {
     /// event of their partition key.
     #[serde(default)]
     pub reordered: u64,
-    /// End-to-end latency from intended time (`received - intended`).
-    pub e2e: Option<Percentiles>,
-    /// Raw end-to-end latency (`received - sent`).
-    pub e2e_raw: Option<Percentiles>,
-    /// Running P99.99 of e2e latency from the start of the step, ms.
-    pub e2e_running_p99_99: Option<f64>,
-}
-
-/// Per-step e2e digests.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-pub struct ReceiverStep {
-    pub e2e: WireDigest,
-    pub e2e_raw: WireDigest,
 }
 
 /// A receiver's whole ledger, sent once after the drain.
@@ -289,7 +321,9 @@ pub struct ReceiverReport {
     pub rejected: RejectCounts,
     pub warmup_received: u64,
     pub seconds: Vec<ReceiverSecond>,
-    pub steps: Vec<ReceiverStep>,
+    /// Every latency it measures, one histogram per second of the schedule
+    /// (by intended time).
+    pub windows: PerKind<Vec<WireHistogram>>,
     pub cpu_ns: u64,
     /// CPU ns the receiver's threads used in each second since `t0`.
     #[serde(default)]
@@ -304,23 +338,12 @@ pub struct ReceiverReport {
     /// Its clock against the aggregator's, when it estimated that (a role
     /// on its own, possibly on another host).
     #[serde(default)]
-    pub clock: Option<crate::clock::ClockSync>,
+    pub clock: Option<ClockReport>,
     /// CPU ns the kernel's DAMON monitor used on its machine while it ran
     /// (None: DAMON was off).
     #[serde(default)]
     pub host_damon_cpu_ns: Option<u64>,
-    /// Every second's digests, when the plan has several receivers (see
-    /// [`SenderReport::windows`]).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub windows: Option<ReceiverWindows>,
     pub interrupted: bool,
-}
-
-/// A receiver's e2e digests, one per second of the schedule.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-pub struct ReceiverWindows {
-    pub e2e: Vec<WireDigest>,
-    pub e2e_raw: Vec<WireDigest>,
 }
 
 /// What a SUT did, served at its `GET /v1/counters` (cumulative since it

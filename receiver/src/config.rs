@@ -44,4 +44,7 @@ pub struct ReceiverConfig {
     pub faults: ReceiverFaults,
     /// Read events from a Kafka topic as well (a Kafka sink's output).
     pub kafka: Option<crate::kafka::KafkaSource>,
+    /// Estimate this host's clock against the aggregator's when the run
+    /// starts (and adopt it) and when it reports: a receiver on its own host.
+    pub sync_clock: bool,
 }

@@ -4,14 +4,13 @@
 
 use brokerbench_core::bitset::BitSet;
 use brokerbench_core::identity::EventIdentity;
+use brokerbench_core::latency::{LatencyKind, MeasuredBy, PerKind};
+use brokerbench_core::plan::RunPlan;
+use brokerbench_core::series::{Counts, LatencyWindows};
+use brokerbench_core::wire::{Progress, ReceiverReport, ReceiverSecond, RejectCounts, Role};
 
 /// No sequence number yet.
 const NONE: u64 = u64::MAX;
-use brokerbench_core::plan::RunPlan;
-use brokerbench_core::series::{Counts, LatencyWindows};
-use brokerbench_core::wire::{
-    Progress, ReceiverReport, ReceiverSecond, ReceiverStep, ReceiverWindows, RejectCounts, Role,
-};
 
 /// What the ledger made of one event.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -34,8 +33,7 @@ pub struct DeliveryLedger {
     reordered: u64,
     reordered_per_second: Vec<u64>,
     delivered_per_second: Counts,
-    e2e: LatencyWindows,
-    e2e_raw: LatencyWindows,
+    windows: PerKind<LatencyWindows>,
     warmup_received: u64,
 }
 
@@ -60,8 +58,9 @@ impl DeliveryLedger {
             reordered: 0,
             reordered_per_second: vec![0; s.total_seconds() as usize],
             delivered_per_second: Counts::default(),
-            e2e: LatencyWindows::new(s),
-            e2e_raw: LatencyWindows::new(s),
+            windows: LatencyKind::of(MeasuredBy::Receiver)
+                .map(|k| (k, LatencyWindows::new(s)))
+                .collect(),
             warmup_received: 0,
         }
     }
@@ -103,11 +102,12 @@ impl DeliveryLedger {
         }
         self.delivered_per_second
             .add(self.plan.second_at(received_unix_ns));
-        self.e2e
-            .record(second, received_unix_ns.saturating_sub(intended));
         let sent = id.sent_unix_ns.unwrap_or(intended);
-        self.e2e_raw
-            .record(second, received_unix_ns.saturating_sub(sent));
+        for (kind, from) in [(LatencyKind::E2e, intended), (LatencyKind::E2eRaw, sent)] {
+            if let Some(w) = self.windows.get_mut(&kind) {
+                w.record(second, from, received_unix_ns);
+            }
+        }
         Delivery::First
     }
 
@@ -125,7 +125,7 @@ impl DeliveryLedger {
     }
 
     /// Running counters for live progress; latency of `second`.
-    pub fn progress(&mut self, index: u32, second: u64, rejected: u64) -> Progress {
+    pub fn progress(&self, index: u32, second: u64, rejected: u64) -> Progress {
         Progress {
             role: Some(Role::Receiver),
             index,
@@ -133,7 +133,7 @@ impl DeliveryLedger {
             duplicates: self.duplicates,
             reordered: self.reordered,
             rejected,
-            p99_ms: self.e2e.p99_ms(second),
+            p99_ms: self.windows[&LatencyKind::E2e].p99_ms(second),
             ..Progress::default()
         }
     }
@@ -146,29 +146,13 @@ impl DeliveryLedger {
         cpu_ns: u64,
         interrupted: bool,
     ) -> ReceiverReport {
-        let s = &self.plan.schedule;
-        let windows = (self.plan.receivers > 1).then(|| ReceiverWindows {
-            e2e: self.e2e.to_wire(),
-            e2e_raw: self.e2e_raw.to_wire(),
-        });
-        let e2e = self.e2e.summarise(s);
-        let e2e_raw = self.e2e_raw.summarise(s);
-        let n = (s.total_seconds() as usize).max(self.delivered_per_second.len());
+        let n = (self.plan.schedule.total_seconds() as usize).max(self.delivered_per_second.len());
         let seconds = (0..n)
             .map(|i| ReceiverSecond {
                 delivered: self.delivered_per_second.get(i as u64),
                 duplicates: self.duplicates_per_second.get(i).copied().unwrap_or(0),
                 reordered: self.reordered_per_second.get(i).copied().unwrap_or(0),
-                e2e: e2e.windowed.get(i).copied().flatten(),
-                e2e_raw: e2e_raw.windowed.get(i).copied().flatten(),
-                e2e_running_p99_99: e2e.running_p99_99.get(i).copied().flatten(),
             })
-            .collect();
-        let steps = e2e
-            .steps
-            .into_iter()
-            .zip(e2e_raw.steps)
-            .map(|(e2e, e2e_raw)| ReceiverStep { e2e, e2e_raw })
             .collect();
         ReceiverReport {
             run_id: self.plan.run_id.clone(),
@@ -179,14 +163,17 @@ impl DeliveryLedger {
             rejected,
             warmup_received: self.warmup_received,
             seconds,
-            steps,
+            windows: self
+                .windows
+                .iter()
+                .map(|(k, w)| (*k, w.to_wire()))
+                .collect(),
             cpu_ns,
             cpu_per_second_ns: Vec::new(),
             threads: 0,
             host_steal_per_second: Vec::new(),
-            clock: brokerbench_core::clock::adopted(),
+            clock: None,
             host_damon_cpu_ns: None,
-            windows,
             interrupted,
         }
     }
@@ -195,6 +182,7 @@ impl DeliveryLedger {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use brokerbench_core::histogram::Histogram;
     use brokerbench_core::pace::Schedule;
 
     const S: u64 = 1_000_000_000;
@@ -248,8 +236,10 @@ mod tests {
         assert_eq!(r.duplicates, 1);
         assert_eq!(r.seconds[0].duplicates, 1);
         assert_eq!((r.seconds[0].delivered, r.seconds[2].delivered), (1, 1));
-        assert_eq!(r.seconds[0].e2e.unwrap().max, 2.0);
-        assert_eq!(r.seconds[1].e2e.unwrap().count, 1);
+        let e2e = |i: usize| Histogram::try_from(&r.windows[&LatencyKind::E2e][i]).unwrap();
+        assert_eq!(e2e(0).quantile_ns(1.0), Some(2e6));
+        assert_eq!(e2e(1).count(), 1);
+        assert_eq!(r.windows.len(), 2, "e2e and e2e_raw");
     }
 
     #[test]
@@ -297,5 +287,54 @@ mod tests {
         }
         let r = l.into_report(0, RejectCounts::default(), 0, false);
         assert_eq!((r.reordered, r.seconds[0].reordered), (3, 3));
+    }
+}
+
+#[cfg(test)]
+mod clock_tests {
+    use super::*;
+    use brokerbench_core::histogram::Histogram;
+    use brokerbench_core::pace::Schedule;
+
+    /// A receiver whose clock runs behind stamps events before they were
+    /// meant to leave: those latencies count as 0 and are kept apart.
+    #[test]
+    fn events_received_before_their_intended_time_are_counted_negative() {
+        let plan = RunPlan {
+            run_id: "r".into(),
+            scenario: "test".into(),
+            schedule: Schedule::parse("10:1").unwrap(),
+            payload_size: 8,
+            warmup: None,
+            drain_seconds: 1,
+            senders: 1,
+            receivers: 1,
+            copies: 1,
+            partition_keys: 100,
+            t0_unix_ns: Some(100_000_000_000),
+        };
+        let mut l = DeliveryLedger::new(&plan);
+        for seq in 0..10 {
+            let intended = plan.intended_unix_ns(seq).unwrap();
+            let id = EventIdentity {
+                sender: 0,
+                seq,
+                sent_unix_ns: Some(intended),
+                warmup: false,
+            };
+            // Events 0-3 arrive 4-1 ms "before" they were due.
+            let received = intended + seq * 1_000_000 - 4_000_000;
+            l.record(&id, 0, received);
+        }
+        let r = l.into_report(0, RejectCounts::default(), 0, false);
+        let p = Histogram::try_from(&r.windows[&LatencyKind::E2e][0])
+            .unwrap()
+            .percentiles()
+            .unwrap();
+        assert_eq!(
+            (p.count, p.negative, p.negative_min_ms),
+            (10, 4, Some(-4.0))
+        );
+        assert_eq!((p.p50, p.max), (1.0, 5.0));
     }
 }

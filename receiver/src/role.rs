@@ -75,6 +75,7 @@ pub async fn run(
         role: Role::Receiver,
         index: config.index,
         url: Some(url),
+        report_within_ms: None,
     };
     let _: serde_json::Value = aggregator
         .post("/v1/ready", &ready, Duration::from_secs(10))
@@ -82,6 +83,10 @@ pub async fn run(
     let plan: RunPlan = tokio::select! {
         p = aggregator.get("/v1/start", LONG_POLL) => p?,
         _ = shutdown.cancelled() => RunPlan { t0_unix_ns: Some(unix_now_ns()), ..plan },
+    };
+    let clock_start = match config.sync_clock && !shutdown.is_cancelled() {
+        true => Some(aggregator.adopt_clock().await?),
+        false => None,
     };
     sink.start(DeliveryLedger::new(&plan), plan.t0());
 
@@ -122,6 +127,9 @@ pub async fn run(
     report.threads = config.threads.max(1);
     report.host_steal_per_second = std::mem::take(&mut *steal.lock().unwrap());
     report.host_damon_cpu_ns = damon.used_ns();
+    if let Some(start) = clock_start {
+        report.clock = Some(aggregator.clock_report(start).await);
+    }
     let _: serde_json::Value = aggregator
         .post("/v1/report/receiver", &report, Duration::from_secs(60))
         .await?;

@@ -68,6 +68,8 @@ impl Sink {
         let Ok(body) = body.collect().await.map(|b| b.to_bytes()) else {
             return self.reject(|r| &mut r.not_cloudevent, "unreadable body\n");
         };
+        // Received once the whole request is in, before any decoding.
+        let received = unix_now_ns();
         let Ok(event) = cloudevents::binding::http::to_event(&parts.headers, body.to_vec()) else {
             return self.reject(|r| &mut r.not_cloudevent, "not a CloudEvent\n");
         };
@@ -75,7 +77,6 @@ impl Sink {
             return self.reject(|r| &mut r.foreign, "not an event of this run\n");
         };
         self.stall().await;
-        let received = unix_now_ns();
         if let Some(n) = self.faults.drop_every.filter(|_| !id.warmup) {
             if id.seq % n == n - 1 {
                 return reply(StatusCode::ACCEPTED, "");

@@ -19,6 +19,13 @@ pub enum SenderError {
     Kafka(String),
     #[error("cannot start pacer thread: {0}")]
     Thread(std::io::Error),
+    #[error("target {url}: only {open} of {wanted} connections opened within {within:?}: is it up and accepting connections?")]
+    Connect {
+        url: String,
+        open: usize,
+        wanted: usize,
+        within: Duration,
+    },
 }
 
 impl From<brokerbench_core::client::ClientError> for SenderError {
@@ -97,8 +104,15 @@ pub struct SenderConfig {
     /// This sender's index (its own sequence space).
     pub index: u32,
     pub target: Target,
-    /// Keep-alive connections to the target (one request in flight each).
+    /// Keep-alive connections opened before the start (one request in
+    /// flight each).
     pub connections: usize,
+    /// Most connections open at once: when an event is due and every open
+    /// connection is busy, another is opened, up to this many.
+    pub max_connections: usize,
+    /// Give up opening a connection after this long; the initial ones must
+    /// all open within it.
+    pub connect_timeout: Duration,
     /// Give up on a request after this long (counted as a timeout).
     pub request_timeout: Duration,
     /// Most events released but not finished; events due beyond it are
@@ -111,6 +125,9 @@ pub struct SenderConfig {
     pub faults: SenderFaults,
     /// Produce to Kafka instead of POSTing to `target` (source-kafka).
     pub kafka: Option<crate::kafka::KafkaTarget>,
+    /// Estimate this host's clock against the aggregator's when the run
+    /// starts (and adopt it) and when it reports: a sender on its own host.
+    pub sync_clock: bool,
 }
 
 impl SenderConfig {
@@ -120,6 +137,8 @@ impl SenderConfig {
             index: 0,
             target,
             connections: 64,
+            max_connections: 1024,
+            connect_timeout: Duration::from_secs(5),
             request_timeout: Duration::from_secs(10),
             max_inflight: 20_000,
             mode: Mode::Binary,
@@ -127,7 +146,16 @@ impl SenderConfig {
             threads: 1,
             faults: SenderFaults::default(),
             kafka: None,
+            sync_clock: false,
         }
+    }
+
+    /// How long after the schedule's end the sender reports at the latest:
+    /// queued events get a request timeout to leave (then fail as
+    /// `cancelled`), the last to leave a request timeout to be answered,
+    /// and its connection a connect timeout to open, plus a margin.
+    pub fn report_within(&self) -> Duration {
+        2 * self.request_timeout + self.connect_timeout + Duration::from_secs(5)
     }
 }
 

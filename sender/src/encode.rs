@@ -25,7 +25,8 @@ static CE_KEY: HeaderName = HeaderName::from_static("ce-partitionkey");
 pub struct Encoder {
     mode: Mode,
     payload: Bytes,
-    source: String,
+    /// The source of measured events, and of warmup events.
+    sources: [String; 2],
     run_id: String,
     sender: u32,
     path: http::Uri,
@@ -60,7 +61,7 @@ impl Encoder {
         let mut enc = Encoder {
             mode,
             payload: payload(plan.payload_size),
-            source: identity::event_source(&plan.run_id, sender),
+            sources: [false, true].map(|w| identity::event_source(&plan.run_id, sender, w)),
             run_id: plan.run_id.clone(),
             sender,
             path: path
@@ -110,7 +111,7 @@ impl Encoder {
     pub fn event(&self, seq: u64, sent_unix_ns: u64, warmup: bool) -> Result<Event, SenderError> {
         let mut b = EventBuilderV10::new()
             .id(seq.to_string())
-            .source(self.source.as_str())
+            .source(self.sources[warmup as usize].as_str())
             .ty(identity::EVENT_TYPE)
             .extension(EXT_RUN, self.run_id.as_str())
             .extension(EXT_SENDER, self.sender.to_string())
@@ -208,6 +209,7 @@ mod tests {
             let job = Job {
                 seq: 42,
                 intended_unix_ns: 7,
+                released_unix_ns: 8,
                 warmup: false,
             };
             let req = enc.request(&job, 123_456_789_000);
@@ -235,7 +237,53 @@ mod tests {
             ))
             .await;
             assert_eq!(warm.extension(EXT_WARMUP).unwrap().to_string(), "1");
+            assert_eq!(warm.id(), "42");
+            assert_eq!(
+                warm.source().to_string(),
+                "/brokerbench/run-1/sender/3/warmup",
+                "{mode:?}: warmup numbers from 0 too, under a source of its own"
+            );
         }
+    }
+
+    /// A broker may drop an event whose `source`+`id` it has seen: no two
+    /// events of a run, of two senders or of two runs may share them.
+    #[tokio::test]
+    async fn source_and_id_are_unique_across_phases_senders_and_runs() {
+        use cloudevents::AttributesReader;
+        let mut seen = std::collections::HashSet::new();
+        let mut events = 0;
+        for run in ["run-1", "run-2"] {
+            let plan = RunPlan {
+                run_id: run.into(),
+                ..plan(100)
+            };
+            for sender in 0..2 {
+                for mode in [Mode::Binary, Mode::Structured] {
+                    let enc = Encoder::new(mode, &plan, sender, "h:1", "/").unwrap();
+                    for warmup in [false, true] {
+                        for seq in 0..5 {
+                            let job = Job {
+                                seq,
+                                intended_unix_ns: 1,
+                                released_unix_ns: 1,
+                                warmup,
+                            };
+                            let ev = decode(enc.request(&job, 1)).await;
+                            let key = (ev.source().to_string(), ev.id().to_string());
+                            // Both modes send the same event: count it once.
+                            if mode == Mode::Binary {
+                                assert!(seen.insert(key.clone()), "{key:?} repeats");
+                                events += 1;
+                            } else {
+                                assert!(seen.contains(&key), "{key:?}: modes agree");
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        assert_eq!((events, seen.len()), (40, 40));
     }
 
     #[tokio::test]
@@ -243,6 +291,7 @@ mod tests {
         let job = |seq| Job {
             seq,
             intended_unix_ns: 7,
+            released_unix_ns: 8,
             warmup: false,
         };
         for mode in [Mode::Binary, Mode::Structured] {

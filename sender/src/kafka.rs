@@ -6,7 +6,7 @@
 
 use crate::encode::Encoder;
 use crate::ledger::Outcome;
-use crate::publisher::Books;
+use crate::publisher::{Books, Publisher};
 use crate::Job;
 use brokerbench_core::clock::unix_now_ns;
 use brokerbench_core::kafka_binding::to_record_headers;
@@ -17,7 +17,6 @@ use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::ClientConfig;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio_util::sync::CancellationToken;
 
 /// Where a Kafka sender produces.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -40,18 +39,20 @@ pub fn producer(target: &KafkaTarget, timeout: Duration) -> Result<FutureProduce
         .map_err(|e| e.to_string())
 }
 
-/// Produces every job from `queue` until it is closed and empty.
+/// Produces every job from `queue` until it is closed and empty; after
+/// the run is interrupted or the drain is over, what is left fails as
+/// `cancelled` (the producer's message timeout bounds the rest).
 pub async fn work(
     producer: FutureProducer,
     target: KafkaTarget,
     encoder: Arc<Encoder>,
     books: Arc<Books>,
     queue: async_channel::Receiver<Job>,
-    shutdown: CancellationToken,
+    publisher: Arc<Publisher>,
 ) {
     let mut acks = tokio::task::JoinSet::new();
     while let Ok(job) = queue.recv().await {
-        if shutdown.is_cancelled() {
+        if publisher.shutdown.is_cancelled() || publisher.drain_over.is_cancelled() {
             books.finish(&job, None, Outcome::Failed(FailureReason::Cancelled));
             continue;
         }
@@ -91,12 +92,13 @@ pub async fn work(
                 });
             }
             Err((e, _)) => {
+                // Refused by the producer: the record never left.
                 let reason = if e.rdkafka_error_code() == Some(RDKafkaErrorCode::QueueFull) {
                     FailureReason::InflightLimit
                 } else {
                     FailureReason::Transport
                 };
-                books.finish(&job, Some(sent), Outcome::Failed(reason));
+                books.finish(&job, None, Outcome::Failed(reason));
             }
         }
         while acks.try_join_next().is_some() {}

@@ -1,13 +1,14 @@
-//! The sender's ledger: one bit per accepted event, failures by reason, and
-//! per-second latency windows. Memory is bits per event plus per-second digests.
+//! The sender's ledger: one bit per accepted event, failures by reason,
+//! connections opened, and per-second latency windows of every latency the
+//! sender measures. Memory is bits per event plus per-second histograms.
 
 use crate::Job;
 use brokerbench_core::bitset::BitSet;
+use brokerbench_core::latency::{LatencyKind, MeasuredBy, PerKind};
 use brokerbench_core::plan::RunPlan;
 use brokerbench_core::series::{Counts, LatencyWindows};
 use brokerbench_core::wire::{
-    FailureCounts, FailureReason, Progress, Role, SenderReport, SenderSecond, SenderStep,
-    SenderWindows,
+    ConnectionCounts, FailureCounts, FailureReason, Progress, Role, SenderReport, SenderSecond,
 };
 
 /// What happened to one event.
@@ -29,9 +30,10 @@ pub struct SenderLedger {
     sent_per_second: Counts,
     accepted_per_second: Vec<u64>,
     failed_per_second: Vec<FailureCounts>,
-    publish: LatencyWindows,
-    publish_raw: LatencyWindows,
-    lag: LatencyWindows,
+    unsent_per_second: Vec<u64>,
+    opened_per_second: Counts,
+    connections: ConnectionCounts,
+    windows: PerKind<LatencyWindows>,
     warmup_sent: u64,
     warmup_accepted: u64,
     last_exchange_unix_ns: u64,
@@ -50,16 +52,20 @@ impl SenderLedger {
             sent_per_second: Counts::default(),
             accepted_per_second: vec![0; secs],
             failed_per_second: vec![FailureCounts::default(); secs],
-            publish: LatencyWindows::new(s),
-            publish_raw: LatencyWindows::new(s),
-            lag: LatencyWindows::new(s),
+            unsent_per_second: vec![0; secs],
+            opened_per_second: Counts::default(),
+            connections: ConnectionCounts::default(),
+            windows: LatencyKind::of(MeasuredBy::Sender)
+                .map(|k| (k, LatencyWindows::new(s)))
+                .collect(),
             warmup_sent: 0,
             warmup_accepted: 0,
             last_exchange_unix_ns: 0,
         }
     }
 
-    /// Records the fate of `job`; `sent_unix_ns` is `None` when it never left.
+    /// Records the fate of `job`; `sent_unix_ns` is `None` when it never
+    /// left the sender.
     pub fn record(&mut self, job: &Job, sent_unix_ns: Option<u64>, outcome: Outcome) {
         if job.warmup {
             self.warmup_sent += 1;
@@ -68,10 +74,23 @@ impl SenderLedger {
         }
         self.released += 1;
         let second = self.plan.second_at(job.intended_unix_ns);
+        let intended = job.intended_unix_ns;
+        let mut latency = |kind, from, to| {
+            if let Some(w) = self.windows.get_mut(&kind) {
+                w.record(second, from, to);
+            }
+        };
+        latency(LatencyKind::PacerLag, intended, job.released_unix_ns);
         if let Some(sent) = sent_unix_ns {
+            latency(LatencyKind::ConnectionWait, job.released_unix_ns, sent);
+            latency(LatencyKind::ScheduleLag, intended, sent);
+            if let Outcome::Accepted { acked_unix_ns } = outcome {
+                latency(LatencyKind::Publish, intended, acked_unix_ns);
+                latency(LatencyKind::PublishRaw, sent, acked_unix_ns);
+            }
             self.sent_per_second.add(self.plan.second_at(sent));
-            self.lag
-                .record(second, sent.saturating_sub(job.intended_unix_ns));
+        } else if let Some(n) = self.unsent_per_second.get_mut(second as usize) {
+            *n += 1;
         }
         match outcome {
             Outcome::Accepted { acked_unix_ns } => {
@@ -79,11 +98,6 @@ impl SenderLedger {
                 if let Some(n) = self.accepted_per_second.get_mut(second as usize) {
                     *n += 1;
                 }
-                self.publish
-                    .record(second, acked_unix_ns.saturating_sub(job.intended_unix_ns));
-                let sent = sent_unix_ns.unwrap_or(job.intended_unix_ns);
-                self.publish_raw
-                    .record(second, acked_unix_ns.saturating_sub(sent));
                 self.last_exchange_unix_ns = self.last_exchange_unix_ns.max(acked_unix_ns);
             }
             Outcome::Failed(reason) => {
@@ -95,57 +109,59 @@ impl SenderLedger {
         }
     }
 
+    /// Counts the connections opened before the start.
+    pub fn initial_connections(&mut self, n: u64) {
+        self.connections.initial = n;
+        self.connections.peak = self.connections.peak.max(n);
+    }
+
+    /// Counts a connection opened at `unix_ns` (on demand, or again after
+    /// one broke), with `open` now open; `series.tsv` shows those opened
+    /// after `t0`, by second.
+    pub fn connection_opened(&mut self, unix_ns: u64, open: u64) {
+        self.connections.opened += 1;
+        if unix_ns >= self.plan.t0() {
+            self.opened_per_second.add(self.plan.second_at(unix_ns));
+        }
+        self.connections.peak = self.connections.peak.max(open);
+    }
+
     /// Events released so far (sent or failed).
     pub fn released(&self) -> u64 {
         self.released
     }
 
+    fn p99_ms(&self, kind: LatencyKind, second: u64) -> Option<f64> {
+        self.windows.get(&kind)?.p99_ms(second)
+    }
+
     /// Running counters for live progress; latencies of `second`.
-    pub fn progress(&mut self, index: u32, second: u64) -> Progress {
+    pub fn progress(&self, index: u32, second: u64) -> Progress {
         Progress {
             role: Some(Role::Sender),
             index,
             sent: self.released,
             accepted: self.accepted.count(),
             failed: self.failed.total(),
-            p99_ms: self.publish.p99_ms(second),
-            lag_p99_ms: self.lag.p99_ms(second),
+            p99_ms: self.p99_ms(LatencyKind::Publish, second),
+            lag_p99_ms: self.p99_ms(LatencyKind::PacerLag, second),
+            wait_p99_ms: self.p99_ms(LatencyKind::ConnectionWait, second),
             ..Progress::default()
         }
     }
 
     /// The final report.
     pub fn into_report(self, index: u32, cpu_ns: u64, interrupted: bool) -> SenderReport {
-        let s = &self.plan.schedule;
-        let windows = (self.plan.senders > 1).then(|| SenderWindows {
-            publish: self.publish.to_wire(),
-            publish_raw: self.publish_raw.to_wire(),
-            lag: self.lag.to_wire(),
-        });
-        let publish = self.publish.summarise(s);
-        let publish_raw = self.publish_raw.summarise(s);
-        let lag = self.lag.summarise(s);
-        let n = (s.total_seconds() as usize).max(self.sent_per_second.len());
+        let n = (self.plan.schedule.total_seconds() as usize)
+            .max(self.sent_per_second.len())
+            .max(self.opened_per_second.len());
         let seconds = (0..n)
             .map(|i| SenderSecond {
                 sent: self.sent_per_second.get(i as u64),
                 accepted: self.accepted_per_second.get(i).copied().unwrap_or(0),
                 failed: self.failed_per_second.get(i).copied().unwrap_or_default(),
-                publish: publish.windowed.get(i).copied().flatten(),
-                publish_raw: publish_raw.windowed.get(i).copied().flatten(),
-                lag: lag.windowed.get(i).copied().flatten(),
-                publish_running_p99_99: publish.running_p99_99.get(i).copied().flatten(),
-            })
-            .collect();
-        let steps = publish
-            .steps
-            .into_iter()
-            .zip(publish_raw.steps)
-            .zip(lag.steps)
-            .map(|((publish, publish_raw), lag)| SenderStep {
-                publish,
-                publish_raw,
-                lag,
+                unsent: self.unsent_per_second.get(i).copied().unwrap_or(0),
+                connections_opened: self.opened_per_second.get(i as u64),
             })
             .collect();
         SenderReport {
@@ -155,15 +171,19 @@ impl SenderLedger {
             accepted: self.accepted,
             failed: self.failed,
             seconds,
-            steps,
+            windows: self
+                .windows
+                .iter()
+                .map(|(k, w)| (*k, w.to_wire()))
+                .collect(),
+            connections: self.connections,
             warmup_sent: self.warmup_sent,
             warmup_accepted: self.warmup_accepted,
             cpu_ns,
             last_exchange_unix_ns: self.last_exchange_unix_ns,
             host_steal_per_second: Vec::new(),
-            clock: brokerbench_core::clock::adopted(),
+            clock: None,
             host_damon_cpu_ns: None,
-            windows,
             interrupted,
         }
     }
@@ -172,6 +192,7 @@ impl SenderLedger {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use brokerbench_core::histogram::Histogram;
     use brokerbench_core::pace::Schedule;
 
     const S: u64 = 1_000_000_000;
@@ -192,36 +213,49 @@ mod tests {
         }
     }
 
-    /// Measured event `seq` of `plan`.
+    /// Measured event `seq` of `plan`, released 0.25 ms late.
     fn job(plan: &RunPlan, seq: u64) -> Job {
+        let intended_unix_ns = plan.intended_unix_ns(seq).unwrap();
         Job {
             seq,
-            intended_unix_ns: plan.intended_unix_ns(seq).unwrap(),
+            intended_unix_ns,
+            released_unix_ns: intended_unix_ns + 250_000,
             warmup: false,
         }
     }
 
+    /// The histogram of `kind` in second `i` of a report.
+    fn window(r: &SenderReport, kind: LatencyKind, i: usize) -> Histogram {
+        Histogram::try_from(&r.windows[&kind][i]).unwrap()
+    }
+
     #[test]
-    fn sent_is_accepted_plus_failed() {
+    fn every_event_counts_once_and_each_latency_between_its_stamps() {
         let plan = plan();
         let mut l = SenderLedger::new(&plan);
         for seq in 0..20 {
             let job = job(&plan, seq);
             let intended = job.intended_unix_ns;
-            let outcome = match seq % 4 {
-                0 => Outcome::Failed(FailureReason::Status5xx),
-                1 => Outcome::Failed(FailureReason::InflightLimit),
-                _ => Outcome::Accepted {
-                    acked_unix_ns: intended + 3_000_000,
-                },
+            let (sent, outcome) = match seq % 4 {
+                0 => (
+                    Some(intended + 1_000_000),
+                    Outcome::Failed(FailureReason::Status5xx),
+                ),
+                1 => (None, Outcome::Failed(FailureReason::InflightLimit)),
+                _ => (
+                    Some(intended + 1_000_000),
+                    Outcome::Accepted {
+                        acked_unix_ns: intended + 3_000_000,
+                    },
+                ),
             };
-            let sent = (seq % 4 != 1).then_some(intended + 1_000_000);
             l.record(&job, sent, outcome);
         }
         l.record(
             &Job {
                 seq: 0,
                 intended_unix_ns: 0,
+                released_unix_ns: 0,
                 warmup: true,
             },
             Some(1),
@@ -230,47 +264,47 @@ mod tests {
         let r = l.into_report(0, 0, false);
         assert_eq!(r.released, 20);
         assert_eq!(r.accepted.count(), 10);
-        assert_eq!(r.failed.total(), 10);
         assert_eq!((r.failed.status_5xx, r.failed.inflight_limit), (5, 5));
-        assert_eq!(r.released, r.accepted.count() + r.failed.total());
         assert_eq!(r.warmup_sent, 1);
         assert_eq!(r.seconds[0].sent, 7, "in-flight-limited events never left");
+        assert_eq!((r.seconds[0].unsent, r.seconds[1].unsent), (3, 2));
         assert_eq!(r.seconds[1].accepted, 6);
-        let p = r.seconds[0].publish.unwrap();
-        assert_eq!((p.count, p.max), (4, 3.0));
-        assert_eq!(r.seconds[0].publish_raw.unwrap().max, 2.0);
-        assert_eq!(r.seconds[0].lag.unwrap().max, 1.0);
-        assert!(
-            r.windows.is_none(),
-            "a lone sender's seconds are the series"
+        let count_max = |kind, i| {
+            let h = window(&r, kind, i);
+            (h.count(), h.quantile_ns(1.0).unwrap())
+        };
+        // Second 0 holds seqs 0-9: 5 accepted, 7 sent, all 10 released.
+        assert_eq!(count_max(LatencyKind::Publish, 0), (5, 3e6));
+        assert_eq!(count_max(LatencyKind::PublishRaw, 0), (5, 2e6));
+        assert_eq!(count_max(LatencyKind::ScheduleLag, 0), (7, 1e6));
+        assert_eq!(count_max(LatencyKind::PacerLag, 0), (10, 0.25e6));
+        assert_eq!(count_max(LatencyKind::ConnectionWait, 0), (7, 0.75e6));
+        assert_eq!(
+            r.windows.len(),
+            5,
+            "every sender latency, none of the receiver's"
         );
     }
 
     #[test]
-    fn with_several_senders_the_report_carries_every_seconds_digests() {
-        let plan = RunPlan {
-            senders: 3,
-            ..plan()
-        };
+    fn connections_opened_count_before_and_during_the_run() {
+        let plan = plan();
         let mut l = SenderLedger::new(&plan);
-        for seq in 0..20 {
-            let job = job(&plan, seq);
-            let (sent, acked_unix_ns) = (
-                job.intended_unix_ns,
-                job.intended_unix_ns + (seq + 1) * 1_000_000,
-            );
-            l.record(&job, Some(sent), Outcome::Accepted { acked_unix_ns });
-        }
-        let w = l.into_report(1, 0, false).windows.expect("digests sent");
+        l.initial_connections(2);
+        l.connection_opened(99 * S, 3);
+        l.connection_opened(100 * S + 5, 4);
+        l.connection_opened(101 * S + 5, 5);
+        l.connection_opened(101 * S + 6, 2);
+        let r = l.into_report(0, 0, false);
         assert_eq!(
-            (w.publish.len(), w.publish_raw.len(), w.lag.len()),
-            (2, 2, 2)
+            r.connections,
+            ConnectionCounts {
+                initial: 2,
+                opened: 4,
+                peak: 5
+            }
         );
-        assert_eq!((w.publish[0].count, w.publish[1].count), (10.0, 10.0));
-        assert_eq!(
-            (w.publish[0].max, w.publish[1].max),
-            (Some(10e6), Some(20e6))
-        );
-        assert_eq!(w.lag[1].max, Some(0.0));
+        let opened: Vec<u64> = r.seconds.iter().map(|s| s.connections_opened).collect();
+        assert_eq!(opened, [1, 2]);
     }
 }

@@ -5,7 +5,7 @@
 //! - [`config`]: validated sender settings (target, pool, timeouts, mode).
 //! - [`encode`]: CloudEvents encoding (binary and structured mode) with the SDK.
 //! - [`pacer`]: the pacing thread: schedule -> due events, never waiting on answers.
-//! - [`publisher`]: HTTP workers, one keep-alive connection each.
+//! - [`publisher`]: the HTTP pool: a worker per keep-alive connection, more on demand.
 //! - [`kafka`]: Kafka publishing (source-kafka): records acknowledged by the broker.
 //! - [`ledger`]: what happened to every event, in bits and per-second windows.
 //! - [`run`](crate::run): the sender role end to end, against an aggregator.
@@ -27,5 +27,8 @@ pub struct Job {
     pub seq: u64,
     /// Wall-clock ns at which the event should leave.
     pub intended_unix_ns: u64,
+    /// Wall-clock ns at which the pacer handed it over (0 until then):
+    /// pacer lag ends here, connection wait starts.
+    pub released_unix_ns: u64,
     pub warmup: bool,
 }

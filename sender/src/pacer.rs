@@ -126,6 +126,7 @@ fn release_due(
         release(Job {
             seq,
             intended_unix_ns: phase.start_unix_ns + phase.schedule.offset_ns(seq).unwrap_or(0),
+            released_unix_ns: 0,
             warmup: phase.warmup,
         });
     }

@@ -1,25 +1,25 @@
-//! The sender role end to end: plan, readiness, pacing, publishing, report.
+//! The sender role end to end: plan, connections, readiness, pacing,
+//! publishing, a bounded drain, report.
 
 use crate::config::{PacerMode, SenderConfig, SenderError};
 use crate::encode::Encoder;
-use crate::ledger::{Outcome, SenderLedger};
+use crate::ledger::SenderLedger;
 use crate::pacer::{self, Phase};
-use crate::publisher::{self, Books, Publisher};
-use crate::Job;
+use crate::publisher::{self, Books, Pool, Publisher};
 use brokerbench_core::client::{JsonClient, AGGREGATOR_PATIENCE};
 use brokerbench_core::clock::unix_now_ns;
+use brokerbench_core::conn::Conn;
 use brokerbench_core::cpu::ThreadCpu;
 use brokerbench_core::host::{self, StealShares};
 use brokerbench_core::plan::RunPlan;
-use brokerbench_core::wire::{FailureReason, Ready, Role, SenderReport};
-use std::sync::atomic::Ordering;
+use brokerbench_core::wire::{Connecting, Progress, Ready, Role, SenderReport};
 use std::sync::Arc;
 use std::time::Duration;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
 
 /// Where in each second roles sample their progress counters.
 const PROGRESS_PHASE: Duration = Duration::from_millis(500);
-use tokio::task::JoinSet;
-use tokio_util::sync::CancellationToken;
 
 /// How long a role waits for the start (every receiver ready).
 const START_PATIENCE: Duration = Duration::from_secs(3600);
@@ -55,53 +55,72 @@ pub async fn run(
         &config.target.authority,
         &config.target.path,
     )?;
-    let mut opening = JoinSet::new();
-    for _ in 0..config.connections.max(1) * kafka.is_none() as usize {
-        opening.spawn(brokerbench_core::conn::connect(addr));
-    }
-    let conns: Vec<_> = opening.join_all().await;
+    let interrupted = |plan: RunPlan| {
+        let plan = RunPlan {
+            t0_unix_ns: Some(unix_now_ns()),
+            ..plan
+        };
+        Ok(SenderLedger::new(&plan).into_report(config.index, cpu.total_ns(), true))
+    };
+    let conns = match kafka {
+        Some(_) => Vec::new(),
+        None => match open_connections(&config, addr, &aggregator, &shutdown).await? {
+            Some(conns) => conns,
+            None => return interrupted(plan),
+        },
+    };
 
     let ready = Ready {
         role: Role::Sender,
         index: config.index,
         url: None,
+        report_within_ms: Some(config.report_within().as_millis() as u64),
     };
     let _: serde_json::Value = aggregator
         .post("/v1/ready", &ready, Duration::from_secs(10))
         .await?;
     let plan: RunPlan = tokio::select! {
         p = aggregator.get("/v1/start", START_PATIENCE) => p?,
-        _ = shutdown.cancelled() => {
-            let plan = RunPlan { t0_unix_ns: Some(unix_now_ns()), ..plan };
-            return Ok(SenderLedger::new(&plan).into_report(config.index, cpu.total_ns(), true));
-        }
+        _ = shutdown.cancelled() => return interrupted(plan),
+    };
+    let clock_start = match config.sync_clock {
+        true => Some(aggregator.adopt_clock().await?),
+        false => None,
     };
 
     let books = Arc::new(Books::new(SenderLedger::new(&plan)));
-    let (tx, rx) = async_channel::unbounded();
-    let mut workers = JoinSet::new();
-    if let Some((target, producer)) = kafka {
-        workers.spawn(crate::kafka::work(
-            producer,
-            target,
-            Arc::new(encoder.clone()),
-            books.clone(),
-            rx.clone(),
-            shutdown.clone(),
-        ));
-    }
+    books
+        .ledger
+        .lock()
+        .unwrap()
+        .initial_connections(conns.len() as u64);
     let publisher = Arc::new(Publisher {
-        encoder,
+        encoder: encoder.clone(),
         addr,
-        timeout: config.request_timeout,
+        connect_timeout: config.connect_timeout,
+        request_timeout: config.request_timeout,
         faults: config.faults,
         shutdown: shutdown.clone(),
+        drain_over: CancellationToken::new(),
     });
-    for conn in conns {
-        let (p, b, q) = (publisher.clone(), books.clone(), rx.clone());
-        workers.spawn(async move { p.work(&b, q, conn).await });
-    }
-    drop(rx);
+    let pool = match kafka {
+        Some((target, producer)) => {
+            let (b, p) = (books.clone(), publisher.clone());
+            Pool::consumed_by(
+                books.clone(),
+                publisher.clone(),
+                config.max_inflight,
+                |jobs| crate::kafka::work(producer, target, Arc::new(encoder), b, jobs, p),
+            )
+        }
+        None => Pool::new(
+            publisher.clone(),
+            books.clone(),
+            conns,
+            config.max_connections,
+            config.max_inflight,
+        ),
+    };
 
     let steal = StealShares::default();
     let steal_sampler = tokio::spawn(host::sample_steal(plan.t0(), steal.clone()));
@@ -113,30 +132,94 @@ pub async fn run(
         config.index,
         steal.clone(),
     ));
-    let completed = match config.pacer {
+    let (completed, pool) = match config.pacer {
         PacerMode::Spin => {
-            let release = releaser(books.clone(), tx, config.max_inflight);
-            pacer::pace_spinning(&phases(&plan), &shutdown, release).await
+            let phases = phases(&plan);
+            let done = pacer::pace_spinning(&phases, &shutdown, |job| pool.release(job)).await;
+            (done, pool)
         }
-        PacerMode::Sleep => {
-            let (b, c, s) = (books.clone(), cpu.clone(), shutdown.clone());
-            pace_on_thread(&plan, &config, b, tx, c, s).await?
-        }
+        PacerMode::Sleep => pace_on_thread(&plan, pool, cpu.clone(), shutdown.clone()).await?,
     };
-    workers.join_all().await;
+    // The bounded drain: queued events get a request timeout to leave;
+    // what has not left by then fails as cancelled.
+    let workers = pool.close();
+    let drain = {
+        let (p, t) = (publisher.clone(), config.request_timeout);
+        tokio::spawn(async move {
+            tokio::time::sleep(t).await;
+            p.drain_over.cancel();
+        })
+    };
+    workers.wait().await;
+    drain.abort();
     progress.abort();
     let _ = progress.await;
 
-    let books = Arc::into_inner(books).expect("workers and pacer are done");
-    let ledger = books.ledger.into_inner().unwrap();
+    let ledger = std::mem::replace(&mut *books.ledger.lock().unwrap(), SenderLedger::new(&plan));
     steal_sampler.abort();
     let mut report = ledger.into_report(config.index, cpu.total_ns(), !completed);
     report.host_steal_per_second = std::mem::take(&mut *steal.lock().unwrap());
     report.host_damon_cpu_ns = damon.used_ns();
+    if let Some(start) = clock_start {
+        report.clock = Some(aggregator.clock_report(start).await);
+    }
     let _: serde_json::Value = aggregator
         .post("/v1/report/sender", &report, Duration::from_secs(60))
         .await?;
     Ok(report)
+}
+
+/// Opens the initial connections within the connect timeout, telling the
+/// aggregator how far it got each second. `None` when interrupted.
+async fn open_connections(
+    config: &SenderConfig,
+    addr: std::net::SocketAddr,
+    aggregator: &JsonClient,
+    shutdown: &CancellationToken,
+) -> Result<Option<Vec<Conn>>, SenderError> {
+    let wanted = config.connections.max(1);
+    let mut opening = JoinSet::new();
+    for _ in 0..wanted {
+        opening.spawn(brokerbench_core::conn::connect(addr));
+    }
+    let deadline = tokio::time::sleep(config.connect_timeout);
+    tokio::pin!(deadline);
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    let mut conns = Vec::with_capacity(wanted);
+    loop {
+        tokio::select! {
+            opened = opening.join_next() => match opened {
+                Some(Ok(Some(conn))) => conns.push(conn),
+                Some(_) => {}
+                None => break,
+            },
+            _ = tick.tick() => {
+                let p = Progress {
+                    role: Some(Role::Sender),
+                    index: config.index,
+                    connecting: Some(Connecting {
+                        open: conns.len() as u32,
+                        wanted: wanted as u32,
+                    }),
+                    ..Progress::default()
+                };
+                let _: Result<serde_json::Value, _> = aggregator
+                    .post("/v1/progress", &p, Duration::from_secs(2))
+                    .await;
+            }
+            _ = &mut deadline => break,
+            _ = shutdown.cancelled() => return Ok(None),
+        }
+    }
+    if conns.len() < wanted {
+        return Err(SenderError::Connect {
+            url: config.target.url.clone(),
+            open: conns.len(),
+            wanted,
+            within: config.connect_timeout,
+        });
+    }
+    Ok(Some(conns))
 }
 
 /// The warmup (if any), then the measured schedule.
@@ -157,46 +240,26 @@ fn phases(plan: &RunPlan) -> Vec<Phase> {
     phases
 }
 
-/// What the pacer does with a due event: queue it for a connection, or
-/// count it failed when the in-flight bound is reached. Never waits.
-fn releaser(
-    books: Arc<Books>,
-    queue: async_channel::Sender<Job>,
-    max_inflight: u64,
-) -> impl FnMut(Job) {
-    move |job| {
-        if books.inflight.load(Ordering::Acquire) >= max_inflight {
-            let reason = Outcome::Failed(FailureReason::InflightLimit);
-            books.ledger.lock().unwrap().record(&job, None, reason);
-        } else {
-            books.inflight.fetch_add(1, Ordering::AcqRel);
-            let _ = queue.try_send(job);
-        }
-    }
-}
-
-/// Runs the sleeping pacer on its own thread; returns whether it completed.
+/// Runs the sleeping pacer on its own thread; returns whether it completed,
+/// and the pool back.
 async fn pace_on_thread(
     plan: &RunPlan,
-    config: &SenderConfig,
-    books: Arc<Books>,
-    queue: async_channel::Sender<Job>,
+    pool: Pool,
     cpu: ThreadCpu,
     stop: CancellationToken,
-) -> Result<bool, SenderError> {
+) -> Result<(bool, Pool), SenderError> {
     let phases = phases(plan);
-    let release = releaser(books, queue, config.max_inflight);
     let (done_tx, done_rx) = tokio::sync::oneshot::channel();
     std::thread::Builder::new()
         .name("bb-pacer".into())
         .spawn(move || {
             cpu.register_current();
-            let completed = pacer::pace(&phases, &stop, release);
+            let completed = pacer::pace(&phases, &stop, |job| pool.release(job));
             cpu.retire_current();
-            let _ = done_tx.send(completed);
+            let _ = done_tx.send((completed, pool));
         })
         .map_err(SenderError::Thread)?;
-    Ok(done_rx.await.unwrap_or(false))
+    Ok(done_rx.await.expect("the pacer thread sends its pool back"))
 }
 
 /// Posts running counters once a second.

@@ -1,11 +1,10 @@
 //! What the in-process pipeline tests share: a `run` configured from
-//! command-line words, and the accounting invariants.
+//! command-line words, and accounting checked against independent counts.
 
 #![allow(dead_code)]
 
 use brokerbench::local::run_local;
 use brokerbench::opts::{Command, Opts};
-use brokerbench_aggregator::model::Summary;
 use brokerbench_aggregator::Finished;
 use clap::Parser;
 use tokio_util::sync::CancellationToken;
@@ -30,26 +29,73 @@ pub async fn run(extra: &[&str]) -> Finished {
         .unwrap()
 }
 
-/// `sent = accepted + failed` and `accepted × copies = delivered_of_accepted + lost`,
-/// for the run and for every step.
-pub fn assert_invariants(s: &Summary) {
-    for (what, t) in std::iter::once(("run".to_string(), &s.totals)).chain(
-        s.steps
-            .iter()
-            .map(|st| (format!("step {}", st.step), &st.totals)),
-    ) {
+/// Checks a run's figures against counts made apart from them, so a
+/// figure that is wrong cannot hide behind one defined from it:
+/// - `slots`, the schedule's slots from the test's own arithmetic (rate ×
+///   seconds × senders; `None` for a cut run): the sender released each
+///   once, and each was accepted (its bit) or failed (its reason);
+/// - the receivers' own tally of distinct events (counted on arrival, per
+///   second) against the bit join's delivered;
+/// - accepted and received bits, counted through their intersection and
+///   their differences, against each other;
+/// - what left the sender, counted per second by send time, against
+///   what was released and what never left;
+/// - failures by reason against failures counted per second;
+/// - the SUT's own count of events taken in, when it serves one.
+pub fn assert_accounting(f: &Finished, slots: Option<u64>) {
+    let s = &f.results.summary;
+    let t = &s.totals;
+    if let Some(slots) = slots {
         assert_eq!(
-            t.sent,
-            t.accepted + t.failed,
-            "{what}: sent = accepted + failed: {t:?}"
+            t.sent, slots,
+            "every slot of the schedule released once: {t:?}"
         );
         assert_eq!(
-            t.accepted * s.copies as u64,
-            t.delivered_of_accepted + t.lost,
-            "{what}: accepted = delivered + lost: {t:?}"
+            t.accepted + t.failed,
+            slots,
+            "each accepted or failed: {t:?}"
         );
     }
-    assert_eq!(s.totals.failed, s.failures.total());
+    let by_arrival: u64 = f.results.series.iter().map(|r| r.delivered).sum();
+    if s.receivers == 1 {
+        assert_eq!(
+            by_arrival, t.delivered,
+            "the receiver's tally against the bits"
+        );
+    }
+    assert_eq!(
+        t.accepted * s.copies as u64,
+        t.delivered_of_accepted + t.lost,
+        "accepted ∩ received + accepted − received: {t:?}"
+    );
+    assert_eq!(
+        t.delivered,
+        t.delivered_of_accepted + t.unexpected,
+        "received = of accepted + not accepted: {t:?}"
+    );
+    let left: u64 = f.results.series.iter().map(|r| r.sent).sum();
+    assert_eq!(
+        left + t.unsent,
+        t.sent,
+        "left by send time + never left: {t:?}"
+    );
+    let failed: u64 = f.results.series.iter().map(|r| r.failed).sum();
+    assert_eq!((failed, s.failures.total()), (t.failed, t.failed));
+    for st in &s.steps {
+        assert_eq!(
+            st.totals.accepted * s.copies as u64,
+            st.totals.delivered_of_accepted + st.totals.lost,
+            "step {}",
+            st.step
+        );
+    }
+    if let (Some(sut), 0) = (s.sut, t.failed) {
+        assert_eq!(
+            sut.accepted,
+            t.accepted + t.warmup_sent,
+            "the SUT took in every event sent, warmup too"
+        );
+    }
 }
 
 /// A results folder's `summary.json`, checked against the committed schema.

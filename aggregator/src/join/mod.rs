@@ -1,0 +1,248 @@
+//! Joins sender and receiver ledgers into the results model.
+//!
+//! Layout:
+//! - [`bits`]: delivered, lost, unexpected and duplicates, bit by bit.
+//! - [`latency`]: every latency kind's per-second histograms merged across
+//!   roles: the series, each step and the whole run.
+//! - [`steps`]: per-step counts, the generator flag, and which steps held.
+
+mod bits;
+mod latency;
+mod steps;
+#[cfg(test)]
+mod tests;
+
+use crate::model::*;
+use brokerbench_core::plan::RunPlan;
+use brokerbench_core::wire::{
+    ConnectionCounts, FailureCounts, ReceiverReport, RejectCounts, Role, SenderReport,
+};
+
+/// How a run ended, as far as judging its steps goes.
+#[derive(Debug, Clone, Default)]
+pub struct Ending {
+    /// Cut short (Ctrl-C, or a sender never finished).
+    pub interrupted: bool,
+    /// When it was cut, in seconds after `t0`: a step is judged only if it
+    /// and its drain ended by then (None with `interrupted`: no step is).
+    pub cut_second: Option<f64>,
+    /// Roles whose report never came (`receiver 1`): no step is judged.
+    pub missing_reports: Vec<String>,
+}
+
+impl Ending {
+    /// A run that ran to its end with every report in.
+    pub fn complete() -> Self {
+        Ending::default()
+    }
+
+    /// Whether a step whose last answer came `answered_second` after `t0`
+    /// can be judged, given `drain_seconds` for its events to arrive (the
+    /// aggregator's own drain, for the run's last answer).
+    fn judges(&self, answered_second: f64, drain_seconds: u32) -> bool {
+        self.missing_reports.is_empty()
+            && (!self.interrupted
+                || self
+                    .cut_second
+                    .is_some_and(|cut| answered_second + f64::from(drain_seconds) <= cut))
+    }
+}
+
+/// Joins the reports of one run.
+pub fn join(
+    plan: &RunPlan,
+    senders: &[SenderReport],
+    receivers: &[ReceiverReport],
+    ending: &Ending,
+) -> Results {
+    let mut series = rows(plan, senders, receivers);
+    let mut steps = steps::counted(plan, senders, receivers);
+    let mut totals = counted(senders, receivers);
+    let lost = bits::reconcile(
+        plan,
+        senders,
+        receivers,
+        &mut totals,
+        &mut series,
+        &mut steps,
+    );
+    let latency_ms = latency::merge(plan, senders, receivers, &mut series, &mut steps);
+    steps::judge(plan, &mut steps, &series, receivers, ending);
+    let generator_limited = steps.iter().any(|st| st.generator_limited);
+    let breaking_point = crate::analysis::breaking_point(&steps);
+
+    let sender_ns: u64 = senders.iter().map(|r| r.cpu_ns).sum();
+    let receiver_ns: u64 = receivers.iter().map(|r| r.cpu_ns).sum();
+    let per = |ns: u64, n: u64| (n > 0).then(|| ns as f64 / 1e3 / n as f64);
+    let received_requests =
+        totals.delivered + totals.duplicates + totals.warmup_received + totals.rejected;
+    let mut failures = FailureCounts::default();
+    let mut rejected = RejectCounts::default();
+    let mut connections = ConnectionCounts::default();
+    for r in senders {
+        failures.merge(&r.failed);
+        connections.initial += r.connections.initial;
+        connections.opened += r.connections.opened;
+        connections.peak += r.connections.peak;
+    }
+    for r in receivers {
+        rejected.merge(&r.rejected);
+    }
+    let summary = Summary {
+        schema_version: SCHEMA_VERSION,
+        run_id: plan.run_id.clone(),
+        scenario: plan.scenario.clone(),
+        started_at: rfc3339(plan.t0()),
+        pace: plan.schedule.to_string(),
+        payload_size: plan.payload_size,
+        warmup: plan.warmup,
+        drain_seconds: plan.drain_seconds,
+        senders: plan.senders,
+        receivers: plan.receivers,
+        copies: plan.copies,
+        partition_keys: plan.partition_keys,
+        host_steal: mean_steal(
+            series
+                .iter()
+                .filter(|r| r.step.is_some())
+                .filter_map(|r| r.host_steal),
+        ),
+        host_damon_cpu_ms: senders
+            .iter()
+            .map(|r| r.host_damon_cpu_ns)
+            .chain(receivers.iter().map(|r| r.host_damon_cpu_ns))
+            .flatten()
+            .max()
+            .map(|ns| ns as f64 / 1e6),
+        sut: None,
+        interrupted: ending.interrupted,
+        missing_reports: ending.missing_reports.clone(),
+        clocks: role_clocks(senders, receivers),
+        totals,
+        failures,
+        rejected,
+        latency_ms,
+        connections,
+        cpu: Cpu {
+            sender_ns,
+            receiver_ns,
+            sender_us_per_event: per(sender_ns, totals.sent + totals.warmup_sent),
+            receiver_us_per_event: per(receiver_ns, received_requests),
+        },
+        generator_limited,
+        breaking_point,
+        steps,
+    };
+    Results {
+        summary,
+        series,
+        lost,
+    }
+}
+
+/// The run's counts as the roles reported them; the bit reconciliation
+/// adds delivered, lost and unexpected.
+fn counted(senders: &[SenderReport], receivers: &[ReceiverReport]) -> Totals {
+    let mut t = Totals::default();
+    for r in senders {
+        t.sent += r.released;
+        t.accepted += r.accepted.count();
+        t.failed += r.failed.total();
+        t.unsent += r.seconds.iter().map(|s| s.unsent).sum::<u64>();
+        t.warmup_sent += r.warmup_sent;
+    }
+    for r in receivers {
+        t.duplicates += r.duplicates;
+        t.reordered += r.reordered;
+        t.warmup_received += r.warmup_received;
+        t.rejected += r.rejected.total();
+    }
+    t
+}
+
+/// One row per second, with the counts every role keeps per second.
+fn rows(plan: &RunPlan, senders: &[SenderReport], receivers: &[ReceiverReport]) -> Vec<SecondRow> {
+    let s = &plan.schedule;
+    let len = [s.total_seconds() as usize]
+        .into_iter()
+        .chain(senders.iter().map(|r| r.seconds.len()))
+        .chain(receivers.iter().map(|r| r.seconds.len()))
+        .max()
+        .unwrap_or(0);
+    let mut series: Vec<SecondRow> = (0..len as u64)
+        .map(|sec| {
+            let step = s.step_at_second(sec);
+            SecondRow {
+                second: sec,
+                step: step.map(|i| i + 1),
+                target_rps: step.map_or(0, |i| steps::asked(plan, s.steps()[i].rps)),
+                ..SecondRow::default()
+            }
+        })
+        .collect();
+    for r in senders {
+        for (row, sec) in series.iter_mut().zip(&r.seconds) {
+            row.sent += sec.sent;
+            row.failed += sec.failed.total();
+            row.connections_opened += sec.connections_opened;
+        }
+    }
+    for r in receivers {
+        for (row, sec) in series.iter_mut().zip(&r.seconds) {
+            row.delivered += sec.delivered;
+            row.duplicates += sec.duplicates;
+        }
+    }
+    // Steal: the worst of the roles' machines, each second.
+    let steal = senders
+        .iter()
+        .map(|r| &r.host_steal_per_second)
+        .chain(receivers.iter().map(|r| &r.host_steal_per_second));
+    for per_second in steal {
+        for (row, &share) in series.iter_mut().zip(per_second) {
+            row.host_steal = Some(row.host_steal.unwrap_or(0.0).max(f64::from(share)));
+        }
+    }
+    series
+}
+
+/// The clocks the roles estimated against the aggregator's: senders, then
+/// receivers, by index.
+fn role_clocks(senders: &[SenderReport], receivers: &[ReceiverReport]) -> Vec<RoleClock> {
+    let mut clocks: Vec<_> = senders
+        .iter()
+        .map(|r| (Role::Sender, r.index, r.clock))
+        .chain(receivers.iter().map(|r| (Role::Receiver, r.index, r.clock)))
+        .filter_map(|(role, i, c)| c.map(|c| (role, i, c)))
+        .collect();
+    clocks.sort_by_key(|&(role, i, _)| (role == Role::Receiver, i));
+    let ms = |ns: i64| ns as f64 / 1e6;
+    clocks
+        .into_iter()
+        .map(|(role, i, c)| RoleClock {
+            role: format!("{} {i}", role.name()),
+            offset_ms: ms(c.start.offset_ns),
+            uncertainty_ms: ms(c.start.uncertainty_ns as i64),
+            applied: c.start.applied,
+            offset_end_ms: c.end.map(|e| ms(e.offset_ns)),
+            drift_ms: c.end.map(|e| ms(e.offset_ns - c.start.offset_ns)),
+            uncertainty_end_ms: c.end.map(|e| ms(e.uncertainty_ns as i64)),
+        })
+        .collect()
+}
+
+/// The mean of per-second steal shares; None without any.
+fn mean_steal(shares: impl Iterator<Item = f64>) -> Option<f64> {
+    let (n, sum) = shares.fold((0u32, 0.0), |(n, s), x| (n + 1, s + x));
+    (n > 0).then(|| sum / f64::from(n))
+}
+
+/// RFC 3339 (UTC) of a wall-clock ns.
+pub fn rfc3339(unix_ns: u64) -> String {
+    chrono::DateTime::from_timestamp(
+        (unix_ns / 1_000_000_000) as i64,
+        (unix_ns % 1_000_000_000) as u32,
+    )
+    .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
+    .unwrap_or_default()
+}

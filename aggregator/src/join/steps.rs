@@ -1,0 +1,119 @@
+//! Per-step counts, the generator flag, and which steps held.
+
+use super::Ending;
+use crate::model::{SecondRow, StepSummary, GENERATOR_LAG_LIMIT_MS};
+use brokerbench_core::latency::LatencyKind;
+use brokerbench_core::plan::RunPlan;
+use brokerbench_core::wire::{ReceiverReport, SenderReport};
+
+/// Events per second a step of `rps` asks of all senders together: each
+/// sender runs the whole pace.
+pub(super) fn asked(plan: &RunPlan, rps: u32) -> u32 {
+    rps.saturating_mul(plan.senders.max(1))
+}
+
+/// One summary per step, with the counts the roles keep per second
+/// (accepted, failed, unsent, duplicates, reordered) added up over its
+/// seconds.
+pub(super) fn counted(
+    plan: &RunPlan,
+    senders: &[SenderReport],
+    receivers: &[ReceiverReport],
+) -> Vec<StepSummary> {
+    let s = &plan.schedule;
+    let mut steps: Vec<StepSummary> = s
+        .steps()
+        .iter()
+        .enumerate()
+        .map(|(i, st)| StepSummary {
+            step: i + 1,
+            rps: asked(plan, st.rps),
+            seconds: st.seconds,
+            start_second: s.step_start_second(i),
+            ..StepSummary::default()
+        })
+        .collect();
+    for st in steps.iter_mut() {
+        let range = st.start_second as usize..(st.start_second + st.seconds as u64) as usize;
+        for r in senders {
+            for sec in r.seconds.get(range.clone()).unwrap_or_default() {
+                st.totals.accepted += sec.accepted;
+                st.totals.failed += sec.failed.total();
+                st.totals.unsent += sec.unsent;
+                st.failures.merge(&sec.failed);
+            }
+        }
+        for r in receivers {
+            for sec in r.seconds.get(range.clone()).unwrap_or_default() {
+                st.totals.duplicates += sec.duplicates;
+                st.totals.reordered += sec.reordered;
+            }
+        }
+        st.totals.sent = st.totals.accepted + st.totals.failed;
+        st.send_rps = st.totals.sent as f64 / st.seconds as f64;
+    }
+    steps
+}
+
+/// Flags the steps the generator shaped, and judges every step that can
+/// be: its events had their drain and every report is in.
+pub(super) fn judge(
+    plan: &RunPlan,
+    steps: &mut [StepSummary],
+    series: &[SecondRow],
+    receivers: &[ReceiverReport],
+    ending: &Ending,
+) {
+    // Unsent events say nothing when a sender's report is missing, and an
+    // interrupted run cancels what it had in flight.
+    let complete = !ending.interrupted && ending.missing_reports.is_empty();
+    for (i, st) in steps.iter_mut().enumerate() {
+        st.delivery_rps = st.totals.delivered as f64 / st.seconds as f64;
+        let lagging = st
+            .latency_ms
+            .get(LatencyKind::PacerLag)
+            .is_some_and(|p| p.p99_99 > GENERATOR_LAG_LIMIT_MS);
+        st.generator_limited = lagging || (complete && held_back(st) > 0);
+        st.receiver_cpu = receiver_cpu(receivers, st.start_second, st.seconds);
+        st.host_steal = super::mean_steal(
+            series
+                .iter()
+                .filter(|r| r.step == Some(i + 1))
+                .filter_map(|r| r.host_steal),
+        );
+        // A step cut short, or whose events could still be on their way
+        // when the run was cut, says nothing about holding; nor does one
+        // missing a receiver's deliveries. Its last answer came at most its
+        // slowest publish after its end.
+        let answered = (st.start_second + st.seconds as u64) as f64
+            + st.latency_ms
+                .get(LatencyKind::Publish)
+                .map_or(0.0, |p| p.max / 1e3);
+        st.judged = ending.judges(answered, plan.drain_seconds);
+        if st.judged {
+            st.breaks = crate::analysis::step_breaks(st, series, plan.copies);
+        }
+    }
+}
+
+/// Events of the step the sender never offered because of its own
+/// bounds: the in-flight bound, or its drain after the schedule ended
+/// with every connection it may open busy (`cancelled`, in a run that was
+/// not interrupted).
+pub fn held_back(st: &StepSummary) -> u64 {
+    st.failures.inflight_limit + st.failures.cancelled
+}
+
+/// The busiest receiver's share of its threads' CPU over a step's seconds.
+fn receiver_cpu(receivers: &[ReceiverReport], start: u64, seconds: u32) -> Option<f64> {
+    receivers
+        .iter()
+        .filter_map(|r| {
+            let per = r
+                .cpu_per_second_ns
+                .get(start as usize..(start + seconds as u64) as usize)?;
+            let used: u64 = per.iter().sum();
+            Some(used as f64 / (r.threads.max(1) as f64 * seconds as f64 * 1e9))
+        })
+        .reduce(f64::max)
+}

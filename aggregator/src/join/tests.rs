@@ -1,0 +1,580 @@
+//! The join's tests: counts bit by bit, merged latencies, judging.
+
+use super::*;
+use brokerbench_core::bitset::BitSet;
+use brokerbench_core::histogram::Percentiles;
+use brokerbench_core::latency::{LatencyKind, PerKind};
+use brokerbench_core::pace::Schedule;
+use brokerbench_core::series::LatencyWindows;
+use brokerbench_core::wire::{ReceiverSecond, SenderSecond};
+
+const MS: u64 = 1_000_000;
+
+/// Windows with `n` latencies of `lo`, `lo + 1 ms`, ... in second 0 and one
+/// of `lo` in second 1.
+fn windows(plan: &RunPlan, lo: u64, n: u64) -> Vec<brokerbench_core::histogram::WireHistogram> {
+    let mut w = LatencyWindows::new(&plan.schedule);
+    for i in 0..n {
+        w.record(0, 0, lo + i * MS);
+    }
+    w.record(1, 0, lo);
+    w.to_wire()
+}
+
+/// The same windows for every latency a sender measures.
+fn sender_kinds(
+    w: &[brokerbench_core::histogram::WireHistogram],
+) -> PerKind<Vec<brokerbench_core::histogram::WireHistogram>> {
+    use brokerbench_core::latency::MeasuredBy;
+    LatencyKind::of(MeasuredBy::Sender)
+        .map(|k| (k, w.to_vec()))
+        .collect()
+}
+
+fn plan() -> RunPlan {
+    RunPlan {
+        run_id: "r".into(),
+        scenario: "direct".into(),
+        schedule: Schedule::parse("10:1,20:1").unwrap(),
+        payload_size: 8,
+        warmup: None,
+        drain_seconds: 1,
+        senders: 1,
+        receivers: 1,
+        copies: 1,
+        partition_keys: 100,
+        t0_unix_ns: Some(1_000_000_000),
+    }
+}
+
+/// 30 events: 0..30 sent; 3 and 25 failed; 7, 8 and 21 never arrive;
+/// 3 arrives anyway (unexpected); 12 arrives twice.
+fn reports() -> (SenderReport, ReceiverReport) {
+    let mut accepted = BitSet::new(30);
+    let mut received = BitSet::new(30);
+    for q in 0..30 {
+        if q != 3 && q != 25 {
+            accepted.insert(q);
+        }
+        if ![7, 8, 21, 25].contains(&q) {
+            received.insert(q);
+        }
+    }
+    let failed = FailureCounts {
+        status_5xx: 2,
+        ..Default::default()
+    };
+    let f0 = FailureCounts {
+        status_5xx: 1,
+        ..Default::default()
+    };
+    let sender = SenderReport {
+        run_id: "r".into(),
+        index: 0,
+        released: 30,
+        accepted,
+        failed,
+        seconds: vec![
+            SenderSecond {
+                sent: 10,
+                accepted: 9,
+                failed: f0,
+                ..Default::default()
+            },
+            SenderSecond {
+                sent: 20,
+                accepted: 19,
+                failed: f0,
+                ..Default::default()
+            },
+        ],
+        windows: PerKind::new(),
+        connections: Default::default(),
+        warmup_sent: 0,
+        warmup_accepted: 0,
+        cpu_ns: 3_000,
+        last_exchange_unix_ns: 0,
+        host_steal_per_second: Vec::new(),
+        clock: None,
+        host_damon_cpu_ns: None,
+        interrupted: false,
+    };
+    let receiver = ReceiverReport {
+        run_id: "r".into(),
+        index: 0,
+        received: vec![received],
+        duplicates: 1,
+        reordered: 0,
+        rejected: RejectCounts::default(),
+        warmup_received: 0,
+        seconds: vec![
+            ReceiverSecond {
+                delivered: 8,
+                ..Default::default()
+            },
+            ReceiverSecond {
+                delivered: 18,
+                duplicates: 1,
+                ..Default::default()
+            },
+        ],
+        windows: PerKind::new(),
+        cpu_ns: 2_700,
+        // One thread: 0.5 s busy in second 0, fully busy in second 1.
+        cpu_per_second_ns: vec![500_000_000, 1_000_000_000],
+        threads: 1,
+        host_steal_per_second: Vec::new(),
+        clock: None,
+        host_damon_cpu_ns: None,
+        interrupted: false,
+    };
+    (sender, receiver)
+}
+
+#[test]
+fn join_finds_lost_and_unexpected_bit_by_bit() {
+    let (s, r) = reports();
+    let res = join(&plan(), &[s], &[r], &Ending::complete());
+    let t = res.summary.totals;
+    assert_eq!((t.sent, t.accepted, t.failed), (30, 28, 2));
+    assert_eq!(
+        (t.delivered, t.lost, t.unexpected, t.duplicates),
+        (26, 3, 1, 1)
+    );
+    assert_eq!(
+        t.delivered_of_accepted, 25,
+        "accepted and received, bit by bit"
+    );
+    assert_eq!(t.accepted, t.delivered_of_accepted + t.lost);
+    assert_eq!(t.delivered, t.delivered_of_accepted + t.unexpected);
+    assert_eq!(
+        res.lost,
+        vec![
+            LostRange {
+                sender: 0,
+                copy: 0,
+                first: 7,
+                last: 8
+            },
+            LostRange {
+                sender: 0,
+                copy: 0,
+                first: 21,
+                last: 21
+            }
+        ]
+    );
+    let st = &res.summary.steps;
+    assert_eq!(
+        (
+            st[0].totals.sent,
+            st[0].totals.lost,
+            st[0].totals.unexpected
+        ),
+        (10, 2, 1)
+    );
+    assert_eq!(
+        (
+            st[1].totals.sent,
+            st[1].totals.lost,
+            st[1].totals.duplicates
+        ),
+        (20, 1, 1)
+    );
+    assert_eq!((st[0].totals.delivered, st[1].totals.delivered), (8, 18));
+    assert_eq!(st[1].delivery_rps, 18.0);
+    assert_eq!(
+        (st[0].receiver_cpu, st[1].receiver_cpu),
+        (Some(0.5), Some(1.0))
+    );
+    for s in st {
+        assert_eq!(
+            s.totals.accepted,
+            s.totals.delivered_of_accepted + s.totals.lost,
+            "step {}",
+            s.step
+        );
+    }
+    assert_eq!((res.series[0].lost, res.series[1].lost), (2, 1));
+    assert_eq!(
+        (res.series[0].target_rps, res.series[1].target_rps),
+        (10, 20)
+    );
+    assert_eq!(res.summary.cpu.sender_us_per_event, Some(0.1));
+    assert_eq!(
+        res.summary.cpu.receiver_us_per_event,
+        Some(0.1),
+        "26 unique + 1 duplicate requests"
+    );
+}
+
+/// Receiver 1 also gets 0 and 1 (which receiver 0 has) and 7 (which
+/// it lost): one more delivery and two duplicates across receivers.
+#[test]
+fn an_event_at_two_receivers_is_one_delivery_and_one_duplicate() {
+    let (s, r0) = reports();
+    let mut r1 = r0.clone();
+    r1.index = 1;
+    r1.duplicates = 0;
+    r1.seconds.clear();
+    r1.received = vec![BitSet::new(30)];
+    for q in [0, 1, 7] {
+        r1.received[0].insert(q);
+    }
+    let plan = RunPlan {
+        receivers: 2,
+        ..plan()
+    };
+    let res = join(&plan, &[s], &[r0, r1], &Ending::complete());
+    let t = res.summary.totals;
+    assert_eq!((t.delivered, t.lost, t.duplicates), (27, 2, 3));
+    assert_eq!(t.accepted, t.delivered_of_accepted + t.lost);
+    let st = &res.summary.steps;
+    assert_eq!((st[0].totals.duplicates, st[0].totals.delivered), (2, 9));
+    assert_eq!(res.series[0].duplicates, 2);
+}
+
+/// Each sender runs the whole pace: with two, a step asks twice its rate.
+#[test]
+fn with_two_senders_each_step_asks_twice_the_pace() {
+    let (s0, r) = reports();
+    let mut s1 = s0.clone();
+    s1.index = 1;
+    let mut r = r;
+    r.received.push(r.received[0].clone());
+    let plan = RunPlan {
+        senders: 2,
+        ..plan()
+    };
+    let res = join(&plan, &[s0, s1], &[r], &Ending::complete());
+    let st = &res.summary.steps;
+    assert_eq!((st[0].rps, st[1].rps), (20, 40));
+    assert_eq!((st[0].totals.sent, st[1].totals.sent), (20, 40));
+    assert!(!st[0].generator_limited, "20 sent of 20 asked");
+    assert_eq!(
+        (res.series[0].target_rps, res.series[1].target_rps),
+        (20, 40)
+    );
+    assert!(
+        st[1]
+            .breaks
+            .iter()
+            .any(|b| b == "delivery 36/s below target 40/s"),
+        "{:?}",
+        st[1].breaks
+    );
+}
+
+/// Two senders and two receivers, each with its own latencies in the
+/// second 0: the series covers all of them (count, max and the tail),
+/// not only those of sender 0 and receiver 0; so do the step and run.
+#[test]
+fn several_roles_windows_are_merged_second_by_second() {
+    let plan = RunPlan {
+        senders: 2,
+        receivers: 2,
+        ..plan()
+    };
+    let (s0, r0) = reports();
+    let (mut s1, mut r1) = (s0.clone(), r0.clone());
+    s1.index = 1;
+    r1.index = 1;
+    // Second 0: sender 0 saw 1..=10 ms, sender 1 saw 100..=104 ms.
+    let (fast, slow) = (windows(&plan, MS, 10), windows(&plan, 100 * MS, 5));
+    let senders: Vec<_> = [(s0, &fast), (s1, &slow)]
+        .into_iter()
+        .map(|(mut r, w)| {
+            r.windows = sender_kinds(w);
+            r
+        })
+        .collect();
+    let receivers: Vec<_> = [(r0, &slow), (r1, &fast)]
+        .into_iter()
+        .map(|(mut r, w)| {
+            r.windows = [LatencyKind::E2e, LatencyKind::E2eRaw]
+                .into_iter()
+                .map(|k| (k, w.clone()))
+                .collect();
+            r
+        })
+        .collect();
+    let res = join(&plan, &senders, &receivers, &Ending::complete());
+    let row = &res.series[0];
+    for kind in LatencyKind::ALL {
+        let p = row.latency(kind).unwrap();
+        assert_eq!((p.count, p.max), (15, 104.0), "{kind:?}");
+        assert_eq!(p.p99_99, 104.0, "{kind:?}");
+        assert!(p.p50 > 5.0 && p.p50 < 100.0, "{kind:?} p50 {}", p.p50);
+    }
+    assert_eq!(row.running_p99_99[&LatencyKind::Publish], 104.0);
+    assert_eq!(row.running_p99_99[&LatencyKind::E2e], 104.0);
+    assert!(
+        !row.running_p99_99.contains_key(&LatencyKind::PacerLag),
+        "only headline latencies run"
+    );
+    let next = &res.series[1];
+    assert_eq!(
+        next.latency(LatencyKind::Publish).unwrap().count,
+        2,
+        "one event from each"
+    );
+    assert_eq!(
+        next.running_p99_99[&LatencyKind::Publish],
+        100.0,
+        "step 2 starts afresh"
+    );
+    let step = res.summary.steps[0]
+        .latency_ms
+        .get(LatencyKind::E2e)
+        .unwrap();
+    assert_eq!((step.count, step.max), (15, 104.0));
+    let run = res.summary.latency_ms.get(LatencyKind::E2e).unwrap();
+    assert_eq!((run.count, run.max), (17, 104.0));
+}
+
+/// Without receiver 1's report no step can be judged; without sender
+/// 1's, what came from it is not "unexpected".
+#[test]
+fn missing_reports_are_named_and_no_step_is_judged() {
+    let (s, mut r) = reports();
+    let mut from_missing = BitSet::new(30);
+    from_missing.insert(0);
+    from_missing.insert(1);
+    r.received.push(from_missing);
+    let plan = RunPlan {
+        senders: 2,
+        receivers: 2,
+        ..plan()
+    };
+    let ending = Ending {
+        missing_reports: vec!["sender 1".into(), "receiver 1".into()],
+        ..Ending::complete()
+    };
+    let res = join(&plan, &[s], &[r], &ending);
+    let sm = &res.summary;
+    assert_eq!(sm.missing_reports, ["sender 1", "receiver 1"]);
+    assert_eq!(sm.totals.unexpected, 1, "only stream 0's event 3");
+    assert!(sm.steps.iter().all(|st| !st.judged && st.breaks.is_empty()));
+    assert!(
+        sm.steps.iter().all(|st| !st.generator_limited),
+        "events a missing sender sent are unknown, not unsent"
+    );
+    assert!(sm.breaking_point.is_none());
+    let steps = crate::output::steps_tsv(&sm.steps);
+    assert!(
+        steps.lines().skip(1).all(|l| l.ends_with("\tNaN")),
+        "{steps}"
+    );
+    let table = crate::table::render(sm, "d");
+    assert!(
+        table.contains("note: no report from sender 1, receiver 1:"),
+        "{table}"
+    );
+    assert!(
+        table.contains(
+            "breaking point: none among the steps judged; step(s) 1, 2 not judged: no report from sender 1, receiver 1"
+        ),
+        "{table}"
+    );
+}
+
+/// Cut 2.5 s after t0 with a 1 s drain: step 1 (ends at 1 s) had its
+/// drain, step 2 (ends at 2 s) did not, so only step 1 is judged.
+#[test]
+fn a_cut_run_judges_only_the_steps_whose_drain_ended() {
+    let (s, r) = reports();
+    let cut = |at: f64| Ending {
+        interrupted: true,
+        cut_second: Some(at),
+        ..Ending::complete()
+    };
+    let (s, r) = ([s], [r]);
+    let res = join(&plan(), &s, &r, &cut(2.5));
+    let st = &res.summary.steps;
+    assert_eq!((st[0].judged, st[1].judged), (true, false));
+    assert!(st[1].breaks.is_empty(), "1 lost in step 2 is not judged");
+    assert_eq!(res.summary.breaking_point.as_ref().unwrap().step, 1);
+    let table = crate::table::render(&res.summary, "d");
+    let step2 = table
+        .lines()
+        .find(|l| l.trim_start().starts_with("2 "))
+        .unwrap();
+    assert!(step2.ends_with("  not judged"), "{step2}");
+    let res = join(&plan(), &s, &r, &cut(3.0));
+    assert!(res.summary.steps.iter().all(|st| st.judged));
+    // Step 1's slowest answer came 0.8 s after it ended: its drain ran
+    // to 2.8 s, after a cut at 2.5 s.
+    let mut slow = LatencyWindows::new(&plan().schedule);
+    slow.record(0, 0, 800_000_000);
+    let mut s = s;
+    s[0].windows.insert(LatencyKind::Publish, slow.to_wire());
+    let res = join(&plan(), &s, &r, &cut(2.5));
+    assert!(res.summary.steps.iter().all(|st| !st.judged));
+    let res = join(&plan(), &s, &r, &cut(2.8));
+    assert!(res.summary.steps[0].judged);
+    let res = join(
+        &plan(),
+        &s,
+        &r,
+        &Ending {
+            interrupted: true,
+            ..Ending::complete()
+        },
+    );
+    assert!(res.summary.steps.iter().all(|st| !st.judged));
+}
+
+/// DAMON's CPU time is the most any role saw (roles on one machine see
+/// the same monitor); a run where it was off gets no figure and no note.
+#[test]
+fn damon_time_is_the_most_any_role_saw_and_noted() {
+    let (mut s, mut r) = reports();
+    s.host_damon_cpu_ns = Some(3_000_000);
+    r.host_damon_cpu_ns = Some(12_000_000);
+    let res = join(&plan(), &[s.clone()], &[r.clone()], &Ending::complete());
+    assert_eq!(res.summary.host_damon_cpu_ms, Some(12.0));
+    let table = crate::table::render(&res.summary, "d");
+    assert!(
+        table.contains("note: the kernel's DAMON memory monitor (kdamond) was on and used 12 ms of CPU during the run"),
+        "{table}"
+    );
+    (s.host_damon_cpu_ns, r.host_damon_cpu_ns) = (None, None);
+    let res = join(&plan(), &[s], &[r], &Ending::complete());
+    assert_eq!(res.summary.host_damon_cpu_ms, None);
+    assert!(!crate::table::render(&res.summary, "d").contains("DAMON"));
+}
+
+/// The reordered line says what order was checked: within each key,
+/// or across the sender when events carry none.
+#[test]
+fn the_reordered_line_names_what_order_was_checked() {
+    let (s, mut r) = reports();
+    r.reordered = 4;
+    for (keys, within) in [
+        (100, "4 events arrived after a later event of their partition key (seq % 100)\n"),
+        (0, "4 events arrived after a later event of their sender (no partition keys: a SUT that spreads events over Kafka partitions keeps no order across them; --partition-keys N checks order within each key)\n"),
+    ] {
+        let plan = RunPlan {
+            partition_keys: keys,
+            ..plan()
+        };
+        let res = join(&plan, std::slice::from_ref(&s), std::slice::from_ref(&r), &Ending::complete());
+        assert_eq!(res.summary.totals.reordered, 4);
+        let table = crate::table::render(&res.summary, "d");
+        assert!(table.contains(&format!("reordered: {within}")), "{table}");
+    }
+}
+
+/// Roles on other hosts report their clocks at the start and the end;
+/// the table lists them and warns when their uncertainty and drift are
+/// large against the e2e P50.
+#[test]
+fn role_clocks_are_listed_and_their_error_weighed() {
+    use brokerbench_core::clock::ClockSync;
+    use brokerbench_core::wire::ClockReport;
+    let (mut s, mut r) = reports();
+    let sync = |offset_ns, uncertainty_ns, applied| ClockSync {
+        offset_ns,
+        uncertainty_ns,
+        applied,
+    };
+    s.clock = Some(ClockReport {
+        start: sync(5_000_000, 200_000, true),
+        end: None,
+    });
+    r.clock = Some(ClockReport {
+        start: sync(-300_000, 500_000, false),
+        end: Some(sync(-500_000, 100_000, false)),
+    });
+    let mut res = join(&plan(), &[s], &[r], &Ending::complete());
+    let c = &res.summary.clocks;
+    assert_eq!(
+        c.iter()
+            .map(|c| (
+                c.role.as_str(),
+                c.offset_ms,
+                c.uncertainty_ms,
+                c.applied,
+                c.drift_ms
+            ))
+            .collect::<Vec<_>>(),
+        [
+            ("sender 0", 5.0, 0.2, true, None),
+            ("receiver 0", -0.3, 0.5, false, Some(-0.2))
+        ]
+    );
+    let p50 = |p50| Percentiles {
+        count: 1,
+        p50,
+        p90: p50,
+        p99: p50,
+        p99_9: p50,
+        p99_99: p50,
+        max: p50,
+        ..Percentiles::default()
+    };
+    res.summary.latency_ms.set(LatencyKind::E2e, Some(p50(5.0)));
+    let table = crate::table::render(&res.summary, "d");
+    assert!(
+        table.contains("clocks against the aggregator's: sender 0 +5.000 ms ± 0.200 (corrected), receiver 0 -0.300 ms ± 0.500, drifted -0.200 ms by the end\n"),
+        "{table}"
+    );
+    assert!(
+        table.contains("note: e2e figures may be off by up to 0.900 ms (the roles' clock offsets, estimated over the network, and their drift), 18% of the e2e P50 (5.00 ms)"),
+        "{table}"
+    );
+    res.summary.latency_ms.set(LatencyKind::E2e, Some(p50(9.5)));
+    let table = crate::table::render(&res.summary, "d");
+    assert!(
+        !table.contains("may be off"),
+        "0.9 of 9.5 ms is under 10%: {table}"
+    );
+}
+
+/// Only the pacer's own lag blames the generator: connection wait (the
+/// SUT holding its answers) does not, events held back by the sender's
+/// bounds do, and the breaking point names the SUT unless the pacer lag
+/// explains the latency.
+#[test]
+fn the_generator_is_flagged_on_pacer_lag_and_unsent_events_only() {
+    let flagged = |kind: LatencyKind, ns: u64, inflight_limit: u64| {
+        let (mut s, mut r) = reports();
+        let latency = |ns| {
+            let mut w = LatencyWindows::new(&plan().schedule);
+            for _ in 0..10 {
+                w.record(0, 0, ns);
+            }
+            w.to_wire()
+        };
+        s.windows.insert(kind, latency(ns));
+        r.windows.insert(LatencyKind::E2e, latency(2 * MS));
+        s.seconds[0].failed.inflight_limit = inflight_limit;
+        s.seconds[0].unsent = inflight_limit;
+        let res = join(&plan(), &[s], &[r], &Ending::complete());
+        let st = &res.summary.steps[0];
+        (
+            st.generator_limited,
+            res.summary.breaking_point.map(|b| b.limited_by),
+        )
+    };
+    use crate::model::Limit;
+    assert_eq!(
+        flagged(LatencyKind::ConnectionWait, 3_000 * MS, 0),
+        (false, Some(Limit::Sut)),
+        "3 s waiting for a connection: the SUT's doing"
+    );
+    assert_eq!(
+        flagged(LatencyKind::PacerLag, 3 * MS, 0),
+        (true, Some(Limit::Generator)),
+        "the pacer 3 ms late and nothing delivered late: the generator"
+    );
+    assert!(
+        !flagged(LatencyKind::PacerLag, MS / 2, 0).0,
+        "0.5 ms is within the limit"
+    );
+    assert_eq!(
+        flagged(LatencyKind::PacerLag, MS / 2, 4),
+        (true, Some(Limit::Sut)),
+        "events never offered at the in-flight bound flag the step; the SUT still broke it"
+    );
+}

@@ -1,0 +1,313 @@
+//! Measurement truth as a user meets it: an event's identity survives a
+//! broker that drops repeats, a target that never answers or never accepts
+//! cannot hang a run, and a role's skewed clock is measured and reported.
+
+mod common;
+
+use brokerbench_core::conn::{connect, exchange};
+use brokerbench_core::latency::LatencyKind;
+use brokerbench_core::serve::{serve, Handler};
+use bytes::Bytes;
+use common::{assert_accounting, run};
+use http::{Request, Response, StatusCode};
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use std::collections::HashSet;
+use std::net::SocketAddr;
+use std::process::Command;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio_util::sync::CancellationToken;
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A broker that de-duplicates, as CloudEvents allows: the first event of
+/// each `source`+`id` goes on to the subscriber, a repeat is answered 202
+/// and dropped.
+struct Dedup {
+    seen: Mutex<HashSet<(String, String)>>,
+    subscriber: SocketAddr,
+    dropped: AtomicU64,
+}
+
+impl Dedup {
+    /// Serves on loopback; returns it and its URL.
+    async fn start(subscriber: SocketAddr) -> (Arc<Dedup>, String) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/", listener.local_addr().unwrap());
+        let dedup = Arc::new(Dedup {
+            seen: Mutex::default(),
+            subscriber,
+            dropped: AtomicU64::new(0),
+        });
+        let grace = Duration::from_secs(1);
+        tokio::spawn(serve(
+            dedup.clone(),
+            listener,
+            CancellationToken::new(),
+            grace,
+        ));
+        (dedup, url)
+    }
+}
+
+impl Handler for Dedup {
+    async fn answer(&self, req: Request<Incoming>) -> Response<Full<Bytes>> {
+        let (parts, body) = req.into_parts();
+        let body = body.collect().await.unwrap().to_bytes();
+        let header = |name| {
+            parts.headers.get(name).map_or(String::new(), |v| {
+                String::from_utf8_lossy(v.as_bytes()).into_owned()
+            })
+        };
+        let key = (header("ce-source"), header("ce-id"));
+        let status = if self.seen.lock().unwrap().insert(key) {
+            let mut conn = connect(self.subscriber).await.unwrap();
+            let req = Request::from_parts(parts, Full::new(body));
+            exchange(&mut conn, req).await.unwrap().status()
+        } else {
+            self.dropped.fetch_add(1, Ordering::Relaxed);
+            StatusCode::ACCEPTED
+        };
+        let mut r = Response::new(Full::new(Bytes::new()));
+        *r.status_mut() = status;
+        r
+    }
+}
+
+/// Warmup events number from 0 like measured ones; behind a broker that
+/// drops repeated `source`+`id`, the first measured events were dropped as
+/// repeats of the warmup's and counted lost. Each phase has its own source.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_broker_that_drops_repeated_ids_loses_nothing_after_the_warmup() {
+    let receiver: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+    let (dedup, url) = Dedup::start(receiver).await;
+    let f = run(&[
+        "--target",
+        &url,
+        "--receiver-listen",
+        &receiver.to_string(),
+        "--warmup-seconds",
+        "1",
+        "--warmup-rate",
+        "200",
+        "--pace",
+        "500:2",
+    ])
+    .await;
+    let s = &f.results.summary;
+    assert_accounting(&f, Some(1000));
+    assert_eq!(
+        dedup.dropped.load(Ordering::Relaxed),
+        0,
+        "no two events share an id"
+    );
+    assert_eq!((s.totals.warmup_sent, s.totals.warmup_received), (200, 200));
+    assert_eq!((s.totals.delivered, s.totals.lost), (1000, 0));
+    assert!(s.breaking_point.is_none(), "{:?}", s.breaking_point);
+}
+
+/// A target that accepts connections and never answers: the schedule is
+/// offered on up to --max-connections, what cannot leave waits at most a
+/// request timeout after the schedule (then fails as cancelled), and the
+/// run ends on its own with every event accounted for.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_target_that_never_answers_ends_within_the_bounded_drain() {
+    let hole = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/", hole.local_addr().unwrap());
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((conn, _)) = hole.accept().await {
+            held.push(conn);
+        }
+    });
+    let started = Instant::now();
+    let f = run(&[
+        "--target",
+        &url,
+        "--receiver-listen",
+        &format!("127.0.0.1:{}", free_port()),
+        "--pace",
+        "100:2",
+        "--connections",
+        "4",
+        "--max-connections",
+        "50",
+        "--request-timeout",
+        "1",
+    ])
+    .await;
+    let took = started.elapsed();
+    // 2 s of schedule, 1 s for queued events to leave, 1 s for the last to
+    // time out, 1 s of drain, and the start.
+    assert!(took < Duration::from_secs(15), "took {took:?}");
+    let s = &f.results.summary;
+    assert_accounting(&f, Some(200));
+    let fl = &s.failures;
+    assert_eq!((s.totals.accepted, s.totals.failed), (0, 200));
+    assert_eq!(fl.timeout + fl.cancelled, 200, "{fl:?}");
+    assert!(fl.timeout >= 50 && fl.cancelled >= 1, "{fl:?}");
+    assert_eq!(s.totals.unsent, fl.cancelled, "cancelled events never left");
+    assert!(s.connections.peak <= 50, "{:?}", s.connections);
+    assert!(
+        s.steps[0].generator_limited,
+        "held back at --max-connections"
+    );
+    let table = brokerbench_aggregator::table::render(s, "d");
+    assert!(
+        table.contains("a --slo latency objective is missed"),
+        "{table}"
+    );
+}
+
+/// A target whose listen backlog is full: connections are never accepted.
+/// Progress says so from the first second, and the run stops after the
+/// connect timeout with one line naming the target.
+#[test]
+fn a_target_that_never_accepts_is_named_within_the_connect_timeout() {
+    let socket = tokio::runtime::Runtime::new().unwrap().block_on(async {
+        let s = tokio::net::TcpSocket::new_v4().unwrap();
+        s.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+        s.listen(1).unwrap()
+    });
+    let url = format!("http://{}/", socket.local_addr().unwrap());
+    let out = std::env::temp_dir().join(format!("brokerbench-backlog-{}", std::process::id()));
+    let started = Instant::now();
+    let o = Command::new(env!("CARGO_BIN_EXE_brokerbench"))
+        .args([
+            "run",
+            "--target",
+            &url,
+            "--pace",
+            "100:1",
+            "--connect-timeout",
+            "3",
+        ])
+        .args(["--receiver-listen", &format!("127.0.0.1:{}", free_port())])
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .unwrap();
+    let took = started.elapsed();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(took < Duration::from_secs(10), "took {took:?}");
+    assert!(
+        err.lines()
+            .any(|l| l.starts_with("[waiting] sender 0 connecting: ")
+                && l.contains(" of 64 open | receiver 0 ready")),
+        "progress while connecting: {err}"
+    );
+    let last = err.lines().last().unwrap();
+    assert!(
+        last.starts_with(&format!("brokerbench: error: sender: target {url}: only "))
+            && last.ends_with(
+                " of 64 connections opened within 3s: is it up and accepting connections?"
+            ),
+        "{err}"
+    );
+    assert!(!out.exists(), "nothing ran, no results");
+    drop(socket);
+}
+
+/// A receiver on a host whose clock is 300 ms ahead and loses 3 ms a
+/// second: its offset is estimated at the start and corrected, estimated
+/// again at the end (the drift), and the stamps that drift makes early are
+/// counted negative, not hidden.
+#[test]
+fn a_skewed_receiver_clock_is_corrected_and_its_drift_reported() {
+    let out = std::env::temp_dir().join(format!("brokerbench-clock-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&out);
+    let (agg, recv) = (free_port(), free_port());
+    let bin = env!("CARGO_BIN_EXE_brokerbench");
+    let aggregator = Command::new(bin)
+        .args(["aggregator", "--listen", &format!("127.0.0.1:{agg}")])
+        .args([
+            "--pace",
+            "500:3",
+            "--warmup-seconds",
+            "0",
+            "--drain-seconds",
+            "1",
+        ])
+        .args(["--quiet", "--no-plot", "--out"])
+        .arg(&out)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let agg_url = format!("http://127.0.0.1:{agg}");
+    let receiver = Command::new(bin)
+        .args(["receiver", "--aggregator", &agg_url])
+        .args(["--listen", &format!("127.0.0.1:{recv}")])
+        .args([
+            "--fault-clock-shift-ms",
+            "300",
+            "--fault-clock-drift-ppm",
+            "-3000",
+        ])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let sender = Command::new(bin)
+        .args(["sender", "--aggregator", &agg_url])
+        .args(["--target", &format!("http://127.0.0.1:{recv}/")])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let table = aggregator.wait_with_output().unwrap();
+    let (receiver, sender) = (
+        receiver.wait_with_output().unwrap(),
+        sender.wait_with_output().unwrap(),
+    );
+    assert!(receiver.status.success() && sender.status.success());
+    let table = String::from_utf8_lossy(&table.stdout);
+    let dir = std::fs::read_dir(&out)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let summary = common::valid_summary(&dir);
+    let clocks = summary["clocks"].as_array().unwrap();
+    let clock = |role: &str| clocks.iter().find(|c| c["role"] == role).unwrap().clone();
+    let r = clock("receiver 0");
+    let offset = r["offset_ms"].as_f64().unwrap();
+    assert!((-300.0..=-285.0).contains(&offset), "{r}");
+    assert_eq!(r["applied"], true);
+    let drift = r["drift_ms"].as_f64().unwrap();
+    assert!(
+        (5.0..=25.0).contains(&drift),
+        "3 ms a second for 3-5 s: {r}"
+    );
+    let s = clock("sender 0");
+    assert!(
+        s["drift_ms"].as_f64().unwrap().abs() < 1.0,
+        "one clock: {s}"
+    );
+    let e2e = &summary["latency_ms"][LatencyKind::E2e.name()];
+    assert!(e2e["p50"].as_f64().unwrap() < 10.0, "corrected: {e2e}");
+    let negative = e2e["negative"].as_u64().unwrap_or(0);
+    assert!(negative > 100, "stamps the drift made early: {e2e}");
+    assert!(e2e["negative_min_ms"].as_f64().unwrap() < -1.0, "{e2e}");
+    assert!(
+        table.contains(&format!("note: {negative} e2e latencies were negative")),
+        "{table}"
+    );
+    assert!(table.contains("drifted +"), "{table}");
+    assert!(
+        table.contains("note: e2e figures may be off by up to"),
+        "{table}"
+    );
+    let said = String::from_utf8_lossy(&receiver.stderr);
+    assert!(
+        said.contains("at the start, corrected; ") && said.contains("(drift +"),
+        "{said}"
+    );
+}
