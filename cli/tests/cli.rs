@@ -368,10 +368,17 @@ fn the_roles_run_as_separate_processes() {
         );
         assert!(offset.abs() <= within && within < 50.0, "{c}");
         assert_eq!(c["applied"], false, "{c}");
+        let drift = c["drift_ms"].as_f64().unwrap();
+        assert!(
+            drift.abs() < 50.0,
+            "one clock drifts only within the estimates' error: {c}"
+        );
     }
     for err in [&sender_err, &receiver_err] {
         assert!(
-            err.contains("from the aggregator's (within the uncertainty: not corrected)"),
+            err.contains(
+                "from the aggregator's at the start (within the uncertainty: not corrected); "
+            ),
             "{err}"
         );
     }
@@ -396,15 +403,28 @@ fn waiting_aggregator(name: &str, senders: &str) -> (std::process::Child, String
     (child, format!("http://127.0.0.1:{agg}"))
 }
 
+/// A target that takes connections and never answers; its port.
+fn silent_target() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        let held: Vec<_> = listener.incoming().collect();
+        drop(held);
+    });
+    port
+}
+
 /// `brokerbench sender --index I` for the aggregator at `url`, in the
-/// background; its target answers nothing.
+/// background, with one connection to a target that answers nothing.
 fn indexed_sender(url: &str, index: &str) -> std::process::Child {
     spawn(&[
         "sender",
         "--aggregator",
         url,
         "--target",
-        "http://127.0.0.1:1/",
+        &format!("http://127.0.0.1:{}/", silent_target()),
+        "--connections",
+        "1",
         "--index",
         index,
     ])

@@ -311,3 +311,100 @@ fn a_skewed_receiver_clock_is_corrected_and_its_drift_reported() {
         "{said}"
     );
 }
+
+/// Whether the aggregator on `port` has set the plan's `t0` (the start).
+fn plan_started(port: u16) -> bool {
+    use std::io::{Read, Write};
+    let Ok(mut c) = std::net::TcpStream::connect(("127.0.0.1", port)) else {
+        return false;
+    };
+    let req = "GET /v1/plan HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n";
+    let mut answer = String::new();
+    c.write_all(req.as_bytes()).is_ok()
+        && c.read_to_string(&mut answer).is_ok()
+        && !answer.contains("\"t0_unix_ns\":null")
+        && answer.contains("\"t0_unix_ns\":")
+}
+
+/// A sender killed mid-run never reports: the aggregator waits for it only
+/// as long as the drain it announced (and a grace), then writes the
+/// results with the sender named missing, instead of waiting forever.
+#[test]
+fn a_sender_that_never_reports_is_named_missing_not_waited_for() {
+    let out = std::env::temp_dir().join(format!("brokerbench-missing-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&out);
+    let (agg, recv) = (free_port(), free_port());
+    let bin = env!("CARGO_BIN_EXE_brokerbench");
+    let started = Instant::now();
+    let aggregator = Command::new(bin)
+        .args([
+            "aggregator",
+            "--listen",
+            &format!("127.0.0.1:{agg}"),
+            "--senders",
+            "2",
+        ])
+        .args([
+            "--pace",
+            "200:2",
+            "--warmup-seconds",
+            "0",
+            "--drain-seconds",
+            "1",
+        ])
+        .args(["--quiet", "--no-plot", "--out"])
+        .arg(&out)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let agg_url = format!("http://127.0.0.1:{agg}");
+    let receiver = Command::new(bin)
+        .args(["receiver", "--aggregator", &agg_url])
+        .args(["--listen", &format!("127.0.0.1:{recv}")])
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let sender = |index: &str| {
+        Command::new(bin)
+            .args(["sender", "--aggregator", &agg_url, "--index", index])
+            .args(["--target", &format!("http://127.0.0.1:{recv}/")])
+            .args(["--request-timeout", "0.5", "--connect-timeout", "0.5"])
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap()
+    };
+    let (s0, mut s1) = (sender("0"), sender("1"));
+    // Once the run has started (the plan has its t0), half a second in.
+    let started_at = Instant::now() + Duration::from_secs(30);
+    while !plan_started(agg) {
+        assert!(Instant::now() < started_at, "the run never started");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    s1.kill().unwrap();
+    let table = aggregator.wait_with_output().unwrap();
+    let took = started.elapsed();
+    let table = String::from_utf8_lossy(&table.stdout);
+    // 2 s of schedule, then sender 0's bound (2 × 0.5 + 0.5 + 5 s) and 10 s of grace.
+    assert!(took < Duration::from_secs(30), "took {took:?}");
+    assert!(
+        table.contains("note: no report from sender 1:")
+            && table.contains("not judged: no report from sender 1"),
+        "{table}"
+    );
+    let dir = std::fs::read_dir(&out)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let summary = common::valid_summary(&dir);
+    assert_eq!(summary["missing_reports"], serde_json::json!(["sender 1"]));
+    assert_eq!(summary["interrupted"], false, "nobody pressed Ctrl-C");
+    assert_eq!(summary["totals"]["sent"], 400, "sender 0's whole schedule");
+    let _ = (
+        s0.wait_with_output(),
+        s1.wait(),
+        receiver.wait_with_output(),
+    );
+}

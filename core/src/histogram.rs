@@ -325,53 +325,9 @@ fn is_zero(n: &u64) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// xorshift64*: seeded, so every run checks the same samples.
-    pub(crate) struct Rng(u64);
-
-    impl Rng {
-        /// Uniform in [0, 1).
-        pub(crate) fn next(&mut self) -> f64 {
-            self.0 ^= self.0 >> 12;
-            self.0 ^= self.0 << 25;
-            self.0 ^= self.0 >> 27;
-            (self.0.wrapping_mul(0x2545_F491_4F6C_DD1D) >> 11) as f64 / (1u64 << 53) as f64
-        }
-    }
-
-    /// The three shapes the accuracy requirement names, in ns.
-    #[derive(Debug, Clone, Copy)]
-    enum Shape {
-        /// ~200 µs body, exponential tail.
-        Smooth,
-        /// A 300 µs body; 0.05% of the values stalled for 20-200 ms.
-        Stalls,
-        /// 2 ms for most, 45-50 ms for 0.01%, so P99.99 sits at the edge.
-        Bimodal,
-    }
-
-    fn samples(shape: Shape, n: usize, seed: u64) -> Vec<u64> {
-        let mut rng = Rng(seed | 1);
-        (0..n)
-            .map(|_| {
-                let u = rng.next();
-                let v = match shape {
-                    Shape::Smooth => 150_000.0 + 100_000.0 * -(1.0 - u).ln(),
-                    Shape::Stalls if rng.next() < 0.0005 => 20e6 + 180e6 * u,
-                    Shape::Stalls => 250_000.0 + 100_000.0 * u,
-                    Shape::Bimodal if rng.next() < 0.0001 => 45e6 + 5e6 * u,
-                    Shape::Bimodal => 1.5e6 + 0.8e6 * u,
-                };
-                v.round() as u64
-            })
-            .collect()
-    }
+    use crate::shapes::{exact, samples, Shape};
 
     const QUANTILES: [f64; 5] = [0.5, 0.9, 0.99, 0.999, 0.9999];
-
-    fn exact(sorted: &[u64], q: f64) -> f64 {
-        sorted[rank(q, sorted.len() as u64) as usize - 1] as f64
-    }
 
     /// Every standard quantile of `h` within 1% of an exact sort of
     /// `values`, and the maximum exact.
@@ -390,7 +346,7 @@ mod tests {
 
     #[test]
     fn every_quantile_within_one_percent_of_a_sort_at_every_size_and_shape() {
-        for shape in [Shape::Smooth, Shape::Stalls, Shape::Bimodal] {
+        for shape in Shape::ALL {
             for n in [1_000, 20_000, 30_000, 100_000, 1_000_000] {
                 for seed in [1, 7, 42] {
                     let values = samples(shape, n, seed * 1_000_003 + n as u64);
@@ -406,7 +362,7 @@ mod tests {
     fn merged_windows_and_roles_are_as_accurate_as_one_histogram() {
         // 30 one-second windows of 1,000 from each of 3 roles, merged into
         // a step through the wire form, as the aggregator does.
-        for shape in [Shape::Smooth, Shape::Stalls, Shape::Bimodal] {
+        for shape in Shape::ALL {
             let values = samples(shape, 90_000, 99);
             let mut windows = vec![Histogram::default(); 90];
             for (i, &v) in values.iter().enumerate() {

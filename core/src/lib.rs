@@ -14,6 +14,7 @@
 //! - [`clock`]: wall-clock nanoseconds, the one clock every role stamps with.
 //! - [`cpu`]: CPU time spent by one role's threads.
 //! - [`host`]: the share of the machine's CPU time the hypervisor took (steal).
+//! - [`shapes`]: seeded latency samples for accuracy checks.
 //! - [`serve`]: the HTTP/1.1 accept loop of every role that serves.
 //! - [`conn`]: one HTTP/1.1 keep-alive connection per worker (sender, SUT).
 //! - [`duration`]: durations as users write them (`250ms`, `PT0.25S`).
@@ -35,4 +36,5 @@ pub mod pace;
 pub mod plan;
 pub mod series;
 pub mod serve;
+pub mod shapes;
 pub mod wire;

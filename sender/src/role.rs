@@ -169,8 +169,9 @@ pub async fn run(
     Ok(report)
 }
 
-/// Opens the initial connections within the connect timeout, telling the
-/// aggregator how far it got each second. `None` when interrupted.
+/// Opens the initial connections within the connect timeout (trying again
+/// while the target refuses), telling the aggregator how far it got each
+/// second. `None` when interrupted.
 async fn open_connections(
     config: &SenderConfig,
     addr: std::net::SocketAddr,
@@ -180,7 +181,16 @@ async fn open_connections(
     let wanted = config.connections.max(1);
     let mut opening = JoinSet::new();
     for _ in 0..wanted {
-        opening.spawn(brokerbench_core::conn::connect(addr));
+        // A target still starting refuses at first: try again until the
+        // deadline.
+        opening.spawn(async move {
+            loop {
+                if let Some(conn) = brokerbench_core::conn::connect(addr).await {
+                    return conn;
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        });
     }
     let deadline = tokio::time::sleep(config.connect_timeout);
     tokio::pin!(deadline);
@@ -189,8 +199,8 @@ async fn open_connections(
     loop {
         tokio::select! {
             opened = opening.join_next() => match opened {
-                Some(Ok(Some(conn))) => conns.push(conn),
-                Some(_) => {}
+                Some(Ok(conn)) => conns.push(conn),
+                Some(Err(_)) => {}
                 None => break,
             },
             _ = tick.tick() => {

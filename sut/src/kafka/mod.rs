@@ -19,7 +19,7 @@ use rdkafka::ClientConfig;
 /// What goes wrong with Kafka before or around a run.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum KafkaError {
-    #[error("no local Kafka-protocol broker: `tansu` is not installed (scripts/setup installs it: cargo install tansu --locked --features dynostore), or give --kafka-bootstrap HOST:PORT")]
+    #[error("no local Kafka-protocol broker: `tansu` is not installed (scripts/setup --kafka installs it, about 13 minutes once), or give --kafka-bootstrap HOST:PORT")]
     NoLocalBroker,
     #[error("local Kafka-protocol broker: {0}")]
     LocalBroker(String),
