@@ -69,8 +69,8 @@ pub struct Summary {
     pub rejected: RejectCounts,
     pub latency_ms: Latencies,
     /// The senders' connections: opened before the start, opened during
-    /// the run (on demand when every one was busy, or again after one
-    /// broke), and the most open at once (summed over senders).
+    /// the run (on demand when the SUT was slow to answer, or again after
+    /// one broke), and the most open at once (summed over senders).
     #[serde(default)]
     pub connections: ConnectionCounts,
     pub cpu: Cpu,

@@ -264,7 +264,10 @@ async fn conduct(
 /// The SUT's counters, if it serves them.
 async fn sut_counters(client: &JsonClient) -> Option<SutCounters> {
     client
-        .get("/v1/counters", Duration::from_secs(5))
+        .get(
+            brokerbench_core::session::path::COUNTERS,
+            Duration::from_secs(5),
+        )
         .await
         .ok()
 }

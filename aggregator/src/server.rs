@@ -4,6 +4,7 @@ use brokerbench_core::clock::unix_now_ns;
 use brokerbench_core::histogram::{Histogram, WireHistogram};
 use brokerbench_core::latency::PerKind;
 use brokerbench_core::plan::RunPlan;
+use brokerbench_core::session::path;
 use brokerbench_core::wire::{Finish, Progress, Ready, ReceiverReport, Role, SenderReport};
 use bytes::Bytes;
 use http::{Method, Request, Response, StatusCode};
@@ -90,16 +91,16 @@ impl Hub {
         };
         match (method, path.as_str()) {
             (Method::GET, "/healthz" | "/readyz") => text(StatusCode::OK, "ok"),
-            (Method::GET, "/v1/plan") => json(&self.plan()),
-            (Method::GET, "/v1/clock") => json(&brokerbench_core::wire::ClockReading {
+            (Method::GET, path::PLAN) => json(&self.plan()),
+            (Method::GET, path::CLOCK) => json(&brokerbench_core::wire::ClockReading {
                 unix_ns: brokerbench_core::clock::unix_now_ns(),
             }),
-            (Method::GET, "/v1/start") => {
+            (Method::GET, path::START) => {
                 let mut rx = self.started.subscribe();
                 let _ = rx.wait_for(|s| *s).await;
                 json(&self.plan())
             }
-            (Method::GET, "/v1/finish") => {
+            (Method::GET, path::FINISH) => {
                 let mut rx = self.finished.subscribe();
                 let interrupted = rx
                     .wait_for(|f| f.is_some())
@@ -108,7 +109,7 @@ impl Hub {
                     .unwrap_or(true);
                 json(&Finish { interrupted })
             }
-            (Method::POST, "/v1/ready") => match serde_json::from_slice::<Ready>(&body) {
+            (Method::POST, path::READY) => match serde_json::from_slice::<Ready>(&body) {
                 Ok(r) if r.index >= roles(r.role) => text(
                     StatusCode::BAD_REQUEST,
                     &format!(
@@ -135,17 +136,17 @@ impl Hub {
                 }),
                 Err(e) => text(StatusCode::BAD_REQUEST, &format!("bad ready: {e}")),
             },
-            (Method::POST, "/v1/progress") => self.take(&body, |h, p: Progress| {
+            (Method::POST, path::PROGRESS) => self.take(&body, |h, p: Progress| {
                 h.progress
                     .retain(|q| (q.role, q.index) != (p.role, p.index));
                 h.progress.push(p);
             }),
-            (Method::POST, "/v1/report/sender") => {
+            (Method::POST, path::SENDER_REPORT) => {
                 self.report(&body, &run_id, Role::Sender, roles(Role::Sender), |h| {
                     &mut h.sender_reports
                 })
             }
-            (Method::POST, "/v1/report/receiver") => {
+            (Method::POST, path::RECEIVER_REPORT) => {
                 self.report(&body, &run_id, Role::Receiver, roles(Role::Receiver), |h| {
                     &mut h.receiver_reports
                 })

@@ -317,7 +317,7 @@ pub fn render(s: &Summary, dir: &str) -> String {
     if c.opened > 0 {
         let _ = writeln!(
             out,
-            "connections: {} opened before the start, {} more during the run (every open one busy, or one broke); at most {} open at once",
+            "connections: {} opened before the start, {} more during the run (the SUT slow to answer, or one broke); at most {} open at once",
             c.initial, c.opened, c.peak
         );
     }

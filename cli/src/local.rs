@@ -8,8 +8,8 @@ use anyhow::Context;
 use brokerbench_aggregator::plot::PlotOptions;
 use brokerbench_aggregator::slo::Slo;
 use brokerbench_aggregator::{AggregatorConfig, Finished};
-use brokerbench_core::client::JsonClient;
 use brokerbench_core::cpu::ThreadCpu;
+use brokerbench_core::session::Session;
 use brokerbench_sender::config::Target;
 use std::sync::{Arc, Mutex};
 use tokio::net::TcpListener;
@@ -71,17 +71,17 @@ pub async fn run_local(
     let receiver_url = format!("http://{}/", recv_listener.local_addr()?);
     // A Kafka SUT's broker and topic, before any runtime starts (so an
     // unreachable cluster is a plain error).
-    let kafka = match (config.sut.kafka_kind(), &config.external) {
-        (Some(_), None) => Some(
+    let topic = match (config.sut.on_kafka(), &config.external) {
+        (true, None) => Some(
             config
                 .kafka
-                .ground(&format!("brokerbench-{}", config.plan.run_id))
+                .topic(&format!("brokerbench-{}", config.plan.run_id))
                 .await?,
         ),
         _ => None,
     };
-    // The SUT, on a runtime of its own, delivering to the receiver (and, for
-    // a Kafka SUT, the broker it stands on and the run's topic).
+    // The SUT, on a runtime of its own, delivering to the receiver (a
+    // Kafka SUT on the run's topic; a source is fed by the sender).
     let mut sut_url = config.sut_url.clone();
     let mut sut = None;
     let mut sender_config = config.sender.clone();
@@ -95,30 +95,20 @@ pub async fn run_local(
         let mut sut_config = imc.config.clone();
         sut_config.routes = imc
             .fan_out
-            .routes(sut_config.kind, &receiver_url, &imc.delivery);
+            .routes(sut_config.routing(), &receiver_url, &imc.delivery);
+        if let (Some(t), false) = (&topic, config.sut.spec().ingress) {
+            sender_config.kafka = Some(brokerbench_sender::config::KafkaTarget {
+                bootstrap: t.bootstrap.clone(),
+                topic: t.name.clone(),
+            });
+        }
+        let kafka = topic.as_ref().map(|t| config.kafka.plane(t, &sut_config));
         let s = stop.clone();
-        let done = match config.sut.kafka_kind() {
-            None => rt.spawn(async move {
-                let listener = TcpListener::from_std(listener)?;
-                let running = brokerbench_sut::imc::start(sut_config, listener, cpu, s);
-                anyhow::Ok(running.done.await?)
-            }),
-            Some(kind) => {
-                let ground = kafka.as_ref().expect("prepared for a Kafka SUT");
-                if kind == brokerbench_sut::kafka::plane::KafkaKind::Source {
-                    sender_config.kafka = Some(brokerbench_sender::kafka::KafkaTarget {
-                        bootstrap: ground.bootstrap.clone(),
-                        topic: ground.topic.clone(),
-                    });
-                }
-                let plane = config.kafka.plane(kind, ground, &sut_config);
-                rt.spawn(async move {
-                    let listener = TcpListener::from_std(listener)?;
-                    let running = brokerbench_sut::kafka::plane::start(plane, listener, cpu, s)?;
-                    anyhow::Ok(running.done.await?)
-                })
-            }
-        };
+        let done = rt.spawn(async move {
+            let listener = TcpListener::from_std(listener)?;
+            let running = brokerbench_sut::start(sut_config, kafka, listener, cpu, s)?;
+            anyhow::Ok(running.done.await?)
+        });
         sut_url = Some(url);
         sut = Some((rt, done));
     }
@@ -133,7 +123,7 @@ pub async fn run_local(
     let send_cpu = ThreadCpu::default();
     let send_rt = send_cpu.runtime(config.sender.threads, "bb-sender")?;
 
-    let (client, s) = (JsonClient::new(&agg_url), stop.clone());
+    let (client, s) = (Session::new(&agg_url), stop.clone());
     let receiver_config = config.receiver.clone();
     let receiver = recv_rt.spawn(async move {
         let listener = TcpListener::from_std(recv_listener)?;
@@ -141,7 +131,7 @@ pub async fn run_local(
         anyhow::Ok(())
     });
     watch("receiver", receiver, stop.clone(), role_error.clone());
-    let (client, s) = (JsonClient::new(&agg_url), stop.clone());
+    let (client, s) = (Session::new(&agg_url), stop.clone());
     let sender_config = brokerbench_sender::SenderConfig {
         target,
         ..sender_config
@@ -161,7 +151,7 @@ pub async fn run_local(
             let addr =
                 crate::serve_profiles(([127, 0, 0, 1], 0).into(), profiles_stop.clone()).await?;
             let task = tokio::spawn(crate::profiling::capture_steps(
-                JsonClient::new(&agg_url),
+                Session::new(&agg_url),
                 format!("http://{addr}"),
                 plan.clone(),
             ));
@@ -187,7 +177,7 @@ pub async fn run_local(
         let _ = tokio::time::timeout(std::time::Duration::from_secs(10), done).await;
         rt.shutdown_background();
     }
-    drop(kafka);
+    drop(topic);
     if let Some(e) = role_error.lock().unwrap().take() {
         return Err(e);
     }

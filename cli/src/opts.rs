@@ -264,11 +264,9 @@ pub struct PlanOpts {
     /// Values of the `partitionkey` extension the events are spread over
     /// (event seq has key seq % N; on Kafka, the record key): order is
     /// checked within each key. 0: no `partitionkey`, so Kafka producers
-    /// batch records freely; order is then checked across each sender.
-    /// Default 100; 0 for a Kafka SUT on the local broker `run` starts
-    /// (tansu keeps one object per record batch and lists a partition's
-    /// objects on every fetch: keyed records at 1,000/s are one per batch,
-    /// and its CPU then grows with the run until it is the bottleneck)
+    /// batch records freely; order is then checked across each sender
+    /// [default: 100; 0 for a Kafka SUT on the local broker `run` starts,
+    /// whose fetches grow with the number of record batches: docs/suts.md]
     #[arg(long, value_name = "N")]
     pub partition_keys: Option<u32>,
 }
@@ -321,27 +319,20 @@ fn run_id() -> String {
 /// The sender's connections unless `--connections` says otherwise.
 pub const DEFAULT_CONNECTIONS: usize = 64;
 
-/// The sender's default connections for a local `sut`. A Kafka-backed
-/// ingress holds each request until the broker acknowledged the write
-/// (milliseconds), so 64 connections would cap the sender near 64 divided
-/// by that latency: 256 keep it from being the limit.
+/// The sender's connections before the start, unless `--connections`
+/// says: what the SUT's spec asks for, the default for an external one.
 pub fn default_connections(sut: Sut, external: bool) -> usize {
-    match sut {
-        Sut::ChannelKafka | Sut::BrokerKafka if !external => 4 * DEFAULT_CONNECTIONS,
-        _ => DEFAULT_CONNECTIONS,
+    match external {
+        true => DEFAULT_CONNECTIONS,
+        false => sut.spec().connections,
     }
 }
 
-/// The pacer of `run --sut`: the Kafka SUTs' e2e latency starts at the
-/// broker's fetch wait (milliseconds), so a spinning pacer buys them
-/// nothing and takes a core from the SUT and the local broker (at 1,000/s
-/// their e2e P99.99 was 4–7 ms lower with `sleep` in each of three
-/// alternated pairs on a 2-vCPU VM).
+/// The pacer of `run --sut`, unless `--pacer` says: what the SUT's spec asks for.
 pub fn default_pacer(sut: Sut) -> PacerMode {
-    if sut.kafka_kind().is_some() {
-        PacerMode::Sleep
-    } else {
-        PacerMode::Spin
+    match sut.spec().sleeping_pacer {
+        true => PacerMode::Sleep,
+        false => PacerMode::Spin,
     }
 }
 
@@ -357,10 +348,11 @@ pub struct PublishOpts {
     /// acknowledged the write].
     #[arg(long, value_name = "N")]
     pub connections: Option<usize>,
-    /// Most connections open at once: when an event is due and every open
-    /// connection is busy (a SUT holding its answers), another is opened,
-    /// up to this many, so the SUT keeps seeing the planned load; past it,
-    /// events wait for a connection (connection wait) [default: 1024, or
+    /// Most connections open at once. When events queue for a connection
+    /// because the SUT is slow to answer (none for 20 ms, or 20 ms or more
+    /// on average), the sender opens what the offered rate needs, up to
+    /// this many, so the SUT keeps seeing the planned load; past it, events
+    /// wait for a connection (connection wait) [default: 1024, or
     /// --connections if more].
     #[arg(long, value_name = "N")]
     pub max_connections: Option<usize>,
@@ -625,7 +617,7 @@ pub struct LocalConfig {
     /// An external SUT's base URL for readiness and counters.
     pub sut_url: Option<String>,
     /// Kafka settings of a Kafka SUT.
-    pub kafka: crate::sut_opts::KafkaSettings,
+    pub kafka: brokerbench_sut::kafka::topic::KafkaSettings,
 }
 
 /// A local in-memory SUT.
@@ -648,32 +640,33 @@ impl RunOpts {
         } else {
             sut.to_string()
         };
-        let kind = sut.shape().filter(|_| external.is_none());
-        self.fan_out.check(kind, &sut.to_string())?;
-        if sut == Sut::SourceKafka && self.fan_out.subscribers != 1 {
-            bail!("source-kafka delivers to one sink: --subscribers is for channel-imc and channel-kafka");
+        let routing = sut.spec().routing.filter(|_| external.is_none());
+        self.fan_out.check(routing, &sut.to_string())?;
+        if !sut.spec().ingress && self.fan_out.subscribers != 1 {
+            bail!("{sut} delivers to one sink: --subscribers is for channel-imc and channel-kafka");
         }
-        if kind.is_some() && self.plan.copies != 1 {
+        if routing.is_some() && self.plan.copies != 1 {
             bail!("--copies is for an external SUT (--target); a local SUT's fan-out sets it");
         }
         // The local broker (tansu) cannot carry keyed records for long: see
         // --partition-keys.
-        let on_local_broker = sut.kafka_kind().is_some()
-            && external.is_none()
-            && self.kafka.kafka_bootstrap.is_none();
+        let on_local_broker =
+            sut.on_kafka() && external.is_none() && self.kafka.kafka_bootstrap.is_none();
         let keys = if on_local_broker {
             0
         } else {
             brokerbench_core::identity::PARTITION_KEYS
         };
         let mut plan = self.plan.plan(&scenario, 1, 1, keys)?;
-        let imc = match kind {
-            Some(kind) => {
-                plan.copies = self.fan_out.copies(Some(kind));
+        let imc = match routing {
+            Some(routing) => {
+                plan.copies = self.fan_out.copies(Some(routing));
                 let delivery = self.imc.delivery()?;
-                let routes = self.fan_out.routes(kind, "http://127.0.0.1:1/", &delivery);
+                let routes = self
+                    .fan_out
+                    .routes(routing, "http://127.0.0.1:1/", &delivery);
                 Some(LocalImc {
-                    config: self.imc.config(kind, routes)?,
+                    config: self.imc.config(sut, routes)?,
                     fan_out: self.fan_out.clone(),
                     delivery,
                 })
@@ -713,7 +706,7 @@ impl RunOpts {
                 advertise_url: None,
                 faults: self.faults.faults(),
                 kafka: self.from_kafka.as_ref().map(|topic| {
-                    brokerbench_receiver::kafka::KafkaSource {
+                    brokerbench_receiver::config::KafkaSource {
                         bootstrap: self.kafka.kafka_bootstrap.clone().unwrap_or_default(),
                         topic: topic.clone(),
                         group: String::new(),
@@ -750,7 +743,7 @@ fn profile_plan(
     for r in &roles {
         match r.as_str() {
             "receiver" | "sender" => {}
-            "sut" if sut.shape().is_some() => {}
+            "sut" if sut.spec().routing.is_some() => {}
             "sut" => bail!("--profile sut: the {sut} scenario runs no SUT of its own; profile receiver or sender, or the external SUT's pprof endpoint with brokerbench profile"),
             other => bail!("--profile {other:?}: expected receiver, sender, sut"),
         }

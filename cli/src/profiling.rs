@@ -6,13 +6,11 @@
 
 use crate::opts::ProfilePlan;
 use brokerbench_aggregator::model::Summary;
-use brokerbench_core::client::JsonClient;
 use brokerbench_core::clock::{instant_at, unix_now_ns};
-use brokerbench_core::plan::RunPlan;
+use brokerbench_core::session::Session;
 use brokerbench_profile::capture::{fetch, Fetched, Kind};
 use std::fmt::Write as _;
 use std::path::Path;
-use std::time::Duration;
 
 /// Profiles of one step.
 pub struct StepProfiles {
@@ -33,14 +31,11 @@ fn threads_of(role: &str) -> &'static [&'static str] {
 /// Waits for `t0` from the aggregator, then profiles the middle third of the
 /// chosen step, or of every step. Captures that fail are skipped.
 pub async fn capture_steps(
-    aggregator: JsonClient,
+    aggregator: Session,
     profiles: String,
     plan: ProfilePlan,
 ) -> Vec<StepProfiles> {
-    let Ok(run) = aggregator
-        .get::<RunPlan>("/v1/start", Duration::from_secs(24 * 3600))
-        .await
-    else {
+    let Ok(run) = aggregator.start().await else {
         return Vec::new();
     };
     let s = &run.schedule;

@@ -123,7 +123,7 @@ impl ReceiverOpts {
                     (Some(topic), Some(bootstrap)) => {
                         brokerbench_sut::kafka::admin::check_topic_name(topic)
                             .map_err(|e| anyhow::anyhow!("--from-kafka: {e}"))?;
-                        Some(brokerbench_receiver::kafka::KafkaSource {
+                        Some(brokerbench_receiver::config::KafkaSource {
                             bootstrap: bootstrap.clone(),
                             topic: topic.clone(),
                             group: String::new(),

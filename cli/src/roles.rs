@@ -3,8 +3,8 @@
 use crate::opts::{AggregatorRoleConfig, ReceiverRoleConfig, SenderRoleConfig};
 use crate::sut_opts::SutRoleConfig;
 use anyhow::Context;
-use brokerbench_core::client::JsonClient;
 use brokerbench_core::cpu::ThreadCpu;
+use brokerbench_core::session::Session;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
@@ -12,7 +12,7 @@ use tokio_util::sync::CancellationToken;
 pub async fn sender(c: SenderRoleConfig, shutdown: CancellationToken) -> anyhow::Result<i32> {
     c.clock_faults.apply();
     let cpu = ThreadCpu::default();
-    let client = JsonClient::new(&c.aggregator);
+    let client = Session::new(&c.aggregator);
     let rt = cpu.runtime(c.sender.threads, "bb-sender")?;
     let task = rt.spawn(brokerbench_sender::run(c.sender, client, cpu, shutdown));
     let report = task.await?;
@@ -41,7 +41,7 @@ pub async fn receiver(c: ReceiverRoleConfig, shutdown: CancellationToken) -> any
         .with_context(|| format!("cannot listen on {}", c.listen))?;
     listener.set_nonblocking(true)?;
     let cpu = ThreadCpu::default();
-    let client = JsonClient::new(&c.aggregator);
+    let client = Session::new(&c.aggregator);
     let rt = cpu.runtime(c.threads, "bb-receiver")?;
     let task = rt.spawn(async move {
         let listener = TcpListener::from_std(listener)?;
@@ -119,21 +119,19 @@ pub async fn sut(c: SutRoleConfig, shutdown: CancellationToken) -> anyhow::Resul
         .with_context(|| format!("cannot listen on {}", c.listen))?;
     listener.set_nonblocking(true)?;
     let cpu = ThreadCpu::default();
-    // A Kafka SUT: its broker (a local one unless --kafka-bootstrap) and topic.
-    let mut ground = None;
-    let kafka = match &c.kafka {
-        Some((kind, settings, topic)) => {
-            let g = settings.ground(topic).await?;
-            let plane = settings.plane(*kind, &g, &c.imc);
-            ground = Some(g);
-            Some(plane)
-        }
+    // A Kafka SUT: its topic, on a local broker unless --kafka-bootstrap.
+    let topic = match &c.kafka {
+        Some((settings, name)) => Some(settings.topic(name).await?),
         None => None,
     };
+    let kafka = match (&c.kafka, &topic) {
+        (Some((settings, _)), Some(t)) => Some(settings.plane(t, &c.imc)),
+        _ => None,
+    };
     let rt = cpu.runtime(c.threads, "bb-sut")?;
-    let name = kafka.as_ref().map_or(c.imc.kind.name(), |k| k.kind.name());
-    if let Some(k) = &kafka {
-        eprintln!("topic {} on {}", k.topic, k.bootstrap);
+    let name = c.imc.sut;
+    if let Some(t) = &topic {
+        eprintln!("topic {} on {}", t.name, t.bootstrap);
     }
     eprintln!(
         "{name} on http://{}/ with {} route(s): {}",
@@ -148,15 +146,12 @@ pub async fn sut(c: SutRoleConfig, shutdown: CancellationToken) -> anyhow::Resul
     );
     let task = rt.spawn(async move {
         let listener = TcpListener::from_std(listener)?;
-        let done = match kafka {
-            Some(k) => brokerbench_sut::kafka::plane::start(k, listener, cpu, shutdown)?.done,
-            None => brokerbench_sut::imc::start(c.imc, listener, cpu, shutdown).done,
-        };
-        anyhow::Ok(done.await?)
+        let running = brokerbench_sut::start(c.imc, kafka, listener, cpu, shutdown)?;
+        anyhow::Ok(running.done.await?)
     });
     let end = task.await??;
     rt.shutdown_background();
-    drop(ground);
+    drop(topic);
     eprintln!(
         "{name}: accepted {}, delivered {}, retried {}, dead-lettered {}, dropped {}, rejected {}, backpressured {}",
         end.accepted, end.delivered, end.retried, end.dead_lettered, end.dropped, end.rejected, end.backpressured

@@ -5,9 +5,11 @@
 use crate::opts::ProfileOpts;
 use anyhow::bail;
 use brokerbench_core::identity::EVENT_TYPE;
-use brokerbench_sut::config::{self, DeliveryPatch, DeliverySpec, ImcConfig, Kind, Route};
+use brokerbench_sut::config::{self, DeliveryPatch, DeliverySpec, ImcConfig, Route, Routing};
 use brokerbench_sut::filter::Filter;
-use clap::{Args, ValueEnum};
+use brokerbench_sut::kafka::topic::KafkaSettings;
+use brokerbench_sut::{PlaneKind, Sut};
+use clap::Args;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -61,12 +63,12 @@ impl ImcOpts {
         }
     }
 
-    /// A data plane of `kind` with `routes`, checked.
-    pub fn config(&self, kind: Kind, routes: Vec<Route>) -> anyhow::Result<ImcConfig> {
+    /// The data plane of `sut` with `routes`, checked.
+    pub fn config(&self, sut: Sut, routes: Vec<Route>) -> anyhow::Result<ImcConfig> {
         let c = ImcConfig {
             capacity: self.queue_capacity,
             connections: self.dispatch_connections,
-            ..ImcConfig::new(kind, routes)
+            ..ImcConfig::new(sut, routes)
         };
         c.validate()?;
         Ok(c)
@@ -89,44 +91,42 @@ pub struct FanOutOpts {
     /// Brokers: how many of --triggers match.
     #[arg(long, default_value_t = 1, value_name = "M")]
     pub matching: u32,
-    /// Worker threads of the SUT's runtime. With 2, channel-imc and
-    /// broker-imc held 24,000/s on a 2-vCPU machine where 1 thread (a
-    /// few % less CPU per event, no wake-ups across threads) broke at
-    /// 20,000/s: one thread caps the SUT at one core.
+    /// Worker threads of the SUT's runtime (one caps the SUT at one core).
     #[arg(long, default_value_t = 2, value_name = "N")]
     pub sut_threads: usize,
 }
 
 impl FanOutOpts {
-    /// Deliveries owed per event for `kind`.
-    pub fn copies(&self, kind: Option<Kind>) -> u32 {
-        match kind {
-            Some(Kind::Channel) => self.subscribers,
-            Some(Kind::Broker) => self.matching,
+    /// Deliveries owed per event by a SUT that routes so.
+    pub fn copies(&self, routing: Option<Routing>) -> u32 {
+        match routing {
+            Some(Routing::Channel) => self.subscribers,
+            Some(Routing::Broker) => self.matching,
             None => 1,
         }
     }
 
-    /// Checks the fan-out flags against the SUT (`name`) they are given for.
-    pub fn check(&self, kind: Option<Kind>, name: &str) -> anyhow::Result<()> {
+    /// Checks the fan-out flags against the SUT (`name`, routing so) they
+    /// are given for.
+    pub fn check(&self, routing: Option<Routing>, name: &str) -> anyhow::Result<()> {
         let (subs, trig) = (
             self.subscribers != 1,
             self.triggers != 1 || self.matching != 1,
         );
-        match kind {
+        match routing {
             None if subs || trig => {
                 bail!("--subscribers, --triggers and --matching are for a channel or broker SUT, not {name}")
             }
-            Some(Kind::Channel) if trig => {
+            Some(Routing::Channel) if trig => {
                 bail!("{name} takes --subscribers; --triggers and --matching are for a broker")
             }
-            Some(Kind::Broker) if subs => {
+            Some(Routing::Broker) if subs => {
                 bail!("{name} takes --triggers and --matching; --subscribers is for a channel")
             }
-            Some(Kind::Channel) if self.subscribers == 0 => {
+            Some(Routing::Channel) if self.subscribers == 0 => {
                 bail!("--subscribers must be at least 1")
             }
-            Some(Kind::Broker) if self.matching == 0 || self.matching > self.triggers => {
+            Some(Routing::Broker) if self.matching == 0 || self.matching > self.triggers => {
                 bail!(
                     "--matching must be between 1 and --triggers ({})",
                     self.triggers
@@ -140,15 +140,14 @@ impl FanOutOpts {
     /// broker's matching triggers filter on the suite's event type (exact),
     /// the others on types it never sends (prefix, then suffix, alternately)
     /// so every trigger's filter is evaluated for every event.
-    pub fn routes(&self, kind: Kind, receiver: &str, delivery: &DeliverySpec) -> Vec<Route> {
+    pub fn routes(&self, routing: Routing, receiver: &str, delivery: &DeliverySpec) -> Vec<Route> {
         let url = |k: u32| format!("{}/c/{k}", receiver.trim_end_matches('/'));
         let route = |k: u32, filter| Route {
             name: format!(
                 "{}-{k}",
-                if kind == Kind::Channel {
-                    "subscription"
-                } else {
-                    "trigger"
+                match routing {
+                    Routing::Channel => "subscription",
+                    Routing::Broker => "trigger",
                 }
             ),
             subscriber: url(k),
@@ -156,11 +155,11 @@ impl FanOutOpts {
             delivery: delivery.clone(),
         };
         let one = |k: &str, v: String| BTreeMap::from([(k.to_string(), v)]);
-        match kind {
-            Kind::Channel => (0..self.subscribers)
+        match routing {
+            Routing::Channel => (0..self.subscribers)
                 .map(|k| route(k, Filter::everything()))
                 .collect(),
-            Kind::Broker => (0..self.triggers)
+            Routing::Broker => (0..self.triggers)
                 .map(|k| {
                     let filter = if k < self.matching {
                         Filter::Exact(one("type", EVENT_TYPE.to_string()))
@@ -176,27 +175,13 @@ impl FanOutOpts {
     }
 }
 
-/// The SUTs `brokerbench sut` serves.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum SutName {
-    /// In-memory channel: every subscription gets every event.
-    ChannelImc,
-    /// In-memory broker: triggers with filters; replies come back in.
-    BrokerImc,
-    /// Kafka-backed channel: ingress -> topic -> a consumer group per subscription.
-    ChannelKafka,
-    /// Kafka-backed broker: ingress -> topic -> a consumer group per trigger.
-    BrokerKafka,
-    /// Kafka source: topic -> the subscriber (--subscriber), no ingress.
-    SourceKafka,
-}
-
 /// `brokerbench sut`.
 #[derive(Debug, Clone, Args)]
 pub struct SutOpts {
-    /// Which SUT to serve.
-    #[arg(value_enum, value_name = "SUT")]
-    pub name: SutName,
+    /// Which SUT to serve: channel-imc, broker-imc, channel-kafka,
+    /// broker-kafka or source-kafka (a topic -> the subscriber, no ingress).
+    #[arg(value_name = "SUT", value_parser = serves)]
+    pub name: Sut,
     /// Address of the ingress (and of /healthz, /readyz, /metrics, /v1/counters).
     #[arg(long, default_value = "127.0.0.1:8081", value_name = "ADDR")]
     pub listen: SocketAddr,
@@ -229,37 +214,38 @@ pub struct SutOpts {
     pub profiling: ProfileOpts,
 }
 
+/// A SUT `brokerbench sut` can serve: one with a data plane.
+fn serves(name: &str) -> Result<Sut, String> {
+    match name.parse::<Sut>() {
+        Ok(sut) if sut.spec().plane != PlaneKind::Nothing => Ok(sut),
+        Ok(sut) => Err(format!(
+            "{sut} is no SUT to serve: it is the sender and the receiver alone"
+        )),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
 /// Validated `sut` settings.
 #[derive(Debug, Clone)]
 pub struct SutRoleConfig {
     pub listen: SocketAddr,
     pub threads: usize,
-    /// The routes and bounds (for a Kafka SUT too).
+    /// The SUT, its routes and bounds (for a Kafka SUT too).
     pub imc: ImcConfig,
-    /// A Kafka SUT: which, its settings and its topic.
-    pub kafka: Option<(
-        brokerbench_sut::kafka::plane::KafkaKind,
-        KafkaSettings,
-        String,
-    )>,
+    /// A Kafka SUT: its settings and its topic's name.
+    pub kafka: Option<(KafkaSettings, String)>,
 }
 
 impl SutOpts {
     pub fn into_config(self) -> anyhow::Result<SutRoleConfig> {
-        use brokerbench_sut::kafka::plane::KafkaKind;
-        let (kind, kafka, name) = match self.name {
-            SutName::ChannelImc => (Kind::Channel, None, "channel-imc"),
-            SutName::BrokerImc => (Kind::Broker, None, "broker-imc"),
-            SutName::ChannelKafka => (Kind::Channel, Some(KafkaKind::Channel), "channel-kafka"),
-            SutName::BrokerKafka => (Kind::Broker, Some(KafkaKind::Broker), "broker-kafka"),
-            SutName::SourceKafka => (Kind::Channel, Some(KafkaKind::Source), "source-kafka"),
-        };
-        match kind {
-            Kind::Channel if !self.trigger.is_empty() => {
-                bail!("{name} takes --subscriber; --trigger is for a broker")
+        let sut = self.name;
+        let spec = sut.spec();
+        match spec.routing {
+            Some(Routing::Channel) if !self.trigger.is_empty() => {
+                bail!("{sut} takes --subscriber; --trigger is for a broker")
             }
-            Kind::Broker if !self.subscriber.is_empty() => {
-                bail!("{name} takes --trigger; --subscriber is for a channel or a source")
+            Some(Routing::Broker) if !self.subscriber.is_empty() => {
+                bail!("{sut} takes --trigger; --subscriber is for a channel or a source")
             }
             _ => {}
         }
@@ -268,7 +254,7 @@ impl SutOpts {
             Some(path) => {
                 // The file's delivery sits under the flags': read the file
                 // over the defaults, then apply the flags to each route.
-                let file = config::read_file(path, kind, &DeliverySpec::default())?;
+                let file = config::read_file(path, sut, &DeliverySpec::default())?;
                 file.into_iter()
                     .map(|mut r| {
                         r.delivery = self.imc.patch().apply(&r.delivery)?;
@@ -285,21 +271,21 @@ impl SutOpts {
         for (i, t) in self.trigger.iter().enumerate() {
             routes.push(config::trigger_flag(offset + i, t, &delivery)?);
         }
-        if kafka == Some(KafkaKind::Source) && routes.len() != 1 {
-            bail!("source-kafka delivers to one sink: give exactly one --subscriber");
+        if !spec.ingress && routes.len() != 1 {
+            bail!("{sut} delivers to one sink: give exactly one --subscriber");
         }
-        if kafka.is_some() {
-            brokerbench_sut::kafka::admin::check_topic_name(&self.topic)
-                .map_err(|e| anyhow::anyhow!("--topic: {e}"))?;
-        }
-        let kafka = match kafka {
-            Some(k) => Some((k, self.kafka.settings()?, self.topic.clone())),
-            None => None,
+        let kafka = match sut.on_kafka() {
+            true => {
+                brokerbench_sut::kafka::admin::check_topic_name(&self.topic)
+                    .map_err(|e| anyhow::anyhow!("--topic: {e}"))?;
+                Some((self.kafka.settings()?, self.topic.clone()))
+            }
+            false => None,
         };
         Ok(SutRoleConfig {
             listen: self.listen,
             threads: self.threads.max(1),
-            imc: self.imc.config(kind, routes)?,
+            imc: self.imc.config(sut, routes)?,
             kafka,
         })
     }
@@ -321,31 +307,18 @@ pub struct KafkaOpts {
     pub replication: i32,
     /// How long the broker may hold a fetch for data (`fetch.wait.max.ms`);
     /// brokers that always wait this long (tansu does) add it to e2e
-    /// latency. 5ms measured e2e P99 19 ms at 1,000/s on tansu, against 28
-    /// ms at 10ms, for 5% more SUT CPU.
+    /// latency; shorter costs the SUT more CPU.
     #[arg(long, default_value = "5ms", value_name = "DURATION")]
     pub fetch_wait: String,
-    /// How long the SUT's producer waits to fill a batch (`linger.ms`).
-    /// Fewer, larger batches cost the broker and the SUT less per event:
-    /// on tansu, 5ms against 1ms cut the SUT's CPU per event by 11% and
-    /// carried 12,000/s where 1ms broke, for ~2.5 ms more publish latency.
+    /// How long the SUT's producer waits to fill a batch (`linger.ms`):
+    /// fewer, larger batches cost the broker and the SUT less per event,
+    /// for more publish latency at low rates (docs/performance.md).
     #[arg(long, default_value = "5ms", value_name = "DURATION")]
     pub linger: String,
     /// Deliver in order: one event in flight per partition per route
     /// (default: ordered for source-kafka, unordered for the others).
     #[arg(long, value_name = "ORDER", value_parser = ["ordered", "unordered"])]
     pub delivery_order: Option<String>,
-}
-
-/// Validated Kafka settings.
-#[derive(Debug, Clone)]
-pub struct KafkaSettings {
-    pub bootstrap: Option<String>,
-    pub partitions: i32,
-    pub replication: i32,
-    pub fetch_wait: std::time::Duration,
-    pub linger: std::time::Duration,
-    pub ordered: Option<bool>,
 }
 
 impl KafkaOpts {
@@ -363,66 +336,5 @@ impl KafkaOpts {
                 .map_err(|e| anyhow::anyhow!("--linger: {e}"))?,
             ordered: self.delivery_order.as_deref().map(|o| o == "ordered"),
         })
-    }
-}
-
-/// A Kafka SUT's ground: the broker it stands on (and the local one when
-/// the run started it: kept alive as long as this is) and its topic.
-pub struct KafkaGround {
-    pub bootstrap: String,
-    pub topic: String,
-    /// The local broker this SUT started, if any; stopped when dropped.
-    pub local: Option<brokerbench_sut::kafka::local::LocalKafka>,
-}
-
-impl KafkaSettings {
-    /// Finds or starts the broker and creates `topic` (kept if it exists).
-    pub async fn ground(&self, topic: &str) -> anyhow::Result<KafkaGround> {
-        let (bootstrap, local) = match &self.bootstrap {
-            Some(b) => (b.clone(), None),
-            None => {
-                let b = brokerbench_sut::kafka::local::LocalKafka::start().await?;
-                eprintln!("local Kafka-protocol broker (tansu) on {}", b.bootstrap);
-                (b.bootstrap.clone(), Some(b))
-            }
-        };
-        brokerbench_sut::kafka::admin::create_topic(
-            &bootstrap,
-            topic,
-            self.partitions,
-            self.replication,
-        )
-        .await?;
-        Ok(KafkaGround {
-            bootstrap,
-            topic: topic.to_string(),
-            local,
-        })
-    }
-
-    /// The data plane of a Kafka SUT of `kind` on `ground`, with the routes
-    /// and bounds of `imc`.
-    pub fn plane(
-        &self,
-        kind: brokerbench_sut::kafka::plane::KafkaKind,
-        ground: &KafkaGround,
-        imc: &ImcConfig,
-    ) -> brokerbench_sut::kafka::plane::KafkaPlaneConfig {
-        use brokerbench_sut::kafka::plane::{KafkaKind, KafkaPlaneConfig};
-        KafkaPlaneConfig {
-            kind,
-            routes: imc.routes.clone(),
-            bootstrap: ground.bootstrap.clone(),
-            topic: ground.topic.clone(),
-            group_prefix: ground.topic.clone(),
-            // Knative: a KafkaSource delivers in order, the others do not.
-            ordered: self.ordered.unwrap_or(kind == KafkaKind::Source),
-            capacity: imc.capacity,
-            connections: imc.connections,
-            fetch_wait: self.fetch_wait,
-            linger: self.linger,
-            max_event_bytes: imc.max_event_bytes,
-            grace: imc.grace,
-        }
     }
 }

@@ -213,7 +213,7 @@ async fn a_kafka_sink_is_measured_with_the_receiver_reading_its_topic() {
     let stop = tokio_util::sync::CancellationToken::new();
     let sink = plane::start(
         plane::KafkaPlaneConfig {
-            kind: plane::KafkaKind::Channel,
+            sut: brokerbench_sut::Sut::ChannelKafka,
             routes: Vec::new(),
             bootstrap: broker.bootstrap.clone(),
             topic: "sink".into(),

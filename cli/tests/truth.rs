@@ -82,6 +82,72 @@ impl Handler for Dedup {
     }
 }
 
+/// A broker that takes 100 ms to answer each event, then hands it on.
+struct Slow {
+    subscriber: SocketAddr,
+}
+
+impl Handler for Slow {
+    async fn answer(&self, req: Request<Incoming>) -> Response<Full<Bytes>> {
+        let (parts, body) = req.into_parts();
+        let body = body.collect().await.unwrap().to_bytes();
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let mut conn = connect(self.subscriber).await.unwrap();
+        let status = exchange(&mut conn, Request::from_parts(parts, Full::new(body)))
+            .await
+            .unwrap()
+            .status();
+        let mut r = Response::new(Full::new(Bytes::new()));
+        *r.status_mut() = status;
+        r
+    }
+}
+
+/// A SUT that answers steadily but slowly needs more connections than the
+/// initial ones to carry the offered rate (Little's law: 1,000/s × 0.1 s
+/// = 100 in flight): the pool grows to what the rate needs, so events do
+/// not queue for a connection and the SUT sees the planned load.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_sut_gets_the_connections_its_answer_time_needs() {
+    let receiver: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/", listener.local_addr().unwrap());
+    let slow = Arc::new(Slow {
+        subscriber: receiver,
+    });
+    let grace = Duration::from_secs(1);
+    tokio::spawn(serve(slow, listener, CancellationToken::new(), grace));
+    let f = run(&[
+        "--target",
+        &url,
+        "--receiver-listen",
+        &receiver.to_string(),
+        "--pace",
+        "1000:3",
+        "--connections",
+        "16",
+    ])
+    .await;
+    let s = &f.results.summary;
+    assert_accounting(&f, Some(3000));
+    assert_eq!((s.totals.accepted, s.totals.lost), (3000, 0));
+    let c = &s.connections;
+    assert!((100..=400).contains(&c.peak), "{c:?}");
+    let p = |kind| s.latency_ms.get(kind).unwrap();
+    let publish = p(LatencyKind::Publish);
+    assert!(publish.p50 >= 100.0 && publish.p99 < 250.0, "{publish:?}");
+    assert!(
+        p(LatencyKind::ConnectionWait).p99 < 150.0,
+        "{:?}",
+        p(LatencyKind::ConnectionWait)
+    );
+    let sent: Vec<u64> = f.results.series.iter().take(3).map(|r| r.sent).collect();
+    assert!(
+        sent.iter().all(|&n| (900..=1100).contains(&n)),
+        "sent per second: {sent:?}"
+    );
+}
+
 /// Warmup events number from 0 like measured ones; behind a broker that
 /// drops repeated `source`+`id`, the first measured events were dropped as
 /// repeats of the warmup's and counted lost. Each phase has its own source.

@@ -1,7 +1,6 @@
-//! A small JSON-over-HTTP client for the aggregator protocol.
+//! A small JSON-over-HTTP client: what [`crate::session`] speaks to the
+//! aggregator with, and the aggregator to a SUT.
 
-use crate::clock::{estimate, system_now_ns, ClockSample, ClockSync};
-use crate::wire::{ClockReading, ClockReport};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::Client;
@@ -31,14 +30,6 @@ pub enum ClientError {
     #[error("{0}: no answer in time")]
     Timeout(String),
 }
-
-/// How long a role waits for the aggregator to answer at all (it may still
-/// be starting, or on its way up in another pod).
-pub const AGGREGATOR_PATIENCE: Duration = Duration::from_secs(60);
-
-/// Round trips a role on its own times to estimate its clock's offset from
-/// the aggregator's; the shortest counts.
-pub const CLOCK_ROUNDS: usize = 16;
 
 /// JSON client for one aggregator.
 #[derive(Clone)]
@@ -125,39 +116,6 @@ impl JsonClient {
         let bytes = serde_json::to_vec(body).map_err(|e| ClientError::Json(e, path.to_string()))?;
         self.call(http::Method::POST, path, Some(bytes), timeout)
             .await
-    }
-
-    /// Estimates this host's clock offset from the aggregator's over
-    /// `rounds` round trips to its `/v1/clock` (see [`crate::clock::estimate`]).
-    pub async fn clock_offset(&self, rounds: usize) -> Result<ClockSync, ClientError> {
-        let mut samples = Vec::with_capacity(rounds);
-        for _ in 0..rounds.max(1) {
-            let before_ns = system_now_ns();
-            let t: ClockReading = self.get("/v1/clock", Duration::from_secs(5)).await?;
-            samples.push(ClockSample {
-                before_ns,
-                remote_ns: t.unix_ns,
-                after_ns: system_now_ns(),
-            });
-        }
-        Ok(estimate(&samples).expect("at least one sample"))
-    }
-
-    /// Estimates this host's clock against the aggregator's (when the run
-    /// starts) and makes it this process's view of the run's clock.
-    pub async fn adopt_clock(&self) -> Result<ClockSync, ClientError> {
-        let sync = self.clock_offset(CLOCK_ROUNDS).await?;
-        crate::clock::adopt(sync);
-        Ok(sync)
-    }
-
-    /// How the clock adopted at the start stands now (when the role
-    /// reports): the difference is the drift.
-    pub async fn clock_report(&self, start: ClockSync) -> ClockReport {
-        ClockReport {
-            start,
-            end: self.clock_offset(CLOCK_ROUNDS).await.ok(),
-        }
     }
 
     /// GET `path` until it answers, retrying every 100 ms for up to `patience`

@@ -19,7 +19,9 @@
 //! - [`conn`]: one HTTP/1.1 keep-alive connection per worker (sender, SUT).
 //! - [`duration`]: durations as users write them (`250ms`, `PT0.25S`).
 //! - [`wire`]: the messages roles exchange with the aggregator.
-//! - [`client`]: a small JSON-over-HTTP client for that protocol.
+//! - [`client`]: a small JSON-over-HTTP client.
+//! - [`session`]: a role's conversation with the aggregator, typed, and the
+//!   protocol's paths.
 
 pub mod bitset;
 pub mod client;
@@ -36,5 +38,6 @@ pub mod pace;
 pub mod plan;
 pub mod series;
 pub mod serve;
+pub mod session;
 pub mod shapes;
 pub mod wire;

@@ -1,5 +1,6 @@
 //! Messages between the roles and the aggregator (JSON over HTTP), the same on
-//! loopback and across pods.
+//! loopback and across pods; the paths and a typed client are in
+//! [`crate::session`].
 //!
 //! Endpoints served by the aggregator:
 //! - `GET  /v1/plan`: the plan, `t0` unset until the start.
@@ -7,10 +8,10 @@
 //!   roles on their own to estimate their offset from it.
 //! - `POST /v1/ready` ([`Ready`]): a role is ready to take traffic; 400 for
 //!   an index outside the plan, 409 for one already ready.
-//! - `GET  /v1/start`: long poll; the plan with `t0` once every receiver is ready.
+//! - `GET  /v1/start`: long poll; the plan with `t0` once every role is ready.
 //! - `POST /v1/progress` ([`Progress`]): a role's running counters, once a second.
 //! - `POST /v1/report/sender` ([`SenderReport`]), `POST /v1/report/receiver` ([`ReceiverReport`]):
-//!   one kept per index (a repeat replaces it).
+//!   one kept per index (a repeat replaces it); 400 for a malformed one.
 //! - `GET  /v1/finish`: long poll; returns ([`Finish`]) when the receiver should
 //!   stop listening and report (drain over, or the run was interrupted).
 

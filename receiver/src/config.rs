@@ -21,6 +21,18 @@ impl From<brokerbench_core::client::ClientError> for ReceiverError {
     }
 }
 
+/// Where the receiver reads.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KafkaSource {
+    pub bootstrap: String,
+    pub topic: String,
+    /// Consumer group; empty for one of the run's own
+    /// (`brokerbench-receiver-<run id>`), which reads from the start.
+    pub group: String,
+    /// `fetch.wait.max.ms`.
+    pub fetch_wait: Duration,
+}
+
 /// Test-only faults, for checking the suite's own accounting.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct ReceiverFaults {
@@ -43,7 +55,7 @@ pub struct ReceiverConfig {
     pub advertise_url: Option<String>,
     pub faults: ReceiverFaults,
     /// Read events from a Kafka topic as well (a Kafka sink's output).
-    pub kafka: Option<crate::kafka::KafkaSource>,
+    pub kafka: Option<KafkaSource>,
     /// Estimate this host's clock against the aggregator's when the run
     /// starts (and adopt it) and when it reports: a receiver on its own host.
     pub sync_clock: bool,

@@ -2,6 +2,7 @@
 //! SUT writes to (a Kafka sink), decodes each record with the CloudEvents
 //! Kafka binding and the SDK, and records it like an HTTP delivery.
 
+use crate::config::KafkaSource;
 use crate::server::{identity_of, Sink};
 use brokerbench_core::clock::unix_now_ns;
 use brokerbench_core::kafka_binding::to_http_headers;
@@ -11,18 +12,6 @@ use rdkafka::ClientConfig;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
-
-/// Where the receiver reads.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct KafkaSource {
-    pub bootstrap: String,
-    pub topic: String,
-    /// Consumer group; empty for one of the run's own
-    /// (`brokerbench-receiver-<run id>`), which reads from the start.
-    pub group: String,
-    /// `fetch.wait.max.ms`.
-    pub fetch_wait: Duration,
-}
 
 /// A subscribed consumer.
 pub fn consumer(source: &KafkaSource) -> Result<StreamConsumer, String> {

@@ -3,12 +3,12 @@
 use crate::config::{ReceiverConfig, ReceiverError};
 use crate::ledger::DeliveryLedger;
 use crate::server::Sink;
-use brokerbench_core::client::{JsonClient, AGGREGATOR_PATIENCE};
 use brokerbench_core::clock::unix_now_ns;
 use brokerbench_core::cpu::ThreadCpu;
 use brokerbench_core::host::{self, StealShares};
 use brokerbench_core::plan::RunPlan;
-use brokerbench_core::wire::{Finish, Ready, ReceiverReport, Role};
+use brokerbench_core::session::Session;
+use brokerbench_core::wire::{Ready, ReceiverReport, Role};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -17,21 +17,17 @@ const PROGRESS_PHASE: Duration = Duration::from_millis(500);
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
-const LONG_POLL: Duration = Duration::from_secs(24 * 3600);
-
 /// Runs one receiver on `listener`: takes the plan, serves, says it is ready,
 /// opens its ledger at the start, waits for the aggregator's finish (the
 /// drain is over, or the run was interrupted), and reports its ledger.
 pub async fn run(
     config: ReceiverConfig,
     listener: TcpListener,
-    aggregator: JsonClient,
+    aggregator: Session,
     cpu: ThreadCpu,
     shutdown: CancellationToken,
 ) -> Result<ReceiverReport, ReceiverError> {
-    let plan: RunPlan = aggregator
-        .get_patiently("/v1/plan", AGGREGATOR_PATIENCE)
-        .await?;
+    let plan = aggregator.plan().await?;
     let local = listener.local_addr().map_err(ReceiverError::Listen)?;
     let sink = Arc::new(Sink::new(&plan.run_id, config.faults));
     let stop_serving = CancellationToken::new();
@@ -77,11 +73,9 @@ pub async fn run(
         url: Some(url),
         report_within_ms: None,
     };
-    let _: serde_json::Value = aggregator
-        .post("/v1/ready", &ready, Duration::from_secs(10))
-        .await?;
+    aggregator.ready(&ready).await?;
     let plan: RunPlan = tokio::select! {
-        p = aggregator.get("/v1/start", LONG_POLL) => p?,
+        p = aggregator.start() => p?,
         _ = shutdown.cancelled() => RunPlan { t0_unix_ns: Some(unix_now_ns()), ..plan },
     };
     let clock_start = match config.sync_clock && !shutdown.is_cancelled() {
@@ -103,7 +97,7 @@ pub async fn run(
         steal.clone(),
     ));
     let interrupted = tokio::select! {
-        f = aggregator.get::<Finish>("/v1/finish", LONG_POLL) => f.map(|f| f.interrupted).unwrap_or(true),
+        f = aggregator.finish() => f.map(|f| f.interrupted).unwrap_or(true),
         _ = shutdown.cancelled() => true,
     };
     progress.abort();
@@ -130,9 +124,7 @@ pub async fn run(
     if let Some(start) = clock_start {
         report.clock = Some(aggregator.clock_report(start).await);
     }
-    let _: serde_json::Value = aggregator
-        .post("/v1/report/receiver", &report, Duration::from_secs(60))
-        .await?;
+    aggregator.report_receiver(&report).await?;
     Ok(report)
 }
 
@@ -146,7 +138,7 @@ async fn sample_cpu(cpu: ThreadCpu, t0: u64, samples: Arc<std::sync::Mutex<Vec<u
 }
 
 async fn report_progress(
-    aggregator: JsonClient,
+    aggregator: Session,
     sink: Arc<Sink>,
     plan: RunPlan,
     index: u32,
@@ -165,8 +157,6 @@ async fn report_progress(
             None => continue,
         };
         p.host_steal = host::latest(&steal);
-        let _: Result<serde_json::Value, _> = aggregator
-            .post("/v1/progress", &p, Duration::from_secs(2))
-            .await;
+        aggregator.progress(&p).await;
     }
 }

@@ -91,6 +91,13 @@ impl Target {
     }
 }
 
+/// Where a Kafka sender produces.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KafkaTarget {
+    pub bootstrap: String,
+    pub topic: String,
+}
+
 /// Test-only faults, for checking the suite's own accounting.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct SenderFaults {
@@ -107,8 +114,9 @@ pub struct SenderConfig {
     /// Keep-alive connections opened before the start (one request in
     /// flight each).
     pub connections: usize,
-    /// Most connections open at once: when an event is due and every open
-    /// connection is busy, another is opened, up to this many.
+    /// Most connections open at once: when events queue because the SUT is
+    /// slow to answer, the pool grows up to this many (see
+    /// [`crate::publisher`]).
     pub max_connections: usize,
     /// Give up opening a connection after this long; the initial ones must
     /// all open within it.
@@ -124,7 +132,7 @@ pub struct SenderConfig {
     pub threads: usize,
     pub faults: SenderFaults,
     /// Produce to Kafka instead of POSTing to `target` (source-kafka).
-    pub kafka: Option<crate::kafka::KafkaTarget>,
+    pub kafka: Option<KafkaTarget>,
     /// Estimate this host's clock against the aggregator's when the run
     /// starts (and adopt it) and when it reports: a sender on its own host.
     pub sync_clock: bool,

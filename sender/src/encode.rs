@@ -6,7 +6,7 @@
 //! `Bytes`. Structured mode: the SDK builds and serialises every event.
 
 use crate::config::{Mode, SenderError};
-use crate::Job;
+use crate::pacer::Job;
 use brokerbench_core::identity::{self, EXT_RUN, EXT_SENDER, EXT_SENT, EXT_SEQ, EXT_WARMUP};
 use brokerbench_core::plan::RunPlan;
 use bytes::Bytes;

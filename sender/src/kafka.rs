@@ -4,10 +4,11 @@
 //! producer at once (bounded by `--max-inflight`), so a slow broker shows
 //! as latency and failures, never as a slower sender.
 
+use crate::config::KafkaTarget;
 use crate::encode::Encoder;
 use crate::ledger::Outcome;
+use crate::pacer::Job;
 use crate::publisher::{Books, Publisher};
-use crate::Job;
 use brokerbench_core::clock::unix_now_ns;
 use brokerbench_core::kafka_binding::to_record_headers;
 use brokerbench_core::wire::FailureReason;
@@ -17,13 +18,6 @@ use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::ClientConfig;
 use std::sync::Arc;
 use std::time::Duration;
-
-/// Where a Kafka sender produces.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct KafkaTarget {
-    pub bootstrap: String,
-    pub topic: String,
-}
 
 /// Creates the producer.
 pub fn producer(target: &KafkaTarget, timeout: Duration) -> Result<FutureProducer, String> {

@@ -2,7 +2,7 @@
 //! connections opened, and per-second latency windows of every latency the
 //! sender measures. Memory is bits per event plus per-second histograms.
 
-use crate::Job;
+use crate::pacer::Job;
 use brokerbench_core::bitset::BitSet;
 use brokerbench_core::latency::{LatencyKind, MeasuredBy, PerKind};
 use brokerbench_core::plan::RunPlan;

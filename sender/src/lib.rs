@@ -19,16 +19,5 @@ pub mod publisher;
 mod role;
 
 pub use config::{SenderConfig, SenderError};
+pub use pacer::Job;
 pub use role::run;
-
-/// One event handed from the pacer to a publisher.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Job {
-    pub seq: u64,
-    /// Wall-clock ns at which the event should leave.
-    pub intended_unix_ns: u64,
-    /// Wall-clock ns at which the pacer handed it over (0 until then):
-    /// pacer lag ends here, connection wait starts.
-    pub released_unix_ns: u64,
-    pub warmup: bool,
-}

@@ -14,11 +14,22 @@
 //!   (timer slack 1 ns, wake-ups at least [`QUANTUM`] apart): little CPU,
 //!   but the lag is whatever the machine's wake-up latency is.
 
-use crate::Job;
 use brokerbench_core::clock::unix_now_ns;
 use brokerbench_core::pace::Schedule;
 use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
+
+/// One event handed from the pacer to a publisher.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Job {
+    pub seq: u64,
+    /// Wall-clock ns at which the event should leave.
+    pub intended_unix_ns: u64,
+    /// Wall-clock ns at which the pacer handed it over (0 until then):
+    /// pacer lag ends here, connection wait starts.
+    pub released_unix_ns: u64,
+    pub warmup: bool,
+}
 
 /// Longest single sleep, so a stop request is seen promptly.
 const MAX_SLEEP: Duration = Duration::from_millis(20);

@@ -1,15 +1,16 @@
 //! HTTP publishing: a pool of workers, each owning one keep-alive
 //! connection and sending one event at a time. The pool starts with
-//! `--connections`; whenever an event is queued while every worker is busy
-//! (a SUT holding its answers), it opens another, up to `--max-connections`,
-//! so the SUT keeps seeing the planned load. Past that, events wait for a
-//! free connection (connection wait) or, at the in-flight bound, fail as
-//! `inflight_limit`. Nothing ever slows the pacer.
+//! `--connections`; when events queue because the SUT is slow to answer
+//! (it holds its answers), it opens what the offered rate needs, up to
+//! `--max-connections`, so the SUT keeps seeing the planned load (see
+//! `Workers::grow`). Past that, events wait for a free connection
+//! (connection wait) or, at the in-flight bound, fail as `inflight_limit`.
+//! Nothing ever slows the pacer.
 
 use crate::config::{SenderError, SenderFaults};
 use crate::encode::Encoder;
 use crate::ledger::{Outcome, SenderLedger};
-use crate::Job;
+use crate::pacer::Job;
 use brokerbench_core::clock::unix_now_ns;
 use brokerbench_core::conn::{connect, Conn};
 use brokerbench_core::wire::FailureReason;
@@ -176,8 +177,19 @@ async fn send(
         .map_err(Some)
 }
 
-/// The workers' shared state: the queue they take events from and how
-/// many of them there are.
+/// How often the pool looks at its queue to decide whether to grow.
+const GROW_TICK: Duration = Duration::from_millis(5);
+/// No exchange finishing for this long while events queue, or answers
+/// taking this long on average: the SUT holds its answers. Shorter waits
+/// are the sender's own machine being busy (a VM's scheduling gaps, the
+/// receiver on the same cores), which more connections would not cure:
+/// they would cost it CPU, and every answer would come later still.
+const SLOW: Duration = Duration::from_millis(20);
+/// Connections kept beyond what rate × answer time needs.
+const HEADROOM: f64 = 1.25;
+
+/// The workers' shared state: the queue they take events from, how many
+/// of them there are, and what the pool needs to know to grow.
 struct Workers {
     publisher: Arc<Publisher>,
     books: Arc<Books>,
@@ -188,6 +200,12 @@ struct Workers {
     alive: AtomicUsize,
     /// Connections open.
     connected: AtomicUsize,
+    /// Events released so far (the offered rate).
+    released: AtomicU64,
+    /// Exchanges finished so far (the pool's progress).
+    finished: AtomicU64,
+    /// Moving average of how long the target takes to answer, ns.
+    answer_ns: AtomicU64,
     max: usize,
     runtime: tokio::runtime::Handle,
     tracker: TaskTracker,
@@ -220,6 +238,14 @@ impl Workers {
                 continue;
             }
             let (sent, outcome) = p.exchange(&mut conn, &job, &self.books, self).await;
+            if let (Some(sent), Outcome::Accepted { acked_unix_ns }) = (sent, outcome) {
+                // An average over about the last 16 answers.
+                let took = acked_unix_ns.saturating_sub(sent);
+                let avg = self.answer_ns.load(Ordering::Relaxed);
+                self.answer_ns
+                    .store(avg - avg / 16 + took / 16, Ordering::Relaxed);
+            }
+            self.finished.fetch_add(1, Ordering::Release);
             self.books.finish(&job, sent, outcome);
         }
         if conn.is_some() {
@@ -227,15 +253,67 @@ impl Workers {
         }
         self.alive.fetch_sub(1, Ordering::AcqRel);
     }
+
+    /// Grows the pool while it lives: every [`GROW_TICK`], when events
+    /// queue with no worker free and the SUT is [`SLOW`] to answer, it opens
+    /// what the load needs:
+    /// - no exchange finished for that long (the SUT holds every answer):
+    ///   a connection for every queued event, so the SUT keeps being
+    ///   offered the planned load;
+    /// - answers come, but that slowly on average: what the offered rate
+    ///   needs by Little's law (rate × answer time, with [`HEADROOM`]).
+    async fn grow(self: Arc<Self>, closed: CancellationToken) {
+        let mut tick = tokio::time::interval(GROW_TICK);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let (mut released, mut finished) = (0, 0);
+        let mut progress = tokio::time::Instant::now();
+        let mut rate_per_ns = 0.0;
+        loop {
+            tokio::select! {
+                _ = tick.tick() => {}
+                _ = closed.cancelled() => return,
+            }
+            let now = tokio::time::Instant::now();
+            let r = self.released.load(Ordering::Acquire);
+            let recent = (r - released) as f64 / GROW_TICK.as_nanos() as f64;
+            rate_per_ns += (recent - rate_per_ns) / 8.0;
+            released = r;
+            let f = self.finished.load(Ordering::Acquire);
+            if f != finished {
+                (finished, progress) = (f, now);
+            }
+            let backlog = self
+                .jobs
+                .len()
+                .saturating_sub(self.idle.load(Ordering::Acquire));
+            let alive = self.alive.load(Ordering::Acquire);
+            if backlog == 0 || alive >= self.max {
+                continue;
+            }
+            let answer_ns = self.answer_ns.load(Ordering::Relaxed) as f64;
+            let want = if now - progress >= SLOW {
+                alive + backlog
+            } else if answer_ns >= SLOW.as_nanos() as f64 {
+                (rate_per_ns * answer_ns * HEADROOM).ceil() as usize
+            } else {
+                continue;
+            };
+            for _ in alive..want.min(self.max) {
+                self.spawn(None);
+            }
+        }
+    }
 }
 
-/// The pool as the pacer sees it: [`Pool::release`] queues an event and
-/// grows the pool when no worker is free. Dropping it closes the queue;
-/// the workers finish what is queued (bounded by the drain) and stop.
+/// The pool as the pacer sees it: [`Pool::release`] queues an event; the
+/// pool grows on its own (see `Workers::grow`). Dropping it closes the
+/// queue; the workers finish what is queued (bounded by the drain) and
+/// stop.
 pub struct Pool {
     queue: async_channel::Sender<Job>,
     workers: Arc<Workers>,
     max_inflight: u64,
+    closed: CancellationToken,
 }
 
 impl Pool {
@@ -256,6 +334,9 @@ impl Pool {
             idle: AtomicUsize::new(0),
             alive: AtomicUsize::new(0),
             connected: AtomicUsize::new(conns.len()),
+            released: AtomicU64::new(0),
+            finished: AtomicU64::new(0),
+            answer_ns: AtomicU64::new(0),
             max: max_connections.max(conns.len()),
             runtime: tokio::runtime::Handle::current(),
             tracker: TaskTracker::new(),
@@ -263,10 +344,15 @@ impl Pool {
         for conn in conns {
             workers.spawn(Some(conn));
         }
+        let closed = CancellationToken::new();
+        if workers.max > workers.alive.load(Ordering::Acquire) {
+            tokio::spawn(workers.clone().grow(closed.clone()));
+        }
         Pool {
             queue,
             workers,
             max_inflight,
+            closed,
         }
     }
 
@@ -289,37 +375,27 @@ impl Pool {
 
     /// What the pacer does with a due event: stamps its release, and
     /// queues it for a connection, or counts it failed at the in-flight
-    /// bound. Opens another connection when the queue outgrows the free
-    /// workers. Never waits.
+    /// bound. Never waits.
     pub fn release(&self, mut job: Job) {
         job.released_unix_ns = unix_now_ns();
         let w = &self.workers;
         if !w.books.admit(&job, self.max_inflight) {
             return;
         }
+        w.released.fetch_add(1, Ordering::Release);
         if let Err(e) = self.queue.try_send(job) {
             // No worker can take it any more: it never leaves.
             let cancelled = Outcome::Failed(FailureReason::Cancelled);
             w.books.finish(&e.into_inner(), None, cancelled);
-            return;
-        }
-        if self.queue.len() > w.idle.load(Ordering::Acquire)
-            && w.alive.load(Ordering::Acquire) < w.max
-        {
-            w.spawn(None);
         }
     }
 
     /// Closes the queue and returns what to wait on for the workers to
     /// finish.
     pub fn close(self) -> TaskTracker {
+        self.closed.cancel();
         let tracker = self.workers.tracker.clone();
         tracker.close();
         tracker
-    }
-
-    /// Workers alive now (tests).
-    pub fn size(&self) -> usize {
-        self.workers.alive.load(Ordering::Acquire)
     }
 }

@@ -6,12 +6,12 @@ use crate::encode::Encoder;
 use crate::ledger::SenderLedger;
 use crate::pacer::{self, Phase};
 use crate::publisher::{self, Books, Pool, Publisher};
-use brokerbench_core::client::{JsonClient, AGGREGATOR_PATIENCE};
 use brokerbench_core::clock::unix_now_ns;
 use brokerbench_core::conn::Conn;
 use brokerbench_core::cpu::ThreadCpu;
 use brokerbench_core::host::{self, StealShares};
 use brokerbench_core::plan::RunPlan;
+use brokerbench_core::session::Session;
 use brokerbench_core::wire::{Connecting, Progress, Ready, Role, SenderReport};
 use std::sync::Arc;
 use std::time::Duration;
@@ -21,22 +21,17 @@ use tokio_util::sync::CancellationToken;
 /// Where in each second roles sample their progress counters.
 const PROGRESS_PHASE: Duration = Duration::from_millis(500);
 
-/// How long a role waits for the start (every receiver ready).
-const START_PATIENCE: Duration = Duration::from_secs(3600);
-
 /// Runs one sender: takes the plan from the aggregator, opens its
 /// connections, says it is ready, waits for the start, sends the warmup and
 /// the schedule, and reports its ledger. `cpu` is the group of the runtime's
 /// threads; the pacer thread joins it.
 pub async fn run(
     config: SenderConfig,
-    aggregator: JsonClient,
+    aggregator: Session,
     cpu: ThreadCpu,
     shutdown: CancellationToken,
 ) -> Result<SenderReport, SenderError> {
-    let plan: RunPlan = aggregator
-        .get_patiently("/v1/plan", AGGREGATOR_PATIENCE)
-        .await?;
+    let plan = aggregator.plan().await?;
     let kafka = match &config.kafka {
         Some(t) => Some((
             t.clone(),
@@ -76,11 +71,9 @@ pub async fn run(
         url: None,
         report_within_ms: Some(config.report_within().as_millis() as u64),
     };
-    let _: serde_json::Value = aggregator
-        .post("/v1/ready", &ready, Duration::from_secs(10))
-        .await?;
+    aggregator.ready(&ready).await?;
     let plan: RunPlan = tokio::select! {
-        p = aggregator.get("/v1/start", START_PATIENCE) => p?,
+        p = aggregator.start() => p?,
         _ = shutdown.cancelled() => return interrupted(plan),
     };
     let clock_start = match config.sync_clock {
@@ -163,9 +156,7 @@ pub async fn run(
     if let Some(start) = clock_start {
         report.clock = Some(aggregator.clock_report(start).await);
     }
-    let _: serde_json::Value = aggregator
-        .post("/v1/report/sender", &report, Duration::from_secs(60))
-        .await?;
+    aggregator.report_sender(&report).await?;
     Ok(report)
 }
 
@@ -175,7 +166,7 @@ pub async fn run(
 async fn open_connections(
     config: &SenderConfig,
     addr: std::net::SocketAddr,
-    aggregator: &JsonClient,
+    aggregator: &Session,
     shutdown: &CancellationToken,
 ) -> Result<Option<Vec<Conn>>, SenderError> {
     let wanted = config.connections.max(1);
@@ -213,9 +204,7 @@ async fn open_connections(
                     }),
                     ..Progress::default()
                 };
-                let _: Result<serde_json::Value, _> = aggregator
-                    .post("/v1/progress", &p, Duration::from_secs(2))
-                    .await;
+                aggregator.progress(&p).await;
             }
             _ = &mut deadline => break,
             _ = shutdown.cancelled() => return Ok(None),
@@ -274,7 +263,7 @@ async fn pace_on_thread(
 
 /// Posts running counters once a second.
 async fn report_progress(
-    aggregator: JsonClient,
+    aggregator: Session,
     books: Arc<Books>,
     plan: RunPlan,
     index: u32,
@@ -289,8 +278,6 @@ async fn report_progress(
         let second = plan.second_at(unix_now_ns()).saturating_sub(1);
         let mut p = books.ledger.lock().unwrap().progress(index, second);
         p.host_steal = host::latest(&steal);
-        let _: Result<serde_json::Value, _> = aggregator
-            .post("/v1/progress", &p, Duration::from_secs(2))
-            .await;
+        aggregator.progress(&p).await;
     }
 }

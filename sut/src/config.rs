@@ -4,6 +4,8 @@
 //! JSON) file shaped like Knative's Subscription and Trigger specs.
 
 use crate::filter::{BadFilter, Filter};
+pub use crate::spec::Routing;
+use crate::spec::Sut;
 use brokerbench_core::duration;
 use serde::Deserialize;
 use std::collections::BTreeMap;
@@ -143,28 +145,12 @@ pub struct Route {
     pub delivery: DeliverySpec,
 }
 
-/// Which in-memory data plane.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Kind {
-    /// Every subscription gets every event.
-    Channel,
-    /// Triggers filter; subscribers' reply events come back in.
-    Broker,
-}
-
-impl Kind {
-    pub fn name(self) -> &'static str {
-        match self {
-            Kind::Channel => "channel-imc",
-            Kind::Broker => "broker-imc",
-        }
-    }
-}
-
-/// An in-memory channel or broker.
+/// A data plane's routes and bounds: the in-memory channel or broker, and
+/// the routes of a Kafka one.
 #[derive(Debug, Clone)]
 pub struct ImcConfig {
-    pub kind: Kind,
+    /// The SUT it is (its name, its routing).
+    pub sut: Sut,
     pub routes: Vec<Route>,
     /// Events held at once (queued, retrying or in flight); above it the
     /// ingress answers 503. Memory is bounded by it times the event size.
@@ -178,9 +164,9 @@ pub struct ImcConfig {
 }
 
 impl ImcConfig {
-    pub fn new(kind: Kind, routes: Vec<Route>) -> Self {
+    pub fn new(sut: Sut, routes: Vec<Route>) -> Self {
         ImcConfig {
-            kind,
+            sut,
             routes,
             capacity: 10_000,
             connections: 32,
@@ -189,10 +175,15 @@ impl ImcConfig {
         }
     }
 
+    /// How it routes.
+    pub fn routing(&self) -> Routing {
+        self.sut.spec().routing.unwrap_or(Routing::Channel)
+    }
+
     /// Checks what flags cannot express in their types.
     pub fn validate(&self) -> Result<(), ConfigError> {
-        if self.routes.is_empty() && self.kind == Kind::Channel {
-            return Err(ConfigError::NoRoutes(self.kind.name()));
+        if self.routes.is_empty() && self.routing() == Routing::Channel {
+            return Err(ConfigError::NoRoutes(self.sut.spec().name));
         }
         if self.capacity == 0 {
             return Err(ConfigError::Invalid(
@@ -295,30 +286,28 @@ struct LegacyFilter {
     attributes: BTreeMap<String, String>,
 }
 
-/// Reads the routes of a config file for `kind`, over the `base` delivery
+/// Reads the routes of a config file for `sut`, over the `base` delivery
 /// spec (itself under the file's top-level `delivery`).
-pub fn read_file(path: &Path, kind: Kind, base: &DeliverySpec) -> Result<Vec<Route>, ConfigError> {
+pub fn read_file(path: &Path, sut: Sut, base: &DeliverySpec) -> Result<Vec<Route>, ConfigError> {
+    let routing = sut.spec().routing.unwrap_or(Routing::Channel);
     let err = |reason: String| ConfigError::File {
         path: path.display().to_string(),
         reason,
     };
     let text = std::fs::read_to_string(path).map_err(|e| err(e.to_string()))?;
     let file: FileConfig = serde_yaml::from_str(&text).map_err(|e| err(e.to_string()))?;
-    let (list, other, what) = match kind {
-        Kind::Channel => (file.subscriptions, &file.triggers, "subscription"),
-        Kind::Broker => (file.triggers, &file.subscriptions, "trigger"),
+    let (list, other, what) = match routing {
+        Routing::Channel => (file.subscriptions, &file.triggers, "subscription"),
+        Routing::Broker => (file.triggers, &file.subscriptions, "trigger"),
     };
     if !other.is_empty() {
-        return Err(err(format!(
-            "{} takes `{what}s`, not the other list",
-            kind.name()
-        )));
+        return Err(err(format!("{sut} takes `{what}s`, not the other list")));
     }
     let base = file.delivery.apply(base)?;
     list.into_iter()
         .enumerate()
         .map(|(i, r)| {
-            if kind == Kind::Channel && (r.filter.is_some() || !r.filters.is_empty()) {
+            if routing == Routing::Channel && (r.filter.is_some() || !r.filters.is_empty()) {
                 return Err(err("a channel's subscriptions have no filters".into()));
             }
             // Knative: when `filters` is set, `filter` is ignored.
@@ -375,7 +364,7 @@ mod tests {
              - subscriber: http://127.0.0.1:9/b\n  filters:\n  - prefix: {type: com.}\n  - not: {exact: {source: x}}\n  delivery: {retry: 0, timeout: 2s}\n",
         )
         .unwrap();
-        let routes = read_file(&path, Kind::Broker, &DeliverySpec::default()).unwrap();
+        let routes = read_file(&path, Sut::BrokerImc, &DeliverySpec::default()).unwrap();
         assert_eq!(routes.len(), 2);
         assert_eq!(routes[0].name, "orders");
         assert_eq!(routes[0].delivery.retry, 5);
@@ -392,17 +381,17 @@ mod tests {
             routes[1].delivery.dead_letter.as_deref(),
             Some("http://127.0.0.1:9/dls")
         );
-        let err = read_file(&path, Kind::Channel, &DeliverySpec::default())
+        let err = read_file(&path, Sut::ChannelImc, &DeliverySpec::default())
             .unwrap_err()
             .to_string();
         assert!(err.contains("channel-imc takes `subscriptions`"), "{err}");
         std::fs::write(&path, "triggers: [{subscriber: 'ftp://x/'}]").unwrap();
-        let err = read_file(&path, Kind::Broker, &DeliverySpec::default())
+        let err = read_file(&path, Sut::BrokerImc, &DeliverySpec::default())
             .unwrap_err()
             .to_string();
         assert!(err.contains("bad URL \"ftp://x/\""), "{err}");
         std::fs::write(&path, "triggers: [{subscriber: 'http://x/', filtre: {}}]").unwrap();
-        let err = read_file(&path, Kind::Broker, &DeliverySpec::default())
+        let err = read_file(&path, Sut::BrokerImc, &DeliverySpec::default())
             .unwrap_err()
             .to_string();
         assert!(err.contains("unknown field `filtre`"), "{err}");

@@ -116,7 +116,7 @@ pub fn control(
             "not ready\n".to_string(),
             false,
         ),
-        (&http::Method::GET, "/v1/counters") => (
+        (&http::Method::GET, brokerbench_core::session::path::COUNTERS) => (
             StatusCode::OK,
             serde_json::to_string(&counters()).unwrap_or_default(),
             true,

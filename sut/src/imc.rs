@@ -3,12 +3,13 @@
 //! route; dispatchers deliver; a broker takes its subscribers' reply events
 //! back in, one hop fewer each time.
 
-use crate::config::{ImcConfig, Kind};
+use crate::config::{ImcConfig, Routing};
 use crate::counters::{bump, control, Counters};
 use crate::dispatch::{Admitted, Dispatcher, Replies, ReplyRefused};
 use crate::event::Envelope;
 use crate::ingress::{full, read_event, text, until_empty};
-use crate::Running;
+use crate::running::Running;
+use crate::spec::Sut;
 use brokerbench_core::cpu::ThreadCpu;
 use brokerbench_core::wire::SutCounters;
 use bytes::Bytes;
@@ -34,7 +35,7 @@ pub enum Refused {
 
 /// The data plane's shared state.
 pub struct Plane {
-    kind: Kind,
+    sut: Sut,
     capacity: usize,
     max_event_bytes: usize,
     slots: Arc<Semaphore>,
@@ -80,7 +81,7 @@ impl Plane {
         if let Some(r) = control(
             req.method(),
             req.uri().path(),
-            self.kind.name(),
+            self.sut.spec().name,
             ready,
             || self.counters(),
         ) {
@@ -121,6 +122,15 @@ impl Plane {
     }
 }
 
+impl crate::running::DataPlane for Plane {
+    fn counters(&self) -> SutCounters {
+        Plane::counters(self)
+    }
+    fn ready(&self) -> bool {
+        !self.stopping.load(Ordering::Relaxed)
+    }
+}
+
 impl brokerbench_core::serve::Handler for Plane {
     fn answer(
         &self,
@@ -144,12 +154,12 @@ pub fn start(
     let counters: Arc<Counters> = Arc::default();
     // The dispatchers reach a broker's plane weakly, for replies: it owns them.
     let plane = Arc::new_cyclic(|weak: &std::sync::Weak<Plane>| {
-        let replies: Option<Arc<dyn Replies>> = match config.kind {
-            Kind::Broker => Some(Arc::new(weak.clone())),
-            Kind::Channel => None,
+        let replies: Option<Arc<dyn Replies>> = match config.routing() {
+            Routing::Broker => Some(Arc::new(weak.clone())),
+            Routing::Channel => None,
         };
         Plane {
-            kind: config.kind,
+            sut: config.sut,
             capacity: config.capacity,
             max_event_bytes: config.max_event_bytes,
             slots: Arc::new(Semaphore::new(config.capacity)),

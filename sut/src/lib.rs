@@ -2,7 +2,9 @@
 //! the receiver, each also runnable on its own (`brokerbench sut NAME`).
 //!
 //! Layout:
-//! - [`Sut`]: which SUT a run measures.
+//! - [`spec`]: the registry: one [`Sut`] arm and one [`SutSpec`] per SUT.
+//! - [`start`]: starts any SUT's data plane.
+//! - [`running`]: what a running data plane answers ([`DataPlane`]).
 //! - [`direct`]: the baseline, no SUT at all: the sender publishes straight to
 //!   the receiver, which shows what the generator itself can hold.
 //! - [`event`]: a CloudEvent as a data plane holds it (headers and body,
@@ -19,6 +21,9 @@
 //! - [`kafka`]: the Kafka SUTs (channel-kafka, broker-kafka, source-kafka),
 //!   the local Kafka-protocol broker, topics and offset commits.
 //! - [`counters`]: what a data plane did, as JSON and Prometheus text.
+//!
+//! Adding a SUT: one arm of [`Sut`] and its spec in [`spec`]; a new data
+//! plane besides also one arm of [`start`].
 
 pub mod config;
 pub mod counters;
@@ -29,105 +34,56 @@ pub mod filter;
 pub mod imc;
 pub mod ingress;
 pub mod kafka;
+pub mod running;
+pub mod spec;
 
-use std::fmt;
-use std::str::FromStr;
+pub use spec::{PlaneKind, Sut, SutSpec, UnknownSut};
 
-/// A running data plane (in-memory or Kafka): its state, and how to wait
-/// for its end and its final counters.
-pub struct Running<P> {
-    pub plane: std::sync::Arc<P>,
-    pub done: tokio::task::JoinHandle<brokerbench_core::wire::SutCounters>,
-}
+pub use running::{DataPlane, RunningSut};
 
-/// The SUTs the suite can run locally.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Sut {
-    /// Sender -> receiver, nothing between.
-    Direct,
-    /// Sender -> in-memory channel -> every subscription -> receiver.
-    ChannelImc,
-    /// Sender -> broker ingress -> in-memory channel -> triggers -> receiver.
-    BrokerImc,
-    /// Sender -> channel ingress -> Kafka topic -> consumer group -> receiver.
-    ChannelKafka,
-    /// Sender -> broker ingress -> Kafka topic -> group per trigger -> receiver.
-    BrokerKafka,
-    /// Sender produces to a Kafka topic -> source adapter -> receiver.
-    SourceKafka,
-}
+use brokerbench_core::cpu::ThreadCpu;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
 
-/// Every name `--sut` takes.
-pub const NAMES: &[&str] = &[
-    "direct",
-    "channel-imc",
-    "broker-imc",
-    "channel-kafka",
-    "broker-kafka",
-    "source-kafka",
-];
-
-/// A `--sut` value the suite does not know.
+/// Why a SUT did not start.
 #[derive(Debug, thiserror::Error)]
-#[error("unknown SUT {0:?}: the suite runs direct, channel-imc, broker-imc, channel-kafka, broker-kafka or source-kafka (or measure any broker with --target URL)")]
-pub struct UnknownSut(String);
-
-impl FromStr for Sut {
-    type Err = UnknownSut;
-    fn from_str(s: &str) -> Result<Self, UnknownSut> {
-        match s {
-            "direct" => Ok(Sut::Direct),
-            "channel-imc" => Ok(Sut::ChannelImc),
-            "broker-imc" => Ok(Sut::BrokerImc),
-            "channel-kafka" => Ok(Sut::ChannelKafka),
-            "broker-kafka" => Ok(Sut::BrokerKafka),
-            "source-kafka" => Ok(Sut::SourceKafka),
-            other => Err(UnknownSut(other.to_string())),
-        }
-    }
+pub enum StartError {
+    #[error("{0} runs no data plane of its own")]
+    NoPlane(Sut),
+    #[error("{0} stands on Kafka: give it its topic")]
+    NoTopic(Sut),
+    #[error(transparent)]
+    Kafka(#[from] kafka::KafkaError),
 }
 
-impl fmt::Display for Sut {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Sut::Direct => "direct",
-            Sut::ChannelImc => "channel-imc",
-            Sut::BrokerImc => "broker-imc",
-            Sut::ChannelKafka => "channel-kafka",
-            Sut::BrokerKafka => "broker-kafka",
-            Sut::SourceKafka => "source-kafka",
-        })
-    }
-}
-
-impl Sut {
-    /// The in-memory data plane behind this SUT, if it is one.
-    pub fn imc_kind(&self) -> Option<config::Kind> {
-        match self {
-            Sut::ChannelImc => Some(config::Kind::Channel),
-            Sut::BrokerImc => Some(config::Kind::Broker),
-            _ => None,
+/// Starts the data plane of `imc.sut` on `listener`: with the routes and
+/// bounds of `imc`, and for a Kafka SUT as `kafka` says (its topic and
+/// settings: [`kafka::topic::KafkaSettings::plane`]). Runs until
+/// `shutdown`, then drains (see [`imc::start`], [`kafka::plane::start`]).
+pub fn start(
+    imc: config::ImcConfig,
+    kafka: Option<kafka::plane::KafkaPlaneConfig>,
+    listener: TcpListener,
+    cpu: ThreadCpu,
+    shutdown: CancellationToken,
+) -> Result<RunningSut, StartError> {
+    let sut = imc.sut;
+    match (sut.spec().plane, kafka) {
+        (PlaneKind::Nothing, _) => Err(StartError::NoPlane(sut)),
+        (PlaneKind::Memory, _) => {
+            let r = imc::start(imc, listener, cpu, shutdown);
+            Ok(RunningSut {
+                plane: r.plane,
+                done: r.done,
+            })
         }
-    }
-
-    /// The Kafka data plane behind this SUT, if it is one.
-    pub fn kafka_kind(&self) -> Option<kafka::plane::KafkaKind> {
-        use kafka::plane::KafkaKind;
-        match self {
-            Sut::ChannelKafka => Some(KafkaKind::Channel),
-            Sut::BrokerKafka => Some(KafkaKind::Broker),
-            Sut::SourceKafka => Some(KafkaKind::Source),
-            _ => None,
+        (PlaneKind::Kafka, Some(plane)) => {
+            let r = kafka::plane::start(plane, listener, cpu, shutdown)?;
+            Ok(RunningSut {
+                plane: r.plane,
+                done: r.done,
+            })
         }
-    }
-
-    /// How the SUT routes: like a channel (every subscription, every event;
-    /// a source has one) or like a broker (triggers); `None` for direct.
-    pub fn shape(&self) -> Option<config::Kind> {
-        match self {
-            Sut::Direct => None,
-            Sut::BrokerImc | Sut::BrokerKafka => Some(config::Kind::Broker),
-            _ => Some(config::Kind::Channel),
-        }
+        (PlaneKind::Kafka, None) => Err(StartError::NoTopic(sut)),
     }
 }

@@ -1,5 +1,6 @@
 //! The SUT conformance suite: what every system under test must do, checked
-//! over real loopback HTTP against each SUT in turn (`ALL`), with counting
+//! over real loopback HTTP against each SUT of the registry, one test per
+//! SUT and check (so a failure in one hides no other's), with counting
 //! subscribers and dead-letter sinks served by the test.
 //!
 //! Each test asserts exact numbers: ids delivered once each, attempts,
@@ -10,12 +11,12 @@ use brokerbench_core::conn::{connect, exchange};
 use brokerbench_core::cpu::ThreadCpu;
 use brokerbench_core::serve::{serve, Handler};
 use brokerbench_core::wire::SutCounters;
-use brokerbench_sut::config::{DeliverySpec, ImcConfig, Kind, Route};
+use brokerbench_sut::config::{DeliverySpec, ImcConfig, Route, Routing};
 use brokerbench_sut::filter::Filter;
-use brokerbench_sut::imc;
 use brokerbench_sut::kafka;
 use brokerbench_sut::kafka::local::LocalKafka;
-use brokerbench_sut::kafka::plane::{KafkaKind, KafkaPlaneConfig};
+use brokerbench_sut::kafka::plane::KafkaPlaneConfig;
+use brokerbench_sut::{RunningSut, Sut};
 use bytes::Bytes;
 use http::{Request, Response, StatusCode};
 use http_body_util::{BodyExt, Full};
@@ -29,32 +30,86 @@ use tokio_util::sync::CancellationToken;
 
 const EVENT_TYPE: &str = "dev.brokerbench.conformance";
 
-/// The SUTs under test.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Under {
-    ChannelImc,
-    BrokerImc,
-    ChannelKafka,
-    BrokerKafka,
-    /// No ingress: the tests produce to its topic.
-    SourceKafka,
+/// Every check of `$checks` for each SUT of `$suts`, as one test each:
+/// `<group>::<sut>::<check>`.
+macro_rules! conformance {
+    ($group:ident, [$($m:ident => $sut:expr),* $(,)?], $checks:tt) => {
+        mod $group {
+            $( conformance!(@one $m, $sut, $checks); )*
+        }
+    };
+    (@one $m:ident, $sut:expr, [$($check:ident),* $(,)?]) => {
+        mod $m {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $check() {
+                    super::super::$check($sut).await
+                }
+            )*
+        }
+    };
 }
 
-const ALL: [Under; 5] = [
-    Under::ChannelImc,
-    Under::BrokerImc,
-    Under::ChannelKafka,
-    Under::BrokerKafka,
-    Under::SourceKafka,
-];
+conformance!(
+    every_plane,
+    [
+        channel_imc => brokerbench_sut::Sut::ChannelImc,
+        broker_imc => brokerbench_sut::Sut::BrokerImc,
+        channel_kafka => brokerbench_sut::Sut::ChannelKafka,
+        broker_kafka => brokerbench_sut::Sut::BrokerKafka,
+        source_kafka => brokerbench_sut::Sut::SourceKafka,
+    ],
+    [
+        no_loss_and_no_duplicates_at_a_low_rate,
+        fan_out_delivers_every_event_to_every_subscriber_once,
+        failing_subscribers_are_retried_then_dead_lettered,
+        a_client_error_is_not_retried_and_no_sink_means_dropped,
+        a_full_queue_answers_503_and_holds_no_more,
+        shutdown_drains_what_it_can_then_accounts_for_the_rest,
+    ]
+);
 
-impl Under {
-    fn is_kafka(self) -> bool {
-        matches!(
-            self,
-            Under::ChannelKafka | Under::BrokerKafka | Under::SourceKafka
-        )
-    }
+// A source has no ingress; what it reads is a record, CloudEvent or not.
+conformance!(
+    with_ingress,
+    [
+        channel_imc => brokerbench_sut::Sut::ChannelImc,
+        broker_imc => brokerbench_sut::Sut::BrokerImc,
+        channel_kafka => brokerbench_sut::Sut::ChannelKafka,
+        broker_kafka => brokerbench_sut::Sut::BrokerKafka,
+    ],
+    [what_is_not_a_cloudevent_gets_a_4xx_and_the_sut_keeps_going]
+);
+
+conformance!(
+    brokers,
+    [
+        broker_imc => brokerbench_sut::Sut::BrokerImc,
+        broker_kafka => brokerbench_sut::Sut::BrokerKafka,
+    ],
+    [broker_replies_come_back_in_and_loops_end_at_the_hop_limit]
+);
+
+conformance!(
+    kafka_ingress,
+    [
+        channel_kafka => brokerbench_sut::Sut::ChannelKafka,
+        broker_kafka => brokerbench_sut::Sut::BrokerKafka,
+    ],
+    [kafka_commits_only_what_was_delivered_so_a_restart_skips_nothing]
+);
+
+/// Every SUT with a data plane is checked by the groups above.
+#[test]
+fn every_sut_with_a_plane_is_under_test() {
+    let checked = [
+        Sut::ChannelImc,
+        Sut::BrokerImc,
+        Sut::ChannelKafka,
+        Sut::BrokerKafka,
+        Sut::SourceKafka,
+    ];
+    assert_eq!(Sut::planes().collect::<Vec<_>>(), checked);
 }
 
 thread_local! {
@@ -83,52 +138,37 @@ fn fresh_topic() -> String {
     format!("conformance-{}-{n}", std::process::id())
 }
 
-/// Either data plane.
-enum Plane {
-    Imc(Arc<imc::Plane>),
-    Kafka(Arc<kafka::plane::KafkaPlane>),
-}
-
 /// A running SUT as the tests see it.
-struct Sut {
+struct UnderTest {
     ingress: String,
     /// A source's topic and broker: events are produced there.
     source: Option<(String, String)>,
     stop: CancellationToken,
-    plane: Plane,
-    done: tokio::task::JoinHandle<SutCounters>,
+    running: RunningSut,
 }
 
-/// Starts `kind` with `routes`; `capacity` bounds what it holds (in-memory)
+/// Starts `under` with `routes`; `capacity` bounds what it holds (in-memory)
 /// or has in flight per route (Kafka).
 async fn start_plane(
-    under: Under,
+    under: Sut,
     routes: Vec<Route>,
     capacity: usize,
     grace: Duration,
     group_prefix: Option<(&str, &str)>,
-) -> Sut {
+) -> UnderTest {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let ingress = format!("http://{}/", listener.local_addr().unwrap());
     let stop = CancellationToken::new();
     let mut source = None;
-    let (plane, done) = match under {
-        Under::ChannelImc | Under::BrokerImc => {
-            let kind = if under == Under::ChannelImc {
-                Kind::Channel
-            } else {
-                Kind::Broker
-            };
-            let config = ImcConfig {
-                capacity,
-                connections: 4,
-                grace,
-                ..ImcConfig::new(kind, routes)
-            };
-            let r = imc::start(config, listener, ThreadCpu::default(), stop.clone());
-            (Plane::Imc(r.plane), r.done)
-        }
-        Under::ChannelKafka | Under::BrokerKafka | Under::SourceKafka => {
+    let config = ImcConfig {
+        capacity,
+        connections: 4,
+        grace,
+        ..ImcConfig::new(under, routes)
+    };
+    let kafka = match under.on_kafka() {
+        false => None,
+        true => {
             let bootstrap = kafka().await;
             let (topic, prefix) = match group_prefix {
                 Some((t, p)) => (t.to_string(), p.to_string()),
@@ -140,16 +180,12 @@ async fn start_plane(
                     (t.clone(), t)
                 }
             };
-            if under == Under::SourceKafka {
+            if !under.spec().ingress {
                 source = Some((bootstrap.clone(), topic.clone()));
             }
-            let config = KafkaPlaneConfig {
-                kind: match under {
-                    Under::ChannelKafka => KafkaKind::Channel,
-                    Under::BrokerKafka => KafkaKind::Broker,
-                    _ => KafkaKind::Source,
-                },
-                routes,
+            Some(KafkaPlaneConfig {
+                sut: under,
+                routes: config.routes.clone(),
                 bootstrap,
                 topic,
                 group_prefix: prefix,
@@ -160,51 +196,47 @@ async fn start_plane(
                 linger: Duration::from_millis(5),
                 max_event_bytes: 4 << 20,
                 grace,
-            };
-            let r =
-                kafka::plane::start(config, listener, ThreadCpu::default(), stop.clone()).unwrap();
-            (Plane::Kafka(r.plane), r.done)
+            })
         }
     };
-    let sut = Sut {
+    let running =
+        brokerbench_sut::start(config, kafka, listener, ThreadCpu::default(), stop.clone())
+            .unwrap();
+    let sut = UnderTest {
         ingress,
         source,
         stop,
-        plane,
-        done,
+        running,
     };
     sut.wait_ready().await;
     sut
 }
 
-impl Sut {
+impl UnderTest {
     /// Starts `under` delivering every event to each of `subscribers`; a
     /// broker also gets two triggers that never match (their subscriber is
     /// `never`, which must stay empty).
     async fn start(
-        under: Under,
+        under: Sut,
         subscribers: &[String],
         never: &str,
         delivery: DeliverySpec,
         capacity: usize,
         grace: Duration,
-    ) -> Sut {
+    ) -> UnderTest {
         let route = |i: usize, url: &str, filter: Filter| Route {
             name: format!("r{i}"),
             subscriber: url.to_string(),
             filter,
             delivery: delivery.clone(),
         };
-        let (_, routes) = match under {
-            Under::ChannelImc | Under::ChannelKafka | Under::SourceKafka => (
-                Kind::Channel,
-                subscribers
-                    .iter()
-                    .enumerate()
-                    .map(|(i, s)| route(i, s, Filter::everything()))
-                    .collect::<Vec<_>>(),
-            ),
-            Under::BrokerImc | Under::BrokerKafka => {
+        let routes = match under.spec().routing {
+            Some(Routing::Channel) | None => subscribers
+                .iter()
+                .enumerate()
+                .map(|(i, s)| route(i, s, Filter::everything()))
+                .collect::<Vec<_>>(),
+            Some(Routing::Broker) => {
                 let ty = |t: &str| {
                     Filter::from_attributes(&BTreeMap::from([("type".into(), t.to_string())]))
                 };
@@ -222,7 +254,7 @@ impl Sut {
                         "dev.".into(),
                     )])))),
                 ));
-                (Kind::Broker, routes)
+                routes
             }
         };
         start_plane(under, routes, capacity, grace, None).await
@@ -276,10 +308,7 @@ impl Sut {
     }
 
     fn counters(&self) -> SutCounters {
-        match &self.plane {
-            Plane::Imc(p) => p.counters(),
-            Plane::Kafka(p) => p.counters(),
-        }
+        self.running.plane.counters()
     }
 
     /// Waits for `/readyz` (a Kafka SUT: every consumer group assigned).
@@ -320,7 +349,7 @@ impl Sut {
 
     async fn shutdown(self) -> SutCounters {
         self.stop.cancel();
-        tokio::time::timeout(Duration::from_secs(20), self.done)
+        tokio::time::timeout(Duration::from_secs(20), self.running.done)
             .await
             .expect("shutdown took too long")
             .unwrap()
@@ -481,481 +510,454 @@ fn exactly_once(ids: &BTreeMap<String, usize>, n: usize) {
     assert!((0..n).all(|i| ids.contains_key(&i.to_string())));
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn no_loss_and_no_duplicates_at_a_low_rate() {
-    for under in ALL {
-        let (sub, url) = Subscriber::start(Behaviour::default()).await;
-        let (never, never_url) = Subscriber::start(Behaviour::default()).await;
-        let sut = Sut::start(
-            under,
-            &[url],
-            &never_url,
-            fast_retries(3, None),
-            1000,
-            Duration::from_secs(5),
-        )
+async fn no_loss_and_no_duplicates_at_a_low_rate(under: Sut) {
+    let (sub, url) = Subscriber::start(Behaviour::default()).await;
+    let (never, never_url) = Subscriber::start(Behaviour::default()).await;
+    let sut = UnderTest::start(
+        under,
+        &[url],
+        &never_url,
+        fast_retries(3, None),
+        1000,
+        Duration::from_secs(5),
+    )
+    .await;
+    let statuses = sut.publish(300, Duration::from_millis(2), &[]).await;
+    assert!(
+        statuses.iter().all(|&s| s == 202),
+        "{under:?}: {statuses:?}"
+    );
+    let c = sut.settle(|c| c.delivered == 300).await;
+    exactly_once(&sub.taken_ids(), 300);
+    assert_eq!(
+        never.attempts_total(),
+        0,
+        "{under:?}: a trigger that never matches delivered"
+    );
+    assert_eq!(
+        (c.accepted, c.routed, c.delivered, c.retried, c.dropped),
+        (300, 300, 300, 0, 0),
+        "{under:?}"
+    );
+    let end = sut.shutdown().await;
+    assert_eq!(end.routed, end.delivered + end.dead_lettered + end.dropped);
+}
+
+async fn fan_out_delivers_every_event_to_every_subscriber_once(under: Sut) {
+    let mut subs = Vec::new();
+    let mut urls = Vec::new();
+    for _ in 0..3 {
+        let (s, u) = Subscriber::start(Behaviour::default()).await;
+        subs.push(s);
+        urls.push(u);
+    }
+    let (never, never_url) = Subscriber::start(Behaviour::default()).await;
+    let sut = UnderTest::start(
+        under,
+        &urls,
+        &never_url,
+        fast_retries(3, None),
+        1000,
+        Duration::from_secs(5),
+    )
+    .await;
+    sut.publish(200, Duration::ZERO, &[]).await;
+    let c = sut.settle(|c| c.delivered == 600).await;
+    for s in &subs {
+        exactly_once(&s.taken_ids(), 200);
+    }
+    assert_eq!(never.attempts_total(), 0, "{under:?}");
+    assert_eq!(
+        (c.accepted, c.routed, c.delivered),
+        (200, 600, 600),
+        "{under:?}"
+    );
+    sut.shutdown().await;
+}
+
+async fn failing_subscribers_are_retried_then_dead_lettered(under: Sut) {
+    let n = 50;
+    // Recovers on the third attempt: retried twice, delivered once.
+    let flaky = Behaviour {
+        fail_first: 2,
+        status: 503,
+        ..Behaviour::default()
+    };
+    let (recovering, recovering_url) = Subscriber::start(flaky).await;
+    // Always 500: three attempts with retry 2, then the dead-letter sink.
+    let broken = Behaviour {
+        fail_first: u32::MAX,
+        status: 500,
+        ..Behaviour::default()
+    };
+    let (failing, failing_url) = Subscriber::start(broken).await;
+    let (dls, dls_url) = Subscriber::start(Behaviour::default()).await;
+    let (never, never_url) = Subscriber::start(Behaviour::default()).await;
+    let sut = UnderTest::start(
+        under,
+        &[recovering_url, failing_url.clone()],
+        &never_url,
+        fast_retries(2, Some(dls_url)),
+        1000,
+        Duration::from_secs(5),
+    )
+    .await;
+    sut.publish(n, Duration::ZERO, &[]).await;
+    let c = sut
+        .settle(|c| c.delivered + c.dead_lettered == 2 * n as u64)
         .await;
-        let statuses = sut.publish(300, Duration::from_millis(2), &[]).await;
-        assert!(
-            statuses.iter().all(|&s| s == 202),
-            "{under:?}: {statuses:?}"
-        );
-        let c = sut.settle(|c| c.delivered == 300).await;
-        exactly_once(&sub.taken_ids(), 300);
+    exactly_once(&recovering.taken_ids(), n);
+    assert_eq!(recovering.attempts_total(), 3 * n as u32, "{under:?}");
+    assert_eq!(failing.attempts_total(), 3 * n as u32, "{under:?}");
+    exactly_once(&dls.taken_ids(), n);
+    let codes: Vec<_> = dls
+        .taken
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|t| t.2.clone())
+        .collect();
+    assert!(
+        codes.iter().all(|c| c.as_deref() == Some("500")),
+        "{codes:?}"
+    );
+    assert_eq!(never.attempts_total(), 0);
+    assert_eq!(
+        (c.delivered, c.retried, c.dead_lettered, c.dropped),
+        (n as u64, 4 * n as u64, n as u64, 0),
+        "{under:?}"
+    );
+    sut.shutdown().await;
+}
+
+async fn a_client_error_is_not_retried_and_no_sink_means_dropped(under: Sut) {
+    let refusing = Behaviour {
+        fail_first: u32::MAX,
+        status: 400,
+        ..Behaviour::default()
+    };
+    let (sub, url) = Subscriber::start(refusing).await;
+    let (_, never_url) = Subscriber::start(Behaviour::default()).await;
+    let sut = UnderTest::start(
+        under,
+        &[url],
+        &never_url,
+        fast_retries(5, None),
+        1000,
+        Duration::from_secs(5),
+    )
+    .await;
+    sut.publish(40, Duration::ZERO, &[]).await;
+    let c = sut.settle(|c| c.dropped == 40).await;
+    assert_eq!(sub.attempts_total(), 40, "{under:?}: a 400 is final");
+    assert_eq!((c.retried, c.dead_lettered, c.delivered), (0, 0, 0));
+    sut.shutdown().await;
+}
+
+async fn a_full_queue_answers_503_and_holds_no_more(under: Sut) {
+    let (release, stall) = watch::channel(true);
+    let stalled = Behaviour {
+        stall: Some(stall),
+        ..Behaviour::default()
+    };
+    let (sub, url) = Subscriber::start(stalled).await;
+    let (_, never_url) = Subscriber::start(Behaviour::default()).await;
+    let capacity = 50;
+    let sut = UnderTest::start(
+        under,
+        &[url],
+        &never_url,
+        fast_retries(0, None),
+        capacity,
+        Duration::from_secs(5),
+    )
+    .await;
+    let statuses = sut.publish(200, Duration::ZERO, &[]).await;
+    let accepted = statuses.iter().filter(|&&s| s == 202).count();
+    let refused = statuses.iter().filter(|&&s| s == 503).count();
+    if under.on_kafka() {
+        // Kafka keeps what it acknowledged: all 200 are taken, and the
+        // dispatcher holds no more than its capacity in flight.
+        assert_eq!((accepted, refused), (200, 0), "{under:?}");
+        let c = sut.settle_busy(capacity as u64).await;
         assert_eq!(
-            never.attempts_total(),
-            0,
-            "{under:?}: a trigger that never matches delivered"
-        );
-        assert_eq!(
-            (c.accepted, c.routed, c.delivered, c.retried, c.dropped),
-            (300, 300, 300, 0, 0),
+            (c.queued, c.routed),
+            (capacity as u64, capacity as u64),
             "{under:?}"
         );
-        let end = sut.shutdown().await;
-        assert_eq!(end.routed, end.delivered + end.dead_lettered + end.dropped);
-    }
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn fan_out_delivers_every_event_to_every_subscriber_once() {
-    for under in ALL {
-        let mut subs = Vec::new();
-        let mut urls = Vec::new();
-        for _ in 0..3 {
-            let (s, u) = Subscriber::start(Behaviour::default()).await;
-            subs.push(s);
-            urls.push(u);
-        }
-        let (never, never_url) = Subscriber::start(Behaviour::default()).await;
-        let sut = Sut::start(
-            under,
-            &urls,
-            &never_url,
-            fast_retries(3, None),
-            1000,
-            Duration::from_secs(5),
-        )
-        .await;
-        sut.publish(200, Duration::ZERO, &[]).await;
-        let c = sut.settle(|c| c.delivered == 600).await;
-        for s in &subs {
-            exactly_once(&s.taken_ids(), 200);
-        }
-        assert_eq!(never.attempts_total(), 0, "{under:?}");
+    } else {
+        assert_eq!((accepted, refused), (capacity, 200 - capacity), "{under:?}");
+        let c = sut.counters();
         assert_eq!(
-            (c.accepted, c.routed, c.delivered),
-            (200, 600, 600),
+            (c.queued, c.backpressured),
+            (capacity as u64, 150),
             "{under:?}"
         );
-        sut.shutdown().await;
     }
+    release.send_replace(false);
+    let c = sut.settle(|c| c.delivered == accepted as u64).await;
+    exactly_once(&sub.taken_ids(), accepted);
+    assert_eq!(c.queued, 0);
+    // With room again, events are taken.
+    let again = sut.publish(10, Duration::ZERO, &[]).await;
+    assert!(again.iter().all(|&s| s == 202), "{again:?}");
+    sut.shutdown().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn failing_subscribers_are_retried_then_dead_lettered() {
-    for under in ALL {
-        let n = 50;
-        // Recovers on the third attempt: retried twice, delivered once.
-        let flaky = Behaviour {
-            fail_first: 2,
-            status: 503,
-            ..Behaviour::default()
-        };
-        let (recovering, recovering_url) = Subscriber::start(flaky).await;
-        // Always 500: three attempts with retry 2, then the dead-letter sink.
-        let broken = Behaviour {
-            fail_first: u32::MAX,
-            status: 500,
-            ..Behaviour::default()
-        };
-        let (failing, failing_url) = Subscriber::start(broken).await;
-        let (dls, dls_url) = Subscriber::start(Behaviour::default()).await;
-        let (never, never_url) = Subscriber::start(Behaviour::default()).await;
-        let sut = Sut::start(
-            under,
-            &[recovering_url, failing_url.clone()],
-            &never_url,
-            fast_retries(2, Some(dls_url)),
-            1000,
-            Duration::from_secs(5),
-        )
-        .await;
-        sut.publish(n, Duration::ZERO, &[]).await;
-        let c = sut
-            .settle(|c| c.delivered + c.dead_lettered == 2 * n as u64)
-            .await;
-        exactly_once(&recovering.taken_ids(), n);
-        assert_eq!(recovering.attempts_total(), 3 * n as u32, "{under:?}");
-        assert_eq!(failing.attempts_total(), 3 * n as u32, "{under:?}");
-        exactly_once(&dls.taken_ids(), n);
-        let codes: Vec<_> = dls
-            .taken
-            .lock()
-            .unwrap()
-            .iter()
-            .map(|t| t.2.clone())
-            .collect();
-        assert!(
-            codes.iter().all(|c| c.as_deref() == Some("500")),
-            "{codes:?}"
-        );
-        assert_eq!(never.attempts_total(), 0);
-        assert_eq!(
-            (c.delivered, c.retried, c.dead_lettered, c.dropped),
-            (n as u64, 4 * n as u64, n as u64, 0),
-            "{under:?}"
-        );
-        sut.shutdown().await;
+async fn shutdown_drains_what_it_can_then_accounts_for_the_rest(under: Sut) {
+    // A healthy subscriber: shutdown delivers what it holds first. A
+    // Kafka SUT stops reading: what it did not read stays in the topic,
+    // uncommitted, and the next consumer of the group delivers it.
+    let (sub, url) = Subscriber::start(Behaviour::default()).await;
+    let (_, never_url) = Subscriber::start(Behaviour::default()).await;
+    let topic = fresh_topic();
+    if under.on_kafka() {
+        kafka::admin::create_topic(&kafka().await, &topic, 4, 1)
+            .await
+            .unwrap();
     }
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_client_error_is_not_retried_and_no_sink_means_dropped() {
-    for under in ALL {
-        let refusing = Behaviour {
-            fail_first: u32::MAX,
-            status: 400,
-            ..Behaviour::default()
-        };
-        let (sub, url) = Subscriber::start(refusing).await;
-        let (_, never_url) = Subscriber::start(Behaviour::default()).await;
-        let sut = Sut::start(
+    let group = under.on_kafka().then_some((topic.as_str(), "g"));
+    let route = |url: &str| Route {
+        name: "only".into(),
+        subscriber: url.to_string(),
+        filter: Filter::everything(),
+        delivery: fast_retries(3, None),
+    };
+    let sut = start_plane(
+        under,
+        vec![route(&url)],
+        1000,
+        Duration::from_secs(5),
+        group,
+    )
+    .await;
+    let ingress = sut.ingress.clone();
+    sut.publish(100, Duration::ZERO, &[]).await;
+    let end = sut.shutdown().await;
+    assert_eq!(end.dropped, 0, "{under:?}");
+    assert_eq!(end.routed, end.delivered, "{under:?}");
+    if under.on_kafka() {
+        let (rest, rest_url) = Subscriber::start(Behaviour::default()).await;
+        let again = start_plane(
             under,
-            &[url],
-            &never_url,
-            fast_retries(5, None),
-            1000,
-            Duration::from_secs(5),
-        )
-        .await;
-        sut.publish(40, Duration::ZERO, &[]).await;
-        let c = sut.settle(|c| c.dropped == 40).await;
-        assert_eq!(sub.attempts_total(), 40, "{under:?}: a 400 is final");
-        assert_eq!((c.retried, c.dead_lettered, c.delivered), (0, 0, 0));
-        sut.shutdown().await;
-    }
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_full_queue_answers_503_and_holds_no_more() {
-    for under in ALL {
-        let (release, stall) = watch::channel(true);
-        let stalled = Behaviour {
-            stall: Some(stall),
-            ..Behaviour::default()
-        };
-        let (sub, url) = Subscriber::start(stalled).await;
-        let (_, never_url) = Subscriber::start(Behaviour::default()).await;
-        let capacity = 50;
-        let sut = Sut::start(
-            under,
-            &[url],
-            &never_url,
-            fast_retries(0, None),
-            capacity,
-            Duration::from_secs(5),
-        )
-        .await;
-        let statuses = sut.publish(200, Duration::ZERO, &[]).await;
-        let accepted = statuses.iter().filter(|&&s| s == 202).count();
-        let refused = statuses.iter().filter(|&&s| s == 503).count();
-        if under.is_kafka() {
-            // Kafka keeps what it acknowledged: all 200 are taken, and the
-            // dispatcher holds no more than its capacity in flight.
-            assert_eq!((accepted, refused), (200, 0), "{under:?}");
-            let c = sut.settle_busy(capacity as u64).await;
-            assert_eq!(
-                (c.queued, c.routed),
-                (capacity as u64, capacity as u64),
-                "{under:?}"
-            );
-        } else {
-            assert_eq!((accepted, refused), (capacity, 200 - capacity), "{under:?}");
-            let c = sut.counters();
-            assert_eq!(
-                (c.queued, c.backpressured),
-                (capacity as u64, 150),
-                "{under:?}"
-            );
-        }
-        release.send_replace(false);
-        let c = sut.settle(|c| c.delivered == accepted as u64).await;
-        exactly_once(&sub.taken_ids(), accepted);
-        assert_eq!(c.queued, 0);
-        // With room again, events are taken.
-        let again = sut.publish(10, Duration::ZERO, &[]).await;
-        assert!(again.iter().all(|&s| s == 202), "{again:?}");
-        sut.shutdown().await;
-    }
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn shutdown_drains_what_it_can_then_accounts_for_the_rest() {
-    for under in ALL {
-        // A healthy subscriber: shutdown delivers what it holds first. A
-        // Kafka SUT stops reading: what it did not read stays in the topic,
-        // uncommitted, and the next consumer of the group delivers it.
-        let (sub, url) = Subscriber::start(Behaviour::default()).await;
-        let (_, never_url) = Subscriber::start(Behaviour::default()).await;
-        let topic = fresh_topic();
-        if under.is_kafka() {
-            kafka::admin::create_topic(&kafka().await, &topic, 4, 1)
-                .await
-                .unwrap();
-        }
-        let group = under.is_kafka().then_some((topic.as_str(), "g"));
-        let route = |url: &str| Route {
-            name: "only".into(),
-            subscriber: url.to_string(),
-            filter: Filter::everything(),
-            delivery: fast_retries(3, None),
-        };
-        let sut = start_plane(
-            under,
-            vec![route(&url)],
+            vec![route(&rest_url)],
             1000,
             Duration::from_secs(5),
             group,
         )
         .await;
-        let ingress = sut.ingress.clone();
-        sut.publish(100, Duration::ZERO, &[]).await;
-        let end = sut.shutdown().await;
-        assert_eq!(end.dropped, 0, "{under:?}");
-        assert_eq!(end.routed, end.delivered, "{under:?}");
-        if under.is_kafka() {
-            let (rest, rest_url) = Subscriber::start(Behaviour::default()).await;
-            let again = start_plane(
-                under,
-                vec![route(&rest_url)],
-                1000,
-                Duration::from_secs(5),
-                group,
-            )
-            .await;
-            again.settle(|c| c.delivered == 100 - end.delivered).await;
-            again.shutdown().await;
-            let mut all = sub.taken_ids();
-            for (id, n) in rest.taken_ids() {
-                *all.entry(id).or_default() += n;
-            }
-            exactly_once(&all, 100);
-        } else {
-            assert_eq!(end.delivered, 100, "{under:?}");
-            exactly_once(&sub.taken_ids(), 100);
+        again.settle(|c| c.delivered == 100 - end.delivered).await;
+        again.shutdown().await;
+        let mut all = sub.taken_ids();
+        for (id, n) in rest.taken_ids() {
+            *all.entry(id).or_default() += n;
         }
-        let addr: std::net::SocketAddr = ingress
-            .trim_start_matches("http://")
-            .trim_end_matches('/')
-            .parse()
-            .unwrap();
-        assert!(
-            tokio::net::TcpStream::connect(addr).await.is_err(),
-            "still listening"
-        );
-
-        // A stalled subscriber: after the grace period the rest is dropped, counted.
-        let (_release, stall) = watch::channel(true);
-        let stalled = Behaviour {
-            stall: Some(stall),
-            ..Behaviour::default()
-        };
-        let (_, url) = Subscriber::start(stalled).await;
-        let sut = Sut::start(
-            under,
-            &[url],
-            &never_url,
-            fast_retries(3, None),
-            1000,
-            Duration::from_millis(200),
-        )
-        .await;
-        sut.publish(30, Duration::ZERO, &[]).await;
-        let began = std::time::Instant::now();
-        let end = sut.shutdown().await;
-        assert!(
-            began.elapsed() < Duration::from_secs(5),
-            "{:?}",
-            began.elapsed()
-        );
-        // Kafka: whatever it read is dropped (uncommitted; see the commit test).
-        let read = if under.is_kafka() { end.routed } else { 30 };
-        assert_eq!(
-            (end.routed, end.delivered, end.dropped, end.queued),
-            (read, 0, read, 0),
-            "{under:?}"
-        );
+        exactly_once(&all, 100);
+    } else {
+        assert_eq!(end.delivered, 100, "{under:?}");
+        exactly_once(&sub.taken_ids(), 100);
     }
+    let addr: std::net::SocketAddr = ingress
+        .trim_start_matches("http://")
+        .trim_end_matches('/')
+        .parse()
+        .unwrap();
+    assert!(
+        tokio::net::TcpStream::connect(addr).await.is_err(),
+        "still listening"
+    );
+
+    // A stalled subscriber: after the grace period the rest is dropped, counted.
+    let (_release, stall) = watch::channel(true);
+    let stalled = Behaviour {
+        stall: Some(stall),
+        ..Behaviour::default()
+    };
+    let (_, url) = Subscriber::start(stalled).await;
+    let sut = UnderTest::start(
+        under,
+        &[url],
+        &never_url,
+        fast_retries(3, None),
+        1000,
+        Duration::from_millis(200),
+    )
+    .await;
+    sut.publish(30, Duration::ZERO, &[]).await;
+    let began = std::time::Instant::now();
+    let end = sut.shutdown().await;
+    assert!(
+        began.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        began.elapsed()
+    );
+    // Kafka: whatever it read is dropped (uncommitted; see the commit test).
+    let read = if under.on_kafka() { end.routed } else { 30 };
+    assert_eq!(
+        (end.routed, end.delivered, end.dropped, end.queued),
+        (read, 0, read, 0),
+        "{under:?}"
+    );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn what_is_not_a_cloudevent_gets_a_4xx_and_the_sut_keeps_going() {
+async fn what_is_not_a_cloudevent_gets_a_4xx_and_the_sut_keeps_going(under: Sut) {
     // A source has no ingress; what it reads is a record, CloudEvent or not.
-    for under in ALL.into_iter().filter(|u| *u != Under::SourceKafka) {
-        let (sub, url) = Subscriber::start(Behaviour::default()).await;
-        let (_, never_url) = Subscriber::start(Behaviour::default()).await;
-        let sut = Sut::start(
-            under,
-            &[url],
-            &never_url,
-            fast_retries(0, None),
-            100,
-            Duration::from_secs(5),
-        )
-        .await;
-        let client: hyper_util::client::legacy::Client<_, Full<Bytes>> =
-            hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
-                .build_http();
-        for (content_type, body, want) in [
-            ("text/plain", "hello", 400),
-            ("application/cloudevents+json", "{\"id\":\"1\"}", 400),
-            ("application/cloudevents-batch+json", "[]", 415),
-        ] {
-            let req = Request::post(&sut.ingress)
-                .header("content-type", content_type)
-                .body(Full::new(Bytes::from(body)))
-                .unwrap();
-            let status = client.request(req).await.unwrap().status().as_u16();
-            assert_eq!(status, want, "{under:?} {content_type}");
-        }
-        let structured = r#"{"specversion":"1.0","id":"s1","source":"/c","type":"dev.brokerbench.conformance","data":"x"}"#;
+    let (sub, url) = Subscriber::start(Behaviour::default()).await;
+    let (_, never_url) = Subscriber::start(Behaviour::default()).await;
+    let sut = UnderTest::start(
+        under,
+        &[url],
+        &never_url,
+        fast_retries(0, None),
+        100,
+        Duration::from_secs(5),
+    )
+    .await;
+    let client: hyper_util::client::legacy::Client<_, Full<Bytes>> =
+        hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+            .build_http();
+    for (content_type, body, want) in [
+        ("text/plain", "hello", 400),
+        ("application/cloudevents+json", "{\"id\":\"1\"}", 400),
+        ("application/cloudevents-batch+json", "[]", 415),
+    ] {
         let req = Request::post(&sut.ingress)
-            .header("content-type", "application/cloudevents+json")
-            .body(Full::new(Bytes::from(structured)))
+            .header("content-type", content_type)
+            .body(Full::new(Bytes::from(body)))
             .unwrap();
-        assert_eq!(client.request(req).await.unwrap().status().as_u16(), 202);
-        sut.publish(5, Duration::ZERO, &[]).await;
-        let c = sut.settle(|c| c.delivered == 6).await;
-        assert_eq!((c.rejected, c.accepted), (3, 6), "{under:?}");
-        assert_eq!(sub.taken_ids().len(), 6);
-        let ready = client
-            .get(format!("{}readyz", sut.ingress).parse().unwrap())
-            .await
-            .unwrap();
-        assert_eq!(ready.status().as_u16(), 200);
-        sut.shutdown().await;
+        let status = client.request(req).await.unwrap().status().as_u16();
+        assert_eq!(status, want, "{under:?} {content_type}");
     }
+    let structured = r#"{"specversion":"1.0","id":"s1","source":"/c","type":"dev.brokerbench.conformance","data":"x"}"#;
+    let req = Request::post(&sut.ingress)
+        .header("content-type", "application/cloudevents+json")
+        .body(Full::new(Bytes::from(structured)))
+        .unwrap();
+    assert_eq!(client.request(req).await.unwrap().status().as_u16(), 202);
+    sut.publish(5, Duration::ZERO, &[]).await;
+    let c = sut.settle(|c| c.delivered == 6).await;
+    assert_eq!((c.rejected, c.accepted), (3, 6), "{under:?}");
+    assert_eq!(sub.taken_ids().len(), 6);
+    let ready = client
+        .get(format!("{}readyz", sut.ingress).parse().unwrap())
+        .await
+        .unwrap();
+    assert_eq!(ready.status().as_u16(), 200);
+    sut.shutdown().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn broker_replies_come_back_in_and_loops_end_at_the_hop_limit() {
-    for under in [Under::BrokerImc, Under::BrokerKafka] {
-        // Trigger 1 (type conformance) replies with type "reply"; trigger 2
-        // (type reply) takes it.
-        let replying = Behaviour {
-            reply_type: Some("dev.brokerbench.reply".into()),
-            ..Behaviour::default()
-        };
-        let (first, first_url) = Subscriber::start(replying).await;
-        let (second, second_url) = Subscriber::start(Behaviour::default()).await;
-        let ty = |t: &str| Filter::Exact(BTreeMap::from([("type".into(), t.to_string())]));
-        let routes = vec![
-            Route {
-                name: "t1".into(),
-                subscriber: first_url,
-                filter: ty(EVENT_TYPE),
-                delivery: fast_retries(3, None),
-            },
-            Route {
-                name: "t2".into(),
-                subscriber: second_url,
-                filter: ty("dev.brokerbench.reply"),
-                delivery: fast_retries(3, None),
-            },
-        ];
-        let sut = start_plane(under, routes, 1000, Duration::from_secs(5), None).await;
-        sut.publish(20, Duration::ZERO, &[]).await;
-        let c = sut.settle(|c| c.delivered == 40 && c.replies == 20).await;
-        assert_eq!((c.replies, c.delivered), (20, 40), "{under:?}");
-        exactly_once(&first.taken_ids(), 20);
-        let replies = second.taken_ids();
-        assert_eq!(replies.len(), 20);
-        assert!(replies.keys().all(|k| k.starts_with("reply-")));
-        sut.shutdown().await;
-
-        // A subscriber that answers every event with another of the same
-        // type: the loop ends when the hop count (5 here) runs out.
-        let echo = Behaviour {
-            reply_type: Some(EVENT_TYPE.into()),
-            ..Behaviour::default()
-        };
-        let (echoing, echo_url) = Subscriber::start(echo).await;
-        let routes = vec![Route {
-            name: "loop".into(),
-            subscriber: echo_url,
+async fn broker_replies_come_back_in_and_loops_end_at_the_hop_limit(under: Sut) {
+    // Trigger 1 (type conformance) replies with type "reply"; trigger 2
+    // (type reply) takes it.
+    let replying = Behaviour {
+        reply_type: Some("dev.brokerbench.reply".into()),
+        ..Behaviour::default()
+    };
+    let (first, first_url) = Subscriber::start(replying).await;
+    let (second, second_url) = Subscriber::start(Behaviour::default()).await;
+    let ty = |t: &str| Filter::Exact(BTreeMap::from([("type".into(), t.to_string())]));
+    let routes = vec![
+        Route {
+            name: "t1".into(),
+            subscriber: first_url,
             filter: ty(EVENT_TYPE),
-            delivery: fast_retries(0, None),
-        }];
-        let sut = start_plane(under, routes, 1000, Duration::from_secs(5), None).await;
-        publish(
-            &sut.ingress,
-            1,
-            Duration::ZERO,
-            &[("ce-knativebrokerttl", "5")],
-        )
-        .await;
-        let c = sut.settle(|c| c.delivered == 5).await;
-        tokio::time::sleep(Duration::from_millis(300)).await;
-        assert_eq!((c.replies, c.delivered), (4, 5), "{under:?}: {c:?}");
-        assert_eq!(echoing.attempts_total(), 5);
-        sut.shutdown().await;
-    }
+            delivery: fast_retries(3, None),
+        },
+        Route {
+            name: "t2".into(),
+            subscriber: second_url,
+            filter: ty("dev.brokerbench.reply"),
+            delivery: fast_retries(3, None),
+        },
+    ];
+    let sut = start_plane(under, routes, 1000, Duration::from_secs(5), None).await;
+    sut.publish(20, Duration::ZERO, &[]).await;
+    let c = sut.settle(|c| c.delivered == 40 && c.replies == 20).await;
+    assert_eq!((c.replies, c.delivered), (20, 40), "{under:?}");
+    exactly_once(&first.taken_ids(), 20);
+    let replies = second.taken_ids();
+    assert_eq!(replies.len(), 20);
+    assert!(replies.keys().all(|k| k.starts_with("reply-")));
+    sut.shutdown().await;
+
+    // A subscriber that answers every event with another of the same
+    // type: the loop ends when the hop count (5 here) runs out.
+    let echo = Behaviour {
+        reply_type: Some(EVENT_TYPE.into()),
+        ..Behaviour::default()
+    };
+    let (echoing, echo_url) = Subscriber::start(echo).await;
+    let routes = vec![Route {
+        name: "loop".into(),
+        subscriber: echo_url,
+        filter: ty(EVENT_TYPE),
+        delivery: fast_retries(0, None),
+    }];
+    let sut = start_plane(under, routes, 1000, Duration::from_secs(5), None).await;
+    publish(
+        &sut.ingress,
+        1,
+        Duration::ZERO,
+        &[("ce-knativebrokerttl", "5")],
+    )
+    .await;
+    let c = sut.settle(|c| c.delivered == 5).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!((c.replies, c.delivered), (4, 5), "{under:?}: {c:?}");
+    assert_eq!(echoing.attempts_total(), 5);
+    sut.shutdown().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn kafka_commits_only_what_was_delivered_so_a_restart_skips_nothing() {
-    for under in [Under::ChannelKafka, Under::BrokerKafka] {
-        let (release, stall) = watch::channel(true);
-        let (_, stalled_url) = Subscriber::start(Behaviour {
-            stall: Some(stall),
-            ..Behaviour::default()
-        })
-        .await;
-        let topic = fresh_topic();
-        kafka::admin::create_topic(&kafka().await, &topic, 4, 1)
-            .await
-            .unwrap();
-        let route = |url: &str| Route {
-            name: "only".into(),
-            subscriber: url.to_string(),
-            filter: Filter::everything(),
-            delivery: fast_retries(0, None),
-        };
-        // 30 events are read and stuck at a stalled subscriber; shutdown
-        // drops them without committing.
-        let sut = start_plane(
-            under,
-            vec![route(&stalled_url)],
-            1000,
-            Duration::from_millis(200),
-            Some((&topic, "g")),
-        )
-        .await;
-        sut.publish(30, Duration::ZERO, &[]).await;
-        sut.settle_busy(30).await;
-        let end = sut.shutdown().await;
-        assert_eq!(
-            (end.routed, end.delivered, end.dropped),
-            (30, 0, 30),
-            "{under:?}"
-        );
-        release.send_replace(false);
-        // The same consumer group again: every one of the 30 comes back.
-        let (sub, url) = Subscriber::start(Behaviour::default()).await;
-        let sut = start_plane(
-            under,
-            vec![route(&url)],
-            1000,
-            Duration::from_secs(5),
-            Some((&topic, "g")),
-        )
-        .await;
-        sut.settle(|c| c.delivered == 30).await;
-        exactly_once(&sub.taken_ids(), 30);
-        let end = sut.shutdown().await;
-        assert_eq!(end.delivered, 30);
-    }
+async fn kafka_commits_only_what_was_delivered_so_a_restart_skips_nothing(under: Sut) {
+    let (release, stall) = watch::channel(true);
+    let (_, stalled_url) = Subscriber::start(Behaviour {
+        stall: Some(stall),
+        ..Behaviour::default()
+    })
+    .await;
+    let topic = fresh_topic();
+    kafka::admin::create_topic(&kafka().await, &topic, 4, 1)
+        .await
+        .unwrap();
+    let route = |url: &str| Route {
+        name: "only".into(),
+        subscriber: url.to_string(),
+        filter: Filter::everything(),
+        delivery: fast_retries(0, None),
+    };
+    // 30 events are read and stuck at a stalled subscriber; shutdown
+    // drops them without committing.
+    let sut = start_plane(
+        under,
+        vec![route(&stalled_url)],
+        1000,
+        Duration::from_millis(200),
+        Some((&topic, "g")),
+    )
+    .await;
+    sut.publish(30, Duration::ZERO, &[]).await;
+    sut.settle_busy(30).await;
+    let end = sut.shutdown().await;
+    assert_eq!(
+        (end.routed, end.delivered, end.dropped),
+        (30, 0, 30),
+        "{under:?}"
+    );
+    release.send_replace(false);
+    // The same consumer group again: every one of the 30 comes back.
+    let (sub, url) = Subscriber::start(Behaviour::default()).await;
+    let sut = start_plane(
+        under,
+        vec![route(&url)],
+        1000,
+        Duration::from_secs(5),
+        Some((&topic, "g")),
+    )
+    .await;
+    sut.settle(|c| c.delivered == 30).await;
+    exactly_once(&sub.taken_ids(), 30);
+    let end = sut.shutdown().await;
+    assert_eq!(end.delivered, 30);
 }
 
 /// A broker that refuses to create the topic asked for: here, because one of
@@ -1007,7 +1009,7 @@ async fn a_rebalance_loses_nothing_and_leaves_every_offset_committed() {
     };
     let start = || {
         start_plane(
-            Under::ChannelKafka,
+            Sut::ChannelKafka,
             routes(),
             1000,
             Duration::from_secs(5),

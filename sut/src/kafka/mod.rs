@@ -8,11 +8,13 @@
 //! - [`offsets`]: commit points that never skip an undelivered record.
 //! - [`plane`]: HTTP ingress -> topic -> one consumer group per route ->
 //!   HTTP delivery (retries, dead letter), for the three Kafka SUTs.
+//! - [`topic`]: a Kafka SUT's settings, and the run's topic on a broker.
 
 pub mod admin;
 pub mod local;
 pub mod offsets;
 pub mod plane;
+pub mod topic;
 
 use rdkafka::ClientConfig;
 

@@ -18,7 +18,9 @@ use crate::counters::{bump, control, Counters};
 use crate::dispatch::{Admitted, Dispatcher, Replies, ReplyRefused};
 use crate::event::Envelope;
 use crate::ingress::{full, read_event, text, until_empty};
-use crate::Running;
+use crate::running::Running;
+use crate::spec::Routing;
+use crate::spec::Sut;
 use brokerbench_core::cpu::ThreadCpu;
 use brokerbench_core::kafka_binding::to_http_headers;
 use brokerbench_core::wire::SutCounters;
@@ -47,31 +49,14 @@ const COMMIT_EVERY: Duration = Duration::from_millis(100);
 /// How long the ingress waits for the broker's acknowledgement.
 const PRODUCE_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// Which Kafka SUT.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum KafkaKind {
-    /// channel-kafka: every subscription gets every event.
-    Channel,
-    /// broker-kafka: triggers filter; replies go back to the topic.
-    Broker,
-    /// source-kafka: no ingress; records become CloudEvents for the sink.
-    Source,
-}
-
-impl KafkaKind {
-    pub fn name(self) -> &'static str {
-        match self {
-            KafkaKind::Channel => "channel-kafka",
-            KafkaKind::Broker => "broker-kafka",
-            KafkaKind::Source => "source-kafka",
-        }
-    }
-}
-
 /// A Kafka data plane.
 #[derive(Debug, Clone)]
 pub struct KafkaPlaneConfig {
-    pub kind: KafkaKind,
+    /// Which Kafka SUT: channel-kafka (every subscription gets every
+    /// event), broker-kafka (triggers filter; replies go back to the
+    /// topic) or source-kafka (no ingress; records become CloudEvents for
+    /// the sink).
+    pub sut: Sut,
     pub routes: Vec<Route>,
     /// `host:port[,host:port...]`.
     pub bootstrap: String,
@@ -134,7 +119,7 @@ impl ConsumerContext for GroupContext {
 
 /// The plane's shared state.
 pub struct KafkaPlane {
-    kind: KafkaKind,
+    sut: Sut,
     topic: String,
     producer: FutureProducer,
     groups: Vec<Arc<Group>>,
@@ -165,13 +150,13 @@ impl KafkaPlane {
     }
 
     async fn answer(&self, req: Request<Incoming>) -> Response<Full<Bytes>> {
-        let name = self.kind.name();
+        let name = self.sut.spec().name;
         if let Some(r) = control(req.method(), req.uri().path(), name, self.ready(), || {
             self.counters()
         }) {
             return r;
         }
-        if req.method() != Method::POST || self.kind == KafkaKind::Source {
+        if req.method() != Method::POST || !self.sut.spec().ingress {
             return text(
                 StatusCode::METHOD_NOT_ALLOWED,
                 "GET /healthz, /readyz, /metrics or /v1/counters; POST a CloudEvent (not to a source)\n",
@@ -246,6 +231,15 @@ impl Replies for std::sync::Weak<KafkaPlane> {
     }
 }
 
+impl crate::running::DataPlane for KafkaPlane {
+    fn counters(&self) -> SutCounters {
+        KafkaPlane::counters(self)
+    }
+    fn ready(&self) -> bool {
+        KafkaPlane::ready(self)
+    }
+}
+
 impl brokerbench_core::serve::Handler for KafkaPlane {
     fn answer(
         &self,
@@ -257,14 +251,14 @@ impl brokerbench_core::serve::Handler for KafkaPlane {
 
 /// A record as a CloudEvent: as carried (binary or structured binding), or,
 /// for a source, a new event around a plain record (id `partition-offset`).
-fn event_of(m: &impl Message, kind: KafkaKind, topic: &str) -> Option<Envelope> {
+fn event_of(m: &impl Message, sut: Sut, topic: &str) -> Option<Envelope> {
     let value = Bytes::copy_from_slice(m.payload().unwrap_or_default());
     let carried = m
         .headers()
         .and_then(|h| to_http_headers(h.iter().map(|h| (h.key, h.value.unwrap_or_default()))));
     let headers = match carried {
         Some(h) => h,
-        None if kind == KafkaKind::Source => {
+        None if !sut.spec().ingress => {
             let mut h = HeaderMap::new();
             let id = format!("{}-{}", m.partition(), m.offset());
             let source = format!("/brokerbench/kafka/{topic}#{}", m.partition());
@@ -308,8 +302,8 @@ pub fn start(
     let stop_workers = CancellationToken::new();
     let stop_reading = CancellationToken::new();
     let plane = Arc::new_cyclic(|weak: &std::sync::Weak<KafkaPlane>| {
-        let replies: Option<Arc<dyn Replies>> = match config.kind {
-            KafkaKind::Broker => Some(Arc::new(weak.clone())),
+        let replies: Option<Arc<dyn Replies>> = match config.sut.spec().routing {
+            Some(Routing::Broker) => Some(Arc::new(weak.clone())),
             _ => None,
         };
         let groups = config
@@ -349,7 +343,7 @@ pub fn start(
             })
             .collect();
         KafkaPlane {
-            kind: config.kind,
+            sut: config.sut,
             topic: config.topic.clone(),
             producer,
             groups,
@@ -421,7 +415,7 @@ async fn read(plane: Arc<KafkaPlane>, group: Arc<Group>, ordered: bool, stop: Ca
             continue;
         };
         let (partition, offset) = (m.partition(), m.offset());
-        let event = event_of(&m, plane.kind, &plane.topic);
+        let event = event_of(&m, plane.sut, &plane.topic);
         drop(m);
         let Some(event) = event else {
             bump(&plane.counters.rejected);
@@ -429,7 +423,7 @@ async fn read(plane: Arc<KafkaPlane>, group: Arc<Group>, ordered: bool, stop: Ca
             group.offsets.done(partition, offset);
             continue;
         };
-        if plane.kind == KafkaKind::Source && Arc::ptr_eq(&group, &plane.groups[0]) {
+        if !plane.sut.spec().ingress && Arc::ptr_eq(&group, &plane.groups[0]) {
             bump(&plane.counters.accepted);
         }
         if !group.dispatcher.route.filter.matches(&event) {

@@ -1,0 +1,151 @@
+//! A role's conversation with the aggregator, typed: plan, readiness, the
+//! start, progress, the clock, the finish and the report, on the paths of
+//! [`path`]. The sender and the receiver talk through it, and the tests
+//! with them; the aggregator serves the same paths.
+
+use crate::client::{ClientError, JsonClient};
+use crate::clock::ClockSync;
+use crate::plan::RunPlan;
+use crate::wire::{
+    ClockReading, ClockReport, Finish, Progress, Ready, ReceiverReport, SenderReport,
+};
+use std::time::Duration;
+
+/// The protocol's paths.
+pub mod path {
+    /// `GET`: the plan, `t0` unset until the start.
+    pub const PLAN: &str = "/v1/plan";
+    /// `GET`: the aggregator's clock ([`super::ClockReading`]).
+    pub const CLOCK: &str = "/v1/clock";
+    /// `POST` a [`super::Ready`].
+    pub const READY: &str = "/v1/ready";
+    /// `GET`, long poll: the plan with `t0`, once every role is ready.
+    pub const START: &str = "/v1/start";
+    /// `POST` a [`super::Progress`], once a second.
+    pub const PROGRESS: &str = "/v1/progress";
+    /// `GET`, long poll: a [`super::Finish`] when the receivers should report.
+    pub const FINISH: &str = "/v1/finish";
+    /// `POST` a [`super::SenderReport`].
+    pub const SENDER_REPORT: &str = "/v1/report/sender";
+    /// `POST` a [`super::ReceiverReport`].
+    pub const RECEIVER_REPORT: &str = "/v1/report/receiver";
+    /// `GET` on a SUT: its counters ([`crate::wire::SutCounters`]).
+    pub const COUNTERS: &str = "/v1/counters";
+}
+
+/// How long a role waits for the aggregator to answer at all (it may still
+/// be starting, or on its way up in another pod).
+pub const AGGREGATOR_PATIENCE: Duration = Duration::from_secs(60);
+/// How long a role waits for the start, or a receiver for the finish: as
+/// long as the aggregator waits for the other roles and the run.
+const LONG_POLL: Duration = Duration::from_secs(24 * 3600);
+/// Round trips a role on its own times to estimate its clock's offset from
+/// the aggregator's; the shortest counts.
+pub const CLOCK_ROUNDS: usize = 16;
+
+/// One role's session with the aggregator at a URL.
+#[derive(Clone)]
+pub struct Session {
+    client: JsonClient,
+}
+
+impl Session {
+    /// A session with the aggregator at `base` (`http://host:port`).
+    pub fn new(base: &str) -> Self {
+        Session {
+            client: JsonClient::new(base),
+        }
+    }
+
+    /// The aggregator's base URL.
+    pub fn base(&self) -> &str {
+        self.client.base()
+    }
+
+    /// The plan, waiting up to [`AGGREGATOR_PATIENCE`] for the aggregator
+    /// to answer.
+    pub async fn plan(&self) -> Result<RunPlan, ClientError> {
+        self.client
+            .get_patiently(path::PLAN, AGGREGATOR_PATIENCE)
+            .await
+    }
+
+    /// Says this role is ready to take part.
+    pub async fn ready(&self, ready: &Ready) -> Result<(), ClientError> {
+        let _: serde_json::Value = self
+            .client
+            .post(path::READY, ready, Duration::from_secs(10))
+            .await?;
+        Ok(())
+    }
+
+    /// Waits for the start: the plan with its `t0`.
+    pub async fn start(&self) -> Result<RunPlan, ClientError> {
+        self.client.get(path::START, LONG_POLL).await
+    }
+
+    /// Posts running counters; a lost one is followed by the next.
+    pub async fn progress(&self, progress: &Progress) {
+        let _: Result<serde_json::Value, _> = self
+            .client
+            .post(path::PROGRESS, progress, Duration::from_secs(2))
+            .await;
+    }
+
+    /// Waits for the finish (a receiver's cue to report): whether the run
+    /// was interrupted.
+    pub async fn finish(&self) -> Result<Finish, ClientError> {
+        self.client.get(path::FINISH, LONG_POLL).await
+    }
+
+    /// Hands in a sender's report.
+    pub async fn report_sender(&self, report: &SenderReport) -> Result<(), ClientError> {
+        self.report(path::SENDER_REPORT, report).await
+    }
+
+    /// Hands in a receiver's report.
+    pub async fn report_receiver(&self, report: &ReceiverReport) -> Result<(), ClientError> {
+        self.report(path::RECEIVER_REPORT, report).await
+    }
+
+    async fn report<T: serde::Serialize>(&self, path: &str, report: &T) -> Result<(), ClientError> {
+        let _: serde_json::Value = self
+            .client
+            .post(path, report, Duration::from_secs(60))
+            .await?;
+        Ok(())
+    }
+
+    /// Estimates this host's clock against the aggregator's over
+    /// `rounds` round trips (see [`crate::clock::estimate`]).
+    pub async fn clock_offset(&self, rounds: usize) -> Result<ClockSync, ClientError> {
+        let mut samples = Vec::with_capacity(rounds);
+        for _ in 0..rounds.max(1) {
+            let before_ns = crate::clock::system_now_ns();
+            let t: ClockReading = self.client.get(path::CLOCK, Duration::from_secs(5)).await?;
+            samples.push(crate::clock::ClockSample {
+                before_ns,
+                remote_ns: t.unix_ns,
+                after_ns: crate::clock::system_now_ns(),
+            });
+        }
+        Ok(crate::clock::estimate(&samples).expect("at least one sample"))
+    }
+
+    /// Estimates this host's clock against the aggregator's (when the run
+    /// starts) and makes it this process's view of the run's clock.
+    pub async fn adopt_clock(&self) -> Result<ClockSync, ClientError> {
+        let sync = self.clock_offset(CLOCK_ROUNDS).await?;
+        crate::clock::adopt(sync);
+        Ok(sync)
+    }
+
+    /// How the clock adopted at the start stands now (when the role
+    /// reports): the difference is the drift.
+    pub async fn clock_report(&self, start: ClockSync) -> ClockReport {
+        ClockReport {
+            start,
+            end: self.clock_offset(CLOCK_ROUNDS).await.ok(),
+        }
+    }
+}

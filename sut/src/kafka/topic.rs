@@ -1,0 +1,73 @@
+//! What a Kafka SUT stands on: its settings, and the run's topic on a
+//! broker (a cluster given by `--kafka-bootstrap`, or a local one started
+//! for the run and stopped with it).
+
+use super::local::LocalKafka;
+use super::plane::KafkaPlaneConfig;
+use super::KafkaError;
+use crate::config::ImcConfig;
+use std::time::Duration;
+
+/// A Kafka SUT's settings, validated.
+#[derive(Debug, Clone)]
+pub struct KafkaSettings {
+    /// A cluster to use; `None` starts a local broker.
+    pub bootstrap: Option<String>,
+    pub partitions: i32,
+    pub replication: i32,
+    /// The consumers' `fetch.wait.max.ms`.
+    pub fetch_wait: Duration,
+    /// The producer's `linger.ms`.
+    pub linger: Duration,
+    /// One event in flight per partition; `None`: the SUT's default.
+    pub ordered: Option<bool>,
+}
+
+/// The run's topic and the broker it is on (the local one, when the run
+/// started it, lives as long as this does).
+pub struct KafkaTopic {
+    pub bootstrap: String,
+    pub name: String,
+    /// The local broker started for it, if any; stopped when dropped.
+    pub local: Option<LocalKafka>,
+}
+
+impl KafkaSettings {
+    /// Finds or starts the broker and creates topic `name` (kept if it
+    /// exists).
+    pub async fn topic(&self, name: &str) -> Result<KafkaTopic, KafkaError> {
+        let (bootstrap, local) = match &self.bootstrap {
+            Some(b) => (b.clone(), None),
+            None => {
+                let b = LocalKafka::start().await?;
+                eprintln!("local Kafka-protocol broker (tansu) on {}", b.bootstrap);
+                (b.bootstrap.clone(), Some(b))
+            }
+        };
+        super::admin::create_topic(&bootstrap, name, self.partitions, self.replication).await?;
+        Ok(KafkaTopic {
+            bootstrap,
+            name: name.to_string(),
+            local,
+        })
+    }
+
+    /// The data plane of the Kafka SUT `imc.sut` on `topic`, with the
+    /// routes and bounds of `imc`.
+    pub fn plane(&self, topic: &KafkaTopic, imc: &ImcConfig) -> KafkaPlaneConfig {
+        KafkaPlaneConfig {
+            sut: imc.sut,
+            routes: imc.routes.clone(),
+            bootstrap: topic.bootstrap.clone(),
+            topic: topic.name.clone(),
+            group_prefix: topic.name.clone(),
+            ordered: self.ordered.unwrap_or(imc.sut.spec().ordered),
+            capacity: imc.capacity,
+            connections: imc.connections,
+            fetch_wait: self.fetch_wait,
+            linger: self.linger,
+            max_event_bytes: imc.max_event_bytes,
+            grace: imc.grace,
+        }
+    }
+}
