@@ -1,28 +1,24 @@
 //! `brokerbench`: the binary that ties the roles together.
 //!
 //! Layout:
-//! - [`opts`]: command-line options (clap), one struct per subcommand, and
-//!   their validation into the roles' configs.
+//! - [`args`]: command-line options (clap), one file per family of
+//!   subcommands, and their validation into [`config`].
+//! - [`config`]: the validated settings each command runs with.
 //! - [`local`]: `brokerbench run`: aggregator, receiver, SUT and sender on
 //!   loopback in one process, each role on its own runtime.
 //! - [`search`]: `brokerbench search`, bisection for the highest rate meeting an SLO.
 //! - [`profiling`]: `run --profile`, profiles of the roles during a step.
-//! - [`role_opts`]: options of the standalone roles (`sender`, `receiver`,
-//!   `aggregator`).
 //! - [`roles`]: the standalone roles (`sender`, `receiver`, `aggregator`,
 //!   `sut`) for running on separate hosts or pods.
-//! - [`sut_opts`]: options of the SUTs the suite runs itself (shared by
-//!   `run` and `sut`).
 
+pub mod args;
+pub mod config;
 pub mod local;
-pub mod opts;
 pub mod profiling;
-pub mod role_opts;
 pub mod roles;
 pub mod search;
-pub mod sut_opts;
 
-pub use opts::{Command, Opts};
+pub use args::{Command, Opts};
 
 /// Exit code of a run cut short by Ctrl-C (partial results were written).
 pub const EXIT_INTERRUPTED: i32 = 130;

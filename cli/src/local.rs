@@ -3,7 +3,7 @@
 //! their own (so each role's CPU per event is measured apart), and they talk
 //! to the aggregator over loopback HTTP with the same protocol as across pods.
 
-use crate::opts::LocalConfig;
+use crate::config::LocalConfig;
 use anyhow::Context;
 use brokerbench_aggregator::plot::PlotOptions;
 use brokerbench_aggregator::slo::Slo;
@@ -24,7 +24,7 @@ pub async fn run(config: LocalConfig, shutdown: CancellationToken) -> anyhow::Re
 
 /// Profiles being captured while a run goes on.
 struct Profiling {
-    plan: crate::opts::ProfilePlan,
+    plan: crate::config::ProfilePlan,
     task: tokio::task::JoinHandle<Vec<crate::profiling::StepProfiles>>,
 }
 

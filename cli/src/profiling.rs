@@ -4,7 +4,7 @@
 //! share one process; the flamegraph of a role keeps the samples of its
 //! threads (`bb-sender` and `bb-pacer`, `bb-receiver`).
 
-use crate::opts::ProfilePlan;
+use crate::config::ProfilePlan;
 use brokerbench_aggregator::model::Summary;
 use brokerbench_core::clock::{instant_at, unix_now_ns};
 use brokerbench_core::session::Session;

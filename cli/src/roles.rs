@@ -1,7 +1,6 @@
 //! The standalone roles, for separate hosts or pods.
 
-use crate::opts::{AggregatorRoleConfig, ReceiverRoleConfig, SenderRoleConfig};
-use crate::sut_opts::SutRoleConfig;
+use crate::config::{AggregatorRoleConfig, ReceiverRoleConfig, SenderRoleConfig, SutRoleConfig};
 use anyhow::Context;
 use brokerbench_core::cpu::ThreadCpu;
 use brokerbench_core::session::Session;

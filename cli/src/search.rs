@@ -4,32 +4,14 @@
 //! done by the suite. Every trial is a full run with its own results folder;
 //! the trail of tried rates is printed and saved (`search.tsv`).
 
+use crate::config::SearchConfig;
 use crate::local::run_local;
-use crate::opts::LocalConfig;
 use anyhow::{bail, Context};
 use brokerbench_aggregator::model::Summary;
-use brokerbench_aggregator::slo::Slo;
 use brokerbench_core::pace::Schedule;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use tokio_util::sync::CancellationToken;
-
-/// Validated `search` settings.
-#[derive(Debug, Clone)]
-pub struct SearchConfig {
-    /// Everything but the pace, as for `run`.
-    pub run: LocalConfig,
-    pub slo: Slo,
-    /// Rates to search between, events/s.
-    pub low: u32,
-    pub high: u32,
-    /// Seconds of each bisection trial.
-    pub seconds: u32,
-    /// Seconds of the confirming run.
-    pub confirm_seconds: u32,
-    /// Stop when the bracket is narrower than this fraction of its low end.
-    pub precision: f64,
-}
 
 /// One tried rate.
 #[derive(Debug, Clone)]

@@ -3,13 +3,13 @@
 
 #![allow(dead_code)]
 
+use brokerbench::args::{Command, Opts};
 use brokerbench::local::run_local;
-use brokerbench::opts::{Command, Opts};
 use brokerbench_aggregator::Finished;
 use clap::Parser;
 use tokio_util::sync::CancellationToken;
 
-pub fn config(extra: &[&str]) -> brokerbench::opts::LocalConfig {
+pub fn config(extra: &[&str]) -> brokerbench::config::LocalConfig {
     let out = std::env::temp_dir().join("brokerbench-tests");
     let mut args = vec!["brokerbench", "run", "--quiet", "--drain-seconds", "1"];
     if !extra.contains(&"--warmup-seconds") {

@@ -2,15 +2,13 @@
 //! `run --sut channel-imc|broker-imc` and `brokerbench sut`, the fan-out of a
 //! local run, and the standalone `sut` command.
 
-use crate::opts::ProfileOpts;
+use super::common::ProfileOpts;
+use crate::config::{FanOut, SutRoleConfig};
 use anyhow::bail;
-use brokerbench_core::identity::EVENT_TYPE;
 use brokerbench_sut::config::{self, DeliveryPatch, DeliverySpec, ImcConfig, Route, Routing};
-use brokerbench_sut::filter::Filter;
 use brokerbench_sut::kafka::topic::KafkaSettings;
 use brokerbench_sut::{PlaneKind, Sut};
 use clap::Args;
-use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
@@ -97,80 +95,13 @@ pub struct FanOutOpts {
 }
 
 impl FanOutOpts {
-    /// Deliveries owed per event by a SUT that routes so.
-    pub fn copies(&self, routing: Option<Routing>) -> u32 {
-        match routing {
-            Some(Routing::Channel) => self.subscribers,
-            Some(Routing::Broker) => self.matching,
-            None => 1,
-        }
-    }
-
-    /// Checks the fan-out flags against the SUT (`name`, routing so) they
-    /// are given for.
-    pub fn check(&self, routing: Option<Routing>, name: &str) -> anyhow::Result<()> {
-        let (subs, trig) = (
-            self.subscribers != 1,
-            self.triggers != 1 || self.matching != 1,
-        );
-        match routing {
-            None if subs || trig => {
-                bail!("--subscribers, --triggers and --matching are for a channel or broker SUT, not {name}")
-            }
-            Some(Routing::Channel) if trig => {
-                bail!("{name} takes --subscribers; --triggers and --matching are for a broker")
-            }
-            Some(Routing::Broker) if subs => {
-                bail!("{name} takes --triggers and --matching; --subscribers is for a channel")
-            }
-            Some(Routing::Channel) if self.subscribers == 0 => {
-                bail!("--subscribers must be at least 1")
-            }
-            Some(Routing::Broker) if self.matching == 0 || self.matching > self.triggers => {
-                bail!(
-                    "--matching must be between 1 and --triggers ({})",
-                    self.triggers
-                )
-            }
-            _ => Ok(()),
-        }
-    }
-
-    /// The routes of a local run: every copy `k` to `receiver/c/k`. A
-    /// broker's matching triggers filter on the suite's event type (exact),
-    /// the others on types it never sends (prefix, then suffix, alternately)
-    /// so every trigger's filter is evaluated for every event.
-    pub fn routes(&self, routing: Routing, receiver: &str, delivery: &DeliverySpec) -> Vec<Route> {
-        let url = |k: u32| format!("{}/c/{k}", receiver.trim_end_matches('/'));
-        let route = |k: u32, filter| Route {
-            name: format!(
-                "{}-{k}",
-                match routing {
-                    Routing::Channel => "subscription",
-                    Routing::Broker => "trigger",
-                }
-            ),
-            subscriber: url(k),
-            filter,
-            delivery: delivery.clone(),
-        };
-        let one = |k: &str, v: String| BTreeMap::from([(k.to_string(), v)]);
-        match routing {
-            Routing::Channel => (0..self.subscribers)
-                .map(|k| route(k, Filter::everything()))
-                .collect(),
-            Routing::Broker => (0..self.triggers)
-                .map(|k| {
-                    let filter = if k < self.matching {
-                        Filter::Exact(one("type", EVENT_TYPE.to_string()))
-                    } else if k % 2 == 0 {
-                        Filter::Prefix(one("type", format!("dev.other.{k}.")))
-                    } else {
-                        Filter::Suffix(one("type", format!(".other.{k}")))
-                    };
-                    route(k, filter)
-                })
-                .collect(),
+    /// The fan-out the flags say.
+    pub fn fan_out(&self) -> FanOut {
+        FanOut {
+            subscribers: self.subscribers,
+            triggers: self.triggers,
+            matching: self.matching,
+            sut_threads: self.sut_threads,
         }
     }
 }
@@ -223,17 +154,6 @@ fn serves(name: &str) -> Result<Sut, String> {
         )),
         Err(e) => Err(e.to_string()),
     }
-}
-
-/// Validated `sut` settings.
-#[derive(Debug, Clone)]
-pub struct SutRoleConfig {
-    pub listen: SocketAddr,
-    pub threads: usize,
-    /// The SUT, its routes and bounds (for a Kafka SUT too).
-    pub imc: ImcConfig,
-    /// A Kafka SUT: its settings and its topic's name.
-    pub kafka: Option<(KafkaSettings, String)>,
 }
 
 impl SutOpts {

@@ -1,13 +1,12 @@
 //! Options of the standalone roles (`sender`, `receiver`, `aggregator`),
 //! for separate hosts or pods, and their validation into the roles' configs.
 
-use crate::opts::{
+use super::common::{
     check_url, ClockFaultOpts, FaultOpts, OutputOpts, PlanOpts, ProfileOpts, PublishOpts,
     DEFAULT_CONNECTIONS,
 };
+use crate::config::{AggregatorRoleConfig, ReceiverRoleConfig, SenderRoleConfig};
 use anyhow::bail;
-use brokerbench_aggregator::plot::PlotOptions;
-use brokerbench_aggregator::slo::Slo;
 use brokerbench_aggregator::AggregatorConfig;
 use brokerbench_receiver::ReceiverConfig;
 use brokerbench_sender::config::{PacerMode, Target};
@@ -37,14 +36,6 @@ pub struct SenderOpts {
     pub clock_faults: ClockFaultOpts,
 }
 
-/// Validated `sender` settings.
-#[derive(Debug, Clone)]
-pub struct SenderRoleConfig {
-    pub aggregator: String,
-    pub sender: SenderConfig,
-    pub clock_faults: ClockFaultOpts,
-}
-
 impl SenderOpts {
     pub fn into_config(self) -> anyhow::Result<SenderRoleConfig> {
         let target = Target::parse(&self.target)?;
@@ -58,7 +49,7 @@ impl SenderOpts {
                 sync_clock: true,
                 ..sender
             },
-            clock_faults: self.clock_faults,
+            clock_faults: self.clock_faults.fault(),
         })
     }
 }
@@ -95,23 +86,13 @@ pub struct ReceiverOpts {
     pub clock_faults: ClockFaultOpts,
 }
 
-/// Validated `receiver` settings.
-#[derive(Debug, Clone)]
-pub struct ReceiverRoleConfig {
-    pub aggregator: String,
-    pub listen: SocketAddr,
-    pub threads: usize,
-    pub receiver: ReceiverConfig,
-    pub clock_faults: ClockFaultOpts,
-}
-
 impl ReceiverOpts {
     pub fn into_config(self) -> anyhow::Result<ReceiverRoleConfig> {
         Ok(ReceiverRoleConfig {
             aggregator: check_url(&self.aggregator, "--aggregator")?,
             listen: self.listen,
             threads: self.threads.max(1),
-            clock_faults: self.clock_faults,
+            clock_faults: self.clock_faults.fault(),
             receiver: ReceiverConfig {
                 // On its own host: its clock is estimated against the aggregator's.
                 sync_clock: true,
@@ -164,15 +145,6 @@ pub struct AggregatorOpts {
     pub plan: PlanOpts,
     #[command(flatten)]
     pub output: OutputOpts,
-}
-
-/// Validated `aggregator` settings.
-#[derive(Debug, Clone)]
-pub struct AggregatorRoleConfig {
-    pub listen: SocketAddr,
-    pub aggregator: AggregatorConfig,
-    pub plot: Option<PlotOptions>,
-    pub slo: Option<Slo>,
 }
 
 impl AggregatorOpts {

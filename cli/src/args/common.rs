@@ -1,0 +1,373 @@
+//! The options several commands share: the plan, how the sender
+//! publishes, where results go, graphs, faults, the profiling port.
+
+use crate::config::ClockFault;
+use anyhow::{bail, Context};
+use brokerbench_aggregator::plot::PlotOptions;
+use brokerbench_aggregator::slo::Slo;
+use brokerbench_core::pace::Schedule;
+use brokerbench_core::plan::{RunPlan, Warmup};
+use brokerbench_receiver::ReceiverFaults;
+use brokerbench_sender::config::{Mode, PacerMode, SenderFaults, Target};
+use brokerbench_sender::SenderConfig;
+use brokerbench_sut::Sut;
+use clap::Args;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// Which graphs to draw.
+#[derive(Debug, Clone, Args)]
+pub struct GraphOpts {
+    /// Also write SVG copies of the graphs.
+    #[arg(long)]
+    pub svg: bool,
+    /// Also draw trimmed.png: the six-metric graph without the first N
+    /// seconds (the warmup-trimmed, "sanitized" graph).
+    #[arg(long, value_name = "N")]
+    pub trim_seconds: Option<u64>,
+    /// Also draw zoom.png: the six-metric graph from second FROM to TO.
+    #[arg(long, value_name = "FROM:TO")]
+    pub zoom: Option<String>,
+}
+
+impl GraphOpts {
+    pub(crate) fn options(&self) -> anyhow::Result<PlotOptions> {
+        let zoom = match &self.zoom {
+            None => None,
+            Some(z) => {
+                let parsed = z
+                    .split_once(':')
+                    .and_then(|(a, b)| Some((a.parse::<f64>().ok()?, b.parse::<f64>().ok()?)))
+                    .filter(|(a, b)| a < b);
+                Some(parsed.with_context(|| {
+                    format!("--zoom {z:?}: expected FROM:TO seconds, FROM < TO")
+                })?)
+            }
+        };
+        Ok(PlotOptions {
+            svg: self.svg,
+            trim_seconds: self.trim_seconds,
+            zoom,
+        })
+    }
+}
+
+/// Where results go and what is shown while they are made.
+#[derive(Debug, Clone, Args)]
+pub struct OutputOpts {
+    /// Parent folder of the results folder.
+    #[arg(long, default_value = "results", value_name = "DIR")]
+    pub out: PathBuf,
+    /// No live progress lines.
+    #[arg(long)]
+    pub quiet: bool,
+    /// Do not draw graphs at the end.
+    #[arg(long)]
+    pub no_plot: bool,
+    #[command(flatten)]
+    pub graphs: GraphOpts,
+    /// Objectives the run must meet, e.g. "e2e.p99.99<50ms,lost=0"; the exit
+    /// code is 3 when one is missed. Latencies: publish, publish_raw, e2e,
+    /// e2e_raw, lag with .p50 .p90 .p99 .p99.9 .p99.99 .max (us, ms, s);
+    /// counts: lost, failed, duplicates, unexpected, rejected.
+    #[arg(long, value_name = "SPEC")]
+    pub slo: Option<String>,
+}
+
+impl OutputOpts {
+    pub(crate) fn slo(&self) -> anyhow::Result<Option<Slo>> {
+        Ok(self.slo.as_deref().map(Slo::parse).transpose()?)
+    }
+
+    /// The graphs to draw at the end, if any.
+    pub(crate) fn plot(&self) -> anyhow::Result<Option<PlotOptions>> {
+        if self.no_plot {
+            return Ok(None);
+        }
+        self.graphs.options().map(Some)
+    }
+}
+
+/// What every role agrees on: the run plan.
+#[derive(Debug, Clone, Args)]
+pub struct PlanOpts {
+    /// Pace: inline steps `rps:seconds[,rps:seconds...]` (seconds default to
+    /// 10), a pace file, or the name of a file in paces/ (e.g. `1k-2k`).
+    #[arg(
+        long,
+        default_value = "1000:10",
+        value_name = "PACE",
+        allow_hyphen_values = true
+    )]
+    pub pace: String,
+    /// Bytes of data in each event.
+    #[arg(long, default_value_t = 8192, value_name = "BYTES")]
+    pub payload_size: usize,
+    /// Events per second during warmup (same connections, excluded from every figure).
+    #[arg(long, default_value_t = 500, value_name = "RPS")]
+    pub warmup_rate: u32,
+    /// Seconds of warmup before the measured schedule; 0 for none.
+    #[arg(long, default_value_t = 3, value_name = "SECONDS")]
+    pub warmup_seconds: u32,
+    /// Seconds the receiver keeps listening after the last send before
+    /// undelivered events count as lost.
+    #[arg(long, default_value_t = 5, value_name = "SECONDS")]
+    pub drain_seconds: u32,
+    /// Deliveries owed per event when an external SUT fans out (N
+    /// subscriptions or matching triggers delivering to the receiver's
+    /// /c/0 ... /c/N-1). A local SUT sets it from --subscribers/--matching.
+    #[arg(long, default_value_t = 1, value_name = "N")]
+    pub copies: u32,
+    /// Values of the `partitionkey` extension the events are spread over
+    /// (event seq has key seq % N; on Kafka, the record key): order is
+    /// checked within each key. 0: no `partitionkey`, so Kafka producers
+    /// batch records freely; order is then checked across each sender
+    /// [default: 100; 0 for a Kafka SUT on the local broker `run` starts,
+    /// whose fetches grow with the number of record batches: docs/suts.md]
+    #[arg(long, value_name = "N")]
+    pub partition_keys: Option<u32>,
+}
+
+impl PlanOpts {
+    /// The plan (without `t0`) for `scenario`; `keys` is the number of
+    /// partition keys unless `--partition-keys` says otherwise.
+    pub fn plan(
+        &self,
+        scenario: &str,
+        senders: u32,
+        receivers: u32,
+        keys: u32,
+    ) -> anyhow::Result<RunPlan> {
+        let schedule = Schedule::from_arg(&self.pace, Path::new("paces"))?;
+        if self.payload_size == 0 {
+            bail!("--payload-size must be at least 1 byte");
+        }
+        let warmup = match (self.warmup_seconds, self.warmup_rate) {
+            (0, _) => None,
+            (_, 0) => bail!("--warmup-rate must be at least 1 when --warmup-seconds is set"),
+            (seconds, rate) => Some(Warmup { rate, seconds }),
+        };
+        if self.copies == 0 {
+            bail!("--copies must be at least 1");
+        }
+        Ok(RunPlan {
+            copies: self.copies,
+            partition_keys: self.partition_keys.unwrap_or(keys),
+            run_id: run_id(),
+            scenario: scenario.to_string(),
+            schedule,
+            payload_size: self.payload_size,
+            warmup,
+            drain_seconds: self.drain_seconds,
+            senders,
+            receivers,
+            t0_unix_ns: None,
+        })
+    }
+}
+
+/// A run id unique enough to tell runs apart: time plus random bits.
+fn run_id() -> String {
+    use std::hash::{BuildHasher, RandomState};
+    let rand = RandomState::new().hash_one(std::process::id()) & 0xffff_ffff;
+    format!("{}-{rand:08x}", chrono::Utc::now().format("%Y%m%dT%H%M%S"))
+}
+
+/// The sender's connections unless `--connections` says otherwise.
+pub const DEFAULT_CONNECTIONS: usize = 64;
+
+/// The sender's connections before the start, unless `--connections`
+/// says: what the SUT's spec asks for, the default for an external one.
+pub fn default_connections(sut: Sut, external: bool) -> usize {
+    match external {
+        true => DEFAULT_CONNECTIONS,
+        false => sut.spec().connections,
+    }
+}
+
+/// The pacer of `run --sut`, unless `--pacer` says: what the SUT's spec asks for.
+pub fn default_pacer(sut: Sut) -> PacerMode {
+    match sut.spec().sleeping_pacer {
+        true => PacerMode::Sleep,
+        false => PacerMode::Spin,
+    }
+}
+
+/// Most connections a sender opens unless `--max-connections` says.
+pub const DEFAULT_MAX_CONNECTIONS: usize = 1024;
+
+/// How the sender publishes.
+#[derive(Debug, Clone, Args)]
+pub struct PublishOpts {
+    /// Keep-alive connections opened to the target before the start, one
+    /// request in flight on each [default: 64; 256 for `run --sut
+    /// channel-kafka|broker-kafka`, whose ingress answers only once Kafka
+    /// acknowledged the write].
+    #[arg(long, value_name = "N")]
+    pub connections: Option<usize>,
+    /// Most connections open at once. When events queue for a connection
+    /// because the SUT is slow to answer (none for 20 ms, or 20 ms or more
+    /// on average), the sender opens what the offered rate needs, up to
+    /// this many, so the SUT keeps seeing the planned load; past it, events
+    /// wait for a connection (connection wait) [default: 1024, or
+    /// --connections if more].
+    #[arg(long, value_name = "N")]
+    pub max_connections: Option<usize>,
+    /// Seconds to open a connection; every initial connection must open
+    /// within it, or the run stops before it starts, naming the target.
+    #[arg(long, default_value_t = 5.0, value_name = "SECONDS")]
+    pub connect_timeout: f64,
+    /// Seconds before a request counts as a timeout failure. After the
+    /// schedule, queued events get this long to leave before they fail as
+    /// `cancelled`.
+    #[arg(long, default_value_t = 10.0, value_name = "SECONDS")]
+    pub request_timeout: f64,
+    /// Most events in flight (queued for a connection or awaiting an answer);
+    /// events due beyond it are counted as failures, never delayed.
+    #[arg(long, default_value_t = 20_000, value_name = "N")]
+    pub max_inflight: u64,
+    /// Send structured-mode CloudEvents (JSON) instead of binary mode.
+    #[arg(long)]
+    pub structured: bool,
+    /// How the pacer waits: `spin` keeps the sender's thread busy so no event
+    /// waits for a wake-up (schedule lag in microseconds, one busy core);
+    /// `sleep` sleeps between releases (little CPU, lag up to the machine's
+    /// wake-up latency, milliseconds on many VMs) [default: spin; sleep for
+    /// `run --sut channel-kafka|broker-kafka|source-kafka`, whose e2e floor
+    /// is the broker's fetch wait, milliseconds: there a spinning core only
+    /// takes CPU from the SUT and the local broker]
+    #[arg(long, value_name = "MODE", value_parser = ["spin", "sleep"])]
+    pub pacer: Option<String>,
+    /// Worker threads of the sender's runtime.
+    #[arg(long, default_value_t = 1, value_name = "N")]
+    pub sender_threads: usize,
+    /// Test fault: send every Nth accepted event twice.
+    #[arg(long, hide = true, value_name = "N")]
+    pub fault_duplicate_every: Option<u64>,
+}
+
+impl PublishOpts {
+    /// The sender's configuration; `connections` unless `--connections`,
+    /// `pacer` unless `--pacer`.
+    pub(crate) fn config(
+        &self,
+        target: Target,
+        index: u32,
+        connections: usize,
+        pacer: PacerMode,
+    ) -> anyhow::Result<SenderConfig> {
+        let connections = self.connections.unwrap_or(connections);
+        if connections == 0 {
+            bail!("--connections must be at least 1");
+        }
+        let max_connections = match self.max_connections {
+            Some(m) if m < connections => bail!(
+                "--max-connections {m} is below the {connections} connections opened before the start"
+            ),
+            Some(m) => m,
+            None => DEFAULT_MAX_CONNECTIONS.max(connections),
+        };
+        for (flag, seconds) in [
+            ("--request-timeout", self.request_timeout),
+            ("--connect-timeout", self.connect_timeout),
+        ] {
+            if !(seconds > 0.0 && seconds.is_finite() && seconds < 1e9) {
+                bail!("{flag} must be a positive number of seconds, not {seconds}");
+            }
+        }
+        if self.max_inflight == 0 {
+            bail!("--max-inflight must be at least 1");
+        }
+        Ok(SenderConfig {
+            index,
+            connections,
+            max_connections,
+            connect_timeout: Duration::from_secs_f64(self.connect_timeout),
+            request_timeout: Duration::from_secs_f64(self.request_timeout),
+            max_inflight: self.max_inflight,
+            mode: if self.structured {
+                Mode::Structured
+            } else {
+                Mode::Binary
+            },
+            pacer: match self.pacer.as_deref() {
+                Some("sleep") => PacerMode::Sleep,
+                Some(_) => PacerMode::Spin,
+                None => pacer,
+            },
+            threads: self.sender_threads.max(1),
+            faults: SenderFaults {
+                duplicate_every: self.fault_duplicate_every.filter(|n| *n > 0),
+            },
+            ..SenderConfig::new(target)
+        })
+    }
+}
+
+/// Test-only receiver faults (hidden from --help).
+#[derive(Debug, Clone, Args)]
+pub struct FaultOpts {
+    /// Test fault: answer 202 to every Nth event but never record it.
+    #[arg(long, hide = true, value_name = "N")]
+    pub fault_drop_every: Option<u64>,
+    /// Test fault: stall the receiver this many seconds after t0 ...
+    #[arg(long, hide = true, value_name = "SECONDS")]
+    pub fault_stall_at: Option<f64>,
+    /// ... for this many seconds.
+    #[arg(long, hide = true, value_name = "SECONDS", default_value_t = 1.0)]
+    pub fault_stall_seconds: f64,
+}
+
+impl FaultOpts {
+    pub(crate) fn faults(&self) -> ReceiverFaults {
+        ReceiverFaults {
+            drop_every: self.fault_drop_every.filter(|n| *n > 0),
+            stall: self.fault_stall_at.map(|at| {
+                (
+                    Duration::from_secs_f64(at.max(0.0)),
+                    Duration::from_secs_f64(self.fault_stall_seconds.max(0.0)),
+                )
+            }),
+        }
+    }
+}
+
+/// Test-only clock faults of a role on its own (hidden from --help).
+#[derive(Debug, Clone, Args)]
+pub struct ClockFaultOpts {
+    /// Test fault: this role's clock reads this many ms off ...
+    #[arg(long, hide = true, value_name = "MS", allow_hyphen_values = true)]
+    pub fault_clock_shift_ms: Option<f64>,
+    /// ... and drifts this many millionths of a second per second further.
+    #[arg(long, hide = true, value_name = "PPM", allow_hyphen_values = true)]
+    pub fault_clock_drift_ppm: Option<f64>,
+}
+
+impl ClockFaultOpts {
+    pub(crate) fn fault(&self) -> ClockFault {
+        ClockFault {
+            shift_ms: self.fault_clock_shift_ms,
+            drift_ppm: self.fault_clock_drift_ppm,
+        }
+    }
+}
+
+/// The profiling port of a role.
+#[derive(Debug, Clone, Args)]
+pub struct ProfileOpts {
+    /// Serve pprof profiles of this process on ADDR: /debug/pprof/profile?seconds=N
+    /// (CPU) and /debug/pprof/heap; off unless given.
+    #[arg(long, value_name = "ADDR")]
+    pub profile_listen: Option<SocketAddr>,
+}
+
+pub(crate) fn check_url(url: &str, flag: &str) -> anyhow::Result<String> {
+    let uri: http::Uri = url
+        .parse()
+        .with_context(|| format!("{flag} {url:?} is not a URL"))?;
+    if uri.scheme_str() != Some("http") || uri.authority().is_none() {
+        bail!("{flag} {url:?}: expected http://host:port");
+    }
+    Ok(url.to_string())
+}

@@ -1,0 +1,70 @@
+//! Command-line options (clap), one file per family of subcommands; each
+//! turns into its validated config (`crate::config`) once, with every
+//! cross-flag check.
+//!
+//! Layout:
+//! - [`common`]: what several commands share (plan, publishing, output,
+//!   graphs, faults, the profiling port).
+//! - [`run`]: options of `run`, a whole scenario on this machine.
+//! - [`roles`]: options of the roles on their own (`sender`, `receiver`,
+//!   `aggregator`).
+//! - [`sut`]: options of `sut`, and the SUT flags `run` shares with it.
+//! - [`tools`]: options of `search`, `compare`, `plot` and `profile`.
+
+pub mod common;
+pub mod roles;
+pub mod run;
+pub mod sut;
+pub mod tools;
+
+pub use roles::{AggregatorOpts, ReceiverOpts, SenderOpts};
+pub use run::RunOpts;
+pub use sut::SutOpts;
+pub use tools::{CaptureOpts, CompareOpts, PlotOpts, SearchOpts};
+
+use clap::{Parser, Subcommand};
+
+/// Throughput and latency test suite for event brokers.
+///
+/// A sender publishes CloudEvents at a paced, open-loop rate through a system
+/// under test to a receiver; the aggregator joins their ledgers and writes
+/// results/<timestamp>-<scenario>/ (summary.json, series.tsv, steps.tsv, lost.tsv).
+#[derive(Debug, Parser)]
+#[command(name = "brokerbench", version, propagate_version = true)]
+pub struct Opts {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run a whole scenario on this machine: receiver, SUT, sender and
+    /// aggregator on loopback; prints progress and a summary, writes results.
+    Run(RunOpts),
+    /// The sender role alone: publish paced CloudEvents to --target, on the
+    /// plan of the aggregator at --aggregator.
+    Sender(SenderOpts),
+    /// The receiver role alone: accept CloudEvents on --listen and report to
+    /// the aggregator at --aggregator.
+    Receiver(ReceiverOpts),
+    /// The aggregator role alone: hand out the plan, start the run when every
+    /// role is ready, join the ledgers, write results.
+    Aggregator(AggregatorOpts),
+    /// Capture a CPU or heap profile from any pprof HTTP endpoint: writes the
+    /// .pb.gz and a flamegraph .svg.
+    Profile(CaptureOpts),
+    /// Draw the graphs of a results folder with gnuplot (six-metric.png,
+    /// points.png, generator.png; trimmed, zoom and SVG on request).
+    Plot(PlotOpts),
+    /// Compare runs: per-step deltas of throughput and latency against the
+    /// first, the spread of three or more runs of one pace, and one graph.
+    Compare(CompareOpts),
+    /// Serve a SUT on its own: the in-memory or Kafka-backed channel or
+    /// broker, or the Kafka source, with subscribers or triggers from flags
+    /// or a config file. Runs until Ctrl-C, then drains and prints its
+    /// counters.
+    Sut(SutOpts),
+    /// Find the highest rate that meets --slo: bisection over short runs,
+    /// then a longer confirming run; prints and saves the trail (search.tsv).
+    Search(SearchOpts),
+}

@@ -1,0 +1,266 @@
+//! Options of `run`: a whole scenario on this machine.
+
+use super::common::{
+    check_url, default_connections, default_pacer, FaultOpts, OutputOpts, PlanOpts, ProfileOpts,
+    PublishOpts,
+};
+use super::sut::{FanOutOpts, ImcOpts, KafkaOpts};
+use crate::config::{LocalConfig, LocalImc, ProfilePlan};
+use anyhow::bail;
+use brokerbench_receiver::ReceiverConfig;
+use brokerbench_sender::config::Target;
+use brokerbench_sut::Sut;
+use clap::Args;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+/// `brokerbench run`.
+#[derive(Debug, Clone, Args)]
+pub struct RunOpts {
+    #[command(flatten)]
+    pub profiling: ProfileOpts,
+    /// System under test the suite starts itself: `direct` (sender ->
+    /// receiver), `channel-imc` (in-memory channel), `broker-imc` (in-memory
+    /// broker with triggers), `channel-kafka`, `broker-kafka` (the same,
+    /// backed by a Kafka topic) or `source-kafka` (the sender produces to a
+    /// topic, a source adapter POSTs each record to the receiver).
+    #[arg(long, default_value = "direct", value_name = "SUT")]
+    pub sut: String,
+    #[command(flatten)]
+    pub fan_out: FanOutOpts,
+    #[command(flatten)]
+    pub imc: ImcOpts,
+    /// With --target: the external SUT's base URL serving /readyz (the
+    /// start waits for it) and /v1/counters (reported), e.g. a
+    /// `brokerbench sut`.
+    #[arg(long, value_name = "URL", requires = "target")]
+    pub sut_url: Option<String>,
+    #[command(flatten)]
+    pub kafka: KafkaOpts,
+    /// With --target: the receiver also reads this Kafka topic (on
+    /// --kafka-bootstrap), to measure a SUT that writes to Kafka (a sink).
+    #[arg(long, value_name = "TOPIC", requires_all = ["target", "kafka_bootstrap"])]
+    pub from_kafka: Option<String>,
+    /// Measure an external SUT instead: publish to this URL (a broker
+    /// ingress, a channel, any CloudEvents sink) whose subscriber is this
+    /// run's receiver (see --receiver-listen).
+    #[arg(long, value_name = "URL", conflicts_with = "sut")]
+    pub target: Option<String>,
+    #[command(flatten)]
+    pub plan: PlanOpts,
+    #[command(flatten)]
+    pub publish: PublishOpts,
+    /// Address the receiver listens on.
+    #[arg(long, default_value = "127.0.0.1:0", value_name = "ADDR")]
+    pub receiver_listen: SocketAddr,
+    /// Worker threads of the receiver's runtime.
+    #[arg(long, default_value_t = 1, value_name = "N")]
+    pub receiver_threads: usize,
+    #[command(flatten)]
+    pub output: OutputOpts,
+    /// Capture CPU and heap profiles of these roles (comma-separated:
+    /// receiver, sender, sut) during the steady middle third of a step, into the
+    /// results folder's profiles/ with flamegraphs.
+    #[arg(long, value_name = "ROLES")]
+    pub profile: Option<String>,
+    /// The step to profile; default: every step, keeping the last that held.
+    #[arg(long, value_name = "N", requires = "profile")]
+    pub profile_step: Option<usize>,
+    #[command(flatten)]
+    pub faults: FaultOpts,
+}
+
+impl RunOpts {
+    pub fn into_config(self) -> anyhow::Result<LocalConfig> {
+        let sut: Sut = self.sut.parse()?;
+        let external = self.target.as_deref().map(Target::parse).transpose()?;
+        if external.is_some() && self.receiver_listen.port() == 0 {
+            bail!("--target needs --receiver-listen with a fixed port, so the SUT's subscriber can point at the receiver");
+        }
+        let scenario = if external.is_some() {
+            "target".to_string()
+        } else {
+            sut.to_string()
+        };
+        let routing = sut.spec().routing.filter(|_| external.is_none());
+        let fan_out = self.fan_out.fan_out();
+        fan_out.check(routing, &sut.to_string())?;
+        if !sut.spec().ingress && self.fan_out.subscribers != 1 {
+            bail!("{sut} delivers to one sink: --subscribers is for channel-imc and channel-kafka");
+        }
+        if routing.is_some() && self.plan.copies != 1 {
+            bail!("--copies is for an external SUT (--target); a local SUT's fan-out sets it");
+        }
+        // The local broker (tansu) cannot carry keyed records for long: see
+        // --partition-keys.
+        let on_local_broker =
+            sut.on_kafka() && external.is_none() && self.kafka.kafka_bootstrap.is_none();
+        let keys = if on_local_broker {
+            0
+        } else {
+            brokerbench_core::identity::PARTITION_KEYS
+        };
+        let mut plan = self.plan.plan(&scenario, 1, 1, keys)?;
+        let imc = match routing {
+            Some(routing) => {
+                plan.copies = fan_out.copies(Some(routing));
+                let delivery = self.imc.delivery()?;
+                let routes = fan_out.routes(routing, "http://127.0.0.1:1/", &delivery);
+                Some(LocalImc {
+                    config: self.imc.config(sut, routes)?,
+                    fan_out,
+                    delivery,
+                })
+            }
+            None => None,
+        };
+        let sut_url = self
+            .sut_url
+            .as_deref()
+            .map(|u| check_url(u, "--sut-url"))
+            .transpose()?;
+        let profile = profile_plan(
+            self.profile.as_deref(),
+            self.profile_step,
+            sut,
+            plan.schedule.steps().len(),
+        )?;
+        let connections = default_connections(sut, external.is_some());
+        if let Some(topic) = &self.from_kafka {
+            brokerbench_sut::kafka::admin::check_topic_name(topic)
+                .map_err(|e| anyhow::anyhow!("--from-kafka: {e}"))?;
+        }
+        let placeholder = external
+            .clone()
+            .unwrap_or(Target::parse("http://127.0.0.1:80/")?);
+        Ok(LocalConfig {
+            plan,
+            sut,
+            external,
+            sender: self
+                .publish
+                .config(placeholder, 0, connections, default_pacer(sut))?,
+            receiver: ReceiverConfig {
+                index: 0,
+                sync_clock: false,
+                threads: self.receiver_threads.max(1) as u32,
+                advertise_url: None,
+                faults: self.faults.faults(),
+                kafka: self.from_kafka.as_ref().map(|topic| {
+                    brokerbench_receiver::config::KafkaSource {
+                        bootstrap: self.kafka.kafka_bootstrap.clone().unwrap_or_default(),
+                        topic: topic.clone(),
+                        group: String::new(),
+                        fetch_wait: Duration::from_millis(5),
+                    }
+                }),
+            },
+            receiver_listen: self.receiver_listen,
+            receiver_threads: self.receiver_threads.max(1),
+            profile,
+            imc,
+            sut_url,
+            kafka: self.kafka.settings()?,
+            plot: self.output.plot()?,
+            slo: self.output.slo()?,
+            out: self.output.out,
+            progress: !self.output.quiet,
+        })
+    }
+}
+
+fn profile_plan(
+    roles: Option<&str>,
+    step: Option<usize>,
+    sut: Sut,
+    steps: usize,
+) -> anyhow::Result<Option<ProfilePlan>> {
+    let Some(roles) = roles else { return Ok(None) };
+    let roles: Vec<String> = roles
+        .split(',')
+        .map(|r| r.trim().to_string())
+        .filter(|r| !r.is_empty())
+        .collect();
+    for r in &roles {
+        match r.as_str() {
+            "receiver" | "sender" => {}
+            "sut" if sut.spec().routing.is_some() => {}
+            "sut" => bail!("--profile sut: the {sut} scenario runs no SUT of its own; profile receiver or sender, or the external SUT's pprof endpoint with brokerbench profile"),
+            other => bail!("--profile {other:?}: expected receiver, sender, sut"),
+        }
+    }
+    if roles.is_empty() {
+        bail!("--profile needs at least one role: receiver, sender");
+    }
+    if let Some(n) = step {
+        if n == 0 || n > steps {
+            bail!("--profile-step {n}: the pace has steps 1 to {steps}");
+        }
+    }
+    Ok(Some(ProfilePlan { roles, step }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::args::{Command, Opts};
+    use brokerbench_sender::config::PacerMode;
+    use clap::Parser;
+
+    /// The configuration of `brokerbench run ARGS`.
+    fn run_config(args: &[&str]) -> LocalConfig {
+        let opts = Opts::try_parse_from([&["brokerbench", "run"], args].concat()).unwrap();
+        match opts.command {
+            Command::Run(run) => run.into_config().unwrap(),
+            _ => unreachable!(),
+        }
+    }
+
+    #[test]
+    fn kafka_ingresses_get_more_connections_unless_told() {
+        assert_eq!(default_connections(Sut::ChannelKafka, false), 256);
+        assert_eq!(default_connections(Sut::BrokerKafka, false), 256);
+        assert_eq!(default_connections(Sut::ChannelKafka, true), 64, "--target");
+        for sut in [Sut::Direct, Sut::ChannelImc, Sut::SourceKafka] {
+            assert_eq!(default_connections(sut, false), 64, "{sut}");
+        }
+        let parse = |args: &[&str]| run_config(args).sender.connections;
+        assert_eq!(parse(&["--sut", "channel-kafka"]), 256);
+        assert_eq!(parse(&["--sut", "channel-kafka", "--connections", "8"]), 8);
+        assert_eq!(parse(&[]), 64);
+    }
+
+    #[test]
+    fn kafka_suts_pace_with_the_sleeping_pacer_unless_told() {
+        let pacer = |args: &[&str]| run_config(args).sender.pacer;
+        for sut in ["channel-kafka", "broker-kafka", "source-kafka"] {
+            assert_eq!(pacer(&["--sut", sut]), PacerMode::Sleep, "{sut}");
+            assert_eq!(pacer(&["--sut", sut, "--pacer", "spin"]), PacerMode::Spin);
+        }
+        for sut in ["direct", "channel-imc", "broker-imc"] {
+            assert_eq!(pacer(&["--sut", sut]), PacerMode::Spin, "{sut}");
+            assert_eq!(pacer(&["--sut", sut, "--pacer", "sleep"]), PacerMode::Sleep);
+        }
+    }
+
+    #[test]
+    fn kafka_suts_on_the_local_broker_send_no_partition_keys_unless_told() {
+        let keys = |args: &[&str]| run_config(args).plan.partition_keys;
+        for sut in ["channel-kafka", "broker-kafka", "source-kafka"] {
+            assert_eq!(keys(&["--sut", sut]), 0, "{sut}");
+            assert_eq!(keys(&["--sut", sut, "--partition-keys", "7"]), 7, "{sut}");
+            let real = ["--sut", sut, "--kafka-bootstrap", "kafka:9092"];
+            assert_eq!(keys(&real), 100, "{sut} on a real cluster");
+        }
+        for sut in ["direct", "channel-imc", "broker-imc"] {
+            assert_eq!(keys(&["--sut", sut]), 100, "{sut}");
+        }
+        let external = [
+            "--target",
+            "http://127.0.0.1:1/",
+            "--receiver-listen",
+            "127.0.0.1:9",
+        ];
+        assert_eq!(keys(&external), 100, "an external SUT");
+    }
+}

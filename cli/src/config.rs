@@ -1,0 +1,236 @@
+//! The validated settings each command runs with, made from the options
+//! (`crate::args`) once, cross-flag checks done; the runtime code (`local`,
+//! `roles`, `search`, `profiling`) sees only these.
+
+use anyhow::bail;
+use brokerbench_aggregator::plot::PlotOptions;
+use brokerbench_aggregator::slo::Slo;
+use brokerbench_aggregator::AggregatorConfig;
+use brokerbench_core::identity::EVENT_TYPE;
+use brokerbench_core::plan::RunPlan;
+use brokerbench_receiver::ReceiverConfig;
+use brokerbench_sender::config::Target;
+use brokerbench_sender::SenderConfig;
+use brokerbench_sut::config::{DeliverySpec, ImcConfig, Route, Routing};
+use brokerbench_sut::filter::Filter;
+use brokerbench_sut::kafka::topic::KafkaSettings;
+use brokerbench_sut::Sut;
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+/// Validated `run` settings.
+#[derive(Debug, Clone)]
+pub struct LocalConfig {
+    pub plan: RunPlan,
+    pub sut: Sut,
+    /// External SUT ingress; `None` to publish to the local SUT's.
+    pub external: Option<Target>,
+    /// Sender settings; its target is replaced by the SUT's ingress at run time.
+    pub sender: SenderConfig,
+    pub receiver: ReceiverConfig,
+    pub receiver_listen: SocketAddr,
+    pub receiver_threads: usize,
+    pub out: PathBuf,
+    pub progress: bool,
+    /// Graphs to draw at the end, if any.
+    pub plot: Option<PlotOptions>,
+    pub slo: Option<Slo>,
+    pub profile: Option<ProfilePlan>,
+    /// The local in-memory SUT: its data plane (routes are made at run
+    /// time, once the receiver's address is known), fan-out and threads.
+    pub imc: Option<LocalImc>,
+    /// An external SUT's base URL for readiness and counters.
+    pub sut_url: Option<String>,
+    /// Kafka settings of a Kafka SUT.
+    pub kafka: brokerbench_sut::kafka::topic::KafkaSettings,
+}
+
+/// A local in-memory SUT.
+#[derive(Debug, Clone)]
+pub struct LocalImc {
+    pub config: brokerbench_sut::config::ImcConfig,
+    pub fan_out: FanOut,
+    pub delivery: brokerbench_sut::config::DeliverySpec,
+}
+
+/// The fan-out of a local run's SUT.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FanOut {
+    /// Channels: subscriptions, each delivering every event.
+    pub subscribers: u32,
+    /// Brokers: triggers, of which `matching` match the suite's events.
+    pub triggers: u32,
+    pub matching: u32,
+    /// Worker threads of the SUT's runtime.
+    pub sut_threads: usize,
+}
+
+impl FanOut {
+    /// Deliveries owed per event by a SUT that routes so.
+    pub fn copies(&self, routing: Option<Routing>) -> u32 {
+        match routing {
+            Some(Routing::Channel) => self.subscribers,
+            Some(Routing::Broker) => self.matching,
+            None => 1,
+        }
+    }
+
+    /// Checks the fan-out flags against the SUT (`name`, routing so) they
+    /// are given for.
+    pub fn check(&self, routing: Option<Routing>, name: &str) -> anyhow::Result<()> {
+        let (subs, trig) = (
+            self.subscribers != 1,
+            self.triggers != 1 || self.matching != 1,
+        );
+        match routing {
+            None if subs || trig => {
+                bail!("--subscribers, --triggers and --matching are for a channel or broker SUT, not {name}")
+            }
+            Some(Routing::Channel) if trig => {
+                bail!("{name} takes --subscribers; --triggers and --matching are for a broker")
+            }
+            Some(Routing::Broker) if subs => {
+                bail!("{name} takes --triggers and --matching; --subscribers is for a channel")
+            }
+            Some(Routing::Channel) if self.subscribers == 0 => {
+                bail!("--subscribers must be at least 1")
+            }
+            Some(Routing::Broker) if self.matching == 0 || self.matching > self.triggers => {
+                bail!(
+                    "--matching must be between 1 and --triggers ({})",
+                    self.triggers
+                )
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// The routes of a local run: every copy `k` to `receiver/c/k`. A
+    /// broker's matching triggers filter on the suite's event type (exact),
+    /// the others on types it never sends (prefix, then suffix, alternately)
+    /// so every trigger's filter is evaluated for every event.
+    pub fn routes(&self, routing: Routing, receiver: &str, delivery: &DeliverySpec) -> Vec<Route> {
+        let url = |k: u32| format!("{}/c/{k}", receiver.trim_end_matches('/'));
+        let route = |k: u32, filter| Route {
+            name: format!(
+                "{}-{k}",
+                match routing {
+                    Routing::Channel => "subscription",
+                    Routing::Broker => "trigger",
+                }
+            ),
+            subscriber: url(k),
+            filter,
+            delivery: delivery.clone(),
+        };
+        let one = |k: &str, v: String| BTreeMap::from([(k.to_string(), v)]);
+        match routing {
+            Routing::Channel => (0..self.subscribers)
+                .map(|k| route(k, Filter::everything()))
+                .collect(),
+            Routing::Broker => (0..self.triggers)
+                .map(|k| {
+                    let filter = if k < self.matching {
+                        Filter::Exact(one("type", EVENT_TYPE.to_string()))
+                    } else if k % 2 == 0 {
+                        Filter::Prefix(one("type", format!("dev.other.{k}.")))
+                    } else {
+                        Filter::Suffix(one("type", format!(".other.{k}")))
+                    };
+                    route(k, filter)
+                })
+                .collect(),
+        }
+    }
+}
+
+/// What `run --profile` captures.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProfilePlan {
+    /// Roles to draw flamegraphs of (`receiver`, `sender`).
+    pub roles: Vec<String>,
+    /// 1-based step; `None` for every step, keeping the last that held.
+    pub step: Option<usize>,
+}
+
+/// Validated `plot` settings.
+#[derive(Debug, Clone)]
+pub struct PlotConfig {
+    pub dir: PathBuf,
+    pub options: PlotOptions,
+}
+
+/// Validated `sender` settings.
+#[derive(Debug, Clone)]
+pub struct SenderRoleConfig {
+    pub aggregator: String,
+    pub sender: SenderConfig,
+    pub clock_faults: ClockFault,
+}
+
+/// Validated `receiver` settings.
+#[derive(Debug, Clone)]
+pub struct ReceiverRoleConfig {
+    pub aggregator: String,
+    pub listen: SocketAddr,
+    pub threads: usize,
+    pub receiver: ReceiverConfig,
+    pub clock_faults: ClockFault,
+}
+
+/// Validated `aggregator` settings.
+#[derive(Debug, Clone)]
+pub struct AggregatorRoleConfig {
+    pub listen: SocketAddr,
+    pub aggregator: AggregatorConfig,
+    pub plot: Option<PlotOptions>,
+    pub slo: Option<Slo>,
+}
+
+/// Validated `sut` settings.
+#[derive(Debug, Clone)]
+pub struct SutRoleConfig {
+    pub listen: SocketAddr,
+    pub threads: usize,
+    /// The SUT, its routes and bounds (for a Kafka SUT too).
+    pub imc: ImcConfig,
+    /// A Kafka SUT: its settings and its topic's name.
+    pub kafka: Option<(KafkaSettings, String)>,
+}
+
+/// Validated `search` settings.
+#[derive(Debug, Clone)]
+pub struct SearchConfig {
+    /// Everything but the pace, as for `run`.
+    pub run: LocalConfig,
+    pub slo: Slo,
+    /// Rates to search between, events/s.
+    pub low: u32,
+    pub high: u32,
+    /// Seconds of each bisection trial.
+    pub seconds: u32,
+    /// Seconds of the confirming run.
+    pub confirm_seconds: u32,
+    /// Stop when the bracket is narrower than this fraction of its low end.
+    pub precision: f64,
+}
+
+/// A role's clock made to read off by a known amount (a test fault).
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct ClockFault {
+    pub shift_ms: Option<f64>,
+    pub drift_ppm: Option<f64>,
+}
+
+impl ClockFault {
+    /// Skews this process's clock, if asked.
+    pub fn apply(&self) {
+        if self.shift_ms.is_some() || self.drift_ppm.is_some() {
+            brokerbench_core::clock::skew_for_tests(
+                (self.shift_ms.unwrap_or(0.0) * 1e6) as i64,
+                self.drift_ppm.unwrap_or(0.0),
+            );
+        }
+    }
+}
