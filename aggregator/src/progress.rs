@@ -16,12 +16,15 @@ use crate::model::ms_text as ms;
 
 impl ProgressLine {
     /// The line for `now`, from the roles' latest counters.
-    pub fn line(&mut self, plan: &RunPlan, heard: &[Progress], now_unix_ns: u64) -> String {
+    pub fn line(&mut self, plan: &RunPlan, progress: &[Progress], now_unix_ns: u64) -> String {
         let s = &plan.schedule;
         let (mut sent, mut accepted, mut failed, mut delivered) = (0, 0, 0, 0);
         let (mut pub99, mut e2e99, mut lag99, mut wait99) = (None, None, None, None);
-        let steal = heard.iter().filter_map(|p| p.host_steal).reduce(f32::max);
-        for p in heard {
+        let steal = progress
+            .iter()
+            .filter_map(|p| p.host_steal)
+            .reduce(f32::max);
+        for p in progress {
             match p.role {
                 Some(Role::Sender) => {
                     sent += p.sent;
@@ -72,22 +75,22 @@ impl ProgressLine {
 
 /// The line before the start: every role of the plan, ready or not, and
 /// how far a sender got opening its connections.
-pub fn waiting_line(plan: &RunPlan, heard: &crate::server::Heard) -> String {
+pub fn waiting_line(plan: &RunPlan, roles: &crate::server::Roles) -> String {
     let mut parts = Vec::new();
     for i in 0..plan.senders {
-        let connecting = heard
+        let connecting = roles
             .progress
             .iter()
             .find(|p| p.role == Some(Role::Sender) && p.index == i)
             .and_then(|p| p.connecting);
-        parts.push(match (heard.ready_senders.contains(&i), connecting) {
+        parts.push(match (roles.ready_senders.contains(&i), connecting) {
             (true, _) => format!("sender {i} ready"),
             (false, Some(c)) => format!("sender {i} connecting: {} of {} open", c.open, c.wanted),
             (false, None) => format!("sender {i} not heard from"),
         });
     }
     for i in 0..plan.receivers {
-        let ready = heard.ready_receivers.iter().any(|(r, _)| *r == i);
+        let ready = roles.ready_receivers.iter().any(|(r, _)| *r == i);
         parts.push(match ready {
             true => format!("receiver {i} ready"),
             false => format!("receiver {i} not heard from"),
@@ -127,7 +130,7 @@ pub async fn print(
         tokio::select! {
             _ = waiting.tick() => {
                 let plan = hub.plan.lock().unwrap().clone();
-                show(&waiting_line(&plan, &hub.heard.lock().unwrap()));
+                show(&waiting_line(&plan, &hub.roles.lock().unwrap()));
             }
             _ = started.changed() => {}
             _ = stop.cancelled() => return finish(tty),
@@ -143,8 +146,8 @@ pub async fn print(
             _ = tick.tick() => {}
             _ = stop.cancelled() => break,
         }
-        let heard = hub.heard.lock().unwrap().progress.clone();
-        show(&line.line(&plan, &heard, unix_now_ns()));
+        let progress = hub.roles.lock().unwrap().progress.clone();
+        show(&line.line(&plan, &progress, unix_now_ns()));
     }
     finish(tty);
 }
@@ -159,22 +162,12 @@ fn finish(tty: bool) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use brokerbench_core::pace::Schedule;
 
     #[test]
     fn lines_turn_counters_into_rates() {
         let plan = RunPlan {
-            run_id: "r".into(),
-            scenario: "direct".into(),
-            schedule: Schedule::parse("100:2,300:2").unwrap(),
-            payload_size: 8,
-            warmup: None,
-            drain_seconds: 1,
-            senders: 1,
-            receivers: 1,
-            copies: 1,
-            partition_keys: 100,
             t0_unix_ns: Some(10_000_000_000),
+            ..RunPlan::fixture("100:2,300:2")
         };
         let sender = |sent, p99| Progress {
             role: Some(Role::Sender),
@@ -257,26 +250,17 @@ mod tests {
 #[cfg(test)]
 mod waiting_tests {
     use super::*;
-    use crate::server::Heard;
-    use brokerbench_core::pace::Schedule;
+    use crate::server::Roles;
     use brokerbench_core::wire::Connecting;
 
     #[test]
     fn before_the_start_every_role_is_named_with_its_connections() {
         let plan = RunPlan {
-            run_id: "r".into(),
-            scenario: "direct".into(),
-            schedule: Schedule::parse("100:2").unwrap(),
-            payload_size: 8,
-            warmup: None,
-            drain_seconds: 1,
             senders: 2,
-            receivers: 1,
-            copies: 1,
-            partition_keys: 100,
             t0_unix_ns: None,
+            ..RunPlan::fixture("100:2")
         };
-        let heard = Heard {
+        let roles = Roles {
             ready_senders: vec![1],
             ready_receivers: vec![(0, None)],
             progress: vec![Progress {
@@ -288,14 +272,14 @@ mod waiting_tests {
                 }),
                 ..Progress::default()
             }],
-            ..Heard::default()
+            ..Roles::default()
         };
         assert_eq!(
-            waiting_line(&plan, &heard),
+            waiting_line(&plan, &roles),
             "[waiting] sender 0 connecting: 3 of 64 open | sender 1 ready | receiver 0 ready"
         );
         assert_eq!(
-            waiting_line(&plan, &Heard::default()),
+            waiting_line(&plan, &Roles::default()),
             "[waiting] sender 0 not heard from | sender 1 not heard from | receiver 0 not heard from"
         );
     }

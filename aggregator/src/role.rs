@@ -109,7 +109,7 @@ async fn conduct(
     // 1. Every role ready.
     loop {
         {
-            let h = hub.heard.lock().unwrap();
+            let h = hub.roles.lock().unwrap();
             if h.ready_receivers.len() >= plan.receivers as usize
                 && h.ready_senders.len() >= plan.senders as usize
             {
@@ -153,7 +153,7 @@ async fn conduct(
     };
     // 3. Every sender done, each within the bound it announced.
     let bound = hub
-        .heard
+        .roles
         .lock()
         .unwrap()
         .sender_report_within_ms
@@ -171,7 +171,7 @@ async fn conduct(
     .await;
     // 4. Drain, counted from the later of the schedule's end and the last answer.
     let last = hub
-        .heard
+        .roles
         .lock()
         .unwrap()
         .sender_reports
@@ -203,14 +203,14 @@ async fn conduct(
     if let Some(p) = progress {
         let _ = p.await;
     }
-    let heard = std::mem::take(&mut *hub.heard.lock().unwrap());
-    if heard.sender_reports.is_empty() {
+    let said = std::mem::take(&mut *hub.roles.lock().unwrap());
+    if said.sender_reports.is_empty() {
         return Err(AggregatorError::MissingReports(
             "any sender",
             bound + SENDER_GRACE,
         ));
     }
-    if !receivers_in && heard.receiver_reports.is_empty() {
+    if !receivers_in && said.receiver_reports.is_empty() {
         return Err(AggregatorError::MissingReports(
             "any receiver",
             REPORT_PATIENCE,
@@ -219,8 +219,8 @@ async fn conduct(
     // A sender or receiver that stopped early on its own (not with the
     // whole run) cut it where it stopped, which the aggregator cannot know:
     // no step is judged then.
-    let roles_cut = heard.sender_reports.iter().any(|r| r.interrupted)
-        || heard.receiver_reports.iter().any(|r| r.interrupted);
+    let roles_cut = said.sender_reports.iter().any(|r| r.interrupted)
+        || said.receiver_reports.iter().any(|r| r.interrupted);
     let missing = |role: &str, n: u32, have: Vec<u32>| {
         (0..n)
             .filter(|i| !have.contains(i))
@@ -230,24 +230,19 @@ async fn conduct(
     let mut missing_reports = missing(
         "sender",
         plan.senders,
-        heard.sender_reports.iter().map(|r| r.index).collect(),
+        said.sender_reports.iter().map(|r| r.index).collect(),
     );
     missing_reports.extend(missing(
         "receiver",
         plan.receivers,
-        heard.receiver_reports.iter().map(|r| r.index).collect(),
+        said.receiver_reports.iter().map(|r| r.index).collect(),
     ));
     let ending = Ending {
         interrupted: interrupted || roles_cut,
         cut_second,
         missing_reports,
     };
-    let mut results = join(
-        &plan,
-        &heard.sender_reports,
-        &heard.receiver_reports,
-        &ending,
-    );
+    let mut results = join(&plan, &said.sender_reports, &said.receiver_reports, &ending);
     if let (Some(client), Some(before)) = (&sut, sut_before) {
         results.summary.sut = sut_counters(client).await.map(|after| after.since(&before));
     }
@@ -277,13 +272,13 @@ async fn sut_counters(client: &JsonClient) -> Option<SutCounters> {
 async fn wait_for(
     hub: &Hub,
     shutdown: &CancellationToken,
-    done: impl Fn(&crate::server::Heard) -> bool,
+    done: impl Fn(&crate::server::Roles) -> bool,
     deadline: Option<tokio::time::Instant>,
 ) -> bool {
     let mut deadline = deadline;
     let mut cut = false;
     loop {
-        if done(&hub.heard.lock().unwrap()) {
+        if done(&hub.roles.lock().unwrap()) {
             return true;
         }
         if !cut && shutdown.is_cancelled() {

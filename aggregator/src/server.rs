@@ -14,9 +14,9 @@ use serde::{de::DeserializeOwned, Serialize};
 use std::sync::{Arc, Mutex};
 use tokio::sync::watch;
 
-/// Everything the aggregator has heard.
+/// What the roles said: who is ready, their progress, their reports.
 #[derive(Default)]
-pub struct Heard {
+pub struct Roles {
     pub ready_senders: Vec<u32>,
     /// What the ready senders said of their drain: each reports at most
     /// this long after the schedule's end, ms.
@@ -27,7 +27,7 @@ pub struct Heard {
     pub receiver_reports: Vec<ReceiverReport>,
 }
 
-impl Heard {
+impl Roles {
     /// Whether the role of `index` already said it is ready.
     fn is_ready(&self, role: Role, index: u32) -> bool {
         match role {
@@ -40,7 +40,7 @@ impl Heard {
 /// The run's shared state: the plan, what roles said, and two signals.
 pub struct Hub {
     pub plan: Mutex<RunPlan>,
-    pub heard: Mutex<Heard>,
+    pub roles: Mutex<Roles>,
     /// Set once `t0` is known.
     pub started: watch::Sender<bool>,
     /// Set when the receivers should report: `Some(interrupted)`.
@@ -53,7 +53,7 @@ impl Hub {
     pub fn new(plan: RunPlan) -> Arc<Self> {
         Arc::new(Hub {
             plan: Mutex::new(plan),
-            heard: Mutex::new(Heard::default()),
+            roles: Mutex::new(Roles::default()),
             started: watch::channel(false).0,
             finished: watch::channel(None).0,
             changed: tokio::sync::Notify::new(),
@@ -119,7 +119,7 @@ impl Hub {
                         roles(r.role)
                     ),
                 ),
-                Ok(r) if self.heard.lock().unwrap().is_ready(r.role, r.index) => text(
+                Ok(r) if self.roles.lock().unwrap().is_ready(r.role, r.index) => text(
                     StatusCode::CONFLICT,
                     &format!(
                         "{} index {} is already in this run: give each its own --index",
@@ -158,7 +158,7 @@ impl Hub {
     fn take<T: DeserializeOwned>(
         &self,
         body: &[u8],
-        f: impl FnOnce(&mut Heard, T),
+        f: impl FnOnce(&mut Roles, T),
     ) -> Response<Full<Bytes>> {
         match serde_json::from_slice::<T>(body) {
             Ok(v) => self.keep(|h| f(h, v)),
@@ -174,7 +174,7 @@ impl Hub {
         run_id: &str,
         role: Role,
         roles: u32,
-        list: impl FnOnce(&mut Heard) -> &mut Vec<R>,
+        list: impl FnOnce(&mut Roles) -> &mut Vec<R>,
     ) -> Response<Full<Bytes>> {
         match serde_json::from_slice::<R>(body) {
             Ok(r) if r.run_id() != run_id => text(StatusCode::BAD_REQUEST, "report of another run"),
@@ -202,8 +202,8 @@ impl Hub {
         }
     }
 
-    fn keep(&self, f: impl FnOnce(&mut Heard)) -> Response<Full<Bytes>> {
-        f(&mut self.heard.lock().unwrap());
+    fn keep(&self, f: impl FnOnce(&mut Roles)) -> Response<Full<Bytes>> {
+        f(&mut self.roles.lock().unwrap());
         self.changed.notify_waiters();
         json(&serde_json::json!({ "ok": true, "at": unix_now_ns() }))
     }

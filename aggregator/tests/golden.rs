@@ -7,7 +7,6 @@ use brokerbench_aggregator::join::{join, Ending};
 use brokerbench_aggregator::output::{series_tsv, steps_tsv};
 use brokerbench_core::bitset::BitSet;
 use brokerbench_core::latency::{LatencyKind, MeasuredBy};
-use brokerbench_core::pace::Schedule;
 use brokerbench_core::plan::RunPlan;
 use brokerbench_core::series::LatencyWindows;
 use brokerbench_core::wire::*;
@@ -17,20 +16,13 @@ const MS: u64 = 1_000_000;
 
 /// 3 seconds at 4/s then 2 at 2/s; latencies are fixed functions of seq.
 fn fixture() -> (RunPlan, SenderReport, ReceiverReport) {
-    let schedule = Schedule::parse("4:3,2:2").unwrap();
     let plan = RunPlan {
         run_id: "golden".into(),
-        scenario: "direct".into(),
-        schedule: schedule.clone(),
         payload_size: 8192,
-        warmup: None,
-        drain_seconds: 1,
-        senders: 1,
-        receivers: 1,
-        copies: 1,
-        partition_keys: 100,
         t0_unix_ns: Some(1_700_000_000 * S),
+        ..RunPlan::fixture("4:3,2:2")
     };
+    let schedule = plan.schedule.clone();
     let n = schedule.total_events();
     let (mut accepted, mut received) = (BitSet::new(n), BitSet::new(n));
     let windows = |role| {

@@ -61,6 +61,26 @@ pub fn default_partition_keys() -> u32 {
 }
 
 impl RunPlan {
+    /// A started plan for tests: run `r` of `direct` on `pace` (panics
+    /// on a bad one), 8-byte payloads, no warmup, a 1 s drain, one sender
+    /// and one receiver, 100 partition keys, `t0` at 100 s. Tests change
+    /// what they need with `RunPlan { senders: 2, ..RunPlan::fixture(p) }`.
+    pub fn fixture(pace: &str) -> RunPlan {
+        RunPlan {
+            run_id: "r".into(),
+            scenario: "direct".into(),
+            schedule: Schedule::parse(pace).expect("a good pace"),
+            payload_size: 8,
+            warmup: None,
+            drain_seconds: 1,
+            senders: 1,
+            receivers: 1,
+            copies: 1,
+            partition_keys: identity::PARTITION_KEYS,
+            t0_unix_ns: Some(100 * NS_PER_S),
+        }
+    }
+
     /// The partition key of event `seq`, if the plan has keys.
     pub fn partition_key(&self, seq: u64) -> Option<u64> {
         (self.partition_keys > 0).then(|| seq % u64::from(self.partition_keys))

@@ -183,7 +183,6 @@ impl DeliveryLedger {
 mod tests {
     use super::*;
     use brokerbench_core::histogram::Histogram;
-    use brokerbench_core::pace::Schedule;
 
     const S: u64 = 1_000_000_000;
 
@@ -199,17 +198,9 @@ mod tests {
     /// A started plan: `pace`, `senders`, `copies`, `t0` at 100 s.
     fn plan(pace: &str, senders: u32, copies: u32) -> RunPlan {
         RunPlan {
-            run_id: "r".into(),
-            scenario: "test".into(),
-            schedule: Schedule::parse(pace).unwrap(),
-            payload_size: 8,
-            warmup: None,
-            drain_seconds: 1,
             senders,
-            receivers: 1,
             copies,
-            partition_keys: 100,
-            t0_unix_ns: Some(100 * S),
+            ..RunPlan::fixture(pace)
         }
     }
 
@@ -294,25 +285,12 @@ mod tests {
 mod clock_tests {
     use super::*;
     use brokerbench_core::histogram::Histogram;
-    use brokerbench_core::pace::Schedule;
 
     /// A receiver whose clock runs behind stamps events before they were
     /// meant to leave: those latencies count as 0 and are kept apart.
     #[test]
     fn events_received_before_their_intended_time_are_counted_negative() {
-        let plan = RunPlan {
-            run_id: "r".into(),
-            scenario: "test".into(),
-            schedule: Schedule::parse("10:1").unwrap(),
-            payload_size: 8,
-            warmup: None,
-            drain_seconds: 1,
-            senders: 1,
-            receivers: 1,
-            copies: 1,
-            partition_keys: 100,
-            t0_unix_ns: Some(100_000_000_000),
-        };
+        let plan = RunPlan::fixture("10:1");
         let mut l = DeliveryLedger::new(&plan);
         for seq in 0..10 {
             let intended = plan.intended_unix_ns(seq).unwrap();

@@ -188,16 +188,11 @@ mod tests {
     fn plan(partition_keys: u32) -> RunPlan {
         RunPlan {
             run_id: "run-1".into(),
-            scenario: "direct".into(),
-            schedule: brokerbench_core::pace::Schedule::parse("10:1").unwrap(),
             payload_size: 8192,
-            warmup: None,
-            drain_seconds: 1,
             senders: 4,
-            receivers: 1,
-            copies: 1,
             partition_keys,
             t0_unix_ns: None,
+            ..RunPlan::fixture("10:1")
         }
     }
 

@@ -8,7 +8,7 @@ use crate::config::KafkaTarget;
 use crate::encode::Encoder;
 use crate::ledger::Outcome;
 use crate::pacer::Job;
-use crate::publisher::{Books, Publisher};
+use crate::publisher::{Publisher, SharedLedger};
 use brokerbench_core::clock::unix_now_ns;
 use brokerbench_core::kafka_binding::to_record_headers;
 use brokerbench_core::wire::FailureReason;
@@ -40,14 +40,14 @@ pub async fn work(
     producer: FutureProducer,
     target: KafkaTarget,
     encoder: Arc<Encoder>,
-    books: Arc<Books>,
+    shared: Arc<SharedLedger>,
     queue: async_channel::Receiver<Job>,
     publisher: Arc<Publisher>,
 ) {
     let mut acks = tokio::task::JoinSet::new();
     while let Ok(job) = queue.recv().await {
         if publisher.shutdown.is_cancelled() || publisher.drain_over.is_cancelled() {
-            books.finish(&job, None, Outcome::Failed(FailureReason::Cancelled));
+            shared.finish(&job, None, Outcome::Failed(FailureReason::Cancelled));
             continue;
         }
         let sent = unix_now_ns();
@@ -68,7 +68,7 @@ pub async fn work(
         }
         match producer.send_result(record) {
             Ok(ack) => {
-                let books = books.clone();
+                let shared = shared.clone();
                 acks.spawn(async move {
                     let outcome = match ack.await {
                         Ok(Ok(_)) => Outcome::Accepted {
@@ -82,7 +82,7 @@ pub async fn work(
                         }
                         _ => Outcome::Failed(FailureReason::Transport),
                     };
-                    books.finish(&job, Some(sent), outcome);
+                    shared.finish(&job, Some(sent), outcome);
                 });
             }
             Err((e, _)) => {
@@ -92,7 +92,7 @@ pub async fn work(
                 } else {
                     FailureReason::Transport
                 };
-                books.finish(&job, None, Outcome::Failed(reason));
+                shared.finish(&job, None, Outcome::Failed(reason));
             }
         }
         while acks.try_join_next().is_some() {}

@@ -193,24 +193,11 @@ impl SenderLedger {
 mod tests {
     use super::*;
     use brokerbench_core::histogram::Histogram;
-    use brokerbench_core::pace::Schedule;
 
     const S: u64 = 1_000_000_000;
 
     fn plan() -> RunPlan {
-        RunPlan {
-            run_id: "r".into(),
-            scenario: "direct".into(),
-            schedule: Schedule::parse("10:2").unwrap(),
-            payload_size: 8,
-            warmup: None,
-            drain_seconds: 1,
-            senders: 1,
-            receivers: 1,
-            copies: 1,
-            partition_keys: 100,
-            t0_unix_ns: Some(100 * S),
-        }
+        RunPlan::fixture("10:2")
     }
 
     /// Measured event `seq` of `plan`, released 0.25 ms late.

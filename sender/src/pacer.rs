@@ -3,7 +3,8 @@
 //! wake-up releases every event that has become due, each stamped with its
 //! own intended time.
 //!
-//! Two drivers share the schedule arithmetic:
+//! Two drivers share the schedule arithmetic (`Pacing`) and differ only in
+//! how they wait:
 //! - [`pace_spinning`] (the default) runs on the sender's runtime and never
 //!   lets its thread sleep while events are near: it yields to the runtime
 //!   between checks, so the thread keeps serving I/O and is never parked. On
@@ -14,9 +15,9 @@
 //!   (timer slack 1 ns, wake-ups at least [`QUANTUM`] apart): little CPU,
 //!   but the lag is whatever the machine's wake-up latency is.
 
-use brokerbench_core::clock::unix_now_ns;
 use brokerbench_core::pace::Schedule;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 /// One event handed from the pacer to a publisher.
@@ -47,40 +48,60 @@ pub struct Phase {
     pub warmup: bool,
 }
 
+/// Where the pacer is in one phase: the schedule arithmetic both drivers
+/// share, a pure function of the time it is given.
+struct Pacing<'a> {
+    phase: &'a Phase,
+    /// The phase's start on the monotonic clock (converted once).
+    start: Instant,
+    released: u64,
+}
+
+impl<'a> Pacing<'a> {
+    fn new(phase: &'a Phase) -> Self {
+        Pacing {
+            phase,
+            start: brokerbench_core::clock::instant_at(phase.start_unix_ns),
+            released: 0,
+        }
+    }
+
+    /// Releases every event due by `now`, each stamped with its own
+    /// intended time; returns when the next is due, or `None` once the
+    /// phase is done.
+    fn release_due(&mut self, now: Instant, release: &mut impl FnMut(Job)) -> Option<Instant> {
+        let s = &self.phase.schedule;
+        if now >= self.start {
+            let due = s.due((now - self.start).as_nanos() as u64);
+            for seq in self.released..due {
+                release(Job {
+                    seq,
+                    intended_unix_ns: self.phase.start_unix_ns + s.offset_ns(seq).unwrap_or(0),
+                    released_unix_ns: 0,
+                    warmup: self.phase.warmup,
+                });
+            }
+            self.released = self.released.max(due);
+        }
+        (self.released < s.total_events())
+            .then(|| self.start + Duration::from_nanos(s.offset_ns(self.released).unwrap_or(0)))
+    }
+}
+
 /// Releases the events of `phases` in order, calling `release` for each when
-/// it is due. Returns false if `stop` cut it short.
+/// it is due, sleeping between releases on the calling thread. Returns false
+/// if `stop` cut it short.
 pub fn pace(phases: &[Phase], stop: &CancellationToken, mut release: impl FnMut(Job)) -> bool {
     set_fine_timer_slack();
     for phase in phases {
-        // One conversion from the wall clock to the monotonic clock per phase.
-        let now_unix = unix_now_ns();
-        let start = if phase.start_unix_ns >= now_unix {
-            Instant::now() + Duration::from_nanos(phase.start_unix_ns - now_unix)
-        } else {
-            Instant::now() - Duration::from_nanos(now_unix - phase.start_unix_ns)
-        };
-        let s = &phase.schedule;
-        let total = s.total_events();
-        let mut released = 0u64;
-        while released < total {
-            let now = Instant::now();
-            if now >= start {
-                released = release_due(phase, now.duration_since(start), released, &mut release);
-                if released >= total {
-                    break;
-                }
-            }
+        let mut pacing = Pacing::new(phase);
+        while let Some(next) = pacing.release_due(Instant::now(), &mut release) {
             if stop.is_cancelled() {
                 return false;
             }
-            let next = start + Duration::from_nanos(s.offset_ns(released).unwrap_or(0));
-            let next = next.max(now + QUANTUM);
-            let wait = next
-                .saturating_duration_since(Instant::now())
-                .min(MAX_SLEEP);
-            if !wait.is_zero() {
-                std::thread::sleep(wait);
-            }
+            let now = Instant::now();
+            let wait = next.max(now + QUANTUM) - now;
+            std::thread::sleep(wait.min(MAX_SLEEP));
         }
     }
     true
@@ -90,58 +111,28 @@ pub fn pace(phases: &[Phase], stop: &CancellationToken, mut release: impl FnMut(
 /// starts spinning (more than a parked thread's worst wake-up delay).
 pub const SPIN_WINDOW: Duration = Duration::from_millis(20);
 
-/// The spinning driver: like [`pace`], on the caller's runtime.
+/// The spinning driver: like [`pace`], on the caller's runtime, yielding to
+/// it between checks once the next event is near.
 pub async fn pace_spinning(
     phases: &[Phase],
     stop: &CancellationToken,
     mut release: impl FnMut(Job),
 ) -> bool {
     for phase in phases {
-        let start = brokerbench_core::clock::instant_at(phase.start_unix_ns);
-        let s = &phase.schedule;
-        let total = s.total_events();
-        let mut released = 0u64;
-        while released < total {
-            let now = tokio::time::Instant::now();
-            if now >= start {
-                released = release_due(phase, now.duration_since(start), released, &mut release);
-                if released >= total {
-                    break;
-                }
-            }
+        let mut pacing = Pacing::new(phase);
+        while let Some(next) = pacing.release_due(Instant::now(), &mut release) {
             if stop.is_cancelled() {
                 return false;
             }
-            let next = start + Duration::from_nanos(s.offset_ns(released).unwrap_or(0));
+            let now = Instant::now();
             if next > now + SPIN_WINDOW {
-                let wake = (next - SPIN_WINDOW).min(now + MAX_SLEEP);
-                tokio::time::sleep_until(wake).await;
+                tokio::time::sleep_until((next - SPIN_WINDOW).min(now + MAX_SLEEP)).await;
             } else {
                 tokio::task::yield_now().await;
             }
         }
     }
     true
-}
-
-/// Releases the events of `phase` from `released` up to every one due
-/// `elapsed` after the phase's start; returns how many are released.
-fn release_due(
-    phase: &Phase,
-    elapsed: Duration,
-    released: u64,
-    release: &mut impl FnMut(Job),
-) -> u64 {
-    let due = phase.schedule.due(elapsed.as_nanos() as u64);
-    for seq in released..due {
-        release(Job {
-            seq,
-            intended_unix_ns: phase.start_unix_ns + phase.schedule.offset_ns(seq).unwrap_or(0),
-            released_unix_ns: 0,
-            warmup: phase.warmup,
-        });
-    }
-    due.max(released)
 }
 
 fn set_fine_timer_slack() {
@@ -154,6 +145,7 @@ fn set_fine_timer_slack() {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use brokerbench_core::clock::unix_now_ns;
 
     /// The timing tests run one at a time: a spinning pacer next to a
     /// sleeping one on two cores would measure each other.

@@ -24,14 +24,14 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 /// The ledger and the in-flight count, shared by the pacer and the workers.
-pub struct Books {
+pub struct SharedLedger {
     pub ledger: Mutex<SenderLedger>,
     pub inflight: AtomicU64,
 }
 
-impl Books {
+impl SharedLedger {
     pub fn new(ledger: SenderLedger) -> Self {
-        Books {
+        SharedLedger {
             ledger: Mutex::new(ledger),
             inflight: AtomicU64::new(0),
         }
@@ -95,7 +95,7 @@ enum NoConn {
 
 impl Publisher {
     /// Opens a connection within the connect timeout and counts it.
-    async fn open(&self, books: &Books, workers: &Workers) -> Result<Conn, NoConn> {
+    async fn open(&self, shared: &SharedLedger, workers: &Workers) -> Result<Conn, NoConn> {
         let opening = tokio::time::timeout(self.connect_timeout, connect(self.addr));
         let conn = tokio::select! {
             c = opening => c.ok().flatten().ok_or(NoConn::Failed)?,
@@ -103,7 +103,7 @@ impl Publisher {
             _ = self.drain_over.cancelled() => return Err(NoConn::Stopped),
         };
         let open = workers.connected.fetch_add(1, Ordering::AcqRel) as u64 + 1;
-        books
+        shared
             .ledger
             .lock()
             .unwrap()
@@ -117,7 +117,7 @@ impl Publisher {
         &self,
         conn: &mut Option<Conn>,
         job: &Job,
-        books: &Books,
+        shared: &SharedLedger,
         workers: &Workers,
     ) -> (Option<u64>, Outcome) {
         let ready = match conn {
@@ -128,7 +128,7 @@ impl Publisher {
             if conn.take().is_some() {
                 workers.connected.fetch_sub(1, Ordering::AcqRel);
             }
-            match self.open(books, workers).await {
+            match self.open(shared, workers).await {
                 Ok(c) => *conn = Some(c),
                 Err(NoConn::Failed) => return (None, Outcome::Failed(FailureReason::Connect)),
                 Err(NoConn::Stopped) => return (None, Outcome::Failed(FailureReason::Cancelled)),
@@ -192,7 +192,7 @@ const HEADROOM: f64 = 1.25;
 /// of them there are, and what the pool needs to know to grow.
 struct Workers {
     publisher: Arc<Publisher>,
-    books: Arc<Books>,
+    shared: Arc<SharedLedger>,
     jobs: async_channel::Receiver<Job>,
     /// Workers waiting for an event.
     idle: AtomicUsize,
@@ -225,7 +225,7 @@ impl Workers {
     async fn work(&self, mut conn: Option<Conn>) {
         let p = &self.publisher;
         if conn.is_none() {
-            conn = p.open(&self.books, self).await.ok();
+            conn = p.open(&self.shared, self).await.ok();
         }
         loop {
             self.idle.fetch_add(1, Ordering::AcqRel);
@@ -234,10 +234,10 @@ impl Workers {
             let Ok(job) = job else { break };
             if p.shutdown.is_cancelled() || p.drain_over.is_cancelled() {
                 let cancelled = Outcome::Failed(FailureReason::Cancelled);
-                self.books.finish(&job, None, cancelled);
+                self.shared.finish(&job, None, cancelled);
                 continue;
             }
-            let (sent, outcome) = p.exchange(&mut conn, &job, &self.books, self).await;
+            let (sent, outcome) = p.exchange(&mut conn, &job, &self.shared, self).await;
             if let (Some(sent), Outcome::Accepted { acked_unix_ns }) = (sent, outcome) {
                 // An average over about the last 16 answers.
                 let took = acked_unix_ns.saturating_sub(sent);
@@ -246,7 +246,7 @@ impl Workers {
                     .store(avg - avg / 16 + took / 16, Ordering::Relaxed);
             }
             self.finished.fetch_add(1, Ordering::Release);
-            self.books.finish(&job, sent, outcome);
+            self.shared.finish(&job, sent, outcome);
         }
         if conn.is_some() {
             self.connected.fetch_sub(1, Ordering::AcqRel);
@@ -321,7 +321,7 @@ impl Pool {
     /// `max_connections`, on the current runtime.
     pub fn new(
         publisher: Arc<Publisher>,
-        books: Arc<Books>,
+        shared: Arc<SharedLedger>,
         conns: Vec<Conn>,
         max_connections: usize,
         max_inflight: u64,
@@ -329,7 +329,7 @@ impl Pool {
         let (queue, jobs) = async_channel::unbounded();
         let workers = Arc::new(Workers {
             publisher,
-            books,
+            shared,
             jobs,
             idle: AtomicUsize::new(0),
             alive: AtomicUsize::new(0),
@@ -359,7 +359,7 @@ impl Pool {
     /// A pool without connections whose queue `consume` empties (the
     /// Kafka producer).
     pub fn consumed_by<F>(
-        books: Arc<Books>,
+        shared: Arc<SharedLedger>,
         publisher: Arc<Publisher>,
         max_inflight: u64,
         consume: impl FnOnce(async_channel::Receiver<Job>) -> F,
@@ -367,7 +367,7 @@ impl Pool {
     where
         F: std::future::Future<Output = ()> + Send + 'static,
     {
-        let pool = Pool::new(publisher, books, Vec::new(), 0, max_inflight);
+        let pool = Pool::new(publisher, shared, Vec::new(), 0, max_inflight);
         let task = consume(pool.workers.jobs.clone());
         pool.workers.tracker.spawn_on(task, &pool.workers.runtime);
         pool
@@ -379,14 +379,14 @@ impl Pool {
     pub fn release(&self, mut job: Job) {
         job.released_unix_ns = unix_now_ns();
         let w = &self.workers;
-        if !w.books.admit(&job, self.max_inflight) {
+        if !w.shared.admit(&job, self.max_inflight) {
             return;
         }
         w.released.fetch_add(1, Ordering::Release);
         if let Err(e) = self.queue.try_send(job) {
             // No worker can take it any more: it never leaves.
             let cancelled = Outcome::Failed(FailureReason::Cancelled);
-            w.books.finish(&e.into_inner(), None, cancelled);
+            w.shared.finish(&e.into_inner(), None, cancelled);
         }
     }
 

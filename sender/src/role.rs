@@ -5,7 +5,7 @@ use crate::config::{PacerMode, SenderConfig, SenderError};
 use crate::encode::Encoder;
 use crate::ledger::SenderLedger;
 use crate::pacer::{self, Phase};
-use crate::publisher::{self, Books, Pool, Publisher};
+use crate::publisher::{self, Pool, Publisher, SharedLedger};
 use brokerbench_core::clock::unix_now_ns;
 use brokerbench_core::conn::Conn;
 use brokerbench_core::cpu::ThreadCpu;
@@ -81,8 +81,8 @@ pub async fn run(
         false => None,
     };
 
-    let books = Arc::new(Books::new(SenderLedger::new(&plan)));
-    books
+    let shared = Arc::new(SharedLedger::new(SenderLedger::new(&plan)));
+    shared
         .ledger
         .lock()
         .unwrap()
@@ -98,9 +98,9 @@ pub async fn run(
     });
     let pool = match kafka {
         Some((target, producer)) => {
-            let (b, p) = (books.clone(), publisher.clone());
+            let (b, p) = (shared.clone(), publisher.clone());
             Pool::consumed_by(
-                books.clone(),
+                shared.clone(),
                 publisher.clone(),
                 config.max_inflight,
                 |jobs| crate::kafka::work(producer, target, Arc::new(encoder), b, jobs, p),
@@ -108,7 +108,7 @@ pub async fn run(
         }
         None => Pool::new(
             publisher.clone(),
-            books.clone(),
+            shared.clone(),
             conns,
             config.max_connections,
             config.max_inflight,
@@ -120,7 +120,7 @@ pub async fn run(
     let damon = host::DamonMeter::start();
     let progress = tokio::spawn(report_progress(
         aggregator.clone(),
-        books.clone(),
+        shared.clone(),
         plan.clone(),
         config.index,
         steal.clone(),
@@ -148,7 +148,10 @@ pub async fn run(
     progress.abort();
     let _ = progress.await;
 
-    let ledger = std::mem::replace(&mut *books.ledger.lock().unwrap(), SenderLedger::new(&plan));
+    let ledger = std::mem::replace(
+        &mut *shared.ledger.lock().unwrap(),
+        SenderLedger::new(&plan),
+    );
     steal_sampler.abort();
     let mut report = ledger.into_report(config.index, cpu.total_ns(), !completed);
     report.host_steal_per_second = std::mem::take(&mut *steal.lock().unwrap());
@@ -264,7 +267,7 @@ async fn pace_on_thread(
 /// Posts running counters once a second.
 async fn report_progress(
     aggregator: Session,
-    books: Arc<Books>,
+    shared: Arc<SharedLedger>,
     plan: RunPlan,
     index: u32,
     steal: StealShares,
@@ -276,7 +279,7 @@ async fn report_progress(
     loop {
         tick.tick().await;
         let second = plan.second_at(unix_now_ns()).saturating_sub(1);
-        let mut p = books.ledger.lock().unwrap().progress(index, second);
+        let mut p = shared.ledger.lock().unwrap().progress(index, second);
         p.host_steal = host::latest(&steal);
         aggregator.progress(&p).await;
     }

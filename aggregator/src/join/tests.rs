@@ -4,7 +4,6 @@ use super::*;
 use brokerbench_core::bitset::BitSet;
 use brokerbench_core::histogram::Percentiles;
 use brokerbench_core::latency::{LatencyKind, PerKind};
-use brokerbench_core::pace::Schedule;
 use brokerbench_core::series::LatencyWindows;
 use brokerbench_core::wire::{ReceiverSecond, SenderSecond};
 
@@ -33,17 +32,8 @@ fn sender_kinds(
 
 fn plan() -> RunPlan {
     RunPlan {
-        run_id: "r".into(),
-        scenario: "direct".into(),
-        schedule: Schedule::parse("10:1,20:1").unwrap(),
-        payload_size: 8,
-        warmup: None,
-        drain_seconds: 1,
-        senders: 1,
-        receivers: 1,
-        copies: 1,
-        partition_keys: 100,
         t0_unix_ns: Some(1_000_000_000),
+        ..RunPlan::fixture("10:1,20:1")
     }
 }
 
