@@ -73,10 +73,13 @@ pub fn render(runs: &[Run]) -> String {
             "{} = {} (pace {})",
             (b'A' + i as u8) as char,
             name(r),
-            r.summary.pace
+            r.summary.plan.schedule
         );
     }
-    if runs.iter().any(|r| r.summary.pace != first.summary.pace) {
+    if runs
+        .iter()
+        .any(|r| r.summary.plan.schedule != first.summary.plan.schedule)
+    {
         let _ = writeln!(
             out,
             "note: the paces differ; steps are compared by position"
@@ -142,12 +145,16 @@ pub fn render(runs: &[Run]) -> String {
             );
         }
     }
-    if runs.len() >= 3 && runs.iter().all(|r| r.summary.pace == first.summary.pace) {
+    if runs.len() >= 3
+        && runs
+            .iter()
+            .all(|r| r.summary.plan.schedule == first.summary.plan.schedule)
+    {
         let _ = writeln!(
             out,
             "\nspread over {} runs of pace {} (e2e P99.99, ms):",
             runs.len(),
-            first.summary.pace
+            first.summary.plan.schedule
         );
         let _ = writeln!(
             out,

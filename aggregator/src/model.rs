@@ -3,7 +3,7 @@
 
 use brokerbench_core::histogram::Percentiles;
 use brokerbench_core::latency::{LatencyKind, PerKind};
-use brokerbench_core::plan::Warmup;
+use brokerbench_core::plan::RunPlan;
 use brokerbench_core::wire::{ConnectionCounts, FailureCounts, RejectCounts};
 use serde::{Deserialize, Deserializer, Serialize};
 
@@ -26,23 +26,12 @@ pub const HOST_STEAL_NOTABLE: f64 = 0.02;
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Summary {
     pub schema_version: u32,
-    pub run_id: String,
-    pub scenario: String,
+    /// The plan every role ran: run id, scenario, pace, payload, warmup,
+    /// drain, senders, receivers, copies, partition keys and `t0`.
+    #[serde(flatten)]
+    pub plan: RunPlan,
     /// RFC 3339 wall-clock time of `t0`.
     pub started_at: String,
-    pub pace: String,
-    pub payload_size: usize,
-    pub warmup: Option<Warmup>,
-    pub drain_seconds: u32,
-    pub senders: u32,
-    pub receivers: u32,
-    /// Deliveries owed per accepted event (fan-out); 1 without.
-    #[serde(default = "one")]
-    pub copies: u32,
-    /// Partition keys the events were spread over (0: none); `reordered`
-    /// counts within a key, or within a sender without keys.
-    #[serde(default = "brokerbench_core::plan::default_partition_keys")]
-    pub partition_keys: u32,
     /// Share of the roles' machines' CPU time the hypervisor took (steal)
     /// over the measured seconds; None where it was not sampled.
     #[serde(default)]
@@ -170,10 +159,6 @@ pub enum Limit {
     Generator,
     /// The receiver's threads were saturated: the step measures the suite too.
     Receiver,
-}
-
-fn one() -> u32 {
-    1
 }
 
 /// Event counts. `sent = accepted + failed`;

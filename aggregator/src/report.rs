@@ -33,23 +33,23 @@ fn environment() -> Vec<(&'static str, String)> {
 /// The report of a run whose summary table is `table`.
 pub fn render(s: &Summary, table: &str) -> String {
     let mut out = String::new();
-    let _ = writeln!(out, "# brokerbench run {}\n", s.run_id);
-    let warmup = s.warmup.map_or_else(
+    let _ = writeln!(out, "# brokerbench run {}\n", s.plan.run_id);
+    let warmup = s.plan.warmup.map_or_else(
         || "none".to_string(),
         |w| format!("{}/s for {} s", w.rate, w.seconds),
     );
     for (k, v) in [
-        ("scenario", s.scenario.clone()),
+        ("scenario", s.plan.scenario.clone()),
         ("started", s.started_at.clone()),
-        ("pace", format!("`{}`", s.pace)),
-        ("payload", format!("{} bytes", s.payload_size)),
+        ("pace", format!("`{}`", s.plan.schedule)),
+        ("payload", format!("{} bytes", s.plan.payload_size)),
         ("warmup", warmup),
-        ("drain", format!("{} s", s.drain_seconds)),
+        ("drain", format!("{} s", s.plan.drain_seconds)),
         (
             "senders / receivers",
-            format!("{} / {}", s.senders, s.receivers),
+            format!("{} / {}", s.plan.senders, s.plan.receivers),
         ),
-        ("deliveries per event (fan-out)", s.copies.to_string()),
+        ("deliveries per event (fan-out)", s.plan.copies.to_string()),
         ("interrupted", s.interrupted.to_string()),
     ] {
         let _ = writeln!(out, "- {k}: {v}");

@@ -256,26 +256,21 @@ trait Report {
     }
 }
 
-impl Report for SenderReport {
-    fn run_id(&self) -> &str {
-        &self.run_id
-    }
-    fn index(&self) -> u32 {
-        self.index
-    }
-    fn windows(&self) -> &PerKind<Vec<WireHistogram>> {
-        &self.windows
-    }
+/// Both reports answer [`Report`] from the same fields.
+macro_rules! report {
+    ($($r:ty),*) => {$(
+        impl Report for $r {
+            fn run_id(&self) -> &str {
+                &self.run_id
+            }
+            fn index(&self) -> u32 {
+                self.index
+            }
+            fn windows(&self) -> &PerKind<Vec<WireHistogram>> {
+                &self.windows
+            }
+        }
+    )*};
 }
 
-impl Report for ReceiverReport {
-    fn run_id(&self) -> &str {
-        &self.run_id
-    }
-    fn index(&self) -> u32 {
-        self.index
-    }
-    fn windows(&self) -> &PerKind<Vec<WireHistogram>> {
-        &self.windows
-    }
-}
+report!(SenderReport, ReceiverReport);

@@ -61,96 +61,44 @@ pub struct Column {
     pub value: fn(&Line) -> String,
 }
 
+const fn col(header: &'static str, width: usize, value: fn(&Line) -> String) -> Column {
+    Column {
+        header,
+        width,
+        value,
+    }
+}
+
 /// The columns the terminal table and `report.md` share. Every row adds
 /// up: sent = accepted + failed; accepted (× copies) = delivered + lost,
 /// where delivered counts accepted events received (unexpected ones, sent
 /// though their send failed, are counted apart).
 pub const COLUMNS: &[Column] = &[
-    Column {
-        header: "step",
-        width: 5,
-        value: |l| l.label.clone(),
-    },
-    Column {
-        header: "rps",
-        width: 6,
-        value: |l| l.rps.clone(),
-    },
-    Column {
-        header: "sent",
-        width: 9,
-        value: |l| l.totals.sent.to_string(),
-    },
-    Column {
-        header: "accepted",
-        width: 9,
-        value: |l| l.totals.accepted.to_string(),
-    },
-    Column {
-        header: "failed",
-        width: 7,
-        value: |l| l.totals.failed.to_string(),
-    },
-    Column {
-        header: "delivered",
-        width: 9,
-        value: |l| l.totals.delivered_of_accepted.to_string(),
-    },
-    Column {
-        header: "lost",
-        width: 6,
-        value: |l| l.totals.lost.to_string(),
-    },
-    Column {
-        header: "unexp",
-        width: 5,
-        value: |l| l.totals.unexpected.to_string(),
-    },
-    Column {
-        header: "dup",
-        width: 5,
-        value: |l| l.totals.duplicates.to_string(),
-    },
-    Column {
-        header: "send/s",
-        width: 8,
-        value: |l| format!("{:.0}", l.send_rps),
-    },
-    Column {
-        header: "deliv/s",
-        width: 8,
-        value: |l| format!("{:.0}", l.delivery_rps),
-    },
-    Column {
-        header: "pub p99",
-        width: 8,
-        value: |l| l.p(LatencyKind::Publish, |p| p.p99),
-    },
-    Column {
-        header: "pub p99.99",
-        width: 10,
-        value: |l| l.p(LatencyKind::Publish, |p| p.p99_99),
-    },
-    Column {
-        header: "e2e p99",
-        width: 8,
-        value: |l| l.p(LatencyKind::E2e, |p| p.p99),
-    },
-    Column {
-        header: "e2e p99.99",
-        width: 10,
-        value: |l| l.p(LatencyKind::E2e, |p| p.p99_99),
-    },
-    Column {
-        header: "pacer p99.99",
-        width: 12,
-        value: |l| l.p(LatencyKind::PacerLag, |p| p.p99_99),
-    },
-    Column {
-        header: "wait p99.99",
-        width: 11,
-        value: |l| l.p(LatencyKind::ConnectionWait, |p| p.p99_99),
-    },
+    col("step", 5, |l| l.label.clone()),
+    col("rps", 6, |l| l.rps.clone()),
+    col("sent", 9, |l| l.totals.sent.to_string()),
+    col("accepted", 9, |l| l.totals.accepted.to_string()),
+    col("failed", 7, |l| l.totals.failed.to_string()),
+    col("delivered", 9, |l| {
+        l.totals.delivered_of_accepted.to_string()
+    }),
+    col("lost", 6, |l| l.totals.lost.to_string()),
+    col("unexp", 5, |l| l.totals.unexpected.to_string()),
+    col("dup", 5, |l| l.totals.duplicates.to_string()),
+    col("send/s", 8, |l| format!("{:.0}", l.send_rps)),
+    col("deliv/s", 8, |l| format!("{:.0}", l.delivery_rps)),
+    col("pub p99", 8, |l| l.p(LatencyKind::Publish, |p| p.p99)),
+    col("pub p99.99", 10, |l| {
+        l.p(LatencyKind::Publish, |p| p.p99_99)
+    }),
+    col("e2e p99", 8, |l| l.p(LatencyKind::E2e, |p| p.p99)),
+    col("e2e p99.99", 10, |l| l.p(LatencyKind::E2e, |p| p.p99_99)),
+    col("pacer p99.99", 12, |l| {
+        l.p(LatencyKind::PacerLag, |p| p.p99_99)
+    }),
+    col("wait p99.99", 11, |l| {
+        l.p(LatencyKind::ConnectionWait, |p| p.p99_99)
+    }),
 ];
 
 /// What the table's latency headers mean.
@@ -263,10 +211,10 @@ pub fn render(s: &Summary, dir: &str) -> String {
     let _ = writeln!(
         out,
         "run {} ({}), pace {}, payload {} B{}",
-        s.run_id,
-        s.scenario,
-        s.pace,
-        s.payload_size,
+        s.plan.run_id,
+        s.plan.scenario,
+        s.plan.schedule,
+        s.plan.payload_size,
         if s.interrupted {
             ", INTERRUPTED: partial results"
         } else {
@@ -328,15 +276,15 @@ pub fn render(s: &Summary, dir: &str) -> String {
         us(s.cpu.sender_us_per_event),
         us(s.cpu.receiver_us_per_event)
     );
-    if s.copies > 1 {
+    if s.plan.copies > 1 {
         let _ = writeln!(
             out,
             "fan-out: {} deliveries per event; delivered, lost and duplicates count deliveries",
-            s.copies
+            s.plan.copies
         );
     }
     if s.totals.reordered > 0 {
-        let within = match s.partition_keys {
+        let within = match s.plan.partition_keys {
             0 => "of their sender (no partition keys: a SUT that spreads events over Kafka partitions keeps no order across them; --partition-keys N checks order within each key)".to_string(),
             n => format!("of their partition key (seq % {n})"),
         };

@@ -82,33 +82,27 @@ fn fixture() -> (RunPlan, SenderReport, ReceiverReport) {
             opened: 2,
             peak: 5,
         },
-        warmup_sent: 0,
-        warmup_accepted: 0,
-        cpu_ns: 0,
-        last_exchange_unix_ns: 0,
-        host_steal_per_second: vec![0.0, 0.25, 0.5, 0.0, 0.0],
-        clock: None,
-        host_damon_cpu_ns: None,
-        interrupted: false,
+        host: HostReport {
+            steal_per_second: vec![0.0, 0.25, 0.5, 0.0, 0.0],
+            ..HostReport::default()
+        },
+        ..Default::default()
     };
     let receiver = ReceiverReport {
         run_id: "golden".into(),
         index: 0,
         received: vec![received],
         duplicates: 0,
-        reordered: 0,
-        rejected: RejectCounts::default(),
-        warmup_received: 0,
         seconds: receiver_seconds,
         windows: wire(recv_w),
-        cpu_ns: 0,
         cpu_per_second_ns: vec![250_000_000; 5],
         threads: 2,
         // Another machine; the worse of the two counts each second.
-        host_steal_per_second: vec![0.125; 6],
-        clock: None,
-        host_damon_cpu_ns: None,
-        interrupted: false,
+        host: HostReport {
+            steal_per_second: vec![0.125; 6],
+            ..HostReport::default()
+        },
+        ..Default::default()
     };
     (plan, sender, receiver)
 }

@@ -25,7 +25,7 @@ pub async fn sender(c: SenderRoleConfig, shutdown: CancellationToken) -> anyhow:
         r.failed.total(),
         if r.interrupted { " (interrupted)" } else { "" }
     );
-    print_clock(r.clock);
+    print_clock(r.host.clock);
     Ok(if r.interrupted {
         crate::EXIT_INTERRUPTED
     } else {
@@ -57,7 +57,7 @@ pub async fn receiver(c: ReceiverRoleConfig, shutdown: CancellationToken) -> any
         r.rejected.total(),
         if r.interrupted { " (interrupted)" } else { "" }
     );
-    print_clock(r.clock);
+    print_clock(r.host.clock);
     Ok(if r.interrupted {
         crate::EXIT_INTERRUPTED
     } else {

@@ -8,7 +8,7 @@ use brokerbench::local::run_local;
 use brokerbench_aggregator::model::Limit;
 use brokerbench_core::histogram::Percentiles;
 use brokerbench_core::latency::LatencyKind;
-use common::{assert_accounting, config, run};
+use common::{assert_accounting, config, run, words};
 use tokio_util::sync::CancellationToken;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -256,15 +256,7 @@ async fn five_thousand_per_second_for_two_seconds_releases_ten_thousand() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn warmup_is_excluded_from_every_figure() {
-    let f = run(&[
-        "--pace",
-        "500:1",
-        "--warmup-seconds",
-        "1",
-        "--warmup-rate",
-        "300",
-    ])
-    .await;
+    let f = run(&words("--pace 500:1 --warmup-seconds 1 --warmup-rate 300")).await;
     let s = &f.results.summary;
     assert_accounting(&f, Some(500));
     assert_eq!((s.totals.warmup_sent, s.totals.warmup_received), (300, 300));
@@ -337,7 +329,7 @@ async fn the_receiver_answers_400_to_strangers_and_keeps_going() {
     );
     let finished = run.await.unwrap().unwrap();
     let s = &finished.results.summary;
-    let plan_run = s.run_id.clone();
+    let plan_run = s.plan.run_id.clone();
     assert_eq!(s.rejected.not_cloudevent, 1);
     assert_eq!(s.rejected.foreign, 1);
     assert_accounting(&finished, Some(1500));

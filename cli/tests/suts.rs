@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{assert_accounting, run};
+use common::{assert_accounting, run, words};
 
 /// Warmup events the SUT also counted (the suite's warmup goes through it).
 fn warmup(s: &brokerbench_aggregator::model::Summary) -> u64 {
@@ -14,18 +14,13 @@ fn warmup(s: &brokerbench_aggregator::model::Summary) -> u64 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn channel_imc_delivers_every_event_to_each_subscriber_once() {
-    let f = run(&[
-        "--sut",
-        "channel-imc",
-        "--subscribers",
-        "3",
-        "--pace",
-        "500:2",
-    ])
-    .await;
+    let f = run(&words("--sut channel-imc --subscribers 3 --pace 500:2")).await;
     let s = &f.results.summary;
     assert_accounting(&f, Some(1000));
-    assert_eq!((s.scenario.as_str(), s.copies), ("channel-imc", 3));
+    assert_eq!(
+        (s.plan.scenario.as_str(), s.plan.copies),
+        ("channel-imc", 3)
+    );
     assert_eq!((s.totals.sent, s.totals.accepted), (1000, 1000));
     assert_eq!(
         (s.totals.delivered, s.totals.lost, s.totals.duplicates),
@@ -44,24 +39,11 @@ async fn channel_imc_delivers_every_event_to_each_subscriber_once() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn broker_imc_delivers_through_matching_triggers_only() {
-    let f = run(&[
-        "--sut",
-        "broker-imc",
-        "--triggers",
-        "5",
-        "--matching",
-        "2",
-        "--pace",
-        "400:2",
-        "--warmup-seconds",
-        "1",
-        "--warmup-rate",
-        "100",
-    ])
+    let f = run(&words("--sut broker-imc --triggers 5 --matching 2 --pace 400:2 --warmup-seconds 1 --warmup-rate 100"))
     .await;
     let s = &f.results.summary;
     assert_accounting(&f, Some(800));
-    assert_eq!(s.copies, 2);
+    assert_eq!(s.plan.copies, 2);
     assert_eq!(
         (s.totals.accepted, s.totals.delivered, s.totals.lost),
         (800, 1600, 0)
@@ -76,16 +58,9 @@ async fn broker_imc_delivers_through_matching_triggers_only() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn loss_behind_a_sut_is_counted_per_delivery() {
     // The receiver swallows every 25th event on each copy: 2 copies × 40.
-    let f = run(&[
-        "--sut",
-        "channel-imc",
-        "--subscribers",
-        "2",
-        "--pace",
-        "500:2",
-        "--fault-drop-every",
-        "25",
-    ])
+    let f = run(&words(
+        "--sut channel-imc --subscribers 2 --pace 500:2 --fault-drop-every 25",
+    ))
     .await;
     let s = &f.results.summary;
     assert_accounting(&f, Some(1000));
@@ -154,7 +129,7 @@ async fn the_kafka_suts_deliver_every_event_once_through_a_real_broker() {
         let s = &f.results.summary;
         assert_accounting(&f, Some(600));
         let copies = if sut == "source-kafka" { 1 } else { 2 };
-        assert_eq!(s.copies, copies, "{sut}");
+        assert_eq!(s.plan.copies, copies, "{sut}");
         assert_eq!((s.totals.sent, s.totals.accepted), (600, 600), "{sut}");
         assert_eq!(
             (s.totals.delivered, s.totals.lost, s.totals.duplicates),
@@ -162,7 +137,7 @@ async fn the_kafka_suts_deliver_every_event_once_through_a_real_broker() {
             "{sut}"
         );
         assert_eq!(
-            s.partition_keys,
+            s.plan.partition_keys,
             if sut == "channel-kafka" { 0 } else { 100 }
         );
         let c = s.sut.expect("the SUT's counters");

@@ -8,6 +8,7 @@ use brokerbench_core::conn::{connect, exchange};
 use brokerbench_core::latency::LatencyKind;
 use brokerbench_core::serve::{serve, Handler};
 use bytes::Bytes;
+use common::process::{aggregator, free_port, only_results, role};
 use common::{assert_accounting, run};
 use http::{Request, Response, StatusCode};
 use http_body_util::{BodyExt, Full};
@@ -19,14 +20,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 /// A broker that de-duplicates, as CloudEvents allows: the first event of
 /// each `source`+`id` goes on to the subscriber, a repeat is answered 202
@@ -292,41 +285,21 @@ fn a_skewed_receiver_clock_is_corrected_and_its_drift_reported() {
     let out = std::env::temp_dir().join(format!("brokerbench-clock-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&out);
     let (agg, recv) = (free_port(), free_port());
-    let bin = env!("CARGO_BIN_EXE_brokerbench");
-    let aggregator = Command::new(bin)
-        .args(["aggregator", "--listen", &format!("127.0.0.1:{agg}")])
-        .args([
-            "--pace",
-            "500:3",
-            "--warmup-seconds",
-            "0",
-            "--drain-seconds",
-            "1",
-        ])
-        .args(["--quiet", "--no-plot", "--out"])
-        .arg(&out)
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let agg_url = format!("http://127.0.0.1:{agg}");
-    let receiver = Command::new(bin)
-        .args(["receiver", "--aggregator", &agg_url])
-        .args(["--listen", &format!("127.0.0.1:{recv}")])
-        .args([
-            "--fault-clock-shift-ms",
-            "300",
-            "--fault-clock-drift-ppm",
-            "-3000",
-        ])
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let sender = Command::new(bin)
-        .args(["sender", "--aggregator", &agg_url])
-        .args(["--target", &format!("http://127.0.0.1:{recv}/")])
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+    let aggregator = aggregator(agg, &out, &["--pace", "500:3"]);
+    let listen = format!("127.0.0.1:{recv}");
+    let skew = [
+        "--fault-clock-shift-ms",
+        "300",
+        "--fault-clock-drift-ppm",
+        "-3000",
+    ];
+    let receiver = role(
+        "receiver",
+        agg,
+        &[&["--listen", &listen][..], &skew].concat(),
+    );
+    let target = format!("http://127.0.0.1:{recv}/");
+    let sender = role("sender", agg, &["--target", &target]);
     let table = aggregator.wait_with_output().unwrap();
     let (receiver, sender) = (
         receiver.wait_with_output().unwrap(),
@@ -334,12 +307,7 @@ fn a_skewed_receiver_clock_is_corrected_and_its_drift_reported() {
     );
     assert!(receiver.status.success() && sender.status.success());
     let table = String::from_utf8_lossy(&table.stdout);
-    let dir = std::fs::read_dir(&out)
-        .unwrap()
-        .next()
-        .unwrap()
-        .unwrap()
-        .path();
+    let dir = only_results(&out);
     let summary = common::valid_summary(&dir);
     let clocks = summary["clocks"].as_array().unwrap();
     let clock = |role: &str| clocks.iter().find(|c| c["role"] == role).unwrap().clone();
@@ -400,44 +368,17 @@ fn a_sender_that_never_reports_is_named_missing_not_waited_for() {
     let out = std::env::temp_dir().join(format!("brokerbench-missing-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&out);
     let (agg, recv) = (free_port(), free_port());
-    let bin = env!("CARGO_BIN_EXE_brokerbench");
     let started = Instant::now();
-    let aggregator = Command::new(bin)
-        .args([
-            "aggregator",
-            "--listen",
-            &format!("127.0.0.1:{agg}"),
-            "--senders",
-            "2",
-        ])
-        .args([
-            "--pace",
-            "200:2",
-            "--warmup-seconds",
-            "0",
-            "--drain-seconds",
-            "1",
-        ])
-        .args(["--quiet", "--no-plot", "--out"])
-        .arg(&out)
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let agg_url = format!("http://127.0.0.1:{agg}");
-    let receiver = Command::new(bin)
-        .args(["receiver", "--aggregator", &agg_url])
-        .args(["--listen", &format!("127.0.0.1:{recv}")])
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
+    let aggregator = aggregator(agg, &out, &["--senders", "2", "--pace", "200:2"]);
+    let receiver = role("receiver", agg, &["--listen", &format!("127.0.0.1:{recv}")]);
+    let target = format!("http://127.0.0.1:{recv}/");
     let sender = |index: &str| {
-        Command::new(bin)
-            .args(["sender", "--aggregator", &agg_url, "--index", index])
-            .args(["--target", &format!("http://127.0.0.1:{recv}/")])
-            .args(["--request-timeout", "0.5", "--connect-timeout", "0.5"])
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .unwrap()
+        let timeouts = ["--request-timeout", "0.5", "--connect-timeout", "0.5"];
+        role(
+            "sender",
+            agg,
+            &[&["--index", index, "--target", &target][..], &timeouts].concat(),
+        )
     };
     let (s0, mut s1) = (sender("0"), sender("1"));
     // Once the run has started (the plan has its t0), half a second in.
@@ -458,13 +399,7 @@ fn a_sender_that_never_reports_is_named_missing_not_waited_for() {
             && table.contains("not judged: no report from sender 1"),
         "{table}"
     );
-    let dir = std::fs::read_dir(&out)
-        .unwrap()
-        .next()
-        .unwrap()
-        .unwrap()
-        .path();
-    let summary = common::valid_summary(&dir);
+    let summary = common::valid_summary(&only_results(&out));
     assert_eq!(summary["missing_reports"], serde_json::json!(["sender 1"]));
     assert_eq!(summary["interrupted"], false, "nobody pressed Ctrl-C");
     assert_eq!(summary["totals"]["sent"], 400, "sender 0's whole schedule");

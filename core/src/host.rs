@@ -151,6 +151,41 @@ impl DamonMeter {
     }
 }
 
+/// What a role watches of its host while it runs: the steal of each
+/// second since `t0`, and DAMON's CPU time.
+pub struct HostWatch {
+    steal: StealShares,
+    sampler: tokio::task::JoinHandle<()>,
+    damon: DamonMeter,
+}
+
+impl HostWatch {
+    /// Starts watching (on the current runtime).
+    pub fn start(t0_unix_ns: u64) -> Self {
+        let steal = StealShares::default();
+        HostWatch {
+            sampler: tokio::spawn(sample_steal(t0_unix_ns, steal.clone())),
+            steal,
+            damon: DamonMeter::start(),
+        }
+    }
+
+    /// The steal shares so far (for live progress).
+    pub fn steal(&self) -> StealShares {
+        self.steal.clone()
+    }
+
+    /// Stops watching; what it saw, with the role's `clock`.
+    pub fn finish(self, clock: Option<crate::wire::ClockReport>) -> crate::wire::HostReport {
+        self.sampler.abort();
+        crate::wire::HostReport {
+            steal_per_second: std::mem::take(&mut *self.steal.lock().unwrap()),
+            damon_cpu_ns: self.damon.used_ns(),
+            clock,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

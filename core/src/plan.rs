@@ -23,7 +23,9 @@ pub struct RunPlan {
     pub run_id: String,
     /// Scenario name (`direct`, or the SUT's name), for the results folder.
     pub scenario: String,
-    /// The measured schedule, starting at `t0`.
+    /// The measured schedule, starting at `t0` (`pace` in JSON, as on the
+    /// command line).
+    #[serde(rename = "pace", alias = "schedule")]
     pub schedule: Schedule,
     /// Bytes of event data.
     pub payload_size: usize,
@@ -151,7 +153,7 @@ mod tests {
         assert_eq!(plan.second_at(11 * NS_PER_S + 5), 1);
         assert_eq!(plan.warmup_schedule().unwrap().total_events(), 15);
         let json = serde_json::to_string(&plan).unwrap();
-        assert!(json.contains("\"schedule\":\"10:2\""), "{json}");
+        assert!(json.contains("\"pace\":\"10:2\""), "{json}");
         assert_eq!(serde_json::from_str::<RunPlan>(&json).unwrap(), plan);
     }
 }

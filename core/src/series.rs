@@ -3,6 +3,7 @@
 //! running P99.99 from the start of each step, and one histogram per step.
 
 use crate::histogram::{Histogram, HistogramError, Percentiles, WireHistogram};
+use crate::latency::PerKind;
 use crate::pace::Schedule;
 
 /// One latency histogram per second of the schedule.
@@ -56,6 +57,11 @@ impl LatencyWindows {
     /// Each second's histogram in wire form, for the aggregator.
     pub fn to_wire(&self) -> Vec<WireHistogram> {
         self.seconds.iter().map(Histogram::to_wire).collect()
+    }
+
+    /// Every window of every kind in wire form, as a role reports them.
+    pub fn all_to_wire(windows: &PerKind<LatencyWindows>) -> PerKind<Vec<WireHistogram>> {
+        windows.iter().map(|(k, w)| (*k, w.to_wire())).collect()
     }
 
     /// The windows of several roles merged second by second: what one role

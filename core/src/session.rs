@@ -39,6 +39,10 @@ pub const AGGREGATOR_PATIENCE: Duration = Duration::from_secs(60);
 /// How long a role waits for the start, or a receiver for the finish: as
 /// long as the aggregator waits for the other roles and the run.
 const LONG_POLL: Duration = Duration::from_secs(24 * 3600);
+/// Where in each second roles sample their progress counters: the same
+/// moment in every role, so the aggregator's line compares like with like.
+const PROGRESS_PHASE: Duration = Duration::from_millis(500);
+
 /// Round trips a role on its own times to estimate its clock's offset from
 /// the aggregator's; the shortest counts.
 pub const CLOCK_ROUNDS: usize = 16;
@@ -90,6 +94,28 @@ impl Session {
             .client
             .post(path::PROGRESS, progress, Duration::from_secs(2))
             .await;
+    }
+
+    /// Posts `progress(second)` once a second, for the last whole second
+    /// since `t0`, with the share of the host's CPU the hypervisor took
+    /// (`steal`); `None` skips a tick. Runs until dropped.
+    pub async fn report_progress(
+        &self,
+        plan: &RunPlan,
+        steal: crate::host::StealShares,
+        mut progress: impl FnMut(u64) -> Option<Progress>,
+    ) {
+        let mut tick = crate::clock::aligned_ticker(plan.warmup_start_unix_ns(), PROGRESS_PHASE);
+        loop {
+            tick.tick().await;
+            let second = plan
+                .second_at(crate::clock::unix_now_ns())
+                .saturating_sub(1);
+            if let Some(mut p) = progress(second) {
+                p.host_steal = crate::host::latest(&steal);
+                self.progress(&p).await;
+            }
+        }
     }
 
     /// Waits for the finish (a receiver's cue to report): whether the run

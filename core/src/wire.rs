@@ -248,6 +248,23 @@ pub struct ConnectionCounts {
     pub peak: u64,
 }
 
+/// What a role saw of its host and its clock while it ran.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct HostReport {
+    /// Share of its machine's CPU time the hypervisor took (steal), in
+    /// each second since `t0`.
+    #[serde(default)]
+    pub steal_per_second: Vec<f32>,
+    /// CPU ns the kernel's DAMON monitor used on its machine while it ran
+    /// (None: DAMON was off).
+    #[serde(default)]
+    pub damon_cpu_ns: Option<u64>,
+    /// Its clock against the aggregator's, when it estimated that (a role
+    /// on its own, possibly on another host).
+    #[serde(default)]
+    pub clock: Option<ClockReport>,
+}
+
 /// A role's clock against the aggregator's, estimated when the run
 /// started (and applied, when it exceeded its uncertainty) and again when
 /// the role reported: the difference is how far the clocks drifted.
@@ -258,7 +275,7 @@ pub struct ClockReport {
 }
 
 /// A sender's whole ledger, sent once at the end.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct SenderReport {
     pub run_id: String,
     pub index: u32,
@@ -279,18 +296,9 @@ pub struct SenderReport {
     pub cpu_ns: u64,
     /// Wall-clock ns when the last exchange ended.
     pub last_exchange_unix_ns: u64,
-    /// Share of its machine's CPU time the hypervisor took (steal), in
-    /// each second since `t0`.
+    /// What it saw of its host and its clock.
     #[serde(default)]
-    pub host_steal_per_second: Vec<f32>,
-    /// Its clock against the aggregator's, when it estimated that (a role
-    /// on its own, possibly on another host).
-    #[serde(default)]
-    pub clock: Option<ClockReport>,
-    /// CPU ns the kernel's DAMON monitor used on its machine while it ran
-    /// (None: DAMON was off).
-    #[serde(default)]
-    pub host_damon_cpu_ns: Option<u64>,
+    pub host: HostReport,
     pub interrupted: bool,
 }
 
@@ -308,7 +316,7 @@ pub struct ReceiverSecond {
 }
 
 /// A receiver's whole ledger, sent once after the drain.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct ReceiverReport {
     pub run_id: String,
     pub index: u32,
@@ -332,18 +340,9 @@ pub struct ReceiverReport {
     /// Worker threads of the receiver (its CPU capacity per second).
     #[serde(default)]
     pub threads: u32,
-    /// Share of its machine's CPU time the hypervisor took (steal), in
-    /// each second since `t0`.
+    /// What it saw of its host and its clock.
     #[serde(default)]
-    pub host_steal_per_second: Vec<f32>,
-    /// Its clock against the aggregator's, when it estimated that (a role
-    /// on its own, possibly on another host).
-    #[serde(default)]
-    pub clock: Option<ClockReport>,
-    /// CPU ns the kernel's DAMON monitor used on its machine while it ran
-    /// (None: DAMON was off).
-    #[serde(default)]
-    pub host_damon_cpu_ns: Option<u64>,
+    pub host: HostReport,
     pub interrupted: bool,
 }
 

@@ -163,17 +163,11 @@ impl DeliveryLedger {
             rejected,
             warmup_received: self.warmup_received,
             seconds,
-            windows: self
-                .windows
-                .iter()
-                .map(|(k, w)| (*k, w.to_wire()))
-                .collect(),
+            windows: LatencyWindows::all_to_wire(&self.windows),
             cpu_ns,
             cpu_per_second_ns: Vec::new(),
             threads: 0,
-            host_steal_per_second: Vec::new(),
-            clock: None,
-            host_damon_cpu_ns: None,
+            host: Default::default(),
             interrupted,
         }
     }

@@ -5,15 +5,13 @@ use crate::ledger::DeliveryLedger;
 use crate::server::Sink;
 use brokerbench_core::clock::unix_now_ns;
 use brokerbench_core::cpu::ThreadCpu;
-use brokerbench_core::host::{self, StealShares};
+use brokerbench_core::host::HostWatch;
 use brokerbench_core::plan::RunPlan;
 use brokerbench_core::session::Session;
 use brokerbench_core::wire::{Ready, ReceiverReport, Role};
 use std::sync::Arc;
 use std::time::Duration;
 
-/// Where in each second roles sample their progress counters.
-const PROGRESS_PHASE: Duration = Duration::from_millis(500);
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
@@ -86,23 +84,27 @@ pub async fn run(
 
     let samples = Arc::new(std::sync::Mutex::new(Vec::new()));
     let sampler = tokio::spawn(sample_cpu(cpu.clone(), plan.t0(), samples.clone()));
-    let steal = StealShares::default();
-    let steal_sampler = tokio::spawn(host::sample_steal(plan.t0(), steal.clone()));
-    let damon = host::DamonMeter::start();
-    let progress = tokio::spawn(report_progress(
-        aggregator.clone(),
-        sink.clone(),
-        plan.clone(),
-        config.index,
-        steal.clone(),
-    ));
+    let host = HostWatch::start(plan.t0());
+    let progress = {
+        let (session, sink, plan, index) =
+            (aggregator.clone(), sink.clone(), plan.clone(), config.index);
+        let steal = host.steal();
+        tokio::spawn(async move {
+            session
+                .report_progress(&plan, steal, |second| {
+                    let rejected = sink.rejected.lock().unwrap().total();
+                    let ledger = sink.ledger.lock().unwrap();
+                    ledger.as_ref().map(|l| l.progress(index, second, rejected))
+                })
+                .await
+        })
+    };
     let interrupted = tokio::select! {
         f = aggregator.finish() => f.map(|f| f.interrupted).unwrap_or(true),
         _ = shutdown.cancelled() => true,
     };
     progress.abort();
     sampler.abort();
-    steal_sampler.abort();
     stop_consuming.cancel();
     if let Some(task) = consuming {
         let _ = task.await;
@@ -119,11 +121,11 @@ pub async fn run(
         .map(|w| w[1].saturating_sub(w[0]))
         .collect();
     report.threads = config.threads.max(1);
-    report.host_steal_per_second = std::mem::take(&mut *steal.lock().unwrap());
-    report.host_damon_cpu_ns = damon.used_ns();
-    if let Some(start) = clock_start {
-        report.clock = Some(aggregator.clock_report(start).await);
-    }
+    let clock = match clock_start {
+        Some(start) => Some(aggregator.clock_report(start).await),
+        None => None,
+    };
+    report.host = host.finish(clock);
     aggregator.report_receiver(&report).await?;
     Ok(report)
 }
@@ -134,29 +136,5 @@ async fn sample_cpu(cpu: ThreadCpu, t0: u64, samples: Arc<std::sync::Mutex<Vec<u
     loop {
         tick.tick().await;
         samples.lock().unwrap().push(cpu.total_ns());
-    }
-}
-
-async fn report_progress(
-    aggregator: Session,
-    sink: Arc<Sink>,
-    plan: RunPlan,
-    index: u32,
-    steal: StealShares,
-) {
-    // Sender and receiver sample at the same moments, so the aggregator's
-    // line compares like with like.
-    let mut tick =
-        brokerbench_core::clock::aligned_ticker(plan.warmup_start_unix_ns(), PROGRESS_PHASE);
-    loop {
-        tick.tick().await;
-        let second = plan.second_at(unix_now_ns()).saturating_sub(1);
-        let rejected = sink.rejected.lock().unwrap().total();
-        let mut p = match sink.ledger.lock().unwrap().as_mut() {
-            Some(l) => l.progress(index, second, rejected),
-            None => continue,
-        };
-        p.host_steal = host::latest(&steal);
-        aggregator.progress(&p).await;
     }
 }

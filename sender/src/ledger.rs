@@ -171,19 +171,13 @@ impl SenderLedger {
             accepted: self.accepted,
             failed: self.failed,
             seconds,
-            windows: self
-                .windows
-                .iter()
-                .map(|(k, w)| (*k, w.to_wire()))
-                .collect(),
+            windows: LatencyWindows::all_to_wire(&self.windows),
             connections: self.connections,
             warmup_sent: self.warmup_sent,
             warmup_accepted: self.warmup_accepted,
             cpu_ns,
             last_exchange_unix_ns: self.last_exchange_unix_ns,
-            host_steal_per_second: Vec::new(),
-            clock: None,
-            host_damon_cpu_ns: None,
+            host: Default::default(),
             interrupted,
         }
     }

@@ -16,6 +16,7 @@
 //!   but the lag is whatever the machine's wake-up latency is.
 
 use brokerbench_core::pace::Schedule;
+use std::future::Future;
 use std::time::Duration;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
@@ -88,35 +89,14 @@ impl<'a> Pacing<'a> {
     }
 }
 
-/// Releases the events of `phases` in order, calling `release` for each when
-/// it is due, sleeping between releases on the calling thread. Returns false
-/// if `stop` cut it short.
-pub fn pace(phases: &[Phase], stop: &CancellationToken, mut release: impl FnMut(Job)) -> bool {
-    set_fine_timer_slack();
-    for phase in phases {
-        let mut pacing = Pacing::new(phase);
-        while let Some(next) = pacing.release_due(Instant::now(), &mut release) {
-            if stop.is_cancelled() {
-                return false;
-            }
-            let now = Instant::now();
-            let wait = next.max(now + QUANTUM) - now;
-            std::thread::sleep(wait.min(MAX_SLEEP));
-        }
-    }
-    true
-}
-
-/// How far ahead of the next event the spinning pacer stops sleeping and
-/// starts spinning (more than a parked thread's worst wake-up delay).
-pub const SPIN_WINDOW: Duration = Duration::from_millis(20);
-
-/// The spinning driver: like [`pace`], on the caller's runtime, yielding to
-/// it between checks once the next event is near.
-pub async fn pace_spinning(
+/// The one pacing loop: releases the events of `phases` in order, each
+/// when it is due; between releases `wait(next, now)` waits the way its
+/// driver does. Returns false if `stop` cut it short.
+async fn drive<W: Future<Output = ()>>(
     phases: &[Phase],
     stop: &CancellationToken,
     mut release: impl FnMut(Job),
+    mut wait: impl FnMut(Instant, Instant) -> W,
 ) -> bool {
     for phase in phases {
         let mut pacing = Pacing::new(phase);
@@ -124,15 +104,49 @@ pub async fn pace_spinning(
             if stop.is_cancelled() {
                 return false;
             }
-            let now = Instant::now();
-            if next > now + SPIN_WINDOW {
-                tokio::time::sleep_until((next - SPIN_WINDOW).min(now + MAX_SLEEP)).await;
-            } else {
-                tokio::task::yield_now().await;
-            }
+            wait(next, Instant::now()).await;
         }
     }
     true
+}
+
+/// The sleeping driver: paces `phases` on the calling thread, sleeping
+/// between releases (at least [`QUANTUM`] apart). Returns false if `stop`
+/// cut it short.
+pub fn pace(phases: &[Phase], stop: &CancellationToken, release: impl FnMut(Job)) -> bool {
+    set_fine_timer_slack();
+    let sleep = |next: Instant, now: Instant| {
+        std::thread::sleep((next.max(now + QUANTUM) - now).min(MAX_SLEEP));
+        std::future::ready(())
+    };
+    // Every wait is done when polled: one poll runs the whole schedule.
+    let driving = std::pin::pin!(drive(phases, stop, release, sleep));
+    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    match driving.poll(&mut cx) {
+        std::task::Poll::Ready(completed) => completed,
+        std::task::Poll::Pending => unreachable!("the sleeping driver never yields"),
+    }
+}
+
+/// How far ahead of the next event the spinning pacer stops sleeping and
+/// starts spinning (more than a parked thread's worst wake-up delay).
+pub const SPIN_WINDOW: Duration = Duration::from_millis(20);
+
+/// The spinning driver: paces `phases` on the caller's runtime, yielding to
+/// it between checks once the next event is near.
+pub async fn pace_spinning(
+    phases: &[Phase],
+    stop: &CancellationToken,
+    release: impl FnMut(Job),
+) -> bool {
+    let spin = |next: Instant, now: Instant| async move {
+        if next > now + SPIN_WINDOW {
+            tokio::time::sleep_until((next - SPIN_WINDOW).min(now + MAX_SLEEP)).await;
+        } else {
+            tokio::task::yield_now().await;
+        }
+    };
+    drive(phases, stop, release, spin).await
 }
 
 fn set_fine_timer_slack() {

@@ -9,7 +9,7 @@ use crate::publisher::{self, Pool, Publisher, SharedLedger};
 use brokerbench_core::clock::unix_now_ns;
 use brokerbench_core::conn::Conn;
 use brokerbench_core::cpu::ThreadCpu;
-use brokerbench_core::host::{self, StealShares};
+use brokerbench_core::host::HostWatch;
 use brokerbench_core::plan::RunPlan;
 use brokerbench_core::session::Session;
 use brokerbench_core::wire::{Connecting, Progress, Ready, Role, SenderReport};
@@ -17,9 +17,6 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
-
-/// Where in each second roles sample their progress counters.
-const PROGRESS_PHASE: Duration = Duration::from_millis(500);
 
 /// Runs one sender: takes the plan from the aggregator, opens its
 /// connections, says it is ready, waits for the start, sends the warmup and
@@ -115,16 +112,23 @@ pub async fn run(
         ),
     };
 
-    let steal = StealShares::default();
-    let steal_sampler = tokio::spawn(host::sample_steal(plan.t0(), steal.clone()));
-    let damon = host::DamonMeter::start();
-    let progress = tokio::spawn(report_progress(
-        aggregator.clone(),
-        shared.clone(),
-        plan.clone(),
-        config.index,
-        steal.clone(),
-    ));
+    let host = HostWatch::start(plan.t0());
+    let progress = {
+        let (session, shared, plan, index) = (
+            aggregator.clone(),
+            shared.clone(),
+            plan.clone(),
+            config.index,
+        );
+        let steal = host.steal();
+        tokio::spawn(async move {
+            session
+                .report_progress(&plan, steal, |second| {
+                    Some(shared.ledger.lock().unwrap().progress(index, second))
+                })
+                .await
+        })
+    };
     let (completed, pool) = match config.pacer {
         PacerMode::Spin => {
             let phases = phases(&plan);
@@ -152,13 +156,12 @@ pub async fn run(
         &mut *shared.ledger.lock().unwrap(),
         SenderLedger::new(&plan),
     );
-    steal_sampler.abort();
     let mut report = ledger.into_report(config.index, cpu.total_ns(), !completed);
-    report.host_steal_per_second = std::mem::take(&mut *steal.lock().unwrap());
-    report.host_damon_cpu_ns = damon.used_ns();
-    if let Some(start) = clock_start {
-        report.clock = Some(aggregator.clock_report(start).await);
-    }
+    let clock = match clock_start {
+        Some(start) => Some(aggregator.clock_report(start).await),
+        None => None,
+    };
+    report.host = host.finish(clock);
     aggregator.report_sender(&report).await?;
     Ok(report)
 }
@@ -262,25 +265,4 @@ async fn pace_on_thread(
         })
         .map_err(SenderError::Thread)?;
     Ok(done_rx.await.expect("the pacer thread sends its pool back"))
-}
-
-/// Posts running counters once a second.
-async fn report_progress(
-    aggregator: Session,
-    shared: Arc<SharedLedger>,
-    plan: RunPlan,
-    index: u32,
-    steal: StealShares,
-) {
-    // Sender and receiver sample at the same moments, so the aggregator's
-    // line compares like with like.
-    let mut tick =
-        brokerbench_core::clock::aligned_ticker(plan.warmup_start_unix_ns(), PROGRESS_PHASE);
-    loop {
-        tick.tick().await;
-        let second = plan.second_at(unix_now_ns()).saturating_sub(1);
-        let mut p = shared.ledger.lock().unwrap().progress(index, second);
-        p.host_steal = host::latest(&steal);
-        aggregator.progress(&p).await;
-    }
 }

@@ -138,6 +138,31 @@ fn fresh_topic() -> String {
     format!("conformance-{}-{n}", std::process::id())
 }
 
+/// How a test starts its SUT.
+struct Setup<'a> {
+    subscribers: &'a [String],
+    /// Where the triggers that never match deliver.
+    never: &'a str,
+    delivery: DeliverySpec,
+    /// What it holds (in-memory) or has in flight per route (Kafka).
+    capacity: usize,
+    /// What it gives in-flight events at shutdown.
+    grace: Duration,
+}
+
+impl<'a> Setup<'a> {
+    /// `retries` fast retries and no dead-letter sink, 1,000 held, 5 s of grace.
+    fn new(subscribers: &'a [String], never: &'a str, retries: u32) -> Self {
+        Setup {
+            subscribers,
+            never,
+            delivery: fast_retries(retries, None),
+            capacity: 1000,
+            grace: Duration::from_secs(5),
+        }
+    }
+}
+
 /// A running SUT as the tests see it.
 struct UnderTest {
     ingress: String,
@@ -213,17 +238,17 @@ async fn start_plane(
 }
 
 impl UnderTest {
-    /// Starts `under` delivering every event to each of `subscribers`; a
-    /// broker also gets two triggers that never match (their subscriber is
-    /// `never`, which must stay empty).
-    async fn start(
-        under: Sut,
-        subscribers: &[String],
-        never: &str,
-        delivery: DeliverySpec,
-        capacity: usize,
-        grace: Duration,
-    ) -> UnderTest {
+    /// Starts `under` as `setup` says: delivering every event to each of
+    /// its subscribers; a broker also gets two triggers that never match
+    /// (their subscriber is `never`, which must stay empty).
+    async fn start(under: Sut, setup: Setup<'_>) -> UnderTest {
+        let Setup {
+            subscribers,
+            never,
+            delivery,
+            capacity,
+            grace,
+        } = setup;
         let route = |i: usize, url: &str, filter: Filter| Route {
             name: format!("r{i}"),
             subscriber: url.to_string(),
@@ -513,15 +538,7 @@ fn exactly_once(ids: &BTreeMap<String, usize>, n: usize) {
 async fn no_loss_and_no_duplicates_at_a_low_rate(under: Sut) {
     let (sub, url) = Subscriber::start(Behaviour::default()).await;
     let (never, never_url) = Subscriber::start(Behaviour::default()).await;
-    let sut = UnderTest::start(
-        under,
-        &[url],
-        &never_url,
-        fast_retries(3, None),
-        1000,
-        Duration::from_secs(5),
-    )
-    .await;
+    let sut = UnderTest::start(under, Setup::new(&[url], &never_url, 3)).await;
     let statuses = sut.publish(300, Duration::from_millis(2), &[]).await;
     assert!(
         statuses.iter().all(|&s| s == 202),
@@ -552,15 +569,7 @@ async fn fan_out_delivers_every_event_to_every_subscriber_once(under: Sut) {
         urls.push(u);
     }
     let (never, never_url) = Subscriber::start(Behaviour::default()).await;
-    let sut = UnderTest::start(
-        under,
-        &urls,
-        &never_url,
-        fast_retries(3, None),
-        1000,
-        Duration::from_secs(5),
-    )
-    .await;
+    let sut = UnderTest::start(under, Setup::new(&urls, &never_url, 3)).await;
     sut.publish(200, Duration::ZERO, &[]).await;
     let c = sut.settle(|c| c.delivered == 600).await;
     for s in &subs {
@@ -595,11 +604,10 @@ async fn failing_subscribers_are_retried_then_dead_lettered(under: Sut) {
     let (never, never_url) = Subscriber::start(Behaviour::default()).await;
     let sut = UnderTest::start(
         under,
-        &[recovering_url, failing_url.clone()],
-        &never_url,
-        fast_retries(2, Some(dls_url)),
-        1000,
-        Duration::from_secs(5),
+        Setup {
+            delivery: fast_retries(2, Some(dls_url)),
+            ..Setup::new(&[recovering_url, failing_url.clone()], &never_url, 0)
+        },
     )
     .await;
     sut.publish(n, Duration::ZERO, &[]).await;
@@ -638,15 +646,7 @@ async fn a_client_error_is_not_retried_and_no_sink_means_dropped(under: Sut) {
     };
     let (sub, url) = Subscriber::start(refusing).await;
     let (_, never_url) = Subscriber::start(Behaviour::default()).await;
-    let sut = UnderTest::start(
-        under,
-        &[url],
-        &never_url,
-        fast_retries(5, None),
-        1000,
-        Duration::from_secs(5),
-    )
-    .await;
+    let sut = UnderTest::start(under, Setup::new(&[url], &never_url, 5)).await;
     sut.publish(40, Duration::ZERO, &[]).await;
     let c = sut.settle(|c| c.dropped == 40).await;
     assert_eq!(sub.attempts_total(), 40, "{under:?}: a 400 is final");
@@ -665,11 +665,10 @@ async fn a_full_queue_answers_503_and_holds_no_more(under: Sut) {
     let capacity = 50;
     let sut = UnderTest::start(
         under,
-        &[url],
-        &never_url,
-        fast_retries(0, None),
-        capacity,
-        Duration::from_secs(5),
+        Setup {
+            capacity,
+            ..Setup::new(&[url], &never_url, 0)
+        },
     )
     .await;
     let statuses = sut.publish(200, Duration::ZERO, &[]).await;
@@ -776,11 +775,10 @@ async fn shutdown_drains_what_it_can_then_accounts_for_the_rest(under: Sut) {
     let (_, url) = Subscriber::start(stalled).await;
     let sut = UnderTest::start(
         under,
-        &[url],
-        &never_url,
-        fast_retries(3, None),
-        1000,
-        Duration::from_millis(200),
+        Setup {
+            grace: Duration::from_millis(200),
+            ..Setup::new(&[url], &never_url, 3)
+        },
     )
     .await;
     sut.publish(30, Duration::ZERO, &[]).await;
@@ -806,11 +804,10 @@ async fn what_is_not_a_cloudevent_gets_a_4xx_and_the_sut_keeps_going(under: Sut)
     let (_, never_url) = Subscriber::start(Behaviour::default()).await;
     let sut = UnderTest::start(
         under,
-        &[url],
-        &never_url,
-        fast_retries(0, None),
-        100,
-        Duration::from_secs(5),
+        Setup {
+            capacity: 100,
+            ..Setup::new(&[url], &never_url, 0)
+        },
     )
     .await;
     let client: hyper_util::client::legacy::Client<_, Full<Bytes>> =

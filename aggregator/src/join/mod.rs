@@ -90,17 +90,8 @@ pub fn join(
     }
     let summary = Summary {
         schema_version: SCHEMA_VERSION,
-        run_id: plan.run_id.clone(),
-        scenario: plan.scenario.clone(),
+        plan: plan.clone(),
         started_at: rfc3339(plan.t0()),
-        pace: plan.schedule.to_string(),
-        payload_size: plan.payload_size,
-        warmup: plan.warmup,
-        drain_seconds: plan.drain_seconds,
-        senders: plan.senders,
-        receivers: plan.receivers,
-        copies: plan.copies,
-        partition_keys: plan.partition_keys,
         host_steal: mean_steal(
             series
                 .iter()
@@ -109,8 +100,8 @@ pub fn join(
         ),
         host_damon_cpu_ms: senders
             .iter()
-            .map(|r| r.host_damon_cpu_ns)
-            .chain(receivers.iter().map(|r| r.host_damon_cpu_ns))
+            .map(|r| r.host.damon_cpu_ns)
+            .chain(receivers.iter().map(|r| r.host.damon_cpu_ns))
             .flatten()
             .max()
             .map(|ns| ns as f64 / 1e6),
@@ -196,8 +187,8 @@ fn rows(plan: &RunPlan, senders: &[SenderReport], receivers: &[ReceiverReport]) 
     // Steal: the worst of the roles' machines, each second.
     let steal = senders
         .iter()
-        .map(|r| &r.host_steal_per_second)
-        .chain(receivers.iter().map(|r| &r.host_steal_per_second));
+        .map(|r| &r.host.steal_per_second)
+        .chain(receivers.iter().map(|r| &r.host.steal_per_second));
     for per_second in steal {
         for (row, &share) in series.iter_mut().zip(per_second) {
             row.host_steal = Some(row.host_steal.unwrap_or(0.0).max(f64::from(share)));
@@ -211,8 +202,12 @@ fn rows(plan: &RunPlan, senders: &[SenderReport], receivers: &[ReceiverReport]) 
 fn role_clocks(senders: &[SenderReport], receivers: &[ReceiverReport]) -> Vec<RoleClock> {
     let mut clocks: Vec<_> = senders
         .iter()
-        .map(|r| (Role::Sender, r.index, r.clock))
-        .chain(receivers.iter().map(|r| (Role::Receiver, r.index, r.clock)))
+        .map(|r| (Role::Sender, r.index, r.host.clock))
+        .chain(
+            receivers
+                .iter()
+                .map(|r| (Role::Receiver, r.index, r.host.clock)),
+        )
         .filter_map(|(role, i, c)| c.map(|c| (role, i, c)))
         .collect();
     clocks.sort_by_key(|&(role, i, _)| (role == Role::Receiver, i));

@@ -78,25 +78,14 @@ fn reports() -> (SenderReport, ReceiverReport) {
                 ..Default::default()
             },
         ],
-        windows: PerKind::new(),
-        connections: Default::default(),
-        warmup_sent: 0,
-        warmup_accepted: 0,
         cpu_ns: 3_000,
-        last_exchange_unix_ns: 0,
-        host_steal_per_second: Vec::new(),
-        clock: None,
-        host_damon_cpu_ns: None,
-        interrupted: false,
+        ..Default::default()
     };
     let receiver = ReceiverReport {
         run_id: "r".into(),
         index: 0,
         received: vec![received],
         duplicates: 1,
-        reordered: 0,
-        rejected: RejectCounts::default(),
-        warmup_received: 0,
         seconds: vec![
             ReceiverSecond {
                 delivered: 8,
@@ -108,15 +97,11 @@ fn reports() -> (SenderReport, ReceiverReport) {
                 ..Default::default()
             },
         ],
-        windows: PerKind::new(),
         cpu_ns: 2_700,
         // One thread: 0.5 s busy in second 0, fully busy in second 1.
         cpu_per_second_ns: vec![500_000_000, 1_000_000_000],
         threads: 1,
-        host_steal_per_second: Vec::new(),
-        clock: None,
-        host_damon_cpu_ns: None,
-        interrupted: false,
+        ..Default::default()
     };
     (sender, receiver)
 }
@@ -419,8 +404,8 @@ fn a_cut_run_judges_only_the_steps_whose_drain_ended() {
 #[test]
 fn damon_time_is_the_most_any_role_saw_and_noted() {
     let (mut s, mut r) = reports();
-    s.host_damon_cpu_ns = Some(3_000_000);
-    r.host_damon_cpu_ns = Some(12_000_000);
+    s.host.damon_cpu_ns = Some(3_000_000);
+    r.host.damon_cpu_ns = Some(12_000_000);
     let res = join(&plan(), &[s.clone()], &[r.clone()], &Ending::complete());
     assert_eq!(res.summary.host_damon_cpu_ms, Some(12.0));
     let table = crate::table::render(&res.summary, "d");
@@ -428,7 +413,7 @@ fn damon_time_is_the_most_any_role_saw_and_noted() {
         table.contains("note: the kernel's DAMON memory monitor (kdamond) was on and used 12 ms of CPU during the run"),
         "{table}"
     );
-    (s.host_damon_cpu_ns, r.host_damon_cpu_ns) = (None, None);
+    (s.host.damon_cpu_ns, r.host.damon_cpu_ns) = (None, None);
     let res = join(&plan(), &[s], &[r], &Ending::complete());
     assert_eq!(res.summary.host_damon_cpu_ms, None);
     assert!(!crate::table::render(&res.summary, "d").contains("DAMON"));
@@ -468,11 +453,11 @@ fn role_clocks_are_listed_and_their_error_weighed() {
         uncertainty_ns,
         applied,
     };
-    s.clock = Some(ClockReport {
+    s.host.clock = Some(ClockReport {
         start: sync(5_000_000, 200_000, true),
         end: None,
     });
-    r.clock = Some(ClockReport {
+    r.host.clock = Some(ClockReport {
         start: sync(-300_000, 500_000, false),
         end: Some(sync(-500_000, 100_000, false)),
     });

@@ -3,6 +3,8 @@
 
 #![allow(dead_code)]
 
+pub mod process;
+
 use brokerbench::args::{Command, Opts};
 use brokerbench::local::run_local;
 use brokerbench_aggregator::Finished;
@@ -21,6 +23,12 @@ pub fn config(extra: &[&str]) -> brokerbench::config::LocalConfig {
         Command::Run(o) => o.into_config().unwrap(),
         _ => unreachable!(),
     }
+}
+
+/// The words of `line`, split at white space (command-line words written
+/// as one line).
+pub fn words(line: &str) -> Vec<&str> {
+    line.split_whitespace().collect()
 }
 
 pub async fn run(extra: &[&str]) -> Finished {
@@ -57,14 +65,14 @@ pub fn assert_accounting(f: &Finished, slots: Option<u64>) {
         );
     }
     let by_arrival: u64 = f.results.series.iter().map(|r| r.delivered).sum();
-    if s.receivers == 1 {
+    if s.plan.receivers == 1 {
         assert_eq!(
             by_arrival, t.delivered,
             "the receiver's tally against the bits"
         );
     }
     assert_eq!(
-        t.accepted * s.copies as u64,
+        t.accepted * s.plan.copies as u64,
         t.delivered_of_accepted + t.lost,
         "accepted ∩ received + accepted − received: {t:?}"
     );
@@ -83,7 +91,7 @@ pub fn assert_accounting(f: &Finished, slots: Option<u64>) {
     assert_eq!((failed, s.failures.total()), (t.failed, t.failed));
     for st in &s.steps {
         assert_eq!(
-            st.totals.accepted * s.copies as u64,
+            st.totals.accepted * s.plan.copies as u64,
             st.totals.delivered_of_accepted + st.totals.lost,
             "step {}",
             st.step

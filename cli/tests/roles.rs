@@ -1,0 +1,330 @@
+//! The roles as separate processes, as on separate hosts or pods: a whole
+//! run, refused indexes, and several senders' percentiles merged.
+
+mod common;
+
+use common::process::*;
+use std::process::Command;
+
+#[test]
+fn the_roles_run_as_separate_processes() {
+    let out = scratch("roles");
+    let (agg, recv) = (free_port(), free_port());
+    let bin = env!("CARGO_BIN_EXE_brokerbench");
+    let aggregator = Command::new(bin)
+        .args([
+            "aggregator",
+            "--listen",
+            &format!("127.0.0.1:{agg}"),
+            "--pace",
+            "400:2",
+            "--quiet",
+        ])
+        .args([
+            "--warmup-seconds",
+            "1",
+            "--warmup-rate",
+            "200",
+            "--drain-seconds",
+            "1",
+            "--scenario",
+            "pods",
+        ])
+        .arg("--out")
+        .arg(&out)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let agg_url = format!("http://127.0.0.1:{agg}");
+    let receiver = Command::new(bin)
+        .args([
+            "receiver",
+            "--aggregator",
+            &agg_url,
+            "--listen",
+            &format!("127.0.0.1:{recv}"),
+        ])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let sender = Command::new(bin)
+        .args([
+            "sender",
+            "--aggregator",
+            &agg_url,
+            "--target",
+            &format!("http://127.0.0.1:{recv}/"),
+            "--pacer",
+            "sleep",
+        ])
+        .output()
+        .unwrap();
+    let sender_err = String::from_utf8_lossy(&sender.stderr);
+    assert!(sender.status.success(), "{sender_err}");
+    assert!(
+        sender_err.contains("sent 800, accepted 800, failed 0"),
+        "{sender_err}"
+    );
+    let receiver = receiver.wait_with_output().unwrap();
+    let receiver_err = String::from_utf8_lossy(&receiver.stderr);
+    assert!(
+        receiver_err.contains("delivered 800, duplicates 0, rejected 0"),
+        "{receiver_err}"
+    );
+    let aggregator = aggregator.wait_with_output().unwrap();
+    let table = String::from_utf8_lossy(&aggregator.stdout);
+    assert!(
+        aggregator.status.success(),
+        "{table}{}",
+        String::from_utf8_lossy(&aggregator.stderr)
+    );
+    assert_eq!(all_row(&table), ["800", "800", "0", "800", "0"], "{table}");
+    let dirs: Vec<_> = entries(&out);
+    assert!(dirs[0].to_str().unwrap().ends_with("-pods"));
+    let summary = common::valid_summary(&dirs[0]);
+    assert_eq!(summary["totals"]["warmup_received"], 200);
+    // Both roles timed the aggregator's clock; on one host it is theirs,
+    // so the estimate stays within its uncertainty and nothing is corrected.
+    let clocks = summary["clocks"].as_array().unwrap();
+    let roles: Vec<&str> = clocks.iter().map(|c| c["role"].as_str().unwrap()).collect();
+    assert_eq!(roles, ["sender 0", "receiver 0"], "{clocks:?}");
+    for c in clocks {
+        let (offset, within) = (
+            c["offset_ms"].as_f64().unwrap(),
+            c["uncertainty_ms"].as_f64().unwrap(),
+        );
+        assert!(offset.abs() <= within && within < 50.0, "{c}");
+        assert_eq!(c["applied"], false, "{c}");
+        let drift = c["drift_ms"].as_f64().unwrap();
+        assert!(
+            drift.abs() < 50.0,
+            "one clock drifts only within the estimates' error: {c}"
+        );
+    }
+    for err in [&sender_err, &receiver_err] {
+        assert!(
+            err.contains(
+                "from the aggregator's at the start (within the uncertainty: not corrected); "
+            ),
+            "{err}"
+        );
+    }
+}
+
+/// An aggregator waiting for `senders` senders, and its URL.
+fn waiting_aggregator(name: &str, senders: &str) -> (std::process::Child, String) {
+    let (out, agg) = (scratch(name), free_port());
+    let child = spawn(&[
+        "aggregator",
+        "--listen",
+        &format!("127.0.0.1:{agg}"),
+        "--senders",
+        senders,
+        "--pace",
+        "100:1",
+        "--quiet",
+        "--no-plot",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    (child, format!("http://127.0.0.1:{agg}"))
+}
+
+/// A target that takes connections and never answers; its port.
+fn silent_target() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        let held: Vec<_> = listener.incoming().collect();
+        drop(held);
+    });
+    port
+}
+
+/// `brokerbench sender --index I` for the aggregator at `url`, in the
+/// background, with one connection to a target that answers nothing.
+fn indexed_sender(url: &str, index: &str) -> std::process::Child {
+    spawn(&[
+        "sender",
+        "--aggregator",
+        url,
+        "--target",
+        &format!("http://127.0.0.1:{}/", silent_target()),
+        "--connections",
+        "1",
+        "--index",
+        index,
+    ])
+}
+
+/// The last line a refused role printed, once it exited 1.
+fn refusal(o: std::process::Output) -> String {
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    err.trim().lines().last().unwrap().to_string()
+}
+
+#[test]
+fn a_sender_with_an_index_the_run_does_not_have_is_refused_in_one_line() {
+    let (aggregator, url) = waiting_aggregator("bad-index", "1");
+    let sender = indexed_sender(&url, "1").wait_with_output().unwrap();
+    interrupt(aggregator);
+    assert_eq!(
+        refusal(sender),
+        format!("brokerbench: error: aggregator: {url}/v1/ready: answered 400: sender index 1 outside 0..1")
+    );
+}
+
+#[test]
+fn two_senders_with_one_index_are_refused_in_one_line() {
+    let (aggregator, url) = waiting_aggregator("same-index", "2");
+    // Whichever says it is ready first waits for the start (there is no
+    // receiver); the other is refused and exits.
+    let mut both = [indexed_sender(&url, "0"), indexed_sender(&url, "0")];
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let refused = loop {
+        if let Some(i) = (0..2).find(|&i| both[i].try_wait().unwrap().is_some()) {
+            break i;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "neither sender was refused"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    let [a, b] = both;
+    let (second, first) = if refused == 0 { (a, b) } else { (b, a) };
+    let second = second.wait_with_output().unwrap();
+    interrupt(first);
+    interrupt(aggregator);
+    assert_eq!(
+        refusal(second),
+        format!("brokerbench: error: aggregator: {url}/v1/ready: answered 409: sender index 0 is already in this run: give each its own --index")
+    );
+}
+
+/// A CloudEvents sink that answers every request 202 after `delay` (one
+/// thread per connection); what it takes goes nowhere.
+fn slow_sink(delay: std::time::Duration) -> u16 {
+    use std::io::{BufRead, BufReader, Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for conn in listener.incoming().flatten() {
+            std::thread::spawn(move || {
+                let mut reader = BufReader::new(conn.try_clone().unwrap());
+                let mut conn = conn;
+                loop {
+                    let mut length = 0;
+                    loop {
+                        let mut line = String::new();
+                        if reader.read_line(&mut line).unwrap_or(0) == 0 {
+                            return;
+                        }
+                        if line == "\r\n" {
+                            break;
+                        }
+                        if let Some((name, value)) = line.split_once(':') {
+                            if name.eq_ignore_ascii_case("content-length") {
+                                length = value.trim().parse().unwrap();
+                            }
+                        }
+                    }
+                    let mut body = vec![0; length];
+                    reader.read_exact(&mut body).unwrap();
+                    std::thread::sleep(delay);
+                    let answer = b"HTTP/1.1 202 Accepted\r\ncontent-length: 0\r\n\r\n";
+                    if conn.write_all(answer).is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    port
+}
+
+/// Two senders, one answered at once and one after 300 ms: every second of
+/// `series.tsv` holds both (the slow one's tail, the fast one's median),
+/// where it once held sender 0's alone.
+#[test]
+fn two_senders_percentiles_per_second_cover_both() {
+    let out = scratch("two-senders");
+    let (agg, recv) = (free_port(), free_port());
+    let slow = slow_sink(std::time::Duration::from_millis(300));
+    let aggregator = spawn(&[
+        "aggregator",
+        "--listen",
+        &format!("127.0.0.1:{agg}"),
+        "--senders",
+        "2",
+        "--pace",
+        "50:3",
+        "--quiet",
+        "--no-plot",
+        "--warmup-seconds",
+        "0",
+        "--drain-seconds",
+        "1",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    let agg_url = format!("http://127.0.0.1:{agg}");
+    let receiver = spawn(&[
+        "receiver",
+        "--aggregator",
+        &agg_url,
+        "--listen",
+        &format!("127.0.0.1:{recv}"),
+    ]);
+    let senders = [(0, recv), (1, slow)].map(|(index, port)| {
+        spawn(&[
+            "sender",
+            "--aggregator",
+            &agg_url,
+            "--target",
+            &format!("http://127.0.0.1:{port}/"),
+            "--index",
+            &index.to_string(),
+            "--pacer",
+            "sleep",
+        ])
+    });
+    for s in senders {
+        let o = s.wait_with_output().unwrap();
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(err.contains("sent 150, accepted 150, failed 0"), "{err}");
+    }
+    let _ = receiver.wait_with_output().unwrap();
+    let o = aggregator.wait_with_output().unwrap();
+    let table = String::from_utf8_lossy(&o.stdout);
+    // The slow sink passes nothing on: sender 1's 150 are lost.
+    assert_eq!(
+        all_row(&table),
+        ["300", "300", "0", "150", "150"],
+        "{table}"
+    );
+    let series = std::fs::read_to_string(entries(&out)[0].join("series.tsv")).unwrap();
+    let mut lines = series.lines();
+    let header: Vec<&str> = lines.next().unwrap().split('\t').collect();
+    let col = |name: &str| header.iter().position(|h| *h == name).unwrap();
+    let rows: Vec<Vec<f64>> = lines
+        .map(|l| {
+            l.split('\t')
+                .map(|v| v.parse().unwrap_or(f64::NAN))
+                .collect()
+        })
+        .filter(|r: &Vec<f64>| r[col("step")] == 1.0)
+        .collect();
+    assert_eq!(rows.len(), 3, "{series}");
+    for r in &rows {
+        let (p50, p99_99) = (r[col("publish_p50_ms")], r[col("publish_p99_99_ms")]);
+        let running = r[col("publish_running_p99_99_ms")];
+        assert!(
+            p99_99 >= 300.0 && running >= 300.0,
+            "the slow sender's tail: {series}"
+        );
+        assert!(p50 < 300.0, "half the events are fast: {series}");
+    }
+}

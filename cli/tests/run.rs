@@ -1,0 +1,273 @@
+//! `brokerbench run` as a user meets it: help, bad input, a whole run,
+//! its graphs, Ctrl-C and objectives.
+
+mod common;
+
+use common::process::*;
+use std::process::Command;
+
+#[test]
+fn every_bad_pace_is_one_line_and_nothing_starts() {
+    // Every rule has its unit test (core::pace); here, that the binary
+    // says one line and starts nothing, for each way a pace goes wrong.
+    let cases = [
+        ("", "pace is empty"),
+        ("0:10", "\"0:10\": rate must be at least 1"),
+        (
+            "1000:10,junk:5",
+            "\"junk:5\": rate \"junk\" is not a whole number",
+        ),
+        ("missing.pace", "pace file missing.pace: no such file"),
+    ];
+    for (pace, want) in cases {
+        let out = scratch("badpace");
+        let o = brokerbench(&["run", "--pace", pace], &out);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(1), "{pace:?}: {err}");
+        assert_eq!(err.lines().count(), 1, "{pace:?}: one line: {err}");
+        assert!(err.contains(want), "{pace:?}: {err}");
+        assert!(!out.exists(), "{pace:?}: nothing started, no results");
+    }
+}
+
+#[test]
+fn other_bad_flags_are_refused_before_starting() {
+    for (args, want) in [
+        (vec!["run", "--sut", "kafka"], "unknown SUT \"kafka\""),
+        (vec!["run", "--target", "https://x"], "only http://"),
+        (
+            vec!["run", "--target", "http://127.0.0.1:9/"],
+            "--receiver-listen with a fixed port",
+        ),
+        (
+            vec!["run", "--connections", "0"],
+            "--connections must be at least 1",
+        ),
+        (
+            vec!["run", "--payload-size", "0"],
+            "--payload-size must be at least 1",
+        ),
+        (
+            vec![
+                "sender",
+                "--aggregator",
+                "nope",
+                "--target",
+                "http://127.0.0.1:1/",
+            ],
+            "--aggregator \"nope\"",
+        ),
+    ] {
+        let out = scratch("badflag");
+        let o = brokerbench(&args, &out);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_ne!(o.status.code(), Some(0), "{args:?}");
+        assert!(err.contains(want), "{args:?}: {err}");
+        assert!(!out.exists());
+    }
+}
+
+#[test]
+fn every_role_has_help() {
+    for role in ["run", "sender", "receiver", "aggregator"] {
+        let o = Command::new(env!("CARGO_BIN_EXE_brokerbench"))
+            .args([role, "--help"])
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&o.stdout);
+        assert!(o.status.success(), "{role}");
+        assert!(text.contains("Usage: brokerbench"), "{role}: {text}");
+        assert!(!text.contains("--fault"), "{role}: test faults stay hidden");
+    }
+    let o = Command::new(env!("CARGO_BIN_EXE_brokerbench"))
+        .args(["run", "--help"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&o.stdout);
+    for flag in [
+        "--pace",
+        "--payload-size",
+        "--warmup-rate",
+        "--warmup-seconds",
+        "--drain-seconds",
+        "--connections",
+        "--request-timeout",
+        "--max-inflight",
+        "--structured",
+        "--target",
+        "--out",
+    ] {
+        assert!(text.contains(flag), "run --help names {flag}");
+    }
+}
+
+#[test]
+fn a_run_from_a_pace_file_prints_a_summary_and_leaves_results() {
+    let out = scratch("run");
+    let pace = out.with_extension("pace");
+    std::fs::write(&pace, "# two steps\n300:1\n600:1\n").unwrap();
+    let args = format!(
+        "run --pace {} --warmup-seconds 1 --warmup-rate 100 --drain-seconds 1",
+        pace.display()
+    );
+    let o = brokerbench(&common::words(&args), &out);
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        o.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(stdout.contains("pace 300:1,600:1"), "{stdout}");
+    assert_eq!(
+        all_row(&stdout),
+        ["900", "900", "0", "900", "0"],
+        "{stdout}"
+    );
+    let dirs: Vec<_> = entries(&out);
+    assert_eq!(dirs.len(), 1);
+    assert!(dirs[0]
+        .file_name()
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .ends_with("-direct"));
+    let report = std::fs::read_to_string(dirs[0].join("report.md")).unwrap();
+    assert!(
+        report.contains("| 2 | 600 | 600 | 600 | 0 | 600 | 0 | 0 |"),
+        "{report}"
+    );
+    assert!(
+        report.contains("![six-metric](six-metric.png)") && report.contains("- cores: "),
+        "{report}"
+    );
+    for f in [
+        "summary.json",
+        "series.tsv",
+        "steps.tsv",
+        "lost.tsv",
+        "report.md",
+    ] {
+        assert!(dirs[0].join(f).is_file(), "{f}");
+    }
+    // Real gnuplot drew the graphs (scripts/setup installs it).
+    assert!(
+        stdout.contains("graphs: six-metric.png, points.png, generator.png"),
+        "{stdout}"
+    );
+    for f in ["six-metric.png", "points.png", "generator.png"] {
+        let png = std::fs::read(dirs[0].join(f)).unwrap();
+        assert!(png.len() > 10_000, "{f}: {} bytes", png.len());
+        assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n", "{f} is a PNG");
+    }
+    // By hand, the same scripts, with trimmed, zoom and SVG.
+    let o = brokerbench(
+        &[
+            "plot",
+            dirs[0].to_str().unwrap(),
+            "--trim-seconds",
+            "1",
+            "--zoom",
+            "0:1",
+            "--svg",
+        ],
+        &out,
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    for f in [
+        "trimmed.png",
+        "zoom.png",
+        "six-metric.svg",
+        "points.svg",
+        "trimmed.svg",
+        "zoom.svg",
+    ] {
+        assert!(
+            std::fs::metadata(dirs[0].join(f)).unwrap().len() > 1000,
+            "{f}"
+        );
+    }
+    let _ = std::fs::remove_file(pace);
+}
+
+#[test]
+fn without_gnuplot_the_run_still_writes_its_data_and_says_how_to_plot() {
+    let out = scratch("nognuplot");
+    let o = Command::new(env!("CARGO_BIN_EXE_brokerbench"))
+        .args([
+            "run",
+            "--pace",
+            "200:1",
+            "--warmup-seconds",
+            "0",
+            "--drain-seconds",
+            "1",
+            "--quiet",
+            "--out",
+        ])
+        .arg(&out)
+        .env("PATH", "/nonexistent")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{err}");
+    let lines: Vec<&str> = err.lines().filter(|l| l.contains("gnuplot")).collect();
+    assert_eq!(lines.len(), 1, "{err}");
+    assert!(lines[0].contains("brokerbench plot"), "{err}");
+    let dir = entries(&out)[0].clone();
+    assert!(dir.join("series.tsv").is_file() && !dir.join("six-metric.png").exists());
+    let o = brokerbench(&["plot", "/nonexistent-results"], &out);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("is not a results folder"));
+}
+
+#[test]
+fn ctrl_c_writes_partial_results_and_exits_130() {
+    let out = scratch("sigint");
+    let child = spawn(&[quick_run("300:30"), vec!["--out", out.to_str().unwrap()]].concat());
+    std::thread::sleep(std::time::Duration::from_millis(2500));
+    let o = interrupt(child);
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(
+        o.status.code(),
+        Some(130),
+        "{stdout}{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(stdout.contains("INTERRUPTED: partial results"), "{stdout}");
+    let dir = entries(&out)[0].clone();
+    let s: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("summary.json")).unwrap()).unwrap();
+    assert_eq!(s["interrupted"], true);
+    let t = &s["totals"];
+    let n = |k: &str| t[k].as_u64().unwrap();
+    assert!(n("sent") > 200 && n("sent") < 9000, "{t}");
+    assert_eq!(n("sent"), n("accepted") + n("failed"));
+    assert_eq!(n("accepted"), n("delivered_of_accepted") + n("lost"));
+}
+
+#[test]
+fn a_missed_slo_exits_3_and_a_met_one_0() {
+    let out = scratch("slo");
+    let base = quick_run("200:1");
+    let o = brokerbench(
+        &[&base[..], &["--slo", "lost=0,failed=0,e2e.max<60s"]].concat(),
+        &out,
+    );
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(o.status.code(), Some(0), "{stdout}");
+    assert_eq!(
+        stdout.lines().filter(|l| l.starts_with("slo: met")).count(),
+        3,
+        "{stdout}"
+    );
+    let o = brokerbench(
+        &[&base[..], &["--slo", "lost=0,e2e.p99<1us"]].concat(),
+        &out,
+    );
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(o.status.code(), Some(3), "{stdout}");
+    assert!(stdout.contains("slo: MISSED e2e.p99<1us"), "{stdout}");
+    let o = brokerbench(&["run", "--slo", "lost<none"], &out);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("--slo clause \"lost<none\""));
+}
