@@ -6,6 +6,7 @@
 //! - [`report`]: `report.md`, the run for humans.
 //! - [`server`]: the HTTP protocol of [`brokerbench_core::wire`] and the run's state.
 //! - [`analysis`]: which steps held; the breaking point.
+//! - [`columns`]: the one table of per-step columns (steps.tsv, the table, report.md).
 //! - [`compare`]: runs side by side, deltas and spread.
 //! - [`join`]: sender and receiver ledgers -> the results model.
 //! - [`model`]: the results model (`summary.json` is its serialisation).
@@ -17,6 +18,7 @@
 //! - [`run`](crate::run): the aggregator role end to end.
 
 pub mod analysis;
+pub mod columns;
 pub mod compare;
 pub mod join;
 pub mod model;

@@ -26,18 +26,12 @@ fn column<R>(name: impl Into<String>, value: impl Fn(&R) -> String + 'static) ->
 /// A percentile's column suffix and how to read it.
 type Quantile = (&'static str, fn(&Percentiles) -> f64);
 
-/// The percentiles a TSV shows of a latency: every one, or a few.
+/// The percentiles `series.tsv` shows of a headline latency.
 const FULL: [Quantile; 6] = [
     ("p50", |p| p.p50),
     ("p90", |p| p.p90),
     ("p99", |p| p.p99),
     ("p99_9", |p| p.p99_9),
-    ("p99_99", |p| p.p99_99),
-    ("max", |p| p.max),
-];
-const SOME: [Quantile; 4] = [
-    ("p50", |p| p.p50),
-    ("p99", |p| p.p99),
     ("p99_99", |p| p.p99_99),
     ("max", |p| p.max),
 ];
@@ -86,68 +80,6 @@ pub fn series_columns() -> Vec<Column<SecondRow>> {
             .to_string()
     }));
     c.push(column("host_steal_pct", |r: &SecondRow| pct(r.host_steal)));
-    c
-}
-
-/// The columns of `steps.tsv`. The gnuplot scripts read `start_second`
-/// as the 4th and `holds` as the last.
-pub fn steps_columns() -> Vec<Column<StepSummary>> {
-    let mut c: Vec<Column<StepSummary>> = vec![
-        column("step", |s: &StepSummary| s.step.to_string()),
-        column("rps", |s: &StepSummary| s.rps.to_string()),
-        column("seconds", |s: &StepSummary| s.seconds.to_string()),
-        column("start_second", |s: &StepSummary| s.start_second.to_string()),
-        column("sent", |s: &StepSummary| s.totals.sent.to_string()),
-        column("accepted", |s: &StepSummary| s.totals.accepted.to_string()),
-        column("failed", |s: &StepSummary| s.totals.failed.to_string()),
-        column("unsent", |s: &StepSummary| s.totals.unsent.to_string()),
-        column("delivered", |s: &StepSummary| {
-            s.totals.delivered.to_string()
-        }),
-        column("delivered_of_accepted", |s: &StepSummary| {
-            s.totals.delivered_of_accepted.to_string()
-        }),
-        column("lost", |s: &StepSummary| s.totals.lost.to_string()),
-        column("duplicates", |s: &StepSummary| {
-            s.totals.duplicates.to_string()
-        }),
-        column("unexpected", |s: &StepSummary| {
-            s.totals.unexpected.to_string()
-        }),
-        column("send_rps", |s: &StepSummary| format!("{:.1}", s.send_rps)),
-        column("delivery_rps", |s: &StepSummary| {
-            format!("{:.1}", s.delivery_rps)
-        }),
-    ];
-    for kind in LatencyKind::ALL.into_iter().filter(|k| k.headline()) {
-        for (q, f) in SOME {
-            c.push(column(
-                format!("{}_{q}_ms", kind.short()),
-                move |s: &StepSummary| num(s.latency_ms.get(kind).as_ref().map(f)),
-            ));
-        }
-    }
-    for kind in [
-        LatencyKind::PacerLag,
-        LatencyKind::ConnectionWait,
-        LatencyKind::ScheduleLag,
-    ] {
-        c.push(column(
-            format!("{}_p99_99_ms", kind.short()),
-            move |s: &StepSummary| num(s.latency_ms.get(kind).map(|p| p.p99_99)),
-        ));
-    }
-    c.push(column(
-        "host_steal_pct",
-        |s: &StepSummary| pct(s.host_steal),
-    ));
-    c.push(column("generator_limited", |s: &StepSummary| {
-        (s.generator_limited as u8).to_string()
-    }));
-    c.push(column("holds", |s: &StepSummary| match s.judged {
-        true => (s.breaks.is_empty() as u8).to_string(),
-        false => "NaN".to_string(),
-    }));
     c
 }
 
@@ -211,9 +143,19 @@ pub fn series_tsv(rows: &[SecondRow]) -> String {
     tsv(&series_columns(), rows)
 }
 
-/// `steps.tsv`: one row per pace step.
+/// `steps.tsv`: one row per pace step, every column of
+/// [`crate::columns::STEP_COLUMNS`].
 pub fn steps_tsv(steps: &[StepSummary]) -> String {
-    tsv(&steps_columns(), steps)
+    use crate::columns::{Row, STEP_COLUMNS};
+    let names: Vec<&str> = STEP_COLUMNS.iter().map(|c| c.name).collect();
+    let mut out = names.join("\t") + "\n";
+    for st in steps {
+        let row = Row::step(st);
+        let cells: Vec<String> = STEP_COLUMNS.iter().map(|c| (c.value)(&row).tsv()).collect();
+        out += &cells.join("\t");
+        out.push('\n');
+    }
+    out
 }
 
 /// `lost.tsv`: ranges of lost sequence numbers.

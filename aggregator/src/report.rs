@@ -1,8 +1,8 @@
 //! `report.md`: the run for humans — configuration, environment, the summary
 //! and per-step tables, the breaking point, and the graphs.
 
+use crate::columns::{shown, Row};
 use crate::model::Summary;
-use crate::table::{Line, COLUMNS};
 use std::fmt::Write as _;
 
 /// The machine the aggregator runs on (the whole run, locally).
@@ -60,9 +60,9 @@ pub fn render(s: &Summary, table: &str) -> String {
     }
     let _ = writeln!(out, "\n## Summary\n\n```text\n{}```\n", table);
     let _ = writeln!(out, "## Steps\n");
-    let headers: Vec<&str> = COLUMNS.iter().map(|c| c.header).collect();
+    let headers: Vec<&str> = shown().map(|(header, _, _)| header).collect();
     let _ = writeln!(out, "| {} | holds |", headers.join(" | "));
-    let _ = writeln!(out, "|{}---|", "---:|".repeat(COLUMNS.len()));
+    let _ = writeln!(out, "|{}---|", "---:|".repeat(headers.len()));
     for st in &s.steps {
         let holds = if !st.judged {
             "not judged".to_string()
@@ -71,8 +71,8 @@ pub fn render(s: &Summary, table: &str) -> String {
         } else {
             format!("no: {}", st.breaks.join(", "))
         };
-        let line = Line::step(st);
-        let cells: Vec<String> = COLUMNS.iter().map(|c| (c.value)(&line)).collect();
+        let row = Row::step(st);
+        let cells: Vec<String> = shown().map(|(_, _, value)| value(&row).shown()).collect();
         let _ = writeln!(out, "| {} | {holds} |", cells.join(" | "));
     }
     let _ = writeln!(out, "\n## Breaking point\n");

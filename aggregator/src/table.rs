@@ -1,113 +1,19 @@
-//! The summary table printed at the end of a run.
+//! The summary table printed at the end of a run: the shown columns of
+//! [`crate::columns`], a row per step and one for the run, then notes.
 
-use crate::model::{Latencies, StepSummary, Summary, Totals};
-use brokerbench_core::histogram::Percentiles;
+use crate::columns::{shown, Row};
+use crate::model::Summary;
 use brokerbench_core::latency::LatencyKind;
 use std::fmt::Write as _;
 
 use crate::model::ms_text as ms;
 
-/// One row of the table: a step, or the whole run.
-pub struct Line<'a> {
-    pub label: String,
-    pub rps: String,
-    pub totals: &'a Totals,
-    pub send_rps: f64,
-    pub delivery_rps: f64,
-    pub latency: &'a Latencies,
-}
-
-impl<'a> Line<'a> {
-    /// The row of one step.
-    pub fn step(st: &'a StepSummary) -> Self {
-        Line {
-            label: st.step.to_string(),
-            rps: st.rps.to_string(),
-            totals: &st.totals,
-            send_rps: st.send_rps,
-            delivery_rps: st.delivery_rps,
-            latency: &st.latency_ms,
-        }
-    }
-
-    /// The row of the whole run.
-    pub fn run(s: &'a Summary) -> Self {
-        let secs: f64 = s
-            .steps
-            .iter()
-            .map(|x| x.seconds as f64)
-            .sum::<f64>()
-            .max(1.0);
-        let t = &s.totals;
-        Line {
-            label: "all".into(),
-            rps: String::new(),
-            totals: t,
-            send_rps: t.sent as f64 / secs,
-            delivery_rps: t.delivered as f64 / secs,
-            latency: &s.latency_ms,
-        }
-    }
-
-    fn p(&self, kind: LatencyKind, f: fn(&Percentiles) -> f64) -> String {
-        ms(self.latency.get(kind).as_ref().map(f))
-    }
-}
-
-/// A column of the table: header, width on a terminal, value.
-pub struct Column {
-    pub header: &'static str,
-    pub width: usize,
-    pub value: fn(&Line) -> String,
-}
-
-const fn col(header: &'static str, width: usize, value: fn(&Line) -> String) -> Column {
-    Column {
-        header,
-        width,
-        value,
-    }
-}
-
-/// The columns the terminal table and `report.md` share. Every row adds
-/// up: sent = accepted + failed; accepted (× copies) = delivered + lost,
-/// where delivered counts accepted events received (unexpected ones, sent
-/// though their send failed, are counted apart).
-pub const COLUMNS: &[Column] = &[
-    col("step", 5, |l| l.label.clone()),
-    col("rps", 6, |l| l.rps.clone()),
-    col("sent", 9, |l| l.totals.sent.to_string()),
-    col("accepted", 9, |l| l.totals.accepted.to_string()),
-    col("failed", 7, |l| l.totals.failed.to_string()),
-    col("delivered", 9, |l| {
-        l.totals.delivered_of_accepted.to_string()
-    }),
-    col("lost", 6, |l| l.totals.lost.to_string()),
-    col("unexp", 5, |l| l.totals.unexpected.to_string()),
-    col("dup", 5, |l| l.totals.duplicates.to_string()),
-    col("send/s", 8, |l| format!("{:.0}", l.send_rps)),
-    col("deliv/s", 8, |l| format!("{:.0}", l.delivery_rps)),
-    col("pub p99", 8, |l| l.p(LatencyKind::Publish, |p| p.p99)),
-    col("pub p99.99", 10, |l| {
-        l.p(LatencyKind::Publish, |p| p.p99_99)
-    }),
-    col("e2e p99", 8, |l| l.p(LatencyKind::E2e, |p| p.p99)),
-    col("e2e p99.99", 10, |l| l.p(LatencyKind::E2e, |p| p.p99_99)),
-    col("pacer p99.99", 12, |l| {
-        l.p(LatencyKind::PacerLag, |p| p.p99_99)
-    }),
-    col("wait p99.99", 11, |l| {
-        l.p(LatencyKind::ConnectionWait, |p| p.p99_99)
-    }),
-];
-
 /// What the table's latency headers mean.
 const LEGEND: &str = "latencies in ms; publish and e2e from intended send time; pacer = pacer lag (released - intended), wait = connection wait (sent - released); delivered = accepted events received";
 
-fn row(out: &mut String, l: &Line, flag: &str) {
-    let cells: Vec<String> = COLUMNS
-        .iter()
-        .map(|c| format!("{:>w$}", (c.value)(l), w = c.width))
+fn row(out: &mut String, r: &Row, flag: &str) {
+    let cells: Vec<String> = shown()
+        .map(|(_, width, value)| format!("{:>width$}", value(r).shown()))
         .collect();
     let _ = writeln!(out, "{}{flag}", cells.join(" "));
 }
@@ -221,9 +127,8 @@ pub fn render(s: &Summary, dir: &str) -> String {
             ""
         }
     );
-    let headers: Vec<String> = COLUMNS
-        .iter()
-        .map(|c| format!("{:>w$}", c.header, w = c.width))
+    let headers: Vec<String> = shown()
+        .map(|(header, width, _)| format!("{header:>width$}"))
         .collect();
     let _ = writeln!(out, "{}", headers.join(" "));
     for st in &s.steps {
@@ -232,9 +137,9 @@ pub fn render(s: &Summary, dir: &str) -> String {
             (true, true) => "  generator-limited",
             (false, true) => "",
         };
-        row(&mut out, &Line::step(st), flag);
+        row(&mut out, &Row::step(st), flag);
     }
-    row(&mut out, &Line::run(s), "");
+    row(&mut out, &Row::run(s), "");
     let t = &s.totals;
     let _ = writeln!(out, "{LEGEND}");
     if !s.missing_reports.is_empty() {

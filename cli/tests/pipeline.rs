@@ -76,7 +76,9 @@ async fn every_event_is_delivered_once_at_a_low_rate() {
         "{steps}"
     );
     assert!(
-        steps.lines().all(|l| l.split('\t').count() == brokerbench_aggregator::output::steps_columns().len()),
+        steps
+            .lines()
+            .all(|l| l.split('\t').count() == brokerbench_aggregator::columns::STEP_COLUMNS.len()),
         "as many values as columns: {steps}"
     );
 }
