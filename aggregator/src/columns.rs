@@ -122,82 +122,49 @@ const fn show(header: &'static str, width: usize) -> Option<(&'static str, usize
     Some((header, width))
 }
 
+const PUB: LatencyKind = LatencyKind::Publish;
+const E2E: LatencyKind = LatencyKind::E2e;
+const PACER: LatencyKind = LatencyKind::PacerLag;
+const WAIT: LatencyKind = LatencyKind::ConnectionWait;
+const LAG: LatencyKind = LatencyKind::ScheduleLag;
+
 /// Every per-step column. Every row of the table adds up: sent is
 /// accepted plus failed, and accepted (times the copies) is delivered plus
 /// lost, where the table's delivered counts accepted events received
 /// (unexpected ones, received though their send failed, apart). The
 /// gnuplot scripts read `start_second` as the 4th column and `holds` as
 /// the last.
+#[rustfmt::skip]
 pub const STEP_COLUMNS: &[Column] = &[
     col("step", show("step", 5), |r| Cell::Text(r.label.clone())),
     col("rps", show("rps", 6), |r| Cell::Text(r.rps.clone())),
-    col("seconds", None, |r| {
-        Cell::Count(r.of_step(|s| s.seconds as u64).unwrap_or(0))
-    }),
-    col("start_second", None, |r| {
-        Cell::Count(r.of_step(|s| s.start_second).unwrap_or(0))
-    }),
+    col("seconds", None, |r| Cell::Count(r.of_step(|s| s.seconds as u64).unwrap_or(0))),
+    col("start_second", None, |r| Cell::Count(r.of_step(|s| s.start_second).unwrap_or(0))),
     col("sent", show("sent", 9), |r| Cell::Count(r.totals.sent)),
-    col("accepted", show("accepted", 9), |r| {
-        Cell::Count(r.totals.accepted)
-    }),
-    col("failed", show("failed", 7), |r| {
-        Cell::Count(r.totals.failed)
-    }),
+    col("accepted", show("accepted", 9), |r| Cell::Count(r.totals.accepted)),
+    col("failed", show("failed", 7), |r| Cell::Count(r.totals.failed)),
     col("unsent", None, |r| Cell::Count(r.totals.unsent)),
     col("delivered", None, |r| Cell::Count(r.totals.delivered)),
-    col("delivered_of_accepted", show("delivered", 9), |r| {
-        Cell::Count(r.totals.delivered_of_accepted)
-    }),
+    col("delivered_of_accepted", show("delivered", 9), |r| Cell::Count(r.totals.delivered_of_accepted)),
     col("lost", show("lost", 6), |r| Cell::Count(r.totals.lost)),
-    col("unexpected", show("unexp", 5), |r| {
-        Cell::Count(r.totals.unexpected)
-    }),
-    col("duplicates", show("dup", 5), |r| {
-        Cell::Count(r.totals.duplicates)
-    }),
+    col("unexpected", show("unexp", 5), |r| Cell::Count(r.totals.unexpected)),
+    col("duplicates", show("dup", 5), |r| Cell::Count(r.totals.duplicates)),
     col("send_rps", show("send/s", 8), |r| Cell::Rate(r.send_rps)),
-    col("delivery_rps", show("deliv/s", 8), |r| {
-        Cell::Rate(r.delivery_rps)
-    }),
-    col("publish_p50_ms", None, |r| {
-        r.ms(LatencyKind::Publish, |p| p.p50)
-    }),
-    col("publish_p99_ms", show("pub p99", 8), |r| {
-        r.ms(LatencyKind::Publish, |p| p.p99)
-    }),
-    col("publish_p99_99_ms", show("pub p99.99", 10), |r| {
-        r.ms(LatencyKind::Publish, |p| p.p99_99)
-    }),
-    col("publish_max_ms", None, |r| {
-        r.ms(LatencyKind::Publish, |p| p.max)
-    }),
-    col("e2e_p50_ms", None, |r| r.ms(LatencyKind::E2e, |p| p.p50)),
-    col("e2e_p99_ms", show("e2e p99", 8), |r| {
-        r.ms(LatencyKind::E2e, |p| p.p99)
-    }),
-    col("e2e_p99_99_ms", show("e2e p99.99", 10), |r| {
-        r.ms(LatencyKind::E2e, |p| p.p99_99)
-    }),
-    col("e2e_max_ms", None, |r| r.ms(LatencyKind::E2e, |p| p.max)),
-    col("pacer_lag_p99_99_ms", show("pacer p99.99", 12), |r| {
-        r.ms(LatencyKind::PacerLag, |p| p.p99_99)
-    }),
-    col("conn_wait_p99_99_ms", show("wait p99.99", 11), |r| {
-        r.ms(LatencyKind::ConnectionWait, |p| p.p99_99)
-    }),
-    col("lag_p99_99_ms", None, |r| {
-        r.ms(LatencyKind::ScheduleLag, |p| p.p99_99)
-    }),
-    col("host_steal_pct", None, |r| {
-        Cell::Share(r.step.and_then(|s| s.host_steal))
-    }),
-    col("generator_limited", None, |r| {
-        Cell::Flag(r.of_step(|s| s.generator_limited))
-    }),
-    col("holds", None, |r| {
-        Cell::Flag(r.step.filter(|s| s.judged).map(|s| s.breaks.is_empty()))
-    }),
+    col("delivery_rps", show("deliv/s", 8), |r| Cell::Rate(r.delivery_rps)),
+    col("publish_p50_ms", None, |r| r.ms(PUB, |p| p.p50)),
+    col("publish_p99_ms", show("pub p99", 8), |r| r.ms(PUB, |p| p.p99)),
+    col("publish_p99_99_ms", show("pub p99.99", 10), |r| r.ms(PUB, |p| p.p99_99)),
+    col("publish_max_ms", None, |r| r.ms(PUB, |p| p.max)),
+    col("e2e_p50_ms", None, |r| r.ms(E2E, |p| p.p50)),
+    col("e2e_p99_ms", show("e2e p99", 8), |r| r.ms(E2E, |p| p.p99)),
+    col("e2e_p99_99_ms", show("e2e p99.99", 10), |r| r.ms(E2E, |p| p.p99_99)),
+    col("e2e_max_ms", None, |r| r.ms(E2E, |p| p.max)),
+    col("pacer_lag_p99_99_ms", show("pacer p99.99", 12), |r| r.ms(PACER, |p| p.p99_99)),
+    col("conn_wait_p99_99_ms", show("wait p99.99", 11), |r| r.ms(WAIT, |p| p.p99_99)),
+    col("lag_p99_99_ms", None, |r| r.ms(LAG, |p| p.p99_99)),
+    col("host_steal_pct", None, |r| Cell::Share(r.step.and_then(|s| s.host_steal))),
+    col("generator_limited", None, |r| Cell::Flag(r.of_step(|s| s.generator_limited))),
+    col("holds", None, |r| Cell::Flag(r.step.filter(|s| s.judged).map(|s| s.breaks.is_empty()))),
 ];
 
 /// The columns the table and `report.md` show.
