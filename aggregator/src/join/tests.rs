@@ -553,3 +553,38 @@ fn the_generator_is_flagged_on_pacer_lag_and_unsent_events_only() {
         "events never offered at the in-flight bound flag the step; the SUT still broke it"
     );
 }
+
+/// Failed and lost events are in no percentile, so a latency objective is
+/// missed while any failed (or, for e2e, was lost), whatever its value;
+/// counts are judged as they are.
+#[test]
+fn latency_objectives_are_missed_while_events_failed_or_were_lost() {
+    use crate::slo::Slo;
+    let (mut s, mut r) = reports();
+    let mut w = LatencyWindows::new(&plan().schedule);
+    w.record(0, 0, MS);
+    s.windows.insert(LatencyKind::Publish, w.to_wire());
+    r.windows.insert(LatencyKind::E2e, w.to_wire());
+    let res = join(&plan(), &[s], &[r], &Ending::complete());
+    let slo = Slo::parse("publish.p99.99<1s,e2e.p99.99<1s,lost<=3").unwrap();
+    let verdicts = slo.check(&res.summary);
+    let shown: Vec<String> = verdicts.iter().map(|v| v.to_string()).collect();
+    assert_eq!(
+        shown,
+        [
+            "MISSED publish.p99.99<1s (was 1.000, but 2 events failed, in no percentile)",
+            "MISSED e2e.p99.99<1s (was 1.000, but 2 events failed and 3 were lost, in no percentile)",
+            "met    lost<=3 (was 3.000)",
+        ]
+    );
+    let mut clean = res.summary.clone();
+    (clean.totals.failed, clean.totals.lost) = (0, 0);
+    assert!(slo.check(&clean).iter().all(|v| v.met), "nothing left out");
+    (clean.totals.failed, clean.totals.lost) = (0, 1);
+    let met: Vec<bool> = slo.check(&clean).iter().map(|v| v.met).collect();
+    assert_eq!(
+        met,
+        [true, false, true],
+        "a lost event has no e2e, but was published"
+    );
+}

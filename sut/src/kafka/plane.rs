@@ -381,8 +381,10 @@ pub fn start(
         brokerbench_core::serve::serve(p.clone(), listener, shutdown, Duration::from_secs(1)).await;
         p.stopping.store(true, Ordering::Relaxed);
         stop_reading.cancel();
-        until_empty(|| p.counters().queued, config.grace).await;
+        // A reader may be taking one more record as it sees the stop: only
+        // once every reader is done is nothing more coming in.
         readers.wait().await;
+        until_empty(|| p.counters().queued, config.grace).await;
         for g in &p.groups {
             commit_now(g, CommitMode::Sync);
             g.offsets.close();
