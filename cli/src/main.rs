@@ -1,7 +1,5 @@
 //! The `brokerbench` binary: parses options, handles Ctrl-C, runs the command.
 
-use clap::Parser;
-
 /// jemalloc, so `/debug/pprof/heap` can dump sampled allocations.
 #[global_allocator]
 static ALLOC: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
@@ -14,7 +12,7 @@ pub static malloc_conf: &[u8] = b"prof:true,prof_active:false,lg_prof_sample:19\
 use tokio_util::sync::CancellationToken;
 
 fn main() {
-    let opts = brokerbench::Opts::parse();
+    let opts = brokerbench::Opts::parse_with_env(std::env::args_os()).unwrap_or_else(|e| e.exit());
     raise_open_files_limit();
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()

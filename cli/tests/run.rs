@@ -271,3 +271,53 @@ fn a_missed_slo_exits_3_and_a_met_one_0() {
     assert_eq!(o.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&o.stderr).contains("--slo clause \"lost<none\""));
 }
+
+/// Every flag can come from `BROKERBENCH_<FLAG>` (a pod's manifest sets
+/// them from a ConfigMap); a flag on the command line wins, and `--help`
+/// names each variable.
+#[test]
+fn every_flag_can_come_from_the_environment() {
+    let out = scratch("env");
+    let o = Command::new(env!("CARGO_BIN_EXE_brokerbench"))
+        .args([
+            "run",
+            "--quiet",
+            "--no-plot",
+            "--drain-seconds",
+            "1",
+            "--out",
+        ])
+        .arg(&out)
+        .env("BROKERBENCH_PACE", "200:1")
+        .env("BROKERBENCH_WARMUP_SECONDS", "0")
+        .env("BROKERBENCH_PAYLOAD_SIZE", "1024")
+        .env("BROKERBENCH_DRAIN_SECONDS", "9")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(stdout.contains("pace 200:1, payload 1024 B"), "{stdout}");
+    assert_eq!(
+        all_row(&stdout),
+        ["200", "200", "0", "200", "0"],
+        "{stdout}"
+    );
+    let summary = common::valid_summary(&entries(&out)[0]);
+    assert_eq!(summary["drain_seconds"], 1, "the command line wins");
+    let help = Command::new(env!("CARGO_BIN_EXE_brokerbench"))
+        .args(["sender", "--help"])
+        .output()
+        .unwrap();
+    // Words as printed, whatever the wrapping.
+    let help = String::from_utf8_lossy(&help.stdout)
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ");
+    for name in [
+        "BROKERBENCH_AGGREGATOR",
+        "BROKERBENCH_TARGET",
+        "BROKERBENCH_INDEX",
+    ] {
+        assert!(help.contains(&format!("[env: {name}=]")), "{name}: {help}");
+    }
+}

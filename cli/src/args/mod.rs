@@ -22,7 +22,42 @@ pub use run::RunOpts;
 pub use sut::SutOpts;
 pub use tools::{CaptureOpts, CompareOpts, PlotOpts, SearchOpts};
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
+
+/// Every flag can also be set from the environment: `BROKERBENCH_` and its
+/// long name in capitals, `-` as `_` (`--pace` from `BROKERBENCH_PACE`,
+/// `--warmup-seconds` from `BROKERBENCH_WARMUP_SECONDS`), so a pod's
+/// manifest can set them from a ConfigMap or the Downward API. A flag on
+/// the command line wins.
+pub const ENV_PREFIX: &str = "BROKERBENCH_";
+
+/// The environment variable of flag `--long`.
+pub fn env_name(long: &str) -> String {
+    format!("{ENV_PREFIX}{}", long.to_uppercase().replace('-', "_"))
+}
+
+impl Opts {
+    /// The command line, every flag of every subcommand also read from its
+    /// environment variable ([`ENV_PREFIX`]).
+    pub fn command_with_env() -> clap::Command {
+        Opts::command().mut_subcommands(|sub| {
+            sub.mut_args(|arg| match arg.get_long().map(env_name) {
+                Some(name) => arg.env(name),
+                None => arg,
+            })
+        })
+    }
+
+    /// Parses `args` and the environment; clap's error when they are wrong.
+    pub fn parse_with_env<I, T>(args: I) -> Result<Opts, clap::Error>
+    where
+        I: IntoIterator<Item = T>,
+        T: Into<std::ffi::OsString> + Clone,
+    {
+        let matches = Opts::command_with_env().try_get_matches_from(args)?;
+        Opts::from_arg_matches(&matches)
+    }
+}
 
 /// Throughput and latency test suite for event brokers.
 ///
