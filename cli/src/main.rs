@@ -27,10 +27,12 @@ fn main() {
     let shutdown = CancellationToken::new();
     let on_signal = shutdown.clone();
     runtime.spawn(async move {
-        if tokio::signal::ctrl_c().await.is_ok() {
+        // Ctrl-C, or SIGTERM (how Kubernetes and `docker stop` stop a
+        // process): stop and write what was gathered; a second one quits.
+        if interrupted().await {
             eprintln!("\nbrokerbench: interrupted: stopping and writing partial results (Ctrl-C again to quit now)");
             on_signal.cancel();
-            if tokio::signal::ctrl_c().await.is_ok() {
+            if interrupted().await {
                 std::process::exit(brokerbench::EXIT_INTERRUPTED);
             }
         }
@@ -44,6 +46,18 @@ fn main() {
     };
     runtime.shutdown_background();
     std::process::exit(code);
+}
+
+/// Waits for Ctrl-C or SIGTERM; false when neither can be listened for.
+async fn interrupted() -> bool {
+    use tokio::signal::unix::{signal, SignalKind};
+    let Ok(mut term) = signal(SignalKind::terminate()) else {
+        return tokio::signal::ctrl_c().await.is_ok();
+    };
+    tokio::select! {
+        c = tokio::signal::ctrl_c() => c.is_ok(),
+        t = term.recv() => t.is_some(),
+    }
 }
 
 /// A sender opens connections on demand (up to `--max-connections`) and a
