@@ -141,8 +141,8 @@ async fn conduct(
     hub.start(t0);
     let plan = hub.plan.lock().unwrap().clone();
 
-    // When Ctrl-C came: the receivers stop listening then, whatever the
-    // senders still wait for.
+    // When Ctrl-C came: the senders stop sending then (what is on the wire
+    // still gets its answer, and the receivers serve until the finish).
     let cut_at = Arc::new(std::sync::OnceLock::new());
     let noted = {
         let (cut_at, shutdown) = (cut_at.clone(), shutdown.clone());

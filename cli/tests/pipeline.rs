@@ -356,12 +356,48 @@ async fn an_interrupted_run_writes_partial_results() {
     let s = &f.results.summary;
     assert!(s.interrupted);
     assert_accounting(&f, None);
+    // What was on the wire got its answer: nothing reached the receiver
+    // unaccounted, and what failed never left.
+    assert_eq!(s.totals.unexpected, 0, "{:?}", s.totals);
+    assert_eq!(s.totals.failed, s.totals.unsent, "{:?}", s.totals);
     assert!(
         s.totals.sent > 300 && s.totals.sent < 1500,
         "sent {}",
         s.totals.sent
     );
     assert!(f.dir.join("summary.json").is_file());
+}
+
+/// Ctrl-C while the receiver holds every event for 2 s: the events on the
+/// wire get their answers (none counted failed, none delivered unknown to
+/// the sender), and only what had not left is cancelled.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_interrupt_waits_for_the_events_on_the_wire() {
+    let shutdown = CancellationToken::new();
+    let stop = shutdown.clone();
+    tokio::spawn(async move {
+        tokio::time::sleep(std::time::Duration::from_millis(2000)).await;
+        stop.cancel();
+    });
+    let stall = ["--fault-stall-at", "0.5", "--fault-stall-seconds", "2"];
+    let f = run_local(
+        config(&[&["--pace", "200:10"][..], &stall].concat()),
+        shutdown,
+    )
+    .await
+    .unwrap();
+    let s = &f.results.summary;
+    assert!(s.interrupted);
+    assert_accounting(&f, None);
+    let t = &s.totals;
+    assert_eq!(t.unexpected, 0, "{t:?}");
+    assert_eq!(t.failed, t.unsent, "what failed never left: {t:?}");
+    assert_eq!(t.lost, 0, "{t:?}");
+    assert_eq!(t.delivered_of_accepted, t.accepted, "{t:?}");
+    // The held events were answered after the stall, up to 2 s late.
+    let publish = s.latency_ms.get(LatencyKind::Publish).unwrap();
+    assert!(publish.max >= 1000.0, "{publish:?}");
+    assert!(t.accepted >= 200, "{t:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

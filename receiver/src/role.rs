@@ -15,6 +15,10 @@ use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
+/// How long an interrupted receiver keeps serving, waiting for the
+/// aggregator's finish.
+const INTERRUPT_GRACE: Duration = Duration::from_secs(5);
+
 /// Runs one receiver on `listener`: takes the plan, serves, says it is ready,
 /// opens its ledger at the start, waits for the aggregator's finish (the
 /// drain is over, or the run was interrupted), and reports its ledger.
@@ -101,7 +105,13 @@ pub async fn run(
     };
     let interrupted = tokio::select! {
         f = aggregator.finish() => f.map(|f| f.interrupted).unwrap_or(true),
-        _ = shutdown.cancelled() => true,
+        _ = shutdown.cancelled() => {
+            // Events still on the wire get their answers: serve until the
+            // aggregator's finish (it comes once the senders reported), for
+            // at most a grace.
+            let _ = tokio::time::timeout(INTERRUPT_GRACE, aggregator.finish()).await;
+            true
+        }
     };
     progress.abort();
     sampler.abort();

@@ -63,7 +63,8 @@ pub struct Publisher {
     pub connect_timeout: Duration,
     pub request_timeout: Duration,
     pub faults: SenderFaults,
-    /// The run was interrupted: stop, failing what is left as `cancelled`.
+    /// The run was interrupted: stop, failing what has not left as
+    /// `cancelled` (what is on the wire gets its answer).
     pub shutdown: CancellationToken,
     /// The bounded drain after the schedule is over: events not sent by
     /// now fail as `cancelled`.
@@ -136,15 +137,18 @@ impl Publisher {
         }
         let c = conn.as_mut().expect("opened above");
         let sent = unix_now_ns();
-        let result = tokio::select! {
-            r = tokio::time::timeout(self.request_timeout, send(c, self.encoder.request(job, sent))) => r,
-            _ = self.shutdown.cancelled() => Ok(Err(None)),
-        };
+        // Not cut short by an interrupt: an event on the wire may reach the
+        // receiver, so its answer is awaited (within the request timeout)
+        // and the accounting stays exact.
+        let result = tokio::time::timeout(
+            self.request_timeout,
+            send(c, self.encoder.request(job, sent)),
+        )
+        .await;
         let acked = unix_now_ns();
         let outcome = match result {
             Err(_) => Outcome::Failed(FailureReason::Timeout),
-            Ok(Err(None)) => Outcome::Failed(FailureReason::Cancelled),
-            Ok(Err(Some(_))) => Outcome::Failed(FailureReason::Transport),
+            Ok(Err(_)) => Outcome::Failed(FailureReason::Transport),
             Ok(Ok(s)) if s.is_success() => Outcome::Accepted {
                 acked_unix_ns: acked,
             },
@@ -170,11 +174,10 @@ impl Publisher {
 async fn send(
     c: &mut Conn,
     req: http::Request<Full<Bytes>>,
-) -> Result<http::StatusCode, Option<hyper::Error>> {
+) -> Result<http::StatusCode, hyper::Error> {
     brokerbench_core::conn::exchange(c, req)
         .await
         .map(|r| r.status())
-        .map_err(Some)
 }
 
 /// How often the pool looks at its queue to decide whether to grow.
