@@ -344,12 +344,7 @@ async fn the_receiver_answers_400_to_strangers_and_keeps_going() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_interrupted_run_writes_partial_results() {
-    let shutdown = CancellationToken::new();
-    let stop = shutdown.clone();
-    tokio::spawn(async move {
-        tokio::time::sleep(std::time::Duration::from_millis(1800)).await;
-        stop.cancel();
-    });
+    let shutdown = ctrl_c_after(1800);
     let f = run_local(config(&["--pace", "500:10"]), shutdown)
         .await
         .unwrap();
@@ -368,17 +363,23 @@ async fn an_interrupted_run_writes_partial_results() {
     assert!(f.dir.join("summary.json").is_file());
 }
 
+/// A shutdown token cancelled `ms` from now, as Ctrl-C then would.
+fn ctrl_c_after(ms: u64) -> CancellationToken {
+    let shutdown = CancellationToken::new();
+    let stop = shutdown.clone();
+    tokio::spawn(async move {
+        tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
+        stop.cancel();
+    });
+    shutdown
+}
+
 /// Ctrl-C while the receiver holds every event for 2 s: the events on the
 /// wire get their answers (none counted failed, none delivered unknown to
 /// the sender), and only what had not left is cancelled.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_interrupt_waits_for_the_events_on_the_wire() {
-    let shutdown = CancellationToken::new();
-    let stop = shutdown.clone();
-    tokio::spawn(async move {
-        tokio::time::sleep(std::time::Duration::from_millis(2000)).await;
-        stop.cancel();
-    });
+    let shutdown = ctrl_c_after(2000);
     let stall = ["--fault-stall-at", "0.5", "--fault-stall-seconds", "2"];
     let f = run_local(
         config(&[&["--pace", "200:10"][..], &stall].concat()),
