@@ -43,8 +43,9 @@ impl Docker {
         })
     }
 
-    /// `docker run -d` of the image as `role` (named PREFIX-NAME on the
-    /// network), with `env` and `args`; its name.
+    /// `docker run -d` of the image, named PREFIX-`name` on the network,
+    /// with `env`, the results folder `mount`ed at /results, and `args`;
+    /// the container's name.
     fn run(
         &mut self,
         name: &str,
