@@ -220,7 +220,8 @@ pub struct PublishOpts {
     pub connect_timeout: f64,
     /// Seconds before a request counts as a timeout failure. After the
     /// schedule, queued events get this long to leave before they fail as
-    /// `cancelled`.
+    /// `cancelled`; after Ctrl-C or SIGTERM, queued events are cancelled at
+    /// once and events on the wire get this long to be answered.
     #[arg(long, default_value_t = 10.0, value_name = "SECONDS")]
     pub request_timeout: f64,
     /// Most events in flight (queued for a connection or awaiting an answer);

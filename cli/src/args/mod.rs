@@ -64,6 +64,8 @@ impl Opts {
 /// A sender publishes CloudEvents at a paced, open-loop rate through a system
 /// under test to a receiver; the aggregator joins their ledgers and writes
 /// results/<timestamp>-<scenario>/ (summary.json, series.tsv, steps.tsv, lost.tsv).
+/// Every flag can also be set as BROKERBENCH_<FLAG>. Ctrl-C or SIGTERM stops
+/// a run: the partial results are written, exit 130 (a second one quits).
 #[derive(Debug, Parser)]
 #[command(name = "brokerbench", version, propagate_version = true)]
 pub struct Opts {
