@@ -31,4 +31,4 @@ pub mod server;
 pub mod slo;
 pub mod table;
 
-pub use role::{run, AggregatorConfig, AggregatorError, Finished};
+pub use role::{run, AggregatorConfig, AggregatorError, Finished, Serving};

@@ -53,6 +53,9 @@ pub struct Summary {
     /// their own, possibly on other hosts); empty when all share its clock.
     #[serde(default)]
     pub clocks: Vec<RoleClock>,
+    /// The node each role ran on, where it said (pods: `spec.nodeName`).
+    #[serde(default)]
+    pub nodes: Vec<RoleNode>,
     pub totals: Totals,
     pub failures: FailureCounts,
     pub rejected: RejectCounts,
@@ -69,6 +72,14 @@ pub struct Summary {
     #[serde(default)]
     pub breaking_point: Option<BreakingPoint>,
     pub steps: Vec<StepSummary>,
+}
+
+/// Where one role ran.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RoleNode {
+    /// `sender 0`, `receiver 1`, ...
+    pub role: String,
+    pub node: String,
 }
 
 /// One role's clock against the aggregator's.

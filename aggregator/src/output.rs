@@ -186,3 +186,13 @@ pub fn read_lost(text: &str) -> Vec<(u32, u32, u64)> {
         .flatten()
         .collect()
 }
+
+/// The results folder `dir` as a tar: its files under the folder's own
+/// name, as `k8s collect` unpacks them.
+pub fn tar(dir: &Path) -> io::Result<Vec<u8>> {
+    let name = dir.file_name().unwrap_or(dir.as_os_str());
+    let mut builder = tar::Builder::new(Vec::new());
+    builder.follow_symlinks(false);
+    builder.append_dir_all(name, dir)?;
+    builder.into_inner()
+}

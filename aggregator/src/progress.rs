@@ -107,14 +107,20 @@ fn worst(a: Option<f64>, b: Option<f64>) -> Option<f64> {
     }
 }
 
-/// Prints progress once a second until cancelled: who is ready while the
+/// Keeps the progress line once a second until cancelled (in the status
+/// `/v1/status` serves), and prints it when `echo`: who is ready while the
 /// roles get ready, then the run's rates and latencies.
 pub async fn print(
     hub: std::sync::Arc<crate::server::Hub>,
     stop: tokio_util::sync::CancellationToken,
+    echo: bool,
 ) {
-    let tty = std::io::stderr().is_terminal();
+    let tty = echo && std::io::stderr().is_terminal();
     let show = |text: &str| {
+        hub.set_status(|s| s.line = text.to_string());
+        if !echo {
+            return;
+        }
         let mut err = std::io::stderr().lock();
         let _ = if tty {
             write!(err, "\r\x1b[2K{text}")

@@ -7,8 +7,9 @@ use crate::server::Hub;
 use brokerbench_core::client::JsonClient;
 use brokerbench_core::clock::{instant_at, unix_now_ns};
 use brokerbench_core::plan::RunPlan;
+use brokerbench_core::wire::Phase;
 use brokerbench_core::wire::SutCounters;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
@@ -80,18 +81,91 @@ pub async fn run(
     listener: TcpListener,
     shutdown: CancellationToken,
 ) -> Result<Finished, AggregatorError> {
-    let hub = Hub::new(config.plan.clone());
-    let stop_server = CancellationToken::new();
-    let server = tokio::spawn(brokerbench_core::serve::serve(
-        hub.clone(),
-        listener,
-        stop_server.clone(),
-        std::time::Duration::from_secs(1),
-    ));
-    let result = conduct(&config, &hub, &shutdown).await;
-    stop_server.cancel();
-    let _ = server.await;
+    let serving = Serving::start(&config, listener);
+    let result = serving.conduct(&config, &shutdown).await;
+    serving.stop().await;
     result
+}
+
+/// The aggregator's server, up from before the run until its results are
+/// handed over.
+pub struct Serving {
+    hub: Arc<Hub>,
+    stop_server: CancellationToken,
+    server: tokio::task::JoinHandle<()>,
+}
+
+impl Serving {
+    /// Serves the protocol for `config`'s plan on `listener`.
+    pub fn start(config: &AggregatorConfig, listener: TcpListener) -> Self {
+        let hub = Hub::new(config.plan.clone());
+        let stop_server = CancellationToken::new();
+        let server = tokio::spawn(brokerbench_core::serve::serve(
+            hub.clone(),
+            listener,
+            stop_server.clone(),
+            std::time::Duration::from_secs(1),
+        ));
+        Serving {
+            hub,
+            stop_server,
+            server,
+        }
+    }
+
+    /// Conducts the run: waits for the roles, starts it, joins the
+    /// reports, writes the results.
+    pub async fn conduct(
+        &self,
+        config: &AggregatorConfig,
+        shutdown: &CancellationToken,
+    ) -> Result<Finished, AggregatorError> {
+        let result = conduct(config, &self.hub, shutdown).await;
+        if let Err(e) = &result {
+            self.hub.set_status(|s| {
+                s.phase = Phase::Failed;
+                s.exit_code = Some(1);
+                s.error = Some(e.to_string());
+            });
+        }
+        result
+    }
+
+    /// Serves the run's end (`/v1/status` with `exit_code`, and the
+    /// results folder `dir` as a tar on `/v1/results`) until someone says
+    /// they collected it (`DELETE /v1/results`) or `keep` has passed;
+    /// returns whether it was collected. A run without results (`dir`
+    /// None) serves its failure the same way.
+    pub async fn hand_over(
+        &self,
+        dir: Option<&Path>,
+        exit_code: i32,
+        keep: Duration,
+    ) -> Result<bool, AggregatorError> {
+        if let Some(dir) = dir {
+            let tar = crate::output::tar(dir).map_err(|source| AggregatorError::Write {
+                path: dir.display().to_string(),
+                source,
+            })?;
+            *self.hub.results.lock().unwrap() = Some(tar.into());
+            self.hub.set_status(|s| {
+                s.phase = Phase::Finished;
+                s.exit_code = Some(exit_code);
+                s.results = dir.file_name().map(|n| n.to_string_lossy().into_owned());
+            });
+        }
+        let mut collected = self.hub.collected.subscribe();
+        tokio::select! {
+            _ = collected.wait_for(|c| *c) => Ok(true),
+            _ = tokio::time::sleep(keep) => Ok(false),
+        }
+    }
+
+    /// Stops serving.
+    pub async fn stop(self) {
+        self.stop_server.cancel();
+        let _ = self.server.await;
+    }
 }
 
 async fn conduct(
@@ -103,9 +177,11 @@ async fn conduct(
     let stop_progress = CancellationToken::new();
     let _stop_progress = stop_progress.clone().drop_guard();
     // From the first second: who is ready, who is still connecting.
-    let progress = config
-        .progress
-        .then(|| tokio::spawn(crate::progress::print(hub.clone(), stop_progress.clone())));
+    let progress = tokio::spawn(crate::progress::print(
+        hub.clone(),
+        stop_progress.clone(),
+        config.progress,
+    ));
     // 1. Every role ready.
     loop {
         {
@@ -200,9 +276,7 @@ async fn conduct(
     )
     .await;
     stop_progress.cancel();
-    if let Some(p) = progress {
-        let _ = p.await;
-    }
+    let _ = progress.await;
     let said = std::mem::take(&mut *hub.roles.lock().unwrap());
     if said.sender_reports.is_empty() {
         return Err(AggregatorError::MissingReports(

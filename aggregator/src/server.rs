@@ -5,7 +5,9 @@ use brokerbench_core::histogram::{Histogram, WireHistogram};
 use brokerbench_core::latency::PerKind;
 use brokerbench_core::plan::RunPlan;
 use brokerbench_core::session::path;
-use brokerbench_core::wire::{Finish, Progress, Ready, ReceiverReport, Role, SenderReport};
+use brokerbench_core::wire::{
+    Finish, Phase, Progress, Ready, ReceiverReport, Role, RunStatus, SenderReport,
+};
 use bytes::Bytes;
 use http::{Method, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Full};
@@ -47,6 +49,12 @@ pub struct Hub {
     pub finished: watch::Sender<Option<bool>>,
     /// Any change worth a look by the role loop.
     pub changed: tokio::sync::Notify,
+    /// Where the run stands (`/v1/status`).
+    pub status: Mutex<RunStatus>,
+    /// The results folder as a tar, once written (`/v1/results`).
+    pub results: Mutex<Option<Bytes>>,
+    /// Set when someone said the results are collected (`DELETE /v1/results`).
+    pub collected: watch::Sender<bool>,
 }
 
 impl Hub {
@@ -57,12 +65,21 @@ impl Hub {
             started: watch::channel(false).0,
             finished: watch::channel(None).0,
             changed: tokio::sync::Notify::new(),
+            status: Mutex::new(RunStatus::default()),
+            results: Mutex::new(None),
+            collected: watch::channel(false).0,
         })
+    }
+
+    /// Changes where the run stands.
+    pub fn set_status(&self, f: impl FnOnce(&mut RunStatus)) {
+        f(&mut self.status.lock().unwrap());
     }
 
     /// Sets `t0` and releases everyone waiting on `/v1/start`.
     pub fn start(&self, t0_unix_ns: u64) {
         self.plan.lock().unwrap().t0_unix_ns = Some(t0_unix_ns);
+        self.set_status(|s| s.phase = Phase::Running);
         self.started.send_replace(true);
     }
 
@@ -92,6 +109,27 @@ impl Hub {
         match (method, path.as_str()) {
             (Method::GET, "/healthz" | "/readyz") => text(StatusCode::OK, "ok"),
             (Method::GET, path::PLAN) => json(&self.plan()),
+            (Method::GET, path::STATUS) => json(&*self.status.lock().unwrap()),
+            (Method::GET, path::RESULTS) => match self.results.lock().unwrap().clone() {
+                Some(tar) => {
+                    let mut r = Response::new(Full::new(tar));
+                    r.headers_mut().insert(
+                        http::header::CONTENT_TYPE,
+                        http::HeaderValue::from_static("application/x-tar"),
+                    );
+                    r
+                }
+                None => self.no_results(),
+            },
+            (Method::DELETE, path::RESULTS) => {
+                if self.results.lock().unwrap().is_none()
+                    && self.status.lock().unwrap().phase != Phase::Failed
+                {
+                    return self.no_results();
+                }
+                self.collected.send_replace(true);
+                text(StatusCode::OK, "collected: the aggregator exits")
+            }
             (Method::GET, path::CLOCK) => json(&brokerbench_core::wire::ClockReading {
                 unix_ns: brokerbench_core::clock::unix_now_ns(),
             }),
@@ -153,6 +191,17 @@ impl Hub {
             }
             _ => text(StatusCode::NOT_FOUND, "no such endpoint"),
         }
+    }
+
+    /// The answer for results not (yet) there.
+    fn no_results(&self) -> Response<Full<Bytes>> {
+        let status = self.status.lock().unwrap().clone();
+        let why = match status.phase {
+            Phase::Waiting | Phase::Running => "the run is not over yet".to_string(),
+            Phase::Failed => format!("the run failed: {}", status.error.unwrap_or_default()),
+            Phase::Finished => "the results are being written".to_string(),
+        };
+        text(StatusCode::CONFLICT, &format!("no results: {why}"))
     }
 
     fn take<T: DeserializeOwned>(

@@ -18,6 +18,19 @@ fn row(out: &mut String, r: &Row, flag: &str) {
     let _ = writeln!(out, "{}{flag}", cells.join(" "));
 }
 
+/// The nodes the roles ran on, where they said.
+fn node_notes(out: &mut String, s: &Summary) {
+    if s.nodes.is_empty() {
+        return;
+    }
+    let list: Vec<String> = s
+        .nodes
+        .iter()
+        .map(|n| format!("{} on {}", n.role, n.node))
+        .collect();
+    let _ = writeln!(out, "nodes: {}", list.join(", "));
+}
+
 /// The roles' clocks against the aggregator's, and whether their
 /// uncertainty and drift matter against the e2e latency measured.
 fn clock_notes(out: &mut String, s: &Summary) {
@@ -149,6 +162,7 @@ pub fn render(s: &Summary, dir: &str) -> String {
             s.missing_reports.join(", ")
         );
     }
+    node_notes(&mut out, s);
     clock_notes(&mut out, s);
     negative_notes(&mut out, s);
     missing_notes(&mut out, s);

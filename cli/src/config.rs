@@ -186,6 +186,8 @@ pub struct AggregatorRoleConfig {
     pub aggregator: AggregatorConfig,
     pub plot: Option<PlotOptions>,
     pub slo: Option<Slo>,
+    /// How long the results are served for collection after the run.
+    pub keep_results: std::time::Duration,
 }
 
 /// Validated `sut` settings.

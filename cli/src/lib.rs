@@ -8,11 +8,14 @@
 //!   loopback in one process, each role on its own runtime.
 //! - [`search`]: `brokerbench search`, bisection for the highest rate meeting an SLO.
 //! - [`profiling`]: `run --profile`, profiles of the roles during a step.
+//! - [`k8s`]: `brokerbench k8s`: manifests of a run on Kubernetes, and its
+//!   progress and results from afar.
 //! - [`roles`]: the standalone roles (`sender`, `receiver`, `aggregator`,
 //!   `sut`) for running on separate hosts or pods.
 
 pub mod args;
 pub mod config;
+pub mod k8s;
 pub mod local;
 pub mod profiling;
 pub mod roles;
@@ -64,6 +67,15 @@ pub async fn execute(
             }
             Ok(0)
         }
+        Command::K8s(o) => match o.action {
+            args::k8s::K8sAction::Render(r) => {
+                print!("{}", k8s::render::print(&r.into_config()?));
+                Ok(0)
+            }
+            args::k8s::K8sAction::Wait(w) => k8s::remote::wait(&w).await,
+            args::k8s::K8sAction::Collect(c) => k8s::remote::collect(&c).await,
+            args::k8s::K8sAction::Delete(d) => k8s::remote::delete(&d).await,
+        },
         Command::Search(o) => {
             let found = search::search(o.into_config()?, shutdown).await?;
             match found.rate {

@@ -103,13 +103,34 @@ pub async fn aggregator(
         c.aggregator.plan.senders,
         c.aggregator.plan.receivers
     );
-    let (plot, slo) = (c.plot.clone(), c.slo.clone());
-    let finished = brokerbench_aggregator::run(c.aggregator, listener, shutdown).await?;
-    Ok(crate::local::conclude(
-        &finished,
-        plot.as_ref(),
-        slo.as_ref(),
-    ))
+    let addr = listener.local_addr()?;
+    let serving = brokerbench_aggregator::Serving::start(&c.aggregator, listener);
+    let result = serving.conduct(&c.aggregator, &shutdown).await;
+    let (dir, code) = match &result {
+        Ok(finished) => (
+            Some(finished.dir.as_path()),
+            crate::local::conclude(finished, c.plot.as_ref(), c.slo.as_ref()),
+        ),
+        Err(_) => (None, 1),
+    };
+    if !c.keep_results.is_zero() {
+        let what = match (&result, dir) {
+            (Err(e), _) => format!("its failure ({e})"),
+            (Ok(_), _) => format!("the results at http://{addr}/v1/results"),
+        };
+        eprintln!(
+            "aggregator: serving {what} for {:?} or until collected (`brokerbench k8s collect`; Ctrl-C twice quits)",
+            c.keep_results
+        );
+        match serving.hand_over(dir, code, c.keep_results).await {
+            Ok(true) => eprintln!("aggregator: collected"),
+            Ok(false) => eprintln!("aggregator: not collected within {:?}", c.keep_results),
+            Err(e) => eprintln!("brokerbench: results not served: {e}"),
+        }
+    }
+    serving.stop().await;
+    result?;
+    Ok(code)
 }
 
 /// `brokerbench sut`.

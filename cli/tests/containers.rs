@@ -6,6 +6,7 @@
 
 mod common;
 
+use common::manifests::{self, environment, mounts, named, pods, render, services_of, template};
 use common::process::*;
 use std::process::{Command, Output};
 
@@ -53,22 +54,39 @@ impl Docker {
         mount: Option<&str>,
         args: &[&str],
     ) -> String {
+        let mut options: Vec<String> = env
+            .iter()
+            .flat_map(|(k, v)| ["-e".to_string(), format!("{k}={v}")])
+            .collect();
+        if let Some(dir) = mount {
+            options.extend(["-v".to_string(), format!("{dir}:/results")]);
+        }
+        self.run_with(name, &options, args)
+    }
+
+    /// `docker run -d` of the image, named PREFIX-`name` on the network,
+    /// with `docker run` `options` and the image's `args`.
+    fn run_with(&mut self, name: &str, options: &[String], args: &[&str]) -> String {
         let container = format!("{}-{name}", self.prefix);
         let mut cmd = vec!["run", "-d", "--name", &container, "--network", &self.prefix];
-        let env: Vec<String> = env.iter().map(|(k, v)| format!("{k}={v}")).collect();
-        for e in &env {
-            cmd.extend(["-e", e]);
-        }
-        let volume = mount.map(|dir| format!("{dir}:/results"));
-        if let Some(v) = &volume {
-            cmd.extend(["-v", v]);
-        }
+        cmd.extend(options.iter().map(String::as_str));
         cmd.push(&self.image);
         cmd.extend(args);
         let started = docker(&cmd);
         assert!(started.status.success(), "{}", stderr(&started));
         self.containers.push(container.clone());
         container
+    }
+
+    /// The container's address on the test's network.
+    fn address(&self, container: &str) -> String {
+        let o = docker(&[
+            "inspect",
+            "--format",
+            "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}",
+            container,
+        ]);
+        stdout(&o).trim().to_string()
     }
 
     /// The exit code and logs (stdout, stderr) of a container once it ended.
@@ -266,4 +284,227 @@ fn a_container_stopped_with_sigterm_writes_its_partial_results() {
     assert_eq!(t["unexpected"], 0, "{t}");
     assert_eq!(t["failed"], t["unsent"], "{t}");
     let _ = std::fs::remove_dir_all(&out);
+}
+
+/// Waits until a container's log says `what`.
+fn await_log(container: &str, what: &str, within: std::time::Duration) -> String {
+    let deadline = std::time::Instant::now() + within;
+    loop {
+        let logs = docker(&["logs", container]);
+        let text = stdout(&logs) + &stderr(&logs);
+        if text.contains(what) {
+            return text;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{container} never said {what:?}: {text}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+}
+
+/// The run `k8s render` gives (the suite's own SUT in place of Knative),
+/// each pod a container on a private network with the environment, files
+/// and Service names the manifests give it: a read-only root, node names
+/// and indexes as the Downward API fills them, and a receiver whose clock
+/// is 300 ms ahead. Sender 1 is stopped mid-run (SIGTERM, as a pod
+/// eviction); `k8s wait` and `k8s collect`, pointed at the aggregator's
+/// address, follow the run and bring its results home.
+#[test]
+fn a_rendered_run_runs_as_containers_and_k8s_collect_brings_it_home() {
+    let Some(mut d) = Docker::start("k8s") else {
+        return;
+    };
+    let ns = "bbk8s";
+    let image = d.image.clone();
+    let (_, docs) = render(&[
+        "--scenario",
+        "channel-imc",
+        "--sut-impl",
+        "brokerbench",
+        "--senders",
+        "2",
+        "--namespace",
+        ns,
+        "--image",
+        &image,
+        "--pace",
+        "200:6",
+        "--warmup-seconds",
+        "1",
+        "--drain-seconds",
+        "2",
+        "--keep-results",
+        "2m",
+    ]);
+    let files = scratch("k8s-files");
+    let mut started = std::collections::BTreeMap::new();
+    for component in ["aggregator", "receiver", "sut", "sender"] {
+        let w = docs
+            .iter()
+            .find(|w| {
+                (w["kind"] == "Job" || w["kind"] == "Deployment")
+                    && template(w)["metadata"]["labels"]["app.kubernetes.io/component"] == component
+            })
+            .unwrap_or_else(|| panic!("no {component} workload"));
+        for index in 0..pods(w) {
+            let node = format!("node-{component}");
+            let mut options = vec!["--read-only".to_string()];
+            let mut env = environment(&docs, w, index, &node);
+            if component == "receiver" {
+                // A host whose clock is 300 ms ahead of the aggregator's.
+                env.insert("BROKERBENCH_FAULT_CLOCK_SHIFT_MS".into(), "300".into());
+            }
+            for (k, v) in &env {
+                options.extend(["-e".into(), format!("{k}={v}")]);
+            }
+            for (path, volume) in mounts(w) {
+                let dir = if let Some(cm) = volume["configMap"]["name"].as_str() {
+                    let dir = files.join(cm);
+                    std::fs::create_dir_all(&dir).unwrap();
+                    let data = &named(&docs, "ConfigMap", cm).unwrap()["data"];
+                    for (k, v) in data.as_object().unwrap() {
+                        std::fs::write(dir.join(k), v.as_str().unwrap()).unwrap();
+                    }
+                    options.extend(["-v".into(), format!("{}:{path}:ro", dir.display())]);
+                    continue;
+                } else {
+                    shared_folder(&format!("k8s-{}", manifests::name(w)))
+                };
+                options.extend(["-v".into(), format!("{}:{path}", dir.display())]);
+            }
+            for svc in services_of(&docs, w) {
+                options.extend([
+                    "--network-alias".into(),
+                    format!("{}.{ns}.svc", manifests::name(svc)),
+                ]);
+            }
+            if let Some(sub) = template(w)["spec"]["subdomain"].as_str() {
+                options.extend([
+                    "--network-alias".into(),
+                    format!("{}-{index}.{sub}.{ns}.svc", manifests::name(w)),
+                ]);
+            }
+            let args = manifests::args(w);
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            let c = d.run_with(&format!("{component}-{index}"), &options, &args);
+            started.insert(format!("{component}-{index}"), c);
+        }
+    }
+    let agg = started["aggregator-0"].clone();
+    let agg_url = format!("http://{}:7000", d.address(&agg));
+    // Sender 1 is stopped two seconds into the measured step.
+    await_log(
+        &agg,
+        "[    2s] step 1/1",
+        std::time::Duration::from_secs(90),
+    );
+    let stopped = docker(&["stop", "--time", "30", &started["sender-1"]]);
+    assert!(stopped.status.success(), "{}", stderr(&stopped));
+    let out = scratch("k8s-collected");
+    let wait = brokerbench(&["k8s", "wait", "--aggregator", &agg_url], &out);
+    let said = String::from_utf8_lossy(&wait.stdout);
+    // A role cut the run short: the run's exit code is an interrupted one's.
+    assert_eq!(
+        wait.status.code(),
+        Some(130),
+        "{said}{}",
+        String::from_utf8_lossy(&wait.stderr)
+    );
+    assert!(said.contains("run finished (exit code 130)"), "{said}");
+    assert!(
+        String::from_utf8_lossy(&wait.stderr).contains("step 1/1"),
+        "the progress lines"
+    );
+    let out_dir = out.to_str().unwrap();
+    let collect = brokerbench(
+        &[
+            "k8s",
+            "collect",
+            "--aggregator",
+            &agg_url,
+            "--out",
+            out_dir,
+            "--no-plot",
+        ],
+        &out,
+    );
+    let table = String::from_utf8_lossy(&collect.stdout);
+    assert_eq!(
+        collect.status.code(),
+        Some(130),
+        "{table}{}",
+        String::from_utf8_lossy(&collect.stderr)
+    );
+    // Collected: the aggregator's Job ends, with the run's exit code.
+    let (code, _, agg_err) = d.finished(&agg);
+    assert_eq!(code, 130, "{agg_err}");
+    assert!(agg_err.contains("aggregator: collected"), "{agg_err}");
+
+    let dir = only_results(&out);
+    let summary = common::valid_summary(&dir);
+    let t = &summary["totals"];
+    let (s0, _, s0_err) = d.finished(&started["sender-0"]);
+    assert_eq!(s0, 0, "{s0_err}");
+    assert!(
+        s0_err.contains("sent 1200, accepted 1200, failed 0"),
+        "{s0_err}"
+    );
+    let (s1, _, s1_err) = d.finished(&started["sender-1"]);
+    assert_eq!(s1, 130, "{s1_err}");
+    assert!(s1_err.contains("(interrupted)"), "{s1_err}");
+    let sent = t["sent"].as_u64().unwrap();
+    assert!(
+        (1200 + 200..2400).contains(&sent),
+        "sender 1's part of a cut run: {t}\n{table}"
+    );
+    assert_eq!(t["delivered_of_accepted"], t["accepted"], "{t}");
+    assert_eq!(
+        t["accepted"].as_u64().unwrap() + t["failed"].as_u64().unwrap(),
+        sent,
+        "{t}"
+    );
+    assert_eq!(
+        (t["unexpected"].as_u64(), t["duplicates"].as_u64()),
+        (Some(0), Some(0)),
+        "{t}"
+    );
+    // Each role said where it ran.
+    let nodes: Vec<String> = summary["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| {
+            format!(
+                "{} {}",
+                n["role"].as_str().unwrap(),
+                n["node"].as_str().unwrap()
+            )
+        })
+        .collect();
+    assert_eq!(
+        nodes,
+        [
+            "sender 0 node-sender",
+            "sender 1 node-sender",
+            "receiver 0 node-receiver"
+        ]
+    );
+    assert!(table.contains("nodes: sender 0 on node-sender"), "{table}");
+    // The receiver's clock, 300 ms ahead, is estimated and corrected.
+    let clocks = summary["clocks"].as_array().unwrap();
+    let r = clocks.iter().find(|c| c["role"] == "receiver 0").unwrap();
+    let (offset, uncertainty) = (
+        r["offset_ms"].as_f64().unwrap(),
+        r["uncertainty_ms"].as_f64().unwrap(),
+    );
+    assert!((offset + 300.0).abs() <= uncertainty + 1.0, "{r}");
+    assert_eq!(r["applied"], true, "{r}");
+    let e2e = &summary["latency_ms"]["e2e"];
+    assert!(
+        e2e["p50"].as_f64().unwrap() < 50.0,
+        "corrected, not 300 ms: {e2e}\n{table}"
+    );
+    let _ = std::fs::remove_dir_all(&out);
+    let _ = std::fs::remove_dir_all(&files);
 }

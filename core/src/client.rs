@@ -29,6 +29,8 @@ pub enum ClientError {
     Json(#[source] serde_json::Error, String),
     #[error("{0}: no answer in time")]
     Timeout(String),
+    #[error("{0}: the answer broke off: {1}")]
+    Body(String, String),
 }
 
 /// JSON client for one aggregator.
@@ -59,6 +61,20 @@ impl JsonClient {
         body: Option<Vec<u8>>,
         timeout: Duration,
     ) -> Result<R, ClientError> {
+        let bytes = self.exchange(method, path, body, timeout).await?;
+        serde_json::from_slice(&bytes)
+            .map_err(|e| ClientError::Json(e, format!("{}{}", self.base, path)))
+    }
+
+    /// One request to `path` (a JSON `body`, if any); the answer's bytes
+    /// when it is a 2xx, within `timeout`.
+    pub async fn exchange(
+        &self,
+        method: http::Method,
+        path: &str,
+        body: Option<Vec<u8>>,
+        timeout: Duration,
+    ) -> Result<Bytes, ClientError> {
         let url = format!("{}{}", self.base, path);
         let mut req = http::Request::builder().method(method).uri(&url);
         if body.is_some() {
@@ -82,7 +98,7 @@ impl JsonClient {
                 .collect()
                 .await
                 .map(|b| b.to_bytes())
-                .unwrap_or_default();
+                .map_err(|e| ClientError::Body(url.clone(), e.to_string()))?;
             if !status.is_success() {
                 return Err(ClientError::Status {
                     url: url.clone(),
@@ -90,7 +106,7 @@ impl JsonClient {
                     body: String::from_utf8_lossy(&bytes).trim().to_string(),
                 });
             }
-            serde_json::from_slice(&bytes).map_err(|e| ClientError::Json(e, url.clone()))
+            Ok(bytes)
         };
         tokio::time::timeout(timeout, exchange)
             .await

@@ -175,13 +175,18 @@ impl HostWatch {
         self.steal.clone()
     }
 
-    /// Stops watching; what it saw, with the role's `clock`.
-    pub fn finish(self, clock: Option<crate::wire::ClockReport>) -> crate::wire::HostReport {
+    /// Stops watching; what it saw, with the role's `clock` and `node`.
+    pub fn finish(
+        self,
+        clock: Option<crate::wire::ClockReport>,
+        node: Option<String>,
+    ) -> crate::wire::HostReport {
         self.sampler.abort();
         crate::wire::HostReport {
             steal_per_second: std::mem::take(&mut *self.steal.lock().unwrap()),
             damon_cpu_ns: self.damon.used_ns(),
             clock,
+            node,
         }
     }
 }

@@ -47,6 +47,8 @@ pub enum PaceError {
     Junk { token: String },
     #[error("pace step {token:?}: too many events in one schedule")]
     TooLarge { token: String },
+    #[error("pace {line:?}: an empty step between commas (a stray comma?)")]
+    EmptyStep { line: String },
     #[error("pace file {path}: {reason}")]
     File { path: String, reason: String },
 }
@@ -89,13 +91,28 @@ impl Schedule {
     /// Parses the inline syntax. Steps are separated by commas or white space;
     /// `#` starts a comment to the end of the line (for pace files).
     pub fn parse(text: &str) -> Result<Self, PaceError> {
+        // Comments out; a comma may end a line (the next line goes on),
+        // but every comma stands between two steps.
+        let content: Vec<&str> = text
+            .lines()
+            .map(|line| line.split('#').next().unwrap_or(""))
+            .collect();
+        let content = content.join("\n");
+        if content
+            .split_whitespace()
+            .all(|t| t.chars().all(|c| c == ','))
+        {
+            return Err(PaceError::Empty);
+        }
         let mut steps = Vec::new();
-        for line in text.lines() {
-            let line = line.split('#').next().unwrap_or("");
-            for token in line.split(|c: char| c == ',' || c.is_whitespace()) {
-                if !token.is_empty() {
-                    steps.push(parse_step(token)?);
-                }
+        for piece in content.split(',') {
+            if piece.trim().is_empty() {
+                return Err(PaceError::EmptyStep {
+                    line: content.split_whitespace().collect::<Vec<_>>().join(" "),
+                });
+            }
+            for token in piece.split_whitespace() {
+                steps.push(parse_step(token)?);
             }
         }
         Schedule::from_steps(steps)
@@ -338,6 +355,9 @@ mod tests {
             ("1000:10:5", "\"1000:10:5\": expected rps:seconds"),
             ("1000:10,x", "\"x\": rate \"x\" is not a whole number"),
             ("1.5:10", "\"1.5:10\": rate \"1.5\" is not a whole number"),
+            ("100:1,", "pace \"100:1,\": an empty step between commas"),
+            ("100:1,,200:1", "an empty step between commas"),
+            (",100:1", "an empty step between commas"),
         ];
         for (pace, want) in cases {
             let err = Schedule::parse(pace).unwrap_err().to_string();

@@ -29,6 +29,11 @@ pub mod path {
     pub const SENDER_REPORT: &str = "/v1/report/sender";
     /// `POST` a [`super::ReceiverReport`].
     pub const RECEIVER_REPORT: &str = "/v1/report/receiver";
+    /// `GET`: where the run stands ([`crate::wire::RunStatus`]).
+    pub const STATUS: &str = "/v1/status";
+    /// `GET`: the results folder as a tar stream, once written; `DELETE`
+    /// when collected (the aggregator may then exit).
+    pub const RESULTS: &str = "/v1/results";
     /// `GET` on a SUT: its counters ([`crate::wire::SutCounters`]).
     pub const COUNTERS: &str = "/v1/counters";
 }

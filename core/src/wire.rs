@@ -67,6 +67,37 @@ pub struct Finish {
     pub interrupted: bool,
 }
 
+/// Answer to `/v1/status`: where the run stands, for `k8s wait` and
+/// anyone polling the aggregator from afar.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RunStatus {
+    pub phase: Phase,
+    /// The latest progress line (who is ready; then rates and latencies).
+    pub line: String,
+    /// The run's exit code once it ended (0, 3 for a missed objective,
+    /// 130 interrupted, 1 failed).
+    pub exit_code: Option<i32>,
+    /// The results folder's name, once written (`GET /v1/results` serves it).
+    pub results: Option<String>,
+    /// Why the run failed, when it did.
+    pub error: Option<String>,
+}
+
+/// The stages of a run as the aggregator sees them.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Phase {
+    /// Waiting for every role to be ready.
+    #[default]
+    Waiting,
+    /// Started: warmup, steps, drain.
+    Running,
+    /// Results written (and served until collected).
+    Finished,
+    /// Ended without results.
+    Failed,
+}
+
 /// Why a send failed. Counted, never formatted, on the hot path.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FailureReason {
@@ -263,6 +294,9 @@ pub struct HostReport {
     /// on its own, possibly on another host).
     #[serde(default)]
     pub clock: Option<ClockReport>,
+    /// The node (host) it ran on, when it was told (a pod's `spec.nodeName`).
+    #[serde(default)]
+    pub node: Option<String>,
 }
 
 /// A role's clock against the aggregator's, estimated when the run

@@ -7,6 +7,8 @@ use std::time::Duration;
 pub enum SenderError {
     #[error("target {0:?}: only http://host[:port][/path] URLs are supported")]
     TargetUrl(String),
+    #[error("target {0}: expected kafka://host:port[,host:port...]/topic")]
+    KafkaUrl(String),
     #[error("target {url}: cannot resolve host: {reason}")]
     Resolve { url: String, reason: String },
     /// Its message carries the client error's, so it names no source (an
@@ -98,6 +100,31 @@ pub struct KafkaTarget {
     pub topic: String,
 }
 
+impl KafkaTarget {
+    /// Reads `kafka://host:port[,host:port...]/topic`; `None` for a URL of
+    /// another scheme.
+    pub fn from_url(url: &str) -> Option<Result<KafkaTarget, SenderError>> {
+        let rest = url.strip_prefix("kafka://")?;
+        let bad = || SenderError::KafkaUrl(url.to_string());
+        let parsed = rest
+            .split_once('/')
+            .filter(|(hosts, topic)| {
+                !hosts.is_empty()
+                    && !topic.is_empty()
+                    && !topic.contains('/')
+                    && hosts.split(',').all(|h| {
+                        h.rsplit_once(':')
+                            .is_some_and(|(h, p)| !h.is_empty() && p.parse::<u16>().is_ok())
+                    })
+            })
+            .map(|(hosts, topic)| KafkaTarget {
+                bootstrap: hosts.to_string(),
+                topic: topic.to_string(),
+            });
+        Some(parsed.ok_or_else(bad))
+    }
+}
+
 /// Test-only faults, for checking the suite's own accounting.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct SenderFaults {
@@ -136,6 +163,8 @@ pub struct SenderConfig {
     /// Estimate this host's clock against the aggregator's when the run
     /// starts (and adopt it) and when it reports: a sender on its own host.
     pub sync_clock: bool,
+    /// The node it runs on, for the summary (a pod's `spec.nodeName`).
+    pub node: Option<String>,
 }
 
 impl SenderConfig {
@@ -155,6 +184,7 @@ impl SenderConfig {
             faults: SenderFaults::default(),
             kafka: None,
             sync_clock: false,
+            node: None,
         }
     }
 
@@ -184,5 +214,26 @@ mod tests {
         assert_eq!(t.path, "/");
         assert!(Target::parse("https://x").is_err());
         assert!(Target::parse("not a url").is_err());
+    }
+
+    #[test]
+    fn kafka_target_urls() {
+        let k = KafkaTarget::from_url("kafka://a:9092,b:9093/runs")
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            (k.bootstrap.as_str(), k.topic.as_str()),
+            ("a:9092,b:9093", "runs")
+        );
+        assert!(KafkaTarget::from_url("http://a/").is_none());
+        for bad in [
+            "kafka://a/runs",
+            "kafka://a:9092/",
+            "kafka://:1/t",
+            "kafka://a:1/t/u",
+        ] {
+            let e = KafkaTarget::from_url(bad).unwrap().unwrap_err().to_string();
+            assert!(e.contains("expected kafka://host:port"), "{bad}: {e}");
+        }
     }
 }

@@ -161,7 +161,7 @@ pub async fn run(
         Some(start) => Some(aggregator.clock_report(start).await),
         None => None,
     };
-    report.host = host.finish(clock);
+    report.host = host.finish(clock, config.node.clone());
     aggregator.report_sender(&report).await?;
     Ok(report)
 }

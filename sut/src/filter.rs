@@ -99,6 +99,22 @@ impl Filter {
         )
     }
 
+    /// The expression as written in the `filters` dialect (a config file's
+    /// or a Knative Trigger's `filters` entry); reading it back gives this
+    /// filter.
+    pub fn written(&self) -> serde_json::Value {
+        use serde_json::json;
+        let list = |fs: &[Filter]| fs.iter().map(Filter::written).collect::<Vec<_>>();
+        match self {
+            Filter::Exact(m) => json!({ "exact": m }),
+            Filter::Prefix(m) => json!({ "prefix": m }),
+            Filter::Suffix(m) => json!({ "suffix": m }),
+            Filter::All(fs) => json!({ "all": list(fs) }),
+            Filter::Any(fs) => json!({ "any": list(fs) }),
+            Filter::Not(f) => json!({ "not": f.written() }),
+        }
+    }
+
     /// Checks the rules of the dialect (as Knative's webhook does).
     pub fn validate(&self) -> Result<(), BadFilter> {
         let pairs = |name: &'static str, m: &BTreeMap<String, String>, empty_ok: bool| {
@@ -232,5 +248,21 @@ mod tests {
                 "a".into()
             )]))))
         );
+    }
+
+    #[test]
+    fn a_written_filter_reads_back_as_itself() {
+        let m = |k: &str, v: &str| BTreeMap::from([(k.to_string(), v.to_string())]);
+        let f = Filter::Any(vec![
+            Filter::Exact(m("type", "a")),
+            Filter::Not(Box::new(Filter::Prefix(m("source", "/x")))),
+            Filter::All(vec![Filter::Suffix(m("type", ".b"))]),
+        ]);
+        let text = serde_json::to_string(&f.written()).unwrap();
+        assert_eq!(
+            text,
+            r#"{"any":[{"exact":{"type":"a"}},{"not":{"prefix":{"source":"/x"}}},{"all":[{"suffix":{"type":".b"}}]}]}"#
+        );
+        assert_eq!(serde_json::from_str::<Filter>(&text).unwrap(), f);
     }
 }

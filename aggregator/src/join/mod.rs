@@ -109,6 +109,7 @@ pub fn join(
         interrupted: ending.interrupted,
         missing_reports: ending.missing_reports.clone(),
         clocks: role_clocks(senders, receivers),
+        nodes: role_nodes(senders, receivers),
         totals,
         failures,
         rejected,
@@ -222,6 +223,28 @@ fn role_clocks(senders: &[SenderReport], receivers: &[ReceiverReport]) -> Vec<Ro
             offset_end_ms: c.end.map(|e| ms(e.offset_ns)),
             drift_ms: c.end.map(|e| ms(e.offset_ns - c.start.offset_ns)),
             uncertainty_end_ms: c.end.map(|e| ms(e.uncertainty_ns as i64)),
+        })
+        .collect()
+}
+
+/// The nodes the roles said they ran on: senders, then receivers, by index.
+fn role_nodes(senders: &[SenderReport], receivers: &[ReceiverReport]) -> Vec<RoleNode> {
+    let mut nodes: Vec<_> = senders
+        .iter()
+        .map(|r| (Role::Sender, r.index, &r.host.node))
+        .chain(
+            receivers
+                .iter()
+                .map(|r| (Role::Receiver, r.index, &r.host.node)),
+        )
+        .filter_map(|(role, i, n)| n.as_ref().map(|n| (role, i, n.clone())))
+        .collect();
+    nodes.sort_by_key(|(role, i, _)| (*role == Role::Receiver, *i));
+    nodes
+        .into_iter()
+        .map(|(role, i, node)| RoleNode {
+            role: format!("{} {i}", role.name()),
+            node,
         })
         .collect()
 }

@@ -10,13 +10,16 @@
 //!   `aggregator`).
 //! - [`sut`]: options of `sut`, and the SUT flags `run` shares with it.
 //! - [`tools`]: options of `search`, `compare`, `plot` and `profile`.
+//! - [`k8s`]: options of `k8s render`, `wait`, `collect` and `delete`.
 
 pub mod common;
+pub mod k8s;
 pub mod roles;
 pub mod run;
 pub mod sut;
 pub mod tools;
 
+pub use k8s::K8sOpts;
 pub use roles::{AggregatorOpts, ReceiverOpts, SenderOpts};
 pub use run::RunOpts;
 pub use sut::SutOpts;
@@ -104,4 +107,7 @@ pub enum Command {
     /// Find the highest rate that meets --slo: bisection over short runs,
     /// then a longer confirming run; prints and saves the trail (search.tsv).
     Search(SearchOpts),
+    /// A run on Kubernetes: render its manifests, wait for it, collect its
+    /// results, delete it (docs/kubernetes.md).
+    K8s(K8sOpts),
 }

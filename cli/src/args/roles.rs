@@ -9,7 +9,7 @@ use crate::config::{AggregatorRoleConfig, ReceiverRoleConfig, SenderRoleConfig};
 use anyhow::bail;
 use brokerbench_aggregator::AggregatorConfig;
 use brokerbench_receiver::ReceiverConfig;
-use brokerbench_sender::config::{PacerMode, Target};
+use brokerbench_sender::config::{KafkaTarget, PacerMode, Target};
 use brokerbench_sender::SenderConfig;
 use clap::Args;
 use std::net::SocketAddr;
@@ -23,13 +23,19 @@ pub struct SenderOpts {
     /// Aggregator URL, e.g. http://aggregator:7000.
     #[arg(long, value_name = "URL")]
     pub aggregator: String,
-    /// Where to publish: any CloudEvents HTTP endpoint (a Knative broker, a channel, a sink).
+    /// Where to publish: any CloudEvents HTTP endpoint (a Knative broker, a
+    /// channel, a sink), or a Kafka topic as kafka://host:port[,...]/topic
+    /// (a KafkaSource's, with the CloudEvents Kafka binding).
     #[arg(long, value_name = "URL")]
     pub target: String,
     /// This sender's index when several share a run (each has its own sequence
     /// space and runs the whole pace).
     #[arg(long, default_value_t = 0, value_name = "N")]
     pub index: u32,
+    /// The node (host) this role runs on, shown in the summary; a pod
+    /// sets it from the Downward API (spec.nodeName).
+    #[arg(long, value_name = "NAME")]
+    pub node_name: Option<String>,
     #[command(flatten)]
     pub publish: PublishOpts,
     #[command(flatten)]
@@ -38,15 +44,28 @@ pub struct SenderOpts {
 
 impl SenderOpts {
     pub fn into_config(self) -> anyhow::Result<SenderRoleConfig> {
-        let target = Target::parse(&self.target)?;
-        let sender =
+        let (target, kafka) = match KafkaTarget::from_url(&self.target) {
+            Some(k) => {
+                let k = k?;
+                let at = Target {
+                    url: self.target.clone(),
+                    authority: k.bootstrap.clone(),
+                    path: "/".into(),
+                };
+                (at, Some(k))
+            }
+            None => (Target::parse(&self.target)?, None),
+        };
+        let mut sender =
             self.publish
                 .config(target, self.index, DEFAULT_CONNECTIONS, PacerMode::Spin)?;
+        sender.kafka = kafka;
         Ok(SenderRoleConfig {
             aggregator: check_url(&self.aggregator, "--aggregator")?,
             // On its own host: its clock is estimated against the aggregator's.
             sender: SenderConfig {
                 sync_clock: true,
+                node: self.node_name,
                 ..sender
             },
             clock_faults: self.clock_faults.fault(),
@@ -71,6 +90,10 @@ pub struct ReceiverOpts {
     /// This receiver's index.
     #[arg(long, default_value_t = 0, value_name = "N")]
     pub index: u32,
+    /// The node (host) this role runs on, shown in the summary; a pod
+    /// sets it from the Downward API (spec.nodeName).
+    #[arg(long, value_name = "NAME")]
+    pub node_name: Option<String>,
     /// Also read events from this Kafka topic (a Kafka sink's output).
     #[arg(long, value_name = "TOPIC", requires = "kafka_bootstrap")]
     pub from_kafka: Option<String>,
@@ -96,6 +119,7 @@ impl ReceiverOpts {
             receiver: ReceiverConfig {
                 // On its own host: its clock is estimated against the aggregator's.
                 sync_clock: true,
+                node: self.node_name,
                 index: self.index,
                 threads: self.threads.max(1) as u32,
                 advertise_url: self.advertise_url,
@@ -141,6 +165,12 @@ pub struct AggregatorOpts {
     /// and /v1/counters (reported), e.g. a `brokerbench sut`.
     #[arg(long, value_name = "URL")]
     pub sut_url: Option<String>,
+    /// After the run, serve the results folder (`GET /v1/results`, a tar)
+    /// and the run's end (`GET /v1/status`) this long, or until someone
+    /// collects them (`DELETE /v1/results`, as `k8s collect` does); the
+    /// exit code stays the run's. 0: exit at once.
+    #[arg(long, default_value = "0s", value_name = "DURATION")]
+    pub keep_results: String,
     #[command(flatten)]
     pub plan: PlanOpts,
     #[command(flatten)]
@@ -162,6 +192,8 @@ impl AggregatorOpts {
             listen: self.listen,
             plot: self.output.plot()?,
             slo: self.output.slo()?,
+            keep_results: brokerbench_core::duration::parse(&self.keep_results)
+                .map_err(|e| anyhow::anyhow!("--keep-results: {e}"))?,
             aggregator: AggregatorConfig {
                 plan,
                 out: self.output.out,

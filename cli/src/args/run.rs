@@ -143,6 +143,7 @@ impl RunOpts {
             receiver: ReceiverConfig {
                 index: 0,
                 sync_clock: false,
+                node: None,
                 threads: self.receiver_threads.max(1) as u32,
                 advertise_url: None,
                 faults: self.faults.faults(),

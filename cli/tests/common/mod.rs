@@ -3,6 +3,7 @@
 
 #![allow(dead_code)]
 
+pub mod manifests;
 pub mod process;
 
 use brokerbench::args::{Command, Opts};

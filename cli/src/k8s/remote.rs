@@ -1,0 +1,350 @@
+//! `k8s wait`, `k8s collect`, `k8s delete`: the run on the cluster, seen
+//! from the user's machine through the aggregator's status and results
+//! (`kubectl port-forward` to its Service, or its URL when reachable).
+
+use crate::args::k8s::{CollectOpts, DeleteOpts, RemoteOpts};
+use crate::k8s::render::{AGGREGATOR_PORT, PART_OF};
+use anyhow::{bail, Context};
+use brokerbench_core::client::JsonClient;
+use brokerbench_core::session::path;
+use brokerbench_core::wire::{Phase, RunStatus};
+use std::io::{IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+use tokio::io::AsyncBufReadExt;
+use tokio::process::{Child, Command};
+
+/// How long the aggregator may stay silent before `wait` gives up.
+const SILENCE: Duration = Duration::from_secs(60);
+/// How long `kubectl port-forward` may take to say where it listens.
+const FORWARD_PATIENCE: Duration = Duration::from_secs(30);
+/// How long the results may take to come over.
+const RESULTS_PATIENCE: Duration = Duration::from_secs(300);
+
+/// The aggregator, reached directly or through a port-forward (stopped
+/// when this is dropped).
+struct Aggregator {
+    client: JsonClient,
+    _forward: Option<Child>,
+}
+
+async fn reach(o: &RemoteOpts) -> anyhow::Result<Aggregator> {
+    if let Some(url) = &o.aggregator {
+        let url = crate::args::common::check_url(url, "--aggregator")?;
+        return Ok(Aggregator {
+            client: JsonClient::new(&url),
+            _forward: None,
+        });
+    }
+    let service = "service/brokerbench-aggregator";
+    let mut child = Command::new(&o.kubectl)
+        .args(["port-forward", "--namespace", &o.namespace, service])
+        .arg(format!(":{AGGREGATOR_PORT}"))
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .with_context(|| {
+            format!(
+                "cannot run {} (install kubectl, or give --aggregator URL)",
+                o.kubectl
+            )
+        })?;
+    let stdout = child
+        .stdout
+        .take()
+        .context("kubectl port-forward: no output")?;
+    let mut lines = tokio::io::BufReader::new(stdout).lines();
+    // "Forwarding from 127.0.0.1:41231 -> 7000"
+    let port = tokio::time::timeout(FORWARD_PATIENCE, async {
+        while let Ok(Some(line)) = lines.next_line().await {
+            if let Some(port) = forwarded_port(&line) {
+                return Some(port);
+            }
+        }
+        None
+    })
+    .await
+    .ok()
+    .flatten();
+    let Some(port) = port else {
+        let mut err = String::new();
+        if let Some(mut e) = child.stderr.take() {
+            use tokio::io::AsyncReadExt;
+            let _ = tokio::time::timeout(Duration::from_secs(2), e.read_to_string(&mut err)).await;
+        }
+        bail!(
+            "kubectl port-forward to {service} in namespace {} did not start: {}",
+            o.namespace,
+            err.lines().next().unwrap_or("no answer")
+        );
+    };
+    // Keep reading what it prints, so it never blocks on a full pipe.
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    Ok(Aggregator {
+        client: JsonClient::new(&format!("http://127.0.0.1:{port}")),
+        _forward: Some(child),
+    })
+}
+
+/// The local port of a `kubectl port-forward` line.
+fn forwarded_port(line: &str) -> Option<u16> {
+    let rest = line.strip_prefix("Forwarding from 127.0.0.1:")?;
+    rest.split_whitespace().next()?.parse().ok()
+}
+
+async fn status(a: &Aggregator) -> anyhow::Result<RunStatus> {
+    Ok(a.client.get(path::STATUS, Duration::from_secs(10)).await?)
+}
+
+/// `k8s wait`: the progress line each second until the run ends; the
+/// run's exit code.
+pub async fn wait(o: &RemoteOpts) -> anyhow::Result<i32> {
+    let a = reach(o).await?;
+    let tty = std::io::stderr().is_terminal();
+    let mut last_line = String::new();
+    let mut heard = tokio::time::Instant::now();
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    loop {
+        tick.tick().await;
+        let s = match status(&a).await {
+            Ok(s) => {
+                heard = tokio::time::Instant::now();
+                s
+            }
+            Err(e) if heard.elapsed() > SILENCE => {
+                bail!("the aggregator stopped answering for {SILENCE:?}: {e:#}")
+            }
+            Err(_) => continue,
+        };
+        if s.line != last_line && !s.line.is_empty() {
+            let mut err = std::io::stderr().lock();
+            let _ = if tty {
+                write!(err, "\r\x1b[2K{}", s.line)
+            } else {
+                writeln!(err, "{}", s.line)
+            };
+            let _ = err.flush();
+            last_line = s.line.clone();
+        }
+        match s.phase {
+            Phase::Waiting | Phase::Running => continue,
+            Phase::Finished | Phase::Failed => {
+                if tty {
+                    eprintln!();
+                }
+                return Ok(ended(&s, &o.namespace));
+            }
+        }
+    }
+}
+
+/// Says how the run ended; its exit code.
+fn ended(s: &RunStatus, namespace: &str) -> i32 {
+    let code = s.exit_code.unwrap_or(1);
+    match (&s.phase, &s.results) {
+        (Phase::Finished, Some(name)) => println!(
+            "run finished (exit code {code}): results {name}; fetch them with brokerbench k8s collect --namespace {namespace}"
+        ),
+        _ => println!(
+            "run failed: {}",
+            s.error.as_deref().unwrap_or("no reason given")
+        ),
+    }
+    code
+}
+
+/// `k8s collect`: the results folder into `--out`, its table, its graphs;
+/// the run's exit code.
+pub async fn collect(o: &CollectOpts) -> anyhow::Result<i32> {
+    let a = reach(&o.remote).await?;
+    let s = status(&a).await?;
+    match s.phase {
+        Phase::Waiting | Phase::Running => bail!(
+            "the run is not over yet ({}): brokerbench k8s wait --namespace {} first",
+            if s.phase == Phase::Waiting {
+                "waiting for its roles"
+            } else {
+                "running"
+            },
+            o.remote.namespace
+        ),
+        Phase::Failed => {
+            release(&a, o.keep).await;
+            bail!("the run failed: {}", s.error.unwrap_or_default());
+        }
+        Phase::Finished => {}
+    }
+    let name = s
+        .results
+        .clone()
+        .context("the aggregator names no results folder")?;
+    let target = o.out.join(&name);
+    if target.exists() {
+        bail!(
+            "{} exists already: collect into another --out",
+            target.display()
+        );
+    }
+    let tar = a
+        .client
+        .exchange(http::Method::GET, path::RESULTS, None, RESULTS_PATIENCE)
+        .await?;
+    let dir = unpack(&tar, &o.out, &name)?;
+    release(&a, o.keep).await;
+    let run = brokerbench_aggregator::compare::load(&dir)?;
+    print!(
+        "{}",
+        brokerbench_aggregator::table::render(&run.summary, &dir.display().to_string())
+    );
+    if !o.no_plot {
+        crate::local::draw(&dir, &Default::default());
+    }
+    Ok(s.exit_code.unwrap_or(0))
+}
+
+/// Unpacks the results tar into `out`: one folder, `name`, with a
+/// summary.json.
+fn unpack(tar: &[u8], out: &Path, name: &str) -> anyhow::Result<PathBuf> {
+    std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
+    let mut archive = tar::Archive::new(tar);
+    for entry in archive.entries().context("the results are no tar")? {
+        let mut entry = entry.context("the results tar is broken")?;
+        let path = entry.path()?.into_owned();
+        if path.components().next().map(|c| c.as_os_str()) != Some(std::ffi::OsStr::new(name)) {
+            bail!("the results tar holds {} outside {name}/", path.display());
+        }
+        // `unpack_in` refuses paths that climb out of `out`.
+        entry
+            .unpack_in(out)
+            .with_context(|| format!("cannot write {}", out.join(&path).display()))?;
+    }
+    let dir = out.join(name);
+    if !dir.join("summary.json").is_file() {
+        bail!("the results tar has no {name}/summary.json");
+    }
+    Ok(dir)
+}
+
+/// Tells the aggregator its results are collected (it exits), unless `keep`.
+async fn release(a: &Aggregator, keep: bool) {
+    if keep {
+        return;
+    }
+    if let Err(e) = a
+        .client
+        .exchange(
+            http::Method::DELETE,
+            path::RESULTS,
+            None,
+            Duration::from_secs(10),
+        )
+        .await
+    {
+        eprintln!("brokerbench: the aggregator was not told the results are collected: {e}");
+    }
+}
+
+/// The kinds a render creates in the run's namespace.
+const KINDS: &str = "jobs,deployments,services,configmaps,serviceaccounts,\
+triggers.eventing.knative.dev,brokers.eventing.knative.dev,\
+subscriptions.messaging.knative.dev,inmemorychannels.messaging.knative.dev,\
+kafkachannels.messaging.knative.dev,kafkasources.sources.knative.dev";
+
+/// The kubectl commands `k8s delete` runs: the run's objects by label
+/// (Knative kinds the cluster lacks are skipped), the Strimzi topic of a
+/// source-kafka run, then the namespace.
+pub fn delete_commands(namespace: &str) -> Vec<Vec<String>> {
+    let label = format!("{}={}", PART_OF.0, PART_OF.1);
+    let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
+    let mut commands = Vec::new();
+    for kind in KINDS.split(',') {
+        commands.push(s(&[
+            "delete",
+            kind,
+            "--namespace",
+            namespace,
+            "--selector",
+            &label,
+            "--ignore-not-found",
+            "--wait=false",
+        ]));
+    }
+    commands.push(s(&[
+        "delete",
+        "kafkatopics.kafka.strimzi.io",
+        "--all-namespaces",
+        "--selector",
+        &format!("{label},app.kubernetes.io/component=sut"),
+        "--field-selector",
+        &format!("metadata.name=brokerbench-{namespace}"),
+        "--ignore-not-found",
+    ]));
+    commands.push(s(&[
+        "delete",
+        "namespace",
+        namespace,
+        "--ignore-not-found",
+        "--wait=false",
+    ]));
+    commands
+}
+
+/// `k8s delete`.
+pub async fn delete(o: &DeleteOpts) -> anyhow::Result<i32> {
+    let mut failed = 0;
+    for args in delete_commands(&o.remote.namespace) {
+        let line = format!("{} {}", o.remote.kubectl, args.join(" "));
+        if o.dry_run {
+            println!("{line}");
+            continue;
+        }
+        let out = Command::new(&o.remote.kubectl)
+            .args(&args)
+            .output()
+            .await
+            .with_context(|| format!("cannot run {}", o.remote.kubectl))?;
+        let err = String::from_utf8_lossy(&out.stderr);
+        // A kind the cluster does not have (no Knative, no Strimzi) is fine.
+        if !out.status.success() && !err.contains("the server doesn't have a resource type") {
+            eprintln!("{line}: {}", err.lines().next().unwrap_or("failed"));
+            failed += 1;
+        }
+        print!("{}", String::from_utf8_lossy(&out.stdout));
+    }
+    Ok(if failed == 0 { 0 } else { 1 })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_port_forward_line_gives_the_local_port() {
+        assert_eq!(
+            forwarded_port("Forwarding from 127.0.0.1:41231 -> 7000"),
+            Some(41231)
+        );
+        assert_eq!(forwarded_port("Forwarding from [::1]:41231 -> 7000"), None);
+        assert_eq!(forwarded_port("Handling connection for 41231"), None);
+    }
+
+    #[test]
+    fn delete_selects_by_the_render_label_and_ends_with_the_namespace() {
+        let c = delete_commands("bench-1");
+        assert_eq!(c.len(), 13);
+        assert!(c[..11].iter().all(|a| a
+            .contains(&"app.kubernetes.io/part-of=brokerbench".to_string())
+            && a.contains(&"bench-1".to_string())));
+        assert_eq!(
+            c[12],
+            [
+                "delete",
+                "namespace",
+                "bench-1",
+                "--ignore-not-found",
+                "--wait=false"
+            ]
+        );
+    }
+}

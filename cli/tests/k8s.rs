@@ -1,0 +1,526 @@
+//! `brokerbench k8s render`: every scenario renders, the Kubernetes kinds
+//! validate against Kubernetes' own schemas (offline, with the
+//! `kubernetes-validate` package scripts/setup installs), and the pieces
+//! fit: refs name objects of the same render, Services select pods and
+//! reach their ports, URLs name Services, indexes come from the Job.
+
+mod common;
+
+use common::manifests::*;
+use common::process::*;
+use serde_json::Value;
+use std::collections::BTreeSet;
+
+const SCENARIOS: [&str; 6] = [
+    "direct",
+    "channel-imc",
+    "broker-imc",
+    "channel-kafka",
+    "broker-kafka",
+    "source-kafka",
+];
+
+/// Every scenario on Knative and on the suite's SUT, and the user's own broker.
+fn renders() -> Vec<(String, String, Vec<Value>)> {
+    let mut out = Vec::new();
+    for s in SCENARIOS {
+        for imp in ["knative", "brokerbench"] {
+            let fan = match s {
+                "channel-imc" | "channel-kafka" => vec!["--subscribers", "2"],
+                "broker-imc" | "broker-kafka" => vec!["--triggers", "3", "--matching", "2"],
+                _ => vec![],
+            };
+            let args = [
+                &[
+                    "--scenario",
+                    s,
+                    "--sut-impl",
+                    imp,
+                    "--senders",
+                    "2",
+                    "--receivers",
+                    "2",
+                ][..],
+                &fan,
+            ]
+            .concat();
+            let (text, docs) = render(&args);
+            out.push((format!("{s} {imp}"), text, docs));
+        }
+    }
+    let own = [
+        "--scenario",
+        "broker-imc",
+        "--target",
+        "http://broker-ingress.knative-eventing.svc.cluster.local/team/default",
+        "--copies",
+        "1",
+    ];
+    let (text, docs) = render(&own);
+    out.push(("own broker".into(), text, docs));
+    out
+}
+
+#[test]
+fn every_scenario_renders_kubernetes_kinds_that_validate_offline() {
+    let dir = scratch("k8s-validate");
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut files = Vec::new();
+    let mut core_kinds = 0;
+    // What kubectl would be given, as printed.
+    for (i, (what, text, docs)) in renders().iter().enumerate() {
+        let f = dir.join(format!("render-{i}.yaml"));
+        std::fs::write(&f, text).unwrap();
+        files.push(f);
+        core_kinds += docs
+            .iter()
+            .filter(|d| {
+                !d["apiVersion"].as_str().unwrap().contains('.')
+                    || d["apiVersion"].as_str().unwrap().starts_with("apps/")
+                    || d["apiVersion"] == "batch/v1"
+            })
+            .count();
+        assert!(!docs.is_empty(), "{what}");
+    }
+    let o = std::process::Command::new("kubernetes-validate")
+        .arg("--strict")
+        .args(&files)
+        .output()
+        .expect(
+            "kubernetes-validate is installed by scripts/setup (pip install kubernetes-validate)",
+        );
+    let out = String::from_utf8_lossy(&o.stdout).to_string() + &String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{out}");
+    let passed = out
+        .lines()
+        .filter(|l| l.contains(" passed for resource "))
+        .count();
+    assert_eq!(
+        passed, core_kinds,
+        "every Kubernetes object validated: {out}"
+    );
+    // The CRDs are Knative's and Strimzi's: their schemas are not bundled.
+    for l in out.lines().filter(|l| l.starts_with("WARN")) {
+        assert!(
+            ["knative.dev/", "kafka.strimzi.io/"]
+                .iter()
+                .any(|g| l.contains(g)),
+            "only CRDs go unvalidated: {l}"
+        );
+    }
+}
+
+#[test]
+fn the_pieces_of_every_render_fit_together() {
+    for (what, _, docs) in renders() {
+        check_refs(&what, &docs);
+        check_services(&what, &docs);
+        check_urls(&what, &docs);
+        check_workloads(&what, &docs);
+    }
+}
+
+/// Knative refs point at objects of this render.
+fn check_refs(what: &str, docs: &[Value]) {
+    for d in docs {
+        let spec = &d["spec"];
+        for dest in [&spec["subscriber"], &spec["sink"]] {
+            if dest.is_null() {
+                continue;
+            }
+            let r = &dest["ref"];
+            assert_eq!(r["kind"], "Service", "{what}");
+            let svc = named(docs, "Service", r["name"].as_str().unwrap())
+                .unwrap_or_else(|| panic!("{what}: {} refers to a missing Service", name(d)));
+            let ports: Vec<_> = svc["spec"]["ports"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|p| p["port"].as_u64())
+                .collect();
+            assert!(
+                ports.contains(&Some(80)),
+                "{what}: a Service ref resolves to port 80"
+            );
+            assert!(dest["uri"].as_str().unwrap().starts_with("/c/"), "{what}");
+        }
+        match d["kind"].as_str().unwrap() {
+            "Subscription" => {
+                let c = &spec["channel"];
+                let ch = named(
+                    docs,
+                    c["kind"].as_str().unwrap(),
+                    c["name"].as_str().unwrap(),
+                )
+                .unwrap_or_else(|| panic!("{what}: no channel {c}"));
+                assert_eq!(ch["apiVersion"], c["apiVersion"], "{what}");
+            }
+            "Trigger" => {
+                let b = spec["broker"].as_str().unwrap();
+                assert!(named(docs, "Broker", b).is_some(), "{what}: no Broker {b}");
+            }
+            "Broker" => {
+                let c = &spec["config"];
+                assert!(
+                    named(docs, "ConfigMap", c["name"].as_str().unwrap()).is_some(),
+                    "{what}"
+                );
+                assert_eq!(c["namespace"], d["metadata"]["namespace"], "{what}");
+            }
+            _ => {}
+        }
+    }
+    let triggers = kind(docs, "Trigger");
+    if !triggers.is_empty() {
+        // 3 triggers, 2 matching the suite's events.
+        let matching = triggers
+            .iter()
+            .filter(|t| t["spec"]["filter"]["attributes"]["type"] == "dev.brokerbench.event")
+            .count();
+        assert_eq!((triggers.len(), matching), (3, 2), "{what}");
+    }
+}
+
+/// Every Service selects some workload's pods, and reaches a port its
+/// container has.
+fn check_services(what: &str, docs: &[Value]) {
+    for svc in kind(docs, "Service") {
+        let workloads: Vec<&Value> = docs
+            .iter()
+            .filter(|d| d["kind"] == "Job" || d["kind"] == "Deployment")
+            .filter(|w| selects(&svc["spec"]["selector"], &template(w)["metadata"]["labels"]))
+            .collect();
+        assert_eq!(
+            workloads.len(),
+            1,
+            "{what}: {} selects one workload",
+            name(svc)
+        );
+        let container_ports: BTreeSet<u64> = template(workloads[0])["spec"]["containers"][0]
+            ["ports"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p["containerPort"].as_u64().unwrap())
+            .collect();
+        for p in svc["spec"]["ports"].as_array().unwrap() {
+            let target = p["targetPort"].as_u64().unwrap();
+            assert!(
+                container_ports.contains(&target),
+                "{what}: {} port {target}",
+                name(svc)
+            );
+        }
+    }
+    for d in docs.iter().filter(|d| d["kind"] == "Deployment") {
+        assert!(
+            selects(
+                &d["spec"]["selector"]["matchLabels"],
+                &template(d)["metadata"]["labels"]
+            ),
+            "{what}"
+        );
+    }
+}
+
+/// Every URL a role is given names a Service of the render at one of its
+/// ports, and every listen address is a port its container declares.
+fn check_urls(what: &str, docs: &[Value]) {
+    let ns = docs[0]["metadata"]["name"].as_str().unwrap();
+    let service_at = |url: &str| {
+        let (host, port) = host_port(url).unwrap();
+        if !host.ends_with(&format!(".{ns}.svc")) {
+            return false;
+        }
+        let svc = host.split('.').next().unwrap();
+        named(docs, "Service", svc).is_some_and(|s| {
+            s["spec"]["ports"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|p| p["port"] == port)
+        })
+    };
+    for cm in kind(docs, "ConfigMap") {
+        for (k, v) in cm["data"].as_object().unwrap() {
+            let v = v.as_str().unwrap();
+            if ["BROKERBENCH_AGGREGATOR", "BROKERBENCH_SUT_URL"].contains(&k.as_str())
+                || (k == "BROKERBENCH_TARGET" && v.starts_with("http://") && v.contains(".svc:"))
+            {
+                assert!(
+                    service_at(v),
+                    "{what}: {k}={v} names no Service port of the render"
+                );
+            }
+            if k == "routes.yaml" {
+                let routes: Value = serde_yaml::from_str(v).unwrap();
+                let list = routes["subscriptions"]
+                    .as_array()
+                    .or(routes["triggers"].as_array())
+                    .unwrap();
+                assert!(!list.is_empty(), "{what}");
+                for r in list {
+                    assert!(service_at(r["subscriber"].as_str().unwrap()), "{what}: {r}");
+                }
+            }
+        }
+    }
+    for w in docs
+        .iter()
+        .filter(|d| d["kind"] == "Job" || d["kind"] == "Deployment")
+    {
+        let env = environment(docs, w, 0, "node-a");
+        if let Some(listen) = env.get("BROKERBENCH_LISTEN") {
+            let port: u64 = listen.rsplit(':').next().unwrap().parse().unwrap();
+            let declared = template(w)["spec"]["containers"][0]["ports"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|p| p["containerPort"] == port);
+            assert!(declared, "{what}: {} listens on a declared port", name(w));
+        }
+    }
+}
+
+/// The roles: senders and receivers are Indexed Jobs whose index comes
+/// from the completion index, every pod runs as non-root with the
+/// suite's token-less account, and senders sit beside a receiver.
+fn check_workloads(what: &str, docs: &[Value]) {
+    let job = |n: &str| named(docs, "Job", n).unwrap_or_else(|| panic!("{what}: no Job {n}"));
+    for (n, count) in [("brokerbench-sender", 2), ("brokerbench-receiver", 2)] {
+        let j = job(n);
+        let count = if what == "own broker" { 1 } else { count };
+        assert_eq!(
+            (pods(j), j["spec"]["completionMode"].as_str()),
+            (count, Some("Indexed")),
+            "{what}"
+        );
+        assert_eq!(
+            environment(docs, j, 1, "node-a")["BROKERBENCH_INDEX"],
+            "1",
+            "{what}"
+        );
+    }
+    assert_eq!(pods(job("brokerbench-aggregator")), 1);
+    let agg = environment(docs, job("brokerbench-aggregator"), 0, "n");
+    let expect_senders = if what == "own broker" { "1" } else { "2" };
+    assert_eq!(agg["BROKERBENCH_SENDERS"], expect_senders, "{what}");
+    assert_eq!(agg["BROKERBENCH_RECEIVERS"], expect_senders, "{what}");
+    let copies = match what.split(' ').next().unwrap() {
+        "channel-imc" | "channel-kafka" | "broker-imc" | "broker-kafka" => "2",
+        _ => "1",
+    };
+    assert_eq!(agg["BROKERBENCH_COPIES"], copies, "{what}");
+    assert_eq!(agg["BROKERBENCH_OUT"], "/results", "{what}");
+    let sender = job("brokerbench-sender");
+    let affinity = &template(sender)["spec"]["affinity"]["podAffinity"];
+    assert!(
+        !affinity.is_null(),
+        "{what}: senders beside a receiver by default"
+    );
+    for w in docs
+        .iter()
+        .filter(|d| d["kind"] == "Job" || d["kind"] == "Deployment")
+    {
+        let pod = &template(w)["spec"];
+        assert_eq!(pod["securityContext"]["runAsNonRoot"], true, "{what}");
+        assert_eq!(pod["serviceAccountName"], "brokerbench", "{what}");
+        assert_eq!(pod["automountServiceAccountToken"], false, "{what}");
+        let limits = &pod["containers"][0]["resources"];
+        assert_eq!(
+            limits["limits"], limits["requests"],
+            "{what}: Guaranteed QoS"
+        );
+    }
+    // No Role or binding: the roles need no rights in the API.
+    assert!(kind(docs, "Role").is_empty() && kind(docs, "RoleBinding").is_empty());
+}
+
+#[test]
+fn each_scenario_creates_what_the_reference_run_used() {
+    let kinds = |args: &[&str]| {
+        let (_, docs) = render(args);
+        let mut k: Vec<String> = docs
+            .iter()
+            .filter(|d| d["metadata"]["labels"]["app.kubernetes.io/component"] == "sut")
+            .map(|d| d["kind"].as_str().unwrap().to_string())
+            .collect();
+        k.sort();
+        k.dedup();
+        (k, docs)
+    };
+    let (k, _) = kinds(&["--scenario", "direct"]);
+    assert!(k.is_empty(), "{k:?}");
+    let (k, docs) = kinds(&["--scenario", "channel-imc"]);
+    assert_eq!(k, ["InMemoryChannel", "Subscription"]);
+    let sender = environment(
+        &docs,
+        named(&docs, "Job", "brokerbench-sender").unwrap(),
+        0,
+        "n",
+    );
+    assert_eq!(
+        sender["BROKERBENCH_TARGET"],
+        "http://brokerbench-kn-channel.brokerbench.svc.cluster.local/"
+    );
+    let (k, docs) = kinds(&["--scenario", "broker-imc"]);
+    assert_eq!(k, ["Broker", "ConfigMap", "Trigger"]);
+    let broker = named(&docs, "Broker", "brokerbench").unwrap();
+    assert_eq!(
+        broker["metadata"]["annotations"]["eventing.knative.dev/broker.class"],
+        "MTChannelBasedBroker"
+    );
+    let (k, docs) = kinds(&["--scenario", "channel-kafka", "--partitions", "50"]);
+    assert_eq!(k, ["KafkaChannel", "Subscription"]);
+    let ch = named(&docs, "KafkaChannel", "brokerbench").unwrap();
+    assert_eq!(
+        (
+            ch["spec"]["numPartitions"].as_u64(),
+            ch["spec"]["replicationFactor"].as_u64()
+        ),
+        (Some(50), Some(1))
+    );
+    let (k, docs) = kinds(&["--scenario", "broker-kafka", "--kafka-bootstrap", "k:9092"]);
+    assert_eq!(k, ["Broker", "ConfigMap", "Trigger"]);
+    let cm = named(&docs, "ConfigMap", "brokerbench-kafka-broker-config").unwrap();
+    assert_eq!(cm["data"]["bootstrap.servers"], "k:9092");
+    assert_eq!(cm["data"]["default.topic.partitions"], "100");
+    let (k, docs) = kinds(&["--scenario", "source-kafka", "--kafka-bootstrap", "k:9092"]);
+    assert_eq!(k, ["KafkaSource", "KafkaTopic"]);
+    let sender = environment(
+        &docs,
+        named(&docs, "Job", "brokerbench-sender").unwrap(),
+        0,
+        "n",
+    );
+    assert_eq!(
+        sender["BROKERBENCH_TARGET"],
+        "kafka://k:9092/brokerbench-brokerbench"
+    );
+    assert_eq!(sender["BROKERBENCH_PACER"], "sleep");
+    let source = named(&docs, "KafkaSource", "brokerbench").unwrap();
+    assert_eq!(source["spec"]["topics"][0], "brokerbench-brokerbench");
+    // The suite's own SUT instead: a Deployment with the routes in a file.
+    let (k, docs) = kinds(&[
+        "--scenario",
+        "broker-kafka",
+        "--sut-impl",
+        "brokerbench",
+        "--triggers",
+        "2",
+    ]);
+    assert_eq!(k, ["ConfigMap", "Deployment", "Service"]);
+    let routes = named(&docs, "ConfigMap", "brokerbench-sut-routes").unwrap();
+    let routes: Value =
+        serde_yaml::from_str(routes["data"]["routes.yaml"].as_str().unwrap()).unwrap();
+    assert_eq!(
+        routes["triggers"][0]["filters"][0]["exact"]["type"],
+        "dev.brokerbench.event"
+    );
+    assert_eq!(
+        routes["triggers"][1]["subscriber"],
+        "http://brokerbench-receiver.brokerbench.svc:8080/c/1"
+    );
+    let sut = environment(
+        &docs,
+        named(&docs, "Deployment", "brokerbench-sut").unwrap(),
+        0,
+        "n",
+    );
+    assert_eq!(sut["BROKERBENCH_TOPIC"], "brokerbench-brokerbench");
+    assert_eq!(
+        args(named(&docs, "Deployment", "brokerbench-sut").unwrap()),
+        ["sut", "broker-kafka"]
+    );
+}
+
+#[test]
+fn placement_pace_files_and_parts() {
+    let (_, docs) = render(&[
+        "--scenario",
+        "direct",
+        "--spread",
+        "--avoid-node",
+        "dp-1",
+        "--avoid-node",
+        "dp-2",
+    ]);
+    let sender = template(named(&docs, "Job", "brokerbench-sender").unwrap());
+    assert!(sender["spec"]["affinity"]["podAffinity"].is_null());
+    assert!(!sender["spec"]["affinity"]["podAntiAffinity"].is_null());
+    let nodes = &sender["spec"]["affinity"]["nodeAffinity"]
+        ["requiredDuringSchedulingIgnoredDuringExecution"]["nodeSelectorTerms"][0]
+        ["matchExpressions"][0];
+    assert_eq!(
+        (nodes["operator"].as_str(), nodes["values"].clone()),
+        (Some("NotIn"), serde_json::json!(["dp-1", "dp-2"]))
+    );
+
+    let pace = scratch("k8s-pace");
+    std::fs::create_dir_all(&pace).unwrap();
+    let file = pace.join("ramp.pace");
+    std::fs::write(&file, "# a ramp\n100:5\n200:5\n").unwrap();
+    let (_, docs) = render(&["--scenario", "direct", "--pace", file.to_str().unwrap()]);
+    let cm = named(&docs, "ConfigMap", "brokerbench-pace").unwrap();
+    assert_eq!(cm["data"]["run.pace"], "# a ramp\n100:5\n200:5\n");
+    let agg = named(&docs, "Job", "brokerbench-aggregator").unwrap();
+    assert_eq!(
+        environment(&docs, agg, 0, "n")["BROKERBENCH_PACE"],
+        "/etc/brokerbench/pace/run.pace"
+    );
+    assert!(mounts(agg).iter().any(
+        |(p, v)| *p == "/etc/brokerbench/pace" && v["configMap"]["name"] == "brokerbench-pace"
+    ));
+
+    let (_, sut) = render(&["--scenario", "channel-imc", "--part", "sut"]);
+    assert!(sut.iter().all(|d| d["kind"] != "Job"));
+    assert_eq!(kind(&sut, "Subscription").len(), 1);
+    let (_, roles) = render(&["--scenario", "channel-imc", "--part", "roles"]);
+    assert_eq!(kind(&roles, "Job").len(), 3);
+    assert!(kind(&roles, "Subscription").is_empty());
+}
+
+#[test]
+fn bad_render_input_is_one_clear_line() {
+    for (args, says) in [
+        (
+            vec!["--scenario", "kafka"],
+            "invalid value 'kafka' for '--scenario",
+        ),
+        (
+            vec!["--scenario", "direct", "--namespace", "Bench_1"],
+            "--namespace \"Bench_1\": a Kubernetes name",
+        ),
+        (
+            vec!["--scenario", "direct", "--sender-resources", "1"],
+            "--sender-resources \"1\": expected CPU,MEMORY",
+        ),
+        (
+            vec!["--scenario", "direct", "--receiver-resources", "x,1Gi"],
+            "as Kubernetes quantities",
+        ),
+        (
+            vec!["--scenario", "channel-imc", "--triggers", "2"],
+            "takes --subscribers",
+        ),
+        (vec!["--scenario", "direct", "--pace", "100:1,"], "pace"),
+        (vec!["--scenario", "direct", "--senders", "0"], "at least 1"),
+        (
+            vec!["--scenario", "direct", "--slo", "e2e.p42<1ms"],
+            "e2e.p42",
+        ),
+        (
+            vec!["--scenario", "direct", "--keep-results", "soon"],
+            "--keep-results",
+        ),
+    ] {
+        let o = brokerbench(
+            &[&["k8s", "render"][..], &args].concat(),
+            std::path::Path::new("."),
+        );
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(!o.status.success(), "{args:?} was accepted");
+        assert!(err.contains(says), "{args:?}: {err}");
+        assert!(o.stdout.is_empty(), "nothing to apply on bad input");
+    }
+}
