@@ -165,6 +165,9 @@ pub struct SenderConfig {
     pub sync_clock: bool,
     /// The node it runs on, for the summary (a pod's `spec.nodeName`).
     pub node: Option<String>,
+    /// Extra headers on every request (e.g. `Authorization` for an
+    /// OIDC-protected ingress).
+    pub headers: Vec<(http::HeaderName, http::HeaderValue)>,
 }
 
 impl SenderConfig {
@@ -185,6 +188,7 @@ impl SenderConfig {
             kafka: None,
             sync_clock: false,
             node: None,
+            headers: Vec::new(),
         }
     }
 

@@ -102,6 +102,15 @@ impl Encoder {
         Ok(enc)
     }
 
+    /// Adds `extra` headers to every request.
+    pub fn with_headers(mut self, extra: &[(HeaderName, HeaderValue)]) -> Self {
+        for (name, value) in extra {
+            self.measured.insert(name.clone(), value.clone());
+            self.warmup.insert(name.clone(), value.clone());
+        }
+        self
+    }
+
     /// The `partitionkey` of event `seq`, if the plan has keys.
     fn key(&self, seq: u64) -> Option<&HeaderValue> {
         (!self.keys.is_empty()).then(|| &self.keys[(seq % self.keys.len() as u64) as usize])

@@ -46,7 +46,8 @@ pub async fn run(
         config.index,
         &config.target.authority,
         &config.target.path,
-    )?;
+    )?
+    .with_headers(&config.headers);
     let interrupted = |plan: RunPlan| {
         let plan = RunPlan {
             t0_unix_ns: Some(unix_now_ns()),

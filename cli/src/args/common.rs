@@ -243,6 +243,13 @@ pub struct PublishOpts {
     /// Worker threads of the sender's runtime.
     #[arg(long, default_value_t = 1, value_name = "N")]
     pub sender_threads: usize,
+    /// An extra request header, `Name: value`, or `Name: @FILE` to read the
+    /// value from a file (a token: `Authorization: @/var/run/secrets/token`
+    /// sends `Authorization: <the file's text>`; write `Bearer ` into the
+    /// file or the value); repeat for several. `ce-*` and Content-Type are
+    /// the event's own.
+    #[arg(long, value_name = "HEADER")]
+    pub header: Vec<String>,
     /// Test fault: send every Nth accepted event twice.
     #[arg(long, hide = true, value_name = "N")]
     pub fault_duplicate_every: Option<u64>,
@@ -298,12 +305,51 @@ impl PublishOpts {
                 None => pacer,
             },
             threads: self.sender_threads.max(1),
+            headers: self
+                .header
+                .iter()
+                .map(|h| extra_header(h))
+                .collect::<anyhow::Result<_>>()?,
             faults: SenderFaults {
                 duplicate_every: self.fault_duplicate_every.filter(|n| *n > 0),
             },
             ..SenderConfig::new(target)
         })
     }
+}
+
+/// An extra header of `--header`: `Name: value` or `Name: @FILE`.
+fn extra_header(spec: &str) -> anyhow::Result<(http::HeaderName, http::HeaderValue)> {
+    let Some((name, value)) = spec.split_once(':') else {
+        bail!("--header {spec:?}: expected `Name: value` or `Name: @FILE`");
+    };
+    let name: http::HeaderName = name
+        .trim()
+        .parse()
+        .map_err(|_| anyhow::anyhow!("--header {spec:?}: {:?} is no header name", name.trim()))?;
+    if name.as_str().starts_with("ce-") || name == http::header::CONTENT_TYPE {
+        bail!("--header {spec:?}: {name} is the event's own (the CloudEvents binding sets it)");
+    }
+    let value = value.trim();
+    let (value, from_file) = match value.strip_prefix('@') {
+        Some(path) => (
+            std::fs::read_to_string(path)
+                .with_context(|| format!("--header {name}: cannot read {path}"))?
+                .trim()
+                .to_string(),
+            true,
+        ),
+        None => (value.to_string(), false),
+    };
+    let mut value = http::HeaderValue::from_str(&value).map_err(|_| {
+        anyhow::anyhow!(
+            "--header {name}: its value{} has characters a header cannot carry",
+            if from_file { " (from the file)" } else { "" }
+        )
+    })?;
+    // Kept out of debug output and HPACK tables.
+    value.set_sensitive(from_file || name == http::header::AUTHORIZATION);
+    Ok((name, value))
 }
 
 /// Test-only receiver faults (hidden from --help).

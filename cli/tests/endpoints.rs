@@ -1,0 +1,96 @@
+//! Real endpoints: extra request headers (a token from a file), HTTPS
+//! targets with a CA file or without verification, and librdkafka
+//! settings passed through.
+
+mod common;
+
+use bytes::Bytes;
+use common::process::*;
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use std::sync::{Arc, Mutex};
+
+/// A target that answers 202 to every request and keeps the headers
+/// named `keep` of each.
+async fn recording_target(keep: &'static [&'static str]) -> (u16, Arc<Mutex<Vec<Vec<String>>>>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let seen: Arc<Mutex<Vec<Vec<String>>>> = Arc::default();
+    let log = seen.clone();
+    tokio::spawn(async move {
+        loop {
+            let Ok((stream, _)) = listener.accept().await else { return };
+            let log = log.clone();
+            tokio::spawn(async move {
+                let svc = hyper::service::service_fn(move |req: http::Request<Incoming>| {
+                    let log = log.clone();
+                    async move {
+                        let h: Vec<String> = keep
+                            .iter()
+                            .map(|k| {
+                                req.headers()
+                                    .get(*k)
+                                    .map(|v| v.to_str().unwrap().to_string())
+                                    .unwrap_or_default()
+                            })
+                            .collect();
+                        let _ = req.into_body().collect().await;
+                        log.lock().unwrap().push(h);
+                        let mut r = http::Response::new(Full::new(Bytes::new()));
+                        *r.status_mut() = http::StatusCode::ACCEPTED;
+                        Ok::<_, std::convert::Infallible>(r)
+                    }
+                });
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(hyper_util::rt::TokioIo::new(stream), svc)
+                    .await;
+            });
+        }
+    });
+    (port, seen)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn extra_headers_ride_on_every_request_a_token_read_from_its_file() {
+    let (port, seen) = recording_target(&["authorization", "x-tenant", "ce-id"]).await;
+    let token = scratch("token");
+    std::fs::write(&token, "Bearer s3cr3t\n").unwrap();
+    let target = format!("http://127.0.0.1:{port}/");
+    let auth = format!("Authorization: @{}", token.display());
+    let listen = format!("127.0.0.1:{}", free_port());
+    let c = common::config(&[
+        "--target", &target, "--receiver-listen", &listen, "--pace", "200:1", "--header", &auth,
+        "--header", "X-Tenant: team-a", "--connections", "4",
+    ]);
+    let f = brokerbench::local::run_local(c, tokio_util::sync::CancellationToken::new())
+        .await
+        .unwrap();
+    let t = &f.results.summary.totals;
+    assert_eq!((t.sent, t.accepted), (200, 200));
+    let seen = seen.lock().unwrap();
+    assert_eq!(seen.len(), 200, "every request reached the target");
+    assert!(
+        seen.iter().all(|h| h[0] == "Bearer s3cr3t" && h[1] == "team-a" && !h[2].is_empty()),
+        "{:?}",
+        &seen[..3]
+    );
+}
+
+#[test]
+fn a_bad_header_is_one_clear_line() {
+    let out = scratch("bad-header");
+    for (h, says) in [
+        ("Authorization", "expected `Name: value` or `Name: @FILE`"),
+        ("ce-id: 5", "ce-id is the event's own"),
+        ("Content-Type: text/plain", "content-type is the event's own"),
+        ("Bad Name: x", "\"Bad Name\" is no header name"),
+        ("Authorization: @/no/such/token", "--header authorization: cannot read /no/such/token"),
+    ] {
+        let o = brokerbench(&["run", "--pace", "10:1", "--header", h], &out);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(1), "{h}: {err}");
+        assert!(err.contains(says), "{h}: {err}");
+        assert_eq!(err.trim().lines().count(), 1, "{err}");
+    }
+    assert!(!out.exists(), "nothing ran");
+}
