@@ -100,6 +100,7 @@ pub async fn run_local(
             sender_config.kafka = Some(brokerbench_sender::config::KafkaTarget {
                 bootstrap: t.bootstrap.clone(),
                 topic: t.name.clone(),
+                settings: config.kafka.settings.clone(),
             });
         }
         let kafka = topic.as_ref().map(|t| config.kafka.plane(t, &sut_config));

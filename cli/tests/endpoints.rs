@@ -19,7 +19,9 @@ async fn recording_target(keep: &'static [&'static str]) -> (u16, Arc<Mutex<Vec<
     let log = seen.clone();
     tokio::spawn(async move {
         loop {
-            let Ok((stream, _)) = listener.accept().await else { return };
+            let Ok((stream, _)) = listener.accept().await else {
+                return;
+            };
             let log = log.clone();
             tokio::spawn(async move {
                 let svc = hyper::service::service_fn(move |req: http::Request<Incoming>| {
@@ -59,8 +61,18 @@ async fn extra_headers_ride_on_every_request_a_token_read_from_its_file() {
     let auth = format!("Authorization: @{}", token.display());
     let listen = format!("127.0.0.1:{}", free_port());
     let c = common::config(&[
-        "--target", &target, "--receiver-listen", &listen, "--pace", "200:1", "--header", &auth,
-        "--header", "X-Tenant: team-a", "--connections", "4",
+        "--target",
+        &target,
+        "--receiver-listen",
+        &listen,
+        "--pace",
+        "200:1",
+        "--header",
+        &auth,
+        "--header",
+        "X-Tenant: team-a",
+        "--connections",
+        "4",
     ]);
     let f = brokerbench::local::run_local(c, tokio_util::sync::CancellationToken::new())
         .await
@@ -70,7 +82,8 @@ async fn extra_headers_ride_on_every_request_a_token_read_from_its_file() {
     let seen = seen.lock().unwrap();
     assert_eq!(seen.len(), 200, "every request reached the target");
     assert!(
-        seen.iter().all(|h| h[0] == "Bearer s3cr3t" && h[1] == "team-a" && !h[2].is_empty()),
+        seen.iter()
+            .all(|h| h[0] == "Bearer s3cr3t" && h[1] == "team-a" && !h[2].is_empty()),
         "{:?}",
         &seen[..3]
     );
@@ -82,9 +95,15 @@ fn a_bad_header_is_one_clear_line() {
     for (h, says) in [
         ("Authorization", "expected `Name: value` or `Name: @FILE`"),
         ("ce-id: 5", "ce-id is the event's own"),
-        ("Content-Type: text/plain", "content-type is the event's own"),
+        (
+            "Content-Type: text/plain",
+            "content-type is the event's own",
+        ),
         ("Bad Name: x", "\"Bad Name\" is no header name"),
-        ("Authorization: @/no/such/token", "--header authorization: cannot read /no/such/token"),
+        (
+            "Authorization: @/no/such/token",
+            "--header authorization: cannot read /no/such/token",
+        ),
     ] {
         let o = brokerbench(&["run", "--pace", "10:1", "--header", h], &out);
         let err = String::from_utf8_lossy(&o.stderr);
@@ -93,4 +112,44 @@ fn a_bad_header_is_one_clear_line() {
         assert_eq!(err.trim().lines().count(), 1, "{err}");
     }
     assert!(!out.exists(), "nothing ran");
+}
+
+#[test]
+fn kafka_settings_are_checked_by_librdkafka_before_anything_starts() {
+    let out = scratch("kafka-config");
+    let props = scratch("kafka-props");
+    std::fs::write(
+        &props,
+        "security.protocol=SASL_SSL\nsasl.mechanism=SCRAM-SHA-512\n",
+    )
+    .unwrap();
+    let props = props.to_str().unwrap();
+    for (args, says) in [
+        (
+            vec!["run", "--sut", "channel-kafka", "--kafka-bootstrap", "127.0.0.1:1", "--kafka-config", "no.such.property=1"],
+            "--kafka-config: librdkafka refused it: Client config error: No such configuration property: \"no.such.property\"",
+        ),
+        (
+            vec!["sender", "--aggregator", "http://127.0.0.1:1", "--target", "kafka://127.0.0.1:1/t", "--kafka-config", "security.protocol=PIGEON"],
+            "Invalid value \"PIGEON\" for configuration property \"security.protocol\"",
+        ),
+        (
+            vec!["sender", "--aggregator", "http://127.0.0.1:1", "--target", "http://127.0.0.1:1/", "--kafka-config-file", props],
+            "--kafka-config is for a kafka:// --target",
+        ),
+        (
+            vec!["receiver", "--aggregator", "http://127.0.0.1:1", "--kafka-config", "acks=all"],
+            "--kafka-config is for --from-kafka",
+        ),
+        (
+            vec!["sender", "--aggregator", "http://127.0.0.1:1", "--target", "kafka://h/t"],
+            "expected kafka://host:port[,host:port...]/topic",
+        ),
+    ] {
+        let o = brokerbench(&args, &out);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(1), "{args:?}: {err}");
+        assert!(err.contains(says), "{args:?}: {err}");
+        assert_eq!(err.trim().lines().count(), 1, "{err}");
+    }
 }

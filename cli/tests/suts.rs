@@ -191,6 +191,7 @@ async fn a_kafka_sink_is_measured_with_the_receiver_reading_its_topic() {
             sut: brokerbench_sut::Sut::ChannelKafka,
             routes: Vec::new(),
             bootstrap: broker.bootstrap.clone(),
+            settings: Vec::new(),
             topic: "sink".into(),
             group_prefix: "sink".into(),
             ordered: false,
@@ -289,4 +290,30 @@ async fn a_kafka_broker_killed_mid_run_still_leaves_every_event_accounted_for() 
     assert!(s.totals.accepted >= 100, "{:?}", s.totals);
     assert!(f.dir.join("summary.json").is_file());
     assert!(s.breaking_point.is_some());
+}
+
+/// `--kafka-config` reaches librdkafka: a producer limit below the event
+/// size makes the source's sender refuse every measured event (counted as
+/// failed, none delivered), where the same run without it delivers them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kafka_config_reaches_the_clients_librdkafka() {
+    let args = [
+        "--sut",
+        "source-kafka",
+        "--pace",
+        "100:1",
+        "--partitions",
+        "2",
+        "--pacer",
+        "sleep",
+        "--kafka-config",
+        "message.max.bytes=4000",
+    ];
+    let f = run(&args).await;
+    let t = &f.results.summary.totals;
+    assert_eq!(
+        (t.sent, t.accepted, t.failed, t.delivered),
+        (100, 0, 100, 0),
+        "{t:?}"
+    );
 }

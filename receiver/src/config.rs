@@ -31,6 +31,8 @@ pub struct KafkaSource {
     pub group: String,
     /// `fetch.wait.max.ms`.
     pub fetch_wait: Duration,
+    /// The user's librdkafka settings (SASL, TLS ...), over the suite's.
+    pub settings: Vec<(String, String)>,
 }
 
 /// Test-only faults, for checking the suite's own accounting.

@@ -15,7 +15,8 @@ use tokio_util::sync::CancellationToken;
 
 /// A subscribed consumer.
 pub fn consumer(source: &KafkaSource) -> Result<StreamConsumer, String> {
-    let c: StreamConsumer = ClientConfig::new()
+    let mut config = ClientConfig::new();
+    config
         .set("bootstrap.servers", &source.bootstrap)
         .set("client.id", "brokerbench-receiver")
         .set("group.id", &source.group)
@@ -25,9 +26,11 @@ pub fn consumer(source: &KafkaSource) -> Result<StreamConsumer, String> {
             "fetch.wait.max.ms",
             source.fetch_wait.as_millis().max(1).to_string(),
         )
-        .set("log_level", "3")
-        .create()
-        .map_err(|e| e.to_string())?;
+        .set("log_level", "3");
+    for (k, v) in &source.settings {
+        config.set(k, v);
+    }
+    let c: StreamConsumer = config.create().map_err(|e| e.to_string())?;
     c.subscribe(&[&source.topic]).map_err(|e| e.to_string())?;
     Ok(c)
 }

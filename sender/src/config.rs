@@ -98,6 +98,8 @@ impl Target {
 pub struct KafkaTarget {
     pub bootstrap: String,
     pub topic: String,
+    /// The user's librdkafka settings (SASL, TLS ...), over the suite's.
+    pub settings: Vec<(String, String)>,
 }
 
 impl KafkaTarget {
@@ -120,6 +122,7 @@ impl KafkaTarget {
             .map(|(hosts, topic)| KafkaTarget {
                 bootstrap: hosts.to_string(),
                 topic: topic.to_string(),
+                settings: Vec::new(),
             });
         Some(parsed.ok_or_else(bad))
     }

@@ -21,16 +21,18 @@ use std::time::Duration;
 
 /// Creates the producer.
 pub fn producer(target: &KafkaTarget, timeout: Duration) -> Result<FutureProducer, String> {
-    ClientConfig::new()
-        .set("bootstrap.servers", &target.bootstrap)
+    let mut c = ClientConfig::new();
+    c.set("bootstrap.servers", &target.bootstrap)
         .set("client.id", "brokerbench-sender")
         .set("acks", "all")
         .set("linger.ms", "1")
         .set("log_level", "3")
         .set("message.timeout.ms", timeout.as_millis().max(1).to_string())
-        .set("queue.buffering.max.messages", "1000000")
-        .create()
-        .map_err(|e| e.to_string())
+        .set("queue.buffering.max.messages", "1000000");
+    for (k, v) in &target.settings {
+        c.set(k, v);
+    }
+    c.create().map_err(|e| e.to_string())
 }
 
 /// Produces every job from `queue` until it is closed and empty; after

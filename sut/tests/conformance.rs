@@ -212,6 +212,7 @@ async fn start_plane(
                 sut: under,
                 routes: config.routes.clone(),
                 bootstrap,
+                settings: Vec::new(),
                 topic,
                 group_prefix: prefix,
                 ordered: false,

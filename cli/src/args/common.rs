@@ -318,6 +318,34 @@ impl PublishOpts {
     }
 }
 
+/// librdkafka settings for a secured Kafka cluster (SASL, TLS).
+#[derive(Debug, Clone, Default, Args)]
+pub struct KafkaClientOpts {
+    /// A librdkafka setting for every Kafka client, `key=value` (e.g.
+    /// security.protocol=SASL_SSL, sasl.mechanism=SCRAM-SHA-512,
+    /// sasl.username=..., ssl.ca.location=/etc/kafka/ca.crt); repeat for
+    /// several. librdkafka checks them before anything starts.
+    #[arg(long, value_name = "KEY=VALUE")]
+    pub kafka_config: Vec<String>,
+    /// A properties file of librdkafka settings (`key=value` lines, `#`
+    /// comments; a Kafka client.properties); --kafka-config wins over it.
+    #[arg(long, value_name = "FILE")]
+    pub kafka_config_file: Option<PathBuf>,
+}
+
+impl KafkaClientOpts {
+    /// The settings, checked by librdkafka.
+    pub fn settings(&self) -> anyhow::Result<Vec<(String, String)>> {
+        brokerbench_sut::kafka::settings(&self.kafka_config, self.kafka_config_file.as_deref())
+            .map_err(|e| anyhow::anyhow!(e))
+    }
+
+    /// Whether any setting was given.
+    pub fn given(&self) -> bool {
+        !self.kafka_config.is_empty() || self.kafka_config_file.is_some()
+    }
+}
+
 /// An extra header of `--header`: `Name: value` or `Name: @FILE`.
 fn extra_header(spec: &str) -> anyhow::Result<(http::HeaderName, http::HeaderValue)> {
     let Some((name, value)) = spec.split_once(':') else {

@@ -2,8 +2,8 @@
 //! for separate hosts or pods, and their validation into the roles' configs.
 
 use super::common::{
-    check_url, ClockFaultOpts, FaultOpts, OutputOpts, PlanOpts, ProfileOpts, PublishOpts,
-    DEFAULT_CONNECTIONS,
+    check_url, ClockFaultOpts, FaultOpts, KafkaClientOpts, OutputOpts, PlanOpts, ProfileOpts,
+    PublishOpts, DEFAULT_CONNECTIONS,
 };
 use crate::config::{AggregatorRoleConfig, ReceiverRoleConfig, SenderRoleConfig};
 use anyhow::bail;
@@ -38,6 +38,9 @@ pub struct SenderOpts {
     pub node_name: Option<String>,
     #[command(flatten)]
     pub publish: PublishOpts,
+    /// With a kafka:// --target.
+    #[command(flatten)]
+    pub kafka: KafkaClientOpts,
     #[command(flatten)]
     pub clock_faults: ClockFaultOpts,
 }
@@ -46,13 +49,22 @@ impl SenderOpts {
     pub fn into_config(self) -> anyhow::Result<SenderRoleConfig> {
         let (target, kafka) = match KafkaTarget::from_url(&self.target) {
             Some(k) => {
-                let k = k?;
+                let k = KafkaTarget {
+                    settings: self.kafka.settings()?,
+                    ..k?
+                };
                 let at = Target {
                     url: self.target.clone(),
                     authority: k.bootstrap.clone(),
                     path: "/".into(),
                 };
                 (at, Some(k))
+            }
+            None if self.kafka.given() => {
+                bail!(
+                    "--kafka-config is for a kafka:// --target, not {}",
+                    self.target
+                )
             }
             None => (Target::parse(&self.target)?, None),
         };
@@ -100,6 +112,8 @@ pub struct ReceiverOpts {
     /// Kafka cluster of --from-kafka (`host:port[,host:port...]`).
     #[arg(long, value_name = "HOSTS")]
     pub kafka_bootstrap: Option<String>,
+    #[command(flatten)]
+    pub kafka: KafkaClientOpts,
     /// Worker threads of the receiver's runtime.
     #[arg(long, default_value_t = 1, value_name = "N")]
     pub threads: usize,
@@ -111,6 +125,9 @@ pub struct ReceiverOpts {
 
 impl ReceiverOpts {
     pub fn into_config(self) -> anyhow::Result<ReceiverRoleConfig> {
+        if self.kafka.given() && self.from_kafka.is_none() {
+            bail!("--kafka-config is for --from-kafka");
+        }
         Ok(ReceiverRoleConfig {
             aggregator: check_url(&self.aggregator, "--aggregator")?,
             listen: self.listen,
@@ -133,6 +150,7 @@ impl ReceiverOpts {
                             topic: topic.clone(),
                             group: String::new(),
                             fetch_wait: Duration::from_millis(5),
+                            settings: self.kafka.settings()?,
                         })
                     }
                     (Some(_), None) => bail!("--from-kafka needs --kafka-bootstrap"),

@@ -82,6 +82,7 @@ impl RunOpts {
         } else {
             sut.to_string()
         };
+        let kafka_settings = self.kafka.client.settings()?;
         let routing = sut.spec().routing.filter(|_| external.is_none());
         let fan_out = self.fan_out.fan_out();
         fan_out.check(routing, &sut.to_string())?;
@@ -153,6 +154,7 @@ impl RunOpts {
                         topic: topic.clone(),
                         group: String::new(),
                         fetch_wait: Duration::from_millis(5),
+                        settings: kafka_settings.clone(),
                     }
                 }),
             },

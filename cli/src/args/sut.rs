@@ -2,7 +2,7 @@
 //! `run --sut channel-imc|broker-imc` and `brokerbench sut`, the fan-out of a
 //! local run, and the standalone `sut` command.
 
-use super::common::ProfileOpts;
+use super::common::{KafkaClientOpts, ProfileOpts};
 use crate::config::{FanOut, SutRoleConfig};
 use anyhow::bail;
 use brokerbench_sut::config::{self, DeliveryPatch, DeliverySpec, ImcConfig, Route, Routing};
@@ -239,6 +239,8 @@ pub struct KafkaOpts {
     /// (default: ordered for source-kafka, unordered for the others).
     #[arg(long, value_name = "ORDER", value_parser = ["ordered", "unordered"])]
     pub delivery_order: Option<String>,
+    #[command(flatten)]
+    pub client: KafkaClientOpts,
 }
 
 impl KafkaOpts {
@@ -255,6 +257,7 @@ impl KafkaOpts {
             linger: brokerbench_core::duration::parse(&self.linger)
                 .map_err(|e| anyhow::anyhow!("--linger: {e}"))?,
             ordered: self.delivery_order.as_deref().map(|o| o == "ordered"),
+            settings: self.client.settings()?,
         })
     }
 }

@@ -1,7 +1,7 @@
 //! Topics: created by the suite, a fresh one per run, with the partitions
 //! and replication asked for; and whether a cluster answers at all.
 
-use super::{client_config, KafkaError};
+use super::{client_config_with, KafkaError};
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::consumer::{BaseConsumer, Consumer};
@@ -9,9 +9,18 @@ use std::time::Duration;
 
 /// Whether the cluster at `bootstrap` answers a metadata request in `timeout`.
 pub async fn reachable(bootstrap: &str, timeout: Duration) -> bool {
-    let bootstrap = bootstrap.to_string();
+    reachable_with(bootstrap, &[], timeout).await
+}
+
+/// [`reachable`], with the user's librdkafka `settings`.
+pub async fn reachable_with(
+    bootstrap: &str,
+    settings: &[(String, String)],
+    timeout: Duration,
+) -> bool {
+    let (bootstrap, settings) = (bootstrap.to_string(), settings.to_vec());
     tokio::task::spawn_blocking(move || {
-        let consumer: Result<BaseConsumer, _> = client_config(&bootstrap).create();
+        let consumer: Result<BaseConsumer, _> = client_config_with(&bootstrap, &settings).create();
         consumer.is_ok_and(|c| c.fetch_metadata(None, timeout).is_ok())
     })
     .await
@@ -25,10 +34,21 @@ pub async fn create_topic(
     partitions: i32,
     replication: i32,
 ) -> Result<(), KafkaError> {
-    if !reachable(bootstrap, Duration::from_secs(5)).await {
+    create_topic_with(bootstrap, &[], topic, partitions, replication).await
+}
+
+/// [`create_topic`], with the user's librdkafka `settings`.
+pub async fn create_topic_with(
+    bootstrap: &str,
+    settings: &[(String, String)],
+    topic: &str,
+    partitions: i32,
+    replication: i32,
+) -> Result<(), KafkaError> {
+    if !reachable_with(bootstrap, settings, Duration::from_secs(5)).await {
         return Err(KafkaError::Unreachable(bootstrap.to_string()));
     }
-    let admin: AdminClient<DefaultClientContext> = client_config(bootstrap)
+    let admin: AdminClient<DefaultClientContext> = client_config_with(bootstrap, settings)
         .create()
         .map_err(|e| KafkaError::Client(e.to_string()))?;
     let new = NewTopic::new(topic, partitions, TopicReplication::Fixed(replication));
@@ -46,9 +66,9 @@ pub async fn create_topic(
             Err((name, code)) => return Err(KafkaError::TopicRefused(name, code.to_string())),
         }
     }
-    let (bootstrap, name) = (bootstrap.to_string(), topic.to_string());
+    let (bootstrap, name, settings) = (bootstrap.to_string(), topic.to_string(), settings.to_vec());
     let shown = tokio::task::spawn_blocking(move || -> Option<usize> {
-        let c: BaseConsumer = client_config(&bootstrap).create().ok()?;
+        let c: BaseConsumer = client_config_with(&bootstrap, &settings).create().ok()?;
         let mut seen = None;
         for _ in 0..100 {
             if let Ok(md) = c.fetch_metadata(Some(&name), Duration::from_secs(2)) {

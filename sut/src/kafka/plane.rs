@@ -12,7 +12,7 @@
 //! the topic. The source has no ingress: a sender produces to the topic.
 
 use super::offsets::Offsets;
-use super::{client_config, KafkaError};
+use super::{client_config_with, KafkaError};
 use crate::config::Route;
 use crate::counters::{bump, control, Counters};
 use crate::dispatch::{Admitted, Dispatcher, Replies, ReplyRefused};
@@ -60,6 +60,8 @@ pub struct KafkaPlaneConfig {
     pub routes: Vec<Route>,
     /// `host:port[,host:port...]`.
     pub bootstrap: String,
+    /// The user's librdkafka settings (SASL, TLS ...).
+    pub settings: Vec<(String, String)>,
     /// The topic (created before the plane starts).
     pub topic: String,
     /// Consumer group of route `r` is `<group_prefix>.<r's name>`.
@@ -288,7 +290,7 @@ pub fn start(
     shutdown: CancellationToken,
 ) -> Result<Running<KafkaPlane>, KafkaError> {
     let client = |e: rdkafka::error::KafkaError| KafkaError::Client(e.to_string());
-    let producer: FutureProducer = client_config(&config.bootstrap)
+    let producer: FutureProducer = client_config_with(&config.bootstrap, &config.settings)
         .set("acks", "all")
         .set("linger.ms", super::fractional_ms(config.linger))
         .set("message.timeout.ms", "10000")
@@ -315,17 +317,18 @@ pub fn start(
                     topic: config.topic.clone(),
                     offsets: offsets.clone(),
                 };
-                let consumer: StreamConsumer<GroupContext> = client_config(&config.bootstrap)
-                    .set("group.id", format!("{}.{}", config.group_prefix, r.name))
-                    .set("enable.auto.commit", "false")
-                    .set("auto.offset.reset", "earliest")
-                    .set(
-                        "fetch.wait.max.ms",
-                        config.fetch_wait.as_millis().max(1).to_string(),
-                    )
-                    .set("session.timeout.ms", "10000")
-                    .create_with_context(context)
-                    .ok()?;
+                let consumer: StreamConsumer<GroupContext> =
+                    client_config_with(&config.bootstrap, &config.settings)
+                        .set("group.id", format!("{}.{}", config.group_prefix, r.name))
+                        .set("enable.auto.commit", "false")
+                        .set("auto.offset.reset", "earliest")
+                        .set(
+                            "fetch.wait.max.ms",
+                            config.fetch_wait.as_millis().max(1).to_string(),
+                        )
+                        .set("session.timeout.ms", "10000")
+                        .create_with_context(context)
+                        .ok()?;
                 consumer.subscribe(&[&config.topic]).ok()?;
                 Some(Arc::new(Group {
                     topic: config.topic.clone(),

@@ -21,6 +21,8 @@ pub struct KafkaSettings {
     pub linger: Duration,
     /// One event in flight per partition; `None`: the SUT's default.
     pub ordered: Option<bool>,
+    /// The user's librdkafka settings (SASL, TLS ...), for every client.
+    pub settings: Vec<(String, String)>,
 }
 
 /// The run's topic and the broker it is on (the local one, when the run
@@ -44,7 +46,14 @@ impl KafkaSettings {
                 (b.bootstrap.clone(), Some(b))
             }
         };
-        super::admin::create_topic(&bootstrap, name, self.partitions, self.replication).await?;
+        super::admin::create_topic_with(
+            &bootstrap,
+            &self.settings,
+            name,
+            self.partitions,
+            self.replication,
+        )
+        .await?;
         Ok(KafkaTopic {
             bootstrap,
             name: name.to_string(),
@@ -59,6 +68,7 @@ impl KafkaSettings {
             sut: imc.sut,
             routes: imc.routes.clone(),
             bootstrap: topic.bootstrap.clone(),
+            settings: self.settings.clone(),
             topic: topic.name.clone(),
             group_prefix: topic.name.clone(),
             ordered: self.ordered.unwrap_or(imc.sut.spec().ordered),
