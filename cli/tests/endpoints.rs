@@ -153,3 +153,140 @@ fn kafka_settings_are_checked_by_librdkafka_before_anything_starts() {
         assert_eq!(err.trim().lines().count(), 1, "{err}");
     }
 }
+
+/// A certificate authority and a server certificate it signed for
+/// 127.0.0.1: (the CA's PEM, the server's rustls settings).
+fn test_pki() -> (String, std::sync::Arc<rustls::ServerConfig>) {
+    use rcgen::{BasicConstraints, CertificateParams, IsCa, KeyPair, SanType};
+    let ca_key = KeyPair::generate().unwrap();
+    let mut ca = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    let ca = ca.self_signed(&ca_key).unwrap();
+    let key = KeyPair::generate().unwrap();
+    let mut leaf = CertificateParams::new(Vec::<String>::new()).unwrap();
+    leaf.subject_alt_names = vec![SanType::IpAddress([127, 0, 0, 1].into())];
+    let leaf = leaf.signed_by(&key, &ca, &ca_key).unwrap();
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    let server = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(
+            vec![leaf.der().clone()],
+            rustls::pki_types::PrivateKeyDer::Pkcs8(key.serialize_der().into()),
+        )
+        .unwrap();
+    (ca.pem(), std::sync::Arc::new(server))
+}
+
+/// A TLS server on loopback that hands every connection, decrypted, to
+/// `backend` (as an ingress terminating TLS does); its port.
+async fn tls_front(server: std::sync::Arc<rustls::ServerConfig>, backend: u16) -> u16 {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let acceptor = tokio_rustls::TlsAcceptor::from(server);
+    tokio::spawn(async move {
+        loop {
+            let Ok((stream, _)) = listener.accept().await else {
+                return;
+            };
+            let acceptor = acceptor.clone();
+            tokio::spawn(async move {
+                let Ok(mut tls) = acceptor.accept(stream).await else {
+                    return;
+                };
+                let Ok(mut plain) = tokio::net::TcpStream::connect(("127.0.0.1", backend)).await
+                else {
+                    return;
+                };
+                let _ = tokio::io::copy_bidirectional(&mut tls, &mut plain).await;
+            });
+        }
+    });
+    port
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_https_target_is_measured_with_its_ca_or_without_verification() {
+    let (ca_pem, server) = test_pki();
+    let ca = scratch("tls-ca");
+    std::fs::write(&ca, &ca_pem).unwrap();
+    for trust in [vec!["--ca-file", ca.to_str().unwrap()], vec!["--insecure"]] {
+        // The receiver behind a TLS front: the run publishes to the front.
+        let receiver = free_port();
+        let front = tls_front(server.clone(), receiver).await;
+        let target = format!("https://127.0.0.1:{front}/");
+        let listen = format!("127.0.0.1:{receiver}");
+        let args = [
+            &[
+                "--target",
+                &target,
+                "--receiver-listen",
+                &listen,
+                "--pace",
+                "300:1",
+                "--connections",
+                "8",
+            ][..],
+            &trust,
+        ]
+        .concat();
+        let f = brokerbench::local::run_local(
+            common::config(&args),
+            tokio_util::sync::CancellationToken::new(),
+        )
+        .await
+        .unwrap();
+        common::assert_accounting(&f, Some(300));
+        let t = &f.results.summary.totals;
+        assert_eq!(
+            (t.sent, t.accepted, t.delivered, t.lost),
+            (300, 300, 300, 0),
+            "{trust:?}"
+        );
+    }
+    // Without the CA, the certificate is not trusted: one line says so.
+    let receiver = free_port();
+    let front = tls_front(server, receiver).await;
+    let out = scratch("tls-untrusted");
+    let target = format!("https://127.0.0.1:{front}/");
+    let listen = format!("127.0.0.1:{receiver}");
+    let o = brokerbench(
+        &[
+            "run",
+            "--target",
+            &target,
+            "--receiver-listen",
+            &listen,
+            "--pace",
+            "10:1",
+            "--connect-timeout",
+            "1",
+            "--quiet",
+        ],
+        &out,
+    );
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("TLS handshake: invalid peer certificate: UnknownIssuer")
+            && err.contains("give the CA that signed it with --ca-file, or --insecure"),
+        "{err}"
+    );
+    let o = brokerbench(
+        &[
+            "run",
+            "--target",
+            "http://127.0.0.1:1/",
+            "--receiver-listen",
+            &listen,
+            "--insecure",
+        ],
+        &out,
+    );
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("--ca-file and --insecure are for an https:// --target"),
+        "{err}"
+    );
+}

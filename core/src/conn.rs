@@ -14,15 +14,27 @@ pub type Conn = SendRequest<Full<Bytes>>;
 
 /// Opens one HTTP/1.1 connection (no Nagle delay); `None` when it cannot.
 pub async fn connect(addr: SocketAddr) -> Option<Conn> {
-    let stream = TcpStream::connect(addr).await.ok()?;
-    stream.set_nodelay(true).ok()?;
-    let (send, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
-        .await
-        .ok()?;
+    handshake(tcp(addr).await.ok()?).await.ok()
+}
+
+/// A TCP connection to `addr`, without Nagle's delay.
+pub async fn tcp(addr: SocketAddr) -> std::io::Result<TcpStream> {
+    let stream = TcpStream::connect(addr).await?;
+    stream.set_nodelay(true)?;
+    Ok(stream)
+}
+
+/// HTTP/1.1 over `io` (a TCP stream, or TLS over one); the connection is
+/// driven by a task of its own.
+pub async fn handshake<T>(io: T) -> Result<Conn, hyper::Error>
+where
+    T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let (send, conn) = hyper::client::conn::http1::handshake(TokioIo::new(io)).await?;
     tokio::spawn(async move {
         let _ = conn.await;
     });
-    Some(send)
+    Ok(send)
 }
 
 /// Sends a request and reads the whole answer, so the connection can carry

@@ -5,7 +5,7 @@ use std::time::Duration;
 /// Errors that stop the sender before or while it runs.
 #[derive(Debug, thiserror::Error)]
 pub enum SenderError {
-    #[error("target {0:?}: only http://host[:port][/path] URLs are supported")]
+    #[error("target {0:?}: only http:// or https://host[:port][/path] URLs are supported")]
     TargetUrl(String),
     #[error("target {0}: expected kafka://host:port[,host:port...]/topic")]
     KafkaUrl(String),
@@ -28,6 +28,10 @@ pub enum SenderError {
         wanted: usize,
         within: Duration,
     },
+    #[error("target {url}: {reason} (give the CA that signed it with --ca-file, or --insecure for a self-signed test cluster)")]
+    Tls { url: String, reason: String },
+    #[error("target {0}")]
+    TlsConfig(#[from] crate::tls::TlsError),
 }
 
 impl From<brokerbench_core::client::ClientError> for SenderError {
@@ -56,7 +60,7 @@ pub enum PacerMode {
     Sleep,
 }
 
-/// Where events go: an `http://` URL, split once.
+/// Where events go: an `http://` or `https://` URL, split once.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Target {
     pub url: String,
@@ -64,21 +68,25 @@ pub struct Target {
     pub authority: String,
     /// Path and query, at least `/`.
     pub path: String,
+    /// `https://`: TLS to the host (its certificate must name it).
+    pub secure: bool,
 }
 
 impl Target {
-    /// Parses an `http://` URL.
+    /// Parses an `http://` or `https://` URL.
     pub fn parse(url: &str) -> Result<Self, SenderError> {
         let bad = || SenderError::TargetUrl(url.to_string());
         let uri: http::Uri = url.parse().map_err(|_| bad())?;
-        if uri.scheme_str() != Some("http") {
-            return Err(bad());
-        }
+        let secure = match uri.scheme_str() {
+            Some("http") => false,
+            Some("https") => true,
+            _ => return Err(bad()),
+        };
         let auth = uri.authority().ok_or_else(bad)?;
         let authority = if auth.port().is_some() {
             auth.to_string()
         } else {
-            format!("{}:80", auth.host())
+            format!("{}:{}", auth.host(), if secure { 443 } else { 80 })
         };
         let path = uri
             .path_and_query()
@@ -89,7 +97,17 @@ impl Target {
             url: url.to_string(),
             authority,
             path,
+            secure,
         })
+    }
+
+    /// The host, for TLS's server name.
+    pub fn host(&self) -> &str {
+        let host = self
+            .authority
+            .rsplit_once(':')
+            .map_or(self.authority.as_str(), |(h, _)| h);
+        host.trim_start_matches('[').trim_end_matches(']')
     }
 }
 
@@ -171,6 +189,8 @@ pub struct SenderConfig {
     /// Extra headers on every request (e.g. `Authorization` for an
     /// OIDC-protected ingress).
     pub headers: Vec<(http::HeaderName, http::HeaderValue)>,
+    /// TLS settings of an `https://` target.
+    pub tls: Option<std::sync::Arc<rustls::ClientConfig>>,
 }
 
 impl SenderConfig {
@@ -192,6 +212,7 @@ impl SenderConfig {
             sync_clock: false,
             node: None,
             headers: Vec::new(),
+            tls: None,
         }
     }
 
@@ -219,7 +240,12 @@ mod tests {
             "broker-ingress.knative-eventing.svc.cluster.local:80"
         );
         assert_eq!(t.path, "/");
-        assert!(Target::parse("https://x").is_err());
+        let t = Target::parse("https://broker.example.com/ns/default").unwrap();
+        assert_eq!(
+            (t.authority.as_str(), t.host(), t.secure),
+            ("broker.example.com:443", "broker.example.com", true)
+        );
+        assert!(Target::parse("ftp://x").is_err());
         assert!(Target::parse("not a url").is_err());
     }
 

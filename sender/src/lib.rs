@@ -6,6 +6,7 @@
 //! - [`encode`]: CloudEvents encoding (binary and structured mode) with the SDK.
 //! - [`pacer`]: the pacing thread: schedule -> due events, never waiting on answers.
 //! - [`publisher`]: the HTTP pool: a worker per keep-alive connection, more on demand.
+//! - [`tls`]: how connections open: plain TCP, or TLS for `https://` targets.
 //! - [`kafka`]: Kafka publishing (source-kafka): records acknowledged by the broker.
 //! - [`ledger`]: what happened to every event, in bits and per-second windows.
 //! - [`run`](crate::run): the sender role end to end, against an aggregator.
@@ -17,6 +18,7 @@ pub mod ledger;
 pub mod pacer;
 pub mod publisher;
 mod role;
+pub mod tls;
 
 pub use config::{SenderConfig, SenderError};
 pub use pacer::Job;

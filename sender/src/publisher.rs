@@ -12,7 +12,7 @@ use crate::encode::Encoder;
 use crate::ledger::{Outcome, SenderLedger};
 use crate::pacer::Job;
 use brokerbench_core::clock::unix_now_ns;
-use brokerbench_core::conn::{connect, Conn};
+use brokerbench_core::conn::Conn;
 use brokerbench_core::wire::FailureReason;
 use bytes::Bytes;
 use http_body_util::Full;
@@ -60,6 +60,8 @@ impl SharedLedger {
 pub struct Publisher {
     pub encoder: Encoder,
     pub addr: SocketAddr,
+    /// How connections open (TLS for an `https://` target).
+    pub dialer: crate::tls::Dialer,
     pub connect_timeout: Duration,
     pub request_timeout: Duration,
     pub faults: SenderFaults,
@@ -97,9 +99,9 @@ enum NoConn {
 impl Publisher {
     /// Opens a connection within the connect timeout and counts it.
     async fn open(&self, shared: &SharedLedger, workers: &Workers) -> Result<Conn, NoConn> {
-        let opening = tokio::time::timeout(self.connect_timeout, connect(self.addr));
+        let opening = tokio::time::timeout(self.connect_timeout, self.dialer.dial(self.addr));
         let conn = tokio::select! {
-            c = opening => c.ok().flatten().ok_or(NoConn::Failed)?,
+            c = opening => c.ok().and_then(Result::ok).ok_or(NoConn::Failed)?,
             _ = self.shutdown.cancelled() => return Err(NoConn::Stopped),
             _ = self.drain_over.cancelled() => return Err(NoConn::Stopped),
         };

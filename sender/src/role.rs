@@ -6,6 +6,7 @@ use crate::encode::Encoder;
 use crate::ledger::SenderLedger;
 use crate::pacer::{self, Phase};
 use crate::publisher::{self, Pool, Publisher, SharedLedger};
+use crate::tls::Dialer;
 use brokerbench_core::clock::unix_now_ns;
 use brokerbench_core::conn::Conn;
 use brokerbench_core::cpu::ThreadCpu;
@@ -36,6 +37,10 @@ pub async fn run(
         )),
         None => None,
     };
+    let dialer = Dialer::new(
+        config.tls.as_ref().filter(|_| config.target.secure),
+        config.target.host(),
+    )?;
     let addr = match kafka {
         Some(_) => std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
         None => publisher::resolve(&config.target.url, &config.target.authority).await?,
@@ -57,7 +62,7 @@ pub async fn run(
     };
     let conns = match kafka {
         Some(_) => Vec::new(),
-        None => match open_connections(&config, addr, &aggregator, &shutdown).await? {
+        None => match open_connections(&config, &dialer, addr, &aggregator, &shutdown).await? {
             Some(conns) => conns,
             None => return interrupted(plan),
         },
@@ -88,6 +93,7 @@ pub async fn run(
     let publisher = Arc::new(Publisher {
         encoder: encoder.clone(),
         addr,
+        dialer: dialer.clone(),
         connect_timeout: config.connect_timeout,
         request_timeout: config.request_timeout,
         faults: config.faults,
@@ -172,19 +178,26 @@ pub async fn run(
 /// second. `None` when interrupted.
 async fn open_connections(
     config: &SenderConfig,
+    dialer: &Dialer,
     addr: std::net::SocketAddr,
     aggregator: &Session,
     shutdown: &CancellationToken,
 ) -> Result<Option<Vec<Conn>>, SenderError> {
     let wanted = config.connections.max(1);
     let mut opening = JoinSet::new();
+    // Why the last attempt failed, when TLS made it fail (a certificate
+    // the sender does not trust is worth naming).
+    let last_error: Arc<std::sync::Mutex<Option<String>>> = Arc::default();
     for _ in 0..wanted {
         // A target still starting refuses at first: try again until the
         // deadline.
+        let (dialer, last_error) = (dialer.clone(), last_error.clone());
         opening.spawn(async move {
             loop {
-                if let Some(conn) = brokerbench_core::conn::connect(addr).await {
-                    return conn;
+                match dialer.dial(addr).await {
+                    Ok(conn) => return conn,
+                    Err(e) if e.starts_with("TLS") => *last_error.lock().unwrap() = Some(e),
+                    Err(_) => {}
                 }
                 tokio::time::sleep(Duration::from_millis(100)).await;
             }
@@ -218,11 +231,18 @@ async fn open_connections(
         }
     }
     if conns.len() < wanted {
-        return Err(SenderError::Connect {
-            url: config.target.url.clone(),
-            open: conns.len(),
-            wanted,
-            within: config.connect_timeout,
+        let tls = last_error.lock().unwrap().take();
+        return Err(match tls {
+            Some(reason) => SenderError::Tls {
+                url: config.target.url.clone(),
+                reason,
+            },
+            None => SenderError::Connect {
+                url: config.target.url.clone(),
+                open: conns.len(),
+                wanted,
+                within: config.connect_timeout,
+            },
         });
     }
     Ok(Some(conns))

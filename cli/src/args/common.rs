@@ -250,6 +250,14 @@ pub struct PublishOpts {
     /// the event's own.
     #[arg(long, value_name = "HEADER")]
     pub header: Vec<String>,
+    /// An https:// target's CA: PEM certificates trusted besides the
+    /// Mozilla roots (a cluster's own CA).
+    #[arg(long, value_name = "FILE")]
+    pub ca_file: Option<PathBuf>,
+    /// An https:// target's certificate is not verified (a self-signed
+    /// test cluster): the traffic is encrypted, the peer unproven.
+    #[arg(long, conflicts_with = "ca_file")]
+    pub insecure: bool,
     /// Test fault: send every Nth accepted event twice.
     #[arg(long, hide = true, value_name = "N")]
     pub fault_duplicate_every: Option<u64>,
@@ -287,6 +295,16 @@ impl PublishOpts {
         if self.max_inflight == 0 {
             bail!("--max-inflight must be at least 1");
         }
+        if (self.ca_file.is_some() || self.insecure) && !target.secure {
+            bail!("--ca-file and --insecure are for an https:// --target");
+        }
+        let tls = match target.secure {
+            true => Some(brokerbench_sender::tls::client_config(
+                self.ca_file.as_deref(),
+                self.insecure,
+            )?),
+            false => None,
+        };
         Ok(SenderConfig {
             index,
             connections,
@@ -305,6 +323,7 @@ impl PublishOpts {
                 None => pacer,
             },
             threads: self.sender_threads.max(1),
+            tls,
             headers: self
                 .header
                 .iter()

@@ -57,6 +57,7 @@ impl SenderOpts {
                     url: self.target.clone(),
                     authority: k.bootstrap.clone(),
                     path: "/".into(),
+                    secure: false,
                 };
                 (at, Some(k))
             }

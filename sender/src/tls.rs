@@ -1,0 +1,157 @@
+//! How the sender opens its connections: plain TCP, or TLS for an
+//! `https://` target (rustls; the Mozilla roots, a `--ca-file`, or no
+//! verification at all for a self-signed test cluster with `--insecure`).
+
+use brokerbench_core::conn::{handshake, tcp, Conn};
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme};
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+
+/// Why TLS settings cannot be made.
+#[derive(Debug, thiserror::Error)]
+pub enum TlsError {
+    #[error("--ca-file {path}: {reason}")]
+    CaFile { path: String, reason: String },
+    #[error("TLS: {0}")]
+    Config(String),
+}
+
+/// The TLS client settings of `https://` targets: the Mozilla roots and
+/// the certificates of `ca_file` (PEM), or no verification (`insecure`).
+pub fn client_config(
+    ca_file: Option<&Path>,
+    insecure: bool,
+) -> Result<Arc<ClientConfig>, TlsError> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let builder = ClientConfig::builder_with_provider(provider.clone())
+        .with_safe_default_protocol_versions()
+        .map_err(|e| TlsError::Config(e.to_string()))?;
+    let mut config = if insecure {
+        builder
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(AnyCertificate(provider)))
+            .with_no_client_auth()
+    } else {
+        let mut roots = RootCertStore::empty();
+        roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+        if let Some(path) = ca_file {
+            let bad = |reason: String| TlsError::CaFile {
+                path: path.display().to_string(),
+                reason,
+            };
+            let pem = std::fs::read(path).map_err(|e| bad(e.to_string()))?;
+            let certs: Vec<CertificateDer<'static>> =
+                rustls::pki_types::pem::PemObject::pem_slice_iter(&pem)
+                    .collect::<Result<_, _>>()
+                    .map_err(|e| bad(format!("not PEM certificates: {e:?}")))?;
+            if certs.is_empty() {
+                return Err(bad("no PEM certificate in it".into()));
+            }
+            for c in certs {
+                roots.add(c).map_err(|e| bad(e.to_string()))?;
+            }
+        }
+        builder.with_root_certificates(roots).with_no_client_auth()
+    };
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(Arc::new(config))
+}
+
+/// Opens the sender's connections to one target.
+#[derive(Clone)]
+pub enum Dialer {
+    Plain,
+    Tls {
+        connector: tokio_rustls::TlsConnector,
+        name: ServerName<'static>,
+    },
+}
+
+impl Dialer {
+    /// Plain TCP without `tls`, else TLS to `host` (its SNI and the name
+    /// its certificate must carry).
+    pub fn new(tls: Option<&Arc<ClientConfig>>, host: &str) -> Result<Self, TlsError> {
+        Ok(match tls {
+            None => Dialer::Plain,
+            Some(config) => Dialer::Tls {
+                connector: tokio_rustls::TlsConnector::from(config.clone()),
+                name: ServerName::try_from(host.to_string())
+                    .map_err(|e| TlsError::Config(format!("{host}: {e}")))?,
+            },
+        })
+    }
+
+    /// One HTTP/1.1 connection to `addr`; why not, when it cannot.
+    pub async fn dial(&self, addr: SocketAddr) -> Result<Conn, String> {
+        let stream = tcp(addr).await.map_err(|e| e.to_string())?;
+        let conn = match self {
+            Dialer::Plain => handshake(stream).await,
+            Dialer::Tls { connector, name } => {
+                let tls = connector
+                    .connect(name.clone(), stream)
+                    .await
+                    .map_err(|e| format!("TLS handshake: {e}"))?;
+                handshake(tls).await
+            }
+        };
+        conn.map_err(|e| e.to_string())
+    }
+
+    /// Whether failures to dial are TLS's (worth naming to the user).
+    pub fn is_tls(&self) -> bool {
+        matches!(self, Dialer::Tls { .. })
+    }
+}
+
+/// `--insecure`: any certificate is taken (a self-signed test cluster);
+/// signatures are still checked, so the handshake is real TLS.
+#[derive(Debug)]
+struct AnyCertificate(Arc<rustls::crypto::CryptoProvider>);
+
+impl ServerCertVerifier for AnyCertificate {
+    fn verify_server_cert(
+        &self,
+        _end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _server_name: &ServerName<'_>,
+        _ocsp_response: &[u8],
+        _now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        Ok(ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.0.signature_verification_algorithms.supported_schemes()
+    }
+}
