@@ -110,6 +110,10 @@ impl Hub {
             (Method::GET, "/healthz" | "/readyz") => text(StatusCode::OK, "ok"),
             (Method::GET, path::PLAN) => json(&self.plan()),
             (Method::GET, path::STATUS) => json(&*self.status.lock().unwrap()),
+            (Method::GET, "/metrics") => {
+                let progress = self.roles.lock().unwrap().progress.clone();
+                brokerbench_core::metrics::answer(brokerbench_core::metrics::render(&progress))
+            }
             (Method::GET, path::RESULTS) => match self.results.lock().unwrap().clone() {
                 Some(tar) => {
                     let mut r = Response::new(Full::new(tar));

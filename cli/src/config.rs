@@ -167,6 +167,8 @@ pub struct SenderRoleConfig {
     pub aggregator: String,
     pub sender: SenderConfig,
     pub clock_faults: ClockFault,
+    /// Where `/metrics` is served, if anywhere.
+    pub metrics_listen: Option<std::net::SocketAddr>,
 }
 
 /// Validated `receiver` settings.

@@ -10,6 +10,20 @@ use tokio_util::sync::CancellationToken;
 /// `brokerbench sender`.
 pub async fn sender(c: SenderRoleConfig, shutdown: CancellationToken) -> anyhow::Result<i32> {
     c.clock_faults.apply();
+    let stop_metrics = CancellationToken::new();
+    let _stop_metrics = stop_metrics.clone().drop_guard();
+    if let (Some(addr), Some(latest)) = (c.metrics_listen, &c.sender.metrics) {
+        let listener = TcpListener::bind(addr)
+            .await
+            .with_context(|| format!("cannot listen on {addr} (--metrics-listen)"))?;
+        eprintln!("metrics on http://{}/metrics", listener.local_addr()?);
+        tokio::spawn(brokerbench_core::serve::serve(
+            latest.clone(),
+            listener,
+            stop_metrics,
+            std::time::Duration::from_millis(100),
+        ));
+    }
     let cpu = ThreadCpu::default();
     let client = Session::new(&c.aggregator);
     let rt = cpu.runtime(c.sender.threads, "bb-sender")?;

@@ -290,3 +290,106 @@ async fn an_https_target_is_measured_with_its_ca_or_without_verification() {
         "{err}"
     );
 }
+
+/// `GET path` on loopback `port`: the answer's body.
+fn get(port: u16, path: &str) -> String {
+    use std::io::{Read, Write};
+    // Not up yet: nothing to read.
+    let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", port)) else {
+        return String::new();
+    };
+    write!(s, "GET {path} HTTP/1.0\r\nHost: x\r\n\r\n").unwrap();
+    let mut text = String::new();
+    s.read_to_string(&mut text).unwrap();
+    text.split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default()
+}
+
+/// The value of the Prometheus sample `name{labels}` in `text`.
+fn sample(text: &str, series: &str) -> Option<f64> {
+    text.lines()
+        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
+}
+
+/// The sender (`--metrics-listen`), the receiver (its own port) and the
+/// aggregator (every role) serve Prometheus text while a run goes on.
+#[test]
+fn every_role_serves_prometheus_metrics_during_a_run() {
+    let out = scratch("metrics");
+    let (agg, recv, metrics) = (free_port(), free_port(), free_port());
+    let aggregator = aggregator(agg, &out, &["--pace", "200:5"]);
+    let listen = format!("127.0.0.1:{recv}");
+    let receiver = role("receiver", agg, &["--listen", &listen]);
+    let target = format!("http://127.0.0.1:{recv}/");
+    let metrics_listen = format!("127.0.0.1:{metrics}");
+    let sender = role(
+        "sender",
+        agg,
+        &["--target", &target, "--metrics-listen", &metrics_listen],
+    );
+    // Wait for the third second of the run: two complete seconds counted.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let s = r#"{role="sender",index="0"}"#;
+    let r = r#"{role="receiver",index="0"}"#;
+    let (sent_text, recv_text, agg_text) = loop {
+        let sent_text = get(metrics, "/metrics");
+        if sample(
+            &sent_text,
+            &format!("brokerbench_publish_latency_ms_count{s}"),
+        )
+        .unwrap_or(0.0)
+            >= 400.0
+        {
+            break (sent_text, get(recv, "/metrics"), get(agg, "/metrics"));
+        }
+        assert!(std::time::Instant::now() < deadline, "{sent_text}");
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    };
+    let sent = sample(&sent_text, &format!("brokerbench_sent_total{s}")).unwrap();
+    assert!((400.0..=1000.0).contains(&sent), "{sent_text}");
+    let timeout = r#"brokerbench_failed_total{role="sender",index="0",reason="timeout"}"#;
+    assert_eq!(sample(&sent_text, timeout), Some(0.0), "{sent_text}");
+    assert!(
+        sample(&sent_text, &format!("brokerbench_in_flight{s}")).is_some(),
+        "{sent_text}"
+    );
+    assert!(sent_text.contains("# TYPE brokerbench_publish_latency_ms histogram"));
+    let inf = sample(
+        &sent_text,
+        r#"brokerbench_publish_latency_ms_bucket{role="sender",index="0",le="+Inf"}"#,
+    )
+    .unwrap();
+    let le10 = sample(
+        &sent_text,
+        r#"brokerbench_publish_latency_ms_bucket{role="sender",index="0",le="10"}"#,
+    )
+    .unwrap();
+    assert!(
+        le10 <= inf && inf >= 400.0,
+        "cumulative buckets: {sent_text}"
+    );
+    let delivered = sample(&recv_text, &format!("brokerbench_delivered_total{r}")).unwrap();
+    assert!(delivered >= 400.0, "{recv_text}");
+    assert!(
+        sample(&recv_text, &format!("brokerbench_e2e_latency_ms_count{r}")).unwrap() >= 200.0,
+        "{recv_text}"
+    );
+    assert!(
+        sample(&recv_text, &format!("brokerbench_clock_offset_ms{r}")).is_some(),
+        "a role on its own: {recv_text}"
+    );
+    // The aggregator has every role's.
+    assert!(
+        sample(&agg_text, &format!("brokerbench_sent_total{s}")).unwrap() >= 400.0,
+        "{agg_text}"
+    );
+    assert!(
+        sample(&agg_text, &format!("brokerbench_delivered_total{r}")).unwrap() >= 400.0,
+        "{agg_text}"
+    );
+    for mut c in [sender, receiver, aggregator] {
+        assert!(c.wait().unwrap().success());
+    }
+    let _ = std::fs::remove_dir_all(&out);
+}

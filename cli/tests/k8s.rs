@@ -331,6 +331,23 @@ fn check_workloads(what: &str, docs: &[Value]) {
             limits["limits"], limits["requests"],
             "{what}: Guaranteed QoS"
         );
+        // Prometheus scrapes /metrics on a port the container declares.
+        let a = &template(w)["metadata"]["annotations"];
+        assert_eq!(
+            (
+                a["prometheus.io/scrape"].as_str(),
+                a["prometheus.io/path"].as_str()
+            ),
+            (Some("true"), Some("/metrics")),
+            "{what}"
+        );
+        let port: u64 = a["prometheus.io/port"].as_str().unwrap().parse().unwrap();
+        let declared = pod["containers"][0]["ports"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p["containerPort"] == port);
+        assert!(declared, "{what}: {} scraped on {port}", name(w));
     }
     // No Role or binding: the roles need no rights in the API.
     assert!(kind(docs, "Role").is_empty() && kind(docs, "RoleBinding").is_empty());

@@ -171,6 +171,33 @@ impl Histogram {
         })
     }
 
+    /// Values at or below `ns` (whole buckets: within one bucket's width).
+    pub fn count_at_most(&self, ns: u64) -> u64 {
+        if self.count == 0 || ns < self.min {
+            return 0;
+        }
+        if ns >= self.max {
+            return self.count;
+        }
+        self.buckets()
+            .take_while(|&(i, _)| {
+                let (lo, width) = bounds(i);
+                lo + (width - 1) <= ns
+            })
+            .map(|(_, n)| n)
+            .sum()
+    }
+
+    /// The sum of the values, from the buckets' middles (within 0.4%).
+    pub fn approx_sum_ns(&self) -> f64 {
+        self.buckets()
+            .map(|(i, n)| {
+                let (lo, width) = bounds(i);
+                (lo as f64 + (width - 1) as f64 / 2.0) * n as f64
+            })
+            .sum()
+    }
+
     /// Quantile `q` (0 to 1) in ns; `None` when empty. `q = 1` is the
     /// exact maximum.
     pub fn quantile_ns(&self, q: f64) -> Option<f64> {

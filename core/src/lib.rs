@@ -19,6 +19,7 @@
 //! - [`conn`]: one HTTP/1.1 keep-alive connection per worker (sender, SUT).
 //! - [`duration`]: durations as users write them (`250ms`, `PT0.25S`).
 //! - [`wire`]: the messages roles exchange with the aggregator.
+//! - [`metrics`]: Prometheus text of the roles' live figures.
 //! - [`client`]: a small JSON-over-HTTP client.
 //! - [`session`]: a role's conversation with the aggregator, typed, and the
 //!   protocol's paths.
@@ -34,6 +35,7 @@ pub mod host;
 pub mod identity;
 pub mod kafka_binding;
 pub mod latency;
+pub mod metrics;
 pub mod pace;
 pub mod plan;
 pub mod series;

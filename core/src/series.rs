@@ -48,6 +48,11 @@ impl LatencyWindows {
         }
     }
 
+    /// One second's window.
+    pub fn second(&self, second: u64) -> Option<&Histogram> {
+        self.seconds.get(second as usize)
+    }
+
     /// P99 of one second's window, ms (for live progress).
     pub fn p99_ms(&self, second: u64) -> Option<f64> {
         let h = self.seconds.get(second as usize)?;

@@ -108,6 +108,7 @@ impl Session {
         &self,
         plan: &RunPlan,
         steal: crate::host::StealShares,
+        latest: Option<&crate::metrics::Latest>,
         mut progress: impl FnMut(u64) -> Option<Progress>,
     ) {
         let mut tick = crate::clock::aligned_ticker(plan.warmup_start_unix_ns(), PROGRESS_PHASE);
@@ -118,6 +119,9 @@ impl Session {
                 .saturating_sub(1);
             if let Some(mut p) = progress(second) {
                 p.host_steal = crate::host::latest(&steal);
+                if let Some(l) = latest {
+                    l.set(&p);
+                }
                 self.progress(&p).await;
             }
         }

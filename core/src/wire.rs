@@ -240,6 +240,19 @@ pub struct Progress {
     /// last complete second.
     #[serde(default)]
     pub host_steal: Option<f32>,
+    /// Sender: failures so far, by reason.
+    #[serde(default)]
+    pub failures: Option<FailureCounts>,
+    /// Sender: events released and not yet answered.
+    #[serde(default)]
+    pub in_flight: Option<u64>,
+    /// The headline latency (publish, e2e) cumulated over the measured
+    /// seconds so far, as `/metrics` shows it.
+    #[serde(default)]
+    pub latency: Option<crate::metrics::LatencyBuckets>,
+    /// Its clock against the aggregator's, when it estimated that, ms.
+    #[serde(default)]
+    pub clock_offset_ms: Option<f64>,
 }
 
 /// How far a sender got opening its connections.

@@ -35,6 +35,8 @@ pub struct DeliveryLedger {
     delivered_per_second: Counts,
     windows: PerKind<LatencyWindows>,
     warmup_received: u64,
+    /// e2e latency cumulated for `/metrics`.
+    live: brokerbench_core::metrics::Cumulative,
 }
 
 /// Order is checked per partition key, or per stream when there are none.
@@ -62,6 +64,7 @@ impl DeliveryLedger {
                 .map(|k| (k, LatencyWindows::new(s)))
                 .collect(),
             warmup_received: 0,
+            live: Default::default(),
         }
     }
 
@@ -124,9 +127,15 @@ impl DeliveryLedger {
             }
     }
 
-    /// Running counters for live progress; latency of `second`.
-    pub fn progress(&self, index: u32, second: u64, rejected: u64) -> Progress {
+    /// Running counters for live progress; latency of `second`; the e2e
+    /// latency of the complete seconds cumulated.
+    pub fn progress(&mut self, index: u32, second: u64, rejected: u64) -> Progress {
+        // Seconds before the current one are complete.
+        let complete = self.plan.second_at(brokerbench_core::clock::unix_now_ns());
+        let e2e = &self.windows[&LatencyKind::E2e];
+        let latency = self.live.upto(complete, |s| e2e.second(s));
         Progress {
+            latency: Some(latency),
             role: Some(Role::Receiver),
             index,
             delivered: self.unique,

@@ -93,12 +93,18 @@ pub async fn run(
         let (session, sink, plan, index) =
             (aggregator.clone(), sink.clone(), plan.clone(), config.index);
         let steal = host.steal();
+        let offset_ms = clock_start.map(|c| c.offset_ns as f64 / 1e6);
         tokio::spawn(async move {
+            let latest = sink.latest.clone();
             session
-                .report_progress(&plan, steal, |second| {
+                .report_progress(&plan, steal, Some(&latest), |second| {
                     let rejected = sink.rejected.lock().unwrap().total();
-                    let ledger = sink.ledger.lock().unwrap();
-                    ledger.as_ref().map(|l| l.progress(index, second, rejected))
+                    let mut ledger = sink.ledger.lock().unwrap();
+                    let mut p = ledger
+                        .as_mut()
+                        .map(|l| l.progress(index, second, rejected))?;
+                    p.clock_offset_ms = offset_ms;
+                    Some(p)
                 })
                 .await
         })

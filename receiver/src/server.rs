@@ -24,6 +24,8 @@ pub struct Sink {
     pub rejected: Mutex<RejectCounts>,
     t0_unix_ns: Mutex<Option<u64>>,
     faults: ReceiverFaults,
+    /// Its latest live figures, served as `GET /metrics`.
+    pub latest: std::sync::Arc<brokerbench_core::metrics::Latest>,
 }
 
 impl Sink {
@@ -34,6 +36,7 @@ impl Sink {
             rejected: Mutex::new(RejectCounts::default()),
             t0_unix_ns: Mutex::new(None),
             faults,
+            latest: Default::default(),
         }
     }
 
@@ -60,6 +63,9 @@ impl Sink {
     async fn answer(&self, req: Request<Incoming>) -> Response<Full<Bytes>> {
         match (req.method(), req.uri().path()) {
             (&Method::GET, "/healthz" | "/readyz") => return reply(StatusCode::OK, "ok\n"),
+            (&Method::GET, "/metrics") => {
+                return brokerbench_core::metrics::answer(self.latest.text())
+            }
             (&Method::POST, _) => {}
             _ => return reply(StatusCode::METHOD_NOT_ALLOWED, "POST a CloudEvent\n"),
         }

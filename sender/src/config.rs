@@ -191,6 +191,8 @@ pub struct SenderConfig {
     pub headers: Vec<(http::HeaderName, http::HeaderValue)>,
     /// TLS settings of an `https://` target.
     pub tls: Option<std::sync::Arc<rustls::ClientConfig>>,
+    /// Where its live figures go for `/metrics` (`--metrics-listen`).
+    pub metrics: Option<std::sync::Arc<brokerbench_core::metrics::Latest>>,
 }
 
 impl SenderConfig {
@@ -213,6 +215,7 @@ impl SenderConfig {
             node: None,
             headers: Vec::new(),
             tls: None,
+            metrics: None,
         }
     }
 

@@ -37,6 +37,8 @@ pub struct SenderLedger {
     warmup_sent: u64,
     warmup_accepted: u64,
     last_exchange_unix_ns: u64,
+    /// Publish latency cumulated for `/metrics`.
+    live: brokerbench_core::metrics::Cumulative,
 }
 
 impl SenderLedger {
@@ -61,6 +63,7 @@ impl SenderLedger {
             warmup_sent: 0,
             warmup_accepted: 0,
             last_exchange_unix_ns: 0,
+            live: Default::default(),
         }
     }
 
@@ -135,17 +138,28 @@ impl SenderLedger {
         self.windows.get(&kind)?.p99_ms(second)
     }
 
-    /// Running counters for live progress; latencies of `second`.
-    pub fn progress(&self, index: u32, second: u64) -> Progress {
+    /// Running counters for live progress; latencies of `second`; the
+    /// publish latency of the complete seconds cumulated.
+    pub fn progress(&mut self, index: u32, second: u64) -> Progress {
+        let accepted = self.accepted.count();
+        // Seconds before the current one are complete.
+        let complete = self.plan.second_at(brokerbench_core::clock::unix_now_ns());
+        let publish = self.windows.get(&LatencyKind::Publish);
+        let latency = self
+            .live
+            .upto(complete, |s| publish.and_then(|w| w.second(s)));
         Progress {
             role: Some(Role::Sender),
             index,
             sent: self.released,
-            accepted: self.accepted.count(),
+            accepted,
             failed: self.failed.total(),
             p99_ms: self.p99_ms(LatencyKind::Publish, second),
             lag_p99_ms: self.p99_ms(LatencyKind::PacerLag, second),
             wait_p99_ms: self.p99_ms(LatencyKind::ConnectionWait, second),
+            failures: Some(self.failed),
+            in_flight: Some(self.released.saturating_sub(accepted + self.failed.total())),
+            latency: Some(latency),
             ..Progress::default()
         }
     }

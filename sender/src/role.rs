@@ -128,10 +128,14 @@ pub async fn run(
             config.index,
         );
         let steal = host.steal();
+        let latest = config.metrics.clone();
+        let offset_ms = clock_start.map(|c| c.offset_ns as f64 / 1e6);
         tokio::spawn(async move {
             session
-                .report_progress(&plan, steal, |second| {
-                    Some(shared.ledger.lock().unwrap().progress(index, second))
+                .report_progress(&plan, steal, latest.as_deref(), |second| {
+                    let mut p = shared.ledger.lock().unwrap().progress(index, second);
+                    p.clock_offset_ms = offset_ms;
+                    Some(p)
                 })
                 .await
         })

@@ -41,6 +41,10 @@ pub struct SenderOpts {
     /// With a kafka:// --target.
     #[command(flatten)]
     pub kafka: KafkaClientOpts,
+    /// Serve Prometheus `/metrics` (sent, accepted, failed by reason, in
+    /// flight, publish latency, clock offset) on this address.
+    #[arg(long, value_name = "ADDR")]
+    pub metrics_listen: Option<SocketAddr>,
     #[command(flatten)]
     pub clock_faults: ClockFaultOpts,
 }
@@ -73,7 +77,11 @@ impl SenderOpts {
             self.publish
                 .config(target, self.index, DEFAULT_CONNECTIONS, PacerMode::Spin)?;
         sender.kafka = kafka;
+        if self.metrics_listen.is_some() {
+            sender.metrics = Some(Default::default());
+        }
         Ok(SenderRoleConfig {
+            metrics_listen: self.metrics_listen,
             aggregator: check_url(&self.aggregator, "--aggregator")?,
             // On its own host: its clock is estimated against the aggregator's.
             sender: SenderConfig {

@@ -19,6 +19,9 @@ use serde_json::{json, Map, Value};
 pub const AGGREGATOR_PORT: u16 = 7000;
 pub const RECEIVER_PORT: u16 = 8080;
 pub const SUT_PORT: u16 = 8081;
+/// A sender's `/metrics` (the aggregator and the receiver serve theirs on
+/// their own port).
+pub const SENDER_METRICS_PORT: u16 = 9090;
 /// Where a role reads its mounted files.
 const PACE_DIR: &str = "/etc/brokerbench/pace";
 const SUT_DIR: &str = "/etc/brokerbench/sut";
@@ -363,6 +366,15 @@ fn container(
     })
 }
 
+/// The usual Prometheus scrape annotations for `/metrics` on `port`.
+fn scrape(port: u16) -> Value {
+    json!({
+        "prometheus.io/scrape": "true",
+        "prometheus.io/port": port.to_string(),
+        "prometheus.io/path": "/metrics",
+    })
+}
+
 /// A pod template of one container, non-root, on the suite's account.
 fn pod(c: &RenderConfig, component: &str, container: Value, volumes: Vec<Value>) -> Value {
     let mut spec = json!({
@@ -380,7 +392,16 @@ fn pod(c: &RenderConfig, component: &str, container: Value, volumes: Vec<Value>)
     if let Some(affinity) = affinity(c, component) {
         spec["affinity"] = affinity;
     }
-    json!({ "metadata": { "labels": labels(component) }, "spec": spec })
+    let port = match component {
+        "aggregator" => AGGREGATOR_PORT,
+        "receiver" => RECEIVER_PORT,
+        "sender" => SENDER_METRICS_PORT,
+        _ => SUT_PORT,
+    };
+    json!({
+        "metadata": { "labels": labels(component), "annotations": scrape(port) },
+        "spec": spec,
+    })
 }
 
 /// Where a role may run: off `avoid_nodes`; senders beside a receiver
@@ -604,6 +625,7 @@ fn senders(c: &RenderConfig) -> Vec<Value> {
         ),
         ("target", sender_target(c)),
         ("connections", spec.connections.to_string()),
+        ("metrics-listen", format!("0.0.0.0:{SENDER_METRICS_PORT}")),
     ];
     if spec.sleeping_pacer {
         pairs.push(("pacer", "sleep".into()));
@@ -615,7 +637,7 @@ fn senders(c: &RenderConfig) -> Vec<Value> {
         &name,
         Some(JOB_INDEX),
         &c.sender,
-        &[],
+        &[("metrics", SENDER_METRICS_PORT)],
     );
     vec![
         config_map(c, &name, "sender", settings(&pairs)),
@@ -829,12 +851,7 @@ fn suite_sut(c: &RenderConfig) -> Vec<Value> {
         json!({ "httpGet": { "path": "/readyz", "port": SUT_PORT }, "periodSeconds": 2 });
     mount(&mut ctr, "routes", SUT_DIR);
     let routes_name = format!("{NAME}-sut-routes");
-    let mut template = pod(c, "sut", ctr, vec![config_volume("routes", &routes_name)]);
-    template["metadata"]["annotations"] = json!({
-        "prometheus.io/scrape": "true",
-        "prometheus.io/port": SUT_PORT.to_string(),
-        "prometheus.io/path": "/metrics",
-    });
+    let template = pod(c, "sut", ctr, vec![config_volume("routes", &routes_name)]);
     vec![
         config_map(c, &name, "sut", settings(&pairs)),
         config_map(c, &routes_name, "sut", routes_cm),

@@ -1,0 +1,353 @@
+//! Prometheus text for the roles' live figures (`/metrics` on the
+//! aggregator, the receiver and a sender's `--metrics-listen`): the
+//! counters of each role's latest [`Progress`], failures by reason, events
+//! in flight, the clock offset, and a latency histogram (publish for a
+//! sender, e2e for a receiver) cumulated over the measured seconds.
+
+use crate::histogram::Histogram;
+use crate::wire::{Progress, Role};
+use serde::{Deserialize, Serialize};
+use std::fmt::Write as _;
+
+/// Upper bounds of the latency histograms' buckets, ms.
+pub const BOUNDS_MS: [f64; 16] = [
+    0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 25.0, 50.0, 100.0, 250.0, 500.0, 1000.0, 2500.0, 5000.0,
+    10000.0,
+];
+
+/// A latency histogram as Prometheus shows one: events at or below each
+/// bound of [`BOUNDS_MS`] (cumulative), all events, and their sum.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct LatencyBuckets {
+    pub le: Vec<u64>,
+    pub count: u64,
+    pub sum_ms: f64,
+}
+
+impl LatencyBuckets {
+    /// Adds one window's events.
+    pub fn add(&mut self, h: &Histogram) {
+        if self.le.len() != BOUNDS_MS.len() {
+            self.le = vec![0; BOUNDS_MS.len()];
+        }
+        for (n, bound) in self.le.iter_mut().zip(BOUNDS_MS) {
+            *n += h.count_at_most((bound * 1e6) as u64);
+        }
+        self.count += h.count();
+        self.sum_ms += h.approx_sum_ns() / 1e6;
+    }
+}
+
+/// Cumulates a role's per-second windows into [`LatencyBuckets`], each
+/// complete second once, as live progress asks for them.
+#[derive(Debug, Clone, Default)]
+pub struct Cumulative {
+    buckets: LatencyBuckets,
+    /// Seconds below this are in.
+    next: u64,
+}
+
+impl Cumulative {
+    /// Adds the windows of the seconds before `end` not yet added, taken
+    /// from `window`; the buckets so far.
+    pub fn upto<'a>(
+        &mut self,
+        end: u64,
+        window: impl Fn(u64) -> Option<&'a Histogram>,
+    ) -> LatencyBuckets {
+        while self.next < end {
+            if let Some(h) = window(self.next) {
+                self.buckets.add(h);
+            }
+            self.next += 1;
+        }
+        self.buckets.clone()
+    }
+}
+
+/// A role's latest progress, served as `/metrics` (and `/healthz`).
+#[derive(Debug, Default)]
+pub struct Latest(std::sync::Mutex<Option<Progress>>);
+
+impl Latest {
+    /// Keeps `p` as the latest.
+    pub fn set(&self, p: &Progress) {
+        *self.0.lock().unwrap() = Some(p.clone());
+    }
+
+    /// The Prometheus text of the latest progress (empty before the first).
+    pub fn text(&self) -> String {
+        let latest = self.0.lock().unwrap().clone();
+        render(latest.as_slice())
+    }
+}
+
+/// The `/metrics` answer: Prometheus text.
+pub fn answer(text: String) -> http::Response<http_body_util::Full<bytes::Bytes>> {
+    let mut r = http::Response::new(http_body_util::Full::new(bytes::Bytes::from(text)));
+    r.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        http::HeaderValue::from_static("text/plain; version=0.0.4"),
+    );
+    r
+}
+
+impl crate::serve::Handler for Latest {
+    async fn answer(
+        &self,
+        req: http::Request<hyper::body::Incoming>,
+    ) -> http::Response<http_body_util::Full<bytes::Bytes>> {
+        match (req.method(), req.uri().path()) {
+            (&http::Method::GET, "/metrics") => answer(self.text()),
+            (&http::Method::GET, "/healthz" | "/readyz") => http::Response::new(
+                http_body_util::Full::new(bytes::Bytes::from_static(b"ok\n")),
+            ),
+            _ => {
+                let mut r = http::Response::new(http_body_util::Full::new(
+                    bytes::Bytes::from_static(b"GET /metrics\n"),
+                ));
+                *r.status_mut() = http::StatusCode::NOT_FOUND;
+                r
+            }
+        }
+    }
+}
+
+fn labels(p: &Progress) -> String {
+    let role = p.role.map_or("unknown", Role::name);
+    format!("role=\"{role}\",index=\"{}\"", p.index)
+}
+
+/// The Prometheus text of `roles`' latest progress.
+pub fn render(roles: &[Progress]) -> String {
+    let mut out = String::new();
+    let metric =
+        |out: &mut String, name: &str, kind: &str, help: &str, rows: Vec<(String, f64)>| {
+            if rows.is_empty() {
+                return;
+            }
+            let _ = writeln!(
+                out,
+                "# HELP brokerbench_{name} {help}\n# TYPE brokerbench_{name} {kind}"
+            );
+            for (labels, v) in rows {
+                let _ = writeln!(out, "brokerbench_{name}{{{labels}}} {v}");
+            }
+        };
+    let of = |role: Role, f: &dyn Fn(&Progress) -> Option<f64>| -> Vec<(String, f64)> {
+        roles
+            .iter()
+            .filter(|p| p.role == Some(role))
+            .filter_map(|p| f(p).map(|v| (labels(p), v)))
+            .collect()
+    };
+    let n = |v: u64| Some(v as f64);
+    use Role::{Receiver, Sender};
+    metric(
+        &mut out,
+        "sent_total",
+        "counter",
+        "events released (sent or failed)",
+        of(Sender, &|p| n(p.sent)),
+    );
+    metric(
+        &mut out,
+        "accepted_total",
+        "counter",
+        "events the SUT accepted (2xx, or acknowledged by Kafka)",
+        of(Sender, &|p| n(p.accepted)),
+    );
+    let failed: Vec<(String, f64)> = roles
+        .iter()
+        .filter(|p| p.role == Some(Sender))
+        .flat_map(|p| {
+            let f = p.failures.unwrap_or_default();
+            [
+                ("status_4xx", f.status_4xx),
+                ("status_5xx", f.status_5xx),
+                ("status_other", f.status_other),
+                ("connect", f.connect),
+                ("timeout", f.timeout),
+                ("transport", f.transport),
+                ("inflight_limit", f.inflight_limit),
+                ("cancelled", f.cancelled),
+            ]
+            .map(|(reason, v)| (format!("{},reason=\"{reason}\"", labels(p)), v as f64))
+        })
+        .collect();
+    metric(
+        &mut out,
+        "failed_total",
+        "counter",
+        "events that failed, by reason",
+        failed,
+    );
+    metric(
+        &mut out,
+        "in_flight",
+        "gauge",
+        "events released and not yet answered",
+        of(Sender, &|p| p.in_flight.map(|v| v as f64)),
+    );
+    metric(
+        &mut out,
+        "delivered_total",
+        "counter",
+        "distinct events received",
+        of(Receiver, &|p| n(p.delivered)),
+    );
+    metric(
+        &mut out,
+        "duplicates_total",
+        "counter",
+        "events received again",
+        of(Receiver, &|p| n(p.duplicates)),
+    );
+    metric(
+        &mut out,
+        "reordered_total",
+        "counter",
+        "events received after a later one of their partition key",
+        of(Receiver, &|p| n(p.reordered)),
+    );
+    metric(
+        &mut out,
+        "rejected_total",
+        "counter",
+        "requests refused as no event of the run",
+        of(Receiver, &|p| n(p.rejected)),
+    );
+    let all = |f: &dyn Fn(&Progress) -> Option<f64>| -> Vec<(String, f64)> {
+        roles
+            .iter()
+            .filter_map(|p| f(p).map(|v| (labels(p), v)))
+            .collect()
+    };
+    metric(
+        &mut out,
+        "clock_offset_ms",
+        "gauge",
+        "the aggregator's clock minus the role's host's, ms",
+        all(&|p| p.clock_offset_ms),
+    );
+    metric(
+        &mut out,
+        "p99_ms",
+        "gauge",
+        "P99 of the last complete second, ms: publish (sender), e2e (receiver)",
+        all(&|p| p.p99_ms),
+    );
+    metric(
+        &mut out,
+        "host_steal_ratio",
+        "gauge",
+        "share of the machine's CPU time the hypervisor took in the last second",
+        all(&|p| p.host_steal.map(f64::from)),
+    );
+    // Latency histograms: a sender's publish, a receiver's e2e latency.
+    for (role, name, help) in [
+        (
+            Sender,
+            "publish_latency_ms",
+            "publish latency from the intended send time, ms",
+        ),
+        (
+            Receiver,
+            "e2e_latency_ms",
+            "end-to-end latency from the intended send time, ms",
+        ),
+    ] {
+        let with: Vec<(&Progress, &LatencyBuckets)> = roles
+            .iter()
+            .filter(|p| p.role == Some(role))
+            .filter_map(|p| p.latency.as_ref().map(|l| (p, l)))
+            .filter(|(_, l)| l.le.len() == BOUNDS_MS.len())
+            .collect();
+        if with.is_empty() {
+            continue;
+        }
+        let _ = writeln!(
+            out,
+            "# HELP brokerbench_{name} {help}\n# TYPE brokerbench_{name} histogram"
+        );
+        for (p, l) in with {
+            let lb = labels(p);
+            for (bound, n) in BOUNDS_MS.iter().zip(&l.le) {
+                let _ = writeln!(out, "brokerbench_{name}_bucket{{{lb},le=\"{bound}\"}} {n}");
+            }
+            let _ = writeln!(
+                out,
+                "brokerbench_{name}_bucket{{{lb},le=\"+Inf\"}} {}",
+                l.count
+            );
+            let _ = writeln!(out, "brokerbench_{name}_sum{{{lb}}} {}", l.sum_ms);
+            let _ = writeln!(out, "brokerbench_{name}_count{{{lb}}} {}", l.count);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::wire::FailureCounts;
+
+    #[test]
+    fn buckets_cumulate_each_second_once_and_render_as_prometheus_text() {
+        let mut seconds = [Histogram::default(), Histogram::default()];
+        for ms in [0.2, 0.9, 3.0, 40.0] {
+            seconds[0].record((ms * 1e6) as u64);
+        }
+        seconds[1].record(20_000_000_000); // 20 s: above every bound
+        let mut c = Cumulative::default();
+        let b = c.upto(1, |s| seconds.get(s as usize));
+        assert_eq!(
+            (b.count, b.le[1], b.le[3], b.le[5], b.le[8], b.le[15]),
+            (4, 1, 2, 3, 4, 4)
+        );
+        let b = c.upto(2, |s| seconds.get(s as usize));
+        let again = c.upto(2, |s| seconds.get(s as usize));
+        assert_eq!((b.count, b.le[15]), (5, 4), "the 20 s event only in +Inf");
+        assert_eq!(again, b, "each second once");
+        assert!(
+            (b.sum_ms - 20_044.1).abs() < 20_044.1 * 0.004,
+            "{}",
+            b.sum_ms
+        );
+
+        let sender = Progress {
+            role: Some(Role::Sender),
+            index: 1,
+            sent: 10,
+            accepted: 7,
+            failures: Some(FailureCounts {
+                timeout: 2,
+                status_5xx: 1,
+                ..Default::default()
+            }),
+            in_flight: Some(0),
+            latency: Some(b),
+            clock_offset_ms: Some(-0.25),
+            ..Progress::default()
+        };
+        let text = render(&[sender]);
+        for line in [
+            "# TYPE brokerbench_sent_total counter",
+            "brokerbench_sent_total{role=\"sender\",index=\"1\"} 10",
+            "brokerbench_failed_total{role=\"sender\",index=\"1\",reason=\"timeout\"} 2",
+            "brokerbench_failed_total{role=\"sender\",index=\"1\",reason=\"status_5xx\"} 1",
+            "brokerbench_in_flight{role=\"sender\",index=\"1\"} 0",
+            "brokerbench_clock_offset_ms{role=\"sender\",index=\"1\"} -0.25",
+            "# TYPE brokerbench_publish_latency_ms histogram",
+            "brokerbench_publish_latency_ms_bucket{role=\"sender\",index=\"1\",le=\"1\"} 2",
+            "brokerbench_publish_latency_ms_bucket{role=\"sender\",index=\"1\",le=\"+Inf\"} 5",
+            "brokerbench_publish_latency_ms_count{role=\"sender\",index=\"1\"} 5",
+        ] {
+            assert!(text.lines().any(|l| l == line), "{line} in\n{text}");
+        }
+        assert!(
+            !text.contains("delivered_total"),
+            "no receiver, no receiver metrics"
+        );
+    }
+}
