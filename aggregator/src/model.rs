@@ -57,6 +57,9 @@ pub struct Summary {
     #[serde(default)]
     pub nodes: Vec<RoleNode>,
     pub totals: Totals,
+    /// Each sender's figures, by index (what the totals add up).
+    #[serde(default)]
+    pub per_sender: Vec<SenderFigures>,
     pub failures: FailureCounts,
     pub rejected: RejectCounts,
     pub latency_ms: Latencies,
@@ -72,6 +75,23 @@ pub struct Summary {
     #[serde(default)]
     pub breaking_point: Option<BreakingPoint>,
     pub steps: Vec<StepSummary>,
+}
+
+/// One sender's own figures (with several senders, beside the totals).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct SenderFigures {
+    pub index: u32,
+    /// Events released (sent or failed), accepted, failed.
+    pub sent: u64,
+    pub accepted: u64,
+    pub failed: u64,
+    /// Deliveries owed of its accepted events that never came (all copies).
+    pub lost: u64,
+    /// Its publish latency over the run, ms (none without events).
+    pub publish_p99_ms: Option<f64>,
+    pub publish_p99_99_ms: Option<f64>,
+    /// True when it stopped on its own before the run's end.
+    pub interrupted: bool,
 }
 
 /// Where one role ran.

@@ -53,7 +53,7 @@ impl ProgressLine {
                 "step {}/{} {}/s",
                 i + 1,
                 s.steps().len(),
-                s.steps()[i].rps.saturating_mul(plan.senders.max(1))
+                plan.offered(s.steps()[i].rps)
             ),
             (true, None) => "drain".to_string(),
         };
@@ -224,9 +224,18 @@ mod tests {
         let l = line.line(&plan, &[stolen(sender(800, None), 0.01)], 13_500_000_000);
         assert!(!l.contains("steal"), "under 2%: {l}");
         assert!(line.line(&plan, &[], 14_000_000_000).contains("drain"));
-        // Two senders each run the pace, and two copies are owed per event.
+        // Two senders share the pace: the step offers its rate.
+        let shared = RunPlan {
+            senders: 2,
+            ..plan.clone()
+        };
+        let l = ProgressLine::default().line(&shared, &[], 11_000_000_000);
+        assert!(l.contains("step 1/2 100/s"), "{l}");
+        // Two senders each run the pace (--pace-per-sender), and two
+        // copies are owed per event.
         let plan = RunPlan {
             senders: 2,
+            split: false,
             copies: 2,
             ..plan
         };

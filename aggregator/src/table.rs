@@ -18,6 +18,37 @@ fn row(out: &mut String, r: &Row, flag: &str) {
     let _ = writeln!(out, "{}{flag}", cells.join(" "));
 }
 
+/// Each sender's figures, when there are several.
+fn sender_notes(out: &mut String, s: &Summary) {
+    if s.per_sender.len() < 2 {
+        return;
+    }
+    let ms = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{v:.2}"));
+    let _ = writeln!(
+        out,
+        "per sender ({}):",
+        if s.plan.split {
+            "each every Nth event of the pace"
+        } else {
+            "each the whole pace"
+        }
+    );
+    for f in &s.per_sender {
+        let _ = writeln!(
+            out,
+            "  sender {}: sent {}, accepted {}, failed {}, lost {}, publish p99 {} ms, p99.99 {} ms{}",
+            f.index,
+            f.sent,
+            f.accepted,
+            f.failed,
+            f.lost,
+            ms(f.publish_p99_ms),
+            ms(f.publish_p99_99_ms),
+            if f.interrupted { " (stopped early)" } else { "" }
+        );
+    }
+}
+
 /// The nodes the roles ran on, where they said.
 fn node_notes(out: &mut String, s: &Summary) {
     if s.nodes.is_empty() {
@@ -162,6 +193,7 @@ pub fn render(s: &Summary, dir: &str) -> String {
             s.missing_reports.join(", ")
         );
     }
+    sender_notes(&mut out, s);
     node_notes(&mut out, s);
     clock_notes(&mut out, s);
     negative_notes(&mut out, s);

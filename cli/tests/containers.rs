@@ -151,7 +151,8 @@ fn the_roles_run_as_containers_on_a_private_network() {
         &[
             listen[0],
             ("BROKERBENCH_SENDERS", "2"),
-            ("BROKERBENCH_PACE", "300:2"),
+            // The two senders' total: 300/s each.
+            ("BROKERBENCH_PACE", "600:2"),
             ("BROKERBENCH_WARMUP_SECONDS", "0"),
             ("BROKERBENCH_DRAIN_SECONDS", "1"),
             ("BROKERBENCH_SCENARIO", "containers"),
@@ -447,15 +448,23 @@ fn a_rendered_run_runs_as_containers_and_k8s_collect_brings_it_home() {
     let (s0, _, s0_err) = d.finished(&started["sender-0"]);
     assert_eq!(s0, 0, "{s0_err}");
     assert!(
-        s0_err.contains("sent 1200, accepted 1200, failed 0"),
+        s0_err.contains("sent 600, accepted 600, failed 0"),
         "{s0_err}"
     );
     let (s1, _, s1_err) = d.finished(&started["sender-1"]);
     assert_eq!(s1, 130, "{s1_err}");
     assert!(s1_err.contains("(interrupted)"), "{s1_err}");
+    let per = &summary["per_sender"];
+    assert_eq!(
+        (per[0]["sent"].as_u64(), per[0]["interrupted"].as_bool()),
+        (Some(600), Some(false)),
+        "{per}"
+    );
+    assert_eq!(per[1]["interrupted"], true, "{per}");
+    assert!(table.contains("(stopped early)"), "{table}");
     let sent = t["sent"].as_u64().unwrap();
     assert!(
-        (1200 + 200..2400).contains(&sent),
+        (600 + 100..1200).contains(&sent),
         "sender 1's part of a cut run: {t}\n{table}"
     );
     assert_eq!(t["delivered_of_accepted"], t["accepted"], "{t}");
@@ -500,11 +509,20 @@ fn a_rendered_run_runs_as_containers_and_k8s_collect_brings_it_home() {
     );
     assert!((offset + 300.0).abs() <= uncertainty + 1.0, "{r}");
     assert_eq!(r["applied"], true, "{r}");
+    // Corrected, not over-corrected: no e2e came out negative. Uncorrected,
+    // every e2e would be 300 ms more; on a machine whose pacer kept time
+    // (not one busy with other work) the median is well under that.
     let e2e = &summary["latency_ms"]["e2e"];
-    assert!(
-        e2e["p50"].as_f64().unwrap() < 50.0,
-        "corrected, not 300 ms: {e2e}\n{table}"
-    );
+    assert_eq!(e2e["negative"].as_u64().unwrap_or(0), 0, "{e2e}");
+    let pacer = summary["latency_ms"]["pacer_lag"]["p99_99"]
+        .as_f64()
+        .unwrap();
+    if pacer < 50.0 {
+        assert!(
+            e2e["p50"].as_f64().unwrap() < 150.0,
+            "corrected, not 300 ms: {e2e}\n{table}"
+        );
+    }
     let _ = std::fs::remove_dir_all(&out);
     let _ = std::fs::remove_dir_all(&files);
 }

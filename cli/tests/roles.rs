@@ -260,7 +260,7 @@ fn two_senders_percentiles_per_second_cover_both() {
         "--senders",
         "2",
         "--pace",
-        "50:3",
+        "100:3",
         "--quiet",
         "--no-plot",
         "--warmup-seconds",
@@ -303,6 +303,28 @@ fn two_senders_percentiles_per_second_cover_both() {
     assert_eq!(
         all_row(&table),
         ["300", "300", "0", "150", "150"],
+        "{table}"
+    );
+    // The pace is the two senders' total: each took every other event.
+    let summary = common::valid_summary(&entries(&out)[0]);
+    assert_eq!(
+        (
+            summary["split"].as_bool(),
+            summary["steps"][0]["rps"].as_u64()
+        ),
+        (Some(true), Some(100))
+    );
+    // Per sender: the slow one's events are the lost ones, and its tail.
+    let per = |i: usize, k: &str| summary["per_sender"][i][k].as_f64().unwrap();
+    assert_eq!((per(0, "sent"), per(0, "lost")), (150.0, 0.0), "{summary}");
+    assert_eq!(
+        (per(1, "sent"), per(1, "lost")),
+        (150.0, 150.0),
+        "{summary}"
+    );
+    assert!(per(1, "publish_p99_99_ms") >= 300.0 && per(0, "publish_p99_ms") < 300.0);
+    assert!(
+        table.contains("  sender 1: sent 150, accepted 150, failed 0, lost 150,"),
         "{table}"
     );
     let series = std::fs::read_to_string(entries(&out)[0].join("series.tsv")).unwrap();

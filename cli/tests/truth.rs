@@ -369,7 +369,7 @@ fn a_sender_that_never_reports_is_named_missing_not_waited_for() {
     let _ = std::fs::remove_dir_all(&out);
     let (agg, recv) = (free_port(), free_port());
     let started = Instant::now();
-    let aggregator = aggregator(agg, &out, &["--senders", "2", "--pace", "200:2"]);
+    let aggregator = aggregator(agg, &out, &["--senders", "2", "--pace", "400:2"]);
     let receiver = role("receiver", agg, &["--listen", &format!("127.0.0.1:{recv}")]);
     let target = format!("http://127.0.0.1:{recv}/");
     let sender = |index: &str| {

@@ -231,6 +231,86 @@ impl Schedule {
     }
 }
 
+impl Schedule {
+    /// Sender `index`'s part of this schedule when `of` senders share it.
+    pub fn part(&self, index: u32, of: u32) -> Part<'_> {
+        let of = u64::from(of.max(1));
+        Part {
+            schedule: self,
+            index: u64::from(index) % of,
+            of,
+        }
+    }
+
+    /// The whole schedule, as one sender's part.
+    pub fn whole(&self) -> Part<'_> {
+        self.part(0, 1)
+    }
+}
+
+/// One sender's part of a schedule that `of` senders share: the events
+/// `index`, `index + of`, `index + 2·of`, ... renumbered 0, 1, 2, ... So
+/// the senders' merged stream is the schedule itself, as evenly spaced as
+/// one sender's, and its rate is the schedule's (the total offered load).
+/// Sequence numbers here are the sender's own.
+#[derive(Debug, Clone, Copy)]
+pub struct Part<'a> {
+    schedule: &'a Schedule,
+    index: u64,
+    of: u64,
+}
+
+impl Part<'_> {
+    /// The schedule shared.
+    pub fn schedule(&self) -> &Schedule {
+        self.schedule
+    }
+
+    /// The schedule's number of the sender's event `seq`.
+    pub fn global(&self, seq: u64) -> u64 {
+        seq * self.of + self.index
+    }
+
+    /// How many of the sender's events come before the schedule's event `g`.
+    fn below(&self, g: u64) -> u64 {
+        if g > self.index {
+            (g - self.index - 1) / self.of + 1
+        } else {
+            0
+        }
+    }
+
+    /// The sender's events over the whole schedule.
+    pub fn total_events(&self) -> u64 {
+        self.below(self.schedule.total_events())
+    }
+
+    /// The sender's first event of step `i` (its count of earlier events).
+    pub fn first_seq_of(&self, step: usize) -> u64 {
+        self.below(self.schedule.first_seq_of(step))
+    }
+
+    /// The step the sender's event `seq` belongs to.
+    pub fn step_of(&self, seq: u64) -> Option<usize> {
+        self.schedule.step_of(self.global(seq))
+    }
+
+    /// Intended send time of the sender's event `seq`, ns after `t0`.
+    pub fn offset_ns(&self, seq: u64) -> Option<u64> {
+        self.schedule.offset_ns(self.global(seq))
+    }
+
+    /// The whole second (since `t0`) the sender's event `seq` belongs to.
+    pub fn second_of(&self, seq: u64) -> Option<u64> {
+        self.schedule.second_of(self.global(seq))
+    }
+
+    /// How many of the sender's events are due by `elapsed_ns` after `t0`.
+    pub fn due(&self, elapsed_ns: u64) -> u64 {
+        self.below(self.schedule.due(elapsed_ns))
+    }
+}
+
 fn parse_step(token: &str) -> Result<Step, PaceError> {
     let tok = || token.to_string();
     let mut parts = token.split(':');
@@ -396,5 +476,41 @@ mod tests {
         assert_eq!(s.due(u64::MAX / 2), s.total_events());
         assert_eq!(s.next_due_ns(0), Some(1_000_000));
         assert_eq!(s.next_due_ns(10_000_000_000), None);
+    }
+
+    #[test]
+    fn shared_among_senders_the_parts_interleave_into_the_schedule() {
+        let s = Schedule::parse("7:2,5:1").unwrap(); // 14 + 5 events
+        let parts: Vec<Part> = (0..3).map(|i| s.part(i, 3)).collect();
+        assert_eq!(
+            parts.iter().map(Part::total_events).collect::<Vec<_>>(),
+            [7, 6, 6],
+            "19 events, every third from each index"
+        );
+        // Merged, the parts are the schedule: each event once, in time order.
+        let mut merged: Vec<u64> = parts
+            .iter()
+            .flat_map(|p| (0..p.total_events()).map(|q| p.offset_ns(q).unwrap()))
+            .collect();
+        merged.sort();
+        let whole: Vec<u64> = (0..19).map(|g| s.offset_ns(g).unwrap()).collect();
+        assert_eq!(merged, whole);
+        // The second step starts at the schedule's event 14: each part's
+        // first event of it, and the events due, agree with the schedule.
+        assert_eq!(
+            parts.iter().map(|p| p.first_seq_of(1)).collect::<Vec<_>>(),
+            [5, 5, 4]
+        );
+        assert_eq!(parts[2].step_of(4), Some(1));
+        assert_eq!(parts[2].global(4), 14);
+        for elapsed in [0, 150_000_000, 999_999_999, 2_100_000_000, 9_000_000_000] {
+            let due: u64 = parts.iter().map(|p| p.due(elapsed)).sum();
+            assert_eq!(due, s.due(elapsed), "at {elapsed} ns");
+        }
+        let one = s.whole();
+        assert_eq!(
+            (one.total_events(), one.global(5), one.first_seq_of(1)),
+            (19, 5, 14)
+        );
     }
 }

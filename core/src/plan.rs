@@ -1,7 +1,7 @@
 //! The run plan: one immutable description of a run, handed to every role.
 
 use crate::identity;
-use crate::pace::Schedule;
+use crate::pace::{Part, Schedule};
 use serde::{Deserialize, Serialize};
 
 const NS_PER_S: u64 = 1_000_000_000;
@@ -35,6 +35,13 @@ pub struct RunPlan {
     pub drain_seconds: u32,
     /// Number of sender processes (each with its own sequence space).
     pub senders: u32,
+    /// The pace is the senders' total: sender `i` takes every
+    /// `senders`-th event from `i` ([`Schedule::part`]), so together they
+    /// offer the pace, evenly spaced. False: each runs the whole pace, and
+    /// a step offers `senders` times its rate (`--pace-per-sender`, and
+    /// plans written before there was a choice).
+    #[serde(default)]
+    pub split: bool,
     /// Number of receivers whose readiness the start waits for.
     pub receivers: u32,
     /// Deliveries owed per accepted event: 1, or the fan-out (N channel
@@ -76,6 +83,7 @@ impl RunPlan {
             warmup: None,
             drain_seconds: 1,
             senders: 1,
+            split: true,
             receivers: 1,
             copies: 1,
             partition_keys: identity::PARTITION_KEYS,
@@ -93,9 +101,32 @@ impl RunPlan {
         self.t0_unix_ns.unwrap_or(0)
     }
 
-    /// Wall-clock intended send time of measured event `seq`.
-    pub fn intended_unix_ns(&self, seq: u64) -> Option<u64> {
-        self.schedule.offset_ns(seq).map(|o| self.t0() + o)
+    /// Sender `sender`'s share of the events: its index and how many
+    /// share them (`(0, 1)`: it runs the whole pace).
+    pub fn share(&self, sender: u32) -> (u32, u32) {
+        match self.split {
+            true => (sender, self.senders.max(1)),
+            false => (0, 1),
+        }
+    }
+
+    /// Sender `sender`'s part of the measured schedule.
+    pub fn part(&self, sender: u32) -> Part<'_> {
+        let (index, of) = self.share(sender);
+        self.schedule.part(index, of)
+    }
+
+    /// Events per second all senders together offer in a step of `rps`.
+    pub fn offered(&self, rps: u32) -> u32 {
+        match self.split {
+            true => rps,
+            false => rps.saturating_mul(self.senders.max(1)),
+        }
+    }
+
+    /// Wall-clock intended send time of sender `sender`'s measured event `seq`.
+    pub fn intended_unix_ns(&self, sender: u32, seq: u64) -> Option<u64> {
+        self.part(sender).offset_ns(seq).map(|o| self.t0() + o)
     }
 
     /// The warmup as a schedule of its own, if any.
@@ -142,12 +173,16 @@ mod tests {
             }),
             drain_seconds: 2,
             senders: 1,
+            split: true,
             receivers: 1,
             copies: 1,
             partition_keys: 100,
             t0_unix_ns: Some(10 * NS_PER_S),
         };
-        assert_eq!(plan.intended_unix_ns(11), Some(11 * NS_PER_S + 100_000_000));
+        assert_eq!(
+            plan.intended_unix_ns(0, 11),
+            Some(11 * NS_PER_S + 100_000_000)
+        );
         assert_eq!(plan.warmup_start_unix_ns(), 7 * NS_PER_S);
         assert_eq!(plan.end_unix_ns(), 12 * NS_PER_S);
         assert_eq!(plan.second_at(11 * NS_PER_S + 5), 1);
@@ -155,5 +190,33 @@ mod tests {
         let json = serde_json::to_string(&plan).unwrap();
         assert!(json.contains("\"pace\":\"10:2\""), "{json}");
         assert_eq!(serde_json::from_str::<RunPlan>(&json).unwrap(), plan);
+    }
+
+    #[test]
+    fn split_senders_share_the_pace_and_whole_ones_each_run_it() {
+        let split = RunPlan {
+            senders: 4,
+            ..RunPlan::fixture("1000:2")
+        };
+        assert_eq!(
+            (split.offered(1000), split.part(3).total_events()),
+            (1000, 500)
+        );
+        // Sender 1's event 2 is the schedule's event 9: 9 ms after t0.
+        assert_eq!(split.intended_unix_ns(1, 2), Some(split.t0() + 9_000_000));
+        let whole = RunPlan {
+            split: false,
+            ..split.clone()
+        };
+        assert_eq!(
+            (whole.offered(1000), whole.part(3).total_events()),
+            (4000, 2000)
+        );
+        assert_eq!(whole.intended_unix_ns(1, 2), Some(whole.t0() + 2_000_000));
+        // A plan written before the choice existed ran the whole pace.
+        let mut old = serde_json::to_value(&split).unwrap();
+        old.as_object_mut().unwrap().remove("split");
+        let old: RunPlan = serde_json::from_value(old).unwrap();
+        assert!(!old.split);
     }
 }

@@ -50,8 +50,9 @@ impl DeliveryLedger {
         let s = &plan.schedule;
         DeliveryLedger {
             plan: plan.clone(),
+            // Stream `copy * senders + sender`: that sender's part.
             received: (0..plan.senders * plan.copies.max(1))
-                .map(|_| BitSet::new(s.total_events()))
+                .map(|stream| BitSet::new(plan.part(stream % plan.senders.max(1)).total_events()))
                 .collect(),
             unique: 0,
             duplicates: 0,
@@ -80,7 +81,7 @@ impl DeliveryLedger {
         let stream = (copy * self.plan.senders + id.sender) as usize;
         let (Some(bits), Some(intended)) = (
             self.received.get_mut(stream),
-            self.plan.intended_unix_ns(id.seq),
+            self.plan.intended_unix_ns(id.sender, id.seq),
         ) else {
             return Delivery::OutOfRange;
         };
@@ -119,11 +120,12 @@ impl DeliveryLedger {
         id.sender < self.plan.senders
             && copy < self.plan.copies.max(1)
             && if id.warmup {
+                let (index, of) = self.plan.share(id.sender);
                 self.plan
                     .warmup_schedule()
-                    .is_some_and(|w| id.seq < w.total_events())
+                    .is_some_and(|w| id.seq < w.part(index, of).total_events())
             } else {
-                id.seq < self.plan.schedule.total_events()
+                id.seq < self.plan.part(id.sender).total_events()
             }
     }
 
@@ -296,7 +298,7 @@ mod clock_tests {
         let plan = RunPlan::fixture("10:1");
         let mut l = DeliveryLedger::new(&plan);
         for seq in 0..10 {
-            let intended = plan.intended_unix_ns(seq).unwrap();
+            let intended = plan.intended_unix_ns(0, seq).unwrap();
             let id = EventIdentity {
                 sender: 0,
                 seq,

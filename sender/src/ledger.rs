@@ -42,14 +42,14 @@ pub struct SenderLedger {
 }
 
 impl SenderLedger {
-    /// An empty ledger for a started plan (`t0` set).
-    pub fn new(plan: &RunPlan) -> Self {
+    /// An empty ledger of sender `index` for a started plan (`t0` set).
+    pub fn new(plan: &RunPlan, index: u32) -> Self {
         let s = &plan.schedule;
         let secs = s.total_seconds() as usize;
         SenderLedger {
             plan: plan.clone(),
             released: 0,
-            accepted: BitSet::new(s.total_events()),
+            accepted: BitSet::new(plan.part(index).total_events()),
             failed: FailureCounts::default(),
             sent_per_second: Counts::default(),
             accepted_per_second: vec![0; secs],
@@ -210,7 +210,7 @@ mod tests {
 
     /// Measured event `seq` of `plan`, released 0.25 ms late.
     fn job(plan: &RunPlan, seq: u64) -> Job {
-        let intended_unix_ns = plan.intended_unix_ns(seq).unwrap();
+        let intended_unix_ns = plan.intended_unix_ns(0, seq).unwrap();
         Job {
             seq,
             intended_unix_ns,
@@ -227,7 +227,7 @@ mod tests {
     #[test]
     fn every_event_counts_once_and_each_latency_between_its_stamps() {
         let plan = plan();
-        let mut l = SenderLedger::new(&plan);
+        let mut l = SenderLedger::new(&plan, 0);
         for seq in 0..20 {
             let job = job(&plan, seq);
             let intended = job.intended_unix_ns;
@@ -284,7 +284,7 @@ mod tests {
     #[test]
     fn connections_opened_count_before_and_during_the_run() {
         let plan = plan();
-        let mut l = SenderLedger::new(&plan);
+        let mut l = SenderLedger::new(&plan, 0);
         l.initial_connections(2);
         l.connection_opened(99 * S, 3);
         l.connection_opened(100 * S + 5, 4);

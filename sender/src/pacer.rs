@@ -44,6 +44,8 @@ pub const QUANTUM: Duration = Duration::from_micros(200);
 #[derive(Debug, Clone)]
 pub struct Phase {
     pub schedule: Schedule,
+    /// The sender's share of its events: `(index, of)` ([`Schedule::part`]).
+    pub share: (u32, u32),
     /// Wall-clock ns at which the phase's first event is due.
     pub start_unix_ns: u64,
     pub warmup: bool,
@@ -71,7 +73,10 @@ impl<'a> Pacing<'a> {
     /// intended time; returns when the next is due, or `None` once the
     /// phase is done.
     fn release_due(&mut self, now: Instant, release: &mut impl FnMut(Job)) -> Option<Instant> {
-        let s = &self.phase.schedule;
+        let s = self
+            .phase
+            .schedule
+            .part(self.phase.share.0, self.phase.share.1);
         if now >= self.start {
             let due = s.due((now - self.start).as_nanos() as u64);
             for seq in self.released..due {
@@ -177,6 +182,7 @@ mod tests {
             let start = unix_now_ns() + 50_000_000;
             let phases = [Phase {
                 schedule: Schedule::parse("5000:2").unwrap(),
+                share: (0, 1),
                 start_unix_ns: start,
                 warmup: false,
             }];
@@ -225,6 +231,7 @@ mod tests {
     fn stop_cuts_the_phase_short() {
         let phases = [Phase {
             schedule: Schedule::parse("10:100").unwrap(),
+            share: (0, 1),
             start_unix_ns: unix_now_ns(),
             warmup: false,
         }];

@@ -58,7 +58,7 @@ pub async fn run(
             t0_unix_ns: Some(unix_now_ns()),
             ..plan
         };
-        Ok(SenderLedger::new(&plan).into_report(config.index, cpu.total_ns(), true))
+        Ok(SenderLedger::new(&plan, config.index).into_report(config.index, cpu.total_ns(), true))
     };
     let conns = match kafka {
         Some(_) => Vec::new(),
@@ -84,7 +84,7 @@ pub async fn run(
         false => None,
     };
 
-    let shared = Arc::new(SharedLedger::new(SenderLedger::new(&plan)));
+    let shared = Arc::new(SharedLedger::new(SenderLedger::new(&plan, config.index)));
     shared
         .ledger
         .lock()
@@ -142,11 +142,14 @@ pub async fn run(
     };
     let (completed, pool) = match config.pacer {
         PacerMode::Spin => {
-            let phases = phases(&plan);
+            let phases = phases(&plan, config.index);
             let done = pacer::pace_spinning(&phases, &shutdown, |job| pool.release(job)).await;
             (done, pool)
         }
-        PacerMode::Sleep => pace_on_thread(&plan, pool, cpu.clone(), shutdown.clone()).await?,
+        PacerMode::Sleep => {
+            let phases = phases(&plan, config.index);
+            pace_on_thread(phases, pool, cpu.clone(), shutdown.clone()).await?
+        }
     };
     // The bounded drain: queued events get a request timeout to leave;
     // what has not left by then fails as cancelled.
@@ -165,7 +168,7 @@ pub async fn run(
 
     let ledger = std::mem::replace(
         &mut *shared.ledger.lock().unwrap(),
-        SenderLedger::new(&plan),
+        SenderLedger::new(&plan, config.index),
     );
     let mut report = ledger.into_report(config.index, cpu.total_ns(), !completed);
     let clock = match clock_start {
@@ -253,17 +256,19 @@ async fn open_connections(
 }
 
 /// The warmup (if any), then the measured schedule.
-fn phases(plan: &RunPlan) -> Vec<Phase> {
+fn phases(plan: &RunPlan, index: u32) -> Vec<Phase> {
     let mut phases = Vec::new();
     if let Some(schedule) = plan.warmup_schedule() {
         phases.push(Phase {
             schedule,
+            share: plan.share(index),
             start_unix_ns: plan.warmup_start_unix_ns(),
             warmup: true,
         });
     }
     phases.push(Phase {
         schedule: plan.schedule.clone(),
+        share: plan.share(index),
         start_unix_ns: plan.t0(),
         warmup: false,
     });
@@ -273,12 +278,11 @@ fn phases(plan: &RunPlan) -> Vec<Phase> {
 /// Runs the sleeping pacer on its own thread; returns whether it completed,
 /// and the pool back.
 async fn pace_on_thread(
-    plan: &RunPlan,
+    phases: Vec<Phase>,
     pool: Pool,
     cpu: ThreadCpu,
     stop: CancellationToken,
 ) -> Result<(bool, Pool), SenderError> {
-    let phases = phases(plan);
     let (done_tx, done_rx) = tokio::sync::oneshot::channel();
     std::thread::Builder::new()
         .name("bb-pacer".into())

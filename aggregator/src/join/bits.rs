@@ -4,7 +4,7 @@
 
 use crate::model::{LostRange, SecondRow, StepSummary, Totals};
 use brokerbench_core::bitset::BitSet;
-use brokerbench_core::pace::Schedule;
+use brokerbench_core::pace::Part;
 use brokerbench_core::plan::RunPlan;
 use brokerbench_core::wire::{ReceiverReport, SenderReport};
 
@@ -20,9 +20,10 @@ pub(super) fn reconcile(
     series: &mut [SecondRow],
     steps: &mut [StepSummary],
 ) -> Vec<LostRange> {
-    let s = &plan.schedule;
     let mut lost = Vec::new();
     for sender in 0..plan.senders {
+        // Its sequence numbers are its own: its part of the schedule.
+        let s = plan.part(sender);
         let accepted = senders.iter().filter(|r| r.index == sender).fold(
             BitSet::new(s.total_events()),
             |mut a, r| {
@@ -35,7 +36,7 @@ pub(super) fn reconcile(
         let reported = senders.iter().any(|r| r.index == sender);
         for copy in 0..plan.copies.max(1) {
             let stream = (copy * plan.senders + sender) as usize;
-            let received = received(s, receivers, stream, totals, series, steps);
+            let received = received(&s, receivers, stream, totals, series, steps);
             totals.delivered += received.count();
             for seq in accepted.intersection(&received) {
                 totals.delivered_of_accepted += 1;
@@ -45,7 +46,7 @@ pub(super) fn reconcile(
             }
             for seq in accepted.difference(&received) {
                 totals.lost += 1;
-                count(s, seq, series, |r| &mut r.lost, steps, |t| &mut t.lost);
+                count(&s, seq, series, |r| &mut r.lost, steps, |t| &mut t.lost);
                 extend(&mut lost, sender, copy, seq);
             }
             for seq in received.difference(&accepted).filter(|_| reported) {
@@ -68,7 +69,7 @@ pub(super) fn reconcile(
 /// only its own repeats); the per-second delivery rate stays each
 /// receiver's own, counted by arrival second, which the bits do not keep.
 fn received(
-    s: &Schedule,
+    s: &Part,
     receivers: &[ReceiverReport],
     stream: usize,
     totals: &mut Totals,
@@ -95,7 +96,7 @@ fn received(
 
 /// Counts `seq` once more in its second's row and in its step's totals.
 fn count(
-    s: &Schedule,
+    s: &Part,
     seq: u64,
     series: &mut [SecondRow],
     row: impl Fn(&mut SecondRow) -> &mut u64,

@@ -13,6 +13,8 @@ mod steps;
 mod tests;
 
 use crate::model::*;
+use brokerbench_core::histogram::Histogram;
+use brokerbench_core::latency::LatencyKind;
 use brokerbench_core::plan::RunPlan;
 use brokerbench_core::wire::{
     ConnectionCounts, FailureCounts, ReceiverReport, RejectCounts, Role, SenderReport,
@@ -110,6 +112,7 @@ pub fn join(
         missing_reports: ending.missing_reports.clone(),
         clocks: role_clocks(senders, receivers),
         nodes: role_nodes(senders, receivers),
+        per_sender: per_sender(senders, &lost),
         totals,
         failures,
         rejected,
@@ -130,6 +133,43 @@ pub fn join(
         series,
         lost,
     }
+}
+
+/// Each sender's own figures: its counts, its lost events (from the
+/// ranges), its publish latency over the whole run.
+fn per_sender(senders: &[SenderReport], lost: &[LostRange]) -> Vec<SenderFigures> {
+    let mut out: Vec<SenderFigures> = senders
+        .iter()
+        .map(|r| {
+            let publish = r
+                .windows
+                .get(&LatencyKind::Publish)
+                .map(|w| {
+                    let hs: Vec<Histogram> = w
+                        .iter()
+                        .filter_map(|h| Histogram::try_from(h).ok())
+                        .collect();
+                    Histogram::merged(&hs)
+                })
+                .and_then(|h| h.percentiles());
+            SenderFigures {
+                index: r.index,
+                sent: r.released,
+                accepted: r.accepted.count(),
+                failed: r.failed.total(),
+                lost: lost
+                    .iter()
+                    .filter(|l| l.sender == r.index)
+                    .map(|l| l.last - l.first + 1)
+                    .sum(),
+                publish_p99_ms: publish.map(|p| p.p99),
+                publish_p99_99_ms: publish.map(|p| p.p99_99),
+                interrupted: r.interrupted,
+            }
+        })
+        .collect();
+    out.sort_by_key(|f| f.index);
+    out
 }
 
 /// The run's counts as the roles reported them; the bit reconciliation
@@ -167,7 +207,7 @@ fn rows(plan: &RunPlan, senders: &[SenderReport], receivers: &[ReceiverReport]) 
             SecondRow {
                 second: sec,
                 step: step.map(|i| i + 1),
-                target_rps: step.map_or(0, |i| steps::asked(plan, s.steps()[i].rps)),
+                target_rps: step.map_or(0, |i| plan.offered(s.steps()[i].rps)),
                 ..SecondRow::default()
             }
         })

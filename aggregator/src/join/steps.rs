@@ -6,12 +6,6 @@ use brokerbench_core::latency::LatencyKind;
 use brokerbench_core::plan::RunPlan;
 use brokerbench_core::wire::{ReceiverReport, SenderReport};
 
-/// Events per second a step of `rps` asks of all senders together: each
-/// sender runs the whole pace.
-pub(super) fn asked(plan: &RunPlan, rps: u32) -> u32 {
-    rps.saturating_mul(plan.senders.max(1))
-}
-
 /// One summary per step, with the counts the roles keep per second
 /// (accepted, failed, unsent, duplicates, reordered) added up over its
 /// seconds.
@@ -27,7 +21,7 @@ pub(super) fn counted(
         .enumerate()
         .map(|(i, st)| StepSummary {
             step: i + 1,
-            rps: asked(plan, st.rps),
+            rps: plan.offered(st.rps),
             seconds: st.seconds,
             start_second: s.step_start_second(i),
             ..StepSummary::default()

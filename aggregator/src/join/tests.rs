@@ -209,9 +209,10 @@ fn an_event_at_two_receivers_is_one_delivery_and_one_duplicate() {
     assert_eq!(res.series[0].duplicates, 2);
 }
 
-/// Each sender runs the whole pace: with two, a step asks twice its rate.
+/// With --pace-per-sender each sender runs the whole pace: with two, a
+/// step asks twice its rate.
 #[test]
-fn with_two_senders_each_step_asks_twice_the_pace() {
+fn with_two_senders_each_on_the_whole_pace_each_step_asks_twice_the_pace() {
     let (s0, r) = reports();
     let mut s1 = s0.clone();
     s1.index = 1;
@@ -219,6 +220,7 @@ fn with_two_senders_each_step_asks_twice_the_pace() {
     r.received.push(r.received[0].clone());
     let plan = RunPlan {
         senders: 2,
+        split: false,
         ..plan()
     };
     let res = join(&plan, &[s0, s1], &[r], &Ending::complete());

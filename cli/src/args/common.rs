@@ -127,6 +127,12 @@ pub struct PlanOpts {
     /// whose fetches grow with the number of record batches: docs/suts.md]
     #[arg(long, value_name = "N")]
     pub partition_keys: Option<u32>,
+    /// With several senders, each runs the whole pace (a step then offers
+    /// senders times its rate). Default: the pace is the senders' total,
+    /// sender i taking every N-th event from i, so their merged stream is
+    /// as evenly spaced as one sender's.
+    #[arg(long)]
+    pub pace_per_sender: bool,
 }
 
 impl PlanOpts {
@@ -152,6 +158,7 @@ impl PlanOpts {
             bail!("--copies must be at least 1");
         }
         Ok(RunPlan {
+            split: !self.pace_per_sender,
             copies: self.copies,
             partition_keys: self.partition_keys.unwrap_or(keys),
             run_id: run_id(),

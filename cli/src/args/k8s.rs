@@ -205,6 +205,9 @@ impl RenderOpts {
         if let Some(k) = plan.partition_keys {
             flags.push(("partition-keys", k.to_string()));
         }
+        if plan.pace_per_sender {
+            flags.push(("pace-per-sender", "true".into()));
+        }
         Ok(RenderConfig {
             scenario: sut,
             sut_impl: self.sut_impl,

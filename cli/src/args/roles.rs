@@ -28,8 +28,9 @@ pub struct SenderOpts {
     /// (a KafkaSource's, with the CloudEvents Kafka binding).
     #[arg(long, value_name = "URL")]
     pub target: String,
-    /// This sender's index when several share a run (each has its own sequence
-    /// space and runs the whole pace).
+    /// This sender's index when several share a run (each has its own
+    /// sequence space; it sends every N-th event of the pace from its
+    /// index, or the whole pace with the aggregator's --pace-per-sender).
     #[arg(long, default_value_t = 0, value_name = "N")]
     pub index: u32,
     /// The node (host) this role runs on, shown in the summary; a pod
@@ -181,8 +182,8 @@ pub struct AggregatorOpts {
     /// Scenario name, for the results folder.
     #[arg(long, default_value = "target", value_name = "NAME")]
     pub scenario: String,
-    /// Senders to wait for (0 to N-1). Each runs the whole pace, so a step
-    /// asks N times its rate of the system.
+    /// Senders to wait for (0 to N-1). The pace is their total, each
+    /// taking every N-th event (unless --pace-per-sender).
     #[arg(long, default_value_t = 1, value_name = "N")]
     pub senders: u32,
     /// Receivers to wait for.
