@@ -53,6 +53,11 @@ pub struct Summary {
     /// their own, possibly on other hosts); empty when all share its clock.
     #[serde(default)]
     pub clocks: Vec<RoleClock>,
+    /// Seconds (since `t0`) whose clock uncertainty was a material share
+    /// (over [`CLOCK_UNCERTAINTY_NOTABLE`]) of that second's e2e P50: their
+    /// e2e figures are that uncertain.
+    #[serde(default)]
+    pub clock_uncertain_seconds: Vec<u64>,
     /// The node each role ran on, where it said (pods: `spec.nodeName`).
     #[serde(default)]
     pub nodes: Vec<RoleNode>,
@@ -125,6 +130,20 @@ pub struct RoleClock {
     /// The uncertainty of that second estimate, ms.
     #[serde(default)]
     pub uncertainty_end_ms: Option<f64>,
+    /// The estimates taken during the run (every `--clock-every`).
+    #[serde(default)]
+    pub during: Vec<ClockEstimate>,
+}
+
+/// One estimate of a role's clock during the run.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct ClockEstimate {
+    /// Seconds since `t0` when it was taken.
+    pub second: f64,
+    pub offset_ms: f64,
+    pub uncertainty_ms: f64,
+    /// Whether the role stamped with it from then on.
+    pub adopted: bool,
 }
 
 impl RoleClock {
@@ -343,6 +362,12 @@ pub struct SecondRow {
     pub running_p99_99: PerKind<f64>,
     /// Steal share of the worst of the roles' machines in this second.
     pub host_steal: Option<f64>,
+    /// The offset of the role whose clock was furthest from the
+    /// aggregator's, as estimated last by the end of this second, ms.
+    pub clock_offset_ms: Option<f64>,
+    /// How far e2e may be off this second from the clocks: the worst
+    /// sender's uncertainty plus the worst receiver's, ms.
+    pub clock_uncertainty_ms: Option<f64>,
 }
 
 impl SecondRow {

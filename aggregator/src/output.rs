@@ -80,6 +80,12 @@ pub fn series_columns() -> Vec<Column<SecondRow>> {
             .to_string()
     }));
     c.push(column("host_steal_pct", |r: &SecondRow| pct(r.host_steal)));
+    c.push(column("clock_offset_ms", |r: &SecondRow| {
+        num(r.clock_offset_ms)
+    }));
+    c.push(column("clock_uncertainty_ms", |r: &SecondRow| {
+        num(r.clock_uncertainty_ms)
+    }));
     c
 }
 

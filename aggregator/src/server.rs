@@ -55,6 +55,9 @@ pub struct Hub {
     pub results: Mutex<Option<Bytes>>,
     /// Set when someone said the results are collected (`DELETE /v1/results`).
     pub collected: watch::Sender<bool>,
+    /// Requests and body bytes taken, by protocol path (what the roles
+    /// cost the aggregator; `/metrics` shows them).
+    traffic: Mutex<std::collections::BTreeMap<&'static str, (u64, u64)>>,
 }
 
 impl Hub {
@@ -68,6 +71,7 @@ impl Hub {
             status: Mutex::new(RunStatus::default()),
             results: Mutex::new(None),
             collected: watch::channel(false).0,
+            traffic: Mutex::default(),
         })
     }
 
@@ -98,6 +102,7 @@ impl Hub {
             Ok(b) => b.to_bytes(),
             Err(_) => return text(StatusCode::BAD_REQUEST, "unreadable body"),
         };
+        self.count(&path, body.len());
         let (run_id, senders, receivers) = {
             let p = self.plan.lock().unwrap();
             (p.run_id.clone(), p.senders, p.receivers)
@@ -112,7 +117,9 @@ impl Hub {
             (Method::GET, path::STATUS) => json(&*self.status.lock().unwrap()),
             (Method::GET, "/metrics") => {
                 let progress = self.roles.lock().unwrap().progress.clone();
-                brokerbench_core::metrics::answer(brokerbench_core::metrics::render(&progress))
+                let mut text = brokerbench_core::metrics::render(&progress);
+                text.push_str(&self.own_metrics());
+                brokerbench_core::metrics::answer(text)
             }
             (Method::GET, path::RESULTS) => match self.results.lock().unwrap().clone() {
                 Some(tar) => {
@@ -195,6 +202,57 @@ impl Hub {
             }
             _ => text(StatusCode::NOT_FOUND, "no such endpoint"),
         }
+    }
+
+    /// Counts a request to `path` with a body of `bytes`.
+    fn count(&self, path: &str, bytes: usize) {
+        const PATHS: [&str; 8] = [
+            path::PLAN,
+            path::CLOCK,
+            path::READY,
+            path::START,
+            path::PROGRESS,
+            path::FINISH,
+            path::SENDER_REPORT,
+            path::RECEIVER_REPORT,
+        ];
+        let key = PATHS.into_iter().find(|p| *p == path).unwrap_or("other");
+        let mut t = self.traffic.lock().unwrap();
+        let e = t.entry(key).or_default();
+        e.0 += 1;
+        e.1 += bytes as u64;
+    }
+
+    /// The aggregator's own cost: requests and bytes by path, CPU.
+    fn own_metrics(&self) -> String {
+        use std::fmt::Write as _;
+        let t = self.traffic.lock().unwrap();
+        let mut out = String::from(
+            "# HELP brokerbench_aggregator_requests_total requests the aggregator took, by path\n\
+             # TYPE brokerbench_aggregator_requests_total counter\n",
+        );
+        for (p, (n, _)) in t.iter() {
+            let _ = writeln!(
+                out,
+                "brokerbench_aggregator_requests_total{{path=\"{p}\"}} {n}"
+            );
+        }
+        out.push_str(
+            "# HELP brokerbench_aggregator_request_bytes_total request body bytes the aggregator took, by path\n\
+             # TYPE brokerbench_aggregator_request_bytes_total counter\n",
+        );
+        for (p, (_, b)) in t.iter() {
+            let _ = writeln!(
+                out,
+                "brokerbench_aggregator_request_bytes_total{{path=\"{p}\"}} {b}"
+            );
+        }
+        let _ = writeln!(
+            out,
+            "# HELP process_cpu_seconds_total CPU time of the process\n# TYPE process_cpu_seconds_total counter\nprocess_cpu_seconds_total {}",
+            brokerbench_core::cpu::process_ns() as f64 / 1e9
+        );
+        out
     }
 
     /// The answer for results not (yet) there.

@@ -102,6 +102,17 @@ fn clock_notes(out: &mut String, s: &Summary) {
             );
         }
     }
+    if let (Some(first), Some(last)) = (
+        s.clock_uncertain_seconds.first(),
+        s.clock_uncertain_seconds.last(),
+    ) {
+        let _ = writeln!(
+            out,
+            "note: in {} second(s) (from second {first} to {last}) the clocks' uncertainty was over {:.0}% of that second's e2e P50: those seconds' e2e figures are that uncertain (series.tsv: clock_uncertainty_ms)",
+            s.clock_uncertain_seconds.len(),
+            crate::model::CLOCK_UNCERTAINTY_NOTABLE * 100.0
+        );
+    }
 }
 
 /// Latencies that came out negative (clocks apart), by kind.

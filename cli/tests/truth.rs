@@ -409,3 +409,80 @@ fn a_sender_that_never_reports_is_named_missing_not_waited_for() {
         receiver.wait_with_output(),
     );
 }
+
+/// A receiver whose clock gains 20 ms a second is estimated again every
+/// second and followed: its e2e stays within about a second's drift of the
+/// truth, where the start's estimate alone would be off by the whole run's
+/// (the drift its last estimate shows); each estimate is in the summary and
+/// each second's offset and uncertainty in series.tsv.
+#[test]
+fn a_drifting_receiver_clock_is_followed_during_the_run() {
+    let out = std::env::temp_dir().join(format!("brokerbench-clock-track-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&out);
+    let (agg, recv) = (free_port(), free_port());
+    let aggregator = aggregator(agg, &out, &["--pace", "200:6"]);
+    let listen = format!("127.0.0.1:{recv}");
+    let receiver = role(
+        "receiver",
+        agg,
+        &[
+            "--listen",
+            &listen,
+            "--fault-clock-drift-ppm",
+            "20000",
+            "--clock-every",
+            "1",
+        ],
+    );
+    let target = format!("http://127.0.0.1:{recv}/");
+    let sender = role("sender", agg, &["--target", &target, "--pacer", "sleep"]);
+    let _ = aggregator.wait_with_output().unwrap();
+    assert!(receiver.wait_with_output().unwrap().status.success());
+    assert!(sender.wait_with_output().unwrap().status.success());
+    let dir = only_results(&out);
+    let summary = common::valid_summary(&dir);
+    let clocks = summary["clocks"].as_array().unwrap();
+    let r = clocks.iter().find(|c| c["role"] == "receiver 0").unwrap();
+    let during = r["during"].as_array().unwrap();
+    assert!(during.len() >= 5, "an estimate a second: {r}");
+    assert!(
+        during.iter().all(|p| p["adopted"] == true),
+        "each followed: {r}"
+    );
+    // The start's estimate alone would be this far off by the end.
+    let drift = r["drift_ms"].as_f64().unwrap().abs();
+    assert!(drift > 90.0, "20 ms a second over 6-8 s: {r}");
+    let e2e = &summary["latency_ms"][LatencyKind::E2e.name()];
+    // Between estimates the stamps drift 0 to 20 ms late, 10 on average;
+    // left at the start's estimate they would be 60 ms late on average.
+    let p50 = e2e["p50"].as_f64().unwrap();
+    let series = std::fs::read_to_string(dir.join("series.tsv")).unwrap();
+    assert!(
+        p50 < 25.0,
+        "followed: about half a second's drift: {e2e}\n{series}\n{r}"
+    );
+    let header: Vec<&str> = series.lines().next().unwrap().split('\t').collect();
+    let col = header
+        .iter()
+        .position(|h| *h == "clock_uncertainty_ms")
+        .unwrap();
+    let offsets = header.iter().position(|h| *h == "clock_offset_ms").unwrap();
+    let second3: Vec<&str> = series.lines().nth(4).unwrap().split('\t').collect();
+    assert!(
+        second3[col].parse::<f64>().is_ok_and(|u| u < 5.0),
+        "{series}"
+    );
+    // By second 3 the offset followed the drift: tens of ms from the start.
+    let first: f64 = series
+        .lines()
+        .nth(1)
+        .unwrap()
+        .split('\t')
+        .nth(offsets)
+        .unwrap()
+        .parse()
+        .unwrap();
+    let third: f64 = second3[offsets].parse().unwrap();
+    assert!((third - first).abs() > 30.0, "{series}");
+    let _ = std::fs::remove_dir_all(&out);
+}

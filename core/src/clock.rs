@@ -9,7 +9,9 @@
 //! uncertainty, reads the aggregator's time from then on ([`adopt`]): every
 //! stamp the process takes is then on the run's one clock. It estimates
 //! again when it reports, so the drift between the two clocks over the
-//! run is known.
+//! run is known. In between, every few seconds, it estimates again and
+//! adopts the new offset when it is about as certain, so a drifting clock
+//! is followed during the run; each estimate goes in its report.
 
 use serde::{Deserialize, Serialize};
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
@@ -102,6 +104,24 @@ pub fn adopt(sync: ClockSync) {
         if sync.applied { sync.offset_ns } else { 0 },
         Ordering::Relaxed,
     );
+}
+
+/// Whether a later estimate `next` replaces the adopted `start`: the
+/// clocks are apart (`start` was applied) and `next` is about as certain
+/// (within twice `start`'s uncertainty, or 1 ms), so a slow round trip
+/// never moves the stamps by its own noise.
+pub fn worth_adopting(start: &ClockSync, next: &ClockSync) -> bool {
+    start.applied && next.uncertainty_ns <= (2 * start.uncertainty_ns).max(1_000_000)
+}
+
+/// The offset this process adds to its clock's readings now, ns.
+pub fn adopted_offset_ns() -> i64 {
+    OFFSET_NS.load(Ordering::Relaxed)
+}
+
+/// Adopts a later estimate's offset (see [`worth_adopting`]).
+pub fn readopt(next: &ClockSync) {
+    OFFSET_NS.store(next.offset_ns, Ordering::Relaxed);
 }
 
 /// The `tokio::time::Instant` at which the wall clock reads `unix_ns`.

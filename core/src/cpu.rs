@@ -25,6 +25,11 @@ fn read_clock(id: libc::clockid_t) -> u64 {
     ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
 }
 
+/// CPU time the whole process has used, ns.
+pub fn process_ns() -> u64 {
+    read_clock(libc::CLOCK_PROCESS_CPUTIME_ID)
+}
+
 impl ThreadCpu {
     /// Adds the calling thread to the group (a runtime's `on_thread_start`).
     pub fn register_current(&self) {

@@ -38,6 +38,9 @@ pub mod path {
     pub const COUNTERS: &str = "/v1/counters";
 }
 
+/// How often a role on its own estimates its clock again during a run.
+pub const CLOCK_EVERY: Duration = Duration::from_secs(10);
+
 /// How long a role waits for the aggregator to answer at all (it may still
 /// be starting, or on its way up in another pod).
 pub const AGGREGATOR_PATIENCE: Duration = Duration::from_secs(60);
@@ -175,12 +178,49 @@ impl Session {
         Ok(sync)
     }
 
+    /// Estimates the clock again every `every` until `stop`, adopting
+    /// each estimate worth it ([`crate::clock::worth_adopting`]); the
+    /// estimates, for the report.
+    pub async fn track_clock(
+        &self,
+        start: ClockSync,
+        every: Duration,
+        stop: tokio_util::sync::CancellationToken,
+    ) -> Vec<crate::wire::ClockPoint> {
+        let mut points = Vec::new();
+        loop {
+            tokio::select! {
+                _ = tokio::time::sleep(every) => {}
+                _ = stop.cancelled() => return points,
+            }
+            let Ok(next) = self.clock_offset(CLOCK_ROUNDS).await else {
+                continue;
+            };
+            let adopted = crate::clock::worth_adopting(&start, &next);
+            if adopted {
+                crate::clock::readopt(&next);
+            }
+            points.push(crate::wire::ClockPoint {
+                at_unix_ns: crate::clock::unix_now_ns(),
+                offset_ns: next.offset_ns,
+                uncertainty_ns: next.uncertainty_ns,
+                adopted,
+            });
+        }
+    }
+
     /// How the clock adopted at the start stands now (when the role
-    /// reports): the difference is the drift.
-    pub async fn clock_report(&self, start: ClockSync) -> ClockReport {
+    /// reports), with the estimates `during` the run: the difference
+    /// between the first and the last is the drift.
+    pub async fn clock_report(
+        &self,
+        start: ClockSync,
+        during: Vec<crate::wire::ClockPoint>,
+    ) -> ClockReport {
         ClockReport {
             start,
             end: self.clock_offset(CLOCK_ROUNDS).await.ok(),
+            during,
         }
     }
 }

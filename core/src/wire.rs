@@ -315,10 +315,24 @@ pub struct HostReport {
 /// A role's clock against the aggregator's, estimated when the run
 /// started (and applied, when it exceeded its uncertainty) and again when
 /// the role reported: the difference is how far the clocks drifted.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ClockReport {
     pub start: ClockSync,
     pub end: Option<ClockSync>,
+    /// The estimates taken during the run, every few seconds.
+    #[serde(default)]
+    pub during: Vec<ClockPoint>,
+}
+
+/// One estimate of a role's clock taken during the run.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct ClockPoint {
+    /// When it was taken, on the run's clock.
+    pub at_unix_ns: u64,
+    pub offset_ns: i64,
+    pub uncertainty_ns: u64,
+    /// Whether the role stamps with it from then on.
+    pub adopted: bool,
 }
 
 /// A sender's whole ledger, sent once at the end.

@@ -61,6 +61,8 @@ pub struct ReceiverConfig {
     /// Estimate this host's clock against the aggregator's when the run
     /// starts (and adopt it) and when it reports: a receiver on its own host.
     pub sync_clock: bool,
+    /// How often the clock is estimated again during the run.
+    pub clock_every: Duration,
     /// The node it runs on, for the summary (a pod's `spec.nodeName`).
     pub node: Option<String>,
 }

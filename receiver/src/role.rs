@@ -84,6 +84,16 @@ pub async fn run(
         true => Some(aggregator.adopt_clock().await?),
         false => None,
     };
+    // The clock followed during the run, every few seconds.
+    let stop_tracking = CancellationToken::new();
+    let tracking = clock_start.map(|start| {
+        let (session, stop, every) = (
+            aggregator.clone(),
+            stop_tracking.clone(),
+            config.clock_every,
+        );
+        tokio::spawn(async move { session.track_clock(start, every, stop).await })
+    });
     sink.start(DeliveryLedger::new(&plan), plan.t0());
 
     let samples = Arc::new(std::sync::Mutex::new(Vec::new()));
@@ -93,7 +103,7 @@ pub async fn run(
         let (session, sink, plan, index) =
             (aggregator.clone(), sink.clone(), plan.clone(), config.index);
         let steal = host.steal();
-        let offset_ms = clock_start.map(|c| c.offset_ns as f64 / 1e6);
+        let synced = clock_start.is_some();
         tokio::spawn(async move {
             let latest = sink.latest.clone();
             session
@@ -103,7 +113,8 @@ pub async fn run(
                     let mut p = ledger
                         .as_mut()
                         .map(|l| l.progress(index, second, rejected))?;
-                    p.clock_offset_ms = offset_ms;
+                    p.clock_offset_ms =
+                        synced.then(|| brokerbench_core::clock::adopted_offset_ns() as f64 / 1e6);
                     Some(p)
                 })
                 .await
@@ -137,8 +148,13 @@ pub async fn run(
         .map(|w| w[1].saturating_sub(w[0]))
         .collect();
     report.threads = config.threads.max(1);
+    stop_tracking.cancel();
+    let during = match tracking {
+        Some(t) => t.await.unwrap_or_default(),
+        None => Vec::new(),
+    };
     let clock = match clock_start {
-        Some(start) => Some(aggregator.clock_report(start).await),
+        Some(start) => Some(aggregator.clock_report(start, during).await),
         None => None,
     };
     report.host = host.finish(clock, config.node.clone());

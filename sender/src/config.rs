@@ -184,6 +184,8 @@ pub struct SenderConfig {
     /// Estimate this host's clock against the aggregator's when the run
     /// starts (and adopt it) and when it reports: a sender on its own host.
     pub sync_clock: bool,
+    /// How often the clock is estimated again during the run.
+    pub clock_every: Duration,
     /// The node it runs on, for the summary (a pod's `spec.nodeName`).
     pub node: Option<String>,
     /// Extra headers on every request (e.g. `Authorization` for an
@@ -212,6 +214,7 @@ impl SenderConfig {
             faults: SenderFaults::default(),
             kafka: None,
             sync_clock: false,
+            clock_every: brokerbench_core::session::CLOCK_EVERY,
             node: None,
             headers: Vec::new(),
             tls: None,

@@ -83,6 +83,16 @@ pub async fn run(
         true => Some(aggregator.adopt_clock().await?),
         false => None,
     };
+    // The clock followed during the run, every few seconds.
+    let stop_tracking = CancellationToken::new();
+    let tracking = clock_start.map(|start| {
+        let (session, stop, every) = (
+            aggregator.clone(),
+            stop_tracking.clone(),
+            config.clock_every,
+        );
+        tokio::spawn(async move { session.track_clock(start, every, stop).await })
+    });
 
     let shared = Arc::new(SharedLedger::new(SenderLedger::new(&plan, config.index)));
     shared
@@ -129,12 +139,13 @@ pub async fn run(
         );
         let steal = host.steal();
         let latest = config.metrics.clone();
-        let offset_ms = clock_start.map(|c| c.offset_ns as f64 / 1e6);
+        let synced = clock_start.is_some();
         tokio::spawn(async move {
             session
                 .report_progress(&plan, steal, latest.as_deref(), |second| {
                     let mut p = shared.ledger.lock().unwrap().progress(index, second);
-                    p.clock_offset_ms = offset_ms;
+                    p.clock_offset_ms =
+                        synced.then(|| brokerbench_core::clock::adopted_offset_ns() as f64 / 1e6);
                     Some(p)
                 })
                 .await
@@ -171,8 +182,13 @@ pub async fn run(
         SenderLedger::new(&plan, config.index),
     );
     let mut report = ledger.into_report(config.index, cpu.total_ns(), !completed);
+    stop_tracking.cancel();
+    let during = match tracking {
+        Some(t) => t.await.unwrap_or_default(),
+        None => Vec::new(),
+    };
     let clock = match clock_start {
-        Some(start) => Some(aggregator.clock_report(start).await),
+        Some(start) => Some(aggregator.clock_report(start, during).await),
         None => None,
     };
     report.host = host.finish(clock, config.node.clone());

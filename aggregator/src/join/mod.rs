@@ -110,7 +110,15 @@ pub fn join(
         sut: None,
         interrupted: ending.interrupted,
         missing_reports: ending.missing_reports.clone(),
-        clocks: role_clocks(senders, receivers),
+        clocks: role_clocks(plan, senders, receivers),
+        clock_uncertain_seconds: series
+            .iter()
+            .filter(|r| {
+                let p50 = r.latency(LatencyKind::E2e).map(|p| p.p50);
+                matches!((r.clock_uncertainty_ms, p50), (Some(u), Some(p)) if u > CLOCK_UNCERTAINTY_NOTABLE * p)
+            })
+            .map(|r| r.second)
+            .collect(),
         nodes: role_nodes(senders, receivers),
         per_sender: per_sender(senders, &lost),
         totals,
@@ -235,21 +243,73 @@ fn rows(plan: &RunPlan, senders: &[SenderReport], receivers: &[ReceiverReport]) 
             row.host_steal = Some(row.host_steal.unwrap_or(0.0).max(f64::from(share)));
         }
     }
+    clock_columns(plan, senders, receivers, &mut series);
     series
+}
+
+/// Each second's clock figures: the estimate in force for each role by the
+/// end of the second (the start's, or the latest taken during the run).
+fn clock_columns(
+    plan: &RunPlan,
+    senders: &[SenderReport],
+    receivers: &[ReceiverReport],
+    series: &mut [SecondRow],
+) {
+    let in_force = |c: &brokerbench_core::wire::ClockReport, end_ns: u64| {
+        c.during
+            .iter()
+            .rev()
+            .find(|p| p.at_unix_ns <= end_ns)
+            .map_or((c.start.offset_ns, c.start.uncertainty_ns), |p| {
+                (p.offset_ns, p.uncertainty_ns)
+            })
+    };
+    let ms = |ns: f64| ns / 1e6;
+    for row in series.iter_mut() {
+        let end_ns = plan.t0() + (row.second + 1) * 1_000_000_000;
+        let (mut worst_offset, mut sender_u, mut receiver_u) =
+            (None::<i64>, None::<u64>, None::<u64>);
+        let clocks = senders
+            .iter()
+            .map(|r| (true, &r.host.clock))
+            .chain(receivers.iter().map(|r| (false, &r.host.clock)));
+        for (is_sender, clock) in clocks {
+            let Some(c) = clock else { continue };
+            let (offset, u) = in_force(c, end_ns);
+            if worst_offset.is_none_or(|w| offset.unsigned_abs() > w.unsigned_abs()) {
+                worst_offset = Some(offset);
+            }
+            let slot = if is_sender {
+                &mut sender_u
+            } else {
+                &mut receiver_u
+            };
+            *slot = Some(slot.unwrap_or(0).max(u));
+        }
+        row.clock_offset_ms = worst_offset.map(|o| ms(o as f64));
+        if sender_u.is_some() || receiver_u.is_some() {
+            row.clock_uncertainty_ms =
+                Some(ms((sender_u.unwrap_or(0) + receiver_u.unwrap_or(0)) as f64));
+        }
+    }
 }
 
 /// The clocks the roles estimated against the aggregator's: senders, then
 /// receivers, by index.
-fn role_clocks(senders: &[SenderReport], receivers: &[ReceiverReport]) -> Vec<RoleClock> {
+fn role_clocks(
+    plan: &RunPlan,
+    senders: &[SenderReport],
+    receivers: &[ReceiverReport],
+) -> Vec<RoleClock> {
     let mut clocks: Vec<_> = senders
         .iter()
-        .map(|r| (Role::Sender, r.index, r.host.clock))
+        .map(|r| (Role::Sender, r.index, &r.host.clock))
         .chain(
             receivers
                 .iter()
-                .map(|r| (Role::Receiver, r.index, r.host.clock)),
+                .map(|r| (Role::Receiver, r.index, &r.host.clock)),
         )
-        .filter_map(|(role, i, c)| c.map(|c| (role, i, c)))
+        .filter_map(|(role, i, c)| c.as_ref().map(|c| (role, i, c)))
         .collect();
     clocks.sort_by_key(|&(role, i, _)| (role == Role::Receiver, i));
     let ms = |ns: i64| ns as f64 / 1e6;
@@ -263,6 +323,16 @@ fn role_clocks(senders: &[SenderReport], receivers: &[ReceiverReport]) -> Vec<Ro
             offset_end_ms: c.end.map(|e| ms(e.offset_ns)),
             drift_ms: c.end.map(|e| ms(e.offset_ns - c.start.offset_ns)),
             uncertainty_end_ms: c.end.map(|e| ms(e.uncertainty_ns as i64)),
+            during: c
+                .during
+                .iter()
+                .map(|p| ClockEstimate {
+                    second: (p.at_unix_ns as f64 - plan.t0() as f64) / 1e9,
+                    offset_ms: ms(p.offset_ns),
+                    uncertainty_ms: ms(p.uncertainty_ns as i64),
+                    adopted: p.adopted,
+                })
+                .collect(),
         })
         .collect()
 }

@@ -458,12 +458,30 @@ fn role_clocks_are_listed_and_their_error_weighed() {
     s.host.clock = Some(ClockReport {
         start: sync(5_000_000, 200_000, true),
         end: None,
+        during: Vec::new(),
     });
+    // An estimate 1.5 s into the run, less certain: it rules from second 1.
+    let t0 = plan().t0();
     r.host.clock = Some(ClockReport {
         start: sync(-300_000, 500_000, false),
         end: Some(sync(-500_000, 100_000, false)),
+        during: vec![brokerbench_core::wire::ClockPoint {
+            at_unix_ns: t0 + 1_500_000_000,
+            offset_ns: -9_000_000,
+            uncertainty_ns: 2_000_000,
+            adopted: false,
+        }],
     });
     let mut res = join(&plan(), &[s], &[r], &Ending::complete());
+    let column =
+        |f: fn(&SecondRow) -> Option<f64>| res.series.iter().take(2).map(f).collect::<Vec<_>>();
+    assert_eq!(column(|r| r.clock_uncertainty_ms), [Some(0.7), Some(2.2)]);
+    assert_eq!(column(|r| r.clock_offset_ms), [Some(5.0), Some(-9.0)]);
+    let during = &res.summary.clocks[1].during;
+    assert_eq!(
+        (during.len(), during[0].second, during[0].offset_ms),
+        (1, 1.5, -9.0)
+    );
     let c = &res.summary.clocks;
     assert_eq!(
         c.iter()

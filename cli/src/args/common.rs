@@ -434,18 +434,32 @@ impl FaultOpts {
     }
 }
 
-/// Test-only clock faults of a role on its own (hidden from --help).
+/// How a role on its own follows its clock (and hidden test faults of it).
 #[derive(Debug, Clone, Args)]
-pub struct ClockFaultOpts {
+pub struct ClockOpts {
     /// Test fault: this role's clock reads this many ms off ...
     #[arg(long, hide = true, value_name = "MS", allow_hyphen_values = true)]
     pub fault_clock_shift_ms: Option<f64>,
     /// ... and drifts this many millionths of a second per second further.
     #[arg(long, hide = true, value_name = "PPM", allow_hyphen_values = true)]
     pub fault_clock_drift_ppm: Option<f64>,
+    /// Seconds between the estimates of this role's clock during the run.
+    #[arg(long, default_value_t = 10.0, value_name = "SECONDS")]
+    pub clock_every: f64,
 }
 
-impl ClockFaultOpts {
+impl ClockOpts {
+    /// How often the clock is estimated again during the run.
+    pub(crate) fn every(&self) -> anyhow::Result<std::time::Duration> {
+        if !(self.clock_every >= 0.1 && self.clock_every < 1e6) {
+            bail!(
+                "--clock-every must be at least 0.1 seconds, not {}",
+                self.clock_every
+            );
+        }
+        Ok(std::time::Duration::from_secs_f64(self.clock_every))
+    }
+
     pub(crate) fn fault(&self) -> ClockFault {
         ClockFault {
             shift_ms: self.fault_clock_shift_ms,

@@ -2,7 +2,7 @@
 //! for separate hosts or pods, and their validation into the roles' configs.
 
 use super::common::{
-    check_url, ClockFaultOpts, FaultOpts, KafkaClientOpts, OutputOpts, PlanOpts, ProfileOpts,
+    check_url, ClockOpts, FaultOpts, KafkaClientOpts, OutputOpts, PlanOpts, ProfileOpts,
     PublishOpts, DEFAULT_CONNECTIONS,
 };
 use crate::config::{AggregatorRoleConfig, ReceiverRoleConfig, SenderRoleConfig};
@@ -47,7 +47,7 @@ pub struct SenderOpts {
     #[arg(long, value_name = "ADDR")]
     pub metrics_listen: Option<SocketAddr>,
     #[command(flatten)]
-    pub clock_faults: ClockFaultOpts,
+    pub clock_faults: ClockOpts,
 }
 
 impl SenderOpts {
@@ -87,6 +87,7 @@ impl SenderOpts {
             // On its own host: its clock is estimated against the aggregator's.
             sender: SenderConfig {
                 sync_clock: true,
+                clock_every: self.clock_faults.every()?,
                 node: self.node_name,
                 ..sender
             },
@@ -130,7 +131,7 @@ pub struct ReceiverOpts {
     #[command(flatten)]
     pub faults: FaultOpts,
     #[command(flatten)]
-    pub clock_faults: ClockFaultOpts,
+    pub clock_faults: ClockOpts,
 }
 
 impl ReceiverOpts {
@@ -146,6 +147,7 @@ impl ReceiverOpts {
             receiver: ReceiverConfig {
                 // On its own host: its clock is estimated against the aggregator's.
                 sync_clock: true,
+                clock_every: self.clock_faults.every()?,
                 node: self.node_name,
                 index: self.index,
                 threads: self.threads.max(1) as u32,

@@ -144,6 +144,7 @@ impl RunOpts {
             receiver: ReceiverConfig {
                 index: 0,
                 sync_clock: false,
+                clock_every: brokerbench_core::session::CLOCK_EVERY,
                 node: None,
                 threads: self.receiver_threads.max(1) as u32,
                 advertise_url: None,
