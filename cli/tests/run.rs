@@ -34,7 +34,10 @@ fn every_bad_pace_is_one_line_and_nothing_starts() {
 fn other_bad_flags_are_refused_before_starting() {
     for (args, want) in [
         (vec!["run", "--sut", "kafka"], "unknown SUT \"kafka\""),
-        (vec!["run", "--target", "https://x"], "only http://"),
+        (
+            vec!["run", "--target", "ftp://x"],
+            "only http:// or https://",
+        ),
         (
             vec!["run", "--target", "http://127.0.0.1:9/"],
             "--receiver-listen with a fixed port",
