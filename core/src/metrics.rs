@@ -351,3 +351,60 @@ mod tests {
         );
     }
 }
+
+#[cfg(test)]
+mod dashboard {
+    use super::*;
+    use crate::wire::FailureCounts;
+
+    /// Every series the Grafana dashboard (deploy/grafana-dashboard.json)
+    /// queries is one the roles serve.
+    #[test]
+    fn the_dashboard_queries_only_series_the_roles_serve() {
+        let text = std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../deploy/grafana-dashboard.json"
+        ))
+        .unwrap();
+        let dashboard: serde_json::Value = serde_json::from_str(&text).unwrap();
+        let mut h = Histogram::default();
+        h.record(1_000_000);
+        let mut buckets = LatencyBuckets::default();
+        buckets.add(&h);
+        let served = render(&[
+            Progress {
+                role: Some(Role::Sender),
+                failures: Some(FailureCounts::default()),
+                in_flight: Some(0),
+                latency: Some(buckets.clone()),
+                clock_offset_ms: Some(0.0),
+                host_steal: Some(0.0),
+                ..Progress::default()
+            },
+            Progress {
+                role: Some(Role::Receiver),
+                latency: Some(buckets),
+                ..Progress::default()
+            },
+        ]);
+        let exprs: Vec<&str> = dashboard["panels"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .flat_map(|p| p["targets"].as_array().unwrap())
+            .map(|t| t["expr"].as_str().unwrap())
+            .collect();
+        assert!(exprs.len() >= 10, "{exprs:?}");
+        for expr in exprs {
+            for name in expr
+                .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+                .filter(|w| w.starts_with("brokerbench_"))
+            {
+                assert!(
+                    served.lines().any(|l| l.starts_with(&format!("{name}{{"))),
+                    "{name} (in {expr}) is not served:\n{served}"
+                );
+            }
+        }
+    }
+}
