@@ -38,6 +38,31 @@ pub mod path {
     pub const COUNTERS: &str = "/v1/counters";
 }
 
+/// A role's clock followed during the run (see [`Session::follow_clock`]).
+pub struct ClockFollower {
+    start: Option<ClockSync>,
+    stop: tokio_util::sync::CancellationToken,
+    task: Option<tokio::task::JoinHandle<Vec<crate::wire::ClockPoint>>>,
+}
+
+impl ClockFollower {
+    /// Whether the role estimated its clock (a role on its own).
+    pub fn synced(&self) -> bool {
+        self.start.is_some()
+    }
+
+    /// Stops following; the clock's report (its last estimate taken now),
+    /// or `None` for a role that shares the aggregator's clock.
+    pub async fn report(self, session: &Session) -> Option<ClockReport> {
+        self.stop.cancel();
+        let during = match self.task {
+            Some(t) => t.await.unwrap_or_default(),
+            None => Vec::new(),
+        };
+        Some(session.clock_report(self.start?, during).await)
+    }
+}
+
 /// How often a role on its own estimates its clock again during a run.
 pub const CLOCK_EVERY: Duration = Duration::from_secs(10);
 
@@ -176,6 +201,17 @@ impl Session {
         let sync = self.clock_offset(CLOCK_ROUNDS).await?;
         crate::clock::adopt(sync);
         Ok(sync)
+    }
+
+    /// Follows the clock adopted at `start` (if any) during the run: a task
+    /// estimating it again every `every` ([`Session::track_clock`]).
+    pub fn follow_clock(&self, start: Option<ClockSync>, every: Duration) -> ClockFollower {
+        let stop = tokio_util::sync::CancellationToken::new();
+        let task = start.map(|start| {
+            let (session, stop) = (self.clone(), stop.clone());
+            tokio::spawn(async move { session.track_clock(start, every, stop).await })
+        });
+        ClockFollower { start, stop, task }
     }
 
     /// Estimates the clock again every `every` until `stop`, adopting

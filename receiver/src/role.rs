@@ -85,15 +85,7 @@ pub async fn run(
         false => None,
     };
     // The clock followed during the run, every few seconds.
-    let stop_tracking = CancellationToken::new();
-    let tracking = clock_start.map(|start| {
-        let (session, stop, every) = (
-            aggregator.clone(),
-            stop_tracking.clone(),
-            config.clock_every,
-        );
-        tokio::spawn(async move { session.track_clock(start, every, stop).await })
-    });
+    let clock = aggregator.follow_clock(clock_start, config.clock_every);
     sink.start(DeliveryLedger::new(&plan), plan.t0());
 
     let samples = Arc::new(std::sync::Mutex::new(Vec::new()));
@@ -103,7 +95,7 @@ pub async fn run(
         let (session, sink, plan, index) =
             (aggregator.clone(), sink.clone(), plan.clone(), config.index);
         let steal = host.steal();
-        let synced = clock_start.is_some();
+        let synced = clock.synced();
         tokio::spawn(async move {
             let latest = sink.latest.clone();
             session
@@ -148,15 +140,7 @@ pub async fn run(
         .map(|w| w[1].saturating_sub(w[0]))
         .collect();
     report.threads = config.threads.max(1);
-    stop_tracking.cancel();
-    let during = match tracking {
-        Some(t) => t.await.unwrap_or_default(),
-        None => Vec::new(),
-    };
-    let clock = match clock_start {
-        Some(start) => Some(aggregator.clock_report(start, during).await),
-        None => None,
-    };
+    let clock = clock.report(&aggregator).await;
     report.host = host.finish(clock, config.node.clone());
     aggregator.report_receiver(&report).await?;
     Ok(report)

@@ -84,15 +84,7 @@ pub async fn run(
         false => None,
     };
     // The clock followed during the run, every few seconds.
-    let stop_tracking = CancellationToken::new();
-    let tracking = clock_start.map(|start| {
-        let (session, stop, every) = (
-            aggregator.clone(),
-            stop_tracking.clone(),
-            config.clock_every,
-        );
-        tokio::spawn(async move { session.track_clock(start, every, stop).await })
-    });
+    let clock = aggregator.follow_clock(clock_start, config.clock_every);
 
     let shared = Arc::new(SharedLedger::new(SenderLedger::new(&plan, config.index)));
     shared
@@ -139,7 +131,7 @@ pub async fn run(
         );
         let steal = host.steal();
         let latest = config.metrics.clone();
-        let synced = clock_start.is_some();
+        let synced = clock.synced();
         tokio::spawn(async move {
             session
                 .report_progress(&plan, steal, latest.as_deref(), |second| {
@@ -182,15 +174,7 @@ pub async fn run(
         SenderLedger::new(&plan, config.index),
     );
     let mut report = ledger.into_report(config.index, cpu.total_ns(), !completed);
-    stop_tracking.cancel();
-    let during = match tracking {
-        Some(t) => t.await.unwrap_or_default(),
-        None => Vec::new(),
-    };
-    let clock = match clock_start {
-        Some(start) => Some(aggregator.clock_report(start, during).await),
-        None => None,
-    };
+    let clock = clock.report(&aggregator).await;
     report.host = host.finish(clock, config.node.clone());
     aggregator.report_sender(&report).await?;
     Ok(report)
