@@ -58,6 +58,22 @@ fn renders() -> Vec<(String, String, Vec<Value>)> {
     ];
     let (text, docs) = render(&own);
     out.push(("own broker".into(), text, docs));
+    let secured = [
+        "--scenario",
+        "source-kafka",
+        "--sut-impl",
+        "brokerbench",
+        "--senders",
+        "2",
+        "--receivers",
+        "2",
+        "--token-secret",
+        "bench-token",
+        "--kafka-secret",
+        "kafka-client",
+    ];
+    let (text, docs) = render(&secured);
+    out.push(("source-kafka secured".into(), text, docs));
     out
 }
 
@@ -539,5 +555,57 @@ fn bad_render_input_is_one_clear_line() {
         assert!(!o.status.success(), "{args:?} was accepted");
         assert!(err.contains(says), "{args:?}: {err}");
         assert!(o.stdout.is_empty(), "nothing to apply on bad input");
+    }
+}
+
+#[test]
+fn secrets_give_the_senders_a_token_and_the_kafka_clients_their_settings() {
+    let (_, docs) = render(&[
+        "--scenario",
+        "source-kafka",
+        "--sut-impl",
+        "brokerbench",
+        "--token-secret",
+        "bench-token",
+        "--kafka-secret",
+        "kafka-client",
+    ]);
+    let sender = named(&docs, "Job", "brokerbench-sender").unwrap();
+    let env = environment(&docs, sender, 0, "n");
+    assert_eq!(
+        env["BROKERBENCH_HEADER"],
+        "Authorization: @/etc/brokerbench/token/token"
+    );
+    assert_eq!(
+        env["BROKERBENCH_KAFKA_CONFIG_FILE"],
+        "/etc/brokerbench/kafka/client.properties"
+    );
+    let secrets: Vec<(&str, &str)> = mounts(sender)
+        .iter()
+        .filter_map(|(p, v)| v["secret"]["secretName"].as_str().map(|s| (*p, s)))
+        .collect();
+    assert_eq!(
+        secrets,
+        [
+            ("/etc/brokerbench/token", "bench-token"),
+            ("/etc/brokerbench/kafka", "kafka-client")
+        ]
+    );
+    let sut = named(&docs, "Deployment", "brokerbench-sut").unwrap();
+    assert_eq!(
+        environment(&docs, sut, 0, "n")["BROKERBENCH_KAFKA_CONFIG_FILE"],
+        "/etc/brokerbench/kafka/client.properties"
+    );
+    // The flags the variables stand for are the roles' own.
+    for (role, flag) in [
+        ("sender", "--header"),
+        ("sender", "--kafka-config-file"),
+        ("sut", "--kafka-config-file"),
+    ] {
+        let o = brokerbench(&[role, "--help"], std::path::Path::new("."));
+        assert!(
+            String::from_utf8_lossy(&o.stdout).contains(flag),
+            "{role} {flag}"
+        );
     }
 }

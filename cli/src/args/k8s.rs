@@ -113,6 +113,16 @@ pub struct RenderOpts {
     /// is 3 when one is missed.
     #[arg(long, value_name = "SPEC")]
     pub slo: Option<String>,
+    /// A Secret (in the run's namespace) whose key `token` the senders
+    /// send as their `Authorization` header (e.g. `Bearer ...` for an
+    /// OIDC-protected Knative ingress).
+    #[arg(long, value_name = "SECRET")]
+    pub token_secret: Option<String>,
+    /// A Secret whose key `client.properties` holds librdkafka settings
+    /// (SASL, TLS) for the Kafka clients: the senders of source-kafka and
+    /// the suite's own Kafka SUTs.
+    #[arg(long, value_name = "SECRET")]
+    pub kafka_secret: Option<String>,
     /// How long the aggregator keeps the results for `k8s collect` after
     /// the run (it exits once they are collected).
     #[arg(long, default_value = "1h", value_name = "DURATION")]
@@ -166,6 +176,14 @@ impl RenderOpts {
         let spec = sut.spec();
         check_label("namespace", &self.namespace)?;
         check_label("kafka-namespace", &self.kafka_namespace)?;
+        for (flag, s) in [
+            ("token-secret", &self.token_secret),
+            ("kafka-secret", &self.kafka_secret),
+        ] {
+            if let Some(s) = s {
+                check_label(flag, s)?;
+            }
+        }
         if self.senders == 0 || self.receivers == 0 {
             bail!("--senders and --receivers must be at least 1");
         }
@@ -234,6 +252,8 @@ impl RenderOpts {
             spread: self.spread,
             avoid_nodes: self.avoid_node,
             slo: self.slo,
+            token_secret: self.token_secret,
+            kafka_secret: self.kafka_secret,
             keep_results: self.keep_results,
             part: self.part,
         })

@@ -25,6 +25,8 @@ pub const SENDER_METRICS_PORT: u16 = 9090;
 /// Where a role reads its mounted files.
 const PACE_DIR: &str = "/etc/brokerbench/pace";
 const SUT_DIR: &str = "/etc/brokerbench/sut";
+const TOKEN_DIR: &str = "/etc/brokerbench/token";
+const KAFKA_DIR: &str = "/etc/brokerbench/kafka";
 /// Where the aggregator writes its results (an emptyDir).
 pub const RESULTS_DIR: &str = "/results";
 /// The label every rendered object carries (what `k8s delete` selects).
@@ -112,6 +114,12 @@ pub struct RenderConfig {
     /// Nodes the suite's roles stay off (the SUT's data-plane nodes).
     pub avoid_nodes: Vec<String>,
     pub slo: Option<String>,
+    /// A Secret whose key `token` the senders send as `Authorization`
+    /// (an OIDC-protected ingress).
+    pub token_secret: Option<String>,
+    /// A Secret whose key `client.properties` holds librdkafka settings
+    /// for the Kafka clients (senders of source-kafka, the suite's Kafka SUTs).
+    pub kafka_secret: Option<String>,
     /// How long the aggregator keeps the results for `k8s collect`.
     pub keep_results: String,
     pub part: Part,
@@ -630,7 +638,23 @@ fn senders(c: &RenderConfig) -> Vec<Value> {
     if spec.sleeping_pacer {
         pairs.push(("pacer", "sleep".into()));
     }
-    let ctr = container(
+    let mut volumes = Vec::new();
+    if let Some(secret) = &c.token_secret {
+        pairs.push(("header", format!("Authorization: @{TOKEN_DIR}/token")));
+        volumes.push(secret_volume("token", secret));
+    }
+    let kafka = c
+        .kafka_secret
+        .as_ref()
+        .filter(|_| !spec.ingress && c.target.is_none());
+    if let Some(secret) = kafka {
+        pairs.push((
+            "kafka-config-file",
+            format!("{KAFKA_DIR}/client.properties"),
+        ));
+        volumes.push(secret_volume("kafka", secret));
+    }
+    let mut ctr = container(
         c,
         "sender",
         &["sender"],
@@ -639,6 +663,12 @@ fn senders(c: &RenderConfig) -> Vec<Value> {
         &c.sender,
         &[("metrics", SENDER_METRICS_PORT)],
     );
+    if c.token_secret.is_some() {
+        mount(&mut ctr, "token", TOKEN_DIR);
+    }
+    if kafka.is_some() {
+        mount(&mut ctr, "kafka", KAFKA_DIR);
+    }
     vec![
         config_map(c, &name, "sender", settings(&pairs)),
         job(
@@ -646,9 +676,13 @@ fn senders(c: &RenderConfig) -> Vec<Value> {
             &name,
             "sender",
             c.senders,
-            pod(c, "sender", ctr, Vec::new()),
+            pod(c, "sender", ctr, volumes),
         ),
     ]
+}
+
+fn secret_volume(name: &str, secret: &str) -> Value {
+    json!({ "name": name, "secret": { "secretName": secret } })
 }
 
 /// The scenario's routes: subscription or trigger `k` to the receiver's
@@ -837,6 +871,13 @@ fn suite_sut(c: &RenderConfig) -> Vec<Value> {
         pairs.push(("replication", c.kafka.replication.to_string()));
         pairs.push(("topic", c.topic()));
     }
+    let kafka = c.kafka_secret.as_ref().filter(|_| c.scenario.on_kafka());
+    if kafka.is_some() {
+        pairs.push((
+            "kafka-config-file",
+            format!("{KAFKA_DIR}/client.properties"),
+        ));
+    }
     let scenario = c.scenario.to_string();
     let mut ctr = container(
         c,
@@ -851,7 +892,12 @@ fn suite_sut(c: &RenderConfig) -> Vec<Value> {
         json!({ "httpGet": { "path": "/readyz", "port": SUT_PORT }, "periodSeconds": 2 });
     mount(&mut ctr, "routes", SUT_DIR);
     let routes_name = format!("{NAME}-sut-routes");
-    let template = pod(c, "sut", ctr, vec![config_volume("routes", &routes_name)]);
+    let mut volumes = vec![config_volume("routes", &routes_name)];
+    if let Some(secret) = kafka {
+        mount(&mut ctr, "kafka", KAFKA_DIR);
+        volumes.push(secret_volume("kafka", secret));
+    }
+    let template = pod(c, "sut", ctr, volumes);
     vec![
         config_map(c, &name, "sut", settings(&pairs)),
         config_map(c, &routes_name, "sut", routes_cm),
