@@ -206,17 +206,27 @@ async fn a_capped_pool_shows_connection_wait_and_blames_no_generator() {
         (s.totals.accepted, s.totals.lost, s.connections.opened),
         (3000, 0, 0)
     );
-    assert!(p(&f, LatencyKind::Publish).p99 >= 500.0);
+    let publish = p(&f, LatencyKind::Publish).p99;
+    assert!(publish >= 500.0);
+    // Most of it is before sending: the raw figure (from the actual send)
+    // is a fraction of it (a loaded machine slows the burst after the
+    // stall, so the bound is relative).
+    let raw = p(&f, LatencyKind::PublishRaw).p99;
     assert!(
-        p(&f, LatencyKind::PublishRaw).p99 < 100.0,
-        "the wait is before sending"
+        raw * 3.0 < publish,
+        "the wait is before sending: raw {raw}, publish {publish}"
     );
     let wait = p(&f, LatencyKind::ConnectionWait);
     assert!(wait.p99 >= 500.0, "{wait:?}");
     let lag = p(&f, LatencyKind::ScheduleLag);
     assert!(lag.p99 >= 500.0, "schedule lag is the sum: {lag:?}");
+    // The pacer kept time, next to the wait (on a machine shared with
+    // other tests its lag is milliseconds, the wait seconds).
     let pacer = p(&f, LatencyKind::PacerLag);
-    assert!(pacer.p99 < 50.0, "the pacer was on time: {pacer:?}");
+    assert!(
+        pacer.p99 * 5.0 < wait.p99,
+        "the pacer was on time: {pacer:?}"
+    );
     for st in &s.steps {
         let lagging = st.latency_ms.get(LatencyKind::PacerLag).unwrap().p99_99 > 1.0;
         assert_eq!(
