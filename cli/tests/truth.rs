@@ -125,7 +125,9 @@ async fn a_slow_sut_gets_the_connections_its_answer_time_needs() {
     assert_accounting(&f, Some(3000));
     assert_eq!((s.totals.accepted, s.totals.lost), (3000, 0));
     let c = &s.connections;
-    assert!((100..=400).contains(&c.peak), "{c:?}");
+    // What the rate needs, not the 1,024 allowed: 100 on a quiet machine;
+    // a machine shared with another test answers slower and needs more.
+    assert!((100..=800).contains(&c.peak), "{c:?}");
     let p = |kind| s.latency_ms.get(kind).unwrap();
     let publish = p(LatencyKind::Publish);
     assert!(publish.p50 >= 100.0 && publish.p99 < 250.0, "{publish:?}");
