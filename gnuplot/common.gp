@@ -20,3 +20,12 @@ do for [s in starts] { set arrow from s, graph 0 to s, graph 1 nohead dashtype 3
 bp = system(sprintf("awk -F'\t' 'NR>1 && $NF==0 {print $4; exit}' '%s'", steps))
 if (bp ne "") { set arrow from bp, graph 0 to bp, graph 1 nohead linewidth 2 linecolor rgb "red"; \
   set label "breaking point" at bp, graph 0.97 offset 0.5,0 textcolor rgb "red" }
+# How many rows of series.tsv have a number (not NaN) in a column; 0 when
+# the column is missing (results written before it existed).
+numbers(col) = int(system(sprintf("awk -F'\t' 'NR==1{for(i=1;i<=NF;i++) if($i==\"%s\") c=i; next} c && $c!=\"NaN\" && $c!=\"\" {n++} END{print n+0}' '%s'", col, series)))
+# Seconds with a fault on (--fault): a shaded band over each, drawn by
+# ending a script's plot command with @band (last, so the curves keep
+# their colours).
+faulted = int(system(sprintf("awk -F'\t' 'NR==1{for(i=1;i<=NF;i++) if($i==\"faults_on\") c=i; next} c && $c>0 {n++} END{print n+0}' '%s'", series)))
+set boxwidth 1 absolute
+band = faulted > 0 ? ', series using (column("second")+0.5):(column("faults_on") > 0 ? 1e15 : 1/0) axes x1y2 with boxes fillstyle transparent solid 0.18 noborder linecolor rgb "orange" title "fault on", ' : ''

@@ -8,6 +8,7 @@
 //! - [`analysis`]: which steps held; the breaking point.
 //! - [`columns`]: the one table of per-step columns (steps.tsv, the table, report.md).
 //! - [`compare`]: runs side by side, deltas and spread.
+//! - [`faults`]: what each fault of the plan did (lost, failed, recovery).
 //! - [`join`]: sender and receiver ledgers -> the results model.
 //! - [`model`]: the results model (`summary.json` is its serialisation).
 //! - [`output`]: the results folder: summary.json, series.tsv, steps.tsv, lost.tsv.
@@ -20,6 +21,7 @@
 pub mod analysis;
 pub mod columns;
 pub mod compare;
+pub mod faults;
 pub mod join;
 pub mod model;
 pub mod output;

@@ -79,6 +79,9 @@ pub struct Summary {
     /// The first step that did not hold; `None` when every step held.
     #[serde(default)]
     pub breaking_point: Option<BreakingPoint>,
+    /// What each fault of the plan (`faults`) did, in the plan's order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub fault_effects: Vec<crate::faults::FaultEffect>,
     pub steps: Vec<StepSummary>,
 }
 
@@ -368,6 +371,8 @@ pub struct SecondRow {
     /// How far e2e may be off this second from the clocks: the worst
     /// sender's uncertainty plus the worst receiver's, ms.
     pub clock_uncertainty_ms: Option<f64>,
+    /// Faults of the plan on during this second.
+    pub faults: u32,
 }
 
 impl SecondRow {

@@ -86,6 +86,7 @@ pub fn series_columns() -> Vec<Column<SecondRow>> {
     c.push(column("clock_uncertainty_ms", |r: &SecondRow| {
         num(r.clock_uncertainty_ms)
     }));
+    c.push(column("faults_on", |r: &SecondRow| r.faults.to_string()));
     c
 }
 
@@ -114,19 +115,48 @@ pub fn results_dir(out: &Path, scenario: &str) -> io::Result<PathBuf> {
     Ok(dir)
 }
 
-/// Writes every results file into `dir`.
+/// Writes every results file into `dir`. Each file is written under a
+/// temporary name and renamed into place, so a crash mid-write leaves the
+/// old file or the new one, never a torn one.
 pub fn write(dir: &Path, r: &Results) -> io::Result<()> {
     let json = serde_json::to_string_pretty(&r.summary).map_err(io::Error::other)?;
-    std::fs::write(dir.join("summary.json"), json + "\n")?;
-    std::fs::write(dir.join("series.tsv"), series_tsv(&r.series))?;
-    std::fs::write(dir.join("steps.tsv"), steps_tsv(&r.summary.steps))?;
-    std::fs::write(dir.join("lost.tsv"), lost_tsv(&r.lost))?;
     let table = crate::table::render(&r.summary, &dir.display().to_string());
-    std::fs::write(
-        dir.join("report.md"),
-        crate::report::render(&r.summary, &table),
-    )?;
+    let files = [
+        ("summary.json", json + "\n"),
+        ("series.tsv", series_tsv(&r.series)),
+        ("steps.tsv", steps_tsv(&r.summary.steps)),
+        ("lost.tsv", lost_tsv(&r.lost)),
+        ("report.md", crate::report::render(&r.summary, &table)),
+    ];
+    for (name, text) in files {
+        write_atomic(&dir.join(name), text.as_bytes())?;
+    }
     Ok(())
+}
+
+/// Writes `bytes` to `path` through a temporary file beside it and a
+/// rename (atomic on one file system).
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy())
+        .unwrap_or_default();
+    let tmp = path.with_file_name(format!(".{name}.{}.tmp", std::process::id()));
+    let written = std::fs::write(&tmp, bytes).and_then(|()| std::fs::rename(&tmp, path));
+    if written.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    written
+}
+
+/// Makes sure results can be written under `out` before a run starts:
+/// creates the folder and a file in it (then removes the file). The error
+/// names the folder and the cause once.
+pub fn check_writable(out: &Path) -> io::Result<()> {
+    std::fs::create_dir_all(out)?;
+    let probe = out.join(format!(".brokerbench-probe-{}", std::process::id()));
+    std::fs::write(&probe, b"")?;
+    std::fs::remove_file(&probe)
 }
 
 fn num(v: Option<f64>) -> String {

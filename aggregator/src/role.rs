@@ -6,6 +6,7 @@ use crate::output;
 use crate::server::Hub;
 use brokerbench_core::client::JsonClient;
 use brokerbench_core::clock::{instant_at, unix_now_ns};
+use brokerbench_core::fault::FaultKind;
 use brokerbench_core::plan::RunPlan;
 use brokerbench_core::wire::Phase;
 use brokerbench_core::wire::SutCounters;
@@ -40,7 +41,7 @@ pub enum AggregatorError {
     },
     #[error("no report from {0} within {1:?} of the schedule's end")]
     MissingReports(&'static str, Duration),
-    #[error("writing results to {path}: {source}")]
+    #[error("cannot write results to {path}")]
     Write {
         path: String,
         #[source]
@@ -125,7 +126,7 @@ impl Serving {
             self.hub.set_status(|s| {
                 s.phase = Phase::Failed;
                 s.exit_code = Some(1);
-                s.error = Some(e.to_string());
+                s.error = Some(with_causes(e));
             });
         }
         result
@@ -174,6 +175,12 @@ async fn conduct(
     shutdown: &CancellationToken,
 ) -> Result<Finished, AggregatorError> {
     let plan = &config.plan;
+    // Before any role is waited for: a run whose results cannot be
+    // written is not started.
+    output::check_writable(&config.out).map_err(|source| AggregatorError::Write {
+        path: config.out.display().to_string(),
+        source,
+    })?;
     let stop_progress = CancellationToken::new();
     let _stop_progress = stop_progress.clone().drop_guard();
     // From the first second: who is ready, who is still connecting.
@@ -318,7 +325,13 @@ async fn conduct(
     };
     let mut results = join(&plan, &said.sender_reports, &said.receiver_reports, &ending);
     if let (Some(client), Some(before)) = (&sut, sut_before) {
-        results.summary.sut = sut_counters(client).await.map(|after| after.since(&before));
+        // A SUT killed and started again (`--fault sut-kill`) counts from
+        // zero since: its counters then cover its last life.
+        let restarted = plan.faults.iter().any(|f| f.kind == FaultKind::SutKill);
+        results.summary.sut = sut_counters(client).await.map(|after| match restarted {
+            true => after,
+            false => after.since(&before),
+        });
     }
     let write_err = |source, path: &std::path::Path| AggregatorError::Write {
         path: path.display().to_string(),
@@ -339,6 +352,17 @@ async fn sut_counters(client: &JsonClient) -> Option<SutCounters> {
         )
         .await
         .ok()
+}
+
+/// An error and its causes, one after the other (`a: b: c`).
+fn with_causes(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        text += &format!(": {c}");
+        cause = c.source();
+    }
+    text
 }
 
 /// Waits until `done` holds, at most until `deadline`; after `shutdown`,

@@ -10,7 +10,7 @@ use brokerbench_core::wire::{
 };
 use bytes::Bytes;
 use http::{Method, Request, Response, StatusCode};
-use http_body_util::{BodyExt, Full};
+use http_body_util::Full;
 use hyper::body::Incoming;
 use serde::{de::DeserializeOwned, Serialize};
 use std::sync::{Arc, Mutex};
@@ -38,6 +38,10 @@ impl Roles {
         }
     }
 }
+
+/// The largest request the aggregator takes: a role's report of a long run
+/// (its per-second windows) stays far below it.
+const MAX_BODY: usize = 1 << 30;
 
 /// The run's shared state: the plan, what roles said, and two signals.
 pub struct Hub {
@@ -98,9 +102,9 @@ impl Hub {
 
     async fn answer(&self, req: Request<Incoming>) -> Response<Full<Bytes>> {
         let (method, path) = (req.method().clone(), req.uri().path().to_string());
-        let body = match req.into_body().collect().await {
-            Ok(b) => b.to_bytes(),
-            Err(_) => return text(StatusCode::BAD_REQUEST, "unreadable body"),
+        let body = match brokerbench_core::serve::read_body(req, MAX_BODY).await {
+            Ok((_, b)) => b,
+            Err(e) => return brokerbench_core::serve::refuse_body(e),
         };
         self.count(&path, body.len());
         let (run_id, senders, receivers) = {

@@ -35,6 +35,9 @@ enum Metric {
     Latency(LatencyKind, &'static str),
     /// A count from the totals.
     Count(String),
+    /// The longest recovery of the run's faults, s (infinite when one
+    /// never recovered).
+    Recovery,
 }
 
 /// One clause: metric, comparison, bound.
@@ -70,7 +73,9 @@ impl Slo {
     /// a latency (`publish`, `publish_raw`, `pacer_lag`, `conn_wait`, `lag`,
     /// `e2e`, `e2e_raw`) and `.p50|.p90|.p99|.p99.9|.p99.99|.max`
     /// (units `us`, `ms` (default), `s`), or a count: `lost`, `failed`,
-    /// `duplicates`, `unexpected`, `rejected`. Operators: `<`, `<=`, `=`, `>=`, `>`.
+    /// `duplicates`, `unexpected`, `rejected`, or `recovery` (the longest
+    /// time a fault of `--fault` took to recover from, s; a run without
+    /// faults has none, which misses it). Operators: `<`, `<=`, `=`, `>=`, `>`.
     pub fn parse(spec: &str) -> Result<Slo, SloError> {
         let clauses: Vec<&str> = spec
             .split(',')
@@ -105,7 +110,7 @@ impl Slo {
                 });
                 let left_out = match c.metric {
                     Metric::Latency(kind, _) => left_out(kind, s),
-                    Metric::Count(_) => None,
+                    Metric::Count(_) | Metric::Recovery => None,
                 };
                 Verdict {
                     clause: c.text.clone(),
@@ -166,6 +171,8 @@ fn parse_clause(text: &str) -> Result<Clause, SloError> {
     let (name, value) = (text[..at].trim(), text[at + len..].trim());
     let metric = if COUNTS.contains(&name) {
         Metric::Count(name.to_string())
+    } else if name == "recovery" {
+        Metric::Recovery
     } else {
         let (which, pct) = name.split_once('.').ok_or_else(|| err("unknown metric"))?;
         let kind = LatencyKind::parse(which);
@@ -173,7 +180,7 @@ fn parse_clause(text: &str) -> Result<Clause, SloError> {
         let (Some(kind), Some(pct)) = (kind, pct) else {
             let kinds: Vec<&str> = LatencyKind::ALL.iter().map(|k| k.short()).collect();
             return Err(err(&format!(
-                "unknown metric {name:?}: use {{{}}}.{{{}}} or {}",
+                "unknown metric {name:?}: use {{{}}}.{{{}}}, recovery, or {}",
                 kinds.join(","),
                 PERCENTILES.join(","),
                 COUNTS.join(", ")
@@ -185,6 +192,8 @@ fn parse_clause(text: &str) -> Result<Clause, SloError> {
         (Metric::Latency(..), v) if v.ends_with("ms") => (&v[..v.len() - 2], 1.0),
         (Metric::Latency(..), v) if v.ends_with("us") => (&v[..v.len() - 2], 1e-3),
         (Metric::Latency(..), v) if v.ends_with('s') => (&v[..v.len() - 1], 1e3),
+        (Metric::Recovery, v) if v.ends_with("ms") => (&v[..v.len() - 2], 1e-3),
+        (Metric::Recovery, v) if v.ends_with('s') => (&v[..v.len() - 1], 1.0),
         (_, v) => (v, 1.0),
     };
     let bound: f64 = number
@@ -211,6 +220,11 @@ fn value(metric: &Metric, s: &Summary) -> Option<f64> {
                 _ => t.rejected,
             } as f64)
         }
+        Metric::Recovery => s
+            .fault_effects
+            .iter()
+            .map(|e| e.recovery_s.unwrap_or(f64::INFINITY))
+            .reduce(f64::max),
         Metric::Latency(kind, pct) => {
             let p = s.latency_ms.get(*kind)?;
             Some(match *pct {

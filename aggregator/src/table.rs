@@ -166,6 +166,35 @@ pub fn unjudged(s: &Summary) -> String {
     format!("step(s) {} not judged: {why}", steps.join(", "))
 }
 
+/// One line per fault: when, what it cost, how long the run took to
+/// recover (see [`crate::faults`]).
+fn fault_lines(out: &mut String, s: &Summary) {
+    for e in &s.fault_effects {
+        let recovery = match e.recovery_s {
+            Some(r) => format!("back to normal {r:.1} s after it ended"),
+            None => "not back to normal within the run".to_string(),
+        };
+        let level = match (e.baseline_delivery, e.baseline_e2e_p99_ms) {
+            (Some(d), Some(p)) => {
+                format!(" (normal: {:.1}% delivered, e2e P99 {p:.2} ms)", d * 100.0)
+            }
+            _ => " (no fault-free second before it: normal is any delivery)".to_string(),
+        };
+        let error = match &e.error {
+            Some(why) => format!("; NOT APPLIED: {why}"),
+            None => String::new(),
+        };
+        let _ = writeln!(
+            out,
+            "fault {}: {} lost, {} failed, {} duplicates from just before it until recovery; {recovery}{level}{error}",
+            e.spec, e.lost, e.failed, e.duplicates
+        );
+    }
+}
+
+/// DAMON CPU time per second of run from which the table notes it.
+pub const DAMON_NOTABLE_MS_PER_S: f64 = 1.0;
+
 /// The table: one row per step and one for the whole run, then notes.
 pub fn render(s: &Summary, dir: &str) -> String {
     let mut out = String::new();
@@ -204,6 +233,7 @@ pub fn render(s: &Summary, dir: &str) -> String {
             s.missing_reports.join(", ")
         );
     }
+    fault_lines(&mut out, s);
     sender_notes(&mut out, s);
     node_notes(&mut out, s);
     clock_notes(&mut out, s);
@@ -258,10 +288,20 @@ pub fn render(s: &Summary, dir: &str) -> String {
     }
     if let Some(c) = &s.sut {
         let per = (c.accepted > 0).then(|| c.cpu_ns as f64 / 1e3 / c.accepted as f64);
+        let restarted = s
+            .plan
+            .faults
+            .iter()
+            .any(|f| f.kind == brokerbench_core::fault::FaultKind::SutKill);
         let _ = writeln!(
             out,
-            "SUT: accepted {}, delivered {} of {} owed, retried {}, dead-lettered {}, dropped {}, \
+            "SUT{}: accepted {}, delivered {} of {} owed, retried {}, dead-lettered {}, dropped {}, \
              rejected {}, 503 {}, replies {}; CPU {} µs per event",
+            if restarted {
+                " (since it was started again: a killed SUT's counters start from zero)"
+            } else {
+                ""
+            },
             c.accepted,
             c.delivered,
             c.routed,
@@ -271,7 +311,7 @@ pub fn render(s: &Summary, dir: &str) -> String {
             c.rejected,
             c.backpressured,
             c.replies,
-            us(per)
+            us(per),
         );
     }
     if s.generator_limited {
@@ -303,7 +343,13 @@ pub fn render(s: &Summary, dir: &str) -> String {
             steal * 100.0
         );
     }
-    if let Some(ms) = s.host_damon_cpu_ms {
+    // Only when it mattered: a monitor that woke for at least a millisecond
+    // a second on average (below that it rarely held a vCPU at all).
+    let run_s = s.plan.schedule.total_seconds().max(1) as f64;
+    if let Some(ms) = s
+        .host_damon_cpu_ms
+        .filter(|ms| *ms >= run_s * DAMON_NOTABLE_MS_PER_S)
+    {
         let _ = writeln!(
             out,
             "note: the kernel's DAMON memory monitor (kdamond) was on and used {ms:.0} ms of CPU during the run: \

@@ -15,6 +15,7 @@
 
 pub mod args;
 pub mod config;
+pub mod faults;
 pub mod k8s;
 pub mod local;
 pub mod profiling;
@@ -41,12 +42,18 @@ pub async fn execute(
         Command::Sut(o) => o.profiling.profile_listen,
         _ => None,
     };
+    // A run's SUT process (`--fault sut-kill`) has the run's command line,
+    // and its profiling port.
+    let profiling = profiling.filter(|_| std::env::var_os(faults::SUT_CHILD_ENV).is_none());
     if let Some(addr) = profiling {
         let bound = serve_profiles(addr, shutdown.clone()).await?;
         eprintln!("pprof endpoints on http://{bound}/debug/pprof/");
     }
     match opts.command {
-        Command::Run(o) => local::run(o.into_config()?, shutdown).await,
+        Command::Run(o) => match faults::ChildSpec::from_env() {
+            Some(spec) => local::sut_child(o.into_config()?, spec?, shutdown).await,
+            None => local::run(o.into_config()?, shutdown).await,
+        },
         Command::Sender(o) => roles::sender(o.into_config()?, shutdown).await,
         Command::Receiver(o) => roles::receiver(o.into_config()?, shutdown).await,
         Command::Aggregator(o) => roles::aggregator(o.into_config()?, shutdown).await,

@@ -58,6 +58,10 @@ pub async fn run_local(
     config: LocalConfig,
     shutdown: CancellationToken,
 ) -> anyhow::Result<Finished> {
+    // Before the SUT or any role starts: results that could not be written
+    // would lose the run.
+    brokerbench_aggregator::output::check_writable(&config.out)
+        .with_context(|| format!("--out {}: cannot write results there", config.out.display()))?;
     let stop = shutdown.child_token();
     let role_error: Arc<Mutex<Option<anyhow::Error>>> = Arc::default();
 
@@ -81,21 +85,16 @@ pub async fn run_local(
         _ => None,
     };
     // The SUT, on a runtime of its own, delivering to the receiver (a
-    // Kafka SUT on the run's topic; a source is fed by the sender).
+    // Kafka SUT on the run's topic; a source is fed by the sender). A
+    // fault that kills or pauses it makes it a process of its own.
     let mut sut_url = config.sut_url.clone();
     let mut sut = None;
+    let mut sut_process = None;
     let mut sender_config = config.sender.clone();
     if let Some(imc) = &config.imc {
         let listener =
             std::net::TcpListener::bind("127.0.0.1:0").context("SUT: cannot bind loopback")?;
-        listener.set_nonblocking(true)?;
         let url = format!("http://{}", listener.local_addr()?);
-        let cpu = ThreadCpu::default();
-        let rt = cpu.runtime(imc.fan_out.sut_threads.max(1), "bb-sut")?;
-        let mut sut_config = imc.config.clone();
-        sut_config.routes = imc
-            .fan_out
-            .routes(sut_config.routing(), &receiver_url, &imc.delivery);
         if let (Some(t), false) = (&topic, config.sut.spec().ingress) {
             sender_config.kafka = Some(brokerbench_sender::config::KafkaTarget {
                 bootstrap: t.bootstrap.clone(),
@@ -103,19 +102,39 @@ pub async fn run_local(
                 settings: config.kafka.settings.clone(),
             });
         }
-        let kafka = topic.as_ref().map(|t| config.kafka.plane(t, &sut_config));
-        let s = stop.clone();
-        let done = rt.spawn(async move {
-            let listener = TcpListener::from_std(listener)?;
-            let running = brokerbench_sut::start(sut_config, kafka, listener, cpu, s)?;
-            anyhow::Ok(running.done.await?)
-        });
+        if config.plan.faults.iter().any(|f| f.kind.on_sut_process()) {
+            let spec = crate::faults::ChildSpec {
+                listen: listener.local_addr()?,
+                receiver_url: receiver_url.clone(),
+                kafka: topic
+                    .as_ref()
+                    .map(|t| (t.bootstrap.clone(), t.name.clone())),
+            };
+            drop(listener);
+            let p = crate::faults::SutProcess::start(spec).await?;
+            sut_process = Some(Arc::new(p));
+        } else {
+            listener.set_nonblocking(true)?;
+            let topic = topic
+                .as_ref()
+                .map(|t| (t.bootstrap.clone(), t.name.clone()));
+            sut = Some(start_sut(
+                &config,
+                imc,
+                &receiver_url,
+                topic,
+                listener,
+                None,
+                stop.clone(),
+            )?);
+        }
         sut_url = Some(url);
-        sut = Some((rt, done));
     }
     let target = match (&config.external, &sut_url) {
         (Some(t), _) => t.clone(),
-        (None, Some(url)) if sut.is_some() => Target::parse(&format!("{url}/"))?,
+        (None, Some(url)) if sut.is_some() || sut_process.is_some() => {
+            Target::parse(&format!("{url}/"))?
+        }
         _ => Target::parse(&brokerbench_sut::direct::target_url(&receiver_url))?,
     };
 
@@ -167,22 +186,48 @@ pub async fn run_local(
         plan: config.plan.clone(),
         out: config.out.clone(),
         progress: config.progress,
-        sut: sut_url,
+        sut: sut_url.clone(),
     };
+    // The faults the receiver does not apply itself, at their times.
+    let timeline = (!config.plan.faults.is_empty()).then(|| {
+        let (session, faults, s) = (
+            Session::new(&agg_url),
+            config.plan.faults.clone(),
+            stop.clone(),
+        );
+        let targets = crate::faults::Targets {
+            sut_url: sut_url.clone(),
+            sut: sut_process.clone(),
+        };
+        tokio::spawn(async move {
+            match session.start().await {
+                Ok(plan) => crate::faults::run_timeline(faults, plan.t0(), targets, s).await,
+                Err(_) => Vec::new(),
+            }
+        })
+    });
     let result = brokerbench_aggregator::run(aggregator, agg_listener, stop.clone()).await;
     stop.cancel();
     send_rt.shutdown_background();
     recv_rt.shutdown_background();
+    let applied = match timeline {
+        Some(t) => t.await.unwrap_or_default(),
+        None => Vec::new(),
+    };
     if let Some((rt, done)) = sut {
         // The SUT drains what it holds (bounded by its grace), then stops.
         let _ = tokio::time::timeout(std::time::Duration::from_secs(10), done).await;
         rt.shutdown_background();
     }
+    if let Some(p) = &sut_process {
+        p.stop(std::time::Duration::from_secs(10)).await;
+    }
     drop(topic);
     if let Some(e) = role_error.lock().unwrap().take() {
         return Err(e);
     }
-    let finished = result?;
+    let mut finished = result?;
+    note_faults(&mut finished, &applied);
     if let Some(p) = profiling {
         // Captures end with the last step profiled; symbolising a heap
         // profile can outlast the drain, so wait for it (not after Ctrl-C).
@@ -203,6 +248,101 @@ pub async fn run_local(
         }
     }
     Ok(finished)
+}
+
+/// Starts the SUT of `imc` on a runtime of its own, delivering to the
+/// receiver at `receiver_url` (a Kafka SUT on the topic `(bootstrap,
+/// name)`); it stops on `stop`.
+type InProcessSut = (
+    tokio::runtime::Runtime,
+    tokio::task::JoinHandle<anyhow::Result<brokerbench_core::wire::SutCounters>>,
+);
+
+fn start_sut(
+    config: &LocalConfig,
+    imc: &crate::config::LocalImc,
+    receiver_url: &str,
+    topic: Option<(String, String)>,
+    listener: std::net::TcpListener,
+    instance: Option<String>,
+    stop: CancellationToken,
+) -> anyhow::Result<InProcessSut> {
+    let cpu = ThreadCpu::default();
+    let rt = cpu.runtime(imc.fan_out.sut_threads.max(1), "bb-sut")?;
+    let mut sut_config = imc.config.clone();
+    sut_config.routes = imc
+        .fan_out
+        .routes(sut_config.routing(), receiver_url, &imc.delivery);
+    let kafka = topic.map(|(bootstrap, name)| {
+        let t = brokerbench_sut::kafka::topic::KafkaTopic {
+            bootstrap,
+            name,
+            local: None,
+        };
+        brokerbench_sut::kafka::plane::KafkaPlaneConfig {
+            instance: instance.clone(),
+            ..config.kafka.plane(&t, &sut_config)
+        }
+    });
+    let done = rt.spawn(async move {
+        let listener = TcpListener::from_std(listener)?;
+        let running = brokerbench_sut::start(sut_config, kafka, listener, cpu, stop)?;
+        anyhow::Ok(running.done.await?)
+    });
+    Ok((rt, done))
+}
+
+/// `brokerbench run` as the SUT process of a run with SUT faults: the
+/// run's command line, told by [`crate::faults::SUT_CHILD_ENV`] where to
+/// listen and deliver; serves until SIGTERM.
+pub async fn sut_child(
+    config: LocalConfig,
+    spec: crate::faults::ChildSpec,
+    shutdown: CancellationToken,
+) -> anyhow::Result<i32> {
+    let imc = config
+        .imc
+        .as_ref()
+        .context("this run has no SUT to start")?;
+    let listener = std::net::TcpListener::bind(spec.listen)
+        .with_context(|| format!("SUT: cannot listen on {}", spec.listen))?;
+    listener.set_nonblocking(true)?;
+    let (rt, done) = start_sut(
+        &config,
+        imc,
+        &spec.receiver_url,
+        spec.kafka.clone(),
+        listener,
+        // The same static group members after a restart.
+        Some(spec.listen.port().to_string()),
+        shutdown,
+    )?;
+    let _ = done.await;
+    rt.shutdown_background();
+    Ok(0)
+}
+
+/// Marks in the results the faults that could not be applied, and writes
+/// `summary.json` and the report again if any.
+fn note_faults(finished: &mut Finished, applied: &[crate::faults::Applied]) {
+    let mut changed = false;
+    for a in applied.iter().filter(|a| a.error.is_some()) {
+        for f in finished
+            .results
+            .summary
+            .fault_effects
+            .iter_mut()
+            .filter(|f| f.spec == a.spec)
+        {
+            f.error = a.error.clone();
+            changed = true;
+        }
+    }
+    if changed {
+        if let Err(e) = brokerbench_aggregator::output::write(&finished.dir, &finished.results) {
+            eprintln!("brokerbench: cannot note the faults' errors in the results: {e}");
+        }
+    }
 }
 
 /// Stops the run and keeps the error if a role fails or panics.

@@ -30,7 +30,10 @@ fn main() {
         // Ctrl-C, or SIGTERM (how Kubernetes and `docker stop` stop a
         // process): stop and write what was gathered; a second one quits.
         if interrupted().await {
-            eprintln!("\nbrokerbench: interrupted: stopping and writing partial results (Ctrl-C again to quit now)");
+            // A run's SUT process is stopped so by the run: nothing to say.
+            if std::env::var_os(brokerbench::faults::SUT_CHILD_ENV).is_none() {
+                eprintln!("\nbrokerbench: interrupted: stopping and writing partial results (Ctrl-C again to quit now)");
+            }
             on_signal.cancel();
             if interrupted().await {
                 std::process::exit(brokerbench::EXIT_INTERRUPTED);

@@ -89,39 +89,61 @@ pub async fn sample_steal(t0_unix_ns: u64, shares: StealShares) {
 /// Where the kernel lists its DAMON monitors (`kdamond` threads).
 const KDAMONDS: &str = "/sys/kernel/mm/damon/admin/kdamonds";
 
-/// CPU time the kernel's DAMON monitors that are on have used so far, in
-/// ns; None when none is on (or the kernel has none).
+/// The kernel's DAMON monitors that are on now: for each, its thread's
+/// pid, its start time (clock ticks since boot, which tells a restarted
+/// monitor from the one seen before) and the CPU time it has used (ns).
+/// Empty when none is on (or the kernel has none).
 ///
 /// Virtual machines use DAMON to give memory back to the host. On the VM
 /// the suite was built on, its `kdamond` thread woke twice a second and
 /// held a vCPU for up to 4 ms at a time without yielding to a woken role:
 /// that shows in the P99.99 of millisecond latencies.
-pub fn damon_cpu_ns() -> Option<u64> {
-    let mut used = None;
-    for entry in std::fs::read_dir(KDAMONDS).ok()?.flatten() {
+pub fn damon_monitors() -> Vec<Monitor> {
+    let Ok(entries) = std::fs::read_dir(KDAMONDS) else {
+        return Vec::new();
+    };
+    let mut on = Vec::new();
+    for entry in entries.flatten() {
         let read = |name: &str| std::fs::read_to_string(entry.path().join(name)).ok();
         if read("state").is_none_or(|s| s.trim() != "on") {
             continue;
         }
-        let ticks = read("pid")
-            .and_then(|p| p.trim().parse::<u32>().ok())
-            .and_then(|pid| std::fs::read_to_string(format!("/proc/{pid}/stat")).ok())
-            .and_then(|stat| cpu_ticks_of(&stat))
-            .unwrap_or(0);
-        *used.get_or_insert(0) += ticks * (1_000_000_000 / clock_ticks_per_second());
+        let Some(pid) = read("pid").and_then(|p| p.trim().parse::<u32>().ok()) else {
+            continue;
+        };
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok();
+        if let Some((ticks, started)) = stat.as_deref().and_then(cpu_ticks_of) {
+            on.push(Monitor {
+                pid,
+                started,
+                cpu_ns: ticks * (1_000_000_000 / clock_ticks_per_second()),
+            });
+        }
     }
-    used
+    on
 }
 
-/// User plus system time, in clock ticks, of a `/proc/<pid>/stat` line.
-fn cpu_ticks_of(stat: &str) -> Option<u64> {
+/// One DAMON monitor thread, as [`damon_monitors`] read it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Monitor {
+    pub pid: u32,
+    /// When the thread started, in clock ticks since boot.
+    pub started: u64,
+    /// CPU time it has used since it started.
+    pub cpu_ns: u64,
+}
+
+/// User plus system time and start time, in clock ticks, of a
+/// `/proc/<pid>/stat` line.
+fn cpu_ticks_of(stat: &str) -> Option<(u64, u64)> {
     // The command name is in parentheses and may hold anything; fields 14
-    // and 15 (utime, stime) count from the state after it.
+    // and 15 (utime, stime) and 22 (starttime) count from the state after it.
     let (_, rest) = stat.rsplit_once(')')?;
-    let mut fields = rest.split_whitespace().skip(11);
-    let utime: u64 = fields.next()?.parse().ok()?;
-    let stime: u64 = fields.next()?.parse().ok()?;
-    Some(utime + stime)
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let utime: u64 = fields.get(11)?.parse().ok()?;
+    let stime: u64 = fields.get(12)?.parse().ok()?;
+    let started: u64 = fields.get(19)?.parse().ok()?;
+    Some((utime + stime, started))
 }
 
 fn clock_ticks_per_second() -> u64 {
@@ -136,18 +158,36 @@ fn clock_ticks_per_second() -> u64 {
 
 /// DAMON's CPU time over a span of a run: [`DamonMeter::start`] at its
 /// beginning, [`DamonMeter::used_ns`] at its end.
-#[derive(Debug, Clone, Copy)]
-pub struct DamonMeter(Option<u64>);
+#[derive(Debug, Clone, Default)]
+pub struct DamonMeter(Vec<Monitor>);
 
 impl DamonMeter {
     pub fn start() -> Self {
-        DamonMeter(damon_cpu_ns())
+        DamonMeter(damon_monitors())
     }
 
-    /// CPU ns DAMON used since the start; None when it was not on then
-    /// and now.
+    /// CPU ns DAMON used since the start; None when no monitor was on
+    /// both then and now.
     pub fn used_ns(&self) -> Option<u64> {
-        Some(damon_cpu_ns()?.saturating_sub(self.0?))
+        self.used_by(&damon_monitors())
+    }
+
+    /// CPU ns the monitors `now` used since the start. Only a monitor seen
+    /// at both ends (same thread, same start time) counts: a thread read
+    /// only at the end carries its total since it started, which is not
+    /// the run's.
+    pub fn used_by(&self, now: &[Monitor]) -> Option<u64> {
+        let mut used = None;
+        for m in now {
+            let before = self
+                .0
+                .iter()
+                .find(|b| b.pid == m.pid && b.started == m.started);
+            if let Some(b) = before {
+                *used.get_or_insert(0) += m.cpu_ns.saturating_sub(b.cpu_ns);
+            }
+        }
+        used
     }
 }
 
@@ -230,22 +270,36 @@ mod tests {
     #[test]
     fn reads_cpu_ticks_after_any_command_name() {
         let stat = "77 (kdamond.0) S 2 0 0 0 -1 2129984 0 0 0 0 2195 5417 0 0 20 0 1 0 98 0 0\n";
-        assert_eq!(cpu_ticks_of(stat), Some(2195 + 5417));
+        assert_eq!(cpu_ticks_of(stat), Some((2195 + 5417, 98)));
         let odd = "9 (a) b (c) R 1 0 0 0 -1 0 0 0 0 0 7 8 0 0 20 0 1 0 1 0 0";
-        assert_eq!(cpu_ticks_of(odd), Some(15), "a ')' in the name");
+        assert_eq!(cpu_ticks_of(odd), Some((15, 1)), "a ')' in the name");
         assert_eq!(cpu_ticks_of("9 (x) S 1 2"), None, "too few fields");
     }
 
+    /// The run's share only: a monitor first read at the end (or restarted
+    /// under the same pid) brings its total since boot, which is not
+    /// counted; one read at both ends counts its difference.
     #[test]
-    fn damon_time_only_grows_while_it_is_on() {
-        // Whether DAMON is on depends on the machine; what is read must be
-        // consistent with itself.
+    fn damon_time_is_what_a_monitor_seen_at_both_ends_used() {
+        let m = |pid, started, ms: u64| Monitor {
+            pid,
+            started,
+            cpu_ns: ms * 1_000_000,
+        };
+        let meter = DamonMeter(vec![m(81, 132, 140)]);
+        assert_eq!(meter.used_by(&[m(81, 132, 152)]), Some(12_000_000));
+        assert_eq!(meter.used_by(&[m(90, 4000, 15_740)]), None, "new thread");
+        assert_eq!(meter.used_by(&[m(81, 5000, 15_740)]), None, "restarted");
+        assert_eq!(
+            meter.used_by(&[m(81, 132, 152), m(90, 4000, 15_740)]),
+            Some(12_000_000)
+        );
+        assert_eq!(DamonMeter::default().used_by(&[m(81, 132, 15_740)]), None);
+        // This machine's monitors, read twice, used no more than their total.
         let meter = DamonMeter::start();
-        match (damon_cpu_ns(), meter.used_ns()) {
-            (None, used) => assert_eq!(used, None),
-            (Some(total), Some(used)) => assert!(used <= total),
-            (Some(_), None) => assert!(meter.0.is_none(), "on since the start"),
-        }
+        let now = damon_monitors();
+        let total: u64 = now.iter().map(|m| m.cpu_ns).sum();
+        assert!(meter.used_by(&now).unwrap_or(0) <= total);
     }
 
     #[test]

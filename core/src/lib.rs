@@ -30,6 +30,7 @@ pub mod clock;
 pub mod conn;
 pub mod cpu;
 pub mod duration;
+pub mod fault;
 pub mod histogram;
 pub mod host;
 pub mod identity;

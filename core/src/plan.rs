@@ -1,5 +1,6 @@
 //! The run plan: one immutable description of a run, handed to every role.
 
+use crate::fault::Fault;
 use crate::identity;
 use crate::pace::{Part, Schedule};
 use serde::{Deserialize, Serialize};
@@ -58,6 +59,9 @@ pub struct RunPlan {
     /// Wall-clock ns at which the measured schedule starts; set when every
     /// role is ready.
     pub t0_unix_ns: Option<u64>,
+    /// Faults on the run's timeline (`--fault`), in the order given.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub faults: Vec<Fault>,
 }
 
 fn one() -> u32 {
@@ -88,6 +92,7 @@ impl RunPlan {
             copies: 1,
             partition_keys: identity::PARTITION_KEYS,
             t0_unix_ns: Some(100 * NS_PER_S),
+            faults: Vec::new(),
         }
     }
 
@@ -178,6 +183,7 @@ mod tests {
             copies: 1,
             partition_keys: 100,
             t0_unix_ns: Some(10 * NS_PER_S),
+            faults: Vec::new(),
         };
         assert_eq!(
             plan.intended_unix_ns(0, 11),

@@ -14,6 +14,184 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+/// How long a client may take to send a request's headers, and then its
+/// body: a slow sender is cut off, not waited for.
+pub const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
+pub const BODY_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The largest request body a receiver takes for events of `payload`
+/// bytes: a few times the payload (structured mode's base64 and the
+/// attributes) plus room for headers of the event.
+pub fn body_limit(payload: usize) -> usize {
+    payload.saturating_mul(4).saturating_add(64 << 10)
+}
+
+/// Why a request's body was not read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BodyError {
+    /// Over the limit: said by its Content-Length (nothing was read), or
+    /// found while reading a chunked one.
+    TooLarge,
+    /// Not all there within [`BODY_TIMEOUT`].
+    TimedOut,
+    /// The connection broke or the framing was bad.
+    Unreadable,
+}
+
+/// Reads a request's body, at most `limit` bytes: a Content-Length over
+/// it is refused before a byte is read, a longer chunked body as soon as
+/// it passes it, and a body still coming after [`BODY_TIMEOUT`] is cut.
+pub async fn read_body(
+    req: Request<Incoming>,
+    limit: usize,
+) -> Result<(http::request::Parts, Bytes), BodyError> {
+    use http_body_util::{BodyExt, Limited};
+    let (parts, body) = req.into_parts();
+    let declared = parts
+        .headers
+        .get(http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > limit as u64) {
+        return Err(BodyError::TooLarge);
+    }
+    match tokio::time::timeout(BODY_TIMEOUT, Limited::new(body, limit).collect()).await {
+        Err(_) => Err(BodyError::TimedOut),
+        Ok(Ok(b)) => Ok((parts, b.to_bytes())),
+        Ok(Err(e)) if e.is::<http_body_util::LengthLimitError>() => Err(BodyError::TooLarge),
+        Ok(Err(_)) => Err(BodyError::Unreadable),
+    }
+}
+
+/// The answer to a body [`read_body`] refused: 413 or 408 (closing the
+/// connection, whose unread body cannot carry another request), or 400.
+pub fn refuse_body(e: BodyError) -> Response<Full<Bytes>> {
+    let (status, text) = match e {
+        BodyError::TooLarge => (http::StatusCode::PAYLOAD_TOO_LARGE, "body too large\n"),
+        BodyError::TimedOut => (http::StatusCode::REQUEST_TIMEOUT, "body too slow\n"),
+        BodyError::Unreadable => (http::StatusCode::BAD_REQUEST, "unreadable body\n"),
+    };
+    let mut r = Response::new(Full::new(Bytes::from_static(text.as_bytes())));
+    *r.status_mut() = status;
+    if e != BodyError::Unreadable {
+        r.headers_mut().insert(
+            http::header::CONNECTION,
+            http::HeaderValue::from_static("close"),
+        );
+    }
+    r
+}
+
+/// Where a connection is in its request: idle, reading a request's head
+/// since a time, or in a request (head read, answer not written yet).
+#[derive(Default)]
+struct HeadClock {
+    /// 0: idle; `u64::MAX`: in a request; else when its first bytes came
+    /// (ns since [`HeadClock::epoch`]).
+    since: std::sync::atomic::AtomicU64,
+    epoch: std::sync::OnceLock<std::time::Instant>,
+}
+
+impl HeadClock {
+    const IN_REQUEST: u64 = u64::MAX;
+
+    fn now(&self) -> u64 {
+        let epoch = self.epoch.get_or_init(std::time::Instant::now);
+        epoch.elapsed().as_nanos() as u64 + 1
+    }
+
+    /// Bytes came: an idle connection starts a request's head.
+    fn read(&self) {
+        use std::sync::atomic::Ordering::Relaxed;
+        let now = self.now();
+        let _ = self.since.compare_exchange(0, now, Relaxed, Relaxed);
+    }
+
+    /// The head was read: the handler has the request.
+    fn in_request(&self) {
+        self.since
+            .store(Self::IN_REQUEST, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// An answer went out: idle again.
+    fn wrote(&self) {
+        self.since.store(0, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// A head started longer than `limit` ago and still not read.
+    fn overdue(&self, limit: Duration) -> bool {
+        let since = self.since.load(std::sync::atomic::Ordering::Relaxed);
+        since != 0
+            && since != Self::IN_REQUEST
+            && self.now().saturating_sub(since) > limit.as_nanos() as u64
+    }
+}
+
+/// A connection's stream, telling its [`HeadClock`] when bytes come and go.
+struct Watched<S> {
+    inner: S,
+    head: Arc<HeadClock>,
+}
+
+impl<S: tokio::io::AsyncRead + Unpin> tokio::io::AsyncRead for Watched<S> {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        let before = buf.filled().len();
+        let polled = std::pin::Pin::new(&mut self.inner).poll_read(cx, buf);
+        if buf.filled().len() > before {
+            self.head.read();
+        }
+        polled
+    }
+}
+
+impl<S: tokio::io::AsyncWrite + Unpin> tokio::io::AsyncWrite for Watched<S> {
+    fn poll_write(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        let polled = std::pin::Pin::new(&mut self.inner).poll_write(cx, buf);
+        if matches!(polled, std::task::Poll::Ready(Ok(n)) if n > 0) {
+            self.head.wrote();
+        }
+        polled
+    }
+
+    fn poll_flush(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+
+    fn poll_write_vectored(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        let polled = std::pin::Pin::new(&mut self.inner).poll_write_vectored(cx, bufs);
+        if matches!(polled, std::task::Poll::Ready(Ok(n)) if n > 0) {
+            self.head.wrote();
+        }
+        polled
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+}
+
 /// Answers one request.
 pub trait Handler: Send + Sync + 'static {
     fn answer(&self, req: Request<Incoming>) -> impl Future<Output = Response<Full<Bytes>>> + Send;
@@ -40,15 +218,36 @@ pub async fn serve<H: Handler>(
         let _ = stream.set_nodelay(true);
         let (handler, stop) = (handler.clone(), stop.clone());
         connections.spawn(async move {
+            let head = Arc::new(HeadClock::default());
+            let started = head.clone();
             let service = service_fn(move |req| {
                 let handler = handler.clone();
+                started.in_request();
                 async move { Ok::<_, std::convert::Infallible>(handler.answer(req).await) }
             });
-            let conn = hyper::server::conn::http1::Builder::new()
-                .serve_connection(TokioIo::new(stream), service);
+            let conn = hyper::server::conn::http1::Builder::new().serve_connection(
+                TokioIo::new(Watched {
+                    inner: stream,
+                    head: head.clone(),
+                }),
+                service,
+            );
             tokio::pin!(conn);
+            // A client that starts a request and does not finish its
+            // headers within HEADER_TIMEOUT is cut off; an idle keep-alive
+            // connection is not (a slow pace leaves them idle for long).
+            let slow = async {
+                let mut tick = tokio::time::interval(Duration::from_secs(1));
+                loop {
+                    tick.tick().await;
+                    if head.overdue(HEADER_TIMEOUT) {
+                        return;
+                    }
+                }
+            };
             tokio::select! {
                 _ = conn.as_mut() => return,
+                _ = slow => return,
                 _ = stop.cancelled() => conn.as_mut().graceful_shutdown(),
             }
             let _ = conn.await;

@@ -434,6 +434,9 @@ pub struct SutCounters {
     /// Deliveries given up: no dead-letter sink, the sink failed too, the
     /// broker's hop limit, or shutdown.
     pub dropped: u64,
+    /// Requests answered with an injected 5xx (`--fault sut-5xx`).
+    #[serde(default)]
+    pub faulted: u64,
     /// Events inside the SUT right now (queued, retrying or in flight).
     pub queued: u64,
     /// CPU time of the SUT's threads, ns.
@@ -455,6 +458,7 @@ impl SutCounters {
             retried: d(self.retried, earlier.retried),
             dead_lettered: d(self.dead_lettered, earlier.dead_lettered),
             dropped: d(self.dropped, earlier.dropped),
+            faulted: d(self.faulted, earlier.faulted),
             queued: self.queued,
             cpu_ns: d(self.cpu_ns, earlier.cpu_ns),
         }

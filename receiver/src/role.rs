@@ -31,7 +31,11 @@ pub async fn run(
 ) -> Result<ReceiverReport, ReceiverError> {
     let plan = aggregator.plan().await?;
     let local = listener.local_addr().map_err(ReceiverError::Listen)?;
-    let sink = Arc::new(Sink::new(&plan.run_id, config.faults));
+    let sink = Arc::new(Sink::new(
+        &plan.run_id,
+        brokerbench_core::serve::body_limit(plan.payload_size),
+        config.faults,
+    ));
     let stop_serving = CancellationToken::new();
     let server = tokio::spawn(brokerbench_core::serve::serve(
         sink.clone(),
@@ -86,7 +90,7 @@ pub async fn run(
     };
     // The clock followed during the run, every few seconds.
     let clock = aggregator.follow_clock(clock_start, config.clock_every);
-    sink.start(DeliveryLedger::new(&plan), plan.t0());
+    sink.start(DeliveryLedger::new(&plan), plan.t0(), &plan.faults);
 
     let samples = Arc::new(std::sync::Mutex::new(Vec::new()));
     let sampler = tokio::spawn(sample_cpu(cpu.clone(), plan.t0(), samples.clone()));

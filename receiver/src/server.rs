@@ -5,6 +5,7 @@
 use crate::config::ReceiverFaults;
 use crate::ledger::{Delivery, DeliveryLedger};
 use brokerbench_core::clock::unix_now_ns;
+use brokerbench_core::fault::{Fault, FaultKind};
 use brokerbench_core::identity::{
     EventIdentity, EXT_RUN, EXT_SENDER, EXT_SENT, EXT_SEQ, EXT_WARMUP,
 };
@@ -12,36 +13,53 @@ use brokerbench_core::wire::RejectCounts;
 use bytes::Bytes;
 use cloudevents::Event;
 use http::{Method, Request, Response, StatusCode};
-use http_body_util::{BodyExt, Full};
+use http_body_util::Full;
 use hyper::body::Incoming;
 use std::sync::Mutex;
+use std::time::Duration;
 
 /// What the handlers share.
 pub struct Sink {
     run_id: String,
+    /// Larger bodies get a 413 (from their Content-Length, unread).
+    max_body: usize,
     /// `None` until the run starts, and again once the ledger is taken.
     pub ledger: Mutex<Option<DeliveryLedger>>,
     pub rejected: Mutex<RejectCounts>,
     t0_unix_ns: Mutex<Option<u64>>,
-    faults: ReceiverFaults,
+    /// Hidden test faults, and the receiver's faults of the plan (set at
+    /// the start).
+    test_faults: ReceiverFaults,
+    faults: Mutex<Vec<Fault>>,
+
     /// Its latest live figures, served as `GET /metrics`.
     pub latest: std::sync::Arc<brokerbench_core::metrics::Latest>,
 }
 
 impl Sink {
-    pub fn new(run_id: &str, faults: ReceiverFaults) -> Self {
+    /// A sink for run `run_id`, taking bodies up to `max_body` bytes.
+    pub fn new(run_id: &str, max_body: usize, faults: ReceiverFaults) -> Self {
         Sink {
             run_id: run_id.to_string(),
+            max_body,
             ledger: Mutex::new(None),
             rejected: Mutex::new(RejectCounts::default()),
             t0_unix_ns: Mutex::new(None),
-            faults,
+            test_faults: faults,
+            faults: Mutex::new(Vec::new()),
+
             latest: Default::default(),
         }
     }
 
-    /// Opens the ledger once the plan has its `t0`.
-    pub fn start(&self, ledger: DeliveryLedger, t0_unix_ns: u64) {
+    /// Opens the ledger once the plan has its `t0`; `faults` are the
+    /// plan's (the receiver applies its own).
+    pub fn start(&self, ledger: DeliveryLedger, t0_unix_ns: u64, faults: &[Fault]) {
+        *self.faults.lock().unwrap() = faults
+            .iter()
+            .filter(|f| f.kind.on_receiver())
+            .cloned()
+            .collect();
         *self.t0_unix_ns.lock().unwrap() = Some(t0_unix_ns);
         *self.ledger.lock().unwrap() = Some(ledger);
     }
@@ -70,9 +88,12 @@ impl Sink {
             _ => return reply(StatusCode::METHOD_NOT_ALLOWED, "POST a CloudEvent\n"),
         }
         let copy = copy_of(req.uri().path());
-        let (parts, body) = req.into_parts();
-        let Ok(body) = body.collect().await.map(|b| b.to_bytes()) else {
-            return self.reject(|r| &mut r.not_cloudevent, "unreadable body\n");
+        let (parts, body) = match brokerbench_core::serve::read_body(req, self.max_body).await {
+            Ok(read) => read,
+            Err(e) => {
+                self.rejected.lock().unwrap().not_cloudevent += 1;
+                return brokerbench_core::serve::refuse_body(e);
+            }
         };
         // Received once the whole request is in, before any decoding.
         let received = unix_now_ns();
@@ -82,8 +103,17 @@ impl Sink {
         let Some(id) = identity_of(&event, &self.run_id) else {
             return self.reject(|r| &mut r.foreign, "not an event of this run\n");
         };
-        self.stall().await;
-        if let Some(n) = self.faults.drop_every.filter(|_| !id.warmup) {
+        match self.fault(&id).await {
+            Some(Injected::Drop) => return reply(StatusCode::ACCEPTED, ""),
+            Some(Injected::Status(status)) => {
+                let mut r = reply(StatusCode::SERVICE_UNAVAILABLE, "fault injected\n");
+                *r.status_mut() =
+                    StatusCode::from_u16(status).unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
+                return r;
+            }
+            None => {}
+        }
+        if let Some(n) = self.test_faults.drop_every.filter(|_| !id.warmup) {
             if id.seq % n == n - 1 {
                 return reply(StatusCode::ACCEPTED, "");
             }
@@ -115,18 +145,51 @@ impl Sink {
         Ok(())
     }
 
-    /// Test fault: hold each request arriving inside the stall window for
-    /// the window's length (a subscriber that stops answering for a while).
-    async fn stall(&self) {
-        let (Some((at, len)), Some(t0)) = (self.faults.stall, *self.t0_unix_ns.lock().unwrap())
-        else {
-            return;
-        };
-        let from = t0 + at.as_nanos() as u64;
-        if (from..from + len.as_nanos() as u64).contains(&unix_now_ns()) {
-            tokio::time::sleep(len).await;
+    /// The faults on now, for an event of this run: a stall holds the
+    /// request for the stall's length (a subscriber that stops answering
+    /// for a while); a drop answers 202 to each measured event with
+    /// `seq % N == N - 1` and never records it; a 5xx answers that status.
+    async fn fault(&self, id: &EventIdentity) -> Option<Injected> {
+        let t0 = (*self.t0_unix_ns.lock().unwrap())?;
+        let now = unix_now_ns();
+        let mut stall = Duration::ZERO;
+        let mut injected = None;
+        if let Some((at, len)) = self.test_faults.stall {
+            let from = t0 + at.as_nanos() as u64;
+            if (from..from + len.as_nanos() as u64).contains(&now) {
+                stall = len;
+            }
         }
+        for f in self.faults.lock().unwrap().iter() {
+            let (from, to) = f.window_unix_ns(t0);
+            if !(from..to).contains(&now) {
+                continue;
+            }
+            match f.kind {
+                FaultKind::ReceiverStall => stall = stall.max(Duration::from_secs_f64(f.seconds)),
+                FaultKind::Receiver5xx => injected = f.status.map(Injected::Status),
+                FaultKind::ReceiverDrop if !id.warmup => {
+                    let n = f.every.unwrap_or(1);
+                    if id.seq % n == n - 1 {
+                        injected = injected.or(Some(Injected::Drop));
+                    }
+                }
+                _ => {}
+            }
+        }
+        if !stall.is_zero() {
+            tokio::time::sleep(stall).await;
+        }
+        injected
     }
+}
+
+/// What a fault makes of a request.
+enum Injected {
+    /// Answer 202, record nothing.
+    Drop,
+    /// Answer this status, record nothing.
+    Status(u16),
 }
 
 /// Why an event of this run was not recorded.

@@ -16,6 +16,10 @@ pub struct Counters {
     pub retried: AtomicU64,
     pub dead_lettered: AtomicU64,
     pub dropped: AtomicU64,
+    /// Requests answered by an injected fault (`sut-5xx`).
+    pub faulted: AtomicU64,
+    /// The faults its ingress was told to inject (`PUT /v1/faults`).
+    pub faults: crate::ingress::IngressFaults,
 }
 
 /// Adds one to a counter.
@@ -38,6 +42,7 @@ impl Counters {
             retried: r(&self.retried),
             dead_lettered: r(&self.dead_lettered),
             dropped: r(&self.dropped),
+            faulted: r(&self.faulted),
             queued,
             cpu_ns,
         }

@@ -87,6 +87,9 @@ impl Plane {
         ) {
             return r;
         }
+        if let Some(r) = self.counters.faults.control(req.method(), req.uri()) {
+            return r;
+        }
         if req.method() != Method::POST {
             return text(
                 StatusCode::METHOD_NOT_ALLOWED,
@@ -97,6 +100,9 @@ impl Plane {
             Ok(e) => e,
             Err(refused) => return refused,
         };
+        if let Some(injected) = self.counters.faults.before(&self.counters).await {
+            return injected;
+        }
         match self.ingest(event) {
             Ok(()) => text(StatusCode::ACCEPTED, Bytes::new()),
             Err(_) => full(&self.counters, "queue full\n"),

@@ -6,9 +6,10 @@
 use crate::counters::{bump, Counters};
 use crate::event::{Envelope, NotAnEvent};
 use bytes::Bytes;
-use http::{HeaderValue, Request, Response, StatusCode};
-use http_body_util::{BodyExt, Full, Limited};
+use http::{HeaderValue, Method, Request, Response, StatusCode};
+use http_body_util::Full;
 use hyper::body::Incoming;
+use std::sync::atomic::{AtomicU16, AtomicU64, Ordering};
 use std::time::Duration;
 
 /// A plain answer.
@@ -24,18 +25,15 @@ pub async fn read_event(
     max_bytes: usize,
     counters: &Counters,
 ) -> Result<Envelope, Response<Full<Bytes>>> {
-    let (parts, body) = req.into_parts();
     let refuse = |status, why: String| {
         bump(&counters.rejected);
         text(status, why)
     };
-    let body = match Limited::new(body, max_bytes).collect().await {
-        Ok(b) => b.to_bytes(),
-        Err(_) => {
-            return Err(refuse(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "event too large\n".into(),
-            ))
+    let (parts, body) = match brokerbench_core::serve::read_body(req, max_bytes).await {
+        Ok(read) => read,
+        Err(e) => {
+            bump(&counters.rejected);
+            return Err(brokerbench_core::serve::refuse_body(e));
         }
     };
     Envelope::parse(&parts.headers, body).map_err(|e| {
@@ -46,6 +44,66 @@ pub async fn read_event(
         refuse(status, format!("{e}\n"))
     })
 }
+
+/// Faults the ingress injects when told (`PUT /v1/faults?latency_ms=50`,
+/// `?status=503`, or nothing to clear): a delay before each request is
+/// taken, or a 5xx answer instead of taking it.
+#[derive(Debug, Default)]
+pub struct IngressFaults {
+    latency_us: AtomicU64,
+    status: AtomicU16,
+}
+
+impl IngressFaults {
+    /// Answers `PUT /v1/faults`; `None` for any other request.
+    pub fn control(&self, method: &Method, uri: &http::Uri) -> Option<Response<Full<Bytes>>> {
+        if (method, uri.path()) != (&Method::PUT, FAULTS) {
+            return None;
+        }
+        let (mut latency_ms, mut status) = (0.0_f64, 0_u16);
+        for pair in uri
+            .query()
+            .unwrap_or("")
+            .split('&')
+            .filter(|p| !p.is_empty())
+        {
+            let parsed = match pair.split_once('=') {
+                Some(("latency_ms", v)) => v.parse().map(|v| latency_ms = v).is_ok(),
+                Some(("status", v)) => v.parse().map(|v| status = v).is_ok(),
+                _ => false,
+            };
+            if !parsed || !(latency_ms.is_finite() && latency_ms >= 0.0) {
+                return Some(text(
+                    StatusCode::BAD_REQUEST,
+                    format!("bad fault {pair:?}: latency_ms=MS or status=5xx\n"),
+                ));
+            }
+        }
+        if status != 0 && !(500..600).contains(&status) {
+            return Some(text(StatusCode::BAD_REQUEST, "status must be a 5xx\n"));
+        }
+        self.latency_us
+            .store((latency_ms * 1e3) as u64, Ordering::Relaxed);
+        self.status.store(status, Ordering::Relaxed);
+        Some(text(StatusCode::OK, "ok\n"))
+    }
+
+    /// Before an event is taken: waits the injected delay; the injected
+    /// answer, if any (counted as faulted).
+    pub async fn before(&self, counters: &Counters) -> Option<Response<Full<Bytes>>> {
+        let latency = self.latency_us.load(Ordering::Relaxed);
+        if latency > 0 {
+            tokio::time::sleep(Duration::from_micros(latency)).await;
+        }
+        let status = self.status.load(Ordering::Relaxed);
+        let status = StatusCode::from_u16(status).ok()?;
+        bump(&counters.faulted);
+        Some(text(status, "fault injected\n"))
+    }
+}
+
+/// Where a SUT is told which faults to inject.
+pub const FAULTS: &str = "/v1/faults";
 
 /// The answer of a SUT that cannot take more now (counted as backpressured).
 pub fn full(counters: &Counters, why: &'static str) -> Response<Full<Bytes>> {

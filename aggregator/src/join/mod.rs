@@ -69,6 +69,8 @@ pub fn join(
         &mut steps,
     );
     let latency_ms = latency::merge(plan, senders, receivers, &mut series, &mut steps);
+    crate::faults::mark(&plan.faults, &mut series);
+    let fault_effects = crate::faults::effects(&plan.faults, &series);
     steps::judge(plan, &mut steps, &series, receivers, ending);
     let generator_limited = steps.iter().any(|st| st.generator_limited);
     let breaking_point = crate::analysis::breaking_point(&steps);
@@ -134,6 +136,7 @@ pub fn join(
         },
         generator_limited,
         breaking_point,
+        fault_effects,
         steps,
     };
     Results {

@@ -410,11 +410,21 @@ fn damon_time_is_the_most_any_role_saw_and_noted() {
     r.host.damon_cpu_ns = Some(12_000_000);
     let res = join(&plan(), &[s.clone()], &[r.clone()], &Ending::complete());
     assert_eq!(res.summary.host_damon_cpu_ms, Some(12.0));
+    let seconds = res.summary.plan.schedule.total_seconds() as f64;
+    assert!(
+        12.0 >= seconds * crate::table::DAMON_NOTABLE_MS_PER_S,
+        "material"
+    );
     let table = crate::table::render(&res.summary, "d");
     assert!(
         table.contains("note: the kernel's DAMON memory monitor (kdamond) was on and used 12 ms of CPU during the run"),
         "{table}"
     );
+    // Under a millisecond a second: a figure in summary.json, no note.
+    (s.host.damon_cpu_ns, r.host.damon_cpu_ns) = (Some(100_000), None);
+    let res = join(&plan(), &[s.clone()], &[r.clone()], &Ending::complete());
+    assert_eq!(res.summary.host_damon_cpu_ms, Some(0.1));
+    assert!(!crate::table::render(&res.summary, "d").contains("DAMON"));
     (s.host.damon_cpu_ns, r.host.damon_cpu_ns) = (None, None);
     let res = join(&plan(), &[s], &[r], &Ending::complete());
     assert_eq!(res.summary.host_damon_cpu_ms, None);

@@ -5,6 +5,7 @@ use crate::config::ClockFault;
 use anyhow::{bail, Context};
 use brokerbench_aggregator::plot::PlotOptions;
 use brokerbench_aggregator::slo::Slo;
+use brokerbench_core::fault::Fault;
 use brokerbench_core::pace::Schedule;
 use brokerbench_core::plan::{RunPlan, Warmup};
 use brokerbench_receiver::ReceiverFaults;
@@ -133,6 +134,13 @@ pub struct PlanOpts {
     /// as evenly spaced as one sender's.
     #[arg(long)]
     pub pace_per_sender: bool,
+    /// A fault on the run's timeline, AT seconds after the measured start,
+    /// lasting FOR seconds (repeatable): sut-kill@AT+FOR, sut-pause@AT+FOR,
+    /// sut-latency@AT+FOR:50ms, sut-5xx@AT+FOR[:STATUS], receiver-stall@AT+FOR, receiver-drop@AT+FOR:N, receiver-5xx@AT+FOR,
+    /// command@AT[+FOR]:CMD. Each fault's effect (lost, duplicated, failed,
+    /// recovery time) is in the report; see docs/faults.md
+    #[arg(long = "fault", value_name = "SPEC")]
+    pub faults: Vec<String>,
 }
 
 impl PlanOpts {
@@ -157,7 +165,21 @@ impl PlanOpts {
         if self.copies == 0 {
             bail!("--copies must be at least 1");
         }
+        let faults = self
+            .faults
+            .iter()
+            .map(|f| Fault::parse(f))
+            .collect::<Result<Vec<_>, _>>()?;
+        let length = schedule.total_seconds();
+        if let Some(f) = faults.iter().find(|f| f.at_s >= length as f64) {
+            bail!(
+                "--fault {:?}: starts at {} s, after the measured run ({length} s)",
+                f.spec,
+                f.at_s
+            );
+        }
         Ok(RunPlan {
+            faults,
             split: !self.pace_per_sender,
             copies: self.copies,
             partition_keys: self.partition_keys.unwrap_or(keys),

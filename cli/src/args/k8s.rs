@@ -212,6 +212,11 @@ impl RenderOpts {
             .map_err(|e| anyhow::anyhow!("--keep-results: {e}"))?;
         // The plan is checked as the aggregator will check it.
         plan.plan(sut.spec().name, self.senders, self.receivers, 1)?;
+        if let Some(f) = plan.faults.first() {
+            bail!(
+                "--fault {f:?}: faults are not rendered into manifests yet; run them with brokerbench run (command@AT:CMD acts on a cluster, e.g. kubectl delete pod)"
+            );
+        }
         let pace = pace(&self.plan.pace)?;
         let mut flags = vec![
             ("payload-size", plan.payload_size.to_string()),

@@ -218,6 +218,13 @@ impl AggregatorOpts {
             self.receivers,
             brokerbench_core::identity::PARTITION_KEYS,
         )?;
+        if let Some(f) = plan.faults.iter().find(|f| !f.kind.on_receiver()) {
+            bail!(
+                "--fault {:?}: the aggregator hands the receivers their faults (receiver-stall, receiver-drop, receiver-5xx); {} needs brokerbench run",
+                f.spec,
+                f.kind
+            );
+        }
         Ok(AggregatorRoleConfig {
             listen: self.listen,
             plot: self.output.plot()?,

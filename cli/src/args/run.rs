@@ -115,6 +115,12 @@ impl RunOpts {
             }
             None => None,
         };
+        check_faults(
+            &plan,
+            sut,
+            imc.is_some() && external.is_none(),
+            self.profile.as_deref(),
+        )?;
         let sut_url = self
             .sut_url
             .as_deref()
@@ -171,6 +177,41 @@ impl RunOpts {
             progress: !self.output.quiet,
         })
     }
+}
+
+/// Checks each fault can act on what this run starts: the SUT's faults
+/// need a SUT of its own (and the ingress ones an HTTP ingress).
+fn check_faults(
+    plan: &brokerbench_core::plan::RunPlan,
+    sut: Sut,
+    own_sut: bool,
+    profile: Option<&str>,
+) -> anyhow::Result<()> {
+    for f in &plan.faults {
+        let on_sut = f.kind.on_sut_process() || f.kind.on_sut_ingress();
+        if on_sut && !own_sut {
+            bail!(
+                "--fault {:?}: {} acts on a SUT this run starts, and {sut} is none (for a SUT of yours, use command@AT:CMD)",
+                f.spec,
+                f.kind
+            );
+        }
+        if f.kind.on_sut_ingress() && !sut.spec().ingress {
+            bail!(
+                "--fault {:?}: {sut} takes no events over HTTP (the sender writes to its topic); use sut-kill or sut-pause",
+                f.spec
+            );
+        }
+        if f.kind.on_sut_process()
+            && profile.is_some_and(|p| p.split(',').any(|r| r.trim() == "sut"))
+        {
+            bail!(
+                "--fault {:?}: a SUT that is killed or paused runs as a process of its own, which --profile sut does not reach",
+                f.spec
+            );
+        }
+    }
+    Ok(())
 }
 
 fn profile_plan(

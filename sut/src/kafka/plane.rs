@@ -80,6 +80,10 @@ pub struct KafkaPlaneConfig {
     pub max_event_bytes: usize,
     /// On shutdown, time given to what is in flight before it is dropped.
     pub grace: Duration,
+    /// A name this data plane keeps when started again (a local run's SUT
+    /// process after a kill): its consumers then rejoin their groups as
+    /// the same static members, at once. `None`: dynamic members.
+    pub instance: Option<String>,
 }
 
 /// One consumer group: its route's dispatcher, offsets and flow control.
@@ -158,6 +162,9 @@ impl KafkaPlane {
         }) {
             return r;
         }
+        if let Some(r) = self.counters.faults.control(req.method(), req.uri()) {
+            return r;
+        }
         if req.method() != Method::POST || !self.sut.spec().ingress {
             return text(
                 StatusCode::METHOD_NOT_ALLOWED,
@@ -168,6 +175,9 @@ impl KafkaPlane {
             Ok(e) => e,
             Err(refused) => return refused,
         };
+        if let Some(injected) = self.counters.faults.before(&self.counters).await {
+            return injected;
+        }
         match self.produce(&event) {
             Err(Produce::Full) => full(&self.counters, "producer queue full\n"),
             Err(Produce::Failed) => self.failed(),
@@ -327,6 +337,12 @@ pub fn start(
                             config.fetch_wait.as_millis().max(1).to_string(),
                         )
                         .set("session.timeout.ms", "10000")
+                        .set_opt_instance(
+                            config
+                                .instance
+                                .as_ref()
+                                .map(|i| format!("{}.{}.{i}", config.group_prefix, r.name)),
+                        )
                         .create_with_context(context)
                         .ok()?;
                 consumer.subscribe(&[&config.topic]).ok()?;
@@ -513,4 +529,21 @@ fn commit_list(topic: &str, points: &[(i32, i64)]) -> TopicPartitionList {
         let _ = tpl.add_partition_offset(topic, partition, Offset::Offset(offset));
     }
     tpl
+}
+
+/// A consumer's static membership, when it has one.
+trait SetInstance {
+    fn set_opt_instance(&mut self, id: Option<String>) -> &mut Self;
+}
+
+impl SetInstance for rdkafka::ClientConfig {
+    /// A SUT started again after a kill takes its own place in the group
+    /// at once (static membership, `group.instance.id`), not after the
+    /// dead member's session ran out.
+    fn set_opt_instance(&mut self, id: Option<String>) -> &mut Self {
+        match id {
+            Some(id) => self.set("group.instance.id", id),
+            None => self,
+        }
+    }
 }

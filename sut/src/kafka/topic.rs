@@ -78,6 +78,7 @@ impl KafkaSettings {
             linger: self.linger,
             max_event_bytes: imc.max_event_bytes,
             grace: imc.grace,
+            instance: None,
         }
     }
 }

@@ -1,0 +1,359 @@
+//! `--fault` end to end, as a user runs it: the binary, a SUT it starts,
+//! real kills, pauses and 5xx answers. Through every fault each event ends
+//! as exactly one of delivered, lost or failed, checked against counts
+//! made apart from the figures: the schedule's slots, the receiver's tally
+//! by arrival, the lost sequence numbers in lost.tsv, and the SUT's own
+//! counters.
+
+mod common;
+
+use brokerbench_aggregator::model::Summary;
+use common::process::{brokerbench, only_results, quick_run, scratch};
+use common::valid_summary;
+
+/// A finished run's results, as files.
+struct Run {
+    summary: Summary,
+    /// series.tsv: (header, rows).
+    series: (Vec<String>, Vec<Vec<String>>),
+    lost: Vec<(u32, u32, u64)>,
+    stdout: String,
+    stderr: String,
+    dir: std::path::PathBuf,
+}
+
+impl Run {
+    /// A column of series.tsv as numbers, by second.
+    fn column(&self, name: &str) -> Vec<f64> {
+        let i = self.series.0.iter().position(|c| c == name).unwrap();
+        self.series
+            .1
+            .iter()
+            .map(|r| r[i].parse().unwrap_or(f64::NAN))
+            .collect()
+    }
+}
+
+fn run(name: &str, pace: &str, extra: &[&str]) -> Run {
+    let out = scratch(name);
+    let mut quick = quick_run(pace);
+    if extra.contains(&"--drain-seconds") {
+        let at = quick.iter().position(|a| *a == "--drain-seconds").unwrap();
+        quick.drain(at..at + 2);
+    }
+    let args = [&quick[..], extra].concat();
+    let o = brokerbench(&args, &out);
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&o.stdout).into_owned(),
+        String::from_utf8_lossy(&o.stderr).into_owned(),
+    );
+    assert!(
+        matches!(o.status.code(), Some(0 | 3)),
+        "{:?}\n{stdout}\n{stderr}",
+        o.status
+    );
+    let dir = only_results(&out);
+    let summary: Summary = serde_json::from_value(valid_summary(&dir)).unwrap();
+    let text = std::fs::read_to_string(dir.join("series.tsv")).unwrap();
+    let mut lines = text
+        .lines()
+        .map(|l| l.split('\t').map(str::to_string).collect());
+    let header = lines.next().unwrap();
+    let lost = brokerbench_aggregator::output::read_lost(
+        &std::fs::read_to_string(dir.join("lost.tsv")).unwrap(),
+    );
+    Run {
+        summary,
+        series: (header, lines.collect()),
+        lost,
+        stdout,
+        stderr,
+        dir,
+    }
+}
+
+/// Every event exactly once: each slot released once and accepted or
+/// failed; each accepted one delivered or lost; the receiver's tally by
+/// arrival equals the bits' delivered; lost.tsv lists each lost one.
+fn exact(r: &Run, slots: u64) {
+    let t = &r.summary.totals;
+    assert_eq!(t.sent, slots, "{t:?}");
+    assert_eq!(t.accepted + t.failed, slots, "{t:?}");
+    let copies = r.summary.plan.copies as u64;
+    assert_eq!(
+        t.accepted * copies,
+        t.delivered_of_accepted + t.lost,
+        "{t:?}"
+    );
+    assert_eq!(t.delivered, t.delivered_of_accepted + t.unexpected, "{t:?}");
+    let by_arrival: f64 = r.column("delivered_per_s").iter().sum();
+    assert_eq!(by_arrival as u64, t.delivered, "receiver's tally: {t:?}");
+    assert_eq!(r.lost.len() as u64, t.lost, "lost.tsv: {t:?}");
+    let failed: f64 = r.column("failed_per_s").iter().sum();
+    assert_eq!(failed as u64, t.failed);
+}
+
+/// Seconds (since t0) in which a column is above 0.
+fn seconds_with(r: &Run, column: &str) -> Vec<usize> {
+    r.column(column)
+        .iter()
+        .enumerate()
+        .filter(|(_, v)| **v > 0.0)
+        .map(|(s, _)| s)
+        .collect()
+}
+
+/// Killed at 3 s and started again at 5 s: the events offered while it
+/// was down fail (no connection), nothing else does; what it held when
+/// killed is lost, and lost.tsv names each; the run recovers.
+#[test]
+fn sut_kill_fails_what_was_offered_while_down_and_recovers() {
+    let r = run(
+        "kill",
+        "300:8",
+        &["--sut", "channel-imc", "--fault", "sut-kill@3+2"],
+    );
+    exact(&r, 2400);
+    let t = &r.summary.totals;
+    // Two seconds at 300/s had nowhere to go.
+    assert!((540..=700).contains(&t.failed), "{t:?}");
+    assert_eq!(r.summary.failures.status_5xx, 0);
+    for s in seconds_with(&r, "failed_per_s") {
+        assert!((3..=5).contains(&s), "failures at {s} s");
+    }
+    let on = r.column("faults_on");
+    assert_eq!(on, [0., 0., 0., 1., 1., 0., 0., 0., 0., 0.][..on.len()]);
+    let e = &r.summary.fault_effects[0];
+    assert_eq!(
+        (e.spec.as_str(), e.at_s, e.seconds),
+        ("sut-kill@3+2", 3.0, 2.0)
+    );
+    assert_eq!(
+        (e.failed, e.lost),
+        (t.failed, t.lost),
+        "all of it the fault's"
+    );
+    let back = e.recovery_s.expect("back to normal within the run");
+    assert!(back <= 2.0, "{e:?}");
+    assert!(e.error.is_none());
+    assert!(r.stdout.contains("fault sut-kill@3+2: "), "{}", r.stdout);
+    assert!(
+        r.stderr.contains("fault sut-kill@3+2: off at"),
+        "{}",
+        r.stderr
+    );
+}
+
+/// Paused for 1.5 s: nothing fails or is lost (its connections hold the
+/// requests), the events of the pause wait it out, and the process goes
+/// on where it stopped.
+#[test]
+fn sut_pause_delays_without_losing() {
+    let r = run(
+        "pause",
+        "200:6",
+        &["--sut", "channel-imc", "--fault", "sut-pause@2+1.5"],
+    );
+    exact(&r, 1200);
+    let t = &r.summary.totals;
+    assert_eq!((t.failed, t.lost, t.delivered), (0, 0, 1200), "{t:?}");
+    let max = r
+        .summary
+        .latency_ms
+        .get(brokerbench_core::latency::LatencyKind::E2e)
+        .unwrap()
+        .max;
+    assert!(
+        (1000.0..3000.0).contains(&max),
+        "an event waited the pause out: {max} ms"
+    );
+    let e = &r.summary.fault_effects[0];
+    assert_eq!((e.lost, e.failed), (0, 0));
+    assert!(e.recovery_s.is_some(), "{e:?}");
+}
+
+/// The SUT answers 503 for 1 s: the sender counts each as a 5xx failure,
+/// and the SUT counted the same number of injected answers itself.
+#[test]
+fn sut_5xx_failures_match_the_suts_own_count() {
+    let r = run(
+        "sut5xx",
+        "200:4",
+        &["--sut", "channel-imc", "--fault", "sut-5xx@1+1"],
+    );
+    exact(&r, 800);
+    let t = &r.summary.totals;
+    assert!((150..=250).contains(&t.failed), "{t:?}");
+    assert_eq!(r.summary.failures.status_5xx, t.failed);
+    let sut = r.summary.sut.expect("the SUT's counters");
+    assert_eq!(sut.faulted, t.failed, "the SUT's count of its 503s");
+    assert_eq!(sut.accepted, t.accepted, "and of what it took");
+    assert_eq!(t.lost, 0);
+    assert_eq!(r.summary.fault_effects[0].failed, t.failed);
+}
+
+/// 80 ms more per request for 2 s: publish latency shows it, nothing fails.
+#[test]
+fn sut_latency_shows_in_publish_latency() {
+    let r = run(
+        "latency",
+        "100:4",
+        &["--sut", "channel-imc", "--fault", "sut-latency@1+2:80ms"],
+    );
+    exact(&r, 400);
+    assert_eq!((r.summary.totals.failed, r.summary.totals.lost), (0, 0));
+    let p50 = r.column("publish_p50_ms");
+    assert!(p50[1] >= 80.0 && p50[2] >= 80.0, "{p50:?}");
+    assert!(p50[0] < 80.0 && p50[3] < 80.0, "{p50:?}");
+}
+
+/// The receiver answers 503 for 1 s behind a channel: the SUT retries
+/// (3 retries over 0.7 s), then gives up; what it gave up is exactly what
+/// the suite reports lost.
+#[test]
+fn receiver_5xx_behind_a_channel_loses_what_the_sut_dropped() {
+    let r = run(
+        "recv5xx",
+        "200:5",
+        &["--sut", "channel-imc", "--fault", "receiver-5xx@1+1"],
+    );
+    exact(&r, 1000);
+    let t = &r.summary.totals;
+    let sut = r.summary.sut.expect("the SUT's counters");
+    assert!(t.lost > 0 && t.lost < 200, "{t:?}");
+    assert_eq!(
+        sut.dropped, t.lost,
+        "the SUT's own count of what it gave up"
+    );
+    assert!(sut.retried > 0);
+    assert_eq!(r.summary.fault_effects[0].lost, t.lost);
+}
+
+/// Every 10th event dropped by the receiver for 2 s: exactly those are
+/// lost, each with a sequence number ending in 9.
+#[test]
+fn receiver_drop_loses_exactly_the_nth_events_of_its_window() {
+    let r = run("drop", "200:4", &["--fault", "receiver-drop@1+2:10"]);
+    exact(&r, 800);
+    let t = &r.summary.totals;
+    assert!((36..=44).contains(&t.lost), "{t:?}");
+    assert!(
+        r.lost.iter().all(|&(_, _, seq)| seq % 10 == 9),
+        "{:?}",
+        r.lost
+    );
+    assert!(
+        r.lost.iter().all(|&(_, _, seq)| (190..610).contains(&seq)),
+        "{:?}",
+        r.lost
+    );
+    assert_eq!(r.summary.fault_effects[0].lost, t.lost);
+}
+
+/// A command at 1 s runs once (it leaves a file); one that fails is in the
+/// results as not applied, and the run goes on.
+#[test]
+fn command_faults_run_and_their_failures_are_reported() {
+    let out = scratch("command-mark");
+    std::fs::create_dir_all(&out).unwrap();
+    let mark = out.join("ran");
+    let ok = format!("command@1:echo once >> {}", mark.display());
+    let r = run(
+        "command",
+        "100:3",
+        &["--fault", &ok, "--fault", "command@2:exit 7"],
+    );
+    exact(&r, 300);
+    assert_eq!(std::fs::read_to_string(&mark).unwrap(), "once\n");
+    let e = &r.summary.fault_effects;
+    assert_eq!(e.len(), 2);
+    assert!(e[0].error.is_none(), "{e:?}");
+    let why = e[1].error.as_deref().expect("the failed command noted");
+    assert!(why.contains("exit status: 7"), "{why}");
+    assert!(r.stdout.contains("NOT APPLIED"), "{}", r.stdout);
+    let report = std::fs::read_to_string(r.dir.join("report.md")).unwrap();
+    assert!(report.contains("## Faults"), "{report}");
+}
+
+/// `recovery<N` in --slo: met when every fault recovered in time.
+#[test]
+fn recovery_objective_is_checked() {
+    let r = run(
+        "slo",
+        "200:5",
+        &[
+            "--fault",
+            "receiver-stall@1+1",
+            "--slo",
+            "recovery<3s,lost=0",
+        ],
+    );
+    exact(&r, 1000);
+    assert!(r.stdout.contains("slo: met    recovery<3s"), "{}", r.stdout);
+}
+
+/// A run where every event failed still draws its graphs (throughput and
+/// failures on a fixed latency axis).
+#[test]
+fn a_run_where_everything_failed_still_draws_its_graphs() {
+    let out = scratch("allfailed");
+    let args = [
+        "run",
+        "--pace",
+        "100:2",
+        "--warmup-seconds",
+        "0",
+        "--drain-seconds",
+        "1",
+        "--quiet",
+        "--fault",
+        "receiver-5xx@0+2",
+    ];
+    let o = brokerbench(&args, &out);
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(!stderr.contains("gnuplot"), "{stderr}");
+    let dir = only_results(&out);
+    for g in ["six-metric.png", "points.png", "generator.png"] {
+        let len = std::fs::metadata(dir.join(g)).map(|m| m.len()).unwrap_or(0);
+        assert!(len > 1000, "{g}: {len} bytes");
+    }
+    let s: Summary = serde_json::from_value(valid_summary(&dir)).unwrap();
+    assert_eq!((s.totals.sent, s.totals.failed), (200, 200));
+}
+
+/// The Kafka channel's SUT process killed at 1 s and started again at 2 s
+/// on the local broker: what it acknowledged was written to the topic, so
+/// nothing is lost once its consumers have the partitions back (the group
+/// waits out the dead member's session); what it had delivered but not
+/// committed comes again, counted as duplicates.
+#[test]
+fn channel_kafka_sut_kill_loses_nothing_it_acknowledged() {
+    let r = run(
+        "kafka-kill",
+        "100:4",
+        &[
+            "--sut",
+            "channel-kafka",
+            "--fault",
+            "sut-kill@1+1",
+            "--drain-seconds",
+            "20",
+        ],
+    );
+    exact(&r, 400);
+    let t = &r.summary.totals;
+    assert!(t.failed >= 50 && t.failed <= 150, "{t:?}");
+    assert_eq!(t.lost, 0, "{t:?}\n{}", r.stdout);
+    assert_eq!(t.unexpected, 0, "{t:?}");
+    let e = &r.summary.fault_effects[0];
+    assert_eq!(
+        (e.failed, e.lost, e.duplicates),
+        (t.failed, 0, t.duplicates)
+    );
+    assert!(e.error.is_none(), "{e:?}");
+    assert!(
+        r.stdout.contains("SUT (since it was started again"),
+        "{}",
+        r.stdout
+    );
+}
