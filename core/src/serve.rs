@@ -206,6 +206,17 @@ pub async fn serve<H: Handler>(
     stop: CancellationToken,
     grace: Duration,
 ) {
+    serve_with(handler, listener, stop, grace, HEADER_TIMEOUT).await
+}
+
+/// [`serve`], cutting off heads slower than `head_timeout`.
+async fn serve_with<H: Handler>(
+    handler: Arc<H>,
+    listener: TcpListener,
+    stop: CancellationToken,
+    grace: Duration,
+    head_timeout: Duration,
+) {
     let connections = TaskTracker::new();
     loop {
         let stream = tokio::select! {
@@ -240,7 +251,7 @@ pub async fn serve<H: Handler>(
                 let mut tick = tokio::time::interval(Duration::from_secs(1));
                 loop {
                     tick.tick().await;
-                    if head.overdue(HEADER_TIMEOUT) {
+                    if head.overdue(head_timeout) {
                         return;
                     }
                 }
@@ -256,4 +267,107 @@ pub async fn serve<H: Handler>(
     drop(listener);
     connections.close();
     let _ = tokio::time::timeout(grace, connections.wait()).await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    /// Reads bodies up to 1000 bytes, answers 200 with their length.
+    struct Echo;
+
+    impl Handler for Echo {
+        async fn answer(&self, req: Request<Incoming>) -> Response<Full<Bytes>> {
+            match read_body(req, 1000).await {
+                Ok((_, b)) => Response::new(Full::new(Bytes::from(b.len().to_string()))),
+                Err(e) => refuse_body(e),
+            }
+        }
+    }
+
+    async fn server(head_timeout: Duration) -> (std::net::SocketAddr, CancellationToken) {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let stop = CancellationToken::new();
+        tokio::spawn(serve_with(
+            Arc::new(Echo),
+            listener,
+            stop.clone(),
+            Duration::from_secs(1),
+            head_timeout,
+        ));
+        (addr, stop)
+    }
+
+    /// What the server says (and whether it closed) within `patience`.
+    async fn said(c: &mut tokio::net::TcpStream, patience: Duration) -> (String, bool) {
+        let mut got = Vec::new();
+        let mut buf = [0u8; 4096];
+        let deadline = tokio::time::Instant::now() + patience;
+        loop {
+            match tokio::time::timeout_at(deadline, c.read(&mut buf)).await {
+                Ok(Ok(0)) | Ok(Err(_)) => return (String::from_utf8_lossy(&got).into(), true),
+                Ok(Ok(n)) => got.extend_from_slice(&buf[..n]),
+                Err(_) => return (String::from_utf8_lossy(&got).into(), false),
+            }
+        }
+    }
+
+    /// A 200 MB Content-Length is refused before a byte of it is sent, and
+    /// the connection closed; a chunked body is refused once past the limit.
+    #[tokio::test]
+    async fn bodies_over_the_limit_get_413_without_being_read() {
+        let (addr, _stop) = server(HEADER_TIMEOUT).await;
+        let mut c = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let started = std::time::Instant::now();
+        c.write_all(b"POST / HTTP/1.1\r\nhost: x\r\ncontent-length: 200000000\r\n\r\n")
+            .await
+            .unwrap();
+        let (answer, closed) = said(&mut c, Duration::from_secs(2)).await;
+        assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
+        assert!(closed, "closed: its body cannot carry another request");
+        assert!(started.elapsed() < Duration::from_secs(1));
+
+        let mut c = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let chunk = format!("258\r\n{}\r\n", "x".repeat(600));
+        c.write_all(b"POST / HTTP/1.1\r\nhost: x\r\ntransfer-encoding: chunked\r\n\r\n")
+            .await
+            .unwrap();
+        c.write_all(chunk.as_bytes()).await.unwrap();
+        c.write_all(chunk.as_bytes()).await.unwrap();
+        let (answer, _) = said(&mut c, Duration::from_secs(2)).await;
+        assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
+
+        // Within the limit: read and answered.
+        let mut c = tokio::net::TcpStream::connect(addr).await.unwrap();
+        c.write_all(b"POST / HTTP/1.1\r\nhost: x\r\ncontent-length: 5\r\n\r\nhello")
+            .await
+            .unwrap();
+        let (answer, _) = said(&mut c, Duration::from_millis(500)).await;
+        assert!(
+            answer.starts_with("HTTP/1.1 200") && answer.ends_with("\r\n\r\n5"),
+            "{answer}"
+        );
+    }
+
+    /// A head that stops half way is cut off after the timeout; an idle
+    /// keep-alive connection stays open past it and serves its next request.
+    #[tokio::test]
+    async fn slow_heads_and_bodies_are_cut_off_idle_connections_are_not() {
+        let (addr, _stop) = server(Duration::from_secs(1)).await;
+        let mut slow = tokio::net::TcpStream::connect(addr).await.unwrap();
+        slow.write_all(b"POST / HTTP/1.1\r\nhost:").await.unwrap();
+        let mut idle = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let request = b"POST / HTTP/1.1\r\nhost: x\r\ncontent-length: 2\r\n\r\nhi";
+        idle.write_all(request).await.unwrap();
+        let (answer, _) = said(&mut idle, Duration::from_millis(300)).await;
+        assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+        let (_, closed) = said(&mut slow, Duration::from_secs(3)).await;
+        assert!(closed, "a head unfinished after 1 s is cut off");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        idle.write_all(request).await.unwrap();
+        let (answer, closed) = said(&mut idle, Duration::from_millis(300)).await;
+        assert!(answer.starts_with("HTTP/1.1 200") && !closed, "{answer}");
+    }
 }

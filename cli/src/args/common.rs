@@ -143,6 +143,9 @@ pub struct PlanOpts {
     pub faults: Vec<String>,
 }
 
+/// The largest event data the suite sends.
+pub const MAX_PAYLOAD: usize = 16 << 20;
+
 impl PlanOpts {
     /// The plan (without `t0`) for `scenario`; `keys` is the number of
     /// partition keys unless `--partition-keys` says otherwise.
@@ -156,6 +159,12 @@ impl PlanOpts {
         let schedule = Schedule::from_arg(&self.pace, Path::new("paces"))?;
         if self.payload_size == 0 {
             bail!("--payload-size must be at least 1 byte");
+        }
+        if self.payload_size > MAX_PAYLOAD {
+            bail!(
+                "--payload-size {}: at most {MAX_PAYLOAD} bytes (16 MiB) an event",
+                self.payload_size
+            );
         }
         let warmup = match (self.warmup_seconds, self.warmup_rate) {
             (0, _) => None,

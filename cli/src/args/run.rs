@@ -102,6 +102,8 @@ impl RunOpts {
             brokerbench_core::identity::PARTITION_KEYS
         };
         let mut plan = self.plan.plan(&scenario, 1, 1, keys)?;
+        let ingress = brokerbench_sut::config::ImcConfig::new(sut, Vec::new()).max_event_bytes;
+        check_payload(plan.payload_size, sut, external.is_some(), ingress)?;
         let imc = match routing {
             Some(routing) => {
                 plan.copies = fan_out.copies(Some(routing));
@@ -177,6 +179,31 @@ impl RunOpts {
             progress: !self.output.quiet,
         })
     }
+}
+
+/// Checks the payload fits through the SUT this run starts: its ingress's
+/// body limit (with room for the event's attributes), or the Kafka
+/// clients' `message.max.bytes`.
+fn check_payload(payload: usize, sut: Sut, external: bool, ingress: usize) -> anyhow::Result<()> {
+    /// librdkafka's default `message.max.bytes`, less room for headers.
+    const KAFKA_RECORD: usize = 1_000_000 - (64 << 10);
+    let room = 64 << 10;
+    let limit = match (external, sut.on_kafka(), sut.spec().routing) {
+        (true, ..) | (false, false, None) => return Ok(()),
+        (false, true, _) => KAFKA_RECORD,
+        (false, false, Some(_)) => ingress.saturating_sub(room),
+    };
+    if payload > limit {
+        bail!(
+            "--payload-size {payload}: over what {sut} takes ({limit} bytes: {})",
+            if sut.on_kafka() {
+                "a Kafka record, message.max.bytes"
+            } else {
+                "its ingress's body limit"
+            }
+        );
+    }
+    Ok(())
 }
 
 /// Checks each fault can act on what this run starts: the SUT's faults

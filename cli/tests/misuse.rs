@@ -1,0 +1,121 @@
+//! Misuse: every bad flag, pace, payload size, fault or conflicting option
+//! gets one line naming the bad token and a non-zero exit, with nothing
+//! started (no results folder, no waiting).
+
+mod common;
+
+use common::process::{brokerbench, scratch};
+
+/// (the run's bad words, what the first line of the error names)
+const CASES: &[(&str, &str)] = &[
+    ("--pace 100:1,", "\"100:1,\""),
+    ("--pace ,", "pace is empty"),
+    ("--pace 1e3:10", "\"1e3\""),
+    ("--pace 99999999999:1", "\"99999999999\""),
+    ("--pace 100:99999999999", "\"99999999999\""),
+    ("--pace 4294967295:4294967295", "too many events"),
+    ("--pace 100:x", "\"x\""),
+    ("--payload-size 0", "--payload-size"),
+    ("--payload-size 99999999999", "--payload-size 99999999999"),
+    (
+        "--sut channel-imc --payload-size 5000000",
+        "--payload-size 5000000",
+    ),
+    (
+        "--sut channel-kafka --payload-size 1000000",
+        "--payload-size 1000000",
+    ),
+    ("--payload-size -1", "'-1'"),
+    ("--sut nope", "\"nope\""),
+    ("--sut channel-imc --subscribers 0", "--subscribers"),
+    ("--sut direct --subscribers 2", "--subscribers"),
+    ("--sut broker-imc --triggers 2 --matching 3", "--matching"),
+    ("--connections 0", "--connections"),
+    ("--max-connections 1 --connections 4", "--max-connections 1"),
+    ("--target ftp://x", "\"ftp://x\""),
+    ("--slo e2e.p99<x", "\"e2e.p99<x\""),
+    ("--slo nonsense<1", "\"nonsense<1\""),
+    ("--fault x", "--fault \"x\""),
+    ("--fault sut-kill@3", "--fault \"sut-kill@3\""),
+    ("--fault sut-kill@1+1", "--fault \"sut-kill@1+1\""),
+    (
+        "--sut channel-imc --fault sut-kill@99+1",
+        "--fault \"sut-kill@99+1\"",
+    ),
+    (
+        "--sut source-kafka --fault sut-5xx@1+1",
+        "--fault \"sut-5xx@1+1\"",
+    ),
+    (
+        "--sut channel-imc --fault sut-kill@1+1 --profile sut",
+        "--fault \"sut-kill@1+1\"",
+    ),
+    ("--fault receiver-drop@1+1:0", "\"0\""),
+    ("--warmup-seconds 2 --warmup-rate 0", "--warmup-rate"),
+    ("--no-such-flag", "'--no-such-flag'"),
+];
+
+#[test]
+fn bad_input_is_one_line_naming_it_and_nothing_starts() {
+    let out = scratch("misuse");
+    for (line, names) in CASES {
+        let mut args = vec!["run", "--quiet", "--no-plot"];
+        if !line.contains("--pace") {
+            args.extend(["--pace", "10:1"]);
+        }
+        args.extend(line.split_whitespace());
+        let started = std::time::Instant::now();
+        let o = brokerbench(&args, &out);
+        let stderr = String::from_utf8_lossy(&o.stderr);
+        let first = stderr.lines().next().unwrap_or("");
+        assert!(
+            matches!(o.status.code(), Some(1 | 2)),
+            "{line}: {:?}\n{stderr}",
+            o.status
+        );
+        assert!(first.contains(names), "{line}: {first:?}");
+        assert!(first.contains("error"), "{line}: {first:?}");
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(5),
+            "{line}: took {:?}",
+            started.elapsed()
+        );
+        assert!(
+            !out.exists() || common::process::entries(&out).is_empty(),
+            "{line}: a results folder was made"
+        );
+    }
+}
+
+/// An --out that cannot be written is found before the run starts: one
+/// line naming the folder and the cause, once.
+#[test]
+fn unwritable_out_is_found_before_the_run() {
+    let out = scratch("unwritable");
+    std::fs::create_dir_all(&out).unwrap();
+    let file = out.join("a-file");
+    std::fs::write(&file, "").unwrap();
+    let target = file.join("results");
+    let started = std::time::Instant::now();
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_brokerbench"))
+        .args(["run", "--pace", "100:30", "--quiet", "--no-plot", "--out"])
+        .arg(&target)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{stderr}");
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(5),
+        "the 30 s run was not started"
+    );
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.contains(&format!("--out {}", target.display())),
+        "{stderr}"
+    );
+    assert_eq!(
+        stderr.matches("Not a directory").count(),
+        1,
+        "the cause once: {stderr}"
+    );
+}
