@@ -62,6 +62,8 @@ pub struct AggregatorConfig {
     /// (the start waits for it) and `/v1/counters` (read at the start and
     /// the end, the difference goes in the report).
     pub sut: Option<String>,
+    /// The run's token: the roles' requests without it get a 401.
+    pub token: Option<String>,
 }
 
 /// How long the start waits for the SUT to say it is ready (a Kafka
@@ -99,7 +101,7 @@ pub struct Serving {
 impl Serving {
     /// Serves the protocol for `config`'s plan on `listener`.
     pub fn start(config: &AggregatorConfig, listener: TcpListener) -> Self {
-        let hub = Hub::new(config.plan.clone());
+        let hub = Hub::new(config.plan.clone(), config.token.clone());
         let stop_server = CancellationToken::new();
         let server = tokio::spawn(brokerbench_core::serve::serve(
             hub.clone(),

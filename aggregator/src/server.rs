@@ -62,11 +62,16 @@ pub struct Hub {
     /// Requests and body bytes taken, by protocol path (what the roles
     /// cost the aggregator; `/metrics` shows them).
     traffic: Mutex<std::collections::BTreeMap<&'static str, (u64, u64)>>,
+    /// The run's token: role requests without it are refused (401).
+    token: Option<String>,
 }
 
 impl Hub {
-    pub fn new(plan: RunPlan) -> Arc<Self> {
+    /// The hub of the run `plan`; with a `token`, only requests that carry
+    /// it (`Authorization: Bearer`) take part in the run.
+    pub fn new(plan: RunPlan, token: Option<String>) -> Arc<Self> {
         Arc::new(Hub {
+            token,
             plan: Mutex::new(plan),
             roles: Mutex::new(Roles::default()),
             started: watch::channel(false).0,
@@ -100,7 +105,44 @@ impl Hub {
         self.plan.lock().unwrap().clone()
     }
 
+    /// Whether a request may take part in the run: anything reads
+    /// health, status, metrics and results; the roles' protocol needs the
+    /// run's token when there is one.
+    fn admits(&self, req: &Request<Incoming>) -> bool {
+        let Some(token) = &self.token else {
+            return true;
+        };
+        let open = matches!(
+            req.uri().path(),
+            "/healthz" | "/readyz" | "/metrics" | path::STATUS | path::RESULTS
+        );
+        let said = req
+            .headers()
+            .get(http::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "));
+        open || said.is_some_and(|s| constant_time_eq(s.as_bytes(), token.as_bytes()))
+    }
+
     async fn answer(&self, req: Request<Incoming>) -> Response<Full<Bytes>> {
+        if !self.admits(&req) {
+            let first = {
+                let mut s = self.status.lock().unwrap();
+                s.unauthorized += 1;
+                s.unauthorized == 1
+            };
+            if first {
+                eprintln!(
+                    "aggregator: refused {} {} without this run's token (401; further ones are counted, not logged)",
+                    req.method(),
+                    req.uri().path()
+                );
+            }
+            return text(
+                StatusCode::UNAUTHORIZED,
+                "this run's token is needed: Authorization: Bearer TOKEN (--token)",
+            );
+        }
         let (method, path) = (req.method().clone(), req.uri().path().to_string());
         let body = match brokerbench_core::serve::read_body(req, MAX_BODY).await {
             Ok((_, b)) => b,
@@ -389,3 +431,8 @@ macro_rules! report {
 }
 
 report!(SenderReport, ReceiverReport);
+
+/// Compares a token without stopping at the first difference.
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0, |d, (x, y)| d | (x ^ y)) == 0
+}

@@ -68,7 +68,9 @@ pub async fn run_local(
     let agg_listener = TcpListener::bind("127.0.0.1:0")
         .await
         .context("aggregator: cannot bind loopback")?;
-    let agg_url = format!("http://{}", agg_listener.local_addr()?);
+    // The roles speak to the aggregator with the run's token.
+    let token = brokerbench_core::session::new_token();
+    let agg_url = format!("http://{}/?token={token}", agg_listener.local_addr()?);
     let recv_listener = std::net::TcpListener::bind(config.receiver_listen)
         .with_context(|| format!("receiver: cannot listen on {}", config.receiver_listen))?;
     recv_listener.set_nonblocking(true)?;
@@ -187,6 +189,7 @@ pub async fn run_local(
         out: config.out.clone(),
         progress: config.progress,
         sut: sut_url.clone(),
+        token: Some(token),
     };
     // The faults the receiver does not apply itself, at their times.
     let timeline = (!config.plan.faults.is_empty()).then(|| {

@@ -417,26 +417,7 @@ fn a_rendered_run_runs_as_containers_and_k8s_collect_brings_it_home() {
         String::from_utf8_lossy(&wait.stderr).contains("step 1/1"),
         "the progress lines"
     );
-    let out_dir = out.to_str().unwrap();
-    let collect = brokerbench(
-        &[
-            "k8s",
-            "collect",
-            "--aggregator",
-            &agg_url,
-            "--out",
-            out_dir,
-            "--no-plot",
-        ],
-        &out,
-    );
-    let table = String::from_utf8_lossy(&collect.stdout);
-    assert_eq!(
-        collect.status.code(),
-        Some(130),
-        "{table}{}",
-        String::from_utf8_lossy(&collect.stderr)
-    );
+    let table = collect(&agg_url, &out, 130);
     // Collected: the aggregator's Job ends, with the run's exit code.
     let (code, _, agg_err) = d.finished(&agg);
     assert_eq!(code, 130, "{agg_err}");

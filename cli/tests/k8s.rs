@@ -609,3 +609,23 @@ fn secrets_give_the_senders_a_token_and_the_kafka_clients_their_settings() {
         );
     }
 }
+
+/// Each render makes the run a fresh token in a Secret; the aggregator,
+/// the senders and the receivers get it as BROKERBENCH_TOKEN.
+#[test]
+fn the_roles_get_the_runs_token_from_its_secret() {
+    let token_of = |docs: &[Value]| {
+        let s = named(docs, "Secret", "brokerbench-run-token").expect("the run's token");
+        s["stringData"]["token"].as_str().unwrap().to_string()
+    };
+    let (_, a) = render(&["--scenario", "direct"]);
+    let (_, b) = render(&["--scenario", "direct"]);
+    let token = token_of(&a);
+    assert_eq!(token.len(), 32, "{token}");
+    assert_ne!(token, token_of(&b), "a fresh one each render");
+    for role in ["aggregator", "sender", "receiver"] {
+        let job = named(&a, "Job", &format!("brokerbench-{role}")).unwrap();
+        let env = environment(&a, job, 0, "node-a");
+        assert_eq!(env.get("BROKERBENCH_TOKEN"), Some(&token), "{role}");
+    }
+}

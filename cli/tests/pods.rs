@@ -171,25 +171,7 @@ fn a_rendered_run_runs_as_processes_on_loopback_addresses() {
         "{said}{}{logs}",
         String::from_utf8_lossy(&wait.stderr)
     );
-    let collect = brokerbench(
-        &[
-            "k8s",
-            "collect",
-            "--aggregator",
-            &agg,
-            "--out",
-            out.to_str().unwrap(),
-            "--no-plot",
-        ],
-        &out,
-    );
-    let table = String::from_utf8_lossy(&collect.stdout);
-    assert_eq!(
-        collect.status.code(),
-        Some(0),
-        "{table}{}",
-        String::from_utf8_lossy(&collect.stderr)
-    );
+    let table = collect(&agg, &out, 0);
     // The Jobs' pods end with the run; the SUT's Deployment runs until
     // it is stopped, as a pod is: SIGTERM.
     for (name, c) in std::mem::take(&mut children.0) {

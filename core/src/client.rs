@@ -33,18 +33,39 @@ pub enum ClientError {
     Body(String, String),
 }
 
+/// A URL and the `token` of its query, if any (`http://h:7000/?token=T`
+/// -> (`http://h:7000/`, `T`)).
+pub fn split_token(url: &str) -> (&str, Option<String>) {
+    match url.split_once('?') {
+        Some((base, query)) => {
+            let token = query
+                .split('&')
+                .find_map(|kv| kv.strip_prefix("token="))
+                .filter(|t| !t.is_empty())
+                .map(str::to_string);
+            (base, token)
+        }
+        None => (url, None),
+    }
+}
+
 /// JSON client for one aggregator.
 #[derive(Clone)]
 pub struct JsonClient {
     base: String,
+    /// The run's token, sent as `Authorization: Bearer` on every request.
+    token: Option<String>,
     http: Client<hyper_util::client::legacy::connect::HttpConnector, Full<Bytes>>,
 }
 
 impl JsonClient {
-    /// A client for the aggregator at `base` (`http://host:port`).
+    /// A client for the aggregator at `base` (`http://host:port`); a
+    /// `?token=T` on it is the run's token, sent on every request.
     pub fn new(base: &str) -> Self {
+        let (base, token) = split_token(base);
         JsonClient {
             base: base.trim_end_matches('/').to_string(),
+            token,
             http: Client::builder(TokioExecutor::new()).build_http(),
         }
     }
@@ -77,6 +98,9 @@ impl JsonClient {
     ) -> Result<Bytes, ClientError> {
         let url = format!("{}{}", self.base, path);
         let mut req = http::Request::builder().method(method).uri(&url);
+        if let Some(t) = &self.token {
+            req = req.header(http::header::AUTHORIZATION, format!("Bearer {t}"));
+        }
         if body.is_some() {
             req = req.header(http::header::CONTENT_TYPE, "application/json");
         }

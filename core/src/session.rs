@@ -80,6 +80,16 @@ const PROGRESS_PHASE: Duration = Duration::from_millis(500);
 /// the aggregator's; the shortest counts.
 pub const CLOCK_ROUNDS: usize = 16;
 
+/// A fresh token for a run (128 random bits as hex): what the aggregator
+/// asks of every role request.
+pub fn new_token() -> String {
+    use std::hash::{BuildHasher, RandomState};
+    // Each RandomState is keyed from the operating system's randomness.
+    let a = RandomState::new().hash_one(std::process::id());
+    let b = RandomState::new().hash_one(a);
+    format!("{a:016x}{b:016x}")
+}
+
 /// One role's session with the aggregator at a URL.
 #[derive(Clone)]
 pub struct Session {

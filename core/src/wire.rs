@@ -81,6 +81,9 @@ pub struct RunStatus {
     pub results: Option<String>,
     /// Why the run failed, when it did.
     pub error: Option<String>,
+    /// Role requests refused for want of the run's token (401).
+    #[serde(default)]
+    pub unauthorized: u64,
 }
 
 /// The stages of a run as the aggregator sees them.

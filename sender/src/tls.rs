@@ -99,11 +99,6 @@ impl Dialer {
         };
         conn.map_err(|e| e.to_string())
     }
-
-    /// Whether failures to dial are TLS's (worth naming to the user).
-    pub fn is_tls(&self) -> bool {
-        matches!(self, Dialer::Tls { .. })
-    }
 }
 
 /// `--insecure`: any certificate is taken (a self-signed test cluster);

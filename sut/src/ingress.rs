@@ -72,7 +72,7 @@ impl IngressFaults {
                 Some(("status", v)) => v.parse().map(|v| status = v).is_ok(),
                 _ => false,
             };
-            if !parsed || !(latency_ms.is_finite() && latency_ms >= 0.0) {
+            if !(parsed && latency_ms.is_finite() && latency_ms >= 0.0) {
                 return Some(text(
                     StatusCode::BAD_REQUEST,
                     format!("bad fault {pair:?}: latency_ms=MS or status=5xx\n"),

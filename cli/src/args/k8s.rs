@@ -232,6 +232,7 @@ impl RenderOpts {
             flags.push(("pace-per-sender", "true".into()));
         }
         Ok(RenderConfig {
+            run_token: brokerbench_core::session::new_token(),
             scenario: sut,
             sut_impl: self.sut_impl,
             target: self.target,

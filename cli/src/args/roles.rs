@@ -23,6 +23,10 @@ pub struct SenderOpts {
     /// Aggregator URL, e.g. http://aggregator:7000.
     #[arg(long, value_name = "URL")]
     pub aggregator: String,
+    /// The run's token, when the aggregator has one (its --token; on
+    /// Kubernetes, from the run's Secret). Also `?token=` on --aggregator.
+    #[arg(long, value_name = "TOKEN")]
+    pub token: Option<String>,
     /// Where to publish: any CloudEvents HTTP endpoint (a Knative broker, a
     /// channel, a sink), or a Kafka topic as kafka://host:port[,...]/topic
     /// (a KafkaSource's, with the CloudEvents Kafka binding).
@@ -83,7 +87,10 @@ impl SenderOpts {
         }
         Ok(SenderRoleConfig {
             metrics_listen: self.metrics_listen,
-            aggregator: check_url(&self.aggregator, "--aggregator")?,
+            aggregator: with_token(
+                check_url(&self.aggregator, "--aggregator")?,
+                self.token.as_deref(),
+            ),
             // On its own host: its clock is estimated against the aggregator's.
             sender: SenderConfig {
                 sync_clock: true,
@@ -104,6 +111,10 @@ pub struct ReceiverOpts {
     /// Aggregator URL, e.g. http://aggregator:7000.
     #[arg(long, value_name = "URL")]
     pub aggregator: String,
+    /// The run's token, when the aggregator has one (its --token; on
+    /// Kubernetes, from the run's Secret). Also `?token=` on --aggregator.
+    #[arg(long, value_name = "TOKEN")]
+    pub token: Option<String>,
     /// Address to accept CloudEvents on.
     #[arg(long, default_value = "127.0.0.1:8080", value_name = "ADDR")]
     pub listen: SocketAddr,
@@ -140,7 +151,10 @@ impl ReceiverOpts {
             bail!("--kafka-config is for --from-kafka");
         }
         Ok(ReceiverRoleConfig {
-            aggregator: check_url(&self.aggregator, "--aggregator")?,
+            aggregator: with_token(
+                check_url(&self.aggregator, "--aggregator")?,
+                self.token.as_deref(),
+            ),
             listen: self.listen,
             threads: self.threads.max(1),
             clock_faults: self.clock_faults.fault(),
@@ -181,6 +195,11 @@ pub struct AggregatorOpts {
     /// Address to serve the protocol on.
     #[arg(long, default_value = "127.0.0.1:7000", value_name = "ADDR")]
     pub listen: SocketAddr,
+    /// The run's token: roles' requests without it (Authorization: Bearer
+    /// TOKEN, their --token) get a 401, counted and logged once. Without
+    /// one, any client may take part.
+    #[arg(long, value_name = "TOKEN")]
+    pub token: Option<String>,
     /// Scenario name, for the results folder.
     #[arg(long, default_value = "target", value_name = "NAME")]
     pub scenario: String,
@@ -240,7 +259,16 @@ impl AggregatorOpts {
                     .as_deref()
                     .map(|u| check_url(u, "--sut-url"))
                     .transpose()?,
+                token: self.token.filter(|t| !t.is_empty()),
             },
         })
+    }
+}
+
+/// The aggregator's URL with the run's token, if one was given.
+fn with_token(url: String, token: Option<&str>) -> String {
+    match token.filter(|t| !t.is_empty()) {
+        Some(t) if !url.contains('?') => format!("{}/?token={t}", url.trim_end_matches('/')),
+        _ => url,
     }
 }

@@ -122,6 +122,10 @@ pub struct RenderConfig {
     pub kafka_secret: Option<String>,
     /// How long the aggregator keeps the results for `k8s collect`.
     pub keep_results: String,
+    /// The run's token (a fresh one each render), in the Secret
+    /// `brokerbench-run-token`: the roles send it to the aggregator, which
+    /// refuses requests without it.
+    pub run_token: String,
     pub part: Part,
 }
 
@@ -158,6 +162,7 @@ pub fn render(c: &RenderConfig) -> Vec<Value> {
         }
     }
     if c.part != Part::Sut {
+        docs.push(run_token(c));
         docs.extend(aggregator(c));
         docs.extend(receivers(c));
         docs.extend(senders(c));
@@ -459,6 +464,30 @@ fn mount(container: &mut Value, name: &str, path: &str) {
         .push(json!({ "name": name, "mountPath": path, "readOnly": path != RESULTS_DIR }));
 }
 
+/// The Secret holding the run's token.
+fn run_token(c: &RenderConfig) -> Value {
+    json!({
+        "apiVersion": "v1", "kind": "Secret",
+        "metadata": meta(c, RUN_TOKEN, "aggregator"),
+        "type": "Opaque",
+        "stringData": { "token": c.run_token },
+    })
+}
+
+/// The run's token from its Secret, as `--token` (BROKERBENCH_TOKEN).
+fn token_env(container: &mut Value) {
+    container["env"]
+        .as_array_mut()
+        .expect("a container has env")
+        .push(json!({
+            "name": env_name("token"),
+            "valueFrom": { "secretKeyRef": { "name": RUN_TOKEN, "key": "token" } },
+        }));
+}
+
+/// The Secret of the run's token.
+const RUN_TOKEN: &str = "brokerbench-run-token";
+
 /// A Job of `n` pods, each with its completion index (Indexed).
 fn job(c: &RenderConfig, name: &str, component: &str, n: u32, pod: Value) -> Value {
     let mut spec = json!({
@@ -524,6 +553,7 @@ fn aggregator(c: &RenderConfig) -> Vec<Value> {
     );
     ctr["readinessProbe"] =
         json!({ "httpGet": { "path": "/readyz", "port": AGGREGATOR_PORT }, "periodSeconds": 2 });
+    token_env(&mut ctr);
     mount(&mut ctr, "results", RESULTS_DIR);
     if let Pace::File(text) = &c.pace {
         let pace = format!("{NAME}-pace");
@@ -572,6 +602,8 @@ fn receivers(c: &RenderConfig) -> Vec<Value> {
         &c.receiver,
         &[("events", RECEIVER_PORT)],
     );
+    let mut ctr = ctr;
+    token_env(&mut ctr);
     let mut template = pod(c, "receiver", ctr, Vec::new());
     template["spec"]["subdomain"] = json!(format!("{NAME}-receivers"));
     vec![
@@ -663,6 +695,7 @@ fn senders(c: &RenderConfig) -> Vec<Value> {
         &c.sender,
         &[("metrics", SENDER_METRICS_PORT)],
     );
+    token_env(&mut ctr);
     if c.token_secret.is_some() {
         mount(&mut ctr, "token", TOKEN_DIR);
     }

@@ -72,7 +72,8 @@ pub fn services_of<'a>(docs: &'a [Value], workload: &Value) -> Vec<&'a Value> {
 
 /// What the kubelet gives pod `index` of a workload's only container:
 /// its environment (ConfigMaps' then `env`'s, Downward API fields filled
-/// as a cluster would, with `node` as the node name).
+/// as a cluster would, with `node` as the node name, Secrets' keys from
+/// the Secrets among `docs`).
 pub fn environment(
     docs: &[Value],
     workload: &Value,
@@ -90,6 +91,13 @@ pub fn environment(
     }
     for e in c["env"].as_array().into_iter().flatten() {
         let k = e["name"].as_str().unwrap().to_string();
+        let secret = &e["valueFrom"]["secretKeyRef"];
+        if let Some(name) = secret["name"].as_str() {
+            let s = named(docs, "Secret", name).unwrap_or_else(|| panic!("no Secret {name}"));
+            let key = secret["key"].as_str().unwrap();
+            env.insert(k, s["stringData"][key].as_str().unwrap().to_string());
+            continue;
+        }
         let v = match e["valueFrom"]["fieldRef"]["fieldPath"].as_str() {
             Some("spec.nodeName") => node.to_string(),
             Some("metadata.annotations['batch.kubernetes.io/job-completion-index']") => {

@@ -106,6 +106,31 @@ pub fn role(role: &str, agg: u16, args: &[&str]) -> std::process::Child {
         .unwrap()
 }
 
+/// `k8s collect` from the aggregator at `agg` into `out` (no graphs),
+/// checked to exit with `code`; its table.
+pub fn collect(agg: &str, out: &std::path::Path, code: i32) -> String {
+    let o = brokerbench(
+        &[
+            "k8s",
+            "collect",
+            "--aggregator",
+            agg,
+            "--out",
+            out.to_str().unwrap(),
+            "--no-plot",
+        ],
+        out,
+    );
+    let table = String::from_utf8_lossy(&o.stdout).into_owned();
+    assert_eq!(
+        o.status.code(),
+        Some(code),
+        "{table}{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    table
+}
+
 /// The one results folder under `out`.
 pub fn only_results(out: &std::path::Path) -> std::path::PathBuf {
     let dirs = entries(out);
