@@ -56,21 +56,133 @@ impl ChildSpec {
     }
 }
 
+/// A network namespace for the SUT, joined to this one by a veth pair
+/// (`10.231.x.y/30`). A cut (`sut-cut`) drops every packet in and out of
+/// the namespace (an nftables table of its own there), as a partition
+/// does: packets vanish, connections stall. The links stay up, so nothing
+/// meant for the SUT is routed anywhere else meanwhile.
+pub struct Netns {
+    name: String,
+    host_if: String,
+    /// This side's address, where the SUT reaches the receiver.
+    pub host_ip: std::net::Ipv4Addr,
+    /// The SUT's address.
+    pub sut_ip: std::net::Ipv4Addr,
+}
+
+impl Netns {
+    /// Creates it (needs root and `ip`); the error says what failed.
+    pub fn create() -> anyhow::Result<Netns> {
+        let id = std::process::id() % 16_384;
+        let (third, fourth) = ((id / 64) as u8, ((id % 64) * 4) as u8);
+        let ns = Netns {
+            name: format!("brokerbench-{id}"),
+            host_if: format!("bbh{id}"),
+            host_ip: std::net::Ipv4Addr::new(10, 231, third, fourth + 1),
+            sut_ip: std::net::Ipv4Addr::new(10, 231, third, fourth + 2),
+        };
+        let sut_if = format!("bbs{id}");
+        let (host, sut) = (format!("{}/30", ns.host_ip), format!("{}/30", ns.sut_ip));
+        let steps: [&[&str]; 8] = [
+            &["netns", "add", &ns.name],
+            &[
+                "link",
+                "add",
+                &ns.host_if,
+                "type",
+                "veth",
+                "peer",
+                "name",
+                &sut_if,
+            ],
+            &["link", "set", &sut_if, "netns", &ns.name],
+            &["addr", "add", &host, "dev", &ns.host_if],
+            &["link", "set", &ns.host_if, "up"],
+            &["-n", &ns.name, "addr", "add", &sut, "dev", &sut_if],
+            &["-n", &ns.name, "link", "set", &sut_if, "up"],
+            &["-n", &ns.name, "link", "set", "lo", "up"],
+        ];
+        for step in steps {
+            ip(step).context("sut-cut runs the SUT in a network namespace of its own, which needs root, iproute2 (ip netns) and nftables")?;
+        }
+        Ok(ns)
+    }
+
+    /// Cuts the namespace off (`true`) or joins it again.
+    pub fn cut(&self, off: bool) -> anyhow::Result<()> {
+        let rules = match off {
+            true => {
+                "table inet brokerbench_cut {\n\
+                     chain in { type filter hook input priority 0; policy drop; }\n\
+                     chain out { type filter hook output priority 0; policy drop; }\n}\n"
+            }
+            false => "delete table inet brokerbench_cut\n",
+        };
+        let mut nft = Command::new("ip")
+            .args(["netns", "exec", &self.name, "nft", "-f", "-"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .context("cannot run nft (nftables) in the SUT's namespace")?;
+        {
+            use std::io::Write;
+            let mut stdin = nft.stdin.take().context("nft's input")?;
+            stdin.write_all(rules.as_bytes())?;
+        }
+        let out = nft.wait_with_output()?;
+        if !out.status.success() {
+            anyhow::bail!("nft: {}", String::from_utf8_lossy(&out.stderr).trim());
+        }
+        Ok(())
+    }
+}
+
+impl Drop for Netns {
+    fn drop(&mut self) {
+        // The veth pair goes with the namespace.
+        let _ = ip(&["netns", "del", &self.name]);
+        let _ = ip(&["link", "del", &self.host_if]);
+    }
+}
+
+/// Runs `ip ARGS`; its complaint as the error.
+fn ip(args: &[&str]) -> anyhow::Result<()> {
+    let out = Command::new("ip")
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .context("cannot run ip (iproute2)")?;
+    if !out.status.success() {
+        anyhow::bail!(
+            "ip {}: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    }
+    Ok(())
+}
+
 /// The SUT of a local run, as a child process on a fixed port.
 pub struct SutProcess {
     spec: ChildSpec,
+    /// The network namespace it runs in, if any.
+    netns: Option<String>,
     child: Mutex<Option<Child>>,
     /// `http://127.0.0.1:<port>`.
     pub url: String,
 }
 
 impl SutProcess {
-    /// Starts the SUT process and waits until it is ready.
-    pub async fn start(spec: ChildSpec) -> anyhow::Result<SutProcess> {
+    /// Starts the SUT process (in the network namespace `netns`, if
+    /// any) and waits until it is ready.
+    pub async fn start(spec: ChildSpec, netns: Option<&Netns>) -> anyhow::Result<SutProcess> {
         let url = format!("http://{}", spec.listen);
+        let netns = netns.map(|n| n.name.clone());
         let p = SutProcess {
-            child: Mutex::new(Some(spawn(&spec)?)),
+            child: Mutex::new(Some(spawn(&spec, netns.as_deref())?)),
             spec,
+            netns,
             url,
         };
         p.wait_ready().await?;
@@ -95,7 +207,7 @@ impl SutProcess {
     /// Starts it again on the same port; ready when this returns Ok.
     pub async fn restart(&self) -> anyhow::Result<()> {
         self.kill();
-        *self.child.lock().unwrap() = Some(spawn(&self.spec)?);
+        *self.child.lock().unwrap() = Some(spawn(&self.spec, self.netns.as_deref())?);
         self.wait_ready().await
     }
 
@@ -136,10 +248,18 @@ impl Drop for SutProcess {
     }
 }
 
-/// Spawns this binary with the run's own arguments, as the SUT process.
-fn spawn(spec: &ChildSpec) -> anyhow::Result<Child> {
+/// Spawns this binary with the run's own arguments, as the SUT process
+/// (through `ip netns exec`, which becomes it, in a namespace).
+fn spawn(spec: &ChildSpec, netns: Option<&str>) -> anyhow::Result<Child> {
     let exe = std::env::current_exe().context("cannot find this binary to start the SUT")?;
-    let mut command = Command::new(exe);
+    let mut command = match netns {
+        Some(ns) => {
+            let mut c = Command::new("ip");
+            c.args(["netns", "exec", ns]).arg(exe);
+            c
+        }
+        None => Command::new(exe),
+    };
     command
         .args(std::env::args_os().skip(1))
         .env(SUT_CHILD_ENV, spec.to_env())
@@ -164,6 +284,8 @@ pub struct Targets {
     pub sut_url: Option<String>,
     /// The SUT process, for kills and pauses.
     pub sut: Option<Arc<SutProcess>>,
+    /// The SUT's network namespace, for cuts.
+    pub netns: Option<Arc<Netns>>,
 }
 
 /// What happened to one fault.
@@ -187,7 +309,7 @@ pub async fn run_timeline(
         let (f, all, targets) = (f.clone(), faults.clone(), targets.clone());
         tasks.spawn(async move {
             let sut = targets.sut_url.as_deref().map(JsonClient::new);
-            apply(&f, t0_unix_ns, targets.sut.as_deref(), sut.as_ref(), &all).await
+            apply(&f, t0_unix_ns, &targets, sut.as_ref(), &all).await
         });
     }
     let mut applied = Vec::new();
@@ -231,10 +353,11 @@ fn since_t0(t0_unix_ns: u64) -> f64 {
 async fn apply(
     f: &Fault,
     t0: u64,
-    process: Option<&SutProcess>,
+    targets: &Targets,
     sut: Option<&JsonClient>,
     all: &[Fault],
 ) -> Applied {
+    let process = targets.sut.as_deref();
     until(t0, f.at_s).await;
     let done = |error: Option<String>| Applied {
         spec: f.spec.clone(),
@@ -256,6 +379,15 @@ async fn apply(
                 } else {
                     p.signal(libc::SIGCONT);
                 }
+            }
+            FaultKind::SutCut => {
+                let ns = targets
+                    .netns
+                    .as_deref()
+                    .context("the SUT is in no namespace of its own")?;
+                ns.cut(true)?;
+                until(t0, f.end_s()).await;
+                ns.cut(false)?;
             }
             FaultKind::SutLatency | FaultKind::Sut5xx => {
                 let sut = sut.context("no SUT to tell")?;

@@ -9,6 +9,7 @@ use brokerbench_aggregator::plot::PlotOptions;
 use brokerbench_aggregator::slo::Slo;
 use brokerbench_aggregator::{AggregatorConfig, Finished};
 use brokerbench_core::cpu::ThreadCpu;
+use brokerbench_core::fault::FaultKind;
 use brokerbench_core::session::Session;
 use brokerbench_sender::config::Target;
 use std::sync::{Arc, Mutex};
@@ -71,8 +72,25 @@ pub async fn run_local(
     // The roles speak to the aggregator with the run's token.
     let token = brokerbench_core::session::new_token();
     let agg_url = format!("http://{}/?token={token}", agg_listener.local_addr()?);
-    let recv_listener = std::net::TcpListener::bind(config.receiver_listen)
-        .with_context(|| format!("receiver: cannot listen on {}", config.receiver_listen))?;
+    // A SUT to cut off the network runs in a namespace of its own: the
+    // receiver then listens where it can reach it.
+    let netns = match config
+        .plan
+        .faults
+        .iter()
+        .any(|f| f.kind == FaultKind::SutCut)
+    {
+        true => Some(Arc::new(crate::faults::Netns::create()?)),
+        false => None,
+    };
+    let receiver_listen = match &netns {
+        Some(ns) if config.receiver_listen.ip().is_loopback() => {
+            std::net::SocketAddr::from((ns.host_ip, config.receiver_listen.port()))
+        }
+        _ => config.receiver_listen,
+    };
+    let recv_listener = std::net::TcpListener::bind(receiver_listen)
+        .with_context(|| format!("receiver: cannot listen on {receiver_listen}"))?;
     recv_listener.set_nonblocking(true)?;
     let receiver_url = format!("http://{}/", recv_listener.local_addr()?);
     // A Kafka SUT's broker and topic, before any runtime starts (so an
@@ -104,16 +122,23 @@ pub async fn run_local(
                 settings: config.kafka.settings.clone(),
             });
         }
+        let mut url = url;
         if config.plan.faults.iter().any(|f| f.kind.on_sut_process()) {
+            let listen = match &netns {
+                // A fresh namespace: any port is free there.
+                Some(ns) => std::net::SocketAddr::from((ns.sut_ip, 8080)),
+                None => listener.local_addr()?,
+            };
             let spec = crate::faults::ChildSpec {
-                listen: listener.local_addr()?,
+                listen,
                 receiver_url: receiver_url.clone(),
                 kafka: topic
                     .as_ref()
                     .map(|t| (t.bootstrap.clone(), t.name.clone())),
             };
             drop(listener);
-            let p = crate::faults::SutProcess::start(spec).await?;
+            let p = crate::faults::SutProcess::start(spec, netns.as_deref()).await?;
+            url = p.url.clone();
             sut_process = Some(Arc::new(p));
         } else {
             listener.set_nonblocking(true)?;
@@ -201,6 +226,7 @@ pub async fn run_local(
         let targets = crate::faults::Targets {
             sut_url: sut_url.clone(),
             sut: sut_process.clone(),
+            netns: netns.clone(),
         };
         tokio::spawn(async move {
             match session.start().await {

@@ -8,6 +8,7 @@
 //! |---|---|
 //! | `sut-kill@20+5` | the SUT process is killed (SIGKILL) at 20 s and started again 5 s later |
 //! | `sut-pause@20+3` | the SUT process is stopped (SIGSTOP) for 3 s, then continued |
+//! | `sut-cut@20+3` | the SUT (in a network namespace of its own) is cut off the network for 3 s |
 //! | `sut-latency@10+20:50ms` | the SUT's ingress holds each request 50 ms before taking it |
 //! | `sut-5xx@10+5[:503]` | the SUT's ingress answers 503 (or the status given) |
 //! | `receiver-stall@10+3` | the receiver holds each request arriving in the window until it ends |
@@ -25,6 +26,7 @@ use std::time::Duration;
 pub enum FaultKind {
     SutKill,
     SutPause,
+    SutCut,
     SutLatency,
     #[serde(rename = "sut-5xx")]
     Sut5xx,
@@ -36,9 +38,10 @@ pub enum FaultKind {
 }
 
 impl FaultKind {
-    pub const ALL: [FaultKind; 8] = [
+    pub const ALL: [FaultKind; 9] = [
         FaultKind::SutKill,
         FaultKind::SutPause,
+        FaultKind::SutCut,
         FaultKind::SutLatency,
         FaultKind::Sut5xx,
         FaultKind::ReceiverStall,
@@ -52,6 +55,7 @@ impl FaultKind {
         match self {
             FaultKind::SutKill => "sut-kill",
             FaultKind::SutPause => "sut-pause",
+            FaultKind::SutCut => "sut-cut",
             FaultKind::SutLatency => "sut-latency",
             FaultKind::Sut5xx => "sut-5xx",
             FaultKind::ReceiverStall => "receiver-stall",
@@ -62,9 +66,12 @@ impl FaultKind {
     }
 
     /// Faults on the SUT's process (a local run starts it as a process of
-    /// its own to kill or pause it).
+    /// its own to kill, pause or cut it off).
     pub fn on_sut_process(self) -> bool {
-        matches!(self, FaultKind::SutKill | FaultKind::SutPause)
+        matches!(
+            self,
+            FaultKind::SutKill | FaultKind::SutPause | FaultKind::SutCut
+        )
     }
 
     /// Faults the SUT's ingress applies when told (`/v1/faults`).
@@ -294,6 +301,7 @@ mod tests {
         let f = Fault::parse("command@3+4:echo a:b").unwrap();
         assert_eq!((f.seconds, f.command.as_deref()), (4.0, Some("echo a:b")));
         assert!(Fault::parse("receiver-stall@1m+3").unwrap().at_s == 60.0);
+        assert_eq!(Fault::parse("sut-cut@2+3").unwrap().kind, FaultKind::SutCut);
     }
 
     /// Each bad spec names what is wrong in it.

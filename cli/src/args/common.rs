@@ -136,6 +136,7 @@ pub struct PlanOpts {
     pub pace_per_sender: bool,
     /// A fault on the run's timeline, AT seconds after the measured start,
     /// lasting FOR seconds (repeatable): sut-kill@AT+FOR, sut-pause@AT+FOR,
+    /// sut-cut@AT+FOR (off the network; needs root),
     /// sut-latency@AT+FOR:50ms, sut-5xx@AT+FOR[:STATUS], receiver-stall@AT+FOR, receiver-drop@AT+FOR:N, receiver-5xx@AT+FOR,
     /// command@AT[+FOR]:CMD. Each fault's effect (lost, duplicated, failed,
     /// recovery time) is in the report; see docs/faults.md

@@ -223,6 +223,12 @@ fn check_faults(
                 f.kind
             );
         }
+        if f.kind == brokerbench_core::fault::FaultKind::SutCut && sut.on_kafka() {
+            bail!(
+                "--fault {:?}: {sut} reaches its Kafka broker on loopback, which a SUT in a network namespace of its own cannot; sut-cut works on channel-imc and broker-imc",
+                f.spec
+            );
+        }
         if f.kind.on_sut_ingress() && !sut.spec().ingress {
             bail!(
                 "--fault {:?}: {sut} takes no events over HTTP (the sender writes to its topic); use sut-kill or sut-pause",
