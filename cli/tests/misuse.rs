@@ -119,3 +119,72 @@ fn unwritable_out_is_found_before_the_run() {
         "the cause once: {stderr}"
     );
 }
+
+fn signal(child: &std::process::Child, sig: i32) {
+    // SAFETY: signals a child of this test by its pid.
+    assert_eq!(unsafe { libc::kill(child.id() as i32, sig) }, 0);
+}
+
+/// SIGTERM (how Kubernetes stops a pod) does what Ctrl-C does: partial
+/// results, exit 130. A second signal exits at once.
+#[test]
+fn sigterm_writes_partial_results_and_a_second_signal_exits_at_once() {
+    let out = scratch("sigterm");
+    let start = |out: &std::path::Path| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_brokerbench"))
+            .args([
+                "run",
+                "--pace",
+                "200:30",
+                "--warmup-seconds",
+                "0",
+                "--quiet",
+                "--no-plot",
+            ])
+            .arg("--out")
+            .arg(out)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let run = start(&out);
+    std::thread::sleep(std::time::Duration::from_millis(2500));
+    signal(&run, libc::SIGTERM);
+    let o = run.wait_with_output().unwrap();
+    assert_eq!(
+        o.status.code(),
+        Some(130),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let dirs = common::process::entries(&out);
+    assert_eq!(dirs.len(), 1, "{dirs:?}");
+    let s: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dirs[0].join("summary.json")).unwrap())
+            .unwrap();
+    assert_eq!(s["interrupted"], true);
+    let sent = s["totals"]["sent"].as_u64().unwrap();
+    assert!((300..=700).contains(&sent), "about 2.5 s at 200/s: {sent}");
+    // No temporary file left beside the results.
+    let names: Vec<String> = std::fs::read_dir(&dirs[0])
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(names.iter().all(|n| !n.ends_with(".tmp")), "{names:?}");
+
+    let out2 = scratch("sigterm-twice");
+    let run = start(&out2);
+    std::thread::sleep(std::time::Duration::from_millis(2000));
+    signal(&run, libc::SIGTERM);
+    std::thread::sleep(std::time::Duration::from_millis(50));
+    let second = std::time::Instant::now();
+    signal(&run, libc::SIGINT);
+    let o = run.wait_with_output().unwrap();
+    assert_eq!(o.status.code(), Some(130));
+    assert!(
+        second.elapsed() < std::time::Duration::from_millis(500),
+        "exited {:?} after the second signal",
+        second.elapsed()
+    );
+}
