@@ -11,7 +11,8 @@
 //! ratio, and its e2e P99 is at most twice the level's median P99 plus
 //! [`P99_SLACK_MS`]. Recovery is the time from the fault's end to the
 //! first of [`STEADY_SECONDS`] normal seconds in a row (fewer when the
-//! measured run or the next fault comes first).
+//! measured run or the next fault comes first). Overlapping faults are
+//! measured from the last end among them.
 
 use crate::model::SecondRow;
 use brokerbench_core::fault::Fault;
@@ -109,17 +110,23 @@ fn effect(f: &Fault, all: &[Fault], series: &[SecondRow]) -> FaultEffect {
         };
         r.failed == 0 && r.lost == 0 && delivery && p99
     };
-    // Candidates: measured seconds from the one the fault ends in.
-    let end = f.end_s();
+    // Candidates: measured seconds from the one the fault ends in, or the
+    // last end of the faults it overlaps (a fault inside another is not
+    // over before the other is).
+    let end = all
+        .iter()
+        .filter(|o| o.at_s <= f.end_s() && f.at_s <= o.end_s())
+        .map(Fault::end_s)
+        .fold(f.end_s(), f64::max);
     let measured: Vec<&SecondRow> = series
         .iter()
         .filter(|r| r.step.is_some() && r.second >= end.floor() as u64)
         .collect();
-    // A later fault cuts the seconds in a row short: normal up to its
-    // start is back to normal.
+    // A fault after that cuts the seconds in a row short: normal up to
+    // its start is back to normal.
     let next = all
         .iter()
-        .filter(|o| o.at_s.floor() > f.at_s.floor())
+        .filter(|o| o.at_s >= end)
         .map(|o| o.at_s.floor() as u64)
         .min()
         .unwrap_or(u64::MAX);
@@ -209,6 +216,29 @@ mod tests {
         let next = Fault::parse("receiver-stall@9+1").unwrap();
         let e = &effects(&[f, next], &series)[0];
         assert_eq!((e.lost, e.recovery_s), (50 + 1, Some(1.0)));
+    }
+
+    /// A 5xx inside a latency fault: both recover after the latency ends.
+    #[test]
+    fn overlapping_faults_recover_from_the_last_end() {
+        let mut series: Vec<SecondRow> = (0..20).map(|s| row(s, 100, 100, 0, 2.0)).collect();
+        for r in &mut series[5..12] {
+            r.latency.insert(
+                LatencyKind::E2e,
+                Percentiles {
+                    p99: 60.0,
+                    ..Percentiles::default()
+                },
+            );
+        }
+        series[7].failed = 30;
+        let faults = [
+            Fault::parse("sut-latency@5+7:50ms").unwrap(),
+            Fault::parse("sut-5xx@7+1").unwrap(),
+        ];
+        let e = effects(&faults, &series);
+        assert_eq!((e[0].recovery_s, e[1].recovery_s), (Some(0.0), Some(0.0)));
+        assert_eq!((e[0].failed, e[1].failed), (30, 30));
     }
 
     #[test]

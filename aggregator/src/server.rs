@@ -42,6 +42,11 @@ impl Roles {
 /// The largest request the aggregator takes: a role's report of a long run
 /// (its per-second windows) stays far below it.
 const MAX_BODY: usize = 1 << 30;
+/// The largest of any other request (ready, progress, clock).
+const SMALL_BODY: usize = 1 << 20;
+/// How long a body may take to come in full: a long run's report over a
+/// slow link.
+const REPORT_PATIENCE: std::time::Duration = std::time::Duration::from_secs(300);
 
 /// The run's shared state: the plan, what roles said, and two signals.
 pub struct Hub {
@@ -112,10 +117,18 @@ impl Hub {
         let Some(token) = &self.token else {
             return true;
         };
-        let open = matches!(
-            req.uri().path(),
-            "/healthz" | "/readyz" | "/metrics" | path::STATUS | path::RESULTS
-        );
+        // Reading is open; so is releasing the results (`k8s collect`,
+        // which has no token); the roles' protocol is not.
+        let open = match (req.method(), req.uri().path()) {
+            (&Method::GET | &Method::HEAD, p) => {
+                matches!(
+                    p,
+                    "/healthz" | "/readyz" | "/metrics" | path::STATUS | path::RESULTS
+                )
+            }
+            (&Method::DELETE, path::RESULTS) => true,
+            _ => false,
+        };
         let said = req
             .headers()
             .get(http::header::AUTHORIZATION)
@@ -144,10 +157,16 @@ impl Hub {
             );
         }
         let (method, path) = (req.method().clone(), req.uri().path().to_string());
-        let body = match brokerbench_core::serve::read_body(req, MAX_BODY).await {
-            Ok((_, b)) => b,
-            Err(e) => return brokerbench_core::serve::refuse_body(e),
+        // Only a role's report is large.
+        let limit = match path.as_str() {
+            path::SENDER_REPORT | path::RECEIVER_REPORT => MAX_BODY,
+            _ => SMALL_BODY,
         };
+        let body =
+            match brokerbench_core::serve::read_body_within(req, limit, REPORT_PATIENCE).await {
+                Ok((_, b)) => b,
+                Err(e) => return brokerbench_core::serve::refuse_body(e),
+            };
         self.count(&path, body.len());
         let (run_id, senders, receivers) = {
             let p = self.plan.lock().unwrap();

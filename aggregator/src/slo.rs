@@ -250,6 +250,9 @@ mod tests {
         assert_eq!(slo.0[2].bound, 1500.0);
         assert_eq!(slo.0[3].bound, 0.2);
         assert_eq!(slo.0[3].op, Op::Ge);
+        let slo = Slo::parse("recovery<3s,recovery<=500ms,recovery<2").unwrap();
+        let bounds: Vec<f64> = slo.0.iter().map(|c| c.bound).collect();
+        assert_eq!(bounds, [3.0, 0.5, 2.0], "seconds");
         for (bad, why) in [
             ("", "no clauses"),
             ("e2e.p99.99", "expected METRIC<VALUE"),

@@ -82,6 +82,10 @@ impl Netns {
             sut_ip: std::net::Ipv4Addr::new(10, 231, third, fourth + 2),
         };
         let sut_if = format!("bbs{id}");
+        // Left by a run that could not clean up (killed, or quit on a
+        // second signal) under the same pid: gone first.
+        let _ = ip(&["netns", "del", &ns.name]);
+        let _ = ip(&["link", "del", &ns.host_if]);
         let (host, sut) = (format!("{}/30", ns.host_ip), format!("{}/30", ns.sut_ip));
         let steps: [&[&str]; 8] = [
             &["netns", "add", &ns.name],
@@ -102,9 +106,12 @@ impl Netns {
             &["-n", &ns.name, "link", "set", &sut_if, "up"],
             &["-n", &ns.name, "link", "set", "lo", "up"],
         ];
+        let needs = "sut-cut runs the SUT in a network namespace of its own, which needs root, iproute2 (ip netns) and nftables";
         for step in steps {
-            ip(step).context("sut-cut runs the SUT in a network namespace of its own, which needs root, iproute2 (ip netns) and nftables")?;
+            ip(step).context(needs)?;
         }
+        // nft is there and works in it, before the run counts on it.
+        ns.nft("list tables\n").context(needs)?;
         Ok(ns)
     }
 
@@ -118,6 +125,11 @@ impl Netns {
             }
             false => "delete table inet brokerbench_cut\n",
         };
+        self.nft(rules)
+    }
+
+    /// Runs nftables commands in the namespace.
+    fn nft(&self, rules: &str) -> anyhow::Result<()> {
         let mut nft = Command::new("ip")
             .args(["netns", "exec", &self.name, "nft", "-f", "-"])
             .stdin(Stdio::piped())
@@ -189,11 +201,27 @@ impl SutProcess {
         Ok(p)
     }
 
+    /// Waits for `/readyz`; a process that exits meanwhile is an error
+    /// at once, with its exit status.
     async fn wait_ready(&self) -> anyhow::Result<()> {
-        JsonClient::new(&self.url)
-            .wait_ready("/readyz", READY_PATIENCE)
-            .await
-            .context("the SUT process did not get ready")
+        let client = JsonClient::new(&self.url);
+        let ready = client.wait_ready("/readyz", READY_PATIENCE);
+        tokio::pin!(ready);
+        let mut tick = tokio::time::interval(Duration::from_millis(100));
+        loop {
+            tokio::select! {
+                r = &mut ready => return r.context("the SUT process did not get ready"),
+                _ = tick.tick() => {
+                    let exited = match self.child.lock().unwrap().as_mut() {
+                        Some(c) => c.try_wait().ok().flatten(),
+                        None => None,
+                    };
+                    if let Some(status) = exited {
+                        anyhow::bail!("the SUT process exited ({status}) before it was ready");
+                    }
+                }
+            }
+        }
     }
 
     /// Kills it (SIGKILL) and reaps it.
@@ -313,28 +341,47 @@ pub async fn run_timeline(
         });
     }
     let mut applied = Vec::new();
+    let mut broken = None;
     loop {
         tokio::select! {
             next = tasks.join_next() => match next {
                 Some(Ok(a)) => applied.push(a),
-                Some(Err(_)) => {}
+                Some(Err(e)) => broken = Some(e.to_string()),
                 None => break,
             },
             _ = stop.cancelled() => break,
         }
     }
-    // Those still going when the run ended: said so.
+    // Those not over when the run ended (or whose task broke): said so.
+    let now_s = since_t0(t0_unix_ns);
     for f in faults.iter().filter(|f| !f.kind.on_receiver()) {
-        if !applied.iter().any(|a| a.spec == f.spec) && unix_now_ns() > t0_unix_ns {
-            let why = "the run ended before it was over (a restarted SUT not ready yet, or a command still running)";
-            eprintln!("brokerbench: fault {}: {why}", f.spec);
-            applied.push(Applied {
-                spec: f.spec.clone(),
-                error: Some(why.to_string()),
-            });
+        if applied.iter().any(|a| a.spec == f.spec) {
+            continue;
         }
+        let why = match (&broken, f.at_s <= now_s) {
+            (Some(e), _) => format!("its task broke: {e}"),
+            (None, true) => "the run ended before it was over (a restarted SUT not ready yet, or a command still running)".to_string(),
+            (None, false) => "the run ended before its time".to_string(),
+        };
+        eprintln!("brokerbench: fault {}: {why}", f.spec);
+        applied.push(Applied {
+            spec: f.spec.clone(),
+            error: Some(why),
+        });
     }
     applied
+}
+
+/// Every fault the timeline applies, as not applied, for `why`.
+pub fn not_applied(faults: &[Fault], why: &str) -> Vec<Applied> {
+    faults
+        .iter()
+        .filter(|f| !f.kind.on_receiver())
+        .map(|f| Applied {
+            spec: f.spec.clone(),
+            error: Some(why.to_string()),
+        })
+        .collect()
 }
 
 /// Sleeps until `s` seconds after `t0`.
@@ -401,6 +448,8 @@ async fn apply(
                     .arg("-c")
                     .arg(&command)
                     .stdin(Stdio::null())
+                    // Not left running when the run ends.
+                    .kill_on_drop(true)
                     .output()
                     .await
                     .with_context(|| format!("cannot run {command:?}"))?;

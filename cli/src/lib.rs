@@ -49,8 +49,16 @@ pub async fn execute(
         let bound = serve_profiles(addr, shutdown.clone()).await?;
         eprintln!("pprof endpoints on http://{bound}/debug/pprof/");
     }
+    // A run's SUT process runs nothing else.
+    let child = faults::ChildSpec::from_env();
+    if child.is_some() && !matches!(opts.command, Command::Run(_)) {
+        anyhow::bail!(
+            "{} is set: only `run` starts a SUT process",
+            faults::SUT_CHILD_ENV
+        );
+    }
     match opts.command {
-        Command::Run(o) => match faults::ChildSpec::from_env() {
+        Command::Run(o) => match child {
             Some(spec) => local::sut_child(o.into_config()?, spec?, shutdown).await,
             None => local::run(o.into_config()?, shutdown).await,
         },

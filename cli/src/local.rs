@@ -229,9 +229,13 @@ pub async fn run_local(
             netns: netns.clone(),
         };
         tokio::spawn(async move {
-            match session.start().await {
+            let started = tokio::select! {
+                plan = session.start() => plan.map_err(|e| e.to_string()),
+                _ = s.cancelled() => Err("the run ended before it started".to_string()),
+            };
+            match started {
                 Ok(plan) => crate::faults::run_timeline(faults, plan.t0(), targets, s).await,
-                Err(_) => Vec::new(),
+                Err(why) => crate::faults::not_applied(&faults, &why),
             }
         })
     });
@@ -346,9 +350,13 @@ pub async fn sut_child(
         Some(spec.listen.port().to_string()),
         shutdown,
     )?;
-    let _ = done.await;
+    let ended = done.await;
     rt.shutdown_background();
-    Ok(0)
+    match ended {
+        Ok(Ok(_)) => Ok(0),
+        Ok(Err(e)) => Err(e.context("the SUT process")),
+        Err(e) => Err(anyhow::anyhow!("the SUT process crashed: {e}")),
+    }
 }
 
 /// Marks in the results the faults that could not be applied, and writes

@@ -51,6 +51,10 @@ const CASES: &[(&str, &str)] = &[
         "--fault \"sut-kill@1+1\"",
     ),
     ("--fault receiver-drop@1+1:0", "\"0\""),
+    (
+        "--sut channel-imc --pace 10:5 --fault sut-kill@1+2 --fault sut-pause@2+1",
+        "\"sut-pause@2+1\": the SUT's process faults",
+    ),
     ("--warmup-seconds 2 --warmup-rate 0", "--warmup-rate"),
     ("--no-such-flag", "'--no-such-flag'"),
 ];

@@ -45,6 +45,15 @@ pub async fn read_body(
     req: Request<Incoming>,
     limit: usize,
 ) -> Result<(http::request::Parts, Bytes), BodyError> {
+    read_body_within(req, limit, BODY_TIMEOUT).await
+}
+
+/// [`read_body`] with its own patience for the whole body.
+pub async fn read_body_within(
+    req: Request<Incoming>,
+    limit: usize,
+    patience: Duration,
+) -> Result<(http::request::Parts, Bytes), BodyError> {
     use http_body_util::{BodyExt, Limited};
     let (parts, body) = req.into_parts();
     let declared = parts
@@ -55,7 +64,7 @@ pub async fn read_body(
     if declared.is_some_and(|n| n > limit as u64) {
         return Err(BodyError::TooLarge);
     }
-    match tokio::time::timeout(BODY_TIMEOUT, Limited::new(body, limit).collect()).await {
+    match tokio::time::timeout(patience, Limited::new(body, limit).collect()).await {
         Err(_) => Err(BodyError::TimedOut),
         Ok(Ok(b)) => Ok((parts, b.to_bytes())),
         Ok(Err(e)) if e.is::<http_body_util::LengthLimitError>() => Err(BodyError::TooLarge),

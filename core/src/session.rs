@@ -83,11 +83,17 @@ pub const CLOCK_ROUNDS: usize = 16;
 /// A fresh token for a run (128 random bits as hex): what the aggregator
 /// asks of every role request.
 pub fn new_token() -> String {
-    use std::hash::{BuildHasher, RandomState};
-    // Each RandomState is keyed from the operating system's randomness.
-    let a = RandomState::new().hash_one(std::process::id());
-    let b = RandomState::new().hash_one(a);
-    format!("{a:016x}{b:016x}")
+    use std::io::Read;
+    let mut bytes = [0u8; 16];
+    let read = std::fs::File::open("/dev/urandom").and_then(|mut f| f.read_exact(&mut bytes));
+    if read.is_err() {
+        // No /dev/urandom: std's hasher keys, which come from the
+        // operating system's randomness too.
+        use std::hash::{BuildHasher, RandomState};
+        bytes[..8].copy_from_slice(&RandomState::new().hash_one(0u8).to_le_bytes());
+        bytes[8..].copy_from_slice(&RandomState::new().hash_one(1u8).to_le_bytes());
+    }
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// One role's session with the aggregator at a URL.

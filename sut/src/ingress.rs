@@ -72,10 +72,10 @@ impl IngressFaults {
                 Some(("status", v)) => v.parse().map(|v| status = v).is_ok(),
                 _ => false,
             };
-            if !(parsed && latency_ms.is_finite() && latency_ms >= 0.0) {
+            if !(parsed && (0.0..=MAX_LATENCY_MS).contains(&latency_ms)) {
                 return Some(text(
                     StatusCode::BAD_REQUEST,
-                    format!("bad fault {pair:?}: latency_ms=MS or status=5xx\n"),
+                    format!("bad fault {pair:?}: latency_ms=MS (at most an hour) or status=5xx\n"),
                 ));
             }
         }
@@ -101,6 +101,9 @@ impl IngressFaults {
         Some(text(status, "fault injected\n"))
     }
 }
+
+/// The longest delay a SUT is told to add: an hour, as `--fault` allows.
+const MAX_LATENCY_MS: f64 = 3_600_000.0;
 
 /// Where a SUT is told which faults to inject.
 pub const FAULTS: &str = "/v1/faults";

@@ -618,3 +618,31 @@ fn latency_objectives_are_missed_while_events_failed_or_were_lost() {
         "a lost event has no e2e, but was published"
     );
 }
+
+/// `recovery<N` needs faults that all recovered within N: a run without
+/// faults has no recovery and misses it.
+#[test]
+fn recovery_objective_needs_faults_that_recovered() {
+    let (s, r) = reports();
+    let slo = crate::slo::Slo::parse("recovery<30s").unwrap();
+    let res = join(
+        &plan(),
+        std::slice::from_ref(&s),
+        std::slice::from_ref(&r),
+        &Ending::complete(),
+    );
+    let v = slo.check(&res.summary);
+    assert!(!v[0].met && v[0].actual.is_none(), "no faults: {v:?}");
+    let mut p = plan();
+    p.faults = vec![brokerbench_core::fault::Fault::parse("receiver-stall@1+0.5").unwrap()];
+    let res = join(&p, &[s], &[r], &Ending::complete());
+    let e = &res.summary.fault_effects[0];
+    let v = slo.check(&res.summary);
+    assert_eq!(v[0].actual, Some(e.recovery_s.unwrap_or(f64::INFINITY)));
+    assert_eq!(v[0].met, e.recovery_s.is_some_and(|r| r < 30.0));
+    assert_eq!(
+        res.series.iter().map(|r| r.faults).collect::<Vec<_>>()[..2],
+        [0, 1],
+        "the fault's second marked"
+    );
+}

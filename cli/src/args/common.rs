@@ -180,6 +180,20 @@ impl PlanOpts {
             .iter()
             .map(|f| Fault::parse(f))
             .collect::<Result<Vec<_>, _>>()?;
+        // Two kills, pauses or cuts at once would undo each other.
+        let process: Vec<&Fault> = faults.iter().filter(|f| f.kind.on_sut_process()).collect();
+        for (i, a) in process.iter().enumerate() {
+            if let Some(b) = process[i + 1..]
+                .iter()
+                .find(|b| a.at_s < b.end_s() && b.at_s < a.end_s())
+            {
+                bail!(
+                    "--fault {:?} and {:?}: the SUT's process faults (kill, pause, cut) may not overlap",
+                    a.spec,
+                    b.spec
+                );
+            }
+        }
         let length = schedule.total_seconds();
         if let Some(f) = faults.iter().find(|f| f.at_s >= length as f64) {
             bail!(

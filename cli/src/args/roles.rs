@@ -268,7 +268,8 @@ impl AggregatorOpts {
 /// The aggregator's URL with the run's token, if one was given.
 fn with_token(url: String, token: Option<&str>) -> String {
     match token.filter(|t| !t.is_empty()) {
-        Some(t) if !url.contains('?') => format!("{}/?token={t}", url.trim_end_matches('/')),
-        _ => url,
+        Some(t) if url.contains('?') => format!("{url}&token={t}"),
+        Some(t) => format!("{}/?token={t}", url.trim_end_matches('/')),
+        None => url,
     }
 }

@@ -51,6 +51,9 @@ impl SearchOpts {
         if self.run.output.slo.is_none() {
             bail!("search needs --slo, e.g. --slo \"e2e.p99.99<50ms,lost=0\"");
         }
+        if let Some(f) = self.run.plan.faults.first() {
+            bail!("--fault {f:?}: search runs trials of its own pace; put faults on a run (brokerbench run --fault)");
+        }
         if self.low == 0 || self.low >= self.high {
             bail!("--low must be at least 1 and below --high");
         }
