@@ -397,3 +397,33 @@ fn sut_cut_off_the_network_is_accounted_for_and_recovers() {
     assert!(max >= 1000.0 || t.failed > 0, "{max} ms, {t:?}");
     assert!(e.recovery_s.is_some(), "{e:?}\n{}", r.stdout);
 }
+
+/// The Kafka channel paused, then answering 503: exactly the 503s fail
+/// (the SUT's own count), nothing it acknowledged is lost.
+#[test]
+fn channel_kafka_pause_and_5xx_are_accounted_for() {
+    let r = run(
+        "kafka-pause-5xx",
+        "100:5",
+        &[
+            "--sut",
+            "channel-kafka",
+            "--fault",
+            "sut-pause@1+1",
+            "--fault",
+            "sut-5xx@3+1",
+            "--drain-seconds",
+            "5",
+        ],
+    );
+    exact(&r, 500);
+    let t = &r.summary.totals;
+    assert_eq!(t.lost, 0, "{t:?}");
+    assert!((80..=120).contains(&t.failed), "{t:?}");
+    assert_eq!(r.summary.failures.status_5xx, t.failed);
+    let sut = r.summary.sut.expect("the SUT's counters");
+    assert_eq!(sut.faulted, t.failed, "the SUT's count of its 503s");
+    let e = &r.summary.fault_effects;
+    assert_eq!((e[0].failed, e[0].lost), (0, 0), "{e:?}");
+    assert_eq!(e[1].failed, t.failed, "{e:?}");
+}
