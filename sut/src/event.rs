@@ -75,7 +75,14 @@ impl Envelope {
             return Err(NotAnEvent::Batch);
         } else {
             // Binary mode, on the hot path: header lookups, no allocation.
-            let has = |n: &str| headers.get(n).is_some_and(|v| !v.is_empty());
+            // A value that is not text (raw bytes past ASCII, not
+            // %-encoded as the HTTP binding asks) cannot be read later.
+            let has = |n: &str| {
+                headers
+                    .get(n)
+                    .and_then(|v| v.to_str().ok())
+                    .is_some_and(|v| !v.is_empty())
+            };
             let spec = headers.get("ce-specversion").is_some_and(|v| v == "1.0");
             if !(spec && has("ce-id") && has("ce-source") && has("ce-type")) {
                 return Err(NotAnEvent::MissingAttributes);
