@@ -26,29 +26,49 @@ impl Shape {
     }
 }
 
-/// xorshift64*: uniform in [0, 1), seeded.
-struct Rng(u64);
+/// xorshift64*, seeded: the same sequence on every run (samples here,
+/// and the random inputs of the property tests), so a failure repeats.
+pub struct Rng(u64);
 
 impl Rng {
-    fn next(&mut self) -> f64 {
+    pub fn new(seed: u64) -> Rng {
+        Rng(seed | 1)
+    }
+
+    pub fn next_u64(&mut self) -> u64 {
         self.0 ^= self.0 >> 12;
         self.0 ^= self.0 << 25;
         self.0 ^= self.0 >> 27;
-        (self.0.wrapping_mul(0x2545_F491_4F6C_DD1D) >> 11) as f64 / (1u64 << 53) as f64
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+
+    /// Uniform in [0, 1).
+    pub fn uniform(&mut self) -> f64 {
+        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
+    }
+
+    /// Uniform in 0..n.
+    pub fn below(&mut self, n: usize) -> usize {
+        (self.next_u64() % n.max(1) as u64) as usize
+    }
+
+    /// One of `of`, uniformly.
+    pub fn pick<'a, T>(&mut self, of: &'a [T]) -> &'a T {
+        &of[self.below(of.len())]
     }
 }
 
 /// `n` latencies of `shape`, ns, from `seed`.
 pub fn samples(shape: Shape, n: usize, seed: u64) -> Vec<u64> {
-    let mut rng = Rng(seed | 1);
+    let mut rng = Rng::new(seed);
     (0..n)
         .map(|_| {
-            let u = rng.next();
+            let u = rng.uniform();
             let v = match shape {
                 Shape::Smooth => 150_000.0 + 100_000.0 * -(1.0 - u).ln(),
-                Shape::Stalls if rng.next() < 0.0005 => 20e6 + 180e6 * u,
+                Shape::Stalls if rng.uniform() < 0.0005 => 20e6 + 180e6 * u,
                 Shape::Stalls => 250_000.0 + 100_000.0 * u,
-                Shape::Bimodal if rng.next() < 0.0001 => 45e6 + 5e6 * u,
+                Shape::Bimodal if rng.uniform() < 0.0001 => 45e6 + 5e6 * u,
                 Shape::Bimodal => 1.5e6 + 0.8e6 * u,
             };
             v.round() as u64

@@ -5,27 +5,12 @@
 
 use brokerbench_core::fault::Fault;
 use brokerbench_core::pace::Schedule;
+use brokerbench_core::shapes::Rng;
 
-/// xorshift64*: a fixed sequence, so a failure repeats.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-
-    /// Up to `len` pieces drawn from `pieces`, joined.
-    fn text(&mut self, pieces: &[&str], len: usize) -> String {
-        let n = self.below(len + 1);
-        (0..n).map(|_| pieces[self.below(pieces.len())]).collect()
-    }
+/// Up to `len` pieces drawn from `pieces`, joined.
+fn text(rng: &mut Rng, pieces: &[&str], len: usize) -> String {
+    let n = rng.below(len + 1);
+    (0..n).map(|_| *rng.pick(pieces)).collect()
 }
 
 /// Inputs that found something, kept: each must be refused.
@@ -71,10 +56,10 @@ fn pace_strings_never_panic_and_what_is_accepted_reads_back() {
         "x",
         "\t",
     ];
-    let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+    let mut rng = Rng::new(0x9e37_79b9_7f4a_7c15);
     let mut accepted = 0;
     for _ in 0..200_000 {
-        let text = rng.text(&pieces, 8);
+        let text = text(&mut rng, &pieces, 8);
         let Ok(s) = Schedule::parse(&text) else {
             continue;
         };
@@ -151,7 +136,7 @@ fn fault_specs_never_panic_and_what_is_accepted_is_well_formed() {
         "0", "1", "2.5", "10", "500ms", "1m", "86400", "86401", "-1", "x", "",
     ];
     let values = ["50ms", "503", "500", "404", "10", "0", "echo hi", "", "1e9"];
-    let mut rng = Rng(0x0123_4567_89ab_cdef);
+    let mut rng = Rng::new(0x0123_4567_89ab_cdef);
     let mut accepted = 0;
     for i in 0..200_000 {
         // Half shaped as a spec (KIND@AT[+FOR][:VALUE]) with one piece of
@@ -173,7 +158,7 @@ fn fault_specs_never_panic_and_what_is_accepted_is_well_formed() {
             }
             t
         } else {
-            rng.text(&pieces, 7)
+            text(&mut rng, &pieces, 7)
         };
         let Ok(f) = Fault::parse(&text) else {
             continue;

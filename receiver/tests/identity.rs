@@ -4,6 +4,7 @@
 //! numbers.
 
 use brokerbench_core::identity::{EXT_RUN, EXT_SENDER, EXT_SEQ, EXT_WARMUP};
+use brokerbench_core::shapes::Rng;
 use brokerbench_receiver::server::identity_of;
 use cloudevents::{EventBuilder, EventBuilderV10};
 
@@ -22,18 +23,12 @@ fn random_extensions_give_an_identity_exactly_when_well_formed() {
         "1e3",
         " 7",
     ];
-    let mut state = 0x1234_5678_9abc_def0_u64;
-    let mut next = || {
-        state ^= state >> 12;
-        state ^= state << 25;
-        state ^= state >> 27;
-        state.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    };
+    let mut rng = Rng::new(0x1234_5678_9abc_def0);
     let mut found = 0;
     for _ in 0..50_000 {
-        let run = runs[(next() % runs.len() as u64) as usize];
-        let sender = numbers[(next() % numbers.len() as u64) as usize];
-        let seq = numbers[(next() % numbers.len() as u64) as usize];
+        let run = *rng.pick(&runs);
+        let sender = *rng.pick(&numbers);
+        let seq = *rng.pick(&numbers);
         let mut b = EventBuilderV10::new()
             .id("1")
             .source("/s")
@@ -41,7 +36,7 @@ fn random_extensions_give_an_identity_exactly_when_well_formed() {
             .extension(EXT_RUN, run)
             .extension(EXT_SENDER, sender)
             .extension(EXT_SEQ, seq);
-        let warmup = next() % 2 == 0;
+        let warmup = rng.below(2) == 0;
         if warmup {
             b = b.extension(EXT_WARMUP, "1");
         }
