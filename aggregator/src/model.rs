@@ -293,9 +293,15 @@ impl<'de> Deserialize<'de> for Latencies {
 /// CPU used by the roles.
 #[derive(Debug, Clone, Copy, Default, Serialize, Deserialize)]
 pub struct Cpu {
+    /// The senders' threads, pacer spin included.
     pub sender_ns: u64,
     pub receiver_ns: u64,
-    /// Sender CPU per event sent (including warmup), µs.
+    /// Of `sender_ns`, what the spinning pacer spent turning with nothing
+    /// else to run (`--pacer spin`: a busy core whatever the rate).
+    #[serde(default)]
+    pub pacer_spin_ns: u64,
+    /// Sender CPU per event sent (including warmup), µs: its work, the
+    /// pacer's spin left out.
     pub sender_us_per_event: Option<f64>,
     /// Receiver CPU per request received (including warmup), µs.
     pub receiver_us_per_event: Option<f64>,

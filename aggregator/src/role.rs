@@ -6,7 +6,6 @@ use crate::output;
 use crate::server::Hub;
 use brokerbench_core::client::JsonClient;
 use brokerbench_core::clock::{instant_at, unix_now_ns};
-use brokerbench_core::fault::FaultKind;
 use brokerbench_core::plan::RunPlan;
 use brokerbench_core::wire::Phase;
 use brokerbench_core::wire::SutCounters;
@@ -327,13 +326,9 @@ async fn conduct(
     };
     let mut results = join(&plan, &said.sender_reports, &said.receiver_reports, &ending);
     if let (Some(client), Some(before)) = (&sut, sut_before) {
-        // A SUT killed and started again (`--fault sut-kill`) counts from
-        // zero since: its counters then cover its last life.
-        let restarted = plan.faults.iter().any(|f| f.kind == FaultKind::SutKill);
-        results.summary.sut = sut_counters(client).await.map(|after| match restarted {
-            true => after,
-            false => after.since(&before),
-        });
+        // A SUT started again (killed by `--fault sut-kill`, or crashed)
+        // counts from zero since: its counters then cover its last life.
+        results.summary.sut = sut_counters(client).await.map(|after| after.since(&before));
     }
     let write_err = |source, path: &std::path::Path| AggregatorError::Write {
         path: path.display().to_string(),

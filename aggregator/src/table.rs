@@ -262,9 +262,16 @@ pub fn render(s: &Summary, dir: &str) -> String {
         );
     }
     let us = |v: Option<f64>| v.map_or_else(|| "-".to_string(), |x| format!("{x:.1}"));
+    let spin = match s.cpu.pacer_spin_ns {
+        0 => String::new(),
+        ns => format!(
+            "; the spinning pacer's idle turns, {:.1} s of CPU, left out",
+            ns as f64 / 1e9
+        ),
+    };
     let _ = writeln!(
         out,
-        "CPU per event: sender {} µs, receiver {} µs",
+        "CPU per event: sender {} µs, receiver {} µs{spin}",
         us(s.cpu.sender_us_per_event),
         us(s.cpu.receiver_us_per_event)
     );
@@ -288,17 +295,13 @@ pub fn render(s: &Summary, dir: &str) -> String {
     }
     if let Some(c) = &s.sut {
         let per = (c.accepted > 0).then(|| c.cpu_ns as f64 / 1e3 / c.accepted as f64);
-        let restarted = s
-            .plan
-            .faults
-            .iter()
-            .any(|f| f.kind == brokerbench_core::fault::FaultKind::SutKill);
+        let restarted = c.restarted;
         let _ = writeln!(
             out,
             "SUT{}: accepted {}, delivered {} of {} owed, retried {}, dead-lettered {}, dropped {}, \
              rejected {}, 503 {}, replies {}; CPU {} µs per event",
             if restarted {
-                " (since it was started again: a killed SUT's counters start from zero)"
+                " (since it was started again: its counters start from zero)"
             } else {
                 ""
             },

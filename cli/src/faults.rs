@@ -17,6 +17,10 @@ use std::time::Duration;
 /// same SUT the run would have built in-process.
 pub const SUT_CHILD_ENV: &str = "BROKERBENCH_SUT_CHILD";
 
+/// After a broker kill, the SUT process is watched this many 100 ms
+/// ticks for a crash.
+const CRASH_WATCH_TICKS: u32 = 100;
+
 /// How long a (re)started SUT process may take to answer `/readyz`.
 const READY_PATIENCE: Duration = Duration::from_secs(60);
 
@@ -239,6 +243,15 @@ impl SutProcess {
         self.wait_ready().await
     }
 
+    /// How it exited, if it has (crashed, or was killed by someone else).
+    pub fn exited(&self) -> Option<std::process::ExitStatus> {
+        self.child
+            .lock()
+            .unwrap()
+            .as_mut()
+            .and_then(|c| c.try_wait().ok().flatten())
+    }
+
     /// Sends `signal` to it (SIGSTOP, SIGCONT, SIGTERM).
     pub fn signal(&self, signal: i32) {
         if let Some(c) = self.child.lock().unwrap().as_ref() {
@@ -314,6 +327,12 @@ pub struct Targets {
     pub sut: Option<Arc<SutProcess>>,
     /// The SUT's network namespace, for cuts.
     pub netns: Option<Arc<Netns>>,
+    /// The Kafka SUT's topic (on the local broker, for kills) and how it
+    /// is made.
+    pub kafka: Option<(
+        Arc<brokerbench_sut::kafka::topic::KafkaTopic>,
+        brokerbench_sut::kafka::topic::KafkaSettings,
+    )>,
 }
 
 /// What happened to one fault.
@@ -435,6 +454,41 @@ async fn apply(
                 ns.cut(true)?;
                 until(t0, f.end_s()).await;
                 ns.cut(false)?;
+            }
+            FaultKind::KafkaKill => {
+                let (topic, settings) = targets.kafka.as_ref().context("no Kafka SUT")?;
+                let broker = topic
+                    .local
+                    .as_ref()
+                    .context("the Kafka broker is not one this run started")?;
+                broker.kill();
+                until(t0, f.end_s()).await;
+                broker.restart().await?;
+                // Its storage is memory: the topic is made again (with a
+                // new topic id).
+                settings.create(topic).await?;
+                eprintln!(
+                    "fault {}: the broker is back at {:.2} s, topic {} made again",
+                    f.spec,
+                    since_t0(t0),
+                    topic.name
+                );
+                // The SUT's Kafka client (librdkafka 2.12) can crash on the
+                // topic's new id: the SUT, a process of its own, is then
+                // started again, as a supervisor would.
+                if let Some(p) = process {
+                    for _ in 0..CRASH_WATCH_TICKS {
+                        if let Some(status) = p.exited() {
+                            eprintln!(
+                                "fault {}: the SUT process died ({status}) after the broker came back; starting it again",
+                                f.spec
+                            );
+                            p.restart().await?;
+                            break;
+                        }
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                    }
+                }
             }
             FaultKind::SutLatency | FaultKind::Sut5xx => {
                 let sut = sut.context("no SUT to tell")?;

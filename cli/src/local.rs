@@ -94,14 +94,16 @@ pub async fn run_local(
     recv_listener.set_nonblocking(true)?;
     let receiver_url = format!("http://{}/", recv_listener.local_addr()?);
     // A Kafka SUT's broker and topic, before any runtime starts (so an
-    // unreachable cluster is a plain error).
+    // unreachable cluster is a plain error). A local broker listens where
+    // a SUT in a namespace of its own reaches it.
     let topic = match (config.sut.on_kafka(), &config.external) {
-        (true, None) => Some(
-            config
-                .kafka
-                .topic(&format!("brokerbench-{}", config.plan.run_id))
-                .await?,
-        ),
+        (true, None) => {
+            let ip = netns
+                .as_ref()
+                .map_or(std::net::Ipv4Addr::LOCALHOST, |ns| ns.host_ip);
+            let name = format!("brokerbench-{}", config.plan.run_id);
+            Some(Arc::new(config.kafka.topic_on(&name, ip).await?))
+        }
         _ => None,
     };
     // The SUT, on a runtime of its own, delivering to the receiver (a
@@ -123,7 +125,7 @@ pub async fn run_local(
             });
         }
         let mut url = url;
-        if config.plan.faults.iter().any(|f| f.kind.on_sut_process()) {
+        if config.plan.faults.iter().any(|f| f.kind.sut_apart()) {
             let listen = match &netns {
                 // A fresh namespace: any port is free there.
                 Some(ns) => std::net::SocketAddr::from((ns.sut_ip, 8080)),
@@ -227,6 +229,7 @@ pub async fn run_local(
             sut_url: sut_url.clone(),
             sut: sut_process.clone(),
             netns: netns.clone(),
+            kafka: topic.clone().map(|t| (t, config.kafka.clone())),
         };
         tokio::spawn(async move {
             let started = tokio::select! {

@@ -9,6 +9,7 @@ use brokerbench_aggregator::model::Summary;
 use brokerbench_core::clock::{instant_at, unix_now_ns};
 use brokerbench_core::session::Session;
 use brokerbench_profile::capture::{fetch, Fetched, Kind};
+use brokerbench_profile::flame::{folded_where, FEW_SAMPLES};
 use std::fmt::Write as _;
 use std::path::Path;
 
@@ -28,8 +29,27 @@ fn threads_of(role: &str) -> &'static [&'static str] {
     }
 }
 
+/// Whether a sample's thread is one of `role`'s.
+fn of_role(role: &str) -> impl Fn(Option<&str>) -> bool {
+    let prefixes = threads_of(role);
+    move |t: Option<&str>| t.is_some_and(|t| prefixes.iter().any(|p| t.starts_with(p)))
+}
+
+/// The fewest samples any of `roles` has in `cpu`.
+fn fewest_samples(cpu: &Fetched, roles: &[String]) -> u64 {
+    roles
+        .iter()
+        .map(|r| folded_where(&cpu.profile, of_role(r)).samples)
+        .min()
+        .unwrap_or(u64::MAX)
+}
+
 /// Waits for `t0` from the aggregator, then profiles the middle third of the
-/// chosen step, or of every step. Captures that fail are skipped.
+/// chosen step, or of every step. Captures that fail are skipped. When a
+/// role's threads got too few samples to read (the role nearly idle, or
+/// the machine too busy to run the profiler's signal on them), the step
+/// is profiled again over its last third as well, twice as long if that
+/// fits, and the capture with more samples kept.
 pub async fn capture_steps(
     aggregator: Session,
     profiles: String,
@@ -56,9 +76,24 @@ pub async fn capture_steps(
             continue;
         }
         tokio::time::sleep_until(instant_at(from)).await;
-        let Ok(cpu) = fetch(&profiles, Kind::Cpu { seconds: third }).await else {
+        let Ok(mut cpu) = fetch(&profiles, Kind::Cpu { seconds: third }).await else {
             continue;
         };
+        let fewest = fewest_samples(&cpu, &plan.roles);
+        let step_end =
+            run.t0() + (s.step_start_second(n - 1) + step.seconds as u64) * 1_000_000_000;
+        let left_s = step_end.saturating_sub(unix_now_ns()) / 1_000_000_000;
+        if fewest < FEW_SAMPLES && left_s >= 1 {
+            let seconds = (2 * third).min(left_s);
+            eprintln!(
+                "profiles: step {n}: a role's threads got {fewest} samples in {third} s, too few to read; profiling {seconds} s more"
+            );
+            if let Ok(again) = fetch(&profiles, Kind::Cpu { seconds }).await {
+                if fewest_samples(&again, &plan.roles) > fewest {
+                    cpu = again;
+                }
+            }
+        }
         let heap = fetch(&profiles, Kind::Heap).await.ok();
         out.push(StepProfiles { step: n, cpu, heap });
     }
@@ -95,12 +130,18 @@ pub fn write(
     let name = format!("cpu-step{}", c.step);
     c.cpu.write_profile(&out, &name)?;
     files.push(format!("{name}.pb.gz"));
+    let mut counts = Vec::new();
     for role in &plan.roles {
-        let prefixes = threads_of(role);
-        let keep = |t: Option<&str>| t.is_some_and(|t| prefixes.iter().any(|p| t.starts_with(p)));
         let role_name = format!("{name}-{role}");
-        c.cpu.write_flamegraph(&out, &role_name, keep)?;
+        let (_, folded) = c.cpu.write_flamegraph(&out, &role_name, of_role(role))?;
         files.push(format!("{role_name}.svg"));
+        if folded.samples < FEW_SAMPLES {
+            eprintln!(
+                "brokerbench: profiles: the {role}'s flamegraph holds {} samples, too few to read (the {role} nearly idle in the step, or the machine too busy to sample it)",
+                folded.samples
+            );
+        }
+        counts.push((role.clone(), folded));
     }
     if let Some(heap) = &c.heap {
         let name = format!("heap-step{}", c.step);
@@ -118,6 +159,18 @@ pub fn write(
     );
     for f in &files {
         let _ = writeln!(section, "- [{f}](profiles/{f})");
+    }
+    let _ = writeln!(section);
+    for (role, folded) in &counts {
+        let few = match folded.samples {
+            n if n < FEW_SAMPLES => " (too few to read)",
+            _ => "",
+        };
+        let _ = writeln!(
+            section,
+            "- the {role}: {} samples{few}, weighed in {}",
+            folded.samples, folded.weight
+        );
     }
     let report = dir.join("report.md");
     let mut text = std::fs::read_to_string(&report).unwrap_or_default();

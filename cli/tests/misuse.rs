@@ -55,6 +55,18 @@ const CASES: &[(&str, &str)] = &[
         "--sut channel-imc --pace 10:5 --fault sut-kill@1+2 --fault sut-pause@2+1",
         "\"sut-pause@2+1\": the SUT's process faults",
     ),
+    (
+        "--sut channel-imc --fault kafka-kill@1+1",
+        "--fault \"kafka-kill@1+1\": kafka-kill kills the local",
+    ),
+    (
+        "--sut channel-kafka --kafka-bootstrap 127.0.0.1:1 --fault kafka-kill@1+1",
+        "--fault \"kafka-kill@1+1\"",
+    ),
+    (
+        "--sut channel-kafka --pace 10:5 --fault kafka-kill@1+2 --fault kafka-kill@2+1",
+        "two kills of the broker",
+    ),
     ("--warmup-seconds 2 --warmup-rate 0", "--warmup-rate"),
     ("--no-such-flag", "'--no-such-flag'"),
 ];

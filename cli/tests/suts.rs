@@ -250,7 +250,7 @@ async fn a_kafka_sink_is_measured_with_the_receiver_reading_its_topic() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_kafka_broker_killed_mid_run_still_leaves_every_event_accounted_for() {
     use brokerbench_sut::kafka::local::LocalKafka;
-    let mut broker = LocalKafka::start().await.unwrap();
+    let broker = LocalKafka::start().await.unwrap();
     let bootstrap = broker.bootstrap.clone();
     let run = tokio::spawn(async move {
         brokerbench::local::run_local(

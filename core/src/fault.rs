@@ -9,6 +9,7 @@
 //! | `sut-kill@20+5` | the SUT process is killed (SIGKILL) at 20 s and started again 5 s later |
 //! | `sut-pause@20+3` | the SUT process is stopped (SIGSTOP) for 3 s, then continued |
 //! | `sut-cut@20+3` | the SUT (in a network namespace of its own) is cut off the network for 3 s |
+//! | `kafka-kill@20+5` | the local Kafka-protocol broker is killed (SIGKILL) at 20 s and started again 5 s later |
 //! | `sut-latency@10+20:50ms` | the SUT's ingress holds each request 50 ms before taking it |
 //! | `sut-5xx@10+5[:503]` | the SUT's ingress answers 503 (or the status given) |
 //! | `receiver-stall@10+3` | the receiver holds each request arriving in the window until it ends |
@@ -30,6 +31,7 @@ pub enum FaultKind {
     SutLatency,
     #[serde(rename = "sut-5xx")]
     Sut5xx,
+    KafkaKill,
     ReceiverStall,
     ReceiverDrop,
     #[serde(rename = "receiver-5xx")]
@@ -38,12 +40,13 @@ pub enum FaultKind {
 }
 
 impl FaultKind {
-    pub const ALL: [FaultKind; 9] = [
+    pub const ALL: [FaultKind; 10] = [
         FaultKind::SutKill,
         FaultKind::SutPause,
         FaultKind::SutCut,
         FaultKind::SutLatency,
         FaultKind::Sut5xx,
+        FaultKind::KafkaKill,
         FaultKind::ReceiverStall,
         FaultKind::ReceiverDrop,
         FaultKind::Receiver5xx,
@@ -58,6 +61,7 @@ impl FaultKind {
             FaultKind::SutCut => "sut-cut",
             FaultKind::SutLatency => "sut-latency",
             FaultKind::Sut5xx => "sut-5xx",
+            FaultKind::KafkaKill => "kafka-kill",
             FaultKind::ReceiverStall => "receiver-stall",
             FaultKind::ReceiverDrop => "receiver-drop",
             FaultKind::Receiver5xx => "receiver-5xx",
@@ -72,6 +76,14 @@ impl FaultKind {
             self,
             FaultKind::SutKill | FaultKind::SutPause | FaultKind::SutCut
         )
+    }
+
+    /// Faults for which a local run starts its SUT as a process of its
+    /// own: those on its process, and a broker kill (after which the
+    /// SUT's Kafka client may crash: the run then outlives it, and starts
+    /// it again).
+    pub fn sut_apart(self) -> bool {
+        self.on_sut_process() || self == FaultKind::KafkaKill
     }
 
     /// Faults the SUT's ingress applies when told (`/v1/faults`).

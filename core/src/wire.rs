@@ -358,6 +358,10 @@ pub struct SenderReport {
     pub warmup_accepted: u64,
     /// CPU ns the sender's threads used.
     pub cpu_ns: u64,
+    /// Of those, ns the spinning pacer spent turning with nothing else to
+    /// run (its busy core, not the sender's work; 0 when it sleeps).
+    #[serde(default)]
+    pub pacer_spin_ns: u64,
     /// Wall-clock ns when the last exchange ended.
     pub last_exchange_unix_ns: u64,
     /// What it saw of its host and its clock.
@@ -444,11 +448,31 @@ pub struct SutCounters {
     pub queued: u64,
     /// CPU time of the SUT's threads, ns.
     pub cpu_ns: u64,
+    /// When the SUT's process started (wall-clock ns): a process started
+    /// again counts from zero.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub started_unix_ns: u64,
+    /// Whether the SUT started again between the two readings `since`
+    /// took (killed, or crashed and started again): the counters are
+    /// then those of its last life only.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub restarted: bool,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 impl SutCounters {
-    /// What happened between `earlier` and `self` (`queued` is `self`'s).
+    /// What happened between `earlier` and `self` (`queued` is `self`'s);
+    /// if the SUT started again in between, all of `self`, marked so.
     pub fn since(&self, earlier: &SutCounters) -> SutCounters {
+        if self.started_unix_ns != earlier.started_unix_ns {
+            return SutCounters {
+                restarted: true,
+                ..*self
+            };
+        }
         let d = |a: u64, b: u64| a.saturating_sub(b);
         SutCounters {
             accepted: d(self.accepted, earlier.accepted),
@@ -464,6 +488,8 @@ impl SutCounters {
             faulted: d(self.faulted, earlier.faulted),
             queued: self.queued,
             cpu_ns: d(self.cpu_ns, earlier.cpu_ns),
+            started_unix_ns: self.started_unix_ns,
+            restarted: false,
         }
     }
 }

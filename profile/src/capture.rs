@@ -44,10 +44,8 @@ pub enum CaptureError {
 pub struct Captured {
     pub profile: PathBuf,
     pub flamegraph: PathBuf,
-    /// Distinct samples (stacks) in the profile.
-    pub samples: usize,
-    /// Folded stacks (`root;...;leaf value`).
-    pub folded: Vec<String>,
+    /// The stacks drawn, their sample count and unit.
+    pub folded: crate::flame::Folded,
 }
 
 /// The endpoint's URL for `kind`: `base` alone gets the standard path.
@@ -165,26 +163,32 @@ impl Fetched {
     }
 
     /// Writes `<out>/<name>.svg`, a flamegraph of the samples of the threads
-    /// `keep` accepts; returns its path and folded stacks.
+    /// `keep` accepts; returns its path and folded stacks. Its title gives
+    /// the sample count, and says when they are too few to read.
     pub fn write_flamegraph(
         &self,
         out: &Path,
         name: &str,
         keep: impl Fn(Option<&str>) -> bool,
-    ) -> Result<(PathBuf, Vec<String>), CaptureError> {
+    ) -> Result<(PathBuf, crate::flame::Folded), CaptureError> {
         let folded = crate::flame::folded_where(&self.profile, keep);
         let path = out.join(format!("{name}.svg"));
-        let title = format!("{name}: {}", self.url);
+        let few = match folded.samples {
+            n if n < crate::flame::FEW_SAMPLES => ", too few to read",
+            _ => "",
+        };
+        let title = format!("{name}: {} ({} samples{few})", self.url, folded.samples);
         // An idle process has no samples; say so rather than draw nothing.
-        let lines = if folded.is_empty() {
+        let lines = if folded.lines.is_empty() {
             vec!["no-samples 1".to_string()]
         } else {
-            folded.clone()
+            folded.lines.clone()
         };
-        let svg = crate::flame::svg(&lines, &title).map_err(|e| CaptureError::Write {
-            path: path.display().to_string(),
-            reason: e,
-        })?;
+        let svg =
+            crate::flame::svg(&lines, &title, &folded.weight).map_err(|e| CaptureError::Write {
+                path: path.display().to_string(),
+                reason: e,
+            })?;
         write(&path, &svg)?;
         Ok((path, folded))
     }
@@ -204,7 +208,6 @@ pub async fn capture(
     Ok(Captured {
         profile,
         flamegraph,
-        samples: fetched.profile.sample.len(),
         folded,
     })
 }
@@ -272,25 +275,40 @@ mod tests {
         burner.join().unwrap();
         stop.cancel();
         // Samples of one stack are summed into one entry; weigh by CPU time.
+        assert_eq!(got.folded.weight, "cpu nanoseconds");
         let cpu_ns: i64 = got
             .folded
+            .lines
             .iter()
             .filter_map(|l| l.rsplit(' ').next()?.parse::<i64>().ok())
             .sum();
+        // pprof-rs samples at 100 Hz: a busy thread for 1 s is about 100
+        // samples of 10 ms each.
+        let n = got.folded.samples;
         assert!(
-            got.samples > 0 && cpu_ns >= 300_000_000,
-            "{} stacks, {cpu_ns} ns of CPU in 1 s",
-            got.samples
+            (30..=300).contains(&n) && cpu_ns >= 300_000_000,
+            "{n} samples, {cpu_ns} ns of CPU in 1 s"
+        );
+        assert!(
+            (cpu_ns as f64 / n as f64 - 1e7).abs() < 2e6,
+            "a sample is 10 ms of CPU: {cpu_ns} ns in {n}"
+        );
+        let svg = std::fs::read_to_string(&got.flamegraph).unwrap();
+        assert!(svg.contains("nanoseconds"), "labelled with its unit");
+        assert!(
+            svg.contains(&format!("({n} samples")),
+            "the count in its title"
         );
         let burn: Vec<&String> = got
             .folded
+            .lines
             .iter()
             .filter(|l| l.contains("brokerbench_profile_test_burn"))
             .collect();
         assert!(
             !burn.is_empty(),
             "the busy function is named: {:?}",
-            &got.folded[..got.folded.len().min(5)]
+            &got.folded.lines[..got.folded.lines.len().min(5)]
         );
         let gz = std::fs::read(&got.profile).unwrap();
         assert_eq!(&gz[..2], &[0x1f, 0x8b], "gzipped");

@@ -4,11 +4,14 @@
 //! Layout:
 //! - [`config`]: receiver settings and test-only faults.
 //! - [`ledger`]: received bits per event, duplicates, e2e latency windows.
-//! - [`server`]: the HTTP sink (binary and structured mode, via the SDK).
+//! - [`server`]: the HTTP sink (binary and structured mode).
+//! - [`fast`]: an event's identity from its headers, the SDK judging the
+//!   rest and a sample.
 //! - [`kafka`]: the receiver as a Kafka consumer (`--from-kafka`).
 //! - [`run`](crate::run): the receiver role end to end, against an aggregator.
 
 pub mod config;
+pub mod fast;
 pub mod kafka;
 pub mod ledger;
 mod role;

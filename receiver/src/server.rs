@@ -1,5 +1,6 @@
-//! The HTTP CloudEvents sink: decodes each request with the SDK (binary or
-//! structured mode), checks it belongs to this run, records it, answers 202.
+//! The HTTP CloudEvents sink: reads each event's identity (from its
+//! headers on the fast path, with the SDK otherwise and on a sample: see
+//! `fast`), checks it belongs to this run, records it, answers 202.
 //! Anything else gets a 400 and a count; the server keeps going.
 
 use crate::config::ReceiverFaults;
@@ -31,6 +32,13 @@ pub struct Sink {
     /// the start).
     test_faults: ReceiverFaults,
     faults: Mutex<Vec<Fault>>,
+    /// Whether any fault is planned (else a request reads no clock and
+    /// takes no lock for them).
+    armed: std::sync::atomic::AtomicBool,
+
+    /// Requests read so far: every [`crate::fast::SAMPLE_EVERY`]-th goes
+    /// to the SDK whatever the fast path says.
+    requests: std::sync::atomic::AtomicU64,
 
     /// Its latest live figures, served as `GET /metrics`.
     pub latest: std::sync::Arc<brokerbench_core::metrics::Latest>,
@@ -45,8 +53,10 @@ impl Sink {
             ledger: Mutex::new(None),
             rejected: Mutex::new(RejectCounts::default()),
             t0_unix_ns: Mutex::new(None),
+            armed: std::sync::atomic::AtomicBool::new(faults.stall.is_some()),
             test_faults: faults,
             faults: Mutex::new(Vec::new()),
+            requests: Default::default(),
 
             latest: Default::default(),
         }
@@ -55,11 +65,15 @@ impl Sink {
     /// Opens the ledger once the plan has its `t0`; `faults` are the
     /// plan's (the receiver applies its own).
     pub fn start(&self, ledger: DeliveryLedger, t0_unix_ns: u64, faults: &[Fault]) {
-        *self.faults.lock().unwrap() = faults
+        let mine: Vec<Fault> = faults
             .iter()
             .filter(|f| f.kind.on_receiver())
             .cloned()
             .collect();
+        if !mine.is_empty() {
+            self.armed.store(true, std::sync::atomic::Ordering::Relaxed);
+        }
+        *self.faults.lock().unwrap() = mine;
         *self.t0_unix_ns.lock().unwrap() = Some(t0_unix_ns);
         *self.ledger.lock().unwrap() = Some(ledger);
     }
@@ -97,11 +111,28 @@ impl Sink {
         };
         // Received once the whole request is in, before any decoding.
         let received = unix_now_ns();
-        let Ok(event) = cloudevents::binding::http::to_event(&parts.headers, body.to_vec()) else {
-            return self.reject(|r| &mut r.not_cloudevent, "not a CloudEvent\n");
+        let n = self
+            .requests
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let fast = match n % crate::fast::SAMPLE_EVERY {
+            0 => None,
+            _ => crate::fast::identity(&parts.headers, &self.run_id),
         };
-        let Some(id) = identity_of(&event, &self.run_id) else {
-            return self.reject(|r| &mut r.foreign, "not an event of this run\n");
+        let id = match fast {
+            Some(crate::fast::Fast::Ours(id)) => id,
+            Some(crate::fast::Fast::Foreign) => {
+                return self.reject(|r| &mut r.foreign, "not an event of this run\n")
+            }
+            None => {
+                let Ok(event) = cloudevents::binding::http::to_event(&parts.headers, body.to_vec())
+                else {
+                    return self.reject(|r| &mut r.not_cloudevent, "not a CloudEvent\n");
+                };
+                let Some(id) = identity_of(&event, &self.run_id) else {
+                    return self.reject(|r| &mut r.foreign, "not an event of this run\n");
+                };
+                id
+            }
         };
         match self.fault(&id).await {
             Some(Injected::Drop) => return reply(StatusCode::ACCEPTED, ""),
@@ -150,6 +181,9 @@ impl Sink {
     /// for a while); a drop answers 202 to each measured event with
     /// `seq % N == N - 1` and never records it; a 5xx answers that status.
     async fn fault(&self, id: &EventIdentity) -> Option<Injected> {
+        if !self.armed.load(std::sync::atomic::Ordering::Relaxed) {
+            return None;
+        }
         let t0 = (*self.t0_unix_ns.lock().unwrap())?;
         let now = unix_now_ns();
         let mut stall = Duration::ZERO;

@@ -190,6 +190,7 @@ impl SenderLedger {
             warmup_sent: self.warmup_sent,
             warmup_accepted: self.warmup_accepted,
             cpu_ns,
+            pacer_spin_ns: 0,
             last_exchange_unix_ns: self.last_exchange_unix_ns,
             host: Default::default(),
             interrupted,

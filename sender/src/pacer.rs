@@ -137,21 +137,51 @@ pub fn pace(phases: &[Phase], stop: &CancellationToken, release: impl FnMut(Job)
 /// starts spinning (more than a parked thread's worst wake-up delay).
 pub const SPIN_WINDOW: Duration = Duration::from_millis(20);
 
+/// A turn of the spinning pacer's loop shorter than this ran nothing but
+/// the pacer and the runtime's own poll of its I/O driver: spinning, not
+/// the sender's work (a request's write alone takes longer).
+pub const IDLE_TURN: Duration = Duration::from_micros(4);
+
+/// What a pacer did: whether it completed its phases, and the time the
+/// spinning one spent turning with nothing else to run (its busy core
+/// outside the sender's work; zero for the sleeping one).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Paced {
+    pub completed: bool,
+    pub spin: Duration,
+}
+
 /// The spinning driver: paces `phases` on the caller's runtime, yielding to
-/// it between checks once the next event is near.
+/// it between checks once the next event is near. Turns of the loop that
+/// ran nothing else (shorter than [`IDLE_TURN`]) are counted as spin.
 pub async fn pace_spinning(
     phases: &[Phase],
     stop: &CancellationToken,
     release: impl FnMut(Job),
-) -> bool {
-    let spin = |next: Instant, now: Instant| async move {
-        if next > now + SPIN_WINDOW {
-            tokio::time::sleep_until((next - SPIN_WINDOW).min(now + MAX_SLEEP)).await;
-        } else {
-            tokio::task::yield_now().await;
+) -> Paced {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    // Atomic only so the future stays Send; one task touches it.
+    let spun = AtomicU64::new(0);
+    let spin = |next: Instant, now: Instant| {
+        let spun = &spun;
+        async move {
+            if next > now + SPIN_WINDOW {
+                tokio::time::sleep_until((next - SPIN_WINDOW).min(now + MAX_SLEEP)).await;
+            } else {
+                let before = Instant::now();
+                tokio::task::yield_now().await;
+                let turn = before.elapsed();
+                if turn < IDLE_TURN {
+                    spun.fetch_add(turn.as_nanos() as u64, Ordering::Relaxed);
+                }
+            }
         }
     };
-    drive(phases, stop, release, spin).await
+    let completed = drive(phases, stop, release, spin).await;
+    Paced {
+        completed,
+        spin: Duration::from_nanos(spun.into_inner()),
+    }
 }
 
 fn set_fine_timer_slack() {
@@ -215,7 +245,7 @@ mod tests {
             .unwrap();
         let stop = CancellationToken::new();
         check_even(50, |phases, release| {
-            rt.block_on(pace_spinning(phases, &stop, release))
+            rt.block_on(pace_spinning(phases, &stop, release)).completed
         });
     }
 

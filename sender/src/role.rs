@@ -143,17 +143,18 @@ pub async fn run(
                 .await
         })
     };
-    let (completed, pool) = match config.pacer {
+    let (paced, pool) = match config.pacer {
         PacerMode::Spin => {
             let phases = phases(&plan, config.index);
-            let done = pacer::pace_spinning(&phases, &shutdown, |job| pool.release(job)).await;
-            (done, pool)
+            let paced = pacer::pace_spinning(&phases, &shutdown, |job| pool.release(job)).await;
+            (paced, pool)
         }
         PacerMode::Sleep => {
             let phases = phases(&plan, config.index);
             pace_on_thread(phases, pool, cpu.clone(), shutdown.clone()).await?
         }
     };
+    let completed = paced.completed;
     // The bounded drain: queued events get a request timeout to leave;
     // what has not left by then fails as cancelled.
     let workers = pool.close();
@@ -174,6 +175,7 @@ pub async fn run(
         SenderLedger::new(&plan, config.index),
     );
     let mut report = ledger.into_report(config.index, cpu.total_ns(), !completed);
+    report.pacer_spin_ns = paced.spin.as_nanos() as u64;
     let clock = clock.report(&aggregator).await;
     report.host = host.finish(clock, config.node.clone());
     aggregator.report_sender(&report).await?;
@@ -275,14 +277,14 @@ fn phases(plan: &RunPlan, index: u32) -> Vec<Phase> {
     phases
 }
 
-/// Runs the sleeping pacer on its own thread; returns whether it completed,
-/// and the pool back.
+/// Runs the sleeping pacer on its own thread; returns what it did, and the
+/// pool back.
 async fn pace_on_thread(
     phases: Vec<Phase>,
     pool: Pool,
     cpu: ThreadCpu,
     stop: CancellationToken,
-) -> Result<(bool, Pool), SenderError> {
+) -> Result<(pacer::Paced, Pool), SenderError> {
     let (done_tx, done_rx) = tokio::sync::oneshot::channel();
     std::thread::Builder::new()
         .name("bb-pacer".into())
@@ -290,7 +292,11 @@ async fn pace_on_thread(
             cpu.register_current();
             let completed = pacer::pace(&phases, &stop, |job| pool.release(job));
             cpu.retire_current();
-            let _ = done_tx.send((completed, pool));
+            let paced = pacer::Paced {
+                completed,
+                spin: Duration::ZERO,
+            };
+            let _ = done_tx.send((paced, pool));
         })
         .map_err(SenderError::Thread)?;
     Ok(done_rx.await.expect("the pacer thread sends its pool back"))

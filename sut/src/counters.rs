@@ -22,6 +22,11 @@ pub struct Counters {
     pub faults: crate::ingress::IngressFaults,
 }
 
+/// When this process first counted (a SUT process started again has a
+/// later one).
+static STARTED: std::sync::LazyLock<u64> =
+    std::sync::LazyLock::new(brokerbench_core::clock::unix_now_ns);
+
 /// Adds one to a counter.
 pub fn bump(c: &AtomicU64) {
     c.fetch_add(1, Relaxed);
@@ -45,6 +50,8 @@ impl Counters {
             faulted: r(&self.faulted),
             queued,
             cpu_ns,
+            started_unix_ns: *STARTED,
+            restarted: false,
         }
     }
 }

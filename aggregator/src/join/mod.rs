@@ -76,6 +76,7 @@ pub fn join(
     let breaking_point = crate::analysis::breaking_point(&steps);
 
     let sender_ns: u64 = senders.iter().map(|r| r.cpu_ns).sum();
+    let pacer_spin_ns: u64 = senders.iter().map(|r| r.pacer_spin_ns.min(r.cpu_ns)).sum();
     let receiver_ns: u64 = receivers.iter().map(|r| r.cpu_ns).sum();
     let per = |ns: u64, n: u64| (n > 0).then(|| ns as f64 / 1e3 / n as f64);
     let received_requests =
@@ -131,7 +132,8 @@ pub fn join(
         cpu: Cpu {
             sender_ns,
             receiver_ns,
-            sender_us_per_event: per(sender_ns, totals.sent + totals.warmup_sent),
+            pacer_spin_ns,
+            sender_us_per_event: per(sender_ns - pacer_spin_ns, totals.sent + totals.warmup_sent),
             receiver_us_per_event: per(receiver_ns, received_requests),
         },
         generator_limited,

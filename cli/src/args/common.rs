@@ -137,7 +137,9 @@ pub struct PlanOpts {
     /// A fault on the run's timeline, AT seconds after the measured start,
     /// lasting FOR seconds (repeatable): sut-kill@AT+FOR, sut-pause@AT+FOR,
     /// sut-cut@AT+FOR (off the network; needs root),
-    /// sut-latency@AT+FOR:50ms, sut-5xx@AT+FOR[:STATUS], receiver-stall@AT+FOR, receiver-drop@AT+FOR:N, receiver-5xx@AT+FOR,
+    /// sut-latency@AT+FOR:50ms, sut-5xx@AT+FOR[:STATUS],
+    /// kafka-kill@AT+FOR (the local Kafka-protocol broker),
+    /// receiver-stall@AT+FOR, receiver-drop@AT+FOR:N, receiver-5xx@AT+FOR,
     /// command@AT[+FOR]:CMD. Each fault's effect (lost, duplicated, failed,
     /// recovery time) is in the report; see docs/faults.md
     #[arg(long = "fault", value_name = "SPEC")]
@@ -189,6 +191,22 @@ impl PlanOpts {
             {
                 bail!(
                     "--fault {:?} and {:?}: the SUT's process faults (kill, pause, cut) may not overlap",
+                    a.spec,
+                    b.spec
+                );
+            }
+        }
+        let kills: Vec<&Fault> = faults
+            .iter()
+            .filter(|f| f.kind == brokerbench_core::fault::FaultKind::KafkaKill)
+            .collect();
+        for (i, a) in kills.iter().enumerate() {
+            if let Some(b) = kills[i + 1..]
+                .iter()
+                .find(|b| a.at_s < b.end_s() && b.at_s < a.end_s())
+            {
+                bail!(
+                    "--fault {:?} and {:?}: two kills of the broker may not overlap",
                     a.spec,
                     b.spec
                 );

@@ -121,6 +121,7 @@ impl RunOpts {
             &plan,
             sut,
             imc.is_some() && external.is_none(),
+            on_local_broker,
             self.profile.as_deref(),
         )?;
         let sut_url = self
@@ -207,14 +208,22 @@ fn check_payload(payload: usize, sut: Sut, external: bool, ingress: usize) -> an
 }
 
 /// Checks each fault can act on what this run starts: the SUT's faults
-/// need a SUT of its own (and the ingress ones an HTTP ingress).
+/// need a SUT of its own (and the ingress ones an HTTP ingress), a broker
+/// kill the local broker.
 fn check_faults(
     plan: &brokerbench_core::plan::RunPlan,
     sut: Sut,
     own_sut: bool,
+    local_broker: bool,
     profile: Option<&str>,
 ) -> anyhow::Result<()> {
     for f in &plan.faults {
+        if f.kind == brokerbench_core::fault::FaultKind::KafkaKill && !(own_sut && local_broker) {
+            bail!(
+                "--fault {:?}: kafka-kill kills the local Kafka-protocol broker a run starts for channel-kafka, broker-kafka or source-kafka without --kafka-bootstrap (for a cluster of yours, use command@AT:CMD)",
+                f.spec
+            );
+        }
         let on_sut = f.kind.on_sut_process() || f.kind.on_sut_ingress();
         if on_sut && !own_sut {
             bail!(
@@ -223,9 +232,9 @@ fn check_faults(
                 f.kind
             );
         }
-        if f.kind == brokerbench_core::fault::FaultKind::SutCut && sut.on_kafka() {
+        if f.kind == brokerbench_core::fault::FaultKind::SutCut && sut.on_kafka() && !local_broker {
             bail!(
-                "--fault {:?}: {sut} reaches its Kafka broker on loopback, which a SUT in a network namespace of its own cannot; sut-cut works on channel-imc and broker-imc",
+                "--fault {:?}: a SUT in a network namespace of its own reaches only the local Kafka-protocol broker, not --kafka-bootstrap's",
                 f.spec
             );
         }
@@ -235,11 +244,9 @@ fn check_faults(
                 f.spec
             );
         }
-        if f.kind.on_sut_process()
-            && profile.is_some_and(|p| p.split(',').any(|r| r.trim() == "sut"))
-        {
+        if f.kind.sut_apart() && profile.is_some_and(|p| p.split(',').any(|r| r.trim() == "sut")) {
             bail!(
-                "--fault {:?}: a SUT that is killed or paused runs as a process of its own, which --profile sut does not reach",
+                "--fault {:?}: with this fault the SUT runs as a process of its own, which --profile sut does not reach",
                 f.spec
             );
         }

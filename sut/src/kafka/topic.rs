@@ -31,34 +31,50 @@ pub struct KafkaTopic {
     pub bootstrap: String,
     pub name: String,
     /// The local broker started for it, if any; stopped when dropped.
-    pub local: Option<LocalKafka>,
+    pub local: Option<std::sync::Arc<LocalKafka>>,
 }
 
 impl KafkaSettings {
     /// Finds or starts the broker and creates topic `name` (kept if it
-    /// exists).
+    /// exists). A local broker listens on loopback.
     pub async fn topic(&self, name: &str) -> Result<KafkaTopic, KafkaError> {
+        self.topic_on(name, std::net::Ipv4Addr::LOCALHOST).await
+    }
+
+    /// As [`KafkaSettings::topic`], a local broker listening on `ip`.
+    pub async fn topic_on(
+        &self,
+        name: &str,
+        ip: std::net::Ipv4Addr,
+    ) -> Result<KafkaTopic, KafkaError> {
         let (bootstrap, local) = match &self.bootstrap {
             Some(b) => (b.clone(), None),
             None => {
-                let b = LocalKafka::start().await?;
+                let b = LocalKafka::start_on(ip).await?;
                 eprintln!("local Kafka-protocol broker (tansu) on {}", b.bootstrap);
-                (b.bootstrap.clone(), Some(b))
+                (b.bootstrap.clone(), Some(std::sync::Arc::new(b)))
             }
         };
-        super::admin::create_topic_with(
-            &bootstrap,
-            &self.settings,
-            name,
-            self.partitions,
-            self.replication,
-        )
-        .await?;
-        Ok(KafkaTopic {
+        let topic = KafkaTopic {
             bootstrap,
             name: name.to_string(),
             local,
-        })
+        };
+        self.create(&topic).await?;
+        Ok(topic)
+    }
+
+    /// Creates `topic` on its broker (kept if it exists): after a local
+    /// broker restarted empty, it is there again.
+    pub async fn create(&self, topic: &KafkaTopic) -> Result<(), KafkaError> {
+        super::admin::create_topic_with(
+            &topic.bootstrap,
+            &self.settings,
+            &topic.name,
+            self.partitions,
+            self.replication,
+        )
+        .await
     }
 
     /// The data plane of the Kafka SUT `imc.sut` on `topic`, with the

@@ -1,0 +1,333 @@
+#!/usr/bin/env python3
+"""The performance targets as same-run ratios (called by scripts/bench).
+
+Each comparison runs its pairs alternated (peer, suite, peer, suite, ...)
+on this machine, prints both sides, the ratio of each pair with the steal
+of each run, and the median ratio. Whole-process CPU comes from the kernel
+(the rusage of each process, waited for). Nothing here is a timed test:
+the output is what docs/performance.md carries.
+"""
+import json
+import os
+import re
+import resource
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+BIN = "target/release/brokerbench"
+FLOOR = "target/release/examples/floor"
+LONG_RESULTS = "target/release/examples/long_results"
+
+
+def steal_ticks():
+    with open("/proc/stat") as f:
+        cpu = f.readline().split()[1:]
+    ticks = [int(x) for x in cpu]
+    return ticks[7], sum(ticks)
+
+
+def steal_since(before):
+    s, t = steal_ticks()
+    return (s - before[0]) / max(t - before[1], 1)
+
+
+def run(cmd, **kw):
+    """Runs cmd to its end; returns (stdout, cpu seconds, max RSS MiB, steal)."""
+    before = steal_ticks()
+    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kw)
+    out, err = p.communicate()
+    # The rusage of that one child (wait4 in communicate is not exposed,
+    # so children's totals are diffed around it; one child at a time).
+    return p.returncode, out, err, steal_since(before)
+
+
+class Child:
+    """A process whose CPU and peak memory are read from its own rusage."""
+
+    def __init__(self, cmd, **kw):
+        self.before = steal_ticks()
+        self.p = subprocess.Popen(cmd, **kw)
+
+    def wait(self):
+        _, status, ru = os.wait4(self.p.pid, 0)
+        self.p.returncode = os.waitstatus_to_exitcode(status)
+        self.cpu_s = ru.ru_utime + ru.ru_stime
+        self.rss_mib = ru.ru_maxrss / 1024
+        self.steal = steal_since(self.before)
+        return self
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def latest_summary(out):
+    dirs = sorted((os.path.join(out, d) for d in os.listdir(out)), key=os.path.getmtime)
+    with open(os.path.join(dirs[-1], "summary.json")) as f:
+        return json.load(f)
+
+
+def median(xs):
+    return statistics.median(xs) if xs else float("nan")
+
+
+def table(head, rows):
+    print("| " + " | ".join(head) + " |")
+    print("|" + "|".join("---:" if i else "---" for i in range(len(head))) + "|")
+    for r in rows:
+        print("| " + " | ".join(r) + " |")
+    print()
+
+
+def pct(x):
+    return f"{x * 100:.1f}%"
+
+
+# --- against the floor ------------------------------------------------------
+
+def vs_floor(pairs, rate, seconds):
+    """The direct scenario against the bare hyper pair: e2e P99.99 and the
+    receiver's CPU per event (the floor's server thread against the
+    suite's receiver threads)."""
+    rows, e2e_r, recv_r = [], [], []
+    for i in range(pairs):
+        code, out, err, f_steal = run([FLOOR, "http", str(rate), str(seconds)])
+        if code != 0:
+            sys.exit(f"bench: the floor failed: {err.strip()}")
+        f_e2e = float(re.search(r"e2e .*p99\.99=([\d.]+)", out).group(1))
+        f_recv = float(re.search(r"receiver ([\d.]+)", out).group(1))
+        with tempfile.TemporaryDirectory() as d:
+            code, _, err, s_steal = run([BIN, "run", "--pace", f"{rate}:{seconds}", "--warmup-seconds", "0",
+                                         "--drain-seconds", "2", "--quiet", "--no-plot", "--out", d])
+            if code != 0:
+                sys.exit(f"bench: the run failed: {err.strip()}")
+            s = latest_summary(d)
+        s_e2e = s["latency_ms"]["e2e"]["p99_99"]
+        s_recv = s["cpu"]["receiver_us_per_event"]
+        e2e_r.append(s_e2e / f_e2e)
+        recv_r.append(s_recv / f_recv)
+        rows.append([str(i + 1), f"{f_e2e:.2f}", f"{s_e2e:.2f}", f"{s_e2e / f_e2e:.2f}",
+                     f"{f_recv:.1f}", f"{s_recv:.1f}", f"{s_recv / f_recv:.2f}",
+                     f"{pct(f_steal)} / {pct(s_steal)}"])
+    print(f"Direct scenario at {rate}/s for {seconds} s: the floor (`floor http {rate} {seconds}`) "
+          f"against `run --pace {rate}:{seconds}`, {pairs} alternated pairs")
+    print()
+    table(["pair", "floor e2e P99.99 ms", "suite e2e P99.99 ms", "ratio",
+           "floor receiver µs/event", "suite receiver µs/event", "ratio", "steal floor / suite"], rows)
+    print(f"median ratios: e2e P99.99 {median(e2e_r):.2f}, receiver CPU per event {median(recv_r):.2f}")
+    print()
+    return {"e2e": median(e2e_r), "receiver": median(recv_r)}
+
+
+# --- against oha ------------------------------------------------------------
+
+NGINX_CONF = """
+worker_processes 1;
+daemon off;
+pid {dir}/nginx.pid;
+error_log {dir}/error.log;
+events {{ worker_connections 4096; }}
+http {{
+  access_log off;
+  client_body_buffer_size 64k;
+  client_body_temp_path {dir};
+  server {{
+    listen 127.0.0.1:{port};
+    keepalive_requests 1000000;
+    location / {{ return 202; }}
+  }}
+}}
+"""
+
+
+def vs_oha(pairs, rate, seconds):
+    """Whole-process CPU per request of `run --target` (sleeping pacer)
+    against oha's, both posting 8 KiB to nginx answering 202."""
+    oha = shutil.which("oha") or os.path.expanduser("~/.cargo/bin/oha")
+    nginx = shutil.which("nginx") or "/usr/sbin/nginx"
+    payload = tempfile.NamedTemporaryFile(delete=False)
+    payload.write(b"x" * 8192)
+    payload.close()
+    d = tempfile.mkdtemp()
+    port = free_port()
+    with open(os.path.join(d, "nginx.conf"), "w") as f:
+        f.write(NGINX_CONF.format(dir=d, port=port))
+    server = subprocess.Popen([nginx, "-c", os.path.join(d, "nginx.conf"), "-p", d],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    for _ in range(50):
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            break
+        except OSError:
+            time.sleep(0.1)
+    url = f"http://127.0.0.1:{port}/"
+    rows, ratios = [], []
+    try:
+        for i in range(pairs):
+            o = Child([oha, "-z", f"{seconds}s", "-q", str(rate), "--latency-correction", "-c", "64",
+                       "-m", "POST", "-D", payload.name, "-T", "application/octet-stream",
+                       "--no-tui", "--output-format", "json", url],
+                      stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+            out = o.p.stdout.read()
+            o.wait()
+            done = json.loads(out)
+            o_n = sum(done.get("statusCodeDistribution", {}).values())
+            with tempfile.TemporaryDirectory() as rd:
+                s = Child([BIN, "run", "--target", url, "--pace", f"{rate}:{seconds}", "--pacer", "sleep",
+                           "--warmup-seconds", "0", "--drain-seconds", "1", "--quiet", "--no-plot",
+                           "--out", rd], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE).wait()
+                summ = latest_summary(rd)
+            s_n = summ["totals"]["sent"] + summ["totals"].get("warmup_sent", 0)
+            o_us, s_us = o.cpu_s * 1e6 / max(o_n, 1), s.cpu_s * 1e6 / max(s_n, 1)
+            ratios.append(s_us / o_us)
+            rows.append([str(i + 1), str(o_n), f"{o_us:.1f}", str(s_n), f"{s_us:.1f}", f"{s_us / o_us:.2f}",
+                         f"{pct(o.steal)} / {pct(s.steal)}"])
+    finally:
+        server.terminate()
+        server.wait()
+        shutil.rmtree(d, ignore_errors=True)
+        os.unlink(payload.name)
+    print(f"8 KiB POSTs at {rate}/s for {seconds} s to nginx answering 202: oha (`-q {rate} "
+          f"--latency-correction -c 64`) against `run --target --pacer sleep`, whole processes, "
+          f"{pairs} alternated pairs")
+    print()
+    table(["pair", "oha requests", "oha CPU µs/request", "suite events", "suite CPU µs/event", "ratio",
+           "steal oha / suite"], rows)
+    print(f"median ratio: {median(ratios):.2f}")
+    print()
+    return {"oha": median(ratios)}
+
+
+# --- the SUTs' highest step held ---------------------------------------------
+
+def suts(names, imc_steps, kafka_steps):
+    rows, held = [], {}
+    for sut in names:
+        steps = kafka_steps if "kafka" in sut else imc_steps
+        with tempfile.TemporaryDirectory() as d:
+            code, _, err, steal = run([BIN, "run", "--sut", sut, "--pace", steps, "--pacer", "sleep",
+                                       "--warmup-seconds", "2", "--warmup-rate", "2000", "--drain-seconds", "5",
+                                       "--quiet", "--no-plot", "--out", d])
+            try:
+                s = latest_summary(d)
+            except (IndexError, FileNotFoundError):
+                sys.exit(f"bench: {sut}: {err.strip()}")
+        ok = [st["rps"] for st in s["steps"] if st["judged"] and not st["breaks"]]
+        top = max(ok) if ok else 0
+        bp = s.get("breaking_point")
+        why = (f'breaks at {bp["rps"]}/s: {"; ".join(bp["reasons"])} (limited by {bp["limited_by"]})'
+               if bp else "every step held")
+        sut_c = s.get("sut") or {}
+        us = sut_c.get("cpu_ns", 0) / 1e3 / max(sut_c.get("accepted", 0), 1)
+        held[sut] = top
+        rows.append([sut, steps, f"{top}", why, f"{us:.1f}", pct(s.get("host_steal") or 0)])
+    table(["SUT", "pace", "highest step held /s", "why it stopped", "SUT CPU µs/event", "steal"], rows)
+    return held
+
+
+# --- memory on the long pace ---------------------------------------------------
+
+def rss(pace_file):
+    """Sender and receiver as processes of their own for the whole of
+    pace_file; their peak RSS from the kernel."""
+    port_a, port_r = free_port(), free_port()
+    with tempfile.TemporaryDirectory() as d:
+        agg = subprocess.Popen([BIN, "aggregator", "--listen", f"127.0.0.1:{port_a}", "--pace", pace_file,
+                                "--quiet", "--no-plot", "--out", d],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        agg_url = f"http://127.0.0.1:{port_a}"
+        recv = Child([BIN, "receiver", "--aggregator", agg_url, "--listen", f"127.0.0.1:{port_r}"],
+                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        send = Child([BIN, "sender", "--aggregator", agg_url, "--target", f"http://127.0.0.1:{port_r}/",
+                      "--pacer", "sleep"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        send.wait()
+        recv.wait()
+        _, err = agg.communicate()
+        s = latest_summary(d)
+    t = s["totals"]
+    print(f"`{pace_file}` ({t['sent']} events sent, {t['delivered']} delivered, {t['lost']} lost), each role a process: "
+          f"sender peak RSS {send.rss_mib:.1f} MiB, receiver {recv.rss_mib:.1f} MiB; steal {pct(send.steal)}")
+    print()
+    return {"sender": send.rss_mib, "receiver": recv.rss_mib}
+
+
+# --- plotting a long run ---------------------------------------------------------
+
+def plot(pairs):
+    d = tempfile.mkdtemp()
+    try:
+        subprocess.run([LONG_RESULTS, d, "3600", "1000"], check=True, stdout=subprocess.DEVNULL)
+        times = []
+        for _ in range(pairs):
+            t = time.monotonic()
+            subprocess.run([BIN, "plot", d], check=True, stdout=subprocess.DEVNULL)
+            times.append(time.monotonic() - t)
+        rows = sum(1 for _ in open(os.path.join(d, "series.tsv"))) - 1
+    finally:
+        shutil.rmtree(d, ignore_errors=True)
+    print(f"`brokerbench plot` of a one-hour 1,000/s results folder ({rows} rows of series.tsv, made by "
+          f"the long_results example), {pairs} runs: " + ", ".join(f"{x:.2f} s" for x in times)
+          + f"; median {median(times):.2f} s")
+    print()
+    return {"plot": median(times)}
+
+
+def main():
+    args = sys.argv[1:]
+    modes = [a for a in args if a.startswith("--")]
+    pairs = int(os.environ.get("PAIRS", "3"))
+    got = {}
+    print(f"`scripts/bench {' '.join(args)}` on {time.strftime('%Y-%m-%dT%H:%MZ', time.gmtime())}, "
+          f"{os.cpu_count()} vCPU, Linux {os.uname().release}")
+    print()
+    every = "--all" in modes
+    if every or "--vs-floor" in modes:
+        got.update(vs_floor(pairs, 40000, 10))
+    if every or "--vs-oha" in modes:
+        got.update(vs_oha(pairs, 20000, 10))
+    if every or "--suts" in modes:
+        held = suts(["channel-imc", "broker-imc", "channel-kafka", "broker-kafka", "source-kafka"],
+                    os.environ.get("IMC_STEPS", "20000:10,24000:10,27000:10,30000:10,33000:10"),
+                    os.environ.get("KAFKA_STEPS", "8000:10,10000:10,12000:10,15000:10,18000:10"))
+        got["imc"] = min(held.get("channel-imc", 0), held.get("broker-imc", 0))
+        got["kafka"] = min(held.get(s, 0) for s in ["channel-kafka", "broker-kafka", "source-kafka"])
+    if every or "--rss" in modes:
+        r = rss("paces/1k-long.pace")
+        got["rss"] = max(r["sender"], r["receiver"])
+    if every or "--plot" in modes:
+        got.update(plot(pairs))
+    if not got:
+        sys.exit("bench: say what to measure: --vs-floor, --vs-oha, --suts, --rss, --plot or --all")
+    rows = []
+    def row(name, key, fmt, target, ok):
+        if key in got:
+            v = got[key]
+            rows.append([name, fmt(v), target, "met" if ok(v) else "not met"])
+    row("whole `run --target` CPU per event at 20,000/s, `--pacer sleep`, against oha's", "oha",
+        lambda v: f"{v:.2f}×", "≤ 1.0×", lambda v: v <= 1.0)
+    row("receiver CPU per event at 40,000/s against the floor's bare receiver", "receiver",
+        lambda v: f"{v:.2f}×", "≤ 1.1×", lambda v: v <= 1.1)
+    row("direct e2e P99.99 at 40,000/s against the floor's", "e2e",
+        lambda v: f"{v:.2f}×", "≤ 1.5×", lambda v: v <= 1.5)
+    row("channel-imc / broker-imc highest step held", "imc",
+        lambda v: f"{v}/s", "≥ 30,000/s", lambda v: v >= 30000)
+    row("channel-kafka / broker-kafka / source-kafka highest step held (local broker)", "kafka",
+        lambda v: f"{v}/s", "≥ 15,000/s", lambda v: v >= 15000)
+    row("sender and receiver peak RSS on paces/1k-long.pace (the larger)", "rss",
+        lambda v: f"{v:.1f} MiB", "≤ 64 MiB", lambda v: v <= 64)
+    row("`brokerbench plot` of a one-hour 1,000/s results folder (median)", "plot",
+        lambda v: f"{v:.2f} s", "≤ 5 s", lambda v: v <= 5)
+    table(["figure", "measured (median)", "target", ""], rows)
+
+
+if __name__ == "__main__":
+    main()
