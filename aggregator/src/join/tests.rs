@@ -646,3 +646,23 @@ fn recovery_objective_needs_faults_that_recovered() {
         "the fault's second marked"
     );
 }
+
+#[test]
+fn the_spinning_pacers_idle_turns_are_left_out_of_cpu_per_event() {
+    let (mut s, r) = reports();
+    // 30 events sent; 3,000 ns of CPU of which 1,500 spinning.
+    s.pacer_spin_ns = 1_500;
+    let res = join(
+        &plan(),
+        &[s.clone()],
+        std::slice::from_ref(&r),
+        &Ending::complete(),
+    );
+    assert_eq!(res.summary.cpu.sender_ns, 3_000);
+    assert_eq!(res.summary.cpu.pacer_spin_ns, 1_500);
+    assert_eq!(res.summary.cpu.sender_us_per_event, Some(0.05));
+    // A report claiming more spin than CPU is capped at its CPU.
+    s.pacer_spin_ns = 9_000;
+    let res = join(&plan(), &[s], &[r], &Ending::complete());
+    assert_eq!(res.summary.cpu.sender_us_per_event, Some(0.0));
+}
