@@ -135,6 +135,16 @@ pub async fn execute(
             }
             let got = capture(&o.url, kind, &o.out, &name).await?;
             println!("{}\n{}", got.profile.display(), got.flamegraph.display());
+            let few = match got.folded.samples {
+                n if n < brokerbench_profile::flame::FEW_SAMPLES => {
+                    ", too few to read: profile longer, or under load"
+                }
+                _ => "",
+            };
+            eprintln!(
+                "{} samples, weighed in {}{few}",
+                got.folded.samples, got.folded.weight
+            );
             Ok(0)
         }
         Command::Plot(o) => {

@@ -72,6 +72,17 @@ fn run(name: &str, pace: &str, extra: &[&str]) -> Run {
     }
 }
 
+/// Whether this runs as root, which sut-cut's network namespace needs
+/// (said when not).
+fn root() -> bool {
+    // SAFETY: geteuid only reads this process's user id.
+    let root = unsafe { libc::geteuid() } == 0;
+    if !root {
+        eprintln!("skipped: sut-cut needs root for its network namespace");
+    }
+    root
+}
+
 /// Every event exactly once: each slot released once and accepted or
 /// failed; each accepted one delivered or lost; the receiver's tally by
 /// arrival equals the bits' delivered; lost.tsv lists each lost one.
@@ -364,9 +375,7 @@ fn channel_kafka_sut_kill_loses_nothing_it_acknowledged() {
 /// recovers once the link is up.
 #[test]
 fn sut_cut_off_the_network_is_accounted_for_and_recovers() {
-    // SAFETY: geteuid only reads this process's user id.
-    if unsafe { libc::geteuid() } != 0 {
-        eprintln!("skipped: sut-cut needs root for its network namespace");
+    if !root() {
         return;
     }
     let r = run(
@@ -491,9 +500,7 @@ fn kafka_kill_loses_only_what_the_broker_held() {
 /// it acknowledged is lost, every event is accounted for.
 #[test]
 fn a_kafka_channel_cut_off_the_network_loses_nothing_it_acknowledged() {
-    // SAFETY: geteuid only reads this process's user id.
-    if unsafe { libc::geteuid() } != 0 {
-        eprintln!("skipped: sut-cut needs root for its network namespace");
+    if !root() {
         return;
     }
     let r = run(

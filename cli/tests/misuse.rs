@@ -56,11 +56,11 @@ const CASES: &[(&str, &str)] = &[
         "\"sut-pause@2+1\": the SUT's process faults",
     ),
     (
-        "--sut channel-imc --fault kafka-kill@1+1",
+        "--sut channel-imc --pace 10:5 --fault kafka-kill@1+1",
         "--fault \"kafka-kill@1+1\": kafka-kill kills the local",
     ),
     (
-        "--sut channel-kafka --kafka-bootstrap 127.0.0.1:1 --fault kafka-kill@1+1",
+        "--sut channel-kafka --pace 10:5 --kafka-bootstrap 127.0.0.1:1 --fault kafka-kill@1+1",
         "--fault \"kafka-kill@1+1\"",
     ),
     (

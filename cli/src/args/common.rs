@@ -146,6 +146,17 @@ pub struct PlanOpts {
     pub faults: Vec<String>,
 }
 
+/// The first two faults `of` picks whose windows overlap, if any.
+fn first_overlap(faults: &[Fault], of: impl Fn(&Fault) -> bool) -> Option<(&Fault, &Fault)> {
+    let picked: Vec<&Fault> = faults.iter().filter(|f| of(f)).collect();
+    picked.iter().enumerate().find_map(|(i, a)| {
+        picked[i + 1..]
+            .iter()
+            .find(|b| a.at_s < b.end_s() && b.at_s < a.end_s())
+            .map(|b| (*a, *b))
+    })
+}
+
 /// The largest event data the suite sends.
 pub const MAX_PAYLOAD: usize = 16 << 20;
 
@@ -183,34 +194,20 @@ impl PlanOpts {
             .map(|f| Fault::parse(f))
             .collect::<Result<Vec<_>, _>>()?;
         // Two kills, pauses or cuts at once would undo each other.
-        let process: Vec<&Fault> = faults.iter().filter(|f| f.kind.on_sut_process()).collect();
-        for (i, a) in process.iter().enumerate() {
-            if let Some(b) = process[i + 1..]
-                .iter()
-                .find(|b| a.at_s < b.end_s() && b.at_s < a.end_s())
-            {
-                bail!(
-                    "--fault {:?} and {:?}: the SUT's process faults (kill, pause, cut) may not overlap",
-                    a.spec,
-                    b.spec
-                );
-            }
+        if let Some((a, b)) = first_overlap(&faults, |f| f.kind.on_sut_process()) {
+            bail!(
+                "--fault {:?} and {:?}: the SUT's process faults (kill, pause, cut) may not overlap",
+                a.spec,
+                b.spec
+            );
         }
-        let kills: Vec<&Fault> = faults
-            .iter()
-            .filter(|f| f.kind == brokerbench_core::fault::FaultKind::KafkaKill)
-            .collect();
-        for (i, a) in kills.iter().enumerate() {
-            if let Some(b) = kills[i + 1..]
-                .iter()
-                .find(|b| a.at_s < b.end_s() && b.at_s < a.end_s())
-            {
-                bail!(
-                    "--fault {:?} and {:?}: two kills of the broker may not overlap",
-                    a.spec,
-                    b.spec
-                );
-            }
+        let broker_kill = |f: &Fault| f.kind == brokerbench_core::fault::FaultKind::KafkaKill;
+        if let Some((a, b)) = first_overlap(&faults, broker_kill) {
+            bail!(
+                "--fault {:?} and {:?}: two kills of the broker may not overlap",
+                a.spec,
+                b.spec
+            );
         }
         let length = schedule.total_seconds();
         if let Some(f) = faults.iter().find(|f| f.at_s >= length as f64) {
