@@ -21,6 +21,11 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
 
+/// The tests of this file one at a time: each runs a whole run on the 2
+/// cores, and the pool's growth reads scheduling gaps of 20 ms or more as
+/// a SUT holding its answers, which another run beside it would cause.
+static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 /// A broker that de-duplicates, as CloudEvents allows: the first event of
 /// each `source`+`id` goes on to the subscriber, a repeat is answered 202
 /// and dropped.
@@ -102,6 +107,7 @@ impl Handler for Slow {
 /// not queue for a connection and the SUT sees the planned load.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_slow_sut_gets_the_connections_its_answer_time_needs() {
+    let _alone = ONE_AT_A_TIME.lock().await;
     let receiver: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}/", listener.local_addr().unwrap());
@@ -148,6 +154,7 @@ async fn a_slow_sut_gets_the_connections_its_answer_time_needs() {
 /// repeats of the warmup's and counted lost. Each phase has its own source.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_broker_that_drops_repeated_ids_loses_nothing_after_the_warmup() {
+    let _alone = ONE_AT_A_TIME.lock().await;
     let receiver: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
     let (dedup, url) = Dedup::start(receiver).await;
     let f = run(&[
@@ -181,6 +188,7 @@ async fn a_broker_that_drops_repeated_ids_loses_nothing_after_the_warmup() {
 /// run ends on its own with every event accounted for.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_target_that_never_answers_ends_within_the_bounded_drain() {
+    let _alone = ONE_AT_A_TIME.lock().await;
     let hole = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}/", hole.local_addr().unwrap());
     tokio::spawn(async move {
@@ -233,6 +241,7 @@ async fn a_target_that_never_answers_ends_within_the_bounded_drain() {
 /// connect timeout with one line naming the target.
 #[test]
 fn a_target_that_never_accepts_is_named_within_the_connect_timeout() {
+    let _alone = ONE_AT_A_TIME.blocking_lock();
     let socket = tokio::runtime::Runtime::new().unwrap().block_on(async {
         let s = tokio::net::TcpSocket::new_v4().unwrap();
         s.bind("127.0.0.1:0".parse().unwrap()).unwrap();
@@ -287,6 +296,7 @@ fn a_target_that_never_accepts_is_named_within_the_connect_timeout() {
 /// counted negative, not hidden.
 #[test]
 fn a_skewed_receiver_clock_is_corrected_and_its_drift_reported() {
+    let _alone = ONE_AT_A_TIME.blocking_lock();
     let out = std::env::temp_dir().join(format!("brokerbench-clock-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&out);
     let (agg, recv) = (free_port(), free_port());
@@ -370,6 +380,7 @@ fn plan_started(port: u16) -> bool {
 /// results with the sender named missing, instead of waiting forever.
 #[test]
 fn a_sender_that_never_reports_is_named_missing_not_waited_for() {
+    let _alone = ONE_AT_A_TIME.blocking_lock();
     let out = std::env::temp_dir().join(format!("brokerbench-missing-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&out);
     let (agg, recv) = (free_port(), free_port());
@@ -422,6 +433,7 @@ fn a_sender_that_never_reports_is_named_missing_not_waited_for() {
 /// each second's offset and uncertainty in series.tsv.
 #[test]
 fn a_drifting_receiver_clock_is_followed_during_the_run() {
+    let _alone = ONE_AT_A_TIME.blocking_lock();
     let out = std::env::temp_dir().join(format!("brokerbench-clock-track-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&out);
     let (agg, recv) = (free_port(), free_port());
