@@ -355,7 +355,14 @@ fn channel_kafka_sut_kill_loses_nothing_it_acknowledged() {
     let t = &r.summary.totals;
     assert!(t.failed >= 50 && t.failed <= 150, "{t:?}");
     assert_eq!(t.lost, 0, "{t:?}\n{}", r.stdout);
-    assert_eq!(t.unexpected, 0, "{t:?}");
+    // An event the SUT wrote to Kafka and was killed before answering
+    // fails at the sender (its connection broke) and still arrives:
+    // unexpected, and only such.
+    assert!(
+        t.unexpected <= r.summary.failures.transport,
+        "{t:?} {:?}",
+        r.summary.failures
+    );
     let e = &r.summary.fault_effects[0];
     assert_eq!(
         (e.failed, e.lost, e.duplicates),
