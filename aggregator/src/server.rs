@@ -117,8 +117,8 @@ impl Hub {
         let Some(token) = &self.token else {
             return true;
         };
-        // Reading is open; so is releasing the results (`k8s collect`,
-        // which has no token); the roles' protocol is not.
+        // Reading is open; the roles' protocol and releasing the results
+        // (`k8s collect`, after which the aggregator exits) are not.
         let open = match (req.method(), req.uri().path()) {
             (&Method::GET | &Method::HEAD, p) => {
                 matches!(
@@ -126,7 +126,6 @@ impl Hub {
                     "/healthz" | "/readyz" | "/metrics" | path::STATUS | path::RESULTS
                 )
             }
-            (&Method::DELETE, path::RESULTS) => true,
             _ => false,
         };
         let said = req
@@ -134,7 +133,7 @@ impl Hub {
             .get(http::header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.strip_prefix("Bearer "));
-        open || said.is_some_and(|s| constant_time_eq(s.as_bytes(), token.as_bytes()))
+        open || said.is_some_and(|s| brokerbench_core::session::same_token(token, s))
     }
 
     async fn answer(&self, req: Request<Incoming>) -> Response<Full<Bytes>> {
@@ -352,18 +351,19 @@ impl Hub {
         roles: u32,
         list: impl FnOnce(&mut Roles) -> &mut Vec<R>,
     ) -> Response<Full<Bytes>> {
+        let plan = self.plan();
         match serde_json::from_slice::<R>(body) {
             Ok(r) if r.run_id() != run_id => text(StatusCode::BAD_REQUEST, "report of another run"),
             Ok(r) if r.index() >= roles => text(
                 StatusCode::BAD_REQUEST,
                 &format!("{} index {} outside 0..{roles}", role.name(), r.index()),
             ),
-            Ok(r) if r.malformed().is_some() => text(
+            Ok(r) if r.malformed(&plan).is_some() => text(
                 StatusCode::BAD_REQUEST,
                 &format!(
                     "bad {} report: {}",
                     role.name(),
-                    r.malformed().unwrap_or_default()
+                    r.malformed(&plan).unwrap_or_default()
                 ),
             ),
             Ok(r) => self.keep(|h| {
@@ -414,19 +414,26 @@ impl brokerbench_core::serve::Handler for Hub {
     }
 }
 
-/// What the aggregator checks in a role's report.
-trait Report {
+/// What the aggregator checks in a role's report before it keeps it:
+/// whatever it takes is something [`crate::join::join`] can join.
+pub trait Report {
     fn run_id(&self) -> &str;
     fn index(&self) -> u32;
     fn windows(&self) -> &PerKind<Vec<WireHistogram>>;
 
-    /// What is wrong with its histograms, if anything.
-    fn malformed(&self) -> Option<String> {
-        self.windows().iter().find_map(|(kind, windows)| {
-            windows.iter().enumerate().find_map(|(second, w)| {
-                Histogram::try_from(w)
-                    .err()
-                    .map(|e| format!("{} of second {second}: {e}", kind.name()))
+    /// A count no run reaches, or a ledger that does not hold together.
+    fn implausible(&self) -> Option<String>;
+
+    /// What is wrong with it for a run of `plan`, if anything.
+    fn malformed(&self, plan: &RunPlan) -> Option<String> {
+        let _ = plan;
+        self.implausible().or_else(|| {
+            self.windows().iter().find_map(|(kind, windows)| {
+                windows.iter().enumerate().find_map(|(second, w)| {
+                    Histogram::try_from(w)
+                        .err()
+                        .map(|e| format!("{} of second {second}: {e}", kind.name()))
+                })
             })
         })
     }
@@ -445,13 +452,11 @@ macro_rules! report {
             fn windows(&self) -> &PerKind<Vec<WireHistogram>> {
                 &self.windows
             }
+            fn implausible(&self) -> Option<String> {
+                <$r>::implausible(self)
+            }
         }
     )*};
 }
 
 report!(SenderReport, ReceiverReport);
-
-/// Compares a token without stopping at the first difference.
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0, |d, (x, y)| d | (x ^ y)) == 0
-}

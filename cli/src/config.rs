@@ -54,6 +54,15 @@ pub struct LocalImc {
     pub delivery: brokerbench_sut::config::DeliverySpec,
 }
 
+impl LocalImc {
+    /// The same SUT, taking faults from whoever holds `token`.
+    pub fn with_fault_token(&self, token: &str) -> LocalImc {
+        let mut imc = self.clone();
+        imc.config.fault_token = Some(token.to_string());
+        imc
+    }
+}
+
 /// The fan-out of a local run's SUT.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct FanOut {

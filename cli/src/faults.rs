@@ -31,12 +31,15 @@ pub struct ChildSpec {
     pub receiver_url: String,
     /// The Kafka SUT's broker and topic.
     pub kafka: Option<(String, String)>,
+    /// Who may tell it to inject faults.
+    pub fault_token: String,
 }
 
 impl ChildSpec {
     fn to_env(&self) -> String {
         let (b, t) = self.kafka.clone().unwrap_or_default();
-        format!("{}|{}|{b}|{t}", self.listen, self.receiver_url)
+        let token = &self.fault_token;
+        format!("{}|{}|{b}|{t}|{token}", self.listen, self.receiver_url)
     }
 
     /// The spec in this process's environment, if it is a SUT process.
@@ -54,6 +57,7 @@ impl ChildSpec {
                 listen,
                 receiver_url,
                 kafka,
+                fault_token: parts.next()?.to_string(),
             })
         };
         Some(parse().with_context(|| format!("bad {SUT_CHILD_ENV} {text:?}")))

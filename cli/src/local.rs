@@ -110,6 +110,8 @@ pub async fn run_local(
     // Kafka SUT on the run's topic; a source is fed by the sender). A
     // fault that kills or pauses it makes it a process of its own.
     let mut sut_url = config.sut_url.clone();
+    // Only the run's timeline may tell its SUT to inject faults.
+    let fault_token = brokerbench_core::session::new_token();
     let mut sut = None;
     let mut sut_process = None;
     let mut sender_config = config.sender.clone();
@@ -137,6 +139,7 @@ pub async fn run_local(
                 kafka: topic
                     .as_ref()
                     .map(|t| (t.bootstrap.clone(), t.name.clone())),
+                fault_token: fault_token.clone(),
             };
             drop(listener);
             let p = crate::faults::SutProcess::start(spec, netns.as_deref()).await?;
@@ -149,7 +152,7 @@ pub async fn run_local(
                 .map(|t| (t.bootstrap.clone(), t.name.clone()));
             sut = Some(start_sut(
                 &config,
-                imc,
+                &imc.with_fault_token(&fault_token),
                 &receiver_url,
                 topic,
                 listener,
@@ -226,7 +229,9 @@ pub async fn run_local(
             stop.clone(),
         );
         let targets = crate::faults::Targets {
-            sut_url: sut_url.clone(),
+            sut_url: sut_url
+                .as_ref()
+                .map(|u| format!("{u}/?token={fault_token}")),
             sut: sut_process.clone(),
             netns: netns.clone(),
             kafka: topic.clone().map(|t| (t, config.kafka.clone())),
@@ -345,7 +350,7 @@ pub async fn sut_child(
     listener.set_nonblocking(true)?;
     let (rt, done) = start_sut(
         &config,
-        imc,
+        &imc.with_fault_token(&spec.fault_token),
         &spec.receiver_url,
         spec.kafka.clone(),
         listener,

@@ -417,7 +417,8 @@ fn a_rendered_run_runs_as_containers_and_k8s_collect_brings_it_home() {
         String::from_utf8_lossy(&wait.stderr).contains("step 1/1"),
         "the progress lines"
     );
-    let table = collect(&agg_url, &out, 130);
+    let with_token = format!("{agg_url}/?token={}", manifests::run_token(&docs));
+    let table = collect(&with_token, &out, 130);
     // Collected: the aggregator's Job ends, with the run's exit code.
     let (code, _, agg_err) = d.finished(&agg);
     assert_eq!(code, 130, "{agg_err}");

@@ -201,6 +201,7 @@ async fn a_kafka_sink_is_measured_with_the_receiver_reading_its_topic() {
             linger: std::time::Duration::from_millis(5),
             max_event_bytes: 1 << 20,
             grace: std::time::Duration::from_secs(1),
+            fault_token: None,
             instance: None,
         },
         listener,

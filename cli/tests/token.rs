@@ -59,8 +59,14 @@ fn role_requests_without_the_runs_token_are_refused_and_the_run_goes_on() {
         (None, "/v1/plan"),
         (Some("wrong"), "/v1/plan"),
         (None, "/v1/ready"),
+        // Releasing the results makes the aggregator exit: the run's too.
+        (None, "/v1/results"),
     ] {
-        let method = if path == "/v1/ready" { "POST" } else { "GET" };
+        let method = match path {
+            "/v1/ready" => "POST",
+            "/v1/results" => "DELETE",
+            _ => "GET",
+        };
         let said = status_of(agg, method, path, token);
         assert!(said.contains("401"), "{path} with {token:?}: {said}");
     }

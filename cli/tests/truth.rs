@@ -134,11 +134,15 @@ async fn a_slow_sut_gets_the_connections_its_answer_time_needs() {
     // What the rate needs, not the 1,024 allowed: 100 on a quiet machine;
     // a machine shared with another test answers slower and needs more.
     assert!((100..=800).contains(&c.peak), "{c:?}");
+    // A pool held at 16 carries 160/s: by the end of the 3 s the events
+    // would wait seconds for a connection. A grown pool leaves the 100 ms
+    // answer plus what this debug-built SUT on a shared machine adds (a
+    // fresh-clone CI run measured P99 255 ms); the bounds sit between.
     let p = |kind| s.latency_ms.get(kind).unwrap();
     let publish = p(LatencyKind::Publish);
-    assert!(publish.p50 >= 100.0 && publish.p99 < 250.0, "{publish:?}");
+    assert!(publish.p50 >= 100.0 && publish.p99 < 1000.0, "{publish:?}");
     assert!(
-        p(LatencyKind::ConnectionWait).p99 < 150.0,
+        p(LatencyKind::ConnectionWait).p99 < 500.0,
         "{:?}",
         p(LatencyKind::ConnectionWait)
     );

@@ -18,6 +18,22 @@ impl BitSet {
         }
     }
 
+    /// What is wrong with a set read from elsewhere, if anything: words
+    /// that do not cover its length, or bits set past it.
+    pub fn malformed(&self) -> Option<String> {
+        let words = self.len.div_ceil(64);
+        if self.words.len() as u64 != words {
+            return Some(format!(
+                "{} words for {} bits (needs {words})",
+                self.words.len(),
+                self.len
+            ));
+        }
+        let spare = words * 64 - self.len;
+        let last = self.words.last().copied().unwrap_or(0);
+        (spare > 0 && last >> (64 - spare) != 0).then(|| "bits set past its length".to_string())
+    }
+
     /// How many sequence numbers the set can hold.
     pub fn len(&self) -> u64 {
         self.len

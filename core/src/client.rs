@@ -70,6 +70,12 @@ impl JsonClient {
         }
     }
 
+    /// This client, with `token` when its URL said none.
+    pub fn or_token(mut self, token: Option<String>) -> Self {
+        self.token = self.token.or(token);
+        self
+    }
+
     /// The aggregator's base URL.
     pub fn base(&self) -> &str {
         &self.base

@@ -21,6 +21,9 @@ pub const SUB_BITS: u32 = 7;
 const SUB: usize = 1 << SUB_BITS;
 /// Octaves a u64 can fall in: one linear chunk for values below 2^SUB_BITS, then one per power of two.
 const CHUNKS: usize = 64 - SUB_BITS as usize + 1;
+/// More values than any report's histogram holds (a wire form claiming
+/// more is refused), so merged counts stay far from overflowing.
+const MAX_COUNT: u64 = 1 << 56;
 
 /// A histogram of latencies in nanoseconds.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -47,7 +50,7 @@ pub struct Negatives {
 
 impl Negatives {
     fn merge(&mut self, o: &Negatives) {
-        self.count += o.count;
+        self.count = self.count.saturating_add(o.count);
         self.min_ns = self.min_ns.min(o.min_ns);
     }
 }
@@ -112,14 +115,15 @@ impl Histogram {
         if self.chunks.len() <= c {
             self.chunks.resize_with(c + 1, || None);
         }
-        self.chunks[c].get_or_insert_with(|| Box::new([0; SUB]))[s] += n;
+        let bucket = &mut self.chunks[c].get_or_insert_with(|| Box::new([0; SUB]))[s];
+        *bucket = bucket.saturating_add(n);
         if self.count == 0 {
             (self.min, self.max) = (ns, ns);
         } else {
             self.min = self.min.min(ns);
             self.max = self.max.max(ns);
         }
-        self.count += n;
+        self.count = self.count.saturating_add(n);
     }
 
     /// Number of recorded values.
@@ -145,7 +149,7 @@ impl Histogram {
             if let Some(src) = src {
                 let dst = dst.get_or_insert_with(|| Box::new([0; SUB]));
                 for (d, s) in dst.iter_mut().zip(src.iter()) {
-                    *d += s;
+                    *d = d.saturating_add(*s);
                 }
             }
         }
@@ -155,7 +159,7 @@ impl Histogram {
             self.min = self.min.min(other.min);
             self.max = self.max.max(other.max);
         }
-        self.count += other.count;
+        self.count = self.count.saturating_add(other.count);
     }
 
     /// The nonzero buckets, ascending: `(bucket, count)`.
@@ -211,9 +215,9 @@ impl Histogram {
         if r == 1 {
             return Some(self.min as f64);
         }
-        let mut seen = 0;
+        let mut seen: u64 = 0;
         for (i, n) in self.buckets() {
-            seen += n;
+            seen = seen.saturating_add(n);
             if seen >= r {
                 let (lo, width) = bounds(i);
                 let mid = lo as f64 + (width - 1) as f64 / 2.0;
@@ -309,6 +313,11 @@ impl TryFrom<&WireHistogram> for Histogram {
                 .checked_add(pair[0] as usize)
                 .filter(|&i| i < CHUNKS * SUB)
                 .ok_or(HistogramError("bucket out of range"))?;
+            // No second of any run holds 2^56 values: more is no report's.
+            h.count
+                .checked_add(pair[1])
+                .filter(|&n| n <= MAX_COUNT)
+                .ok_or(HistogramError("more values than any run records"))?;
             h.record_n(bounds(at).0, pair[1]);
             at += 1;
         }

@@ -283,12 +283,15 @@ mod tests {
     use super::*;
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-    /// Reads bodies up to 1000 bytes, answers 200 with their length.
-    struct Echo;
+    /// Reads bodies up to 1000 bytes, given `patience` each, answers 200
+    /// with their length.
+    struct Echo {
+        patience: Duration,
+    }
 
     impl Handler for Echo {
         async fn answer(&self, req: Request<Incoming>) -> Response<Full<Bytes>> {
-            match read_body(req, 1000).await {
+            match read_body_within(req, 1000, self.patience).await {
                 Ok((_, b)) => Response::new(Full::new(Bytes::from(b.len().to_string()))),
                 Err(e) => refuse_body(e),
             }
@@ -296,11 +299,18 @@ mod tests {
     }
 
     async fn server(head_timeout: Duration) -> (std::net::SocketAddr, CancellationToken) {
+        patient_server(head_timeout, BODY_TIMEOUT).await
+    }
+
+    async fn patient_server(
+        head_timeout: Duration,
+        patience: Duration,
+    ) -> (std::net::SocketAddr, CancellationToken) {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let stop = CancellationToken::new();
         tokio::spawn(serve_with(
-            Arc::new(Echo),
+            Arc::new(Echo { patience }),
             listener,
             stop.clone(),
             Duration::from_secs(1),
@@ -363,7 +373,7 @@ mod tests {
     /// A head that stops half way is cut off after the timeout; an idle
     /// keep-alive connection stays open past it and serves its next request.
     #[tokio::test]
-    async fn slow_heads_and_bodies_are_cut_off_idle_connections_are_not() {
+    async fn slow_heads_are_cut_off_idle_connections_are_not() {
         let (addr, _stop) = server(Duration::from_secs(1)).await;
         let mut slow = tokio::net::TcpStream::connect(addr).await.unwrap();
         slow.write_all(b"POST / HTTP/1.1\r\nhost:").await.unwrap();
@@ -378,5 +388,41 @@ mod tests {
         idle.write_all(request).await.unwrap();
         let (answer, closed) = said(&mut idle, Duration::from_millis(300)).await;
         assert!(answer.starts_with("HTTP/1.1 200") && !closed, "{answer}");
+    }
+
+    /// A body that stops short of its Content-Length, or a chunked one
+    /// with no end, gets 408 once its patience is over, and the
+    /// connection is closed (what is left of the body cannot be told
+    /// from a next request); meanwhile other connections are served.
+    #[tokio::test]
+    async fn bodies_that_stop_coming_get_408_and_the_connection_closed() {
+        let patience = Duration::from_millis(400);
+        let (addr, _stop) = patient_server(HEADER_TIMEOUT, patience).await;
+        let short = b"POST / HTTP/1.1\r\nhost: x\r\ncontent-length: 100\r\n\r\nonly ten..";
+        let endless =
+            b"POST / HTTP/1.1\r\nhost: x\r\ntransfer-encoding: chunked\r\n\r\n5\r\nhello\r\n";
+        for (what, request) in [("short", &short[..]), ("endless chunks", &endless[..])] {
+            let started = std::time::Instant::now();
+            let mut c = tokio::net::TcpStream::connect(addr).await.unwrap();
+            c.write_all(request).await.unwrap();
+            let mut other = tokio::net::TcpStream::connect(addr).await.unwrap();
+            other
+                .write_all(b"POST / HTTP/1.1\r\nhost: x\r\ncontent-length: 2\r\n\r\nhi")
+                .await
+                .unwrap();
+            let (answer, _) = said(&mut other, Duration::from_millis(300)).await;
+            assert!(answer.starts_with("HTTP/1.1 200"), "{what}: {answer}");
+            let (answer, closed) = said(&mut c, Duration::from_secs(3)).await;
+            let took = started.elapsed();
+            assert!(answer.starts_with("HTTP/1.1 408"), "{what}: {answer}");
+            assert!(
+                answer.to_ascii_lowercase().contains("connection: close") && closed,
+                "{what}: {answer}"
+            );
+            assert!(
+                took >= patience && took < patience + Duration::from_secs(2),
+                "{what}: answered after {took:?}"
+            );
+        }
     }
 }

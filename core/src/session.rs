@@ -96,6 +96,13 @@ pub fn new_token() -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// Whether a token said equals the one expected, compared without
+/// stopping at the first difference.
+pub fn same_token(expected: &str, said: &str) -> bool {
+    let (a, b) = (expected.as_bytes(), said.as_bytes());
+    a.len() == b.len() && a.iter().zip(b).fold(0, |d, (x, y)| d | (x ^ y)) == 0
+}
+
 /// One role's session with the aggregator at a URL.
 #[derive(Clone)]
 pub struct Session {

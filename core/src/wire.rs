@@ -163,26 +163,30 @@ impl FailureCounts {
 
     /// Adds every count of `other`.
     pub fn merge(&mut self, o: &FailureCounts) {
-        self.status_4xx += o.status_4xx;
-        self.status_5xx += o.status_5xx;
-        self.status_other += o.status_other;
-        self.connect += o.connect;
-        self.timeout += o.timeout;
-        self.transport += o.transport;
-        self.inflight_limit += o.inflight_limit;
-        self.cancelled += o.cancelled;
+        self.status_4xx = self.status_4xx.saturating_add(o.status_4xx);
+        self.status_5xx = self.status_5xx.saturating_add(o.status_5xx);
+        self.status_other = self.status_other.saturating_add(o.status_other);
+        self.connect = self.connect.saturating_add(o.connect);
+        self.timeout = self.timeout.saturating_add(o.timeout);
+        self.transport = self.transport.saturating_add(o.transport);
+        self.inflight_limit = self.inflight_limit.saturating_add(o.inflight_limit);
+        self.cancelled = self.cancelled.saturating_add(o.cancelled);
     }
 
     /// All failures.
     pub fn total(&self) -> u64 {
-        self.status_4xx
-            + self.status_5xx
-            + self.status_other
-            + self.connect
-            + self.timeout
-            + self.transport
-            + self.inflight_limit
-            + self.cancelled
+        [
+            self.status_4xx,
+            self.status_5xx,
+            self.status_other,
+            self.connect,
+            self.timeout,
+            self.transport,
+            self.inflight_limit,
+            self.cancelled,
+        ]
+        .into_iter()
+        .fold(0, u64::saturating_add)
     }
 }
 
@@ -202,14 +206,21 @@ pub struct RejectCounts {
 impl RejectCounts {
     /// Adds every count of `other`.
     pub fn merge(&mut self, o: &RejectCounts) {
-        self.not_cloudevent += o.not_cloudevent;
-        self.foreign += o.foreign;
-        self.out_of_range += o.out_of_range;
-        self.early += o.early;
+        self.not_cloudevent = self.not_cloudevent.saturating_add(o.not_cloudevent);
+        self.foreign = self.foreign.saturating_add(o.foreign);
+        self.out_of_range = self.out_of_range.saturating_add(o.out_of_range);
+        self.early = self.early.saturating_add(o.early);
     }
 
     pub fn total(&self) -> u64 {
-        self.not_cloudevent + self.foreign + self.out_of_range + self.early
+        [
+            self.not_cloudevent,
+            self.foreign,
+            self.out_of_range,
+            self.early,
+        ]
+        .into_iter()
+        .fold(0, u64::saturating_add)
     }
 }
 
@@ -491,5 +502,103 @@ impl SutCounters {
             started_unix_ns: self.started_unix_ns,
             restarted: false,
         }
+    }
+}
+
+/// The most any role counts of anything in a run (2^40: a million events
+/// a second for twelve days). A report saying more is refused, so the
+/// aggregator's sums over seconds and roles stay far from overflowing.
+pub const MAX_COUNT: u64 = 1 << 40;
+/// The most CPU time a role reports (2^60 ns: 36 years of one core).
+pub const MAX_CPU_NS: u64 = 1 << 60;
+
+/// The first of `counts` over [`MAX_COUNT`], or of `cpu` over
+/// [`MAX_CPU_NS`], said by name.
+fn first_implausible(
+    counts: impl IntoIterator<Item = (String, u64)>,
+    cpu: impl IntoIterator<Item = (String, u64)>,
+) -> Option<String> {
+    let over = |limit: u64| {
+        move |(name, n): (String, u64)| {
+            (n > limit).then(|| format!("{name} {n} is more than any run counts"))
+        }
+    };
+    counts
+        .into_iter()
+        .find_map(over(MAX_COUNT))
+        .or_else(|| cpu.into_iter().find_map(over(MAX_CPU_NS)))
+}
+
+impl SenderReport {
+    /// A count or CPU time no run reaches, or a ledger whose bits do not
+    /// cover its length: what is wrong, if anything.
+    pub fn implausible(&self) -> Option<String> {
+        let top = [
+            ("released", self.released),
+            ("failed", self.failed.total()),
+            ("warmup_sent", self.warmup_sent),
+            ("warmup_accepted", self.warmup_accepted),
+            ("connections.initial", self.connections.initial),
+            ("connections.opened", self.connections.opened),
+            ("connections.peak", self.connections.peak),
+            ("accepted.len", self.accepted.len()),
+        ]
+        .map(|(k, n)| (k.to_string(), n));
+        let seconds = self.seconds.iter().enumerate().flat_map(|(i, s)| {
+            [
+                ("sent", s.sent),
+                ("accepted", s.accepted),
+                ("failed", s.failed.total()),
+                ("unsent", s.unsent),
+                ("connections_opened", s.connections_opened),
+            ]
+            .map(|(k, n)| (format!("second {i}: {k}"), n))
+        });
+        let cpu = [
+            ("cpu_ns", self.cpu_ns),
+            ("pacer_spin_ns", self.pacer_spin_ns),
+        ]
+        .map(|(k, n)| (k.to_string(), n));
+        first_implausible(top.into_iter().chain(seconds), cpu)
+            .or_else(|| self.accepted.malformed().map(|e| format!("accepted: {e}")))
+    }
+}
+
+impl ReceiverReport {
+    /// A count or CPU time no run reaches, or a ledger whose bits do not
+    /// cover its length: what is wrong, if anything.
+    pub fn implausible(&self) -> Option<String> {
+        let top = [
+            ("duplicates", self.duplicates),
+            ("reordered", self.reordered),
+            ("rejected", self.rejected.total()),
+            ("warmup_received", self.warmup_received),
+        ]
+        .map(|(k, n)| (k.to_string(), n));
+        let received = self
+            .received
+            .iter()
+            .enumerate()
+            .map(|(i, b)| (format!("received {i}: len"), b.len()));
+        let seconds = self.seconds.iter().enumerate().flat_map(|(i, s)| {
+            [
+                ("delivered", s.delivered),
+                ("duplicates", s.duplicates),
+                ("reordered", s.reordered),
+            ]
+            .map(|(k, n)| (format!("second {i}: {k}"), n))
+        });
+        let cpu = std::iter::once(("cpu_ns".to_string(), self.cpu_ns)).chain(
+            self.cpu_per_second_ns
+                .iter()
+                .enumerate()
+                .map(|(i, &n)| (format!("cpu_per_second_ns {i}"), n)),
+        );
+        first_implausible(top.into_iter().chain(received).chain(seconds), cpu).or_else(|| {
+            self.received
+                .iter()
+                .enumerate()
+                .find_map(|(i, b)| b.malformed().map(|e| format!("received {i}: {e}")))
+        })
     }
 }

@@ -161,6 +161,9 @@ pub struct ImcConfig {
     pub max_event_bytes: usize,
     /// On shutdown, time given to what is queued before it is dropped.
     pub grace: Duration,
+    /// Who may tell its ingress to inject faults (`PUT /v1/faults`
+    /// with `Authorization: Bearer TOKEN`); none may without one.
+    pub fault_token: Option<String>,
 }
 
 impl ImcConfig {
@@ -172,6 +175,7 @@ impl ImcConfig {
             connections: 32,
             max_event_bytes: 4 << 20,
             grace: Duration::from_secs(5),
+            fault_token: None,
         }
     }
 

@@ -33,6 +33,14 @@ pub fn bump(c: &AtomicU64) {
 }
 
 impl Counters {
+    /// Zeros, taking faults from whoever holds `token` (none without one).
+    pub fn with_fault_token(token: Option<String>) -> Self {
+        Counters {
+            faults: crate::ingress::IngressFaults::with_token(token),
+            ..Default::default()
+        }
+    }
+
     /// A consistent-enough copy for reporting.
     pub fn snapshot(&self, queued: u64, cpu_ns: u64) -> SutCounters {
         let r = |c: &AtomicU64| c.load(Relaxed);

@@ -87,7 +87,7 @@ impl Plane {
         ) {
             return r;
         }
-        if let Some(r) = self.counters.faults.control(req.method(), req.uri()) {
+        if let Some(r) = self.counters.faults.control(&req) {
             return r;
         }
         if req.method() != Method::POST {
@@ -157,7 +157,7 @@ pub fn start(
     shutdown: CancellationToken,
 ) -> Running<Plane> {
     let stop_workers = CancellationToken::new();
-    let counters: Arc<Counters> = Arc::default();
+    let counters = Arc::new(Counters::with_fault_token(config.fault_token.clone()));
     // The dispatchers reach a broker's plane weakly, for replies: it owns them.
     let plane = Arc::new_cyclic(|weak: &std::sync::Weak<Plane>| {
         let replies: Option<Arc<dyn Replies>> = match config.routing() {

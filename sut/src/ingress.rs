@@ -47,18 +47,62 @@ pub async fn read_event(
 
 /// Faults the ingress injects when told (`PUT /v1/faults?latency_ms=50`,
 /// `?status=503`, or nothing to clear): a delay before each request is
-/// taken, or a 5xx answer instead of taking it.
+/// taken, or a 5xx answer instead of taking it. Only whoever holds the
+/// SUT's fault token may tell it (`Authorization: Bearer TOKEN`); a SUT
+/// started without one takes no faults at all.
 #[derive(Debug, Default)]
 pub struct IngressFaults {
     latency_us: AtomicU64,
     status: AtomicU16,
+    token: Option<String>,
+    /// Requests to `/v1/faults` refused for want of the token (the first
+    /// is logged).
+    refused: AtomicU64,
 }
 
 impl IngressFaults {
+    /// Faults told by whoever holds `token` (none taken without one).
+    pub fn with_token(token: Option<String>) -> Self {
+        IngressFaults {
+            token: token.filter(|t| !t.is_empty()),
+            ..Default::default()
+        }
+    }
+
     /// Answers `PUT /v1/faults`; `None` for any other request.
-    pub fn control(&self, method: &Method, uri: &http::Uri) -> Option<Response<Full<Bytes>>> {
-        if (method, uri.path()) != (&Method::PUT, FAULTS) {
+    pub fn control(&self, req: &Request<Incoming>) -> Option<Response<Full<Bytes>>> {
+        let (method, uri) = (req.method(), req.uri());
+        if uri.path() != FAULTS {
             return None;
+        }
+        if method != Method::PUT {
+            return Some(text(StatusCode::METHOD_NOT_ALLOWED, "PUT /v1/faults?...\n"));
+        }
+        let said = req
+            .headers()
+            .get(http::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "));
+        let refuse = |status, why: &str| {
+            if self.refused.fetch_add(1, Ordering::Relaxed) == 0 {
+                eprintln!(
+                    "sut: refused PUT {FAULTS} ({status}; further ones are counted, not logged)"
+                );
+            }
+            Some(text(status, format!("{why}\n")))
+        };
+        match (&self.token, said) {
+            (None, _) => return refuse(
+                StatusCode::FORBIDDEN,
+                "this SUT takes no faults: start it with --fault-token (BROKERBENCH_FAULT_TOKEN)",
+            ),
+            (Some(t), Some(s)) if brokerbench_core::session::same_token(t, s) => {}
+            (Some(_), _) => {
+                return refuse(
+                    StatusCode::UNAUTHORIZED,
+                    "the SUT's fault token is needed: Authorization: Bearer TOKEN",
+                )
+            }
         }
         let (mut latency_ms, mut status) = (0.0_f64, 0_u16);
         for pair in uri
@@ -90,6 +134,11 @@ impl IngressFaults {
 
     /// Before an event is taken: waits the injected delay; the injected
     /// answer, if any (counted as faulted).
+    /// Requests to `/v1/faults` refused so far.
+    pub fn refused(&self) -> u64 {
+        self.refused.load(Ordering::Relaxed)
+    }
+
     pub async fn before(&self, counters: &Counters) -> Option<Response<Full<Bytes>>> {
         let latency = self.latency_us.load(Ordering::Relaxed);
         if latency > 0 {

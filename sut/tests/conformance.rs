@@ -222,6 +222,7 @@ async fn start_plane(
                 linger: Duration::from_millis(5),
                 max_event_bytes: 4 << 20,
                 grace,
+                fault_token: None,
                 instance: None,
             })
         }

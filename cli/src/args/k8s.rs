@@ -211,10 +211,20 @@ impl RenderOpts {
         brokerbench_core::duration::parse(&self.keep_results)
             .map_err(|e| anyhow::anyhow!("--keep-results: {e}"))?;
         // The plan is checked as the aggregator will check it.
-        plan.plan(sut.spec().name, self.senders, self.receivers, 1)?;
-        if let Some(f) = plan.faults.first() {
+        let checked = plan.plan(sut.spec().name, self.senders, self.receivers, 1)?;
+        // The receivers apply theirs from the plan; `k8s wait` runs the
+        // commands from the user's machine. The others act on a SUT
+        // process or broker `brokerbench run` starts.
+        use brokerbench_core::fault::FaultKind;
+        if let Some(f) = checked
+            .faults
+            .iter()
+            .find(|f| !(f.kind.on_receiver() || f.kind == FaultKind::Command))
+        {
             bail!(
-                "--fault {f:?}: faults are not rendered into manifests yet; run them with brokerbench run (command@AT:CMD acts on a cluster, e.g. kubectl delete pod)"
+                "--fault {:?}: on Kubernetes the receiver's faults and command@AT[+FOR]:CMD are rendered ({} acts on a SUT brokerbench run starts); e.g. command@10:kubectl delete pod -l app.kubernetes.io/component=sut",
+                f.spec,
+                f.kind
             );
         }
         let pace = pace(&self.plan.pace)?;
@@ -243,6 +253,7 @@ impl RenderOpts {
             receivers: self.receivers,
             pace,
             plan: flags,
+            faults: checked.faults.iter().map(|f| f.spec.clone()).collect(),
             fan_out,
             kafka: KafkaCluster {
                 bootstrap: self.kafka_bootstrap,
@@ -299,6 +310,11 @@ pub struct RemoteOpts {
     /// KUBECONFIG and the current context apply).
     #[arg(long, default_value = "kubectl", value_name = "PATH")]
     pub kubectl: String,
+    /// The run's token, which releasing its results needs (default: read
+    /// from the run's Secret brokerbench-run-token with kubectl; or
+    /// `?token=T` on --aggregator).
+    #[arg(long, value_name = "TOKEN")]
+    pub token: Option<String>,
 }
 
 /// `brokerbench k8s collect`.

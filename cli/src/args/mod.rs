@@ -45,7 +45,7 @@ impl Opts {
     pub fn command_with_env() -> clap::Command {
         Opts::command().mut_subcommands(|sub| {
             sub.mut_args(
-                |arg| match arg.get_long().map(|l| (l == "token", env_name(l))) {
+                |arg| match arg.get_long().map(|l| (l.ends_with("token"), env_name(l))) {
                     // A secret's value is not shown in --help.
                     Some((true, name)) => arg.env(name).hide_env_values(true),
                     Some((false, name)) => arg.env(name),

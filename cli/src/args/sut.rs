@@ -141,6 +141,11 @@ pub struct SutOpts {
     /// Worker threads of the SUT's runtime.
     #[arg(long, default_value_t = 2, value_name = "N")]
     pub threads: usize,
+    /// Whoever sends this token (`Authorization: Bearer TOKEN`) may tell
+    /// the SUT to inject faults (`PUT /v1/faults?latency_ms=MS|status=5xx`);
+    /// without it the SUT takes none (403).
+    #[arg(long, value_name = "TOKEN")]
+    pub fault_token: Option<String>,
     #[command(flatten)]
     pub profiling: ProfileOpts,
 }
@@ -205,7 +210,10 @@ impl SutOpts {
         Ok(SutRoleConfig {
             listen: self.listen,
             threads: self.threads.max(1),
-            imc: self.imc.config(sut, routes)?,
+            imc: ImcConfig {
+                fault_token: self.fault_token,
+                ..self.imc.config(sut, routes)?
+            },
             kafka,
         })
     }

@@ -32,7 +32,7 @@ async fn reach(o: &RemoteOpts) -> anyhow::Result<Aggregator> {
     if let Some(url) = &o.aggregator {
         let url = crate::args::common::check_url(url, "--aggregator")?;
         return Ok(Aggregator {
-            client: JsonClient::new(&url),
+            client: JsonClient::new(&url).or_token(o.token.clone()),
             _forward: None,
         });
     }
@@ -81,10 +81,27 @@ async fn reach(o: &RemoteOpts) -> anyhow::Result<Aggregator> {
     };
     // Keep reading what it prints, so it never blocks on a full pipe.
     tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    let token = match &o.token {
+        Some(t) => Some(t.clone()),
+        None => run_token(o).await,
+    };
     Ok(Aggregator {
-        client: JsonClient::new(&format!("http://127.0.0.1:{port}")),
+        client: JsonClient::new(&format!("http://127.0.0.1:{port}")).or_token(token),
         _forward: Some(child),
     })
+}
+
+/// The run's token from its Secret, if kubectl may read it.
+async fn run_token(o: &RemoteOpts) -> Option<String> {
+    let out = Command::new(&o.kubectl)
+        .args(["get", "secret", crate::k8s::render::RUN_TOKEN])
+        .args(["--namespace", &o.namespace])
+        .arg("--output=go-template={{.data.token | base64decode}}")
+        .output()
+        .await
+        .ok()?;
+    let token = String::from_utf8(out.stdout).ok()?.trim().to_string();
+    (out.status.success() && !token.is_empty()).then_some(token)
 }
 
 /// The local port of a `kubectl port-forward` line.
@@ -97,10 +114,52 @@ async fn status(a: &Aggregator) -> anyhow::Result<RunStatus> {
     Ok(a.client.get(path::STATUS, Duration::from_secs(10)).await?)
 }
 
-/// `k8s wait`: the progress line each second until the run ends; the
-/// run's exit code.
+/// The run's command faults (`command@AT:CMD`), run from this machine at
+/// their times, as a pod has no kubectl: once the run starts, until
+/// `stop`.
+async fn run_commands(client: JsonClient, stop: tokio_util::sync::CancellationToken) {
+    use brokerbench_core::fault::FaultKind;
+    use brokerbench_core::plan::RunPlan;
+    let plan: RunPlan = match client.get_patiently(path::PLAN, SILENCE).await {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("brokerbench: cannot read the run's plan, so none of its command faults is run from here ({e}; give --token, or ?token= on --aggregator)");
+            return;
+        }
+    };
+    let commands: Vec<_> = plan
+        .faults
+        .into_iter()
+        .filter(|f| f.kind == FaultKind::Command)
+        .collect();
+    if commands.is_empty() {
+        return;
+    }
+    eprintln!(
+        "brokerbench: {} command fault(s) run from this machine at their times: keep k8s wait running",
+        commands.len()
+    );
+    let started: RunPlan = tokio::select! {
+        p = client.get(path::START, Duration::from_secs(24 * 3600)) => match p {
+            Ok(p) => p,
+            Err(e) => {
+                eprintln!("brokerbench: the run's start was not heard, so its command faults are not run: {e}");
+                return;
+            }
+        },
+        _ = stop.cancelled() => return,
+    };
+    let targets = crate::faults::Targets::default();
+    crate::faults::run_timeline(commands, started.t0(), targets, stop).await;
+}
+
+/// `k8s wait`: the progress line each second until the run ends, the
+/// run's command faults at their times; the run's exit code.
 pub async fn wait(o: &RemoteOpts) -> anyhow::Result<i32> {
     let a = reach(o).await?;
+    let stop = tokio_util::sync::CancellationToken::new();
+    let _stop_commands = stop.clone().drop_guard();
+    tokio::spawn(run_commands(a.client.clone(), stop.clone()));
     let tty = std::io::stderr().is_terminal();
     let mut last_line = String::new();
     let mut heard = tokio::time::Instant::now();
@@ -241,7 +300,7 @@ async fn release(a: &Aggregator, keep: bool) {
         )
         .await
     {
-        eprintln!("brokerbench: the aggregator was not told the results are collected: {e}");
+        eprintln!("brokerbench: the aggregator was not told the results are collected (it keeps them until its --keep-results deadline): {e}");
     }
 }
 

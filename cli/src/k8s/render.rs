@@ -103,6 +103,10 @@ pub struct RenderConfig {
     pub pace: Pace,
     /// The aggregator's plan flags other than the pace, as `(flag, value)`.
     pub plan: Vec<(&'static str, String)>,
+    /// The run's `--fault` specs, as the aggregator's arguments (a
+    /// command's text may hold anything an environment variable's list
+    /// could not).
+    pub faults: Vec<String>,
     pub fan_out: FanOut,
     pub kafka: KafkaCluster,
     pub sender: Resources,
@@ -486,7 +490,7 @@ fn token_env(container: &mut Value) {
 }
 
 /// The Secret of the run's token.
-const RUN_TOKEN: &str = "brokerbench-run-token";
+pub const RUN_TOKEN: &str = "brokerbench-run-token";
 
 /// A Job of `n` pods, each with its completion index (Indexed).
 fn job(c: &RenderConfig, name: &str, component: &str, n: u32, pod: Value) -> Value {
@@ -542,10 +546,14 @@ fn aggregator(c: &RenderConfig) -> Vec<Value> {
     }
     let mut docs = vec![config_map(c, &name, "aggregator", settings(&pairs))];
     let mut volumes = vec![json!({ "name": "results", "emptyDir": {} })];
+    let mut args = vec!["aggregator"];
+    for f in &c.faults {
+        args.extend(["--fault", f]);
+    }
     let mut ctr = container(
         c,
         "aggregator",
-        &["aggregator"],
+        &args,
         &name,
         None,
         &c.aggregator,

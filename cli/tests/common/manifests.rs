@@ -37,6 +37,12 @@ pub fn named<'a>(docs: &'a [Value], k: &str, name: &str) -> Option<&'a Value> {
         .find(|d| d["kind"] == k && d["metadata"]["name"] == name)
 }
 
+/// The run's token, from its Secret: what releasing the results needs.
+pub fn run_token(docs: &[Value]) -> String {
+    let s = named(docs, "Secret", "brokerbench-run-token").expect("the run's token Secret");
+    s["stringData"]["token"].as_str().unwrap().to_string()
+}
+
 pub fn name(d: &Value) -> &str {
     d["metadata"]["name"].as_str().unwrap_or_default()
 }

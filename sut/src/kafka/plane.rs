@@ -80,6 +80,8 @@ pub struct KafkaPlaneConfig {
     pub max_event_bytes: usize,
     /// On shutdown, time given to what is in flight before it is dropped.
     pub grace: Duration,
+    /// Who may tell its ingress to inject faults (see [`crate::config::ImcConfig`]).
+    pub fault_token: Option<String>,
     /// A name this data plane keeps when started again (a local run's SUT
     /// process after a kill): its consumers then rejoin their groups as
     /// the same static members, at once. `None`: dynamic members.
@@ -162,7 +164,7 @@ impl KafkaPlane {
         }) {
             return r;
         }
-        if let Some(r) = self.counters.faults.control(req.method(), req.uri()) {
+        if let Some(r) = self.counters.faults.control(&req) {
             return r;
         }
         if req.method() != Method::POST || !self.sut.spec().ingress {
@@ -310,7 +312,7 @@ pub fn start(
         )
         .create()
         .map_err(client)?;
-    let counters: Arc<Counters> = Arc::default();
+    let counters = Arc::new(Counters::with_fault_token(config.fault_token.clone()));
     let stop_workers = CancellationToken::new();
     let stop_reading = CancellationToken::new();
     let plane = Arc::new_cyclic(|weak: &std::sync::Weak<KafkaPlane>| {

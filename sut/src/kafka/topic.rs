@@ -94,6 +94,7 @@ impl KafkaSettings {
             linger: self.linger,
             max_event_bytes: imc.max_event_bytes,
             grace: imc.grace,
+            fault_token: imc.fault_token.clone(),
             instance: None,
         }
     }
