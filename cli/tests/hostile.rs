@@ -4,24 +4,7 @@
 
 mod common;
 
-use common::process::{free_port, only_results, scratch};
-use std::io::{Read, Write};
-
-/// Sends `request` on a new connection; the status code answered (0 when
-/// the connection closed without one).
-fn answer(port: u16, request: &[u8]) -> u16 {
-    let mut c = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
-    c.set_read_timeout(Some(std::time::Duration::from_secs(5)))
-        .unwrap();
-    let _ = c.write_all(request);
-    let mut buf = [0u8; 512];
-    let n = c.read(&mut buf).unwrap_or(0);
-    String::from_utf8_lossy(&buf[..n])
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0)
-}
+use common::process::{answer, free_port, only_results, scratch};
 
 fn post(headers: &str, body: &str) -> Vec<u8> {
     format!(

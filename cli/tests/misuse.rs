@@ -31,6 +31,13 @@ const CASES: &[(&str, &str)] = &[
     ("--sut direct --subscribers 2", "--subscribers"),
     ("--sut broker-imc --triggers 2 --matching 3", "--matching"),
     ("--connections 0", "--connections"),
+    ("--pacer-quantum 1ms", "--pacer-quantum"),
+    (
+        "--pacer sleep --pacer-quantum 0",
+        "--pacer-quantum: bad duration \"0\"",
+    ),
+    ("--pacer sleep --pacer-quantum 1", "--pacer-quantum"),
+    ("--pacer sleep --pacer-quantum 1s", "--pacer-quantum \"1s\""),
     ("--max-connections 1 --connections 4", "--max-connections 1"),
     ("--target ftp://x", "\"ftp://x\""),
     ("--slo e2e.p99<x", "\"e2e.p99<x\""),

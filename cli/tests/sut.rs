@@ -223,26 +223,13 @@ fn a_standalone_kafka_channel_starts_its_own_broker_and_is_measured() {
     assert!(err.contains("accepted 400, delivered 400"), "{err}");
 }
 
-/// One request on a new connection to `port`; the status code answered.
-fn status_of(port: u16, request: &str) -> u16 {
-    use std::io::{Read, Write};
-    let mut c = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
-    c.write_all(request.as_bytes()).unwrap();
-    let mut answer = String::new();
-    let _ = c.read_to_string(&mut answer);
-    answer
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0)
-}
-
 /// `PUT /v1/faults?QUERY`, with `token` as a bearer if any.
 fn put_faults(port: u16, query: &str, token: Option<&str>) -> u16 {
     let auth = token.map_or(String::new(), |t| format!("authorization: Bearer {t}\r\n"));
-    status_of(
+    answer(
         port,
-        &format!("PUT /v1/faults?{query} HTTP/1.1\r\nhost: x\r\n{auth}content-length: 0\r\nconnection: close\r\n\r\n"),
+        format!("PUT /v1/faults?{query} HTTP/1.1\r\nhost: x\r\n{auth}content-length: 0\r\nconnection: close\r\n\r\n")
+            .as_bytes(),
     )
 }
 
@@ -251,7 +238,7 @@ fn put_faults(port: u16, query: &str, token: Option<&str>) -> u16 {
 /// one, only requests that carry it.
 #[test]
 fn a_standalone_sut_takes_faults_only_from_whoever_holds_its_token() {
-    let event = "POST / HTTP/1.1\r\nhost: x\r\nce-specversion: 1.0\r\nce-id: 1\r\nce-type: t\r\nce-source: /s\r\ncontent-type: text/plain\r\ncontent-length: 1\r\nconnection: close\r\n\r\nx";
+    let event = b"POST / HTTP/1.1\r\nhost: x\r\nce-specversion: 1.0\r\nce-id: 1\r\nce-type: t\r\nce-source: /s\r\ncontent-type: text/plain\r\ncontent-length: 1\r\nconnection: close\r\n\r\nx";
     let start = |extra: &[&str]| {
         let port = free_port();
         let listen = format!("127.0.0.1:{port}");
@@ -278,7 +265,7 @@ fn a_standalone_sut_takes_faults_only_from_whoever_holds_its_token() {
     let (open, port) = start(&[]);
     assert_eq!(put_faults(port, "status=503", None), 403);
     assert_eq!(put_faults(port, "status=503", Some("anything")), 403);
-    assert_eq!(status_of(port, event), 202, "no fault was taken");
+    assert_eq!(answer(port, event), 202, "no fault was taken");
     let o = interrupt(open);
     let err = String::from_utf8_lossy(&o.stderr);
     assert_eq!(err.matches("refused PUT /v1/faults").count(), 1, "{err}");
@@ -286,11 +273,11 @@ fn a_standalone_sut_takes_faults_only_from_whoever_holds_its_token() {
     let (guarded, port) = start(&["--fault-token", "t0ken"]);
     assert_eq!(put_faults(port, "status=503", None), 401);
     assert_eq!(put_faults(port, "status=503", Some("t0kem")), 401);
-    assert_eq!(status_of(port, event), 202);
+    assert_eq!(answer(port, event), 202);
     assert_eq!(put_faults(port, "status=503", Some("t0ken")), 200);
-    assert_eq!(status_of(port, event), 503, "the fault told by the holder");
+    assert_eq!(answer(port, event), 503, "the fault told by the holder");
     assert_eq!(put_faults(port, "", Some("t0ken")), 200);
-    assert_eq!(status_of(port, event), 202, "and cleared");
+    assert_eq!(answer(port, event), 202, "and cleared");
     let o = interrupt(guarded);
     assert_eq!(
         o.status.code(),

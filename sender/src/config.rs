@@ -176,6 +176,9 @@ pub struct SenderConfig {
     pub max_inflight: u64,
     pub mode: Mode,
     pub pacer: PacerMode,
+    /// The sleeping pacer's shortest time between two wake-ups (see
+    /// [`crate::pacer::QUANTUM`], its default).
+    pub quantum: Duration,
     /// Tokio worker threads (when the caller builds the runtime from it).
     pub threads: usize,
     pub faults: SenderFaults,
@@ -210,6 +213,7 @@ impl SenderConfig {
             max_inflight: 20_000,
             mode: Mode::Binary,
             pacer: PacerMode::Spin,
+            quantum: crate::pacer::QUANTUM,
             threads: 1,
             faults: SenderFaults::default(),
             kafka: None,

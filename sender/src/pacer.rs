@@ -12,8 +12,9 @@
 //!   sleep overshoots by 6 ms at P99.99 on the 2-core VM this was built on),
 //!   which would show as schedule lag. It costs a busy core.
 //! - [`pace`] runs on a thread of its own that sleeps between releases
-//!   (timer slack 1 ns, wake-ups at least [`QUANTUM`] apart): little CPU,
-//!   but the lag is whatever the machine's wake-up latency is.
+//!   (timer slack 1 ns, wake-ups at least a quantum apart, [`QUANTUM`] by
+//!   default): little CPU, but the lag is whatever the machine's wake-up
+//!   latency is, plus up to the quantum.
 
 use brokerbench_core::pace::Schedule;
 use std::future::Future;
@@ -35,9 +36,12 @@ pub struct Job {
 
 /// Longest single sleep, so a stop request is seen promptly.
 const MAX_SLEEP: Duration = Duration::from_millis(20);
-/// Shortest time between two wake-ups. Waking for every event at 40k/s costs
-/// more CPU in context switches than sending; waking at most every 200 µs
-/// releases a small batch instead and bounds the added lag to 200 µs.
+/// Shortest time between two wake-ups, by default. Waking for every event
+/// at 40k/s costs more CPU in context switches than sending; waking at
+/// most every 200 µs releases a small batch instead and bounds the added
+/// lag to 200 µs. Each wake-up also wakes the sender's runtime, so a
+/// longer quantum costs less: at 20,000/s, 1 ms (oha's granularity, its
+/// runtime's timer) took about half the sender's CPU of 200 µs.
 pub const QUANTUM: Duration = Duration::from_micros(200);
 
 /// One paced phase (warmup, then the measured schedule).
@@ -116,12 +120,17 @@ async fn drive<W: Future<Output = ()>>(
 }
 
 /// The sleeping driver: paces `phases` on the calling thread, sleeping
-/// between releases (at least [`QUANTUM`] apart). Returns false if `stop`
+/// between releases (at least `quantum` apart). Returns false if `stop`
 /// cut it short.
-pub fn pace(phases: &[Phase], stop: &CancellationToken, release: impl FnMut(Job)) -> bool {
+pub fn pace(
+    phases: &[Phase],
+    stop: &CancellationToken,
+    quantum: Duration,
+    release: impl FnMut(Job),
+) -> bool {
     set_fine_timer_slack();
     let sleep = |next: Instant, now: Instant| {
-        std::thread::sleep((next.max(now + QUANTUM) - now).min(MAX_SLEEP));
+        std::thread::sleep((next.max(now + quantum) - now).min(MAX_SLEEP));
         std::future::ready(())
     };
     // Every wait is done when polled: one poll runs the whole schedule.
@@ -254,7 +263,36 @@ mod tests {
     #[test]
     fn the_sleeping_driver_releases_exactly_the_schedule_spread() {
         let stop = CancellationToken::new();
-        check_even(125, |phases, release| pace(phases, &stop, release));
+        check_even(125, |phases, release| pace(phases, &stop, QUANTUM, release));
+    }
+
+    /// A longer quantum releases the same events in fewer, larger batches:
+    /// 2,000 events over 1 s with 10 ms between wake-ups come in at most
+    /// about 100 wake-ups (and a sleep of a machine that wakes late only
+    /// makes fewer), every one released, none early.
+    #[test]
+    fn a_longer_quantum_wakes_less_and_releases_every_event() {
+        let _one_at_a_time = TIMING.lock().unwrap_or_else(|e| e.into_inner());
+        let start = unix_now_ns() + 20_000_000;
+        let phases = [Phase {
+            schedule: Schedule::parse("2000:1").unwrap(),
+            share: (0, 1),
+            start_unix_ns: start,
+            warmup: false,
+        }];
+        let stop = CancellationToken::new();
+        let (mut n, mut wakes, mut last) = (0u64, 0u32, 0u64);
+        assert!(pace(&phases, &stop, Duration::from_millis(10), |job| {
+            let now = unix_now_ns();
+            assert!(now >= job.intended_unix_ns, "released before its time");
+            // Releases of one wake-up come microseconds apart.
+            if now - last > 2_000_000 {
+                wakes += 1;
+            }
+            (n, last) = (n + 1, now);
+        }));
+        assert_eq!(n, 2000);
+        assert!((10..=102).contains(&wakes), "{wakes} wake-ups");
     }
 
     #[test]
@@ -272,7 +310,7 @@ mod tests {
             s2.cancel();
         });
         let mut n = 0;
-        assert!(!pace(&phases, &stop, |_| n += 1));
+        assert!(!pace(&phases, &stop, QUANTUM, |_| n += 1));
         assert!((2..=5).contains(&n), "released {n} in ~250 ms at 10/s");
     }
 }

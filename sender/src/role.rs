@@ -151,7 +151,7 @@ pub async fn run(
         }
         PacerMode::Sleep => {
             let phases = phases(&plan, config.index);
-            pace_on_thread(phases, pool, cpu.clone(), shutdown.clone()).await?
+            pace_on_thread(phases, config.quantum, pool, cpu.clone(), shutdown.clone()).await?
         }
     };
     let completed = paced.completed;
@@ -281,6 +281,7 @@ fn phases(plan: &RunPlan, index: u32) -> Vec<Phase> {
 /// pool back.
 async fn pace_on_thread(
     phases: Vec<Phase>,
+    quantum: Duration,
     pool: Pool,
     cpu: ThreadCpu,
     stop: CancellationToken,
@@ -290,7 +291,7 @@ async fn pace_on_thread(
         .name("bb-pacer".into())
         .spawn(move || {
             cpu.register_current();
-            let completed = pacer::pace(&phases, &stop, |job| pool.release(job));
+            let completed = pacer::pace(&phases, &stop, quantum, |job| pool.release(job));
             cpu.retire_current();
             let paced = pacer::Paced {
                 completed,

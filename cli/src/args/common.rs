@@ -308,6 +308,13 @@ pub struct PublishOpts {
     /// takes CPU from the SUT and the local broker]
     #[arg(long, value_name = "MODE", value_parser = ["spin", "sleep"])]
     pub pacer: Option<String>,
+    /// With `--pacer sleep`: the shortest time between two of its
+    /// wake-ups, each releasing every event due by then. Events leave up to
+    /// this late (pacer lag), and the sender's CPU per event falls as it
+    /// grows (each wake-up also wakes the sender's runtime; oha's is 1ms,
+    /// its runtime's timer) [default: 200us]
+    #[arg(long, value_name = "DURATION")]
+    pub pacer_quantum: Option<String>,
     /// Worker threads of the sender's runtime.
     #[arg(long, default_value_t = 1, value_name = "N")]
     pub sender_threads: usize,
@@ -363,6 +370,22 @@ impl PublishOpts {
         if self.max_inflight == 0 {
             bail!("--max-inflight must be at least 1");
         }
+        let pacer = match self.pacer.as_deref() {
+            Some("sleep") => PacerMode::Sleep,
+            Some(_) => PacerMode::Spin,
+            None => pacer,
+        };
+        let quantum = match &self.pacer_quantum {
+            None => brokerbench_sender::pacer::QUANTUM,
+            Some(_) if pacer != PacerMode::Sleep => {
+                bail!("--pacer-quantum is for the sleeping pacer: add --pacer sleep")
+            }
+            Some(q) => match brokerbench_core::duration::parse(q) {
+                Ok(d) if d >= Duration::from_micros(1) && d <= Duration::from_millis(20) => d,
+                Ok(_) => bail!("--pacer-quantum {q:?}: between 1us and 20ms"),
+                Err(e) => bail!("--pacer-quantum: {e}"),
+            },
+        };
         if (self.ca_file.is_some() || self.insecure) && !target.secure {
             bail!("--ca-file and --insecure are for an https:// --target");
         }
@@ -385,11 +408,8 @@ impl PublishOpts {
             } else {
                 Mode::Binary
             },
-            pacer: match self.pacer.as_deref() {
-                Some("sleep") => PacerMode::Sleep,
-                Some(_) => PacerMode::Spin,
-                None => pacer,
-            },
+            pacer,
+            quantum,
             threads: self.sender_threads.max(1),
             tls,
             headers: self

@@ -137,3 +137,20 @@ pub fn only_results(out: &std::path::Path) -> std::path::PathBuf {
     assert_eq!(dirs.len(), 1, "{dirs:?}");
     dirs[0].clone()
 }
+
+/// Sends `request` on a new connection; the status code answered (0 when
+/// the connection closed without one).
+pub fn answer(port: u16, request: &[u8]) -> u16 {
+    use std::io::{Read, Write};
+    let mut c = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    c.set_read_timeout(Some(std::time::Duration::from_secs(5)))
+        .unwrap();
+    let _ = c.write_all(request);
+    let mut buf = [0u8; 512];
+    let n = c.read(&mut buf).unwrap_or(0);
+    String::from_utf8_lossy(&buf[..n])
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0)
+}
