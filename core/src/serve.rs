@@ -245,13 +245,20 @@ async fn serve_with<H: Handler>(
                 started.in_request();
                 async move { Ok::<_, std::convert::Infallible>(handler.answer(req).await) }
             });
-            let conn = hyper::server::conn::http1::Builder::new().serve_connection(
-                TokioIo::new(Watched {
-                    inner: stream,
-                    head: head.clone(),
-                }),
-                service,
-            );
+            // Answers are small (a 202, counters): one buffer and one
+            // write(2) each, not a writev(2). At 40,000/s the receiver
+            // took 1% less CPU per event so (14.67 against 14.82 µs, 5
+            // alternated pairs, lower in each); leaving out the Date
+            // header as well changed nothing measurable, so it stays.
+            let conn = hyper::server::conn::http1::Builder::new()
+                .writev(false)
+                .serve_connection(
+                    TokioIo::new(Watched {
+                        inner: stream,
+                        head: head.clone(),
+                    }),
+                    service,
+                );
             tokio::pin!(conn);
             // A client that starts a request and does not finish its
             // headers within HEADER_TIMEOUT is cut off; an idle keep-alive
