@@ -351,19 +351,18 @@ impl Hub {
         roles: u32,
         list: impl FnOnce(&mut Roles) -> &mut Vec<R>,
     ) -> Response<Full<Bytes>> {
-        let plan = self.plan();
         match serde_json::from_slice::<R>(body) {
             Ok(r) if r.run_id() != run_id => text(StatusCode::BAD_REQUEST, "report of another run"),
             Ok(r) if r.index() >= roles => text(
                 StatusCode::BAD_REQUEST,
                 &format!("{} index {} outside 0..{roles}", role.name(), r.index()),
             ),
-            Ok(r) if r.malformed(&plan).is_some() => text(
+            Ok(r) if r.malformed().is_some() => text(
                 StatusCode::BAD_REQUEST,
                 &format!(
                     "bad {} report: {}",
                     role.name(),
-                    r.malformed(&plan).unwrap_or_default()
+                    r.malformed().unwrap_or_default()
                 ),
             ),
             Ok(r) => self.keep(|h| {
@@ -424,9 +423,8 @@ pub trait Report {
     /// A count no run reaches, or a ledger that does not hold together.
     fn implausible(&self) -> Option<String>;
 
-    /// What is wrong with it for a run of `plan`, if anything.
-    fn malformed(&self, plan: &RunPlan) -> Option<String> {
-        let _ = plan;
+    /// What is wrong with it, if anything.
+    fn malformed(&self) -> Option<String> {
         self.implausible().or_else(|| {
             self.windows().iter().find_map(|(kind, windows)| {
                 windows.iter().enumerate().find_map(|(second, w)| {

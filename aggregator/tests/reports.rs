@@ -161,7 +161,7 @@ fn mutate(rng: &mut Rng, v: &mut Value) {
 fn take(plan: &RunPlan, sender: &Value, receiver: &Value) -> Result<(), String> {
     let s: SenderReport = serde_json::from_value(sender.clone()).map_err(|e| e.to_string())?;
     let r: ReceiverReport = serde_json::from_value(receiver.clone()).map_err(|e| e.to_string())?;
-    if let Some(why) = s.malformed(plan).or(r.malformed(plan)) {
+    if let Some(why) = s.malformed().or(r.malformed()) {
         return Err(why);
     }
     let results = join(plan, &[s], &[r], &Ending::complete());

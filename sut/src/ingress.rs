@@ -134,11 +134,6 @@ impl IngressFaults {
 
     /// Before an event is taken: waits the injected delay; the injected
     /// answer, if any (counted as faulted).
-    /// Requests to `/v1/faults` refused so far.
-    pub fn refused(&self) -> u64 {
-        self.refused.load(Ordering::Relaxed)
-    }
-
     pub async fn before(&self, counters: &Counters) -> Option<Response<Full<Bytes>>> {
         let latency = self.latency_us.load(Ordering::Relaxed);
         if latency > 0 {
