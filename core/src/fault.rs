@@ -99,6 +99,13 @@ impl FaultKind {
         )
     }
 
+    /// Faults a run of separate roles applies (`brokerbench aggregator`,
+    /// a Kubernetes render): the receiver's own, from the plan, and
+    /// commands, run by whoever watches the run (`k8s wait`).
+    pub fn for_separate_roles(self) -> bool {
+        self.on_receiver() || self == FaultKind::Command
+    }
+
     /// Whether a spec must say how long it lasts.
     fn needs_length(self) -> bool {
         self != FaultKind::Command

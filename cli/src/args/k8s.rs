@@ -215,12 +215,7 @@ impl RenderOpts {
         // The receivers apply theirs from the plan; `k8s wait` runs the
         // commands from the user's machine. The others act on a SUT
         // process or broker `brokerbench run` starts.
-        use brokerbench_core::fault::FaultKind;
-        if let Some(f) = checked
-            .faults
-            .iter()
-            .find(|f| !(f.kind.on_receiver() || f.kind == FaultKind::Command))
-        {
+        if let Some(f) = checked.faults.iter().find(|f| !f.kind.for_separate_roles()) {
             bail!(
                 "--fault {:?}: on Kubernetes the receiver's faults and command@AT[+FOR]:CMD are rendered ({} acts on a SUT brokerbench run starts); e.g. command@10:kubectl delete pod -l app.kubernetes.io/component=sut",
                 f.spec,

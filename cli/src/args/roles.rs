@@ -239,12 +239,7 @@ impl AggregatorOpts {
         )?;
         // Commands are run by whoever watches the run (`k8s wait`); the
         // aggregator measures their effect.
-        use brokerbench_core::fault::FaultKind;
-        if let Some(f) = plan
-            .faults
-            .iter()
-            .find(|f| !(f.kind.on_receiver() || f.kind == FaultKind::Command))
-        {
+        if let Some(f) = plan.faults.iter().find(|f| !f.kind.for_separate_roles()) {
             bail!(
                 "--fault {:?}: the aggregator hands the receivers their faults (receiver-stall, receiver-drop, receiver-5xx) and `k8s wait` runs commands; {} needs brokerbench run",
                 f.spec,
