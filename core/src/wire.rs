@@ -512,14 +512,35 @@ pub const MAX_COUNT: u64 = 1 << 40;
 /// The most CPU time a role reports (2^60 ns: 36 years of one core).
 pub const MAX_CPU_NS: u64 = 1 << 60;
 
+/// A figure of a report, named only when it is refused.
+#[derive(Clone, Copy)]
+enum Figure {
+    /// A field of the report.
+    Field(&'static str),
+    /// A field of one element of a list (a second's ledger: `second`).
+    Of(&'static str, usize, &'static str),
+    /// One element of a list field.
+    Element(&'static str, usize),
+}
+
+impl std::fmt::Display for Figure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Figure::Field(name) => write!(f, "{name}"),
+            Figure::Of(list, i, name) => write!(f, "{list} {i}: {name}"),
+            Figure::Element(name, i) => write!(f, "{name} {i}"),
+        }
+    }
+}
+
 /// The first of `counts` over [`MAX_COUNT`], or of `cpu` over
 /// [`MAX_CPU_NS`], said by name.
 fn first_implausible(
-    counts: impl IntoIterator<Item = (String, u64)>,
-    cpu: impl IntoIterator<Item = (String, u64)>,
+    counts: impl IntoIterator<Item = (Figure, u64)>,
+    cpu: impl IntoIterator<Item = (Figure, u64)>,
 ) -> Option<String> {
     let over = |limit: u64| {
-        move |(name, n): (String, u64)| {
+        move |(name, n): (Figure, u64)| {
             (n > limit).then(|| format!("{name} {n} is more than any run counts"))
         }
     };
@@ -543,7 +564,7 @@ impl SenderReport {
             ("connections.peak", self.connections.peak),
             ("accepted.len", self.accepted.len()),
         ]
-        .map(|(k, n)| (k.to_string(), n));
+        .map(|(k, n)| (Figure::Field(k), n));
         let seconds = self.seconds.iter().enumerate().flat_map(|(i, s)| {
             [
                 ("sent", s.sent),
@@ -552,13 +573,13 @@ impl SenderReport {
                 ("unsent", s.unsent),
                 ("connections_opened", s.connections_opened),
             ]
-            .map(|(k, n)| (format!("second {i}: {k}"), n))
+            .map(|(k, n)| (Figure::Of("second", i, k), n))
         });
         let cpu = [
             ("cpu_ns", self.cpu_ns),
             ("pacer_spin_ns", self.pacer_spin_ns),
         ]
-        .map(|(k, n)| (k.to_string(), n));
+        .map(|(k, n)| (Figure::Field(k), n));
         first_implausible(top.into_iter().chain(seconds), cpu)
             .or_else(|| self.accepted.malformed().map(|e| format!("accepted: {e}")))
     }
@@ -574,25 +595,25 @@ impl ReceiverReport {
             ("rejected", self.rejected.total()),
             ("warmup_received", self.warmup_received),
         ]
-        .map(|(k, n)| (k.to_string(), n));
+        .map(|(k, n)| (Figure::Field(k), n));
         let received = self
             .received
             .iter()
             .enumerate()
-            .map(|(i, b)| (format!("received {i}: len"), b.len()));
+            .map(|(i, b)| (Figure::Of("received", i, "len"), b.len()));
         let seconds = self.seconds.iter().enumerate().flat_map(|(i, s)| {
             [
                 ("delivered", s.delivered),
                 ("duplicates", s.duplicates),
                 ("reordered", s.reordered),
             ]
-            .map(|(k, n)| (format!("second {i}: {k}"), n))
+            .map(|(k, n)| (Figure::Of("second", i, k), n))
         });
-        let cpu = std::iter::once(("cpu_ns".to_string(), self.cpu_ns)).chain(
+        let cpu = std::iter::once((Figure::Field("cpu_ns"), self.cpu_ns)).chain(
             self.cpu_per_second_ns
                 .iter()
                 .enumerate()
-                .map(|(i, &n)| (format!("cpu_per_second_ns {i}"), n)),
+                .map(|(i, &n)| (Figure::Element("cpu_per_second_ns", i), n)),
         );
         first_implausible(top.into_iter().chain(received).chain(seconds), cpu).or_else(|| {
             self.received
