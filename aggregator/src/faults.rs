@@ -14,10 +14,9 @@
 //! measured run or the next fault comes first). Overlapping faults are
 //! measured from the last end among them.
 
-use crate::model::SecondRow;
+use crate::model::{FaultEffect, SecondRow};
 use brokerbench_core::fault::Fault;
 use brokerbench_core::latency::LatencyKind;
-use serde::{Deserialize, Serialize};
 
 /// Seconds before a fault that set the level it is measured against.
 pub const BASELINE_SECONDS: u64 = 10;
@@ -28,34 +27,6 @@ pub const DELIVERY_SHARE: f64 = 0.9;
 pub const P99_SLACK_MS: f64 = 5.0;
 /// Normal seconds in a row that make a recovery.
 pub const STEADY_SECONDS: usize = 2;
-
-/// One fault and what it did (in `summary.json` as `fault_effects`).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct FaultEffect {
-    /// The fault as written (`sut-kill@5+3`).
-    pub spec: String,
-    /// Seconds after `t0` it started, and how long it lasted.
-    pub at_s: f64,
-    pub seconds: f64,
-    /// Events scheduled from the second before its start until the run
-    /// was normal again (or the run's end) that were lost, failed, or
-    /// delivered more than once.
-    pub lost: u64,
-    pub failed: u64,
-    pub duplicates: u64,
-    /// Seconds from its end until the run was back to normal; `None`:
-    /// not within the measured run.
-    pub recovery_s: Option<f64>,
-    /// The level it was measured against: delivered per sent, and the
-    /// median e2e P99 (ms) of the seconds before it; `None` when no second
-    /// before it was free of faults.
-    pub baseline_delivery: Option<f64>,
-    pub baseline_e2e_p99_ms: Option<f64>,
-    /// Why it could not be applied, when it could not (a local run's SUT
-    /// faults and commands).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub error: Option<String>,
-}
 
 /// Marks each row with the number of faults on during it.
 pub fn mark(faults: &[Fault], series: &mut [SecondRow]) {

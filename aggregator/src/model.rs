@@ -9,8 +9,9 @@ use serde::{Deserialize, Deserializer, Serialize};
 
 /// Version of the `summary.json` format: 2 keys `latency_ms` by latency
 /// kind (adding pacer lag and connection wait) and counts what never left
-/// the sender.
-pub const SCHEMA_VERSION: u32 = 2;
+/// the sender; 3 gives each of `per_sender` its `latency_ms` (in place of
+/// its publish P99 and P99.99).
+pub const SCHEMA_VERSION: u32 = 3;
 
 /// Pacer lag P99.99 above which a step is flagged as generator-limited.
 pub const GENERATOR_LAG_LIMIT_MS: f64 = 1.0;
@@ -81,7 +82,7 @@ pub struct Summary {
     pub breaking_point: Option<BreakingPoint>,
     /// What each fault of the plan (`faults`) did, in the plan's order.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub fault_effects: Vec<crate::faults::FaultEffect>,
+    pub fault_effects: Vec<FaultEffect>,
     pub steps: Vec<StepSummary>,
 }
 
@@ -95,9 +96,9 @@ pub struct SenderFigures {
     pub failed: u64,
     /// Deliveries owed of its accepted events that never came (all copies).
     pub lost: u64,
-    /// Its publish latency over the run, ms (none without events).
-    pub publish_p99_ms: Option<f64>,
-    pub publish_p99_99_ms: Option<f64>,
+    /// Its latencies over the run, ms (a kind without events has none).
+    #[serde(default)]
+    pub latency_ms: Latencies,
     /// True when it stopped on its own before the run's end.
     pub interrupted: bool,
 }
@@ -404,4 +405,32 @@ pub struct Results {
     pub summary: Summary,
     pub series: Vec<SecondRow>,
     pub lost: Vec<LostRange>,
+}
+
+/// One fault and what it did (in `summary.json` as `fault_effects`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FaultEffect {
+    /// The fault as written (`sut-kill@5+3`).
+    pub spec: String,
+    /// Seconds after `t0` it started, and how long it lasted.
+    pub at_s: f64,
+    pub seconds: f64,
+    /// Events scheduled from the second before its start until the run
+    /// was normal again (or the run's end) that were lost, failed, or
+    /// delivered more than once.
+    pub lost: u64,
+    pub failed: u64,
+    pub duplicates: u64,
+    /// Seconds from its end until the run was back to normal; `None`:
+    /// not within the measured run.
+    pub recovery_s: Option<f64>,
+    /// The level it was measured against: delivered per sent, and the
+    /// median e2e P99 (ms) of the seconds before it; `None` when no second
+    /// before it was free of faults.
+    pub baseline_delivery: Option<f64>,
+    pub baseline_e2e_p99_ms: Option<f64>,
+    /// Why it could not be applied, when it could not (a local run's SUT
+    /// faults and commands).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
 }

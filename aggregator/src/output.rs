@@ -38,7 +38,7 @@ const FULL: [Quantile; 6] = [
 
 /// The columns of `series.tsv`: counts per second; every percentile of
 /// the headline latencies and their running P99.99; the P99.99 of the
-/// others; negative e2e samples; steal.
+/// others; negative e2e and e2e_raw samples and their minimum; steal.
 pub fn series_columns() -> Vec<Column<SecondRow>> {
     let mut c: Vec<Column<SecondRow>> = vec![
         column("second", |r: &SecondRow| r.second.to_string()),
@@ -74,11 +74,18 @@ pub fn series_columns() -> Vec<Column<SecondRow>> {
             move |r: &SecondRow| num(r.latency(kind).map(|p| p.p99_99)),
         ));
     }
-    c.push(column("e2e_negative", |r: &SecondRow| {
-        r.latency(LatencyKind::E2e)
-            .map_or(0, |p| p.negative)
-            .to_string()
-    }));
+    // Latencies across two clocks can come out negative: how many did in
+    // each second, and the most negative (kept apart, counted as 0).
+    for kind in LatencyKind::ALL.into_iter().filter(|k| k.across_clocks()) {
+        c.push(column(
+            format!("{}_negative", kind.short()),
+            move |r: &SecondRow| r.latency(kind).map_or(0, |p| p.negative).to_string(),
+        ));
+        c.push(column(
+            format!("{}_negative_min_ms", kind.short()),
+            move |r: &SecondRow| num(r.latency(kind).and_then(|p| p.negative_min_ms)),
+        ));
+    }
     c.push(column("host_steal_pct", |r: &SecondRow| pct(r.host_steal)));
     c.push(column("clock_offset_ms", |r: &SecondRow| {
         num(r.clock_offset_ms)
@@ -236,4 +243,49 @@ pub fn tar(dir: &Path) -> io::Result<Vec<u8>> {
     builder.follow_symlinks(false);
     builder.append_dir_all(name, dir)?;
     builder.into_inner()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A run whose reports did not all come judges no step: `holds` is
+    /// NaN on every row of steps.tsv.
+    #[test]
+    fn steps_not_judged_hold_nan() {
+        let res = crate::join::tests::with_missing_reports();
+        let steps = steps_tsv(&res.summary.steps);
+        assert_eq!(steps.lines().count(), 3, "{steps}");
+        assert!(
+            steps.lines().next().unwrap().ends_with("\tholds"),
+            "{steps}"
+        );
+        assert!(
+            steps.lines().skip(1).all(|l| l.ends_with("\tNaN")),
+            "{steps}"
+        );
+    }
+
+    /// Each second's negative e2e samples and the most negative of them.
+    #[test]
+    fn negative_latencies_are_counted_per_second_with_their_minimum() {
+        let (s, mut r) = crate::join::tests::reports();
+        let plan = crate::join::tests::plan();
+        let mut w = brokerbench_core::series::LatencyWindows::new(&plan.schedule);
+        // Second 1: two stamps 2 and 5 ms before their intended time.
+        w.record(1, 10_000_000, 8_000_000);
+        w.record(1, 10_000_000, 5_000_000);
+        w.record(0, 0, 1_000_000);
+        r.windows.insert(LatencyKind::E2e, w.to_wire());
+        let res = crate::join::join(&plan, &[s], &[r], &crate::join::Ending::complete());
+        let tsv = series_tsv(&res.series);
+        let mut lines = tsv.lines().map(|l| l.split('\t').collect::<Vec<_>>());
+        let header = lines.next().unwrap();
+        let rows: Vec<Vec<&str>> = lines.collect();
+        let at = |name: &str| header.iter().position(|h| *h == name).unwrap();
+        let (n, min) = (at("e2e_negative"), at("e2e_negative_min_ms"));
+        assert_eq!((rows[0][n], rows[0][min]), ("0", "NaN"));
+        assert_eq!((rows[1][n], rows[1][min]), ("2", "-5.000"));
+        assert_eq!(rows[1][at("e2e_raw_negative")], "0");
+    }
 }

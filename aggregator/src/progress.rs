@@ -2,6 +2,7 @@
 //! on a terminal, plain lines otherwise.
 
 use brokerbench_core::clock::unix_now_ns;
+use brokerbench_core::latency::{LatencyKind, PerKind};
 use brokerbench_core::plan::RunPlan;
 use brokerbench_core::wire::{Progress, Role};
 use std::io::{IsTerminal, Write};
@@ -19,7 +20,8 @@ impl ProgressLine {
     pub fn line(&mut self, plan: &RunPlan, progress: &[Progress], now_unix_ns: u64) -> String {
         let s = &plan.schedule;
         let (mut sent, mut accepted, mut failed, mut delivered) = (0, 0, 0, 0);
-        let (mut pub99, mut e2e99, mut lag99, mut wait99) = (None, None, None, None);
+        // The worst role's P99 of each live latency.
+        let mut p99: PerKind<f64> = PerKind::new();
         let steal = progress
             .iter()
             .filter_map(|p| p.host_steal)
@@ -30,17 +32,20 @@ impl ProgressLine {
                     sent += p.sent;
                     accepted += p.accepted;
                     failed += p.failed;
-                    pub99 = worst(pub99, p.p99_ms);
-                    lag99 = worst(lag99, p.lag_p99_ms);
-                    wait99 = worst(wait99, p.wait_p99_ms);
                 }
-                Some(Role::Receiver) => {
-                    delivered += p.delivered;
-                    e2e99 = worst(e2e99, p.p99_ms);
-                }
-                None => {}
+                Some(Role::Receiver) => delivered += p.delivered,
+                None => continue,
+            }
+            for (kind, &ms) in &p.p99_ms {
+                let w = p99.entry(*kind).or_insert(ms);
+                *w = w.max(ms);
             }
         }
+        let latencies: Vec<String> = LatencyKind::ALL
+            .into_iter()
+            .filter(|k| k.live())
+            .map(|k| format!("{} {}", k.label(), ms(p99.get(&k).copied())))
+            .collect();
         let (ds, dd) = match self.last {
             Some((s0, _, _, d0)) => (sent.saturating_sub(s0), delivered.saturating_sub(d0)),
             None => (0, 0),
@@ -62,13 +67,10 @@ impl ProgressLine {
             .map(|x| format!(" | host steal {:.0}%", x * 100.0))
             .unwrap_or_default();
         format!(
-            "[{elapsed:>5}s] {step} | sent {ds}/s, delivered {dd}/s | failed {failed} | undelivered {} | p99 ms: publish {}, e2e {}, pacer lag {}, conn wait {}{steal}",
+            "[{elapsed:>5}s] {step} | sent {ds}/s, delivered {dd}/s | failed {failed} | undelivered {} | p99 ms: {}{steal}",
             // Each accepted event owes `copies` deliveries (fan-out).
             (accepted * u64::from(plan.copies.max(1))).saturating_sub(delivered),
-            ms(pub99),
-            ms(e2e99),
-            ms(lag99),
-            ms(wait99)
+            latencies.join(", ")
         )
     }
 }
@@ -97,14 +99,6 @@ pub fn waiting_line(plan: &RunPlan, roles: &crate::server::Roles) -> String {
         });
     }
     format!("[waiting] {}", parts.join(" | "))
-}
-
-/// The larger of two latencies (the line shows the worst role's P99).
-fn worst(a: Option<f64>, b: Option<f64>) -> Option<f64> {
-    match (a, b) {
-        (Some(x), Some(y)) => Some(x.max(y)),
-        _ => a.or(b),
-    }
 }
 
 /// Keeps the progress line once a second until cancelled (in the status
@@ -175,11 +169,14 @@ mod tests {
             t0_unix_ns: Some(10_000_000_000),
             ..RunPlan::fixture("100:2,300:2")
         };
-        let sender = |sent, p99| Progress {
+        let sender = |sent, p99: Option<f64>| Progress {
             role: Some(Role::Sender),
             sent,
             accepted: sent,
-            p99_ms: p99,
+            p99_ms: p99
+                .map(|ms| (LatencyKind::Publish, ms))
+                .into_iter()
+                .collect(),
             ..Progress::default()
         };
         let receiver = |delivered| Progress {
@@ -205,8 +202,10 @@ mod tests {
             l.contains("[    2s] step 2/2 300/s | sent 300/s, delivered 300/s"),
             "{l}"
         );
-        assert!(l.contains("undelivered 10 | p99 ms: publish 0.25"), "{l}");
-        assert!(l.contains("pacer lag -, conn wait -"), "{l}");
+        assert!(
+            l.contains("undelivered 10 | p99 ms: publish 0.25, pacer lag -, conn wait -, e2e -"),
+            "{l}"
+        );
         assert!(!l.contains("steal"), "none reported: {l}");
         let stolen = |p: Progress, share| Progress {
             host_steal: Some(share),

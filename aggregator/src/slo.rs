@@ -153,6 +153,18 @@ fn left_out(kind: LatencyKind, s: &Summary) -> Option<String> {
     }
 }
 
+/// The metrics an objective can name, made from the latency kinds and
+/// counts it knows (`--slo`'s help, and the error for an unknown one).
+pub fn metrics() -> String {
+    let kinds: Vec<&str> = LatencyKind::ALL.iter().map(|k| k.short()).collect();
+    format!(
+        "{{{}}}.{{{}}} (us, ms or s), recovery (s), or {}",
+        kinds.join(","),
+        PERCENTILES.join(","),
+        COUNTS.join(", ")
+    )
+}
+
 fn parse_clause(text: &str) -> Result<Clause, SloError> {
     let err = |why: &str| SloError {
         clause: text.to_string(),
@@ -178,13 +190,7 @@ fn parse_clause(text: &str) -> Result<Clause, SloError> {
         let kind = LatencyKind::parse(which);
         let pct = PERCENTILES.iter().find(|p| **p == pct);
         let (Some(kind), Some(pct)) = (kind, pct) else {
-            let kinds: Vec<&str> = LatencyKind::ALL.iter().map(|k| k.short()).collect();
-            return Err(err(&format!(
-                "unknown metric {name:?}: use {{{}}}.{{{}}}, recovery, or {}",
-                kinds.join(","),
-                PERCENTILES.join(","),
-                COUNTS.join(", ")
-            )));
+            return Err(err(&format!("unknown metric {name:?}: use {}", metrics())));
         };
         Metric::Latency(kind, pct)
     };

@@ -34,6 +34,7 @@ fn sender_notes(out: &mut String, s: &Summary) {
         }
     );
     for f in &s.per_sender {
+        let publish = f.latency_ms.get(LatencyKind::Publish);
         let _ = writeln!(
             out,
             "  sender {}: sent {}, accepted {}, failed {}, lost {}, publish p99 {} ms, p99.99 {} ms{}",
@@ -42,8 +43,8 @@ fn sender_notes(out: &mut String, s: &Summary) {
             f.accepted,
             f.failed,
             f.lost,
-            ms(f.publish_p99_ms),
-            ms(f.publish_p99_99_ms),
+            ms(publish.map(|p| p.p99)),
+            ms(publish.map(|p| p.p99_99)),
             if f.interrupted { " (stopped early)" } else { "" }
         );
     }
@@ -414,4 +415,174 @@ pub fn render(s: &Summary, dir: &str) -> String {
     }
     let _ = writeln!(out, "results: {dir}");
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::join::tests::{plan, reports, with_missing_reports, with_role_clocks};
+    use crate::join::{join, Ending};
+    use brokerbench_core::histogram::Percentiles;
+    use brokerbench_core::plan::RunPlan;
+
+    /// The number of column `name` in a row of the table: the cell that
+    /// ends where the header's name ends (cells are right-aligned).
+    fn cell(header: &str, row: &str, name: &str) -> u64 {
+        let end = header.find(name).unwrap() + name.len();
+        row[..end]
+            .split_whitespace()
+            .last()
+            .unwrap()
+            .parse()
+            .unwrap()
+    }
+
+    /// Every row adds up, an event that failed and still arrived included:
+    /// sent = accepted + failed, accepted = delivered + lost, and the
+    /// unexpected arrival beside them.
+    #[test]
+    fn every_row_adds_up_with_an_unexpected_event() {
+        let (s, r) = reports();
+        let res = join(&plan(), &[s], &[r], &Ending::complete());
+        let table = render(&res.summary, "d");
+        let mut lines = table
+            .lines()
+            .skip_while(|l| !l.trim_start().starts_with("step "));
+        let header = lines.next().unwrap();
+        let rows: Vec<&str> = lines.take(3).collect();
+        assert!(rows[2].trim_start().starts_with("all"), "{table}");
+        for row in &rows {
+            let c = |name| cell(header, row, name);
+            assert_eq!(c("sent"), c("accepted") + c("failed"), "{row}");
+            assert_eq!(c("accepted"), c("delivered") + c("lost"), "{row}");
+        }
+        let all = |name| cell(header, rows[2], name);
+        assert_eq!(
+            (
+                all("sent"),
+                all("accepted"),
+                all("delivered"),
+                all("lost"),
+                all("unexp")
+            ),
+            (30, 28, 25, 3, 1),
+            "{table}"
+        );
+    }
+
+    #[test]
+    fn missing_reports_are_named_and_no_step_judged() {
+        let table = render(&with_missing_reports().summary, "d");
+        assert!(
+            table.contains("note: no report from sender 1, receiver 1:"),
+            "{table}"
+        );
+        assert!(
+            table.contains(
+                "breaking point: none among the steps judged; step(s) 1, 2 not judged: no report from sender 1, receiver 1"
+            ),
+            "{table}"
+        );
+    }
+
+    /// Cut at 2.5 s with a 1 s drain: step 2's row says it was not judged.
+    #[test]
+    fn a_step_cut_before_its_drain_ended_says_so() {
+        let (s, r) = reports();
+        let cut = Ending {
+            interrupted: true,
+            cut_second: Some(2.5),
+            ..Ending::complete()
+        };
+        let table = render(&join(&plan(), &[s], &[r], &cut).summary, "d");
+        let step2 = table
+            .lines()
+            .find(|l| l.trim_start().starts_with("2 "))
+            .unwrap();
+        assert!(step2.ends_with("  not judged"), "{step2}");
+    }
+
+    /// DAMON's time gets a note from a millisecond of CPU a second of run.
+    #[test]
+    fn damon_time_is_noted_when_material() {
+        let (mut s, r) = reports();
+        s.host.damon_cpu_ns = Some(12_000_000);
+        let res = join(
+            &plan(),
+            &[s.clone()],
+            std::slice::from_ref(&r),
+            &Ending::complete(),
+        );
+        let seconds = res.summary.plan.schedule.total_seconds() as f64;
+        assert!(12.0 >= seconds * DAMON_NOTABLE_MS_PER_S, "material");
+        let table = render(&res.summary, "d");
+        assert!(
+            table.contains("note: the kernel's DAMON memory monitor (kdamond) was on and used 12 ms of CPU during the run"),
+            "{table}"
+        );
+        for damon in [Some(100_000), None] {
+            s.host.damon_cpu_ns = damon;
+            let res = join(
+                &plan(),
+                &[s.clone()],
+                std::slice::from_ref(&r),
+                &Ending::complete(),
+            );
+            assert!(!render(&res.summary, "d").contains("DAMON"), "{damon:?}");
+        }
+    }
+
+    /// The reordered line says what order was checked: within each key,
+    /// or across the sender when events carry none.
+    #[test]
+    fn the_reordered_line_names_what_order_was_checked() {
+        let (s, mut r) = reports();
+        r.reordered = 4;
+        for (keys, within) in [
+            (100, "4 events arrived after a later event of their partition key (seq % 100)\n"),
+            (0, "4 events arrived after a later event of their sender (no partition keys: a SUT that spreads events over Kafka partitions keeps no order across them; --partition-keys N checks order within each key)\n"),
+        ] {
+            let plan = RunPlan {
+                partition_keys: keys,
+                ..plan()
+            };
+            let res = join(&plan, std::slice::from_ref(&s), std::slice::from_ref(&r), &Ending::complete());
+            assert_eq!(res.summary.totals.reordered, 4);
+            let table = render(&res.summary, "d");
+            assert!(table.contains(&format!("reordered: {within}")), "{table}");
+        }
+    }
+
+    /// The clocks' line, and the note when their error is a material share
+    /// of the e2e P50.
+    #[test]
+    fn role_clocks_are_listed_and_their_error_weighed() {
+        let mut res = with_role_clocks();
+        let p50 = |p50| Percentiles {
+            count: 1,
+            p50,
+            p90: p50,
+            p99: p50,
+            p99_9: p50,
+            p99_99: p50,
+            max: p50,
+            ..Percentiles::default()
+        };
+        res.summary.latency_ms.set(LatencyKind::E2e, Some(p50(5.0)));
+        let table = render(&res.summary, "d");
+        assert!(
+            table.contains("clocks against the aggregator's: sender 0 +5.000 ms ± 0.200 (corrected), receiver 0 -0.300 ms ± 0.500, drifted -0.200 ms by the end\n"),
+            "{table}"
+        );
+        assert!(
+            table.contains("note: e2e figures may be off by up to 0.900 ms (the roles' clock offsets, estimated over the network, and their drift), 18% of the e2e P50 (5.00 ms)"),
+            "{table}"
+        );
+        res.summary.latency_ms.set(LatencyKind::E2e, Some(p50(9.5)));
+        let table = render(&res.summary, "d");
+        assert!(
+            !table.contains("may be off"),
+            "0.9 of 9.5 ms is under 10%: {table}"
+        );
+    }
 }

@@ -19,6 +19,18 @@ use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
+/// Every flag can also be set from the environment: `BROKERBENCH_` and its
+/// long name in capitals, `-` as `_` (`--pace` from `BROKERBENCH_PACE`,
+/// `--warmup-seconds` from `BROKERBENCH_WARMUP_SECONDS`), so a pod's
+/// manifest can set them from a ConfigMap or the Downward API. A flag on
+/// the command line wins.
+pub const ENV_PREFIX: &str = "BROKERBENCH_";
+
+/// The environment variable of flag `--long`.
+pub fn env_name(long: &str) -> String {
+    format!("{ENV_PREFIX}{}", long.to_uppercase().replace('-', "_"))
+}
+
 /// Validated `run` settings.
 #[derive(Debug, Clone)]
 pub struct LocalConfig {
@@ -87,6 +99,28 @@ impl FanOut {
 
     /// Checks the fan-out flags against the SUT (`name`, routing so) they
     /// are given for.
+    /// Checks the fan-out flags against one of the suite's SUTs.
+    pub fn check_sut(&self, sut: Sut) -> anyhow::Result<()> {
+        let spec = sut.spec();
+        self.check(spec.routing, spec.name)?;
+        if !spec.ingress && self.subscribers != 1 {
+            let channels: Vec<&str> = Sut::all()
+                .iter()
+                .map(|s| s.spec())
+                .filter(|s| s.ingress && s.routing == Some(Routing::Channel))
+                .map(|s| s.name)
+                .collect();
+            bail!(
+                "{} delivers to one sink: --subscribers is for {}",
+                spec.name,
+                channels.join(" and ")
+            );
+        }
+        Ok(())
+    }
+
+    /// Checks the fan-out flags against how a SUT routes (`None`: it does
+    /// not), `name` naming it.
     pub fn check(&self, routing: Option<Routing>, name: &str) -> anyhow::Result<()> {
         let (subs, trig) = (
             self.subscribers != 1,

@@ -552,7 +552,11 @@ async fn tell(sut: &JsonClient, all: &[Fault], t0: u64, s: f64) -> anyhow::Resul
     if let Some(s) = status {
         query.push(format!("status={s}"));
     }
-    let path = format!("{}?{}", brokerbench_sut::ingress::FAULTS, query.join("&"));
+    let path = format!(
+        "{}?{}",
+        brokerbench_core::session::path::FAULTS,
+        query.join("&")
+    );
     sut.exchange(http::Method::PUT, &path, None, Duration::from_secs(5))
         .await
         .with_context(|| format!("telling the SUT at {:.2} s", since_t0(t0)))?;

@@ -130,7 +130,10 @@ pub async fn aggregator(
     if !c.keep_results.is_zero() {
         let what = match (&result, dir) {
             (Err(e), _) => format!("its failure ({e})"),
-            (Ok(_), _) => format!("the results at http://{addr}/v1/results"),
+            (Ok(_), _) => format!(
+                "the results at http://{addr}{}",
+                brokerbench_core::session::path::RESULTS
+            ),
         };
         eprintln!(
             "aggregator: serving {what} for {:?} or until collected (`brokerbench k8s collect`; Ctrl-C twice quits)",

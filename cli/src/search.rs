@@ -8,6 +8,7 @@ use crate::config::SearchConfig;
 use crate::local::run_local;
 use anyhow::{bail, Context};
 use brokerbench_aggregator::model::Summary;
+use brokerbench_core::latency::LatencyKind;
 use brokerbench_core::pace::Schedule;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -60,30 +61,40 @@ async fn trial(
     })
 }
 
+/// The latencies whose P99.99 each trial's line shows.
+const TRAIL_KINDS: [LatencyKind; 3] = [
+    LatencyKind::E2e,
+    LatencyKind::Publish,
+    LatencyKind::PacerLag,
+];
+
 fn line(t: &Trial) -> String {
-    let ms = |kind| {
+    let ms = TRAIL_KINDS.map(|kind| {
         t.summary
             .latency_ms
             .get(kind)
             .map_or("-".into(), |p| format!("{:.2}", p.p99_99))
-    };
-    use brokerbench_core::latency::LatencyKind;
+    });
     format!(
-        "{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}",
+        "{}\t{}\t{}\t{}\t{}\t{}\t{}",
         t.rate,
         t.seconds,
         if t.met { "met" } else { "missed" },
-        ms(LatencyKind::E2e),
-        ms(LatencyKind::Publish),
-        ms(LatencyKind::PacerLag),
+        ms.join("\t"),
         t.summary.totals.lost,
         t.summary.totals.failed,
         t.dir.display()
     )
 }
 
-const TRAIL_HEADER: &str =
-    "rate\tseconds\tslo\te2e_p99_99_ms\tpublish_p99_99_ms\tpacer_lag_p99_99_ms\tlost\tfailed\tresults";
+/// The first line of the trail: the columns of [`line`].
+fn trail_header() -> String {
+    let kinds = TRAIL_KINDS.map(|k| format!("{}_p99_99_ms", k.short()));
+    format!(
+        "rate\tseconds\tslo\t{}\tlost\tfailed\tresults",
+        kinds.join("\t")
+    )
+}
 
 /// Runs the search; prints each trial as it ends.
 pub async fn search(c: SearchConfig, stop: CancellationToken) -> anyhow::Result<Found> {
@@ -94,8 +105,9 @@ pub async fn search(c: SearchConfig, stop: CancellationToken) -> anyhow::Result<
         .join(format!("{stamp}-search-{}", c.run.plan.scenario));
     std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
     let mut trials: Vec<Trial> = Vec::new();
-    let mut trail = String::from(TRAIL_HEADER) + "\n";
-    println!("{TRAIL_HEADER}");
+    let header = trail_header();
+    let mut trail = header.clone() + "\n";
+    println!("{header}");
     let mut record = |t: Trial, trials: &mut Vec<Trial>| -> bool {
         let l = line(&t);
         println!("{l}");

@@ -341,13 +341,7 @@ fn a_rendered_run_runs_as_containers_and_k8s_collect_brings_it_home() {
     let files = scratch("k8s-files");
     let mut started = std::collections::BTreeMap::new();
     for component in ["aggregator", "receiver", "sut", "sender"] {
-        let w = docs
-            .iter()
-            .find(|w| {
-                (w["kind"] == "Job" || w["kind"] == "Deployment")
-                    && template(w)["metadata"]["labels"]["app.kubernetes.io/component"] == component
-            })
-            .unwrap_or_else(|| panic!("no {component} workload"));
+        let w = manifests::workload(&docs, component);
         for index in 0..pods(w) {
             let node = format!("node-{component}");
             let mut options = vec!["--read-only".to_string()];

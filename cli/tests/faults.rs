@@ -8,6 +8,7 @@
 mod common;
 
 use brokerbench_aggregator::model::Summary;
+use brokerbench_core::latency::LatencyKind;
 use common::process::{brokerbench, only_results, quick_run, scratch};
 use common::valid_summary;
 
@@ -20,6 +21,8 @@ struct Run {
     stdout: String,
     stderr: String,
     dir: std::path::PathBuf,
+    /// The exit status: 0, or 3 when an objective was missed.
+    code: i32,
 }
 
 impl Run {
@@ -69,6 +72,7 @@ fn run(name: &str, pace: &str, extra: &[&str]) -> Run {
         stdout,
         stderr,
         dir,
+        code: o.status.code().unwrap(),
     }
 }
 
@@ -91,15 +95,17 @@ fn exact(r: &Run, slots: u64) {
     assert_eq!(t.sent, slots, "{t:?}");
     assert_eq!(t.accepted + t.failed, slots, "{t:?}");
     let copies = r.summary.plan.copies as u64;
-    assert_eq!(
-        t.accepted * copies,
-        t.delivered_of_accepted + t.lost,
-        "{t:?}"
-    );
-    assert_eq!(t.delivered, t.delivered_of_accepted + t.unexpected, "{t:?}");
     let by_arrival: f64 = r.column("delivered_per_s").iter().sum();
     assert_eq!(by_arrival as u64, t.delivered, "receiver's tally: {t:?}");
     assert_eq!(r.lost.len() as u64, t.lost, "lost.tsv: {t:?}");
+    assert!(t.unexpected <= t.failed * copies, "{t:?}");
+    assert_eq!(
+        by_arrival as u64 + r.lost.len() as u64,
+        t.accepted * copies + t.unexpected,
+        "what arrived and lost.tsv make up what was accepted: {t:?}"
+    );
+    let left: f64 = r.column("sent_per_s").iter().sum();
+    assert_eq!(left as u64 + t.unsent, t.sent, "left by send time: {t:?}");
     let failed: f64 = r.column("failed_per_s").iter().sum();
     assert_eq!(failed as u64, t.failed);
 }
@@ -128,7 +134,15 @@ fn sut_kill_fails_what_was_offered_while_down_and_recovers() {
     let t = &r.summary.totals;
     // Two seconds at 300/s had nowhere to go.
     assert!((540..=700).contains(&t.failed), "{t:?}");
-    assert_eq!(r.summary.failures.status_5xx, 0);
+    let f = &r.summary.failures;
+    assert_eq!(f.status_5xx, 0);
+    // A refused connect sent nothing: those events never left.
+    assert!(f.connect > 0, "{f:?}");
+    assert_eq!(
+        t.unsent,
+        f.connect + f.inflight_limit + f.cancelled,
+        "{t:?} {f:?}"
+    );
     for s in seconds_with(&r, "failed_per_s") {
         assert!((3..=5).contains(&s), "failures at {s} s");
     }
@@ -168,12 +182,7 @@ fn sut_pause_delays_without_losing() {
     exact(&r, 1200);
     let t = &r.summary.totals;
     assert_eq!((t.failed, t.lost, t.delivered), (0, 0, 1200), "{t:?}");
-    let max = r
-        .summary
-        .latency_ms
-        .get(brokerbench_core::latency::LatencyKind::E2e)
-        .unwrap()
-        .max;
+    let max = r.summary.latency_ms.get(LatencyKind::E2e).unwrap().max;
     assert!(
         (1000.0..3000.0).contains(&max),
         "an event waited the pause out: {max} ms"
@@ -303,6 +312,45 @@ fn recovery_objective_is_checked() {
     assert!(r.stdout.contains("slo: met    recovery<3s"), "{}", r.stdout);
 }
 
+/// Events that time out are in no percentile, so a latency objective whose
+/// bound every answered event met is still missed while any failed: the
+/// run exits 3 and says why.
+#[test]
+fn a_latency_objective_is_missed_while_events_time_out() {
+    let r = run(
+        "slo-timeouts",
+        "200:3",
+        &[
+            "--fault",
+            "receiver-stall@1+1",
+            "--request-timeout",
+            "0.3",
+            "--slo",
+            "publish.p99.99<10s,e2e.p99<10s",
+        ],
+    );
+    exact(&r, 600);
+    let (t, f) = (&r.summary.totals, &r.summary.failures);
+    assert!(f.timeout > 50 && t.failed == f.timeout, "{f:?}");
+    let worst = r.summary.latency_ms.get(LatencyKind::Publish).unwrap().max;
+    assert!(
+        worst < 10_000.0,
+        "every answered event within the bound: {worst}"
+    );
+    let why = format!(", but {} events failed", t.failed);
+    for clause in ["publish.p99.99<10s", "e2e.p99<10s"] {
+        let line = format!("slo: MISSED {clause} (was ");
+        assert!(
+            r.stdout.lines().any(|l| l.starts_with(&line)
+                && l.contains(&why)
+                && l.ends_with("in no percentile)")),
+            "{}",
+            r.stdout
+        );
+    }
+    assert_eq!(r.code, 3, "a missed objective exits 3");
+}
+
 /// A run where every event failed still draws its graphs (throughput and
 /// failures on a fixed latency axis).
 #[test]
@@ -404,12 +452,7 @@ fn sut_cut_off_the_network_is_accounted_for_and_recovers() {
     assert!(e.error.is_none(), "{e:?}");
     assert_eq!((e.failed, e.lost), (t.failed, 0));
     // Held through the cut: the slowest event waited it out.
-    let max = r
-        .summary
-        .latency_ms
-        .get(brokerbench_core::latency::LatencyKind::Publish)
-        .unwrap()
-        .max;
+    let max = r.summary.latency_ms.get(LatencyKind::Publish).unwrap().max;
     assert!(max >= 1000.0 || t.failed > 0, "{max} ms, {t:?}");
     assert!(e.recovery_s.is_some(), "{e:?}\n{}", r.stdout);
 }

@@ -20,6 +20,16 @@ const SCENARIOS: [&str; 6] = [
     "source-kafka",
 ];
 
+/// The environment of sender 0's pod.
+fn sender_env(docs: &[Value]) -> std::collections::BTreeMap<String, String> {
+    environment(
+        docs,
+        named(docs, "Job", "brokerbench-sender").unwrap(),
+        0,
+        "n",
+    )
+}
+
 /// Every scenario on Knative and on the suite's SUT, and the user's own broker.
 fn renders() -> Vec<(String, String, Vec<Value>)> {
     let mut out = Vec::new();
@@ -386,12 +396,7 @@ fn each_scenario_creates_what_the_reference_run_used() {
     assert!(k.is_empty(), "{k:?}");
     let (k, docs) = kinds(&["--scenario", "channel-imc"]);
     assert_eq!(k, ["InMemoryChannel", "Subscription"]);
-    let sender = environment(
-        &docs,
-        named(&docs, "Job", "brokerbench-sender").unwrap(),
-        0,
-        "n",
-    );
+    let sender = sender_env(&docs);
     assert_eq!(
         sender["BROKERBENCH_TARGET"],
         "http://brokerbench-kn-channel.brokerbench.svc.cluster.local/"
@@ -420,12 +425,7 @@ fn each_scenario_creates_what_the_reference_run_used() {
     assert_eq!(cm["data"]["default.topic.partitions"], "100");
     let (k, docs) = kinds(&["--scenario", "source-kafka", "--kafka-bootstrap", "k:9092"]);
     assert_eq!(k, ["KafkaSource", "KafkaTopic"]);
-    let sender = environment(
-        &docs,
-        named(&docs, "Job", "brokerbench-sender").unwrap(),
-        0,
-        "n",
-    );
+    let sender = sender_env(&docs);
     assert_eq!(
         sender["BROKERBENCH_TARGET"],
         "kafka://k:9092/brokerbench-brokerbench"

@@ -26,7 +26,7 @@ const CASES: &[(&str, &str)] = &[
         "--payload-size 1000000",
     ),
     ("--payload-size -1", "'-1'"),
-    ("--sut nope", "\"nope\""),
+    ("--sut nope", "'nope'"),
     ("--sut channel-imc --subscribers 0", "--subscribers"),
     ("--sut direct --subscribers 2", "--subscribers"),
     ("--sut broker-imc --triggers 2 --matching 3", "--matching"),

@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::manifests::{self, environment, mounts, named, pods, render, services_of, template};
+use common::manifests::{self, environment, mounts, named, pods, render, services_of};
 use common::process::*;
 use std::collections::BTreeMap;
 use std::process::{Command, Stdio};
@@ -72,13 +72,7 @@ fn a_rendered_run_runs_as_processes_on_loopback_addresses() {
     let files = scratch("pods-files");
     let mut children = Pods::default();
     for component in ["aggregator", "receiver", "sut", "sender"] {
-        let w = docs
-            .iter()
-            .find(|w| {
-                (w["kind"] == "Job" || w["kind"] == "Deployment")
-                    && template(w)["metadata"]["labels"]["app.kubernetes.io/component"] == component
-            })
-            .unwrap_or_else(|| panic!("no {component} workload"));
+        let w = manifests::workload(&docs, component);
         let own = services_of(&docs, w)
             .first()
             .map(|s| addresses[&format!("{}.{ns}.svc", manifests::name(s))].clone());

@@ -33,7 +33,10 @@ fn every_bad_pace_is_one_line_and_nothing_starts() {
 #[test]
 fn other_bad_flags_are_refused_before_starting() {
     for (args, want) in [
-        (vec!["run", "--sut", "kafka"], "unknown SUT \"kafka\""),
+        (
+            vec!["run", "--sut", "kafka"],
+            "invalid value 'kafka' for '--sut <SUT>'",
+        ),
         (
             vec!["run", "--target", "ftp://x"],
             "only http:// or https://",
@@ -112,6 +115,23 @@ fn every_role_has_help() {
         "--out",
     ] {
         assert!(text.contains(flag), "run --help names {flag}");
+    }
+    // --slo names every latency it takes, and --sut every SUT, from the
+    // lists the code keeps (the long help has a line per SUT).
+    let long = Command::new(env!("CARGO_BIN_EXE_brokerbench"))
+        .args(["run", "--help"])
+        .output()
+        .unwrap();
+    let long = String::from_utf8_lossy(&long.stdout);
+    for kind in brokerbench_core::latency::LatencyKind::ALL {
+        assert!(long.contains(kind.short()), "--slo names {}", kind.short());
+    }
+    assert!(long.contains("recovery (s)"), "{long}");
+    for sut in brokerbench_sut::Sut::all() {
+        assert!(
+            long.contains(&format!("{sut}:")),
+            "--sut lists {sut}: {long}"
+        );
     }
 }
 

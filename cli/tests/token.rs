@@ -4,22 +4,8 @@
 
 mod common;
 
-use common::process::{free_port, only_results, role, scratch, spawn};
-use std::io::{Read, Write};
-
-/// One request to the aggregator on `port`; the answer's status line.
-fn status_of(port: u16, method: &str, path: &str, token: Option<&str>) -> String {
-    let mut c = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
-    let auth = token.map_or(String::new(), |t| format!("authorization: Bearer {t}\r\n"));
-    write!(
-        c,
-        "{method} {path} HTTP/1.1\r\nhost: x\r\n{auth}content-length: 0\r\nconnection: close\r\n\r\n"
-    )
-    .unwrap();
-    let mut answer = String::new();
-    c.read_to_string(&mut answer).unwrap();
-    answer.lines().next().unwrap_or("").to_string()
-}
+use brokerbench_core::session::path;
+use common::process::{free_port, only_results, quick_run, role, scratch, spawn, status_of};
 
 fn wait_up(port: u16) {
     for _ in 0..200 {
@@ -34,43 +20,27 @@ fn wait_up(port: u16) {
 #[test]
 fn role_requests_without_the_runs_token_are_refused_and_the_run_goes_on() {
     let (out, agg, recv) = (scratch("token"), free_port(), free_port());
-    let aggregator = spawn(&[
-        "aggregator",
-        "--listen",
-        &format!("127.0.0.1:{agg}"),
-        "--token",
-        "s3cret",
-        "--pace",
-        "200:2",
-        "--warmup-seconds",
-        "0",
-        "--drain-seconds",
-        "1",
-        "--quiet",
-        "--no-plot",
-        "--out",
-        out.to_str().unwrap(),
-    ]);
+    let listen = format!("127.0.0.1:{agg}");
+    let mine = ["aggregator", "--listen", &listen, "--token", "s3cret"];
+    let quick = quick_run("200:2");
+    let to = ["--out", out.to_str().unwrap()];
+    // `run`'s quick settings, minus the word `run`.
+    let aggregator = spawn(&[&mine[..], &quick[1..], &to].concat());
     wait_up(agg);
     // Anyone may read health and status; the roles' protocol needs the token.
-    assert!(status_of(agg, "GET", "/healthz", None).contains("200"));
-    assert!(status_of(agg, "GET", "/v1/status", None).contains("200"));
-    for (token, path) in [
-        (None, "/v1/plan"),
-        (Some("wrong"), "/v1/plan"),
-        (None, "/v1/ready"),
+    assert_eq!(status_of(agg, "GET", "/healthz", None), 200);
+    assert_eq!(status_of(agg, "GET", path::STATUS, None), 200);
+    for (token, method, path) in [
+        (None, "GET", path::PLAN),
+        (Some("wrong"), "GET", path::PLAN),
+        (None, "POST", path::READY),
         // Releasing the results makes the aggregator exit: the run's too.
-        (None, "/v1/results"),
+        (None, "DELETE", path::RESULTS),
     ] {
-        let method = match path {
-            "/v1/ready" => "POST",
-            "/v1/results" => "DELETE",
-            _ => "GET",
-        };
         let said = status_of(agg, method, path, token);
-        assert!(said.contains("401"), "{path} with {token:?}: {said}");
+        assert_eq!(said, 401, "{method} {path} with {token:?}");
     }
-    assert!(status_of(agg, "GET", "/v1/plan", Some("s3cret")).contains("200"));
+    assert_eq!(status_of(agg, "GET", path::PLAN, Some("s3cret")), 200);
     // A role without the token cannot take part: one line, exit 1.
     let stranger = role(
         "receiver",

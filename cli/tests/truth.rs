@@ -186,6 +186,23 @@ async fn a_broker_that_drops_repeated_ids_loses_nothing_after_the_warmup() {
     assert!(s.breaking_point.is_none(), "{:?}", s.breaking_point);
 }
 
+/// The receiver stamps an event once its request is in, before reading
+/// anything out of it: a decoder 60 ms slow shows in the answers (in
+/// direct mode, the publish latency), in no e2e latency.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_receive_stamp_is_taken_before_the_event_is_read() {
+    let _alone = ONE_AT_A_TIME.lock().await;
+    let f = run(&["--pace", "100:2", "--fault-decode-ms", "60"]).await;
+    let s = &f.results.summary;
+    assert_accounting(&f, Some(200));
+    assert_eq!((s.totals.delivered, s.totals.failed), (200, 0));
+    let p = |k: LatencyKind| s.latency_ms.get(k).unwrap();
+    let answered = p(LatencyKind::PublishRaw);
+    assert!(answered.p50 >= 60.0, "the decoder was slow: {answered:?}");
+    let e2e = p(LatencyKind::E2eRaw);
+    assert!(e2e.p90 < 30.0, "and no e2e waited for it: {e2e:?}");
+}
+
 /// A target that accepts connections and never answers: the schedule is
 /// offered on up to --max-connections, what cannot leave waits at most a
 /// request timeout after the schedule (then fails as cancelled), and the
@@ -348,7 +365,21 @@ fn a_skewed_receiver_clock_is_corrected_and_its_drift_reported() {
     assert!(e2e["p50"].as_f64().unwrap() < 10.0, "corrected: {e2e}");
     let negative = e2e["negative"].as_u64().unwrap_or(0);
     assert!(negative > 100, "stamps the drift made early: {e2e}");
-    assert!(e2e["negative_min_ms"].as_f64().unwrap() < -1.0, "{e2e}");
+    let lowest = e2e["negative_min_ms"].as_f64().unwrap();
+    assert!(lowest < -1.0, "{e2e}");
+    // Each second's count and minimum: they add up to the run's.
+    let per_second = common::series_column(&dir, "e2e_negative");
+    assert_eq!(per_second.iter().sum::<f64>() as u64, negative);
+    let minima = common::series_column(&dir, "e2e_negative_min_ms");
+    let seconds_with = minima.iter().filter(|m| !m.is_nan()).count();
+    let with_any = per_second.iter().filter(|n| **n > 0.0).count();
+    assert_eq!(seconds_with, with_any, "a minimum where a second had any");
+    let min = minima
+        .iter()
+        .copied()
+        .filter(|m| !m.is_nan())
+        .fold(0.0, f64::min);
+    assert!((min - lowest).abs() < 0.001, "{min} vs {lowest}");
     assert!(
         table.contains(&format!("note: {negative} e2e latencies were negative")),
         "{table}"
@@ -371,7 +402,10 @@ fn plan_started(port: u16) -> bool {
     let Ok(mut c) = std::net::TcpStream::connect(("127.0.0.1", port)) else {
         return false;
     };
-    let req = "GET /v1/plan HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n";
+    let req = format!(
+        "GET {} HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n",
+        brokerbench_core::session::path::PLAN
+    );
     let mut answer = String::new();
     c.write_all(req.as_bytes()).is_ok()
         && c.read_to_string(&mut answer).is_ok()

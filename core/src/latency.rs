@@ -116,6 +116,29 @@ impl LatencyKind {
         matches!(self, LatencyKind::Publish | LatencyKind::E2e)
     }
 
+    /// Whether live progress shows its P99 each second (the line, and a
+    /// role's `/metrics` for its headline latency).
+    pub fn live(self) -> bool {
+        matches!(
+            self,
+            LatencyKind::Publish
+                | LatencyKind::E2e
+                | LatencyKind::PacerLag
+                | LatencyKind::ConnectionWait
+        )
+    }
+
+    /// Its words in the live progress line (`pacer lag`).
+    pub fn label(self) -> String {
+        self.short().replace('_', " ")
+    }
+
+    /// Whether its two stamps are taken by two roles, on two clocks: such
+    /// a latency can come out negative (counted, kept apart, and as 0).
+    pub fn across_clocks(self) -> bool {
+        self.measured_by() == MeasuredBy::Receiver
+    }
+
     /// Whether an event that never got this latency (a failed send; for
     /// e2e, a lost event too) leaves the percentiles short of the truth.
     pub fn misses_lost(self) -> bool {

@@ -25,6 +25,7 @@
 //!   protocol's paths.
 
 pub mod bitset;
+pub mod buckets;
 pub mod client;
 pub mod clock;
 pub mod conn;

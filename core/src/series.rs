@@ -64,6 +64,16 @@ impl LatencyWindows {
         self.seconds.iter().map(Histogram::to_wire).collect()
     }
 
+    /// The P99 of `second` of each live kind among `windows`, ms (a role's
+    /// live progress).
+    pub fn live_p99_ms(windows: &PerKind<LatencyWindows>, second: u64) -> PerKind<f64> {
+        windows
+            .iter()
+            .filter(|(k, _)| k.live())
+            .filter_map(|(k, w)| Some((*k, w.p99_ms(second)?)))
+            .collect()
+    }
+
     /// Every window of every kind in wire form, as a role reports them.
     pub fn all_to_wire(windows: &PerKind<LatencyWindows>) -> PerKind<Vec<WireHistogram>> {
         windows.iter().map(|(k, w)| (*k, w.to_wire())).collect()

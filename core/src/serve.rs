@@ -14,6 +14,13 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+/// A plain answer: a status and a body.
+pub fn text(status: http::StatusCode, body: impl Into<Bytes>) -> Response<Full<Bytes>> {
+    let mut r = Response::new(Full::new(body.into()));
+    *r.status_mut() = status;
+    r
+}
+
 /// How long a client may take to send a request's headers, and then its
 /// body: a slow sender is cut off, not waited for.
 pub const HEADER_TIMEOUT: Duration = Duration::from_secs(10);

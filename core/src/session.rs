@@ -36,6 +36,9 @@ pub mod path {
     pub const RESULTS: &str = "/v1/results";
     /// `GET` on a SUT: its counters ([`crate::wire::SutCounters`]).
     pub const COUNTERS: &str = "/v1/counters";
+    /// `PUT` on a SUT, with its fault token: the faults its ingress
+    /// injects (`?latency_ms=MS`, `?status=5xx`, nothing to clear).
+    pub const FAULTS: &str = "/v1/faults";
 }
 
 /// A role's clock followed during the run (see [`Session::follow_clock`]).

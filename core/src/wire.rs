@@ -240,13 +240,10 @@ pub struct Progress {
     #[serde(default)]
     pub reordered: u64,
     pub rejected: u64,
-    /// P99 of the last complete second, ms: publish (sender) or e2e (receiver).
-    pub p99_ms: Option<f64>,
-    /// Pacer lag P99 of the last complete second, ms (sender).
-    pub lag_p99_ms: Option<f64>,
-    /// Connection wait P99 of the last complete second, ms (sender).
+    /// P99 of the last complete second, ms, of each latency the role
+    /// measures that the live line shows ([`LatencyKind::live`]).
     #[serde(default)]
-    pub wait_p99_ms: Option<f64>,
+    pub p99_ms: PerKind<f64>,
     /// A sender still opening its connections before it is ready.
     #[serde(default)]
     pub connecting: Option<Connecting>,
@@ -263,7 +260,7 @@ pub struct Progress {
     /// The headline latency (publish, e2e) cumulated over the measured
     /// seconds so far, as `/metrics` shows it.
     #[serde(default)]
-    pub latency: Option<crate::metrics::LatencyBuckets>,
+    pub latency: Option<crate::buckets::LatencyBuckets>,
     /// Its clock against the aggregator's, when it estimated that, ms.
     #[serde(default)]
     pub clock_offset_ms: Option<f64>,

@@ -44,6 +44,9 @@ pub struct ReceiverFaults {
     /// Hold every request that arrives in `[t0 + at, t0 + at + len)` for
     /// `len` before answering: `(at, len)`.
     pub stall: Option<(Duration, Duration)>,
+    /// Take this much longer to read each event's identity (a slow
+    /// decoder, which no latency may include).
+    pub decode: Option<Duration>,
 }
 
 /// Everything the receiver needs besides the run plan.

@@ -36,7 +36,7 @@ pub struct DeliveryLedger {
     windows: PerKind<LatencyWindows>,
     warmup_received: u64,
     /// e2e latency cumulated for `/metrics`.
-    live: brokerbench_core::metrics::Cumulative,
+    live: brokerbench_core::buckets::Cumulative,
 }
 
 /// Order is checked per partition key, or per stream when there are none.
@@ -144,7 +144,7 @@ impl DeliveryLedger {
             duplicates: self.duplicates,
             reordered: self.reordered,
             rejected,
-            p99_ms: self.windows[&LatencyKind::E2e].p99_ms(second),
+            p99_ms: LatencyWindows::live_p99_ms(&self.windows, second),
             ..Progress::default()
         }
     }

@@ -114,6 +114,9 @@ impl Sink {
         let n = self
             .requests
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        if let Some(slow) = self.test_faults.decode {
+            tokio::time::sleep(slow).await;
+        }
         let fast = match n % crate::fast::SAMPLE_EVERY {
             0 => None,
             _ => crate::fast::identity(&parts.headers, &self.run_id),
@@ -245,9 +248,7 @@ pub fn copy_of(path: &str) -> u32 {
 }
 
 fn reply(status: StatusCode, body: &'static str) -> Response<Full<Bytes>> {
-    let mut r = Response::new(Full::new(Bytes::from_static(body.as_bytes())));
-    *r.status_mut() = status;
-    r
+    brokerbench_core::serve::text(status, body)
 }
 
 /// Reads the suite's identity from an event; `None` for another run's.

@@ -38,7 +38,7 @@ pub struct SenderLedger {
     warmup_accepted: u64,
     last_exchange_unix_ns: u64,
     /// Publish latency cumulated for `/metrics`.
-    live: brokerbench_core::metrics::Cumulative,
+    live: brokerbench_core::buckets::Cumulative,
 }
 
 impl SenderLedger {
@@ -134,10 +134,6 @@ impl SenderLedger {
         self.released
     }
 
-    fn p99_ms(&self, kind: LatencyKind, second: u64) -> Option<f64> {
-        self.windows.get(&kind)?.p99_ms(second)
-    }
-
     /// Running counters for live progress; latencies of `second`; the
     /// publish latency of the complete seconds cumulated.
     pub fn progress(&mut self, index: u32, second: u64) -> Progress {
@@ -154,9 +150,7 @@ impl SenderLedger {
             sent: self.released,
             accepted,
             failed: self.failed.total(),
-            p99_ms: self.p99_ms(LatencyKind::Publish, second),
-            lag_p99_ms: self.p99_ms(LatencyKind::PacerLag, second),
-            wait_p99_ms: self.p99_ms(LatencyKind::ConnectionWait, second),
+            p99_ms: LatencyWindows::live_p99_ms(&self.windows, second),
             failures: Some(self.failed),
             in_flight: Some(self.released.saturating_sub(accepted + self.failed.total())),
             latency: Some(latency),

@@ -404,3 +404,51 @@ impl Pool {
         tracker
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use brokerbench_core::plan::RunPlan;
+
+    /// A queue no worker can take from any more (closed) still accounts
+    /// for what the pacer releases: each event fails as `cancelled`,
+    /// never sent, and its in-flight slot is freed.
+    #[tokio::test]
+    async fn an_event_released_with_no_worker_left_fails_cancelled() {
+        let plan = RunPlan::fixture("10:1");
+        let shared = Arc::new(SharedLedger::new(SenderLedger::new(&plan, 0)));
+        let publisher = Arc::new(Publisher {
+            encoder: Encoder::new(Default::default(), &plan, 0, "127.0.0.1:9", "/").unwrap(),
+            addr: "127.0.0.1:9".parse().unwrap(),
+            dialer: crate::tls::Dialer::Plain,
+            connect_timeout: Duration::from_secs(1),
+            request_timeout: Duration::from_secs(1),
+            faults: SenderFaults::default(),
+            shutdown: CancellationToken::new(),
+            drain_over: CancellationToken::new(),
+        });
+        let pool = Pool::new(publisher, shared.clone(), Vec::new(), 0, 100);
+        pool.queue.close();
+        for seq in 0..10 {
+            let intended_unix_ns = plan.intended_unix_ns(0, seq).unwrap();
+            pool.release(Job {
+                seq,
+                intended_unix_ns,
+                released_unix_ns: 0,
+                warmup: false,
+            });
+        }
+        assert_eq!(shared.inflight.load(Ordering::Acquire), 0);
+        drop(pool);
+        let Ok(shared) = Arc::try_unwrap(shared) else {
+            panic!("the pool let go of the ledger")
+        };
+        let report = shared.ledger.into_inner().unwrap().into_report(0, 0, false);
+        assert_eq!(report.released, 10);
+        assert_eq!(report.failed.cancelled, 10, "{:?}", report.failed);
+        assert_eq!(report.failed.total(), 10);
+        assert_eq!(report.accepted.count(), 0);
+        let unsent: u64 = report.seconds.iter().map(|s| s.unsent).sum();
+        assert_eq!(unsent, 10, "none left");
+    }
+}

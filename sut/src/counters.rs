@@ -19,7 +19,7 @@ pub struct Counters {
     /// Requests answered by an injected fault (`sut-5xx`).
     pub faulted: AtomicU64,
     /// The faults its ingress was told to inject (`PUT /v1/faults`).
-    pub faults: crate::ingress::IngressFaults,
+    pub faults: crate::faults::IngressFaults,
 }
 
 /// When this process first counted (a SUT process started again has a
@@ -36,7 +36,7 @@ impl Counters {
     /// Zeros, taking faults from whoever holds `token` (none without one).
     pub fn with_fault_token(token: Option<String>) -> Self {
         Counters {
-            faults: crate::ingress::IngressFaults::with_token(token),
+            faults: crate::faults::IngressFaults::with_token(token),
             ..Default::default()
         }
     }

@@ -100,7 +100,7 @@ impl Plane {
             Ok(e) => e,
             Err(refused) => return refused,
         };
-        if let Some(injected) = self.counters.faults.before(&self.counters).await {
+        if let Some(injected) = self.counters.faults.before(&self.counters.faulted).await {
             return injected;
         }
         match self.ingest(event) {

@@ -30,6 +30,7 @@ pub mod counters;
 pub mod direct;
 pub mod dispatch;
 pub mod event;
+pub mod faults;
 pub mod filter;
 pub mod imc;
 pub mod ingress;

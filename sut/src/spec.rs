@@ -136,6 +136,17 @@ impl Sut {
             .filter(|s| s.spec().plane != PlaneKind::Nothing)
     }
 
+    /// Partition keys a run of it gives its events (`--partition-keys`
+    /// unless told): none for a Kafka SUT on the local Kafka-protocol
+    /// broker, whose fetches grow with a topic of keyed records; the
+    /// suite's default otherwise.
+    pub fn partition_keys(self, on_local_broker: bool) -> u32 {
+        match self.on_kafka() && on_local_broker {
+            true => 0,
+            false => brokerbench_core::identity::PARTITION_KEYS,
+        }
+    }
+
     /// Whether it stands on a Kafka broker.
     pub fn on_kafka(self) -> bool {
         self.spec().plane == PlaneKind::Kafka
@@ -181,6 +192,10 @@ mod tests {
             assert_eq!(clap_name.get_name(), sut.spec().name, "one name for both");
         }
         assert_eq!(Sut::planes().count(), 5);
+        // scripts/run installs the local Kafka-protocol broker by this rule.
+        for &sut in Sut::all() {
+            assert_eq!(sut.on_kafka(), sut.spec().name.ends_with("-kafka"), "{sut}");
+        }
         assert_eq!(Sut::ChannelKafka.spec().connections, 256);
         assert!(Sut::SourceKafka.spec().ordered && !Sut::SourceKafka.spec().ingress);
         assert!(Sut::all()

@@ -10,7 +10,10 @@ mod bits;
 mod latency;
 mod steps;
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
+
+use steps::mean_steal;
+pub use steps::Ending;
 
 use crate::model::*;
 use brokerbench_core::histogram::Histogram;
@@ -19,36 +22,6 @@ use brokerbench_core::plan::RunPlan;
 use brokerbench_core::wire::{
     ConnectionCounts, FailureCounts, ReceiverReport, RejectCounts, Role, SenderReport,
 };
-
-/// How a run ended, as far as judging its steps goes.
-#[derive(Debug, Clone, Default)]
-pub struct Ending {
-    /// Cut short (Ctrl-C, or a sender never finished).
-    pub interrupted: bool,
-    /// When it was cut, in seconds after `t0`: a step is judged only if it
-    /// and its drain ended by then (None with `interrupted`: no step is).
-    pub cut_second: Option<f64>,
-    /// Roles whose report never came (`receiver 1`): no step is judged.
-    pub missing_reports: Vec<String>,
-}
-
-impl Ending {
-    /// A run that ran to its end with every report in.
-    pub fn complete() -> Self {
-        Ending::default()
-    }
-
-    /// Whether a step whose last answer came `answered_second` after `t0`
-    /// can be judged, given `drain_seconds` for its events to arrive (the
-    /// aggregator's own drain, for the run's last answer).
-    fn judges(&self, answered_second: f64, drain_seconds: u32) -> bool {
-        self.missing_reports.is_empty()
-            && (!self.interrupted
-                || self
-                    .cut_second
-                    .is_some_and(|cut| answered_second + f64::from(drain_seconds) <= cut))
-    }
-}
 
 /// Joins the reports of one run.
 pub fn join(
@@ -154,17 +127,14 @@ fn per_sender(senders: &[SenderReport], lost: &[LostRange]) -> Vec<SenderFigures
     let mut out: Vec<SenderFigures> = senders
         .iter()
         .map(|r| {
-            let publish = r
-                .windows
-                .get(&LatencyKind::Publish)
-                .map(|w| {
-                    let hs: Vec<Histogram> = w
-                        .iter()
-                        .filter_map(|h| Histogram::try_from(h).ok())
-                        .collect();
-                    Histogram::merged(&hs)
-                })
-                .and_then(|h| h.percentiles());
+            let mut latency_ms = Latencies::default();
+            for (kind, w) in &r.windows {
+                let hs: Vec<Histogram> = w
+                    .iter()
+                    .filter_map(|h| Histogram::try_from(h).ok())
+                    .collect();
+                latency_ms.set(*kind, Histogram::merged(&hs).percentiles());
+            }
             SenderFigures {
                 index: r.index,
                 sent: r.released,
@@ -175,8 +145,7 @@ fn per_sender(senders: &[SenderReport], lost: &[LostRange]) -> Vec<SenderFigures
                     .filter(|l| l.sender == r.index)
                     .map(|l| l.last - l.first + 1)
                     .sum(),
-                publish_p99_ms: publish.map(|p| p.p99),
-                publish_p99_99_ms: publish.map(|p| p.p99_99),
+                latency_ms,
                 interrupted: r.interrupted,
             }
         })
@@ -362,12 +331,6 @@ fn role_nodes(senders: &[SenderReport], receivers: &[ReceiverReport]) -> Vec<Rol
             node,
         })
         .collect()
-}
-
-/// The mean of per-second steal shares; None without any.
-fn mean_steal(shares: impl Iterator<Item = f64>) -> Option<f64> {
-    let (n, sum) = shares.fold((0u32, 0.0), |(n, s), x| (n + 1, s + x));
-    (n > 0).then(|| sum / f64::from(n))
 }
 
 /// RFC 3339 (UTC) of a wall-clock ns.

@@ -1,10 +1,45 @@
 //! Per-step counts, the generator flag, and which steps held.
 
-use super::Ending;
 use crate::model::{SecondRow, StepSummary, GENERATOR_LAG_LIMIT_MS};
 use brokerbench_core::latency::LatencyKind;
 use brokerbench_core::plan::RunPlan;
 use brokerbench_core::wire::{ReceiverReport, SenderReport};
+
+/// How a run ended, as far as judging its steps goes.
+#[derive(Debug, Clone, Default)]
+pub struct Ending {
+    /// Cut short (Ctrl-C, or a sender never finished).
+    pub interrupted: bool,
+    /// When it was cut, in seconds after `t0`: a step is judged only if it
+    /// and its drain ended by then (None with `interrupted`: no step is).
+    pub cut_second: Option<f64>,
+    /// Roles whose report never came (`receiver 1`): no step is judged.
+    pub missing_reports: Vec<String>,
+}
+
+impl Ending {
+    /// A run that ran to its end with every report in.
+    pub fn complete() -> Self {
+        Ending::default()
+    }
+
+    /// Whether a step whose last answer came `answered_second` after `t0`
+    /// can be judged, given `drain_seconds` for its events to arrive (the
+    /// aggregator's own drain, for the run's last answer).
+    pub(super) fn judges(&self, answered_second: f64, drain_seconds: u32) -> bool {
+        self.missing_reports.is_empty()
+            && (!self.interrupted
+                || self
+                    .cut_second
+                    .is_some_and(|cut| answered_second + f64::from(drain_seconds) <= cut))
+    }
+}
+
+/// The mean of per-second steal shares; None without any.
+pub(super) fn mean_steal(shares: impl Iterator<Item = f64>) -> Option<f64> {
+    let (n, sum) = shares.fold((0u32, 0.0), |(n, s), x| (n + 1, s + x));
+    (n > 0).then(|| sum / f64::from(n))
+}
 
 /// One summary per step, with the counts the roles keep per second
 /// (accepted, failed, unsent, duplicates, reordered) added up over its
@@ -69,7 +104,7 @@ pub(super) fn judge(
             .is_some_and(|p| p.p99_99 > GENERATOR_LAG_LIMIT_MS);
         st.generator_limited = lagging || (complete && held_back(st) > 0);
         st.receiver_cpu = receiver_cpu(receivers, st.start_second, st.seconds);
-        st.host_steal = super::mean_steal(
+        st.host_steal = mean_steal(
             series
                 .iter()
                 .filter(|r| r.step == Some(i + 1))

@@ -69,9 +69,7 @@ pub struct OutputOpts {
     #[command(flatten)]
     pub graphs: GraphOpts,
     /// Objectives the run must meet, e.g. "e2e.p99.99<50ms,lost=0"; the exit
-    /// code is 3 when one is missed. Latencies: publish, publish_raw, e2e,
-    /// e2e_raw, lag with .p50 .p90 .p99 .p99.9 .p99.99 .max (us, ms, s);
-    /// counts: lost, failed, duplicates, unexpected, rejected.
+    /// code is 3 when one is missed (the metrics it takes follow).
     #[arg(long, value_name = "SPEC")]
     pub slo: Option<String>,
 }
@@ -269,9 +267,9 @@ pub const DEFAULT_MAX_CONNECTIONS: usize = 1024;
 #[derive(Debug, Clone, Args)]
 pub struct PublishOpts {
     /// Keep-alive connections opened to the target before the start, one
-    /// request in flight on each [default: 64; 256 for `run --sut
-    /// channel-kafka|broker-kafka`, whose ingress answers only once Kafka
-    /// acknowledged the write].
+    /// request in flight on each [default: 64; with `run --sut`, what the
+    /// SUT asks for: more for a Kafka SUT's ingress, which answers only once
+    /// Kafka acknowledged the write].
     #[arg(long, value_name = "N")]
     pub connections: Option<usize>,
     /// Most connections open at once. When events queue for a connection
@@ -302,8 +300,8 @@ pub struct PublishOpts {
     /// How the pacer waits: `spin` keeps the sender's thread busy so no event
     /// waits for a wake-up (schedule lag in microseconds, one busy core);
     /// `sleep` sleeps between releases (little CPU, lag up to the machine's
-    /// wake-up latency, milliseconds on many VMs) [default: spin; sleep for
-    /// `run --sut channel-kafka|broker-kafka|source-kafka`, whose e2e floor
+    /// wake-up latency, milliseconds on many VMs) [default: spin; with `run
+    /// --sut`, what the SUT asks for: sleep for a Kafka SUT, whose e2e floor
     /// is the broker's fetch wait, milliseconds: there a spinning core only
     /// takes CPU from the SUT and the local broker]
     #[arg(long, value_name = "MODE", value_parser = ["spin", "sleep"])]
@@ -499,6 +497,9 @@ pub struct FaultOpts {
     /// ... for this many seconds.
     #[arg(long, hide = true, value_name = "SECONDS", default_value_t = 1.0)]
     pub fault_stall_seconds: f64,
+    /// Test fault: take this many ms more to read each event's identity.
+    #[arg(long, hide = true, value_name = "MS")]
+    pub fault_decode_ms: Option<u64>,
 }
 
 impl FaultOpts {
@@ -511,6 +512,7 @@ impl FaultOpts {
                     Duration::from_secs_f64(self.fault_stall_seconds.max(0.0)),
                 )
             }),
+            decode: self.fault_decode_ms.map(Duration::from_millis),
         }
     }
 }

@@ -37,8 +37,7 @@ pub enum K8sAction {
 /// `brokerbench k8s render`.
 #[derive(Debug, Clone, Args)]
 pub struct RenderOpts {
-    /// What to measure: direct (sender -> receiver), channel-imc,
-    /// broker-imc, channel-kafka, broker-kafka or source-kafka.
+    /// What to measure.
     #[arg(long, value_name = "SCENARIO")]
     pub scenario: Sut,
     /// Who serves the SUT: Knative Eventing's resources, or the suite's
@@ -198,10 +197,7 @@ impl RenderOpts {
                 fan_out.check(None, "--target")?;
             }
             None => {
-                fan_out.check(spec.routing, &sut.to_string())?;
-                if !spec.ingress && self.fan_out.subscribers != 1 {
-                    bail!("{sut} delivers to one sink: --subscribers is for channel-imc and channel-kafka");
-                }
+                fan_out.check_sut(sut)?;
                 plan.copies = fan_out.copies(spec.routing);
             }
         }

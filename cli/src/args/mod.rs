@@ -25,33 +25,22 @@ pub use run::RunOpts;
 pub use sut::SutOpts;
 pub use tools::{CaptureOpts, CompareOpts, PlotOpts, SearchOpts};
 
+pub use crate::config::{env_name, ENV_PREFIX};
 use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
-
-/// Every flag can also be set from the environment: `BROKERBENCH_` and its
-/// long name in capitals, `-` as `_` (`--pace` from `BROKERBENCH_PACE`,
-/// `--warmup-seconds` from `BROKERBENCH_WARMUP_SECONDS`), so a pod's
-/// manifest can set them from a ConfigMap or the Downward API. A flag on
-/// the command line wins.
-pub const ENV_PREFIX: &str = "BROKERBENCH_";
-
-/// The environment variable of flag `--long`.
-pub fn env_name(long: &str) -> String {
-    format!("{ENV_PREFIX}{}", long.to_uppercase().replace('-', "_"))
-}
 
 impl Opts {
     /// The command line, every flag of every subcommand also read from its
     /// environment variable ([`ENV_PREFIX`]).
     pub fn command_with_env() -> clap::Command {
         Opts::command().mut_subcommands(|sub| {
-            sub.mut_args(
-                |arg| match arg.get_long().map(|l| (l.ends_with("token"), env_name(l))) {
+            with_slo_metrics(sub.mut_args(|arg| {
+                match arg.get_long().map(|l| (l.ends_with("token"), env_name(l))) {
                     // A secret's value is not shown in --help.
                     Some((true, name)) => arg.env(name).hide_env_values(true),
                     Some((false, name)) => arg.env(name),
                     None => arg,
-                },
-            )
+                }
+            }))
         })
     }
 
@@ -64,6 +53,23 @@ impl Opts {
         let matches = Opts::command_with_env().try_get_matches_from(args)?;
         Opts::from_arg_matches(&matches)
     }
+}
+
+/// `--slo`'s help ends with the metrics it takes, made from what the
+/// objectives know (so it cannot fall behind them), on `cmd` and below.
+fn with_slo_metrics(cmd: clap::Command) -> clap::Command {
+    let has_slo = cmd.get_arguments().any(|a| a.get_id() == "slo");
+    let cmd = match has_slo {
+        true => cmd.mut_arg("slo", |a| {
+            let said = a.get_help().map(|h| h.to_string()).unwrap_or_default();
+            a.help(format!(
+                "{said}: {}",
+                brokerbench_aggregator::slo::metrics()
+            ))
+        }),
+        false => cmd,
+    };
+    cmd.mut_subcommands(with_slo_metrics)
 }
 
 /// Throughput and latency test suite for event brokers.

@@ -15,11 +15,9 @@ use clap::Args;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-/// `brokerbench sender`.
+/// How a sender or a receiver on its own host takes part in a run.
 #[derive(Debug, Clone, Args)]
-pub struct SenderOpts {
-    #[command(flatten)]
-    pub profiling: ProfileOpts,
+pub struct RunLink {
     /// Aggregator URL, e.g. http://aggregator:7000.
     #[arg(long, value_name = "URL")]
     pub aggregator: String,
@@ -27,6 +25,31 @@ pub struct SenderOpts {
     /// Kubernetes, from the run's Secret). Also `?token=` on --aggregator.
     #[arg(long, value_name = "TOKEN")]
     pub token: Option<String>,
+    /// The node (host) this role runs on, shown in the summary; a pod
+    /// sets it from the Downward API (spec.nodeName).
+    #[arg(long, value_name = "NAME")]
+    pub node_name: Option<String>,
+}
+
+impl RunLink {
+    /// The aggregator's URL, with the run's token if one was given.
+    fn aggregator(&self) -> anyhow::Result<String> {
+        let url = check_url(&self.aggregator, "--aggregator")?;
+        Ok(match self.token.as_deref().filter(|t| !t.is_empty()) {
+            Some(t) if url.contains('?') => format!("{url}&token={t}"),
+            Some(t) => format!("{}/?token={t}", url.trim_end_matches('/')),
+            None => url,
+        })
+    }
+}
+
+/// `brokerbench sender`.
+#[derive(Debug, Clone, Args)]
+pub struct SenderOpts {
+    #[command(flatten)]
+    pub profiling: ProfileOpts,
+    #[command(flatten)]
+    pub run: RunLink,
     /// Where to publish: any CloudEvents HTTP endpoint (a Knative broker, a
     /// channel, a sink), or a Kafka topic as kafka://host:port[,...]/topic
     /// (a KafkaSource's, with the CloudEvents Kafka binding).
@@ -37,10 +60,6 @@ pub struct SenderOpts {
     /// index, or the whole pace with the aggregator's --pace-per-sender).
     #[arg(long, default_value_t = 0, value_name = "N")]
     pub index: u32,
-    /// The node (host) this role runs on, shown in the summary; a pod
-    /// sets it from the Downward API (spec.nodeName).
-    #[arg(long, value_name = "NAME")]
-    pub node_name: Option<String>,
     #[command(flatten)]
     pub publish: PublishOpts,
     /// With a kafka:// --target.
@@ -87,15 +106,12 @@ impl SenderOpts {
         }
         Ok(SenderRoleConfig {
             metrics_listen: self.metrics_listen,
-            aggregator: with_token(
-                check_url(&self.aggregator, "--aggregator")?,
-                self.token.as_deref(),
-            ),
+            aggregator: self.run.aggregator()?,
             // On its own host: its clock is estimated against the aggregator's.
             sender: SenderConfig {
                 sync_clock: true,
                 clock_every: self.clock_faults.every()?,
-                node: self.node_name,
+                node: self.run.node_name,
                 ..sender
             },
             clock_faults: self.clock_faults.fault(),
@@ -108,13 +124,8 @@ impl SenderOpts {
 pub struct ReceiverOpts {
     #[command(flatten)]
     pub profiling: ProfileOpts,
-    /// Aggregator URL, e.g. http://aggregator:7000.
-    #[arg(long, value_name = "URL")]
-    pub aggregator: String,
-    /// The run's token, when the aggregator has one (its --token; on
-    /// Kubernetes, from the run's Secret). Also `?token=` on --aggregator.
-    #[arg(long, value_name = "TOKEN")]
-    pub token: Option<String>,
+    #[command(flatten)]
+    pub run: RunLink,
     /// Address to accept CloudEvents on.
     #[arg(long, default_value = "127.0.0.1:8080", value_name = "ADDR")]
     pub listen: SocketAddr,
@@ -124,10 +135,6 @@ pub struct ReceiverOpts {
     /// This receiver's index.
     #[arg(long, default_value_t = 0, value_name = "N")]
     pub index: u32,
-    /// The node (host) this role runs on, shown in the summary; a pod
-    /// sets it from the Downward API (spec.nodeName).
-    #[arg(long, value_name = "NAME")]
-    pub node_name: Option<String>,
     /// Also read events from this Kafka topic (a Kafka sink's output).
     #[arg(long, value_name = "TOPIC", requires = "kafka_bootstrap")]
     pub from_kafka: Option<String>,
@@ -151,10 +158,7 @@ impl ReceiverOpts {
             bail!("--kafka-config is for --from-kafka");
         }
         Ok(ReceiverRoleConfig {
-            aggregator: with_token(
-                check_url(&self.aggregator, "--aggregator")?,
-                self.token.as_deref(),
-            ),
+            aggregator: self.run.aggregator()?,
             listen: self.listen,
             threads: self.threads.max(1),
             clock_faults: self.clock_faults.fault(),
@@ -162,7 +166,7 @@ impl ReceiverOpts {
                 // On its own host: its clock is estimated against the aggregator's.
                 sync_clock: true,
                 clock_every: self.clock_faults.every()?,
-                node: self.node_name,
+                node: self.run.node_name,
                 index: self.index,
                 threads: self.threads.max(1) as u32,
                 advertise_url: self.advertise_url,
@@ -264,14 +268,5 @@ impl AggregatorOpts {
                 token: self.token.filter(|t| !t.is_empty()),
             },
         })
-    }
-}
-
-/// The aggregator's URL with the run's token, if one was given.
-fn with_token(url: String, token: Option<&str>) -> String {
-    match token.filter(|t| !t.is_empty()) {
-        Some(t) if url.contains('?') => format!("{url}&token={t}"),
-        Some(t) => format!("{}/?token={t}", url.trim_end_matches('/')),
-        None => url,
     }
 }

@@ -19,13 +19,10 @@ use std::time::Duration;
 pub struct RunOpts {
     #[command(flatten)]
     pub profiling: ProfileOpts,
-    /// System under test the suite starts itself: `direct` (sender ->
-    /// receiver), `channel-imc` (in-memory channel), `broker-imc` (in-memory
-    /// broker with triggers), `channel-kafka`, `broker-kafka` (the same,
-    /// backed by a Kafka topic) or `source-kafka` (the sender produces to a
-    /// topic, a source adapter POSTs each record to the receiver).
-    #[arg(long, default_value = "direct", value_name = "SUT")]
-    pub sut: String,
+    /// System under test the suite starts itself (to measure one of
+    /// yours, give --target URL instead).
+    #[arg(long, value_enum, default_value_t = Sut::Direct, value_name = "SUT")]
+    pub sut: Sut,
     #[command(flatten)]
     pub fan_out: FanOutOpts,
     #[command(flatten)]
@@ -72,7 +69,7 @@ pub struct RunOpts {
 
 impl RunOpts {
     pub fn into_config(self) -> anyhow::Result<LocalConfig> {
-        let sut: Sut = self.sut.parse()?;
+        let sut = self.sut;
         let external = self.target.as_deref().map(Target::parse).transpose()?;
         if external.is_some() && self.receiver_listen.port() == 0 {
             bail!("--target needs --receiver-listen with a fixed port, so the SUT's subscriber can point at the receiver");
@@ -85,21 +82,20 @@ impl RunOpts {
         let kafka_settings = self.kafka.client.settings()?;
         let routing = sut.spec().routing.filter(|_| external.is_none());
         let fan_out = self.fan_out.fan_out();
-        fan_out.check(routing, &sut.to_string())?;
-        if !sut.spec().ingress && self.fan_out.subscribers != 1 {
-            bail!("{sut} delivers to one sink: --subscribers is for channel-imc and channel-kafka");
+        match external {
+            Some(_) => fan_out.check(None, "--target")?,
+            None => fan_out.check_sut(sut)?,
         }
         if routing.is_some() && self.plan.copies != 1 {
             bail!("--copies is for an external SUT (--target); a local SUT's fan-out sets it");
         }
-        // The local broker (tansu) cannot carry keyed records for long: see
-        // --partition-keys.
+        // A Kafka SUT of the suite's with no --kafka-bootstrap: the run
+        // starts the local broker.
         let on_local_broker =
             sut.on_kafka() && external.is_none() && self.kafka.kafka_bootstrap.is_none();
-        let keys = if on_local_broker {
-            0
-        } else {
-            brokerbench_core::identity::PARTITION_KEYS
+        let keys = match external {
+            Some(_) => brokerbench_core::identity::PARTITION_KEYS,
+            None => sut.partition_keys(on_local_broker),
         };
         let mut plan = self.plan.plan(&scenario, 1, 1, keys)?;
         let ingress = brokerbench_sut::config::ImcConfig::new(sut, Vec::new()).max_event_bytes;
@@ -318,27 +314,40 @@ mod tests {
     #[test]
     fn kafka_suts_pace_with_the_sleeping_pacer_unless_told() {
         let pacer = |args: &[&str]| run_config(args).sender.pacer;
-        for sut in ["channel-kafka", "broker-kafka", "source-kafka"] {
-            assert_eq!(pacer(&["--sut", sut]), PacerMode::Sleep, "{sut}");
-            assert_eq!(pacer(&["--sut", sut, "--pacer", "spin"]), PacerMode::Spin);
+        let (kafka, memory): (Vec<Sut>, Vec<Sut>) = Sut::all().iter().partition(|s| s.on_kafka());
+        assert_eq!((kafka.len(), memory.len()), (3, 3));
+        for sut in kafka.iter().map(Sut::to_string) {
+            assert_eq!(pacer(&["--sut", &sut]), PacerMode::Sleep, "{sut}");
+            assert_eq!(pacer(&["--sut", &sut, "--pacer", "spin"]), PacerMode::Spin);
         }
-        for sut in ["direct", "channel-imc", "broker-imc"] {
-            assert_eq!(pacer(&["--sut", sut]), PacerMode::Spin, "{sut}");
-            assert_eq!(pacer(&["--sut", sut, "--pacer", "sleep"]), PacerMode::Sleep);
+        for sut in memory.iter().map(Sut::to_string) {
+            assert_eq!(pacer(&["--sut", &sut]), PacerMode::Spin, "{sut}");
+            assert_eq!(
+                pacer(&["--sut", &sut, "--pacer", "sleep"]),
+                PacerMode::Sleep
+            );
         }
     }
 
     #[test]
     fn kafka_suts_on_the_local_broker_send_no_partition_keys_unless_told() {
         let keys = |args: &[&str]| run_config(args).plan.partition_keys;
-        for sut in ["channel-kafka", "broker-kafka", "source-kafka"] {
-            assert_eq!(keys(&["--sut", sut]), 0, "{sut}");
-            assert_eq!(keys(&["--sut", sut, "--partition-keys", "7"]), 7, "{sut}");
-            let real = ["--sut", sut, "--kafka-bootstrap", "kafka:9092"];
+        for sut in Sut::all()
+            .iter()
+            .filter(|s| s.on_kafka())
+            .map(Sut::to_string)
+        {
+            assert_eq!(keys(&["--sut", &sut]), 0, "{sut}");
+            assert_eq!(keys(&["--sut", &sut, "--partition-keys", "7"]), 7, "{sut}");
+            let real = ["--sut", &sut, "--kafka-bootstrap", "kafka:9092"];
             assert_eq!(keys(&real), 100, "{sut} on a real cluster");
         }
-        for sut in ["direct", "channel-imc", "broker-imc"] {
-            assert_eq!(keys(&["--sut", sut]), 100, "{sut}");
+        for sut in Sut::all()
+            .iter()
+            .filter(|s| !s.on_kafka())
+            .map(Sut::to_string)
+        {
+            assert_eq!(keys(&["--sut", &sut]), 100, "{sut}");
         }
         let external = [
             "--target",

@@ -8,8 +8,7 @@
 //! that would join it again); the SUT is Knative's resources for the
 //! scenario, or the suite's own SUT as a Deployment.
 
-use crate::args::env_name;
-use crate::config::FanOut;
+use crate::config::{env_name, FanOut};
 use brokerbench_sut::spec::Routing;
 use brokerbench_sut::Sut;
 use serde_json::{json, Map, Value};
@@ -644,11 +643,9 @@ fn sender_target(c: &RenderConfig) -> String {
         return t.clone();
     }
     let ns = &c.namespace;
-    let spec = c.scenario.spec();
-    if !spec.ingress {
-        return format!("kafka://{}/{}", c.kafka.bootstrap, c.topic());
-    }
     match (c.scenario, c.sut_impl) {
+        // A source has no ingress: the senders produce to its topic.
+        (Sut::SourceKafka, _) => format!("kafka://{}/{}", c.kafka.bootstrap, c.topic()),
         (Sut::Direct, _) => format!("{}/", c.url(&format!("{NAME}-receiver"), RECEIVER_PORT)),
         (_, SutImpl::Brokerbench) => format!("{}/", c.url(&format!("{NAME}-sut"), SUT_PORT)),
         (Sut::ChannelImc | Sut::ChannelKafka, _) => {
@@ -657,7 +654,7 @@ fn sender_target(c: &RenderConfig) -> String {
         (Sut::BrokerImc, _) => {
             format!("http://broker-ingress.knative-eventing.svc.cluster.local/{ns}/{NAME}")
         }
-        (_, _) => {
+        (Sut::BrokerKafka, _) => {
             format!("http://kafka-broker-ingress.knative-eventing.svc.cluster.local/{ns}/{NAME}")
         }
     }

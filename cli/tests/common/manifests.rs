@@ -43,6 +43,17 @@ pub fn run_token(docs: &[Value]) -> String {
     s["stringData"]["token"].as_str().unwrap().to_string()
 }
 
+/// The Job or Deployment of a component (`aggregator`, `receiver`, `sut`,
+/// `sender`).
+pub fn workload<'a>(docs: &'a [Value], component: &str) -> &'a Value {
+    docs.iter()
+        .find(|w| {
+            (w["kind"] == "Job" || w["kind"] == "Deployment")
+                && template(w)["metadata"]["labels"]["app.kubernetes.io/component"] == component
+        })
+        .unwrap_or_else(|| panic!("no {component} workload"))
+}
+
 pub fn name(d: &Value) -> &str {
     d["metadata"]["name"].as_str().unwrap_or_default()
 }

@@ -138,6 +138,16 @@ pub fn only_results(out: &std::path::Path) -> std::path::PathBuf {
     dirs[0].clone()
 }
 
+/// `METHOD PATH` with no body, with `token` as a bearer if any; the
+/// status answered.
+pub fn status_of(port: u16, method: &str, path: &str, token: Option<&str>) -> u16 {
+    let auth = token.map_or(String::new(), |t| format!("authorization: Bearer {t}\r\n"));
+    let request = format!(
+        "{method} {path} HTTP/1.1\r\nhost: x\r\n{auth}content-length: 0\r\nconnection: close\r\n\r\n"
+    );
+    answer(port, request.as_bytes())
+}
+
 /// Sends `request` on a new connection; the status code answered (0 when
 /// the connection closed without one).
 pub fn answer(port: u16, request: &[u8]) -> u16 {

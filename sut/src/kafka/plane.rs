@@ -177,7 +177,7 @@ impl KafkaPlane {
             Ok(e) => e,
             Err(refused) => return refused,
         };
-        if let Some(injected) = self.counters.faults.before(&self.counters).await {
+        if let Some(injected) = self.counters.faults.before(&self.counters.faulted).await {
             return injected;
         }
         match self.produce(&event) {
