@@ -358,7 +358,7 @@ pub fn render(s: &Summary, dir: &str) -> String {
             out,
             "note: the kernel's DAMON memory monitor (kdamond) was on and used {ms:.0} ms of CPU during the run: \
              it can hold a vCPU for milliseconds at a time, which shows in the P99.99 of millisecond latencies \
-             (see README, Performance)"
+             (docs/performance-log.md compares runs with it on and off)"
         );
     }
     let busy: Vec<String> = s

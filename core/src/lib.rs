@@ -20,6 +20,7 @@
 //! - [`duration`]: durations as users write them (`250ms`, `PT0.25S`).
 //! - [`wire`]: the messages roles exchange with the aggregator.
 //! - [`metrics`]: Prometheus text of the roles' live figures.
+//! - [`buckets`]: latency histograms as Prometheus shows them, cumulated.
 //! - [`client`]: a small JSON-over-HTTP client.
 //! - [`session`]: a role's conversation with the aggregator, typed, and the
 //!   protocol's paths.

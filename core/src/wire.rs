@@ -241,7 +241,7 @@ pub struct Progress {
     pub reordered: u64,
     pub rejected: u64,
     /// P99 of the last complete second, ms, of each latency the role
-    /// measures that the live line shows ([`LatencyKind::live`]).
+    /// measures that the live line shows ([`crate::latency::LatencyKind::live`]).
     #[serde(default)]
     pub p99_ms: PerKind<f64>,
     /// A sender still opening its connections before it is ready.

@@ -18,12 +18,15 @@
 //! - [`imc`]: the in-memory channel and broker data planes.
 //! - [`ingress`]: what every SUT's HTTP ingress shares (reading an event,
 //!   the 503 of a full SUT, waiting to empty).
+//! - [`faults`]: the faults an ingress injects when told (`/v1/faults`,
+//!   with the SUT's fault token).
 //! - [`kafka`]: the Kafka SUTs (channel-kafka, broker-kafka, source-kafka),
 //!   the local Kafka-protocol broker, topics and offset commits.
 //! - [`counters`]: what a data plane did, as JSON and Prometheus text.
 //!
-//! Adding a SUT: one arm of [`Sut`] and its spec in [`spec`]; a new data
-//! plane besides also one arm of [`start`].
+//! Adding a SUT: one arm of [`Sut`] and its spec in [`spec`] (and its
+//! Knative resources in the CLI's `k8s render`); a new data plane besides
+//! also one arm of [`start`].
 
 pub mod config;
 pub mod counters;
