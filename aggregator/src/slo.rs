@@ -158,7 +158,7 @@ fn left_out(kind: LatencyKind, s: &Summary) -> Option<String> {
 pub fn metrics() -> String {
     let kinds: Vec<&str> = LatencyKind::ALL.iter().map(|k| k.short()).collect();
     format!(
-        "{{{}}}.{{{}}} (us, ms or s), recovery (s), or {}",
+        "{{{}}}.{{{}}} (us, ms or s), recovery (s or ms), or {}",
         kinds.join(","),
         PERCENTILES.join(","),
         COUNTS.join(", ")

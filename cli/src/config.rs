@@ -97,13 +97,10 @@ impl FanOut {
         }
     }
 
-    /// Checks the fan-out flags against the SUT (`name`, routing so) they
-    /// are given for.
     /// Checks the fan-out flags against one of the suite's SUTs.
     pub fn check_sut(&self, sut: Sut) -> anyhow::Result<()> {
         let spec = sut.spec();
-        self.check(spec.routing, spec.name)?;
-        if !spec.ingress && self.subscribers != 1 {
+        if !spec.ingress && (self.subscribers != 1 || self.triggers != 1 || self.matching != 1) {
             let channels: Vec<&str> = Sut::all()
                 .iter()
                 .map(|s| s.spec())
@@ -111,12 +108,12 @@ impl FanOut {
                 .map(|s| s.name)
                 .collect();
             bail!(
-                "{} delivers to one sink: --subscribers is for {}",
+                "{} delivers to one sink: no --subscribers, --triggers or --matching (--subscribers is for {})",
                 spec.name,
                 channels.join(" and ")
             );
         }
-        Ok(())
+        self.check(spec.routing, spec.name)
     }
 
     /// Checks the fan-out flags against how a SUT routes (`None`: it does

@@ -441,7 +441,7 @@ mod tests {
         assert_eq!(shared.inflight.load(Ordering::Acquire), 0);
         drop(pool);
         let Ok(shared) = Arc::try_unwrap(shared) else {
-            panic!("the pool let go of the ledger")
+            panic!("the pool still holds the ledger")
         };
         let report = shared.ledger.into_inner().unwrap().into_report(0, 0, false);
         assert_eq!(report.released, 10);

@@ -25,12 +25,12 @@ pub use run::RunOpts;
 pub use sut::SutOpts;
 pub use tools::{CaptureOpts, CompareOpts, PlotOpts, SearchOpts};
 
-pub use crate::config::{env_name, ENV_PREFIX};
+use crate::config::env_name;
 use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 
 impl Opts {
     /// The command line, every flag of every subcommand also read from its
-    /// environment variable ([`ENV_PREFIX`]).
+    /// environment variable ([`crate::config::ENV_PREFIX`]).
     pub fn command_with_env() -> clap::Command {
         Opts::command().mut_subcommands(|sub| {
             with_slo_metrics(sub.mut_args(|arg| {

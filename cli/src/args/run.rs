@@ -215,9 +215,15 @@ fn check_faults(
 ) -> anyhow::Result<()> {
     for f in &plan.faults {
         if f.kind == brokerbench_core::fault::FaultKind::KafkaKill && !(own_sut && local_broker) {
+            let kafka: Vec<String> = Sut::all()
+                .iter()
+                .filter(|s| s.on_kafka())
+                .map(Sut::to_string)
+                .collect();
             bail!(
-                "--fault {:?}: kafka-kill kills the local Kafka-protocol broker a run starts for channel-kafka, broker-kafka or source-kafka without --kafka-bootstrap (for a cluster of yours, use command@AT:CMD)",
-                f.spec
+                "--fault {:?}: kafka-kill kills the local Kafka-protocol broker a run starts for {} without --kafka-bootstrap (for a cluster of yours, use command@AT:CMD)",
+                f.spec,
+                kafka.join(", ")
             );
         }
         let on_sut = f.kind.on_sut_process() || f.kind.on_sut_ingress();

@@ -109,8 +109,8 @@ impl FanOutOpts {
 /// `brokerbench sut`.
 #[derive(Debug, Clone, Args)]
 pub struct SutOpts {
-    /// Which SUT to serve: channel-imc, broker-imc, channel-kafka,
-    /// broker-kafka or source-kafka (a topic -> the subscriber, no ingress).
+    /// Which SUT to serve: any of `run --sut`'s with a data plane (all but
+    /// direct; a source reads a topic and has no ingress).
     #[arg(value_name = "SUT", value_parser = serves)]
     pub name: Sut,
     /// Address of the ingress (and of /healthz, /readyz, /metrics, /v1/counters).
@@ -219,7 +219,7 @@ impl SutOpts {
     }
 }
 
-/// Kafka settings of `run --sut channel-kafka|broker-kafka|source-kafka`.
+/// Kafka settings of a Kafka SUT (`run --sut`, `brokerbench sut`).
 #[derive(Debug, Clone, Args)]
 pub struct KafkaOpts {
     /// A Kafka cluster to use (`host:port[,host:port...]`): Apache Kafka,
