@@ -4,7 +4,7 @@
 
 mod common;
 
-use brokerbench_core::session::path;
+use brokerbench_core::session::{path, Session};
 use common::process::{free_port, only_results, quick_run, role, scratch, spawn, status_of};
 
 fn wait_up(port: u16) {
@@ -41,6 +41,15 @@ fn role_requests_without_the_runs_token_are_refused_and_the_run_goes_on() {
         assert_eq!(said, 401, "{method} {path} with {token:?}");
     }
     assert_eq!(status_of(agg, "GET", path::PLAN, Some("s3cret")), 200);
+    // The typed session every role talks through: with the token in its
+    // URL it reads the run's plan; without it, it is refused.
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let with = Session::new(&format!("http://127.0.0.1:{agg}/?token=s3cret"));
+    let plan = rt.block_on(with.plan()).unwrap();
+    assert_eq!(plan.schedule.total_events(), 400);
+    let without = Session::new(&format!("http://127.0.0.1:{agg}"));
+    let refused = rt.block_on(without.plan()).unwrap_err().to_string();
+    assert!(refused.contains("401"), "{refused}");
     // A role without the token cannot take part: one line, exit 1.
     let stranger = role(
         "receiver",
