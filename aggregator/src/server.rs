@@ -384,10 +384,9 @@ impl Hub {
     }
 }
 
+/// A plain answer: `msg` and a newline.
 fn text(status: StatusCode, msg: &str) -> Response<Full<Bytes>> {
-    let mut r = Response::new(Full::new(Bytes::from(format!("{msg}\n"))));
-    *r.status_mut() = status;
-    r
+    brokerbench_core::serve::text(status, format!("{msg}\n"))
 }
 
 fn json<T: Serialize>(v: &T) -> Response<Full<Bytes>> {

@@ -10,6 +10,7 @@ use brokerbench_core::fault::{Fault, FaultKind};
 use brokerbench_core::identity::{
     EventIdentity, EXT_RUN, EXT_SENDER, EXT_SENT, EXT_SEQ, EXT_WARMUP,
 };
+use brokerbench_core::serve::text as reply;
 use brokerbench_core::wire::RejectCounts;
 use bytes::Bytes;
 use cloudevents::Event;
@@ -245,10 +246,6 @@ pub fn copy_of(path: &str) -> u32 {
         .map(|k| k.trim_end_matches('/'))
         .and_then(|k| k.parse().ok())
         .unwrap_or(0)
-}
-
-fn reply(status: StatusCode, body: &'static str) -> Response<Full<Bytes>> {
-    brokerbench_core::serve::text(status, body)
 }
 
 /// Reads the suite's identity from an event; `None` for another run's.
