@@ -90,6 +90,15 @@ fn lag_explains(s: &StepSummary) -> bool {
     }
 }
 
+/// Whether a role's CPU quota stopped it for a material share of the step
+/// ([`crate::model::THROTTLED_LIMITS`] of its time).
+fn quota_explains(s: &StepSummary) -> bool {
+    let step_ms = f64::from(s.seconds) * 1000.0;
+    s.throttled
+        .iter()
+        .any(|t| t.throttled_ms >= crate::model::THROTTLED_LIMITS * step_ms)
+}
+
 /// The first step that did not hold, if any.
 pub fn breaking_point(steps: &[StepSummary]) -> Option<BreakingPoint> {
     let s = steps.iter().find(|s| !s.breaks.is_empty())?;
@@ -99,6 +108,8 @@ pub fn breaking_point(steps: &[StepSummary]) -> Option<BreakingPoint> {
         reasons: s.breaks.clone(),
         limited_by: if s.generator_limited && lag_explains(s) {
             Limit::Generator
+        } else if quota_explains(s) {
+            Limit::CpuQuota
         } else if s
             .receiver_cpu
             .is_some_and(|c| c >= crate::model::RECEIVER_SATURATED)
@@ -137,6 +148,7 @@ mod tests {
             breaks: Vec::new(),
             receiver_cpu: None,
             host_steal: None,
+            throttled: Vec::new(),
         }
     }
 
@@ -249,5 +261,17 @@ mod tests {
             .set(LatencyKind::ConnectionWait, Some(every(3000.0)));
         lag(&mut steps[1], 0.5, 3000.0);
         assert_eq!(breaking_point(&steps).unwrap().limited_by, Limit::Sut);
+        // A sender stopped by its CPU quota for 1% of the step (80 ms of
+        // 8 s) is the step's limit; 79 ms is not.
+        let throttled = |ms| {
+            vec![crate::model::RoleThrottled {
+                role: "sender 0".into(),
+                throttled_ms: ms,
+            }]
+        };
+        steps[1].throttled = throttled(79.0);
+        assert_eq!(breaking_point(&steps).unwrap().limited_by, Limit::Sut);
+        steps[1].throttled = throttled(80.0);
+        assert_eq!(breaking_point(&steps).unwrap().limited_by, Limit::CpuQuota);
     }
 }

@@ -163,6 +163,7 @@ pub const STEP_COLUMNS: &[Column] = &[
     col("conn_wait_p99_99_ms", show("wait p99.99", 11), |r| r.ms(WAIT, |p| p.p99_99)),
     col("lag_p99_99_ms", None, |r| r.ms(LAG, |p| p.p99_99)),
     col("host_steal_pct", None, |r| Cell::Share(r.step.and_then(|s| s.host_steal))),
+    col("throttled_ms", None, |r| Cell::Ms(r.of_step(|s| s.throttled.iter().map(|t| t.throttled_ms).fold(0.0, f64::max)))),
     col("generator_limited", None, |r| Cell::Flag(r.of_step(|s| s.generator_limited))),
     col("holds", None, |r| Cell::Flag(r.step.filter(|s| s.judged).map(|s| s.breaks.is_empty()))),
 ];

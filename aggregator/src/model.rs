@@ -19,6 +19,16 @@ pub const GENERATOR_LAG_LIMIT_MS: f64 = 1.0;
 /// Receiver CPU share above which it, not the SUT, may be the limit.
 pub const RECEIVER_SATURATED: f64 = 0.9;
 
+/// A role's CPU quota stopped it at least this long in a step (ms): the
+/// step is flagged `throttled`, its tail is the quota's as much as the
+/// SUT's. The kernel stops a cgroup that used its quota for the rest of
+/// the period (up to 100 ms by default): one stop is a P99.99.
+pub const THROTTLED_NOTABLE_MS: f64 = 1.0;
+
+/// Share of a breaking step's time a role was throttled from which the
+/// quota, not the SUT, is named as its limit (10 ms in every second).
+pub const THROTTLED_LIMITS: f64 = 0.01;
+
 /// Steal share from which the table warns that the host took the machine's
 /// CPUs away: 2% of two vCPUs is 40 ms a second, more than a P99.99.
 pub const HOST_STEAL_NOTABLE: f64 = 0.02;
@@ -62,6 +72,11 @@ pub struct Summary {
     /// The node each role ran on, where it said (pods: `spec.nodeName`).
     #[serde(default)]
     pub nodes: Vec<RoleNode>,
+    /// The roles that ran under a CPU quota (a pod's `limits.cpu`, `docker
+    /// run --cpus`) or were throttled, and how long their quota stopped
+    /// them; empty when none had one.
+    #[serde(default)]
+    pub cpu_quotas: Vec<RoleQuota>,
     pub totals: Totals,
     /// Each sender's figures, by index (what the totals add up).
     #[serde(default)]
@@ -109,6 +124,28 @@ pub struct RoleNode {
     /// `sender 0`, `receiver 1`, ...
     pub role: String,
     pub node: String,
+}
+
+/// One role's CPU quota and how long it held the role back.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RoleQuota {
+    /// `sender 0`, `receiver 1`, ...
+    pub role: String,
+    /// Its cgroup's CPU quota, cores; None: unlimited.
+    pub cpu_quota_cores: Option<f64>,
+    /// How long the kernel stopped it for its quota over the measured
+    /// seconds, ms (its CFS throttled time).
+    pub throttled_ms: f64,
+    /// Measured seconds in which it was stopped at all.
+    pub throttled_seconds: u64,
+}
+
+/// How long a role's CPU quota stopped it in one step.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RoleThrottled {
+    /// `sender 0`, `receiver 1`, ...
+    pub role: String,
+    pub throttled_ms: f64,
 }
 
 /// One role's clock against the aggregator's.
@@ -184,6 +221,9 @@ impl BreakingPoint {
                 "the receiver (its threads saturated: raise --receiver-threads), not the SUT"
             }
             Limit::Sut => "the SUT",
+            Limit::CpuQuota => {
+                "a role's CPU quota (the kernel throttled it: give it more CPU), not the SUT"
+            }
         }
     }
 }
@@ -213,6 +253,10 @@ pub enum Limit {
     Generator,
     /// The receiver's threads were saturated: the step measures the suite too.
     Receiver,
+    /// A role's CPU quota stopped it for a material share of the step
+    /// ([`THROTTLED_LIMITS`]): the step measures the quota.
+    #[serde(rename = "cpu-quota")]
+    CpuQuota,
 }
 
 /// Event counts. `sent = accepted + failed`;
@@ -349,6 +393,11 @@ pub struct StepSummary {
     /// machine each second. None where it was not sampled.
     #[serde(default)]
     pub host_steal: Option<f64>,
+    /// The roles whose CPU quota stopped them at least
+    /// [`THROTTLED_NOTABLE_MS`] in the step (the step is flagged
+    /// `throttled`).
+    #[serde(default)]
+    pub throttled: Vec<RoleThrottled>,
 }
 
 /// One second of the run: a row of `series.tsv`.
@@ -372,6 +421,9 @@ pub struct SecondRow {
     pub running_p99_99: PerKind<f64>,
     /// Steal share of the worst of the roles' machines in this second.
     pub host_steal: Option<f64>,
+    /// The longest any role's CPU quota stopped it in this second, ms
+    /// (None: no role had a quota).
+    pub throttled_ms: Option<f64>,
     /// The offset of the role whose clock was furthest from the
     /// aggregator's, as estimated last by the end of this second, ms.
     pub clock_offset_ms: Option<f64>,

@@ -87,6 +87,7 @@ pub fn series_columns() -> Vec<Column<SecondRow>> {
         ));
     }
     c.push(column("host_steal_pct", |r: &SecondRow| pct(r.host_steal)));
+    c.push(column("throttled_ms", |r: &SecondRow| num(r.throttled_ms)));
     c.push(column("clock_offset_ms", |r: &SecondRow| {
         num(r.clock_offset_ms)
     }));

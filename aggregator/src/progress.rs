@@ -66,8 +66,22 @@ impl ProgressLine {
             .filter(|&x| f64::from(x) >= crate::model::HOST_STEAL_NOTABLE)
             .map(|x| format!(" | host steal {:.0}%", x * 100.0))
             .unwrap_or_default();
+        // The role its CPU quota stopped longest in the last second.
+        let throttled = progress
+            .iter()
+            .filter_map(|p| Some((p, p.throttled_ms?)))
+            .filter(|(_, ms)| f64::from(*ms) >= crate::model::THROTTLED_NOTABLE_MS)
+            .max_by(|a, b| a.1.total_cmp(&b.1))
+            .and_then(|(p, ms)| {
+                Some(format!(
+                    " | {} {} throttled {ms:.0} ms",
+                    p.role?.name(),
+                    p.index
+                ))
+            })
+            .unwrap_or_default();
         format!(
-            "[{elapsed:>5}s] {step} | sent {ds}/s, delivered {dd}/s | failed {failed} | undelivered {} | p99 ms: {}{steal}",
+            "[{elapsed:>5}s] {step} | sent {ds}/s, delivered {dd}/s | failed {failed} | undelivered {} | p99 ms: {}{steal}{throttled}",
             // Each accepted event owes `copies` deliveries (fan-out).
             (accepted * u64::from(plan.copies.max(1))).saturating_sub(delivered),
             latencies.join(", ")
@@ -78,27 +92,48 @@ impl ProgressLine {
 /// The line before the start: every role of the plan, ready or not, and
 /// how far a sender got opening its connections.
 pub fn waiting_line(plan: &RunPlan, roles: &crate::server::Roles) -> String {
-    let mut parts = Vec::new();
+    let parts: Vec<String> = role_states(plan, roles)
+        .into_iter()
+        .map(|(_, s)| s)
+        .collect();
+    format!("[waiting] {}", parts.join(" | "))
+}
+
+/// The roles of the plan that are not ready, and how far each got.
+pub fn not_ready(plan: &RunPlan, roles: &crate::server::Roles) -> Vec<String> {
+    role_states(plan, roles)
+        .into_iter()
+        .filter(|(ready, _)| !ready)
+        .map(|(_, s)| s)
+        .collect()
+}
+
+/// Each role of the plan: whether it is ready, and in words how far it got.
+fn role_states(plan: &RunPlan, roles: &crate::server::Roles) -> Vec<(bool, String)> {
+    let mut states = Vec::new();
     for i in 0..plan.senders {
         let connecting = roles
             .progress
             .iter()
             .find(|p| p.role == Some(Role::Sender) && p.index == i)
             .and_then(|p| p.connecting);
-        parts.push(match (roles.ready_senders.contains(&i), connecting) {
-            (true, _) => format!("sender {i} ready"),
-            (false, Some(c)) => format!("sender {i} connecting: {} of {} open", c.open, c.wanted),
-            (false, None) => format!("sender {i} not heard from"),
+        states.push(match (roles.ready_senders.contains(&i), connecting) {
+            (true, _) => (true, format!("sender {i} ready")),
+            (false, Some(c)) => (
+                false,
+                format!("sender {i} connecting: {} of {} open", c.open, c.wanted),
+            ),
+            (false, None) => (false, format!("sender {i} not heard from")),
         });
     }
     for i in 0..plan.receivers {
         let ready = roles.ready_receivers.iter().any(|(r, _)| *r == i);
-        parts.push(match ready {
-            true => format!("receiver {i} ready"),
-            false => format!("receiver {i} not heard from"),
+        states.push(match ready {
+            true => (true, format!("receiver {i} ready")),
+            false => (false, format!("receiver {i} not heard from")),
         });
     }
-    format!("[waiting] {}", parts.join(" | "))
+    states
 }
 
 /// Keeps the progress line once a second until cancelled (in the status
@@ -222,6 +257,25 @@ mod tests {
         assert!(l.ends_with(" | host steal 25%"), "the worse machine: {l}");
         let l = line.line(&plan, &[stolen(sender(800, None), 0.01)], 13_500_000_000);
         assert!(!l.contains("steal"), "under 2%: {l}");
+        // The role its CPU quota stopped longest, from a millisecond on.
+        let throttled = |role, index, ms| Progress {
+            role: Some(role),
+            index,
+            throttled_ms: Some(ms),
+            ..Progress::default()
+        };
+        let l = line.line(
+            &plan,
+            &[
+                throttled(Role::Sender, 0, 0.5),
+                throttled(Role::Sender, 1, 230.0),
+                throttled(Role::Receiver, 0, 12.0),
+            ],
+            14_000_000_000,
+        );
+        assert!(l.ends_with(" | sender 1 throttled 230 ms"), "{l}");
+        let l = line.line(&plan, &[throttled(Role::Sender, 0, 0.5)], 15_000_000_000);
+        assert!(!l.contains("throttled"), "under 1 ms: {l}");
         assert!(line.line(&plan, &[], 14_000_000_000).contains("drain"));
         // Two senders share the pace: the step offers its rate.
         let shared = RunPlan {

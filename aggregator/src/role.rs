@@ -32,6 +32,12 @@ const POLL: Duration = Duration::from_millis(20);
 pub enum AggregatorError {
     #[error("interrupted before the run started: no results")]
     InterruptedBeforeStart,
+    #[error("the run did not start: no ready within {within:?} (--start-timeout) from {}", .missing.join(", "))]
+    NotStarted {
+        within: Duration,
+        /// `sender 1 not heard from`, `receiver 0 not heard from` ...
+        missing: Vec<String>,
+    },
     #[error("the SUT at {url} is not ready after {patience:?}: {reason}")]
     SutNotReady {
         url: String,
@@ -63,6 +69,9 @@ pub struct AggregatorConfig {
     pub sut: Option<String>,
     /// The run's token: the roles' requests without it get a 401.
     pub token: Option<String>,
+    /// How long every role has to say it is ready (a pod that never gets
+    /// a node); then the run fails naming them. None: no limit.
+    pub start_timeout: Option<Duration>,
 }
 
 /// How long the start waits for the SUT to say it is ready (a Kafka
@@ -190,7 +199,8 @@ async fn conduct(
         stop_progress.clone(),
         config.progress,
     ));
-    // 1. Every role ready.
+    // 1. Every role ready, within the start deadline.
+    let waiting_since = tokio::time::Instant::now();
     loop {
         {
             let h = hub.roles.lock().unwrap();
@@ -198,6 +208,13 @@ async fn conduct(
                 && h.ready_senders.len() >= plan.senders as usize
             {
                 break;
+            }
+            if let Some(within) = config
+                .start_timeout
+                .filter(|&t| waiting_since.elapsed() >= t)
+            {
+                let missing = crate::progress::not_ready(plan, &h);
+                return Err(AggregatorError::NotStarted { within, missing });
             }
         }
         if shutdown.is_cancelled() {

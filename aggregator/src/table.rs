@@ -222,7 +222,11 @@ pub fn render(s: &Summary, dir: &str) -> String {
             (true, true) => "  generator-limited",
             (false, true) => "",
         };
-        row(&mut out, &Row::step(st), flag);
+        let flag = match st.throttled.is_empty() {
+            true => flag.to_string(),
+            false => format!("{flag}  throttled"),
+        };
+        row(&mut out, &Row::step(st), &flag);
     }
     row(&mut out, &Row::run(s), "");
     let t = &s.totals;
@@ -327,6 +331,7 @@ pub fn render(s: &Summary, dir: &str) -> String {
             crate::model::GENERATOR_LAG_LIMIT_MS
         );
     }
+    throttle_notes(&mut out, s);
     if let Some(steal) = s
         .host_steal
         .filter(|&x| x >= crate::model::HOST_STEAL_NOTABLE)
@@ -415,6 +420,42 @@ pub fn render(s: &Summary, dir: &str) -> String {
     }
     let _ = writeln!(out, "results: {dir}");
     out
+}
+
+/// Which roles their CPU quota stopped, in which steps and how long.
+fn throttle_notes(out: &mut String, s: &Summary) {
+    let mut by_role: Vec<(&str, Vec<String>)> = Vec::new();
+    for st in &s.steps {
+        for t in &st.throttled {
+            let at = format!("{:.0} ms in step {}", t.throttled_ms, st.step);
+            match by_role.iter_mut().find(|(r, _)| *r == t.role) {
+                Some((_, v)) => v.push(at),
+                None => by_role.push((&t.role, vec![at])),
+            }
+        }
+    }
+    if by_role.is_empty() {
+        return;
+    }
+    let quota = |role: &str| {
+        s.cpu_quotas
+            .iter()
+            .find(|q| q.role == role)
+            .and_then(|q| q.cpu_quota_cores)
+            .map(|c| format!(" (CPU quota {c} core{})", if c == 1.0 { "" } else { "s" }))
+            .unwrap_or_default()
+    };
+    let who: Vec<String> = by_role
+        .iter()
+        .map(|(role, at)| format!("{role}{} {}", quota(role), at.join(", ")))
+        .collect();
+    let _ = writeln!(
+        out,
+        "note: in steps flagged throttled the kernel stopped a role for its CPU quota: {}; \
+         a stopped sender sends late and a stopped receiver stamps late, so those steps' tails are the quota's, \
+         not the SUT's (give the role more CPU, or fewer threads)",
+        who.join("; ")
+    );
 }
 
 #[cfg(test)]

@@ -41,7 +41,42 @@ fn series_and_steps_match_their_golden_files() {
         Some(0.125),
         "the drain second"
     );
+    // Throttling: each second's longest (the sender's), each step's roles
+    // from a millisecond on, the run's measured seconds per role (the
+    // drain second's 7 ms left out).
+    let throttled: Vec<_> = results.series.iter().map(|r| r.throttled_ms).collect();
+    assert_eq!(
+        throttled,
+        [0.0, 0.5, 0.0, 40.0, 0.0, 7.0].map(Some).to_vec()
+    );
+    assert!(results.summary.steps[0].throttled.is_empty(), "0.5 ms");
+    let step2 = &results.summary.steps[1].throttled;
+    assert_eq!(step2.len(), 1);
+    assert_eq!(
+        (step2[0].role.as_str(), step2[0].throttled_ms),
+        ("sender 0", 40.0)
+    );
+    let q = &results.summary.cpu_quotas;
+    assert_eq!(q.len(), 1, "the receiver had no quota: {q:?}");
+    assert_eq!(
+        (
+            q[0].role.as_str(),
+            q[0].cpu_quota_cores,
+            q[0].throttled_ms,
+            q[0].throttled_seconds
+        ),
+        ("sender 0", Some(1.0), 40.5, 2)
+    );
     let table = brokerbench_aggregator::table::render(&results.summary, "out");
+    assert!(
+        table.contains("note: in steps flagged throttled the kernel stopped a role for its CPU quota: sender 0 (CPU quota 1 core) 40 ms in step 2;"),
+        "{table}"
+    );
+    let step2_row = table
+        .lines()
+        .find(|l| l.trim_start().starts_with("2 "))
+        .unwrap();
+    assert!(step2_row.ends_with("  throttled"), "{step2_row}");
     assert!(
         table.contains("the hypervisor took 22.5% of the machine's CPU time while this ran (steal, step 1: 29.2%)"),
         "{table}"

@@ -84,10 +84,25 @@ pub async fn execute(
         }
         Command::K8s(o) => match o.action {
             args::k8s::K8sAction::Render(r) => {
-                print!("{}", k8s::render::print(&r.into_config()?));
+                let out_dir = r.out_dir.clone();
+                let config = r.into_config()?;
+                match out_dir {
+                    None => print!("{}", k8s::render::print(&config)),
+                    Some(dir) => {
+                        let files = k8s::render::write_dir(&config, &dir).map_err(|e| {
+                            anyhow::anyhow!("--out-dir {}: cannot write: {e}", dir.display())
+                        })?;
+                        println!(
+                            "wrote {} files to {}: kubectl apply -k {}",
+                            files.len(),
+                            dir.display(),
+                            dir.display()
+                        );
+                    }
+                }
                 Ok(0)
             }
-            args::k8s::K8sAction::Wait(w) => k8s::remote::wait(&w).await,
+            args::k8s::K8sAction::Wait(w) => k8s::remote::wait(&w, shutdown).await,
             args::k8s::K8sAction::Collect(c) => k8s::remote::collect(&c).await,
             args::k8s::K8sAction::Delete(d) => k8s::remote::delete(&d).await,
         },

@@ -174,6 +174,9 @@ pub async fn run_local(
     let recv_rt = recv_cpu.runtime(config.receiver_threads, "bb-receiver")?;
     let send_cpu = ThreadCpu::default();
     let send_rt = send_cpu.runtime(config.sender.threads, "bb-sender")?;
+    if let Some(note) = &config.sender.pacer_note {
+        eprintln!("{note}");
+    }
 
     let (client, s) = (Session::new(&agg_url), stop.clone());
     let receiver_config = config.receiver.clone();
@@ -220,6 +223,8 @@ pub async fn run_local(
         progress: config.progress,
         sut: sut_url.clone(),
         token: Some(token),
+        // The roles are this process's: each fails on its own deadline.
+        start_timeout: None,
     };
     // The faults the receiver does not apply itself, at their times.
     let timeline = (!config.plan.faults.is_empty()).then(|| {

@@ -26,10 +26,18 @@ fn main() {
     };
     let shutdown = CancellationToken::new();
     let on_signal = shutdown.clone();
+    let writes_results = opts.interrupt_writes_results();
     runtime.spawn(async move {
         // Ctrl-C, or SIGTERM (how Kubernetes and `docker stop` stop a
         // process): stop and write what was gathered; a second one quits.
+        // `k8s` commands only watch: the first ends them (`k8s wait` says
+        // the run goes on).
         if interrupted().await {
+            if !writes_results {
+                on_signal.cancel();
+                tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+                std::process::exit(brokerbench::EXIT_INTERRUPTED);
+            }
             // A run's SUT process is stopped so by the run: nothing to say.
             if std::env::var_os(brokerbench::faults::SUT_CHILD_ENV).is_none() {
                 eprintln!("\nbrokerbench: interrupted: stopping and writing partial results (Ctrl-C again to quit now)");

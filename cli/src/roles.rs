@@ -24,6 +24,9 @@ pub async fn sender(c: SenderRoleConfig, shutdown: CancellationToken) -> anyhow:
             std::time::Duration::from_millis(100),
         ));
     }
+    if let Some(note) = &c.sender.pacer_note {
+        eprintln!("{note}");
+    }
     let cpu = ThreadCpu::default();
     let client = Session::new(&c.aggregator);
     let rt = cpu.runtime(c.sender.threads, "bb-sender")?;

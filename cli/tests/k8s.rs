@@ -252,7 +252,9 @@ fn check_services(what: &str, docs: &[Value]) {
 /// Every URL a role is given names a Service of the render at one of its
 /// ports, and every listen address is a port its container declares.
 fn check_urls(what: &str, docs: &[Value]) {
-    let ns = docs[0]["metadata"]["name"].as_str().unwrap();
+    let ns = named(docs, "Job", "brokerbench-aggregator").unwrap()["metadata"]["namespace"]
+        .as_str()
+        .unwrap();
     let service_at = |url: &str| {
         let (host, port) = host_port(url).unwrap();
         if !host.ends_with(&format!(".{ns}.svc")) {
@@ -546,6 +548,38 @@ fn bad_render_input_is_one_clear_line() {
             vec!["--scenario", "direct", "--keep-results", "soon"],
             "--keep-results",
         ),
+        (
+            vec!["--scenario", "direct", "--pace", "2k-3k"],
+            "no pace named \"2k-3k\" (no such file here, nor in paces/); built in: smoke, 1k-2k, 1k-long",
+        ),
+        (
+            vec!["--scenario", "direct", "--create-namespace", "--namespace", "default"],
+            "that namespace is the cluster's",
+        ),
+        (
+            vec!["--scenario", "direct", "--create-namespace", "--namespace", "kube-system"],
+            "that namespace is the cluster's",
+        ),
+        (
+            vec!["--scenario", "direct", "--run-name", "2fast"],
+            "--run-name \"2fast\": 1-40 lower-case letters",
+        ),
+        (
+            vec!["--scenario", "direct", "--toleration", "gpu:Sometimes"],
+            "--toleration \"gpu:Sometimes\": expected key=value:Effect",
+        ),
+        (
+            vec!["--scenario", "direct", "--node-selector", "pool"],
+            "--node-selector \"pool\": expected KEY=VALUE",
+        ),
+        (
+            vec!["--scenario", "source-kafka", "--strimzi-api", "v1alpha1"],
+            "invalid value 'v1alpha1' for '--strimzi-api",
+        ),
+        (
+            vec!["--scenario", "direct", "--start-timeout", "later"],
+            "--start-timeout",
+        ),
     ] {
         let o = brokerbench(
             &[&["k8s", "render"][..], &args].concat(),
@@ -627,5 +661,419 @@ fn the_roles_get_the_runs_token_from_its_secret() {
         let job = named(&a, "Job", &format!("brokerbench-{role}")).unwrap();
         let env = environment(&a, job, 0, "node-a");
         assert_eq!(env.get("BROKERBENCH_TOKEN"), Some(&token), "{role}");
+    }
+}
+
+/// `scripts/validate-crds`: rendered custom resources against the CRDs in
+/// `../shared/k8s-crds` (as their projects publish them), with unknown
+/// fields refused; its `ok` lines, and its output.
+fn validate_crds(files: &[std::path::PathBuf]) -> (bool, Vec<String>, String) {
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../scripts/validate-crds");
+    let crds = concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/k8s-crds");
+    let o = std::process::Command::new("python3")
+        .args([script, "--crds", crds])
+        .args(files)
+        .output()
+        .expect("python3 runs scripts/validate-crds");
+    let out = String::from_utf8_lossy(&o.stdout).to_string() + &String::from_utf8_lossy(&o.stderr);
+    let ok = out
+        .lines()
+        .filter(|l| l.starts_with("ok "))
+        .map(str::to_string)
+        .collect();
+    (o.status.success(), ok, out)
+}
+
+/// The custom resources of every scenario, option set and part validate
+/// against a served version of their CRD: what a current cluster takes.
+#[test]
+fn every_rendered_custom_resource_validates_against_the_crds_a_cluster_serves() {
+    let dir = scratch("k8s-crds");
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut sets = renders();
+    for extra in [
+        vec![
+            "--scenario",
+            "source-kafka",
+            "--run-name",
+            "r2",
+            "--partitions",
+            "3",
+        ],
+        vec![
+            "--scenario",
+            "broker-kafka",
+            "--triggers",
+            "4",
+            "--matching",
+            "1",
+        ],
+        vec![
+            "--scenario",
+            "channel-kafka",
+            "--part",
+            "sut",
+            "--replication",
+            "3",
+        ],
+    ] {
+        let (text, docs) = render(&extra);
+        sets.push((extra.join(" "), text, docs));
+    }
+    let mut files = Vec::new();
+    let mut custom = 0;
+    for (i, (_, text, docs)) in sets.iter().enumerate() {
+        let f = dir.join(format!("render-{i}.yaml"));
+        std::fs::write(&f, text).unwrap();
+        files.push(f);
+        custom += docs
+            .iter()
+            .filter(|d| {
+                let api = d["apiVersion"].as_str().unwrap();
+                api.contains('.') && !api.starts_with("apps/")
+            })
+            .count();
+    }
+    let (passed, ok, out) = validate_crds(&files);
+    assert!(passed, "{out}");
+    assert!(custom >= 25, "{custom} custom resources rendered");
+    assert_eq!(ok.len(), custom, "every custom resource checked: {out}");
+    for kind in [
+        "InMemoryChannel",
+        "Subscription",
+        "Broker",
+        "Trigger",
+        "KafkaChannel",
+        "KafkaSource",
+        "KafkaTopic",
+    ] {
+        assert!(
+            ok.iter().any(|l| l.starts_with(&format!("ok {kind}/"))),
+            "{kind}: {out}"
+        );
+    }
+    // An older Strimzi's version, which a current one refuses.
+    let (text, _) = render(&["--scenario", "source-kafka", "--strimzi-api", "v1beta2"]);
+    let f = dir.join("v1beta2.yaml");
+    std::fs::write(&f, text).unwrap();
+    let (passed, _, out) = validate_crds(&[f]);
+    assert!(!passed, "{out}");
+    assert!(out.contains("KafkaTopic v1beta2 is not served"), "{out}");
+    // The validator refuses a field the CRD does not have.
+    let f = dir.join("typo.yaml");
+    std::fs::write(&f, "apiVersion: messaging.knative.dev/v1\nkind: Subscription\nmetadata:\n  name: s\nspec:\n  subscrber: {}\n").unwrap();
+    let (passed, _, out) = validate_crds(&[f]);
+    assert!(
+        !passed && out.contains("spec.subscrber: unknown field"),
+        "{out}"
+    );
+}
+
+/// A run in a namespace it did not create: no Namespace object, every
+/// object named and labelled by the run, Services selecting only its pods;
+/// the namespace only with --create-namespace, labelled for delete.
+#[test]
+fn runs_share_a_namespace_they_did_not_create() {
+    let (_, docs) = render(&[
+        "--scenario",
+        "broker-imc",
+        "--namespace",
+        "team-a",
+        "--run-name",
+        "r2",
+    ]);
+    assert!(kind(&docs, "Namespace").is_empty());
+    for d in &docs {
+        let n = name(d);
+        assert!(n == "r2" || n.starts_with("r2-"), "{n}");
+        assert_eq!(d["metadata"]["namespace"], "team-a", "{n}");
+        assert_eq!(d["metadata"]["labels"]["brokerbench.dev/run"], "r2", "{n}");
+    }
+    for svc in kind(&docs, "Service") {
+        assert_eq!(svc["spec"]["selector"]["brokerbench.dev/run"], "r2");
+    }
+    let sender = named(&docs, "Job", "r2-sender").unwrap();
+    let affinity = &template(sender)["spec"]["affinity"]["podAffinity"]
+        ["requiredDuringSchedulingIgnoredDuringExecution"][0]["labelSelector"]["matchLabels"];
+    assert_eq!(
+        affinity["brokerbench.dev/run"], "r2",
+        "beside its own receivers"
+    );
+    let env = environment(&docs, sender, 0, "n");
+    assert_eq!(
+        env["BROKERBENCH_TARGET"],
+        "http://broker-ingress.knative-eventing.svc.cluster.local/team-a/r2"
+    );
+    assert_eq!(
+        env["BROKERBENCH_AGGREGATOR"],
+        "http://r2-aggregator.team-a.svc:7000"
+    );
+    assert_eq!(kind(&docs, "Trigger")[0]["spec"]["broker"], "r2");
+    let (text, docs) = render(&[
+        "--scenario",
+        "direct",
+        "--namespace",
+        "bench-9",
+        "--create-namespace",
+    ]);
+    let ns = kind(&docs, "Namespace");
+    assert_eq!(ns.len(), 1);
+    assert_eq!(
+        (
+            ns[0]["metadata"]["name"].as_str(),
+            ns[0]["metadata"]["labels"]["brokerbench.dev/run"].as_str(),
+            ns[0]["metadata"]["labels"]["app.kubernetes.io/component"].as_str()
+        ),
+        (Some("bench-9"), Some("brokerbench"), Some("namespace"))
+    );
+    assert!(text.contains("namespace bench-9 (created)"), "{text}");
+    // What delete runs: the run's objects, a namespace only by its labels.
+    let o = brokerbench(
+        &[
+            "k8s",
+            "delete",
+            "--namespace",
+            "team-a",
+            "--run-name",
+            "r2",
+            "--dry-run",
+        ],
+        std::path::Path::new("."),
+    );
+    let lines = String::from_utf8_lossy(&o.stdout).to_string();
+    assert!(o.status.success(), "{lines}");
+    assert!(
+        lines.lines().all(|l| l.contains("brokerbench.dev/run=r2")),
+        "{lines}"
+    );
+    assert!(lines.contains("delete namespace --selector"), "{lines}");
+    assert!(!lines.contains("delete namespace team-a"), "{lines}");
+}
+
+/// What a cluster's operator sets reaches every pod; an existing service
+/// account or token Secret replaces the rendered one.
+#[test]
+fn operator_settings_reach_every_pod() {
+    let (text, docs) = render(&[
+        "--scenario",
+        "channel-imc",
+        "--sut-impl",
+        "brokerbench",
+        "--image-pull-secret",
+        "regcred",
+        "--node-selector",
+        "pool=bench",
+        "--toleration",
+        "dedicated=bench:NoSchedule",
+        "--toleration",
+        "spot:NoExecute",
+        "--priority-class",
+        "bench-high",
+        "--pod-annotation",
+        "sidecar.istio.io/inject=false",
+        "--service-account",
+        "bench-sa",
+        "--token-secret-ref",
+        "bench-run-token",
+    ]);
+    let workloads: Vec<&Value> = docs
+        .iter()
+        .filter(|d| d["kind"] == "Job" || d["kind"] == "Deployment")
+        .collect();
+    assert_eq!(workloads.len(), 4, "aggregator, receiver, sender, sut");
+    for w in workloads {
+        let t = template(w);
+        let spec = &t["spec"];
+        assert_eq!(
+            spec["imagePullSecrets"],
+            serde_json::json!([{ "name": "regcred" }])
+        );
+        assert_eq!(spec["nodeSelector"], serde_json::json!({ "pool": "bench" }));
+        assert_eq!(
+            spec["tolerations"],
+            serde_json::json!([
+                { "key": "dedicated", "operator": "Equal", "value": "bench", "effect": "NoSchedule" },
+                { "key": "spot", "operator": "Exists", "effect": "NoExecute" },
+            ])
+        );
+        assert_eq!(spec["priorityClassName"], "bench-high");
+        assert_eq!(spec["serviceAccountName"], "bench-sa");
+        assert_eq!(
+            t["metadata"]["annotations"]["sidecar.istio.io/inject"],
+            "false"
+        );
+        assert_eq!(t["metadata"]["annotations"]["prometheus.io/scrape"], "true");
+    }
+    assert!(kind(&docs, "ServiceAccount").is_empty());
+    assert!(kind(&docs, "Secret").is_empty(), "no secret in the YAML");
+    assert!(!text.contains("stringData"));
+    for role in ["aggregator", "sender", "receiver"] {
+        let job = named(&docs, "Job", &format!("brokerbench-{role}")).unwrap();
+        let env = &template(job)["spec"]["containers"][0]["env"];
+        let token = env
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["name"] == "BROKERBENCH_TOKEN")
+            .unwrap();
+        assert_eq!(
+            token["valueFrom"]["secretKeyRef"]["name"], "bench-run-token",
+            "{role}"
+        );
+    }
+    let agg = named(&docs, "Job", "brokerbench-aggregator").unwrap();
+    assert_eq!(
+        agg["metadata"]["annotations"]["brokerbench.dev/token-secret"],
+        "bench-run-token"
+    );
+}
+
+/// Jobs end by a deadline made of the start timeout, warmup, pace and
+/// drain (the aggregator's also keeps its results), and are removed an
+/// hour after they finished: a Pending pod does not hold the cluster for
+/// ever.
+#[test]
+fn jobs_end_by_the_runs_deadline() {
+    let (_, docs) = render(&[
+        "--scenario",
+        "direct",
+        "--pace",
+        "100:30,200:30",
+        "--warmup-seconds",
+        "5",
+        "--drain-seconds",
+        "7",
+        "--start-timeout",
+        "2m",
+        "--keep-results",
+        "10m",
+    ]);
+    let run = 120 + 5 + 60 + 7 + 300;
+    for (role, deadline) in [
+        ("sender", run),
+        ("receiver", run),
+        ("aggregator", run + 600),
+    ] {
+        let job = named(&docs, "Job", &format!("brokerbench-{role}")).unwrap();
+        assert_eq!(job["spec"]["activeDeadlineSeconds"], deadline, "{role}");
+        assert_eq!(job["spec"]["ttlSecondsAfterFinished"], 3600, "{role}");
+    }
+    let agg = named(&docs, "Job", "brokerbench-aggregator").unwrap();
+    assert_eq!(
+        environment(&docs, agg, 0, "n")["BROKERBENCH_START_TIMEOUT"],
+        "2m"
+    );
+}
+
+/// The sender's pacer fits its CPU limit: one core leaves none for a
+/// spinning pacer beside the runtime thread, so it sleeps; two spin. The
+/// ConfigMap says which and why.
+#[test]
+fn the_senders_pacer_fits_their_cpu_limit() {
+    let pacer = |extra: &[&str]| {
+        let (text, docs) = render(&[&["--scenario", "channel-imc"][..], extra].concat());
+        let cm = named(&docs, "ConfigMap", "brokerbench-sender").unwrap();
+        (
+            cm["data"]["BROKERBENCH_PACER"]
+                .as_str()
+                .unwrap()
+                .to_string(),
+            cm["metadata"]["annotations"]["brokerbench.dev/pacer"]
+                .as_str()
+                .unwrap()
+                .to_string(),
+            text,
+        )
+    };
+    let (p, why, text) = pacer(&[]);
+    assert_eq!(p, "sleep");
+    assert!(
+        why.starts_with("sleep: the sender's CPU limit (1) leaves no core"),
+        "{why}"
+    );
+    assert!(text.contains("1 sender(s) (pacer sleep)"), "{text}");
+    let (p, why, _) = pacer(&["--sender-resources", "1500m,512Mi"]);
+    assert_eq!(
+        (p.as_str(), why.contains("(1500m)")),
+        ("sleep", true),
+        "{why}"
+    );
+    let (p, why, _) = pacer(&["--sender-resources", "2,512Mi"]);
+    assert_eq!(p, "spin", "{why}");
+    // The roles' own flag.
+    let o = brokerbench(&["sender", "--help"], std::path::Path::new("."));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("--pacer <MODE>"));
+}
+
+/// `--out-dir`: one file per object and a kustomization.yaml naming them,
+/// the same objects as printed.
+#[test]
+fn out_dir_writes_one_file_per_object_and_a_kustomization() {
+    let dir = scratch("k8s-out-dir");
+    let args = [
+        "--scenario",
+        "broker-imc",
+        "--triggers",
+        "2",
+        "--create-namespace",
+    ];
+    let (_, printed) = render(&args);
+    let o = brokerbench(
+        &[
+            &["k8s", "render"][..],
+            &args,
+            &["--out-dir", dir.to_str().unwrap()],
+        ]
+        .concat(),
+        std::path::Path::new("."),
+    );
+    let said = String::from_utf8_lossy(&o.stdout).to_string();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(
+        said.contains(&format!("kubectl apply -k {}", dir.display())),
+        "{said}"
+    );
+    let k: Value =
+        serde_yaml::from_str(&std::fs::read_to_string(dir.join("kustomization.yaml")).unwrap())
+            .unwrap();
+    assert_eq!(k["kind"], "Kustomization");
+    let resources: Vec<&str> = k["resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r.as_str().unwrap())
+        .collect();
+    assert_eq!(resources.len(), printed.len());
+    let mut listed: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|f| f != "kustomization.yaml")
+        .collect();
+    listed.sort();
+    assert_eq!(listed, resources, "every file listed, nothing else written");
+    for (file, want) in resources.iter().zip(&printed) {
+        let docs = parse(&std::fs::read_to_string(dir.join(file)).unwrap());
+        assert_eq!(docs.len(), 1, "{file}");
+        assert_eq!(
+            (&docs[0]["kind"], &docs[0]["metadata"]["name"]),
+            (&want["kind"], &want["metadata"]["name"]),
+            "{file}: in the order printed"
+        );
+    }
+    assert!(resources[0].starts_with("00-namespace-"), "{resources:?}");
+}
+
+/// The reference paces travel with the binary: a named pace renders from
+/// any folder (the tests run in cli/, which has no paces/).
+#[test]
+fn named_paces_render_from_any_folder() {
+    let (_, docs) = render(&["--scenario", "direct", "--pace", "1k-2k"]);
+    let cm = named(&docs, "ConfigMap", "brokerbench-pace").unwrap();
+    let text = cm["data"]["run.pace"].as_str().unwrap();
+    assert!(text.contains("1000:30,1100:30"), "{text}");
+    let o = brokerbench(&["run", "--help"], std::path::Path::new("."));
+    let help = String::from_utf8_lossy(&o.stdout);
+    for name in ["smoke", "1k-2k", "1k-long"] {
+        assert!(help.contains(name), "run --help names {name}");
     }
 }

@@ -356,3 +356,102 @@ fn two_senders_percentiles_per_second_cover_both() {
         assert!(p50 < 300.0, "half the events are fast: {series}");
     }
 }
+
+/// A role that never comes (a pod no node has room for) does not keep the
+/// aggregator waiting for ever: after --start-timeout the run fails,
+/// naming who never said it was ready, and writes no results.
+#[test]
+fn a_role_that_never_starts_fails_the_run_within_the_start_deadline() {
+    let out = scratch("start-deadline");
+    let (agg, recv) = (free_port(), free_port());
+    let started = std::time::Instant::now();
+    let aggregator = Command::new(env!("CARGO_BIN_EXE_brokerbench"))
+        .args(["aggregator", "--listen", &format!("127.0.0.1:{agg}")])
+        .args(["--pace", "100:2", "--senders", "2", "--start-timeout", "3s"])
+        .args(["--quiet", "--no-plot", "--out"])
+        .arg(&out)
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // One receiver comes; neither sender does.
+    let mut receiver = role("receiver", agg, &["--listen", &format!("127.0.0.1:{recv}")]);
+    let o = aggregator.wait_with_output().unwrap();
+    let took = started.elapsed();
+    let _ = receiver.kill();
+    let _ = receiver.wait();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(
+        took >= std::time::Duration::from_secs(3) && took < std::time::Duration::from_secs(30),
+        "{took:?}"
+    );
+    assert!(
+        err.contains("no ready within 3s (--start-timeout) from sender 0 not heard from, sender 1 not heard from"),
+        "{err}"
+    );
+    assert!(!err.contains("receiver 0 not heard"), "{err}");
+    assert!(
+        entries(&out).is_empty(),
+        "no results of a run that never ran"
+    );
+}
+
+/// The same, its words: the roles never heard from are named.
+#[test]
+fn the_start_deadline_names_the_roles_that_never_came() {
+    let out = scratch("start-deadline-words");
+    let agg = free_port();
+    let o = Command::new(env!("CARGO_BIN_EXE_brokerbench"))
+        .args(["aggregator", "--listen", &format!("127.0.0.1:{agg}")])
+        .args(["--pace", "100:2", "--start-timeout", "1s", "--quiet"])
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("the run did not start: no ready within 1s (--start-timeout) from sender 0 not heard from, receiver 0 not heard from"),
+        "{err}"
+    );
+}
+
+/// `k8s wait` only watches: the first SIGTERM ends it at once, saying the
+/// run goes on in the cluster and how to stop it.
+#[test]
+fn k8s_wait_ends_on_the_first_sigterm() {
+    let out = scratch("wait-sigterm");
+    let agg = free_port();
+    // An aggregator waiting for roles that never come: the run never ends.
+    let mut aggregator = aggregator(agg, &out, &["--pace", "100:2"]);
+    let wait = std::process::Command::new(env!("CARGO_BIN_EXE_brokerbench"))
+        .args([
+            "k8s",
+            "wait",
+            "--aggregator",
+            &format!("http://127.0.0.1:{agg}"),
+            "--namespace",
+            "team-a",
+        ])
+        .stderr(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    let signalled = std::time::Instant::now();
+    // SAFETY: sending SIGTERM to our own child process.
+    assert_eq!(unsafe { libc::kill(wait.id() as i32, libc::SIGTERM) }, 0);
+    let o = wait.wait_with_output().unwrap();
+    let took = signalled.elapsed();
+    let _ = aggregator.kill();
+    let _ = aggregator.wait();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(130), "{err}");
+    assert!(took < std::time::Duration::from_secs(3), "{took:?}");
+    assert!(
+        err.contains("stopped watching; the run goes on in the cluster"),
+        "{err}"
+    );
+    assert!(err.contains("k8s delete"), "{err}");
+    assert!(!err.contains("writing partial results"), "{err}");
+}

@@ -52,22 +52,41 @@ impl CpuTicks {
     }
 }
 
-/// Steal shares by second since `t0`, filled by [`sample_steal`].
-pub type StealShares = std::sync::Arc<std::sync::Mutex<Vec<f32>>>;
-
-/// The share of the last second sampled, if any.
-pub fn latest(shares: &StealShares) -> Option<f32> {
-    shares.lock().unwrap().last().copied()
+/// What a role samples of its host each second since `t0`, filled by
+/// [`sample`]: the steal share of the machine, and how long its own
+/// cgroup's CPU quota stopped it (empty without a quota).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct HostSeconds {
+    pub steal: Vec<f32>,
+    pub throttled_ms: Vec<f32>,
 }
 
-/// Samples the machine's steal share over every whole second since
-/// `t0_unix_ns` into `shares`, indexed by second. A second that was not
-/// sampled on its own (the sampler started late, or a tick was missed)
-/// gets the share of the reading that covered it. Runs until aborted.
-pub async fn sample_steal(t0_unix_ns: u64, shares: StealShares) {
+/// [`HostSeconds`] shared between the sampler and whoever reads them.
+pub type HostSamples = std::sync::Arc<std::sync::Mutex<HostSeconds>>;
+
+/// The last second sampled: steal share and throttled ms (None where not
+/// sampled; throttling only with a quota).
+pub fn latest(samples: &HostSamples) -> (Option<f32>, Option<f32>) {
+    let s = samples.lock().unwrap();
+    (s.steal.last().copied(), s.throttled_ms.last().copied())
+}
+
+/// Samples the machine's steal share and the cgroup's throttled time
+/// (with a quota: `cgroup`) over every whole second since `t0_unix_ns`
+/// into `samples`, indexed by second. A second that was not sampled on its
+/// own (the sampler started late, or a tick was missed) gets the share of
+/// the reading that covered it (throttled time spread over the seconds it
+/// covered). Runs until aborted.
+pub async fn sample(
+    t0_unix_ns: u64,
+    cgroup: Option<crate::cgroup::CpuCgroup>,
+    samples: HostSamples,
+) {
+    let cgroup = cgroup.filter(|c| c.quota().is_some());
     let mut tick = crate::clock::aligned_ticker(t0_unix_ns, Duration::ZERO);
     tick.tick().await;
     let mut last = CpuTicks::now();
+    let mut last_throttling = cgroup.as_ref().and_then(|c| c.throttling());
     loop {
         tick.tick().await;
         let now = CpuTicks::now();
@@ -76,13 +95,24 @@ pub async fn sample_steal(t0_unix_ns: u64, shares: StealShares) {
             _ => 0.0,
         };
         last = now;
+        let throttling = cgroup.as_ref().and_then(|c| c.throttling());
+        let throttled_ns = match (throttling, last_throttling) {
+            (Some(n), Some(l)) => Some(n.throttled_since(&l)),
+            _ => None,
+        };
+        last_throttling = throttling.or(last_throttling);
         // The tick falls on a whole second since t0: the seconds up to it
         // have ended.
         let ended =
             (crate::clock::unix_now_ns().saturating_sub(t0_unix_ns) + 500_000_000) / 1_000_000_000;
-        let mut shares = shares.lock().unwrap();
-        let upto = (ended as usize).max(shares.len() + 1);
-        shares.resize(upto, share as f32);
+        let mut s = samples.lock().unwrap();
+        let upto = (ended as usize).max(s.steal.len() + 1);
+        let covered = upto - s.steal.len();
+        s.steal.resize(upto, share as f32);
+        if let Some(ns) = throttled_ns {
+            let ms = ns as f32 / 1e6 / covered as f32;
+            s.throttled_ms.resize(upto, ms);
+        }
     }
 }
 
@@ -192,9 +222,11 @@ impl DamonMeter {
 }
 
 /// What a role watches of its host while it runs: the steal of each
-/// second since `t0`, and DAMON's CPU time.
+/// second since `t0`, its cgroup's CPU quota and throttled time, and
+/// DAMON's CPU time.
 pub struct HostWatch {
-    steal: StealShares,
+    samples: HostSamples,
+    quota: Option<crate::cgroup::CpuQuota>,
     sampler: tokio::task::JoinHandle<()>,
     damon: DamonMeter,
 }
@@ -202,17 +234,19 @@ pub struct HostWatch {
 impl HostWatch {
     /// Starts watching (on the current runtime).
     pub fn start(t0_unix_ns: u64) -> Self {
-        let steal = StealShares::default();
+        let samples = HostSamples::default();
+        let cgroup = crate::cgroup::CpuCgroup::own();
         HostWatch {
-            sampler: tokio::spawn(sample_steal(t0_unix_ns, steal.clone())),
-            steal,
+            quota: cgroup.as_ref().and_then(|c| c.quota()),
+            sampler: tokio::spawn(sample(t0_unix_ns, cgroup, samples.clone())),
+            samples,
             damon: DamonMeter::start(),
         }
     }
 
-    /// The steal shares so far (for live progress).
-    pub fn steal(&self) -> StealShares {
-        self.steal.clone()
+    /// The samples so far (for live progress).
+    pub fn samples(&self) -> HostSamples {
+        self.samples.clone()
     }
 
     /// Stops watching; what it saw, with the role's `clock` and `node`.
@@ -222,8 +256,11 @@ impl HostWatch {
         node: Option<String>,
     ) -> crate::wire::HostReport {
         self.sampler.abort();
+        let seconds = std::mem::take(&mut *self.samples.lock().unwrap());
         crate::wire::HostReport {
-            steal_per_second: std::mem::take(&mut *self.steal.lock().unwrap()),
+            steal_per_second: seconds.steal,
+            throttled_ms_per_second: seconds.throttled_ms,
+            cpu_quota_cores: self.quota.map(|q| q.cores()),
             damon_cpu_ns: self.damon.used_ns(),
             clock,
             node,

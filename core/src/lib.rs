@@ -13,11 +13,14 @@
 //! - [`bitset`]: one bit per event, the ledgers' memory.
 //! - [`clock`]: wall-clock nanoseconds, the one clock every role stamps with.
 //! - [`cpu`]: CPU time spent by one role's threads.
-//! - [`host`]: the share of the machine's CPU time the hypervisor took (steal).
+//! - [`host`]: the share of the machine's CPU time the hypervisor took (steal),
+//!   and the role's throttled time, sampled each second.
+//! - [`cgroup`]: the role's own CPU quota and throttling counters (cgroup v2 or v1).
 //! - [`shapes`]: seeded latency samples for accuracy checks.
 //! - [`serve`]: the HTTP/1.1 accept loop of every role that serves.
 //! - [`conn`]: one HTTP/1.1 keep-alive connection per worker (sender, SUT).
 //! - [`duration`]: durations as users write them (`250ms`, `PT0.25S`).
+//! - [`fault`]: the faults a plan puts on the run's timeline (`--fault`).
 //! - [`wire`]: the messages roles exchange with the aggregator.
 //! - [`metrics`]: Prometheus text of the roles' live figures.
 //! - [`buckets`]: latency histograms as Prometheus shows them, cumulated.
@@ -27,6 +30,7 @@
 
 pub mod bitset;
 pub mod buckets;
+pub mod cgroup;
 pub mod client;
 pub mod clock;
 pub mod conn;

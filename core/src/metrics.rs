@@ -193,6 +193,13 @@ pub fn render(roles: &[Progress]) -> String {
         "share of the machine's CPU time the hypervisor took in the last second",
         all(&|p| p.host_steal.map(f64::from)),
     );
+    metric(
+        &mut out,
+        "cpu_throttled_ms",
+        "gauge",
+        "ms the role's CPU quota (its cgroup's CFS bandwidth) stopped it in the last second",
+        all(&|p| p.throttled_ms.map(f64::from)),
+    );
     // Latency histograms: a sender's publish, a receiver's e2e latency.
     for (role, name, help) in [
         (
@@ -279,6 +286,7 @@ mod tests {
             in_flight: Some(0),
             latency: Some(b),
             clock_offset_ms: Some(-0.25),
+            throttled_ms: Some(42.5),
             ..Progress::default()
         };
         let text = render(&[sender]);
@@ -289,6 +297,7 @@ mod tests {
             "brokerbench_failed_total{role=\"sender\",index=\"1\",reason=\"status_5xx\"} 1",
             "brokerbench_in_flight{role=\"sender\",index=\"1\"} 0",
             "brokerbench_clock_offset_ms{role=\"sender\",index=\"1\"} -0.25",
+            "brokerbench_cpu_throttled_ms{role=\"sender\",index=\"1\"} 42.5",
             "# TYPE brokerbench_publish_latency_ms histogram",
             "brokerbench_publish_latency_ms_bucket{role=\"sender\",index=\"1\",le=\"1\"} 2",
             "brokerbench_publish_latency_ms_bucket{role=\"sender\",index=\"1\",le=\"+Inf\"} 5",

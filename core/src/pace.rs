@@ -51,6 +51,87 @@ pub enum PaceError {
     EmptyStep { line: String },
     #[error("pace file {path}: {reason}")]
     File { path: String, reason: String },
+    #[error(
+        "no pace named {name:?} (no such file here, nor in paces/); built in: {}",
+        built_in_names()
+    )]
+    UnknownName { name: String },
+}
+
+/// The named paces built into the binary, so `--pace 1k-2k` works from any
+/// folder, in the image and on a cluster: the reference runs' schedules
+/// (the repository's `paces/` holds the same files; a file of the same
+/// name in `paces/` of the working folder overrides the built-in one).
+pub const BUILT_IN: &[(&str, &str)] = &[
+    ("smoke", include_str!("../../paces/smoke.pace")),
+    ("1k-2k", include_str!("../../paces/1k-2k.pace")),
+    ("1k-long", include_str!("../../paces/1k-long.pace")),
+];
+
+/// The built-in paces' names, comma-separated.
+pub fn built_in_names() -> String {
+    BUILT_IN
+        .iter()
+        .map(|(n, _)| *n)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Where a `--pace` argument's steps come from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PaceSource {
+    /// The argument itself: `1000:30,2000:30`.
+    Inline(String),
+    /// A file's text, or a built-in pace's: `source` names it.
+    Text { source: String, text: String },
+}
+
+/// A pace argument as an error quotes it: at most 60 characters.
+fn quoted(arg: &str) -> String {
+    match arg.char_indices().nth(60) {
+        Some((at, _)) => format!("{}...", &arg[..at]),
+        None => arg.to_string(),
+    }
+}
+
+impl PaceSource {
+    /// Resolves a `--pace` argument: inline steps; a pace file; the name of
+    /// a file in `paces_dir` (`1k-2k` for `paces/1k-2k.pace`); a built-in
+    /// pace's name.
+    pub fn of(arg: &str, paces_dir: &Path) -> Result<PaceSource, PaceError> {
+        let looks_inline = arg
+            .chars()
+            .all(|c| c.is_ascii_digit() || ":, \t-".contains(c));
+        if looks_inline || arg.contains(':') {
+            return Ok(PaceSource::Inline(arg.to_string()));
+        }
+        let named = paces_dir.join(format!("{arg}.pace"));
+        let path = if Path::new(arg).is_file() {
+            Path::new(arg).to_path_buf()
+        } else if named.is_file() {
+            named
+        } else if let Some((name, text)) = BUILT_IN.iter().find(|(n, _)| *n == arg) {
+            return Ok(PaceSource::Text {
+                source: format!("the built-in pace {name}"),
+                text: text.to_string(),
+            });
+        } else if arg.ends_with(".pace") || arg.contains('/') {
+            return Err(PaceError::File {
+                path: quoted(arg),
+                reason: "no such file".to_string(),
+            });
+        } else {
+            return Err(PaceError::UnknownName { name: quoted(arg) });
+        };
+        let text = std::fs::read_to_string(&path).map_err(|e| PaceError::File {
+            path: path.display().to_string(),
+            reason: e.to_string(),
+        })?;
+        Ok(PaceSource::Text {
+            source: path.display().to_string(),
+            text,
+        })
+    }
 }
 
 /// A validated pace schedule with its step boundaries precomputed.
@@ -118,33 +199,12 @@ impl Schedule {
         Schedule::from_steps(steps)
     }
 
-    /// Resolves a `--pace` argument: inline steps, a pace file, or the name of a
-    /// file in `paces_dir` (`1k-2k` for `paces/1k-2k.pace`).
+    /// Resolves a `--pace` argument ([`PaceSource::of`]) and parses it.
     pub fn from_arg(arg: &str, paces_dir: &Path) -> Result<Self, PaceError> {
-        let looks_inline = arg
-            .chars()
-            .all(|c| c.is_ascii_digit() || ":, \t-".contains(c));
-        if looks_inline {
-            return Schedule::parse(arg);
+        match PaceSource::of(arg, paces_dir)? {
+            PaceSource::Inline(steps) => Schedule::parse(&steps),
+            PaceSource::Text { text, .. } => Schedule::parse(&text),
         }
-        let named = paces_dir.join(format!("{arg}.pace"));
-        let path = if Path::new(arg).is_file() {
-            Path::new(arg).to_path_buf()
-        } else if named.is_file() {
-            named
-        } else if arg.ends_with(".pace") || arg.contains('/') {
-            return Err(PaceError::File {
-                path: arg.to_string(),
-                reason: "no such file".to_string(),
-            });
-        } else {
-            return Schedule::parse(arg);
-        };
-        let text = std::fs::read_to_string(&path).map_err(|e| PaceError::File {
-            path: path.display().to_string(),
-            reason: e.to_string(),
-        })?;
-        Schedule::parse(&text)
     }
 
     /// The steps, in order.
@@ -386,6 +446,54 @@ impl TryFrom<String> for Schedule {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A built-in name works from any folder; a file in the folder's
+    /// paces/ wins over it; an unknown name says which are built in.
+    #[test]
+    fn named_paces_are_built_in_and_a_local_file_overrides_them() {
+        let nowhere = Path::new("/nonexistent-paces");
+        let s = Schedule::from_arg("1k-2k", nowhere).unwrap();
+        assert_eq!((s.steps().len(), s.total_seconds()), (12, 390));
+        assert_eq!(
+            Schedule::from_arg("1k-long", nowhere)
+                .unwrap()
+                .total_events(),
+            360_000
+        );
+        assert_eq!(
+            Schedule::from_arg("smoke", nowhere)
+                .unwrap()
+                .total_seconds(),
+            8
+        );
+        let dir = std::env::temp_dir().join(format!("bb-paces-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("smoke.pace"), "10:2\n").unwrap();
+        assert_eq!(
+            Schedule::from_arg("smoke", &dir).unwrap().total_events(),
+            20
+        );
+        match PaceSource::of("smoke", &dir).unwrap() {
+            PaceSource::Text { source, .. } => assert!(source.ends_with("smoke.pace")),
+            other => panic!("{other:?}"),
+        }
+        std::fs::remove_dir_all(&dir).unwrap();
+        let e = Schedule::from_arg("2k-3k", nowhere)
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            e,
+            "no pace named \"2k-3k\" (no such file here, nor in paces/); built in: smoke, 1k-2k, 1k-long"
+        );
+        // A long token is quoted short.
+        let long = "x".repeat(10_000);
+        let e = Schedule::from_arg(&long, nowhere).unwrap_err().to_string();
+        assert!(e.len() < 200, "{e}");
+        assert_eq!(
+            PaceSource::of("1000:30", nowhere).unwrap(),
+            PaceSource::Inline("1000:30".into())
+        );
+    }
 
     #[test]
     fn parses_knative_strings() {

@@ -156,12 +156,13 @@ impl Session {
     }
 
     /// Posts `progress(second)` once a second, for the last whole second
-    /// since `t0`, with the share of the host's CPU the hypervisor took
-    /// (`steal`); `None` skips a tick. Runs until dropped.
+    /// since `t0`, with the share of the host's CPU the hypervisor took and
+    /// the role's throttled time (`host`); `None` skips a tick. Runs until
+    /// dropped.
     pub async fn report_progress(
         &self,
         plan: &RunPlan,
-        steal: crate::host::StealShares,
+        host: crate::host::HostSamples,
         latest: Option<&crate::metrics::Latest>,
         mut progress: impl FnMut(u64) -> Option<Progress>,
     ) {
@@ -172,7 +173,7 @@ impl Session {
                 .second_at(crate::clock::unix_now_ns())
                 .saturating_sub(1);
             if let Some(mut p) = progress(second) {
-                p.host_steal = crate::host::latest(&steal);
+                (p.host_steal, p.throttled_ms) = crate::host::latest(&host);
                 if let Some(l) = latest {
                     l.set(&p);
                 }

@@ -251,6 +251,10 @@ pub struct Progress {
     /// last complete second.
     #[serde(default)]
     pub host_steal: Option<f32>,
+    /// Milliseconds its own CPU quota stopped it in the last complete
+    /// second (None: no quota).
+    #[serde(default)]
+    pub throttled_ms: Option<f32>,
     /// Sender: failures so far, by reason.
     #[serde(default)]
     pub failures: Option<FailureCounts>,
@@ -310,6 +314,15 @@ pub struct HostReport {
     /// each second since `t0`.
     #[serde(default)]
     pub steal_per_second: Vec<f32>,
+    /// Milliseconds the kernel's CFS bandwidth control stopped it (its
+    /// cgroup used its CPU quota), in each second since `t0`; empty
+    /// without a quota.
+    #[serde(default)]
+    pub throttled_ms_per_second: Vec<f32>,
+    /// Its cgroup's CPU quota, cores (a pod's `limits.cpu`, `docker run
+    /// --cpus`); None: unlimited.
+    #[serde(default)]
+    pub cpu_quota_cores: Option<f64>,
     /// CPU ns the kernel's DAMON monitor used on its machine while it ran
     /// (None: DAMON was off).
     #[serde(default)]

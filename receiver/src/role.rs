@@ -98,12 +98,12 @@ pub async fn run(
     let progress = {
         let (session, sink, plan, index) =
             (aggregator.clone(), sink.clone(), plan.clone(), config.index);
-        let steal = host.steal();
+        let samples = host.samples();
         let synced = clock.synced();
         tokio::spawn(async move {
             let latest = sink.latest.clone();
             session
-                .report_progress(&plan, steal, Some(&latest), |second| {
+                .report_progress(&plan, samples, Some(&latest), |second| {
                     let rejected = sink.rejected.lock().unwrap().total();
                     let mut ledger = sink.ledger.lock().unwrap();
                     let mut p = ledger

@@ -176,6 +176,9 @@ pub struct SenderConfig {
     pub max_inflight: u64,
     pub mode: Mode,
     pub pacer: PacerMode,
+    /// Why `pacer` is what it is, when a CPU quota decided it (said once
+    /// when the sender starts).
+    pub pacer_note: Option<String>,
     /// The sleeping pacer's shortest time between two wake-ups (see
     /// [`crate::pacer::QUANTUM`], its default).
     pub quantum: Duration,
@@ -213,6 +216,7 @@ impl SenderConfig {
             max_inflight: 20_000,
             mode: Mode::Binary,
             pacer: PacerMode::Spin,
+            pacer_note: None,
             quantum: crate::pacer::QUANTUM,
             threads: 1,
             faults: SenderFaults::default(),

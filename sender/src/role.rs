@@ -129,12 +129,12 @@ pub async fn run(
             plan.clone(),
             config.index,
         );
-        let steal = host.steal();
+        let samples = host.samples();
         let latest = config.metrics.clone();
         let synced = clock.synced();
         tokio::spawn(async move {
             session
-                .report_progress(&plan, steal, latest.as_deref(), |second| {
+                .report_progress(&plan, samples, latest.as_deref(), |second| {
                     let mut p = shared.ledger.lock().unwrap().progress(index, second);
                     p.clock_offset_ms =
                         synced.then(|| brokerbench_core::clock::adopted_offset_ns() as f64 / 1e6);

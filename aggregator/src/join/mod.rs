@@ -44,6 +44,7 @@ pub fn join(
     let latency_ms = latency::merge(plan, senders, receivers, &mut series, &mut steps);
     crate::faults::mark(&plan.faults, &mut series);
     let fault_effects = crate::faults::effects(&plan.faults, &series);
+    steps::throttled(&mut steps, senders, receivers);
     steps::judge(plan, &mut steps, &series, receivers, ending);
     let generator_limited = steps.iter().any(|st| st.generator_limited);
     let breaking_point = crate::analysis::breaking_point(&steps);
@@ -96,6 +97,7 @@ pub fn join(
             .map(|r| r.second)
             .collect(),
         nodes: role_nodes(senders, receivers),
+        cpu_quotas: role_quotas(plan, senders, receivers),
         per_sender: per_sender(senders, &lost),
         totals,
         failures,
@@ -217,8 +219,59 @@ fn rows(plan: &RunPlan, senders: &[SenderReport], receivers: &[ReceiverReport]) 
             row.host_steal = Some(row.host_steal.unwrap_or(0.0).max(f64::from(share)));
         }
     }
+    // Throttling: the longest any role's quota stopped it, each second.
+    let throttled = senders
+        .iter()
+        .map(|r| &r.host.throttled_ms_per_second)
+        .chain(receivers.iter().map(|r| &r.host.throttled_ms_per_second));
+    for per_second in throttled {
+        for (row, &ms) in series.iter_mut().zip(per_second) {
+            row.throttled_ms = Some(row.throttled_ms.unwrap_or(0.0).max(f64::from(ms)));
+        }
+    }
     clock_columns(plan, senders, receivers, &mut series);
     series
+}
+
+/// Every role's host report, named (`sender 0`), senders then receivers.
+pub(super) fn role_hosts<'a>(
+    senders: &'a [SenderReport],
+    receivers: &'a [ReceiverReport],
+) -> Vec<(String, &'a brokerbench_core::wire::HostReport)> {
+    let mut hosts: Vec<_> = senders
+        .iter()
+        .map(|r| (Role::Sender, r.index, &r.host))
+        .chain(receivers.iter().map(|r| (Role::Receiver, r.index, &r.host)))
+        .collect();
+    hosts.sort_by_key(|&(role, i, _)| (role == Role::Receiver, i));
+    hosts
+        .into_iter()
+        .map(|(role, i, h)| (format!("{} {i}", role.name()), h))
+        .collect()
+}
+
+/// The roles that had a CPU quota or were throttled, with their throttled
+/// time over the measured seconds.
+fn role_quotas(
+    plan: &RunPlan,
+    senders: &[SenderReport],
+    receivers: &[ReceiverReport],
+) -> Vec<RoleQuota> {
+    let measured = plan.schedule.total_seconds() as usize;
+    role_hosts(senders, receivers)
+        .into_iter()
+        .filter_map(|(role, h)| {
+            let seconds =
+                &h.throttled_ms_per_second[..h.throttled_ms_per_second.len().min(measured)];
+            let throttled_ms: f64 = seconds.iter().map(|&ms| f64::from(ms)).sum();
+            (h.cpu_quota_cores.is_some() || throttled_ms > 0.0).then(|| RoleQuota {
+                role,
+                cpu_quota_cores: h.cpu_quota_cores,
+                throttled_ms,
+                throttled_seconds: seconds.iter().filter(|&&ms| ms > 0.0).count() as u64,
+            })
+        })
+        .collect()
 }
 
 /// Each second's clock figures: the estimate in force for each role by the

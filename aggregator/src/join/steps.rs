@@ -1,6 +1,8 @@
 //! Per-step counts, the generator flag, and which steps held.
 
-use crate::model::{SecondRow, StepSummary, GENERATOR_LAG_LIMIT_MS};
+use crate::model::{
+    RoleThrottled, SecondRow, StepSummary, GENERATOR_LAG_LIMIT_MS, THROTTLED_NOTABLE_MS,
+};
 use brokerbench_core::latency::LatencyKind;
 use brokerbench_core::plan::RunPlan;
 use brokerbench_core::wire::{ReceiverReport, SenderReport};
@@ -82,6 +84,33 @@ pub(super) fn counted(
         st.send_rps = st.totals.sent as f64 / st.seconds as f64;
     }
     steps
+}
+
+/// Each step's roles whose CPU quota stopped them at least
+/// [`THROTTLED_NOTABLE_MS`] during it.
+pub(super) fn throttled(
+    steps: &mut [StepSummary],
+    senders: &[SenderReport],
+    receivers: &[ReceiverReport],
+) {
+    let hosts = super::role_hosts(senders, receivers);
+    for st in steps.iter_mut() {
+        let range = st.start_second as usize..(st.start_second + st.seconds as u64) as usize;
+        st.throttled = hosts
+            .iter()
+            .map(|(role, h)| RoleThrottled {
+                role: role.clone(),
+                throttled_ms: h
+                    .throttled_ms_per_second
+                    .get(range.clone())
+                    .unwrap_or_default()
+                    .iter()
+                    .map(|&ms| f64::from(ms))
+                    .sum(),
+            })
+            .filter(|t| t.throttled_ms >= THROTTLED_NOTABLE_MS)
+            .collect();
+    }
 }
 
 /// Flags the steps the generator shaped, and judges every step that can

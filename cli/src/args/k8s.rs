@@ -3,9 +3,10 @@
 
 use super::common::PlanOpts;
 use super::sut::FanOutOpts;
-use crate::k8s::render::{KafkaCluster, Pace, Part, RenderConfig, Resources, SutImpl};
-use anyhow::{bail, Context};
-use brokerbench_core::pace::Schedule;
+use crate::k8s::render::{
+    KafkaCluster, Pace, Part, PodSettings, RenderConfig, Resources, SutImpl, DEFAULT_RUN,
+};
+use anyhow::bail;
 use brokerbench_sut::Sut;
 use clap::{Args, Subcommand};
 use std::path::{Path, PathBuf};
@@ -19,10 +20,11 @@ pub struct K8sOpts {
 
 #[derive(Debug, Clone, Subcommand)]
 pub enum K8sAction {
-    /// Print the manifests of a run for `kubectl apply -f -`: namespace,
-    /// service account, the aggregator, receivers and senders as Jobs with
-    /// Services, and the scenario's SUT (Knative's resources, or the
-    /// suite's own SUT with --sut-impl brokerbench).
+    /// Print the manifests of a run for `kubectl apply -f -` (or write them
+    /// to --out-dir for `kubectl apply -k`): a service account, the
+    /// aggregator, receivers and senders as Jobs with Services, the
+    /// scenario's SUT (Knative's resources, or the suite's own SUT with
+    /// --sut-impl brokerbench), and the namespace with --create-namespace.
     Render(Box<RenderOpts>),
     /// Follow a rendered run until it ends (the aggregator's progress line
     /// each second); the exit code is the run's (3: an --slo was missed).
@@ -30,7 +32,8 @@ pub enum K8sAction {
     /// Fetch the finished run's results folder from the aggregator into
     /// --out and draw its graphs here; the aggregator then exits.
     Collect(CollectOpts),
-    /// Delete everything a render created in the namespace (by label).
+    /// Delete the objects of one run (by its label), and its namespace if
+    /// the render created it.
     Delete(DeleteOpts),
 }
 
@@ -50,9 +53,18 @@ pub struct RenderOpts {
     /// event owes when it fans out to the receiver's /c/0 ... /c/N-1.
     #[arg(long, value_name = "URL")]
     pub target: Option<String>,
-    /// Namespace of the run (created by the render).
+    /// Namespace of the run. It must exist, unless --create-namespace.
     #[arg(long, default_value = "brokerbench", value_name = "NAME")]
     pub namespace: String,
+    /// Render the Namespace object too: the run owns it, and `k8s delete`
+    /// removes it with the run (never `default` or `kube-*`).
+    #[arg(long)]
+    pub create_namespace: bool,
+    /// The run's name: every object's name starts with it and carries it
+    /// as the label brokerbench.dev/run, so several runs can share a
+    /// namespace (give `k8s wait`, `collect` and `delete` the same).
+    #[arg(long, default_value = DEFAULT_RUN, value_name = "NAME")]
+    pub run_name: String,
     /// The image of every role (built from deploy/Containerfile).
     #[arg(long, default_value = concat!("brokerbench:", env!("CARGO_PKG_VERSION")), value_name = "IMAGE")]
     pub image: String,
@@ -84,6 +96,10 @@ pub struct RenderOpts {
     /// Kafka scenarios: replication factor.
     #[arg(long, default_value_t = 1, value_name = "N")]
     pub replication: i32,
+    /// source-kafka: the KafkaTopic's API version: v1 (Strimzi 1.0 and
+    /// later serve only it) or v1beta2 (older Strimzi).
+    #[arg(long, default_value = "v1", value_name = "VERSION", value_parser = ["v1", "v1beta2"])]
+    pub strimzi_api: String,
     /// source-kafka: the namespace and name of the Strimzi cluster that
     /// gets the run's KafkaTopic.
     #[arg(long, default_value = "kafka", value_name = "NAME")]
@@ -108,6 +124,30 @@ pub struct RenderOpts {
     /// nodes); repeat for several.
     #[arg(long, value_name = "NODE")]
     pub avoid_node: Vec<String>,
+    /// A Secret with the registry's credentials, for every pod
+    /// (imagePullSecrets); repeat for several.
+    #[arg(long, value_name = "SECRET")]
+    pub image_pull_secret: Vec<String>,
+    /// A node label every pod must match, `key=value` (nodeSelector);
+    /// repeat for several.
+    #[arg(long, value_name = "KEY=VALUE")]
+    pub node_selector: Vec<String>,
+    /// A taint every pod tolerates, as kubectl taint writes it:
+    /// `key=value:Effect`, `key:Effect` (any value) or `key=value` (any
+    /// effect); repeat for several.
+    #[arg(long, value_name = "TAINT")]
+    pub toleration: Vec<String>,
+    /// The pods' PriorityClass.
+    #[arg(long, value_name = "NAME")]
+    pub priority_class: Option<String>,
+    /// An annotation on every pod, `key=value` (e.g.
+    /// sidecar.istio.io/inject=false: a Job whose pod keeps a sidecar
+    /// never completes); repeat for several.
+    #[arg(long, value_name = "KEY=VALUE")]
+    pub pod_annotation: Vec<String>,
+    /// An existing service account for the pods (none is rendered).
+    #[arg(long, value_name = "NAME")]
+    pub service_account: Option<String>,
     /// Objectives of the run (as `run --slo`): the aggregator's exit code
     /// is 3 when one is missed.
     #[arg(long, value_name = "SPEC")]
@@ -122,24 +162,41 @@ pub struct RenderOpts {
     /// the suite's own Kafka SUTs.
     #[arg(long, value_name = "SECRET")]
     pub kafka_secret: Option<String>,
+    /// The run's token from an existing Secret (its key `token`) instead of
+    /// a fresh one rendered in a Secret: the YAML then holds no secret (a
+    /// GitOps repository).
+    #[arg(long, value_name = "SECRET")]
+    pub token_secret_ref: Option<String>,
     /// How long the aggregator keeps the results for `k8s collect` after
     /// the run (it exits once they are collected).
     #[arg(long, default_value = "1h", value_name = "DURATION")]
     pub keep_results: String,
+    /// How long the aggregator waits for every sender and receiver to be
+    /// ready (a pod no node has room for stays Pending); then the run
+    /// fails naming them. The Jobs' activeDeadlineSeconds add it to the
+    /// run's length.
+    #[arg(long, default_value = super::roles::DEFAULT_START_TIMEOUT, value_name = "DURATION")]
+    pub start_timeout: String,
     /// Which documents: all, sut (apply first, wait for it to be ready)
     /// or roles.
     #[arg(long, value_enum, default_value = "all", value_name = "PART")]
     pub part: Part,
+    /// Write one file per object and a kustomization.yaml into DIR (for
+    /// `kubectl apply -k DIR`, and a team's overlays) instead of printing.
+    #[arg(long, value_name = "DIR")]
+    pub out_dir: Option<PathBuf>,
 }
 
 fn resources(flag: &str, text: &str) -> anyhow::Result<Resources> {
     let Some((cpu, memory)) = text.split_once(',') else {
         bail!("--{flag} {text:?}: expected CPU,MEMORY, e.g. 1,512Mi");
     };
-    let cpu_ok = {
-        let n = cpu.strip_suffix('m').unwrap_or(cpu);
-        !n.is_empty() && n.parse::<f64>().is_ok_and(|v| v > 0.0)
-    };
+    let cores = match cpu.strip_suffix('m') {
+        Some(milli) => milli.parse::<f64>().ok().map(|m| m / 1000.0),
+        None => cpu.parse::<f64>().ok(),
+    }
+    .filter(|c| *c > 0.0 && c.is_finite());
+    let cpu_ok = cores.is_some();
     let mem_ok = {
         let n = memory.trim_end_matches(|c: char| c.is_ascii_alphabetic());
         let unit = &memory[n.len()..];
@@ -151,8 +208,51 @@ fn resources(flag: &str, text: &str) -> anyhow::Result<Resources> {
     }
     Ok(Resources {
         cpu: cpu.to_string(),
+        cores: cores.unwrap_or(0.0),
         memory: memory.to_string(),
     })
+}
+
+/// `key=value` of a label or annotation option.
+fn key_value(flag: &str, text: &str) -> anyhow::Result<(String, String)> {
+    match text.split_once('=') {
+        Some((k, v)) if !k.is_empty() && !k.contains(char::is_whitespace) => {
+            Ok((k.to_string(), v.to_string()))
+        }
+        _ => bail!("--{flag} {text:?}: expected KEY=VALUE"),
+    }
+}
+
+/// A toleration as `kubectl taint` writes the taint: `key=value:Effect`,
+/// `key:Effect` or `key=value`.
+fn toleration(text: &str) -> anyhow::Result<serde_json::Value> {
+    let (taint, effect) = match text.rsplit_once(':') {
+        Some((t, e)) => (t, Some(e)),
+        None => (text, None),
+    };
+    let (key, value) = match taint.split_once('=') {
+        Some((k, v)) => (k, Some(v)),
+        None => (taint, None),
+    };
+    let effects = ["NoSchedule", "PreferNoSchedule", "NoExecute"];
+    if key.is_empty() || effect.is_some_and(|e| !effects.contains(&e)) {
+        bail!(
+            "--toleration {text:?}: expected key=value:Effect, key:Effect or key=value, Effect one of {}",
+            effects.join(", ")
+        );
+    }
+    let mut t = serde_json::json!({ "key": key });
+    match value {
+        Some(v) => {
+            t["operator"] = "Equal".into();
+            t["value"] = v.into();
+        }
+        None => t["operator"] = "Exists".into(),
+    }
+    if let Some(e) = effect {
+        t["effect"] = e.into();
+    }
+    Ok(t)
 }
 
 /// A DNS-1123 label: what a namespace name must be.
@@ -175,14 +275,49 @@ impl RenderOpts {
         let spec = sut.spec();
         check_label("namespace", &self.namespace)?;
         check_label("kafka-namespace", &self.kafka_namespace)?;
+        check_run_name(&self.run_name)?;
+        if self.create_namespace
+            && (self.namespace == "default" || self.namespace.starts_with("kube-"))
+        {
+            bail!(
+                "--create-namespace with --namespace {}: that namespace is the cluster's, not a run's (k8s delete would remove it)",
+                self.namespace
+            );
+        }
         for (flag, s) in [
             ("token-secret", &self.token_secret),
             ("kafka-secret", &self.kafka_secret),
+            ("token-secret-ref", &self.token_secret_ref),
+            ("service-account", &self.service_account),
+            ("priority-class", &self.priority_class),
         ] {
             if let Some(s) = s {
                 check_label(flag, s)?;
             }
         }
+        for s in &self.image_pull_secret {
+            check_label("image-pull-secret", s)?;
+        }
+        let pod = PodSettings {
+            image_pull_secrets: self.image_pull_secret.clone(),
+            node_selector: self
+                .node_selector
+                .iter()
+                .map(|t| key_value("node-selector", t))
+                .collect::<anyhow::Result<_>>()?,
+            tolerations: self
+                .toleration
+                .iter()
+                .map(|t| toleration(t))
+                .collect::<anyhow::Result<_>>()?,
+            priority_class: self.priority_class.clone(),
+            annotations: self
+                .pod_annotation
+                .iter()
+                .map(|t| key_value("pod-annotation", t))
+                .collect::<anyhow::Result<_>>()?,
+            service_account: self.service_account.clone(),
+        };
         if self.senders == 0 || self.receivers == 0 {
             bail!("--senders and --receivers must be at least 1");
         }
@@ -204,8 +339,9 @@ impl RenderOpts {
         if let Some(slo) = &self.slo {
             brokerbench_aggregator::slo::Slo::parse(slo)?;
         }
-        brokerbench_core::duration::parse(&self.keep_results)
+        let keep_results = brokerbench_core::duration::parse(&self.keep_results)
             .map_err(|e| anyhow::anyhow!("--keep-results: {e}"))?;
+        let start_timeout = super::roles::start_timeout(&self.start_timeout)?;
         // The plan is checked as the aggregator will check it.
         let checked = plan.plan(sut.spec().name, self.senders, self.receivers, 1)?;
         // The receivers apply theirs from the plan; `k8s wait` runs the
@@ -232,12 +368,18 @@ impl RenderOpts {
         if plan.pace_per_sender {
             flags.push(("pace-per-sender", "true".into()));
         }
+        let run_seconds = checked.schedule.total_seconds()
+            + u64::from(plan.warmup_seconds)
+            + u64::from(plan.drain_seconds);
         Ok(RenderConfig {
+            name: self.run_name,
             run_token: brokerbench_core::session::new_token(),
+            token_secret_ref: self.token_secret_ref,
             scenario: sut,
             sut_impl: self.sut_impl,
             target: self.target,
             namespace: self.namespace,
+            create_namespace: self.create_namespace,
             image: self.image,
             pull_policy: self.image_pull_policy,
             senders: self.senders,
@@ -252,6 +394,7 @@ impl RenderOpts {
                 replication: self.replication,
                 topic_namespace: self.kafka_namespace,
                 strimzi_cluster: self.strimzi_cluster,
+                strimzi_api: self.strimzi_api,
             },
             sender: resources("sender-resources", &self.sender_resources)?,
             receiver: resources("receiver-resources", &self.receiver_resources)?,
@@ -259,32 +402,38 @@ impl RenderOpts {
             sut: resources("sut-resources", &self.sut_resources)?,
             spread: self.spread,
             avoid_nodes: self.avoid_node,
+            pod,
             slo: self.slo,
             token_secret: self.token_secret,
             kafka_secret: self.kafka_secret,
             keep_results: self.keep_results,
+            keep_results_seconds: keep_results.as_secs(),
+            start_timeout: self.start_timeout,
+            start_timeout_seconds: start_timeout.map_or(0, |d| d.as_secs()),
+            run_seconds,
             part: self.part,
         })
     }
 }
 
-/// The pace as the aggregator will get it: a file's text (for a
-/// ConfigMap), or the inline steps.
+/// The pace as the aggregator will get it: a file's or a named pace's
+/// text (for a ConfigMap), or the inline steps.
 fn pace(arg: &str) -> anyhow::Result<Pace> {
-    Schedule::from_arg(arg, Path::new("paces"))?;
-    let named = Path::new("paces").join(format!("{arg}.pace"));
-    let file = [Path::new(arg).to_path_buf(), named].into_iter().find(|p| {
-        p.is_file()
-            && !arg
-                .chars()
-                .all(|c| c.is_ascii_digit() || ":, \t-".contains(c))
-    });
-    Ok(match file {
-        Some(p) => Pace::File(
-            std::fs::read_to_string(&p).with_context(|| format!("reading {}", p.display()))?,
-        ),
-        None => Pace::Inline(arg.to_string()),
+    use brokerbench_core::pace::PaceSource;
+    Ok(match PaceSource::of(arg, Path::new("paces"))? {
+        PaceSource::Inline(steps) => Pace::Inline(steps),
+        PaceSource::Text { text, .. } => Pace::File(text),
     })
+}
+
+/// A run name: the prefix of Service names (DNS-1035: a letter first),
+/// short enough for `<name>-receivers` and the like.
+fn check_run_name(v: &str) -> anyhow::Result<()> {
+    check_label("run-name", v)?;
+    if !v.starts_with(|c: char| c.is_ascii_lowercase()) || v.len() > 40 {
+        bail!("--run-name {v:?}: 1-40 lower-case letters, digits and '-', a letter first");
+    }
+    Ok(())
 }
 
 /// How `wait`, `collect` and `delete` reach the run.
@@ -293,6 +442,9 @@ pub struct RemoteOpts {
     /// Namespace of the run.
     #[arg(long, default_value = "brokerbench", value_name = "NAME")]
     pub namespace: String,
+    /// The run's name, as rendered (--run-name).
+    #[arg(long, default_value = DEFAULT_RUN, value_name = "NAME")]
+    pub run_name: String,
     /// The aggregator's URL when this machine reaches it (otherwise
     /// `kubectl port-forward` to its Service).
     #[arg(long, value_name = "URL")]

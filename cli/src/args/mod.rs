@@ -44,6 +44,13 @@ impl Opts {
         })
     }
 
+    /// Whether the first Ctrl-C or SIGTERM stops a run and writes its
+    /// partial results (the roles, `run`, `search`), or only ends this
+    /// process (`k8s`: the run goes on in the cluster).
+    pub fn interrupt_writes_results(&self) -> bool {
+        !matches!(self.command, Command::K8s(_))
+    }
+
     /// Parses `args` and the environment; clap's error when they are wrong.
     pub fn parse_with_env<I, T>(args: I) -> Result<Opts, clap::Error>
     where

@@ -191,6 +191,16 @@ impl ReceiverOpts {
     }
 }
 
+/// How long an aggregator waits for its roles to be ready, by default.
+pub const DEFAULT_START_TIMEOUT: &str = "5m";
+
+/// `--start-timeout`: None for 0 (no limit).
+pub fn start_timeout(text: &str) -> anyhow::Result<Option<std::time::Duration>> {
+    let d = brokerbench_core::duration::parse(text)
+        .map_err(|e| anyhow::anyhow!("--start-timeout: {e}"))?;
+    Ok((!d.is_zero()).then_some(d))
+}
+
 /// `brokerbench aggregator`.
 #[derive(Debug, Clone, Args)]
 pub struct AggregatorOpts {
@@ -224,6 +234,11 @@ pub struct AggregatorOpts {
     /// exit code stays the run's. 0: exit at once.
     #[arg(long, default_value = "0s", value_name = "DURATION")]
     pub keep_results: String,
+    /// How long every sender and receiver has to say it is ready (a pod
+    /// that gets no node stays Pending); then the run fails, naming the
+    /// roles that never came. 0: wait for ever.
+    #[arg(long, default_value = DEFAULT_START_TIMEOUT, value_name = "DURATION")]
+    pub start_timeout: String,
     #[command(flatten)]
     pub plan: PlanOpts,
     #[command(flatten)]
@@ -266,6 +281,7 @@ impl AggregatorOpts {
                     .map(|u| check_url(u, "--sut-url"))
                     .transpose()?,
                 token: self.token.filter(|t| !t.is_empty()),
+                start_timeout: start_timeout(&self.start_timeout)?,
             },
         })
     }

@@ -3,7 +3,7 @@
 //! (`kubectl port-forward` to its Service, or its URL when reachable).
 
 use crate::args::k8s::{CollectOpts, DeleteOpts, RemoteOpts};
-use crate::k8s::render::{AGGREGATOR_PORT, PART_OF};
+use crate::k8s::render::{AGGREGATOR_PORT, PART_OF, RUN_LABEL, TOKEN_SECRET_ANNOTATION};
 use anyhow::{bail, Context};
 use brokerbench_core::client::JsonClient;
 use brokerbench_core::session::path;
@@ -13,6 +13,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 use tokio::io::AsyncBufReadExt;
 use tokio::process::{Child, Command};
+use tokio_util::sync::CancellationToken;
 
 /// How long the aggregator may stay silent before `wait` gives up.
 const SILENCE: Duration = Duration::from_secs(60);
@@ -36,7 +37,8 @@ async fn reach(o: &RemoteOpts) -> anyhow::Result<Aggregator> {
             _forward: None,
         });
     }
-    let service = "service/brokerbench-aggregator";
+    let service = format!("service/{}-aggregator", o.run_name);
+    let service = service.as_str();
     let mut child = Command::new(&o.kubectl)
         .args(["port-forward", "--namespace", &o.namespace, service])
         .arg(format!(":{AGGREGATOR_PORT}"))
@@ -91,17 +93,35 @@ async fn reach(o: &RemoteOpts) -> anyhow::Result<Aggregator> {
     })
 }
 
-/// The run's token from its Secret, if kubectl may read it.
+/// The run's token from its Secret (the one the aggregator's Job names,
+/// its own by default), if kubectl may read it.
 async fn run_token(o: &RemoteOpts) -> Option<String> {
-    let out = Command::new(&o.kubectl)
-        .args(["get", "secret", crate::k8s::render::RUN_TOKEN])
-        .args(["--namespace", &o.namespace])
-        .arg("--output=go-template={{.data.token | base64decode}}")
-        .output()
-        .await
-        .ok()?;
-    let token = String::from_utf8(out.stdout).ok()?.trim().to_string();
-    (out.status.success() && !token.is_empty()).then_some(token)
+    let kubectl = |args: Vec<String>| async move {
+        let out = Command::new(&o.kubectl)
+            .args(&args)
+            .args(["--namespace", &o.namespace])
+            .output()
+            .await
+            .ok()?;
+        let text = String::from_utf8(out.stdout).ok()?.trim().to_string();
+        (out.status.success() && !text.is_empty()).then_some(text)
+    };
+    let secret = kubectl(vec![
+        "get".into(),
+        "job".into(),
+        format!("{}-aggregator", o.run_name),
+        format!("--output=go-template={{{{index .metadata.annotations \"{TOKEN_SECRET_ANNOTATION}\"}}}}"),
+    ])
+    .await
+    .filter(|s| s != "<no value>")
+    .unwrap_or_else(|| crate::k8s::render::run_token_secret(&o.run_name));
+    kubectl(vec![
+        "get".into(),
+        "secret".into(),
+        secret,
+        "--output=go-template={{.data.token | base64decode}}".into(),
+    ])
+    .await
 }
 
 /// The local port of a `kubectl port-forward` line.
@@ -154,9 +174,21 @@ async fn run_commands(client: JsonClient, stop: tokio_util::sync::CancellationTo
 }
 
 /// `k8s wait`: the progress line each second until the run ends, the
-/// run's command faults at their times; the run's exit code.
-pub async fn wait(o: &RemoteOpts) -> anyhow::Result<i32> {
-    let a = reach(o).await?;
+/// run's command faults at their times; the run's exit code. It only
+/// watches: `shutdown` (the first Ctrl-C or SIGTERM) ends it at once,
+/// the run going on in the cluster.
+pub async fn wait(o: &RemoteOpts, shutdown: CancellationToken) -> anyhow::Result<i32> {
+    let stopped = || {
+        eprintln!(
+            "\nbrokerbench: stopped watching; the run goes on in the cluster (brokerbench k8s wait --namespace {} --run-name {} to watch again, brokerbench k8s delete ... to stop it)",
+            o.namespace, o.run_name
+        );
+        crate::EXIT_INTERRUPTED
+    };
+    let a = tokio::select! {
+        a = reach(o) => a?,
+        _ = shutdown.cancelled() => return Ok(stopped()),
+    };
     let stop = tokio_util::sync::CancellationToken::new();
     let _stop_commands = stop.clone().drop_guard();
     tokio::spawn(run_commands(a.client.clone(), stop.clone()));
@@ -165,8 +197,11 @@ pub async fn wait(o: &RemoteOpts) -> anyhow::Result<i32> {
     let mut heard = tokio::time::Instant::now();
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     loop {
-        tick.tick().await;
-        let s = match status(&a).await {
+        let s = tokio::select! {
+            _ = tick.tick() => status(&a).await,
+            _ = shutdown.cancelled() => return Ok(stopped()),
+        };
+        let s = match s {
             Ok(s) => {
                 heard = tokio::time::Instant::now();
                 s
@@ -305,16 +340,18 @@ async fn release(a: &Aggregator, keep: bool) {
 }
 
 /// The kinds a render creates in the run's namespace.
-const KINDS: &str = "jobs,deployments,services,configmaps,serviceaccounts,\
+const KINDS: &str = "jobs,deployments,services,configmaps,secrets,serviceaccounts,\
 triggers.eventing.knative.dev,brokers.eventing.knative.dev,\
 subscriptions.messaging.knative.dev,inmemorychannels.messaging.knative.dev,\
 kafkachannels.messaging.knative.dev,kafkasources.sources.knative.dev";
 
-/// The kubectl commands `k8s delete` runs: the run's objects by label
+/// The kubectl commands `k8s delete` runs: the run's objects by its label
 /// (Knative kinds the cluster lacks are skipped), the Strimzi topic of a
-/// source-kafka run, then the namespace.
-pub fn delete_commands(namespace: &str) -> Vec<Vec<String>> {
-    let label = format!("{}={}", PART_OF.0, PART_OF.1);
+/// source-kafka run, then the namespace, only if the render created it
+/// (it carries the run's label; a namespace the run did not create is
+/// never selected).
+pub fn delete_commands(namespace: &str, run: &str) -> Vec<Vec<String>> {
+    let label = format!("{}={},{RUN_LABEL}={run}", PART_OF.0, PART_OF.1);
     let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
     let mut commands = Vec::new();
     for kind in KINDS.split(',') {
@@ -336,13 +373,16 @@ pub fn delete_commands(namespace: &str) -> Vec<Vec<String>> {
         "--selector",
         &format!("{label},app.kubernetes.io/component=sut"),
         "--field-selector",
-        &format!("metadata.name=brokerbench-{namespace}"),
+        &format!("metadata.name={run}-{namespace}"),
         "--ignore-not-found",
     ]));
     commands.push(s(&[
         "delete",
         "namespace",
-        namespace,
+        "--selector",
+        &format!("{label},app.kubernetes.io/component=namespace"),
+        "--field-selector",
+        &format!("metadata.name={namespace}"),
         "--ignore-not-found",
         "--wait=false",
     ]));
@@ -352,7 +392,7 @@ pub fn delete_commands(namespace: &str) -> Vec<Vec<String>> {
 /// `k8s delete`.
 pub async fn delete(o: &DeleteOpts) -> anyhow::Result<i32> {
     let mut failed = 0;
-    for args in delete_commands(&o.remote.namespace) {
+    for args in delete_commands(&o.remote.namespace, &o.remote.run_name) {
         let line = format!("{} {}", o.remote.kubectl, args.join(" "));
         if o.dry_run {
             println!("{line}");
@@ -388,22 +428,34 @@ mod tests {
         assert_eq!(forwarded_port("Handling connection for 41231"), None);
     }
 
+    /// Only the run's objects, by its label; the namespace only if it
+    /// carries the run's label (the render created it), never by name.
     #[test]
-    fn delete_selects_by_the_render_label_and_ends_with_the_namespace() {
-        let c = delete_commands("bench-1");
-        assert_eq!(c.len(), 13);
-        assert!(c[..11].iter().all(|a| a
-            .contains(&"app.kubernetes.io/part-of=brokerbench".to_string())
-            && a.contains(&"bench-1".to_string())));
+    fn delete_selects_the_runs_objects_and_a_namespace_only_it_created() {
+        let c = delete_commands("team-a", "run-2");
+        assert_eq!(c.len(), 14);
+        let label = "app.kubernetes.io/part-of=brokerbench,brokerbench.dev/run=run-2".to_string();
+        assert!(c[..12]
+            .iter()
+            .all(|a| a.contains(&label) && a.contains(&"team-a".to_string())));
+        assert!(c[..12].iter().any(|a| a[1] == "secrets"), "the run's token");
         assert_eq!(
-            c[12],
+            c[13],
             [
                 "delete",
                 "namespace",
-                "bench-1",
+                "--selector",
+                "app.kubernetes.io/part-of=brokerbench,brokerbench.dev/run=run-2,app.kubernetes.io/component=namespace",
+                "--field-selector",
+                "metadata.name=team-a",
                 "--ignore-not-found",
                 "--wait=false"
             ]
+        );
+        assert!(
+            !c.iter()
+                .any(|a| a[..2] == ["delete", "namespace"] && a[2] == "team-a"),
+            "never a namespace by name"
         );
     }
 }

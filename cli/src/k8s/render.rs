@@ -1,15 +1,19 @@
 //! `brokerbench k8s render`: the manifests of one run, as YAML documents for
-//! `kubectl apply -f -`.
+//! `kubectl apply -f -` (or one file each and a `kustomization.yaml`).
 //!
 //! Every role runs the one image with its settings from a ConfigMap of
 //! `BROKERBENCH_*` variables (each flag's environment name) and its index
 //! and node name from the Downward API. The aggregator, the receivers and
 //! the senders are Jobs (a finished run leaves completed pods, not restarts
-//! that would join it again); the SUT is Knative's resources for the
-//! scenario, or the suite's own SUT as a Deployment.
+//! that would join it again) with deadlines from the run's length; the SUT
+//! is Knative's resources for the scenario, or the suite's own SUT as a
+//! Deployment ([`super::knative`]). Every object carries the run's name
+//! (`brokerbench.dev/run`), which is what `k8s delete` removes, so runs can
+//! share a namespace that is not theirs.
 
+use super::knative::{knative, suite_sut};
+use super::yaml::yaml;
 use crate::config::{env_name, FanOut};
-use brokerbench_sut::spec::Routing;
 use brokerbench_sut::Sut;
 use serde_json::{json, Map, Value};
 
@@ -23,16 +27,29 @@ pub const SUT_PORT: u16 = 8081;
 pub const SENDER_METRICS_PORT: u16 = 9090;
 /// Where a role reads its mounted files.
 const PACE_DIR: &str = "/etc/brokerbench/pace";
-const SUT_DIR: &str = "/etc/brokerbench/sut";
+pub(super) const SUT_DIR: &str = "/etc/brokerbench/sut";
 const TOKEN_DIR: &str = "/etc/brokerbench/token";
-const KAFKA_DIR: &str = "/etc/brokerbench/kafka";
+pub(super) const KAFKA_DIR: &str = "/etc/brokerbench/kafka";
 /// Where the aggregator writes its results (an emptyDir).
 pub const RESULTS_DIR: &str = "/results";
-/// The label every rendered object carries (what `k8s delete` selects).
+/// The label every rendered object carries.
 pub const PART_OF: (&str, &str) = ("app.kubernetes.io/part-of", "brokerbench");
-const COMPONENT: &str = "app.kubernetes.io/component";
-/// The name of every object of a run, or its prefix.
-const NAME: &str = "brokerbench";
+/// The label naming the run an object belongs to (what `k8s delete` selects).
+pub const RUN_LABEL: &str = "brokerbench.dev/run";
+/// On the aggregator's Job: the Secret holding the run's token (what
+/// `k8s wait` and `k8s collect` read).
+pub const TOKEN_SECRET_ANNOTATION: &str = "brokerbench.dev/token-secret";
+/// On the senders' ConfigMap: which pacer the senders run, and why.
+pub const PACER_ANNOTATION: &str = "brokerbench.dev/pacer";
+pub(super) const COMPONENT: &str = "app.kubernetes.io/component";
+/// The run's name unless `--run-name` says: every object's name, or its prefix.
+pub const DEFAULT_RUN: &str = "brokerbench";
+/// How long a finished Job (and its pods' logs) stays before Kubernetes
+/// removes it.
+pub const JOB_TTL_SECONDS: u64 = 3600;
+/// What a role may take past the run's last second before its Job's
+/// deadline: the sender's request timeout, reports, the aggregator's join.
+pub const DEADLINE_MARGIN_SECONDS: u64 = 300;
 
 /// Who serves the scenario's SUT.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -50,18 +67,20 @@ pub enum SutImpl {
 pub enum Part {
     /// Everything.
     All,
-    /// The namespace and the SUT's resources (apply first and wait for
-    /// them to be ready when the SUT takes time to come up).
+    /// The namespace (if created) and the SUT's resources (apply first and
+    /// wait for them to be ready when the SUT takes time to come up).
     Sut,
-    /// The namespace and the suite's roles.
+    /// The namespace (if created) and the suite's roles.
     Roles,
 }
 
 /// CPU and memory of one role's container (requests = limits: the
 /// Guaranteed QoS class, no CPU borrowed from neighbours mid-run).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Resources {
     pub cpu: String,
+    /// `cpu` in cores (`500m` is 0.5): the CPU quota the role runs under.
+    pub cores: f64,
     pub memory: String,
 }
 
@@ -77,6 +96,9 @@ pub struct KafkaCluster {
     pub topic_namespace: String,
     /// The Strimzi cluster's name (the KafkaTopic's `strimzi.io/cluster`).
     pub strimzi_cluster: String,
+    /// The KafkaTopic's API version: `v1` (Strimzi 1.0 and later serve only
+    /// it) or `v1beta2` (older clusters).
+    pub strimzi_api: String,
 }
 
 /// The pace: inline, or a pace file's text (put in a ConfigMap).
@@ -86,15 +108,38 @@ pub enum Pace {
     File(String),
 }
 
+/// What a cluster's operator sets on every pod of the run.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct PodSettings {
+    /// Secrets with the registry's credentials (`imagePullSecrets`).
+    pub image_pull_secrets: Vec<String>,
+    /// Node labels every pod must match (`nodeSelector`).
+    pub node_selector: Vec<(String, String)>,
+    /// Taints the pods tolerate, as Kubernetes' toleration objects.
+    pub tolerations: Vec<Value>,
+    pub priority_class: Option<String>,
+    /// Annotations on every pod (e.g. a service mesh's sidecar opt-out: a
+    /// Job whose pod keeps a sidecar never completes).
+    pub annotations: Vec<(String, String)>,
+    /// An existing service account for the pods (none is rendered).
+    pub service_account: Option<String>,
+}
+
 /// Everything a render needs, validated.
 #[derive(Debug, Clone)]
 pub struct RenderConfig {
+    /// The run's name: the prefix of every object's name and the value of
+    /// its `brokerbench.dev/run` label.
+    pub name: String,
     pub scenario: Sut,
     pub sut_impl: SutImpl,
     /// A broker or channel the user already has: the senders publish
     /// there and no SUT is rendered.
     pub target: Option<String>,
     pub namespace: String,
+    /// Render the Namespace object (the run then owns the namespace, and
+    /// `k8s delete` removes it).
+    pub create_namespace: bool,
     pub image: String,
     pub pull_policy: String,
     pub senders: u32,
@@ -116,6 +161,7 @@ pub struct RenderConfig {
     pub spread: bool,
     /// Nodes the suite's roles stay off (the SUT's data-plane nodes).
     pub avoid_nodes: Vec<String>,
+    pub pod: PodSettings,
     pub slo: Option<String>,
     /// A Secret whose key `token` the senders send as `Authorization`
     /// (an OIDC-protected ingress).
@@ -123,12 +169,22 @@ pub struct RenderConfig {
     /// A Secret whose key `client.properties` holds librdkafka settings
     /// for the Kafka clients (senders of source-kafka, the suite's Kafka SUTs).
     pub kafka_secret: Option<String>,
-    /// How long the aggregator keeps the results for `k8s collect`.
+    /// How long the aggregator keeps the results for `k8s collect`, as
+    /// given and in seconds.
     pub keep_results: String,
-    /// The run's token (a fresh one each render), in the Secret
-    /// `brokerbench-run-token`: the roles send it to the aggregator, which
-    /// refuses requests without it.
+    pub keep_results_seconds: u64,
+    /// How long the roles have to be ready, as given (`0s`: no limit) and
+    /// in seconds.
+    pub start_timeout: String,
+    pub start_timeout_seconds: u64,
+    /// Warmup, pace and drain: the run's length once it started, seconds.
+    pub run_seconds: u64,
+    /// The run's token: a fresh one each render, in the Secret
+    /// `<name>-run-token`, or the key `token` of `token_secret_ref` (a
+    /// Secret made apart, so the YAML holds none). The roles send it to
+    /// the aggregator, which refuses requests without it.
     pub run_token: String,
+    pub token_secret_ref: Option<String>,
     pub part: Part,
 }
 
@@ -136,13 +192,17 @@ impl RenderConfig {
     fn svc(&self, name: &str) -> String {
         format!("{name}.{}.svc", self.namespace)
     }
-    fn url(&self, name: &str, port: u16) -> String {
+    pub(super) fn url(&self, name: &str, port: u16) -> String {
         format!("http://{}:{port}", self.svc(name))
+    }
+    /// The object `role` of the run (`brokerbench-sender`).
+    fn object(&self, role: &str) -> String {
+        format!("{}-{role}", self.name)
     }
     /// The Kafka topic of the run's scenario (source-kafka, or the suite's
     /// own Kafka SUTs).
-    fn topic(&self) -> String {
-        format!("{NAME}-{}", self.namespace)
+    pub(super) fn topic(&self) -> String {
+        format!("{}-{}", self.name, self.namespace)
     }
     fn knative(&self) -> bool {
         self.target.is_none() && self.sut_impl == SutImpl::Knative
@@ -152,11 +212,34 @@ impl RenderConfig {
             && self.sut_impl == SutImpl::Brokerbench
             && self.scenario != Sut::Direct
     }
+    /// The Secret holding the run's token.
+    pub fn token_secret_name(&self) -> String {
+        match &self.token_secret_ref {
+            Some(s) => s.clone(),
+            None => run_token_secret(&self.name),
+        }
+    }
+    /// Seconds a sender or receiver may live: waiting for the others, the
+    /// run, reporting.
+    fn role_deadline(&self) -> u64 {
+        self.start_timeout_seconds + self.run_seconds + DEADLINE_MARGIN_SECONDS
+    }
+}
+
+/// The Secret of a run's token (unless `--token-secret-ref`).
+pub fn run_token_secret(run: &str) -> String {
+    format!("{run}-run-token")
 }
 
 /// The manifests, in the order `kubectl apply` should create them.
 pub fn render(c: &RenderConfig) -> Vec<Value> {
-    let mut docs = vec![namespace(c), service_account(c)];
+    let mut docs = Vec::new();
+    if c.create_namespace {
+        docs.push(namespace(c));
+    }
+    if c.pod.service_account.is_none() {
+        docs.push(service_account(c));
+    }
     if c.part != Part::Roles {
         if c.knative() {
             docs.extend(knative(c));
@@ -165,7 +248,9 @@ pub fn render(c: &RenderConfig) -> Vec<Value> {
         }
     }
     if c.part != Part::Sut {
-        docs.push(run_token(c));
+        if c.token_secret_ref.is_none() {
+            docs.push(run_token(c));
+        }
         docs.extend(aggregator(c));
         docs.extend(receivers(c));
         docs.extend(senders(c));
@@ -178,121 +263,27 @@ pub fn to_yaml(docs: &[Value]) -> String {
     docs.iter().map(yaml).collect::<Vec<_>>().join("---\n")
 }
 
-/// One document as YAML with every string quoted (or a literal block):
-/// a YAML 1.1 reader, as kubectl's is, takes a bare `1000:10` for the
-/// number 60010 and a bare `on` for true.
-pub fn yaml(v: &Value) -> String {
-    let mut out = String::new();
-    match v {
-        Value::Object(m) if !m.is_empty() => write_map(m, 0, false, &mut out),
-        Value::Array(a) if !a.is_empty() => write_seq(a, 0, &mut out),
-        other => {
-            write_scalar(other, 0, &mut out);
-            out.push('\n');
-        }
-    }
-    out
+/// The labels of an object of the run.
+pub(super) fn labels(c: &RenderConfig, component: &str) -> Value {
+    json!({
+        PART_OF.0: PART_OF.1, "app.kubernetes.io/name": "brokerbench",
+        RUN_LABEL: c.name, COMPONENT: component,
+    })
 }
 
-fn pad(indent: usize, out: &mut String) {
-    out.extend(std::iter::repeat_n(' ', indent));
+/// What selects the pods of one component of the run.
+pub(super) fn selector(c: &RenderConfig, component: &str) -> Value {
+    json!({ PART_OF.0: PART_OF.1, RUN_LABEL: c.name, COMPONENT: component })
 }
 
-/// A map's entries at `indent`; the first on the current line when
-/// `inline` (a map that is a list item).
-fn write_map(m: &Map<String, Value>, indent: usize, inline: bool, out: &mut String) {
-    for (i, (k, v)) in m.iter().enumerate() {
-        if i > 0 || !inline {
-            pad(indent, out);
-        }
-        let plain = !k.is_empty()
-            && k.chars()
-                .all(|c| c.is_ascii_alphanumeric() || "._/-".contains(c));
-        if plain {
-            out.push_str(k);
-        } else {
-            out.push_str(&Value::String(k.clone()).to_string());
-        }
-        out.push(':');
-        match v {
-            Value::Object(m) if !m.is_empty() => {
-                out.push('\n');
-                write_map(m, indent + 2, false, out);
-            }
-            Value::Array(a) if !a.is_empty() => {
-                out.push('\n');
-                write_seq(a, indent, out);
-            }
-            scalar => {
-                out.push(' ');
-                write_scalar(scalar, indent + 2, out);
-                out.push('\n');
-            }
-        }
-    }
-}
-
-fn write_seq(a: &[Value], indent: usize, out: &mut String) {
-    for v in a {
-        pad(indent, out);
-        out.push_str("- ");
-        match v {
-            Value::Object(m) if !m.is_empty() => write_map(m, indent + 2, true, out),
-            Value::Array(a) if !a.is_empty() => {
-                out.push('\n');
-                write_seq(a, indent + 2, out);
-            }
-            scalar => {
-                write_scalar(scalar, indent + 2, out);
-                out.push('\n');
-            }
-        }
-    }
-}
-
-/// A scalar: strings double-quoted (JSON's escapes are YAML's), or a
-/// literal block when they are lines of text; `{}` and `[]` when empty.
-fn write_scalar(v: &Value, indent: usize, out: &mut String) {
-    match v {
-        Value::String(s) if is_block(s) => {
-            out.push('|');
-            for line in s.lines() {
-                out.push('\n');
-                if !line.is_empty() {
-                    pad(indent, out);
-                    out.push_str(line);
-                }
-            }
-        }
-        Value::Object(_) => out.push_str("{}"),
-        Value::Array(_) => out.push_str("[]"),
-        other => out.push_str(&other.to_string()),
-    }
-}
-
-/// Whether `s` reads back the same as a `|` block: lines of printable
-/// text ending in one newline, the first not indented.
-fn is_block(s: &str) -> bool {
-    s.ends_with('\n')
-        && !s.ends_with("\n\n")
-        && !s.starts_with([' ', '\n'])
-        && s.chars()
-            .all(|c| c == '\n' || (!c.is_control() && c != '\u{feff}'))
-        && s.lines().all(|l| !l.ends_with(' '))
-}
-
-fn labels(component: &str) -> Value {
-    json!({ PART_OF.0: PART_OF.1, "app.kubernetes.io/name": NAME, COMPONENT: component })
-}
-
-fn meta(c: &RenderConfig, name: &str, component: &str) -> Value {
-    json!({ "name": name, "namespace": c.namespace, "labels": labels(component) })
+pub(super) fn meta(c: &RenderConfig, name: &str, component: &str) -> Value {
+    json!({ "name": name, "namespace": c.namespace, "labels": labels(c, component) })
 }
 
 fn namespace(c: &RenderConfig) -> Value {
     json!({
         "apiVersion": "v1", "kind": "Namespace",
-        "metadata": { "name": c.namespace, "labels": labels("namespace") },
+        "metadata": { "name": c.namespace, "labels": labels(c, "namespace") },
     })
 }
 
@@ -301,12 +292,17 @@ fn namespace(c: &RenderConfig) -> Value {
 fn service_account(c: &RenderConfig) -> Value {
     json!({
         "apiVersion": "v1", "kind": "ServiceAccount",
-        "metadata": meta(c, NAME, "roles"),
+        "metadata": meta(c, &c.name, "roles"),
         "automountServiceAccountToken": false,
     })
 }
 
-fn config_map(c: &RenderConfig, name: &str, component: &str, data: Map<String, Value>) -> Value {
+pub(super) fn config_map(
+    c: &RenderConfig,
+    name: &str,
+    component: &str,
+    data: Map<String, Value>,
+) -> Value {
     json!({
         "apiVersion": "v1", "kind": "ConfigMap",
         "metadata": meta(c, name, component),
@@ -315,18 +311,21 @@ fn config_map(c: &RenderConfig, name: &str, component: &str, data: Map<String, V
 }
 
 /// A role's settings: each flag's environment variable and its value.
-fn settings(pairs: &[(&str, String)]) -> Map<String, Value> {
+pub(super) fn settings(pairs: &[(&str, String)]) -> Map<String, Value> {
     pairs
         .iter()
         .map(|(flag, v)| (env_name(flag), Value::String(v.clone())))
         .collect()
 }
 
-fn service(c: &RenderConfig, name: &str, component: &str, ports: Value, headless: bool) -> Value {
-    let mut spec = json!({
-        "selector": { PART_OF.0: PART_OF.1, COMPONENT: component },
-        "ports": ports,
-    });
+pub(super) fn service(
+    c: &RenderConfig,
+    name: &str,
+    component: &str,
+    ports: Value,
+    headless: bool,
+) -> Value {
+    let mut spec = json!({ "selector": selector(c, component), "ports": ports });
     if headless {
         spec["clusterIP"] = json!("None");
         spec["publishNotReadyAddresses"] = json!(true);
@@ -338,14 +337,14 @@ fn service(c: &RenderConfig, name: &str, component: &str, ports: Value, headless
     })
 }
 
-fn port(name: &str, port: u16) -> Value {
+pub(super) fn port(name: &str, port: u16) -> Value {
     json!({ "name": name, "port": port, "targetPort": port, "protocol": "TCP" })
 }
 
 /// A container of the image running `args`, its settings from the
 /// ConfigMap `settings`, its node name (and `index_from`, a Downward API
 /// field, as its index).
-fn container(
+pub(super) fn container(
     c: &RenderConfig,
     name: &str,
     args: &[&str],
@@ -382,19 +381,31 @@ fn container(
     })
 }
 
-/// The usual Prometheus scrape annotations for `/metrics` on `port`.
-fn scrape(port: u16) -> Value {
-    json!({
+/// The usual Prometheus scrape annotations for `/metrics` on `port`, and
+/// the operator's own.
+fn annotations(c: &RenderConfig, port: u16) -> Value {
+    let mut a = json!({
         "prometheus.io/scrape": "true",
         "prometheus.io/port": port.to_string(),
         "prometheus.io/path": "/metrics",
-    })
+    });
+    for (k, v) in &c.pod.annotations {
+        a[k] = json!(v);
+    }
+    a
 }
 
-/// A pod template of one container, non-root, on the suite's account.
-fn pod(c: &RenderConfig, component: &str, container: Value, volumes: Vec<Value>) -> Value {
+/// A pod template of one container, non-root, on the run's account, with
+/// the operator's settings.
+pub(super) fn pod(
+    c: &RenderConfig,
+    component: &str,
+    container: Value,
+    volumes: Vec<Value>,
+) -> Value {
+    let p = &c.pod;
     let mut spec = json!({
-        "serviceAccountName": NAME,
+        "serviceAccountName": p.service_account.clone().unwrap_or_else(|| c.name.clone()),
         "automountServiceAccountToken": false,
         "securityContext": {
             "runAsNonRoot": true, "runAsUser": 10001, "runAsGroup": 10001, "fsGroup": 10001,
@@ -408,6 +419,27 @@ fn pod(c: &RenderConfig, component: &str, container: Value, volumes: Vec<Value>)
     if let Some(affinity) = affinity(c, component) {
         spec["affinity"] = affinity;
     }
+    if !p.image_pull_secrets.is_empty() {
+        spec["imagePullSecrets"] = p
+            .image_pull_secrets
+            .iter()
+            .map(|s| json!({ "name": s }))
+            .collect();
+    }
+    if !p.node_selector.is_empty() {
+        spec["nodeSelector"] = p
+            .node_selector
+            .iter()
+            .map(|(k, v)| (k.clone(), json!(v)))
+            .collect::<Map<_, _>>()
+            .into();
+    }
+    if !p.tolerations.is_empty() {
+        spec["tolerations"] = json!(p.tolerations);
+    }
+    if let Some(class) = &p.priority_class {
+        spec["priorityClassName"] = json!(class);
+    }
     let port = match component {
         "aggregator" => AGGREGATOR_PORT,
         "receiver" => RECEIVER_PORT,
@@ -415,7 +447,7 @@ fn pod(c: &RenderConfig, component: &str, container: Value, volumes: Vec<Value>)
         _ => SUT_PORT,
     };
     json!({
-        "metadata": { "labels": labels(component), "annotations": scrape(port) },
+        "metadata": { "labels": labels(c, component), "annotations": annotations(c, port) },
         "spec": spec,
     })
 }
@@ -435,7 +467,7 @@ fn affinity(c: &RenderConfig, component: &str) -> Option<Value> {
     }
     if component == "sender" {
         let term = json!([{
-            "labelSelector": { "matchLabels": { PART_OF.0: PART_OF.1, COMPONENT: "receiver" } },
+            "labelSelector": { "matchLabels": selector(c, "receiver") },
             "topologyKey": "kubernetes.io/hostname",
         }]);
         let kind = if c.spread {
@@ -451,11 +483,15 @@ fn affinity(c: &RenderConfig, component: &str) -> Option<Value> {
     (!a.is_empty()).then_some(Value::Object(a))
 }
 
-fn config_volume(name: &str, config_map: &str) -> Value {
+pub(super) fn config_volume(name: &str, config_map: &str) -> Value {
     json!({ "name": name, "configMap": { "name": config_map } })
 }
 
-fn mount(container: &mut Value, name: &str, path: &str) {
+pub(super) fn secret_volume(name: &str, secret: &str) -> Value {
+    json!({ "name": name, "secret": { "secretName": secret } })
+}
+
+pub(super) fn mount(container: &mut Value, name: &str, path: &str) {
     let mounts = container
         .as_object_mut()
         .expect("a container is an object")
@@ -471,34 +507,37 @@ fn mount(container: &mut Value, name: &str, path: &str) {
 fn run_token(c: &RenderConfig) -> Value {
     json!({
         "apiVersion": "v1", "kind": "Secret",
-        "metadata": meta(c, RUN_TOKEN, "aggregator"),
+        "metadata": meta(c, &run_token_secret(&c.name), "aggregator"),
         "type": "Opaque",
         "stringData": { "token": c.run_token },
     })
 }
 
 /// The run's token from its Secret, as `--token` (BROKERBENCH_TOKEN).
-fn token_env(container: &mut Value) {
+fn token_env(c: &RenderConfig, container: &mut Value) {
     container["env"]
         .as_array_mut()
         .expect("a container has env")
         .push(json!({
             "name": env_name("token"),
-            "valueFrom": { "secretKeyRef": { "name": RUN_TOKEN, "key": "token" } },
+            "valueFrom": { "secretKeyRef": { "name": c.token_secret_name(), "key": "token" } },
         }));
 }
 
-/// The Secret of the run's token.
-pub const RUN_TOKEN: &str = "brokerbench-run-token";
-
-/// A Job of `n` pods, each with its completion index (Indexed).
-fn job(c: &RenderConfig, name: &str, component: &str, n: u32, pod: Value) -> Value {
+/// A Job of `n` pods, each with its completion index (Indexed), ended by
+/// Kubernetes after `deadline` seconds and removed [`JOB_TTL_SECONDS`]
+/// after it finished.
+fn job(c: &RenderConfig, name: &str, component: &str, n: u32, deadline: u64, pod: Value) -> Value {
     let mut spec = json!({
         // A retried role would join the run again as someone it already
         // has: a failure is the run's to report, not to hide.
         "backoffLimit": 0,
         "completions": n,
         "parallelism": n,
+        // A pod that never gets a node, or a role that never ends, is not
+        // left holding the cluster's CPU.
+        "activeDeadlineSeconds": deadline,
+        "ttlSecondsAfterFinished": JOB_TTL_SECONDS,
         "template": pod,
     });
     spec["template"]["spec"]["restartPolicy"] = json!("Never");
@@ -518,7 +557,7 @@ fn job(c: &RenderConfig, name: &str, component: &str, n: u32, pod: Value) -> Val
 const JOB_INDEX: &str = "metadata.annotations['batch.kubernetes.io/job-completion-index']";
 
 fn aggregator(c: &RenderConfig) -> Vec<Value> {
-    let name = format!("{NAME}-aggregator");
+    let name = c.object("aggregator");
     let mut pairs: Vec<(&str, String)> = vec![
         ("listen", format!("0.0.0.0:{AGGREGATOR_PORT}")),
         ("scenario", c.scenario.to_string()),
@@ -528,6 +567,7 @@ fn aggregator(c: &RenderConfig) -> Vec<Value> {
         // Graphs are drawn where the results are collected.
         ("no-plot", "true".into()),
         ("keep-results", c.keep_results.clone()),
+        ("start-timeout", c.start_timeout.clone()),
     ];
     pairs.extend(c.plan.iter().cloned());
     pairs.push((
@@ -541,7 +581,7 @@ fn aggregator(c: &RenderConfig) -> Vec<Value> {
         pairs.push(("slo", slo.clone()));
     }
     if c.suite_sut() && c.scenario.spec().ingress {
-        pairs.push(("sut-url", c.url(&format!("{NAME}-sut"), SUT_PORT)));
+        pairs.push(("sut-url", c.url(&c.object("sut"), SUT_PORT)));
     }
     let mut docs = vec![config_map(c, &name, "aggregator", settings(&pairs))];
     let mut volumes = vec![json!({ "name": "results", "emptyDir": {} })];
@@ -560,10 +600,10 @@ fn aggregator(c: &RenderConfig) -> Vec<Value> {
     );
     ctr["readinessProbe"] =
         json!({ "httpGet": { "path": "/readyz", "port": AGGREGATOR_PORT }, "periodSeconds": 2 });
-    token_env(&mut ctr);
+    token_env(c, &mut ctr);
     mount(&mut ctr, "results", RESULTS_DIR);
     if let Pace::File(text) = &c.pace {
-        let pace = format!("{NAME}-pace");
+        let pace = c.object("pace");
         let mut data = Map::new();
         data.insert("run.pace".into(), Value::String(text.clone()));
         docs.push(config_map(c, &pace, "aggregator", data));
@@ -577,13 +617,18 @@ fn aggregator(c: &RenderConfig) -> Vec<Value> {
         json!([port("protocol", AGGREGATOR_PORT)]),
         false,
     ));
-    docs.push(job(
+    // It waits for the roles, runs, then serves the results.
+    let deadline = c.role_deadline() + c.keep_results_seconds;
+    let mut job = job(
         c,
         &name,
         "aggregator",
         1,
+        deadline,
         pod(c, "aggregator", ctr, volumes),
-    ));
+    );
+    job["metadata"]["annotations"] = json!({ TOKEN_SECRET_ANNOTATION: c.token_secret_name() });
+    docs.push(job);
     docs
 }
 
@@ -592,15 +637,15 @@ fn aggregator(c: &RenderConfig) -> Vec<Value> {
 /// port for URLs) and a headless one giving each its own name
 /// (`brokerbench-receiver-<i>.brokerbench-receivers`).
 fn receivers(c: &RenderConfig) -> Vec<Value> {
-    let name = format!("{NAME}-receiver");
+    let name = c.object("receiver");
     let pairs = vec![
         (
             "aggregator",
-            c.url(&format!("{NAME}-aggregator"), AGGREGATOR_PORT),
+            c.url(&c.object("aggregator"), AGGREGATOR_PORT),
         ),
         ("listen", format!("0.0.0.0:{RECEIVER_PORT}")),
     ];
-    let ctr = container(
+    let mut ctr = container(
         c,
         "receiver",
         &["receiver"],
@@ -609,10 +654,9 @@ fn receivers(c: &RenderConfig) -> Vec<Value> {
         &c.receiver,
         &[("events", RECEIVER_PORT)],
     );
-    let mut ctr = ctr;
-    token_env(&mut ctr);
+    token_env(c, &mut ctr);
     let mut template = pod(c, "receiver", ctr, Vec::new());
-    template["spec"]["subdomain"] = json!(format!("{NAME}-receivers"));
+    template["spec"]["subdomain"] = json!(c.object("receivers"));
     vec![
         config_map(c, &name, "receiver", settings(&pairs)),
         service(
@@ -627,12 +671,19 @@ fn receivers(c: &RenderConfig) -> Vec<Value> {
         ),
         service(
             c,
-            &format!("{NAME}-receivers"),
+            &c.object("receivers"),
             "receiver",
             json!([port("events", RECEIVER_PORT)]),
             true,
         ),
-        job(c, &name, "receiver", c.receivers, template),
+        job(
+            c,
+            &name,
+            "receiver",
+            c.receivers,
+            c.role_deadline(),
+            template,
+        ),
     ]
 }
 
@@ -642,39 +693,65 @@ fn sender_target(c: &RenderConfig) -> String {
     if let Some(t) = &c.target {
         return t.clone();
     }
-    let ns = &c.namespace;
+    let (ns, run) = (&c.namespace, &c.name);
     match (c.scenario, c.sut_impl) {
         // A source has no ingress: the senders produce to its topic.
         (Sut::SourceKafka, _) => format!("kafka://{}/{}", c.kafka.bootstrap, c.topic()),
-        (Sut::Direct, _) => format!("{}/", c.url(&format!("{NAME}-receiver"), RECEIVER_PORT)),
-        (_, SutImpl::Brokerbench) => format!("{}/", c.url(&format!("{NAME}-sut"), SUT_PORT)),
+        (Sut::Direct, _) => format!("{}/", c.url(&c.object("receiver"), RECEIVER_PORT)),
+        (_, SutImpl::Brokerbench) => format!("{}/", c.url(&c.object("sut"), SUT_PORT)),
         (Sut::ChannelImc | Sut::ChannelKafka, _) => {
-            format!("http://{NAME}-kn-channel.{ns}.svc.cluster.local/")
+            format!("http://{run}-kn-channel.{ns}.svc.cluster.local/")
         }
         (Sut::BrokerImc, _) => {
-            format!("http://broker-ingress.knative-eventing.svc.cluster.local/{ns}/{NAME}")
+            format!("http://broker-ingress.knative-eventing.svc.cluster.local/{ns}/{run}")
         }
         (Sut::BrokerKafka, _) => {
-            format!("http://kafka-broker-ingress.knative-eventing.svc.cluster.local/{ns}/{NAME}")
+            format!("http://kafka-broker-ingress.knative-eventing.svc.cluster.local/{ns}/{run}")
         }
     }
 }
 
+/// The pacer the senders run, and why: the SUT's choice, or the sleeping
+/// pacer where the sender's CPU limit leaves no core for a spinning one
+/// beside its runtime thread (the kernel would throttle it, and its
+/// pauses would show as latency).
+fn sender_pacer(c: &RenderConfig) -> (&'static str, String) {
+    let needed = 2.0;
+    if c.scenario.spec().sleeping_pacer {
+        return ("sleep", format!("sleep: what {} asks for", c.scenario));
+    }
+    if c.sender.cores < needed {
+        return (
+            "sleep",
+            format!(
+                "sleep: the sender's CPU limit ({}) leaves no core for a spinning pacer beside its runtime thread (it needs {needed}); --sender-resources 2,512Mi spins",
+                c.sender.cpu
+            ),
+        );
+    }
+    (
+        "spin",
+        format!(
+            "spin: the sender's CPU limit ({}) holds its runtime thread and a spinning pacer",
+            c.sender.cpu
+        ),
+    )
+}
+
 fn senders(c: &RenderConfig) -> Vec<Value> {
-    let name = format!("{NAME}-sender");
+    let name = c.object("sender");
     let spec = c.scenario.spec();
+    let (pacer, why) = sender_pacer(c);
     let mut pairs = vec![
         (
             "aggregator",
-            c.url(&format!("{NAME}-aggregator"), AGGREGATOR_PORT),
+            c.url(&c.object("aggregator"), AGGREGATOR_PORT),
         ),
         ("target", sender_target(c)),
         ("connections", spec.connections.to_string()),
         ("metrics-listen", format!("0.0.0.0:{SENDER_METRICS_PORT}")),
+        ("pacer", pacer.to_string()),
     ];
-    if spec.sleeping_pacer {
-        pairs.push(("pacer", "sleep".into()));
-    }
     let mut volumes = Vec::new();
     if let Some(secret) = &c.token_secret {
         pairs.push(("header", format!("Authorization: @{TOKEN_DIR}/token")));
@@ -700,295 +777,89 @@ fn senders(c: &RenderConfig) -> Vec<Value> {
         &c.sender,
         &[("metrics", SENDER_METRICS_PORT)],
     );
-    token_env(&mut ctr);
+    token_env(c, &mut ctr);
     if c.token_secret.is_some() {
         mount(&mut ctr, "token", TOKEN_DIR);
     }
     if kafka.is_some() {
         mount(&mut ctr, "kafka", KAFKA_DIR);
     }
+    let mut settings = config_map(c, &name, "sender", settings(&pairs));
+    settings["metadata"]["annotations"] = json!({ PACER_ANNOTATION: why });
     vec![
-        config_map(c, &name, "sender", settings(&pairs)),
+        settings,
         job(
             c,
             &name,
             "sender",
             c.senders,
+            c.role_deadline(),
             pod(c, "sender", ctr, volumes),
         ),
-    ]
-}
-
-fn secret_volume(name: &str, secret: &str) -> Value {
-    json!({ "name": name, "secret": { "secretName": secret } })
-}
-
-/// The scenario's routes: subscription or trigger `k` to the receiver's
-/// copy path `/c/k`; a broker's first `matching` triggers take the suite's
-/// events, the others filter on types it never sends.
-fn routes(c: &RenderConfig) -> Vec<brokerbench_sut::config::Route> {
-    let routing = c.scenario.spec().routing.unwrap_or(Routing::Channel);
-    let receiver = c.url(&format!("{NAME}-receiver"), RECEIVER_PORT);
-    c.fan_out.routes(
-        routing,
-        &receiver,
-        &brokerbench_sut::config::DeliverySpec::default(),
-    )
-}
-
-/// The receiver as a Knative destination: its Service, the copy's path.
-fn sink(k: usize) -> Value {
-    json!({
-        "ref": { "apiVersion": "v1", "kind": "Service", "name": format!("{NAME}-receiver") },
-        "uri": format!("/c/{k}"),
-    })
-}
-
-fn knative(c: &RenderConfig) -> Vec<Value> {
-    let ns = &c.namespace;
-    let routes = routes(c);
-    let channel_ref =
-        |kind: &str, api: &str| json!({ "apiVersion": api, "kind": kind, "name": NAME });
-    let subscriptions = |channel: Value| {
-        routes
-            .iter()
-            .enumerate()
-            .map(|(k, r)| {
-                json!({
-                    "apiVersion": "messaging.knative.dev/v1", "kind": "Subscription",
-                    "metadata": meta(c, &format!("{NAME}-{}", r.name), "sut"),
-                    "spec": { "channel": channel.clone(), "subscriber": sink(k) },
-                })
-            })
-            .collect::<Vec<_>>()
-    };
-    let triggers = || {
-        routes
-            .iter()
-            .enumerate()
-            .map(|(k, r)| {
-                let mut spec = json!({ "broker": NAME, "subscriber": sink(k) });
-                // Exact matches as Knative's filter.attributes; the others
-                // in the `filters` dialect (Knative 1.14+).
-                match &r.filter {
-                    brokerbench_sut::filter::Filter::Exact(m) => {
-                        spec["filter"] = json!({ "attributes": m })
-                    }
-                    f => spec["filters"] = json!([f.written()]),
-                }
-                json!({
-                    "apiVersion": "eventing.knative.dev/v1", "kind": "Trigger",
-                    "metadata": meta(c, &format!("{NAME}-{}", r.name), "sut"),
-                    "spec": spec,
-                })
-            })
-            .collect::<Vec<_>>()
-    };
-    let broker = |class: &str, config: Value| {
-        json!({
-            "apiVersion": "eventing.knative.dev/v1", "kind": "Broker",
-            "metadata": {
-                "name": NAME, "namespace": ns, "labels": labels("sut"),
-                "annotations": { "eventing.knative.dev/broker.class": class },
-            },
-            "spec": { "config": config },
-        })
-    };
-    let k = &c.kafka;
-    let mut docs = Vec::new();
-    match c.scenario {
-        Sut::Direct => {}
-        Sut::ChannelImc => {
-            docs.push(json!({
-                "apiVersion": "messaging.knative.dev/v1", "kind": "InMemoryChannel",
-                "metadata": meta(c, NAME, "sut"),
-            }));
-            docs.extend(subscriptions(channel_ref(
-                "InMemoryChannel",
-                "messaging.knative.dev/v1",
-            )));
-        }
-        Sut::ChannelKafka => {
-            docs.push(json!({
-                "apiVersion": "messaging.knative.dev/v1beta1", "kind": "KafkaChannel",
-                "metadata": meta(c, NAME, "sut"),
-                "spec": { "numPartitions": k.partitions, "replicationFactor": k.replication },
-            }));
-            docs.extend(subscriptions(channel_ref(
-                "KafkaChannel",
-                "messaging.knative.dev/v1beta1",
-            )));
-        }
-        Sut::BrokerImc => {
-            let cm = format!("{NAME}-broker-channel");
-            let mut data = Map::new();
-            data.insert(
-                "channel-template-spec".into(),
-                json!("apiVersion: messaging.knative.dev/v1\nkind: InMemoryChannel\n"),
-            );
-            docs.push(config_map(c, &cm, "sut", data));
-            docs.push(broker(
-                "MTChannelBasedBroker",
-                json!({ "apiVersion": "v1", "kind": "ConfigMap", "name": cm, "namespace": ns }),
-            ));
-            docs.extend(triggers());
-        }
-        Sut::BrokerKafka => {
-            let cm = format!("{NAME}-kafka-broker-config");
-            let mut data = Map::new();
-            data.insert("bootstrap.servers".into(), json!(k.bootstrap));
-            data.insert(
-                "default.topic.partitions".into(),
-                json!(k.partitions.to_string()),
-            );
-            data.insert(
-                "default.topic.replication.factor".into(),
-                json!(k.replication.to_string()),
-            );
-            docs.push(config_map(c, &cm, "sut", data));
-            docs.push(broker(
-                "Kafka",
-                json!({ "apiVersion": "v1", "kind": "ConfigMap", "name": cm, "namespace": ns }),
-            ));
-            docs.extend(triggers());
-        }
-        Sut::SourceKafka => {
-            docs.push(json!({
-                "apiVersion": "kafka.strimzi.io/v1beta2", "kind": "KafkaTopic",
-                "metadata": {
-                    "name": c.topic(), "namespace": k.topic_namespace,
-                    "labels": { "strimzi.io/cluster": k.strimzi_cluster, PART_OF.0: PART_OF.1, COMPONENT: "sut" },
-                },
-                "spec": { "partitions": k.partitions, "replicas": k.replication },
-            }));
-            docs.push(json!({
-                "apiVersion": "sources.knative.dev/v1beta1", "kind": "KafkaSource",
-                "metadata": meta(c, NAME, "sut"),
-                "spec": {
-                    "consumerGroup": format!("{NAME}-{ns}"),
-                    "bootstrapServers": k.bootstrap.split(',').collect::<Vec<_>>(),
-                    "topics": [c.topic()],
-                    "sink": sink(0),
-                },
-            }));
-        }
-    }
-    docs
-}
-
-/// The suite's own SUT for the scenario: its routes in a config file (the
-/// Knative specs' shape), a Deployment and a Service.
-fn suite_sut(c: &RenderConfig) -> Vec<Value> {
-    let name = format!("{NAME}-sut");
-    let routing = c.scenario.spec().routing;
-    let routes: Vec<Value> = routes(c)
-        .iter()
-        .map(|r| match routing {
-            Some(Routing::Broker) => {
-                json!({ "name": r.name, "subscriber": r.subscriber, "filters": [r.filter.written()] })
-            }
-            _ => json!({ "name": r.name, "subscriber": r.subscriber }),
-        })
-        .collect();
-    let key = match routing {
-        Some(Routing::Broker) => "triggers",
-        _ => "subscriptions",
-    };
-    let mut file = Map::new();
-    file.insert(key.into(), json!(routes));
-    let mut routes_cm = Map::new();
-    routes_cm.insert("routes.yaml".into(), json!(yaml(&Value::Object(file))));
-    let mut pairs = vec![
-        ("listen", format!("0.0.0.0:{SUT_PORT}")),
-        ("config", format!("{SUT_DIR}/routes.yaml")),
-        ("threads", c.fan_out.sut_threads.to_string()),
-    ];
-    if c.scenario.on_kafka() {
-        pairs.push(("kafka-bootstrap", c.kafka.bootstrap.clone()));
-        pairs.push(("partitions", c.kafka.partitions.to_string()));
-        pairs.push(("replication", c.kafka.replication.to_string()));
-        pairs.push(("topic", c.topic()));
-    }
-    let kafka = c.kafka_secret.as_ref().filter(|_| c.scenario.on_kafka());
-    if kafka.is_some() {
-        pairs.push((
-            "kafka-config-file",
-            format!("{KAFKA_DIR}/client.properties"),
-        ));
-    }
-    let scenario = c.scenario.to_string();
-    let mut ctr = container(
-        c,
-        "sut",
-        &["sut", &scenario],
-        &name,
-        None,
-        &c.sut,
-        &[("ingress", SUT_PORT)],
-    );
-    ctr["readinessProbe"] =
-        json!({ "httpGet": { "path": "/readyz", "port": SUT_PORT }, "periodSeconds": 2 });
-    mount(&mut ctr, "routes", SUT_DIR);
-    let routes_name = format!("{NAME}-sut-routes");
-    let mut volumes = vec![config_volume("routes", &routes_name)];
-    if let Some(secret) = kafka {
-        mount(&mut ctr, "kafka", KAFKA_DIR);
-        volumes.push(secret_volume("kafka", secret));
-    }
-    let template = pod(c, "sut", ctr, volumes);
-    vec![
-        config_map(c, &name, "sut", settings(&pairs)),
-        config_map(c, &routes_name, "sut", routes_cm),
-        service(c, &name, "sut", json!([port("ingress", SUT_PORT)]), false),
-        json!({
-            "apiVersion": "apps/v1", "kind": "Deployment",
-            "metadata": meta(c, &name, "sut"),
-            "spec": {
-                "replicas": 1,
-                "selector": { "matchLabels": { PART_OF.0: PART_OF.1, COMPONENT: "sut" } },
-                "template": template,
-            },
-        }),
     ]
 }
 
 /// What `k8s render` prints with its comment header.
 pub fn print(c: &RenderConfig) -> String {
     let docs = render(c);
+    format!("{}{}", header(c), to_yaml(&docs))
+}
+
+/// The comment at the top: what the run is and how to follow it.
+fn header(c: &RenderConfig) -> String {
     let what = match (&c.target, c.sut_impl) {
         (Some(t), _) => format!("the senders publish to {t}"),
         (None, _) if c.scenario == Sut::Direct => "sender -> receiver".to_string(),
         (None, SutImpl::Knative) => format!("{} on Knative Eventing", c.scenario),
         (None, SutImpl::Brokerbench) => format!("{} served by brokerbench sut", c.scenario),
     };
+    let follow = format!(
+        "--namespace {}{}",
+        c.namespace,
+        match c.name.as_str() {
+            DEFAULT_RUN => String::new(),
+            run => format!(" --run-name {run}"),
+        }
+    );
+    let (pacer, _) = sender_pacer(c);
     format!(
-        "# brokerbench {}: {what}; {} sender(s), {} receiver(s), namespace {}.\n# kubectl apply -f - ; brokerbench k8s wait --namespace {ns}; brokerbench k8s collect --namespace {ns}\n{}",
+        "# brokerbench {}: run {}: {what}; {} sender(s) (pacer {pacer}), {} receiver(s), namespace {}{}.\n# kubectl apply -f - ; brokerbench k8s wait {follow}; brokerbench k8s collect {follow}\n",
         env!("CARGO_PKG_VERSION"),
+        c.name,
         c.senders,
         c.receivers,
         c.namespace,
-        to_yaml(&docs),
-        ns = c.namespace,
+        if c.create_namespace { " (created)" } else { " (must exist)" },
     )
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn yaml_quotes_what_a_yaml_1_1_reader_would_take_for_numbers_or_booleans() {
-        let doc = json!({
-            "data": { "PACE": "1000:10", "NO_PLOT": "true", "ON": "on", "pace": "# ramp\n100:5\n\n200:5\n" },
-            "list": [{ "a": 1, "b": [] }, "x", [true]],
-            "app.kubernetes.io/name": "b", "odd key": {},
-        });
-        let text = yaml(&doc);
-        assert_eq!(
-            text,
-            "app.kubernetes.io/name: \"b\"\ndata:\n  NO_PLOT: \"true\"\n  ON: \"on\"\n  PACE: \"1000:10\"\n  pace: |\n    # ramp\n    100:5\n\n    200:5\nlist:\n- a: 1\n  b: []\n- \"x\"\n- \n  - true\n\"odd key\": {}\n"
-        );
-        let back: Value = serde_yaml::from_str(&text).unwrap();
-        assert_eq!(back, doc);
+/// `k8s render --out-dir DIR`: one file per object, numbered in the order
+/// they apply, and a `kustomization.yaml` naming them (`kubectl apply -k
+/// DIR`, and overlays). Returns the files written.
+pub fn write_dir(c: &RenderConfig, dir: &std::path::Path) -> std::io::Result<Vec<String>> {
+    std::fs::create_dir_all(dir)?;
+    let docs = render(c);
+    let mut files = Vec::new();
+    for (i, d) in docs.iter().enumerate() {
+        let kind = d["kind"].as_str().unwrap_or("object").to_lowercase();
+        let name = d["metadata"]["name"].as_str().unwrap_or("unnamed");
+        let file = format!("{i:02}-{kind}-{name}.yaml");
+        write_atomically(&dir.join(&file), &yaml(d))?;
+        files.push(file);
     }
+    let kustomization = json!({
+        "apiVersion": "kustomize.config.k8s.io/v1beta1",
+        "kind": "Kustomization",
+        "resources": files,
+    });
+    let text = format!("{}{}", header(c), yaml(&kustomization));
+    write_atomically(&dir.join("kustomization.yaml"), &text)?;
+    files.push("kustomization.yaml".into());
+    Ok(files)
+}
+
+fn write_atomically(path: &std::path::Path, text: &str) -> std::io::Result<()> {
+    let tmp = path.with_extension("yaml.tmp");
+    std::fs::write(&tmp, text)?;
+    std::fs::rename(&tmp, path)
 }
