@@ -284,6 +284,71 @@ def rss(pace_file):
     return {"sender": send.rss_mib, "receiver": recv.rss_mib}
 
 
+# --- a sender under a pod's CPU limit ------------------------------------------------
+
+def docker(*args, check=True):
+    return subprocess.run(["docker", *args], check=check, capture_output=True, text=True)
+
+
+def quota(repeats, seconds):
+    """A sender in a container limited as a pod is (`docker run --cpus`), each
+    pacer, two rates; the aggregator and the receiver in containers without
+    a limit, on one private network. The median of `repeats` runs of each
+    cell: publish and pacer lag P99.99, the sender's throttled time."""
+    image = "brokerbench:bench-quota"
+    subprocess.run(["scripts/image", BIN, image], check=True, stdout=subprocess.DEVNULL)
+    net = f"bb-quota-{os.getpid()}"
+    docker("network", "create", net)
+    out = tempfile.mkdtemp()
+    os.chmod(out, 0o777)
+    rows = []
+    try:
+        for rate in (2000, 20000):
+            for cpus in ("1", "2"):
+                for pacer in ("spin", "sleep"):
+                    got = []
+                    for i in range(repeats):
+                        name = f"{net}-{rate}-{cpus}-{pacer}-{i}"
+                        scenario = f"quota-{rate}-{cpus}-{pacer}-{i}"
+                        docker("run", "-d", "--name", f"{name}-agg", "--network", net, "-v", f"{out}:/results",
+                               image, "aggregator", "--listen", "0.0.0.0:7000", "--pace", f"{rate}:{seconds}",
+                               "--warmup-seconds", "2", "--warmup-rate", str(rate), "--drain-seconds", "2",
+                               "--scenario", scenario, "--quiet", "--no-plot", "--out", "/results")
+                        agg = f"http://{name}-agg:7000"
+                        docker("run", "-d", "--name", f"{name}-recv", "--network", net, image, "receiver",
+                               "--aggregator", agg, "--listen", "0.0.0.0:8080")
+                        before = steal_ticks()
+                        docker("run", "--name", f"{name}-send", "--network", net, f"--cpus={cpus}", image,
+                               "sender", "--aggregator", agg, "--target", f"http://{name}-recv:8080/",
+                               "--pacer", pacer, check=False)
+                        steal = steal_since(before)
+                        docker("wait", f"{name}-agg")
+                        for c in ("agg", "recv", "send"):
+                            docker("rm", "-f", f"{name}-{c}", check=False)
+                        d = [x for x in os.listdir(out) if x.endswith(scenario)]
+                        with open(os.path.join(out, d[0], "summary.json")) as f:
+                            s = json.load(f)
+                        l = s["latency_ms"]
+                        q = next((x for x in s.get("cpu_quotas", []) if x["role"] == "sender 0"), None)
+                        got.append((l["publish"]["p99_99"], l["pacer_lag"]["p99_99"], l["e2e"]["p99_99"],
+                                    q["throttled_ms"] if q else 0.0, s["totals"]["failed"], steal))
+                    med = [median([g[k] for g in got]) for k in range(6)]
+                    rows.append([f"{rate:,}/s", cpus, pacer, f"{med[0]:.2f}", f"{med[1]:.2f}", f"{med[2]:.2f}",
+                                 f"{med[3]:.1f}", f"{med[4]:.0f}",
+                                 " / ".join(f"{g[0]:.1f}" for g in got), pct(med[5])])
+    finally:
+        docker("network", "rm", net, check=False)
+        docker("image", "rm", "-f", image, check=False)
+        shutil.rmtree(out, ignore_errors=True)
+    print(f"A sender in a container with `--cpus` (its pod's CPU limit), the aggregator and the receiver "
+          f"unlimited, {seconds} s at each rate after a 2 s warmup; medians of {repeats} runs "
+          f"(the publish P99.99 of each run beside them):")
+    print()
+    table(["rate", "--cpus", "pacer", "publish P99.99 ms", "pacer lag P99.99 ms", "e2e P99.99 ms",
+           "sender throttled ms", "failed", "publish P99.99 of each run", "steal"], rows)
+    return {}
+
+
 # --- plotting a long run ---------------------------------------------------------
 
 def plot(pairs):
@@ -329,8 +394,12 @@ def main():
         got["rss"] = max(r["sender"], r["receiver"])
     if every or "--plot" in modes:
         got.update(plot(pairs))
+    if "--quota" in modes:
+        quota(pairs, int(os.environ.get("QUOTA_SECONDS", "15")))
+        if len(modes) == 1:
+            return
     if not got:
-        sys.exit("bench: say what to measure: --vs-floor, --vs-oha, --suts, --rss, --plot or --all")
+        sys.exit("bench: say what to measure: --vs-floor, --vs-oha, --suts, --rss, --plot, --quota or --all")
     rows = []
     def row(name, key, fmt, target, ok):
         if key in got:

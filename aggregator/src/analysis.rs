@@ -90,6 +90,15 @@ fn lag_explains(s: &StepSummary) -> bool {
     }
 }
 
+/// Whether the SUT failed or lost events of the step: its answers (5xx,
+/// timeouts, refused or broken connections) or its deliveries. Those are
+/// the SUT's whatever the pacer's lag: only events the sender held back at
+/// its own bounds (the in-flight bound, its drain) are the generator's.
+fn sut_failed(s: &StepSummary) -> bool {
+    let held_back = s.failures.inflight_limit + s.failures.cancelled;
+    s.totals.lost > 0 || s.totals.failed > held_back
+}
+
 /// Whether a role's CPU quota stopped it for a material share of the step
 /// ([`crate::model::THROTTLED_LIMITS`] of its time).
 fn quota_explains(s: &StepSummary) -> bool {
@@ -106,7 +115,7 @@ pub fn breaking_point(steps: &[StepSummary]) -> Option<BreakingPoint> {
         step: s.step,
         rps: s.rps,
         reasons: s.breaks.clone(),
-        limited_by: if s.generator_limited && lag_explains(s) {
+        limited_by: if s.generator_limited && lag_explains(s) && !sut_failed(s) {
             Limit::Generator
         } else if quota_explains(s) {
             Limit::CpuQuota
@@ -254,7 +263,35 @@ mod tests {
         steps[1].receiver_cpu = None;
         assert_eq!(breaking_point(&steps).unwrap().limited_by, Limit::Sut);
         lag(&mut steps[1], 5.0, 9.0);
+        assert_eq!(
+            breaking_point(&steps).unwrap().limited_by,
+            Limit::Sut,
+            "its lag explains the latency, but the SUT lost events"
+        );
+        // Delivery short of the target, nothing failed or lost: the lag.
+        steps[1].totals.lost = 0;
+        steps[1].breaks = vec!["delivery 900/s below target 1100/s".into()];
         assert_eq!(breaking_point(&steps).unwrap().limited_by, Limit::Generator);
+        // Failures the SUT answered (5xx, timeouts) are the SUT's, however
+        // late the pacer was; those the sender held back are its own.
+        steps[1].totals.lost = 0;
+        steps[1].totals.failed = 30;
+        steps[1].failures.status_5xx = 20;
+        steps[1].failures.inflight_limit = 10;
+        steps[1].breaks = vec!["30 send failures".into()];
+        assert_eq!(breaking_point(&steps).unwrap().limited_by, Limit::Sut);
+        steps[1].failures.status_5xx = 0;
+        steps[1].failures.inflight_limit = 30;
+        assert_eq!(breaking_point(&steps).unwrap().limited_by, Limit::Generator);
+        steps[1].totals.lost = 1;
+        assert_eq!(
+            breaking_point(&steps).unwrap().limited_by,
+            Limit::Sut,
+            "a loss is the SUT's"
+        );
+        steps[1].totals.lost = 5;
+        steps[1].totals.failed = 0;
+        steps[1].failures.inflight_limit = 0;
         // However long events waited for a connection.
         steps[1]
             .latency_ms

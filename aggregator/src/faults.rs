@@ -40,11 +40,18 @@ pub fn mark(faults: &[Fault], series: &mut [SecondRow]) {
 }
 
 /// What each of `faults` did, from the rows of the run.
-pub fn effects(faults: &[Fault], series: &[SecondRow]) -> Vec<FaultEffect> {
-    faults.iter().map(|f| effect(f, faults, series)).collect()
+///
+/// `cut_s`: when the run was cut short (Ctrl-C), seconds after `t0`. The
+/// seconds from then on say nothing of the SUT (nothing was sent): a fault
+/// still on then has an unknown recovery, never a quick one.
+pub fn effects(faults: &[Fault], series: &[SecondRow], cut_s: Option<f64>) -> Vec<FaultEffect> {
+    faults
+        .iter()
+        .map(|f| effect(f, faults, series, cut_s))
+        .collect()
 }
 
-fn effect(f: &Fault, all: &[Fault], series: &[SecondRow]) -> FaultEffect {
+fn effect(f: &Fault, all: &[Fault], series: &[SecondRow], cut_s: Option<f64>) -> FaultEffect {
     let start = f.at_s.floor() as u64;
     let during_other = |r: &SecondRow| {
         all.iter().any(|o| {
@@ -89,9 +96,11 @@ fn effect(f: &Fault, all: &[Fault], series: &[SecondRow]) -> FaultEffect {
         .filter(|o| o.at_s <= f.end_s() && f.at_s <= o.end_s())
         .map(Fault::end_s)
         .fold(f.end_s(), f64::max);
+    let before_cut = |r: &&SecondRow| cut_s.is_none_or(|cut| r.second as f64 + 1.0 <= cut);
     let measured: Vec<&SecondRow> = series
         .iter()
         .filter(|r| r.step.is_some() && r.second >= end.floor() as u64)
+        .filter(before_cut)
         .collect();
     // A fault after that cuts the seconds in a row short: normal up to
     // its start is back to normal.
@@ -122,6 +131,7 @@ fn effect(f: &Fault, all: &[Fault], series: &[SecondRow]) -> FaultEffect {
         baseline_delivery,
         baseline_e2e_p99_ms,
         error: None,
+        cut_at_s: cut_s.filter(|&cut| end > cut),
     };
     // From the second before it: events scheduled then may still have
     // been on their way when it began.
@@ -171,7 +181,7 @@ mod tests {
         series[3].lost = 1; // before the second before it: not the fault's
         series[4].failed = 2; // on its way when it began
         let f = Fault::parse("sut-kill@5+2").unwrap();
-        let e = &effects(std::slice::from_ref(&f), &series)[0];
+        let e = &effects(std::slice::from_ref(&f), &series, None)[0];
         assert_eq!((e.lost, e.failed, e.duplicates), (50, 2, 0));
         assert_eq!(e.recovery_s, Some(1.0));
         assert_eq!(e.baseline_delivery, Some(1.0));
@@ -180,13 +190,30 @@ mod tests {
         for r in &mut series[7..] {
             r.lost = 1;
         }
-        let e = &effects(std::slice::from_ref(&f), &series)[0];
+        let e = &effects(std::slice::from_ref(&f), &series, None)[0];
         assert_eq!((e.lost, e.recovery_s), (50 + 5, None));
         // A second fault at 9 s: second 8 normal up to it is a recovery.
         series[8].lost = 0;
         let next = Fault::parse("receiver-stall@9+1").unwrap();
-        let e = &effects(&[f, next], &series)[0];
+        let e = &effects(&[f, next], &series, None)[0];
         assert_eq!((e.lost, e.recovery_s), (50 + 1, Some(1.0)));
+    }
+
+    /// A run cut while a fault was on: the seconds after the cut sent
+    /// nothing, so they are no recovery; it is unknown.
+    #[test]
+    fn a_fault_still_on_when_the_run_was_cut_has_not_recovered() {
+        let mut series: Vec<SecondRow> = (0..25).map(|s| row(s, 100, 100, 0, 2.0)).collect();
+        for r in &mut series[12..] {
+            (r.sent, r.delivered) = (0, 0);
+        }
+        let f = Fault::parse("sut-pause@5+20").unwrap();
+        let e = &effects(std::slice::from_ref(&f), &series, Some(12.3))[0];
+        assert_eq!((e.recovery_s, e.cut_at_s), (None, Some(12.3)));
+        // One over before the cut still recovers.
+        let f = Fault::parse("sut-pause@5+2").unwrap();
+        let e = &effects(std::slice::from_ref(&f), &series, Some(12.3))[0];
+        assert_eq!((e.recovery_s, e.cut_at_s), (Some(0.0), None));
     }
 
     /// A 5xx inside a latency fault: both recover after the latency ends.
@@ -207,7 +234,7 @@ mod tests {
             Fault::parse("sut-latency@5+7:50ms").unwrap(),
             Fault::parse("sut-5xx@7+1").unwrap(),
         ];
-        let e = effects(&faults, &series);
+        let e = effects(&faults, &series, None);
         assert_eq!((e[0].recovery_s, e[1].recovery_s), (Some(0.0), Some(0.0)));
         assert_eq!((e[0].failed, e[1].failed), (30, 30));
     }

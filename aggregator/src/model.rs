@@ -485,4 +485,9 @@ pub struct FaultEffect {
     /// faults and commands).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// When the run was cut (Ctrl-C) while it was on, seconds after `t0`:
+    /// its recovery is unknown (`recovery_s` none, a `recovery<` objective
+    /// missed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cut_at_s: Option<f64>,
 }

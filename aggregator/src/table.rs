@@ -171,9 +171,12 @@ pub fn unjudged(s: &Summary) -> String {
 /// recover (see [`crate::faults`]).
 fn fault_lines(out: &mut String, s: &Summary) {
     for e in &s.fault_effects {
-        let recovery = match e.recovery_s {
-            Some(r) => format!("back to normal {r:.1} s after it ended"),
-            None => "not back to normal within the run".to_string(),
+        let recovery = match (e.recovery_s, e.cut_at_s) {
+            (_, Some(cut)) => {
+                format!("still on when the run was cut at {cut:.1} s: recovery unknown")
+            }
+            (Some(r), None) => format!("back to normal {r:.1} s after it ended"),
+            (None, None) => "not back to normal within the run".to_string(),
         };
         let level = match (e.baseline_delivery, e.baseline_e2e_p99_ms) {
             (Some(d), Some(p)) => {
@@ -181,9 +184,11 @@ fn fault_lines(out: &mut String, s: &Summary) {
             }
             _ => " (no fault-free second before it: normal is any delivery)".to_string(),
         };
-        let error = match &e.error {
-            Some(why) => format!("; NOT APPLIED: {why}"),
-            None => String::new(),
+        let error = match (&e.error, e.cut_at_s) {
+            // Started, then the run was cut: applied, not over.
+            (Some(why), Some(cut)) if e.at_s < cut => format!("; {why}"),
+            (Some(why), _) => format!("; NOT APPLIED: {why}"),
+            (None, _) => String::new(),
         };
         let _ = writeln!(
             out,

@@ -29,6 +29,14 @@ pub const EXIT_INTERRUPTED: i32 = 130;
 /// Exit code of a run that missed an objective of `--slo`.
 pub const EXIT_SLO_MISSED: i32 = 3;
 
+/// Writes a command's text to stdout; a reader that stopped reading
+/// (`| head -1`) is not an error (print! would panic on the broken pipe).
+pub fn emit(text: &str) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    let _ = out.write_all(text.as_bytes()).and_then(|()| out.flush());
+}
+
 /// Runs a parsed command line; returns the process exit code.
 pub async fn execute(
     opts: Opts,
@@ -73,7 +81,7 @@ pub async fn execute(
                 .iter()
                 .map(|d| compare::load(d))
                 .collect::<Result<Vec<_>, _>>()?;
-            print!("{}", compare::render(&runs));
+            emit(&compare::render(&runs));
             if !o.no_plot {
                 match brokerbench_aggregator::plot::plot_compare(&o.graph, &o.dirs) {
                     Ok(()) => println!("graph: {}", o.graph.display()),
@@ -87,7 +95,7 @@ pub async fn execute(
                 let out_dir = r.out_dir.clone();
                 let config = r.into_config()?;
                 match out_dir {
-                    None => print!("{}", k8s::render::print(&config)),
+                    None => emit(&k8s::render::print(&config)),
                     Some(dir) => {
                         let files = k8s::render::write_dir(&config, &dir).map_err(|e| {
                             anyhow::anyhow!("--out-dir {}: cannot write: {e}", dir.display())

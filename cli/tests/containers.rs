@@ -1,8 +1,9 @@
 //! The roles as containers of the runtime image (scripts/image) on a
 //! private Docker network, as pods are: addressed by name, non-root, flags
-//! from the environment, results in a mounted folder, and stopped with
-//! SIGTERM. Needs a Docker Engine; without one each test says so in one
-//! line and passes.
+//! from the environment, results in a mounted folder, CPU and memory
+//! limited as their pods' are, and stopped with SIGTERM. They need a
+//! Docker Engine, so they are ignored by default; scripts/test runs them
+//! (`--include-ignored`) where `docker info` answers, as CI's machine does.
 
 mod common;
 
@@ -18,15 +19,16 @@ struct Docker {
 }
 
 impl Docker {
-    /// None (and one line on stderr) when there is no Docker Engine.
-    fn start(test: &str) -> Option<Docker> {
+    /// The image and network of one test; panics without a Docker Engine
+    /// (the tests that need one are ignored unless asked for).
+    fn start(test: &str) -> Docker {
         let up = Command::new("docker")
             .args(["info", "--format", "{{.ServerVersion}}"])
             .output();
-        if !matches!(&up, Ok(o) if o.status.success()) {
-            eprintln!("no Docker Engine here (`docker info` failed): {test} not run");
-            return None;
-        }
+        assert!(
+            matches!(&up, Ok(o) if o.status.success()),
+            "{test} needs a Docker Engine (`docker info` failed)"
+        );
         let prefix = format!("bb-{test}-{}", std::process::id());
         let image = format!("brokerbench-test:{prefix}");
         let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../scripts/image");
@@ -37,11 +39,11 @@ impl Docker {
         assert!(built.status.success(), "{}", stderr(&built));
         let net = docker(&["network", "create", &prefix]);
         assert!(net.status.success(), "{}", stderr(&net));
-        Some(Docker {
+        Docker {
             prefix,
             image,
             containers: Vec::new(),
-        })
+        }
     }
 
     /// `docker run -d` of the image, named PREFIX-`name` on the network,
@@ -76,6 +78,34 @@ impl Docker {
         assert!(started.status.success(), "{}", stderr(&started));
         self.containers.push(container.clone());
         container
+    }
+
+    /// An aggregator (its flags from `env` and the environment a pod's
+    /// manifest would set; its results in `out`) and a receiver on the
+    /// test's network: their containers, the aggregator's URL and the
+    /// receiver's as a sender's target.
+    fn aggregator_and_receiver(
+        &mut self,
+        env: &[(&str, &str)],
+        out: &std::path::Path,
+    ) -> (String, String, String, String) {
+        let listen = ("BROKERBENCH_LISTEN", "0.0.0.0:8080");
+        let env = [&[listen][..], env].concat();
+        let aggregator = self.run(
+            "aggregator",
+            &env,
+            Some(out.to_str().unwrap()),
+            &["aggregator", "--quiet", "--no-plot", "--out", "/results"],
+        );
+        let agg_url = self.url("aggregator");
+        let receiver = self.run(
+            "receiver",
+            &[listen],
+            None,
+            &["receiver", "--aggregator", &agg_url],
+        );
+        let target = format!("{}/", self.url("receiver"));
+        (aggregator, receiver, agg_url, target)
     }
 
     /// The container's address on the test's network.
@@ -116,6 +146,26 @@ impl Drop for Docker {
     }
 }
 
+/// `docker run` options for a workload's `resources.limits`: `--cpus`
+/// (`500m` is 0.5) and `--memory` (Kubernetes' `Mi` and `Gi` as bytes).
+fn limits(workload: &serde_json::Value) -> Vec<String> {
+    let l = &template(workload)["spec"]["containers"][0]["resources"]["limits"];
+    let cpu = l["cpu"].as_str().unwrap();
+    let cores: f64 = match cpu.strip_suffix('m') {
+        Some(m) => m.parse::<f64>().unwrap() / 1000.0,
+        None => cpu.parse().unwrap(),
+    };
+    let memory = l["memory"].as_str().unwrap();
+    let (n, unit) = memory.split_at(memory.trim_end_matches(char::is_alphabetic).len());
+    let bytes: u64 = n.parse::<u64>().unwrap()
+        * match unit {
+            "Mi" => 1 << 20,
+            "Gi" => 1 << 30,
+            other => panic!("memory unit {other:?}"),
+        };
+    vec![format!("--cpus={cores}"), format!("--memory={bytes}")]
+}
+
 fn docker(args: &[&str]) -> Output {
     Command::new("docker").args(args).output().unwrap()
 }
@@ -138,18 +188,14 @@ fn shared_folder(name: &str) -> std::path::PathBuf {
 }
 
 #[test]
+#[ignore = "needs a Docker Engine: scripts/test runs it where `docker info` answers"]
 fn the_roles_run_as_containers_on_a_private_network() {
-    let Some(mut d) = Docker::start("roles") else {
-        return;
-    };
+    let mut d = Docker::start("roles");
     let out = shared_folder("containers");
-    let listen = [("BROKERBENCH_LISTEN", "0.0.0.0:8080")];
     // The aggregator's flags from the environment, as a pod's manifest
     // sets them.
-    let aggregator = d.run(
-        "aggregator",
+    let (aggregator, receiver, agg_url, target) = d.aggregator_and_receiver(
         &[
-            listen[0],
             ("BROKERBENCH_SENDERS", "2"),
             // The two senders' total: 300/s each.
             ("BROKERBENCH_PACE", "600:2"),
@@ -157,17 +203,8 @@ fn the_roles_run_as_containers_on_a_private_network() {
             ("BROKERBENCH_DRAIN_SECONDS", "1"),
             ("BROKERBENCH_SCENARIO", "containers"),
         ],
-        Some(out.to_str().unwrap()),
-        &["aggregator", "--quiet", "--no-plot", "--out", "/results"],
+        &out,
     );
-    let agg_url = d.url("aggregator");
-    let receiver = d.run(
-        "receiver",
-        &listen,
-        None,
-        &["receiver", "--aggregator", &agg_url],
-    );
-    let target = format!("{}/", d.url("receiver"));
     let senders: Vec<String> = ["0", "1"]
         .iter()
         .map(|i| {
@@ -223,13 +260,42 @@ fn the_roles_run_as_containers_on_a_private_network() {
     roles.sort();
     assert_eq!(roles, ["receiver 0", "sender 0", "sender 1"], "{clocks:?}");
     let _ = std::fs::remove_dir_all(&out);
+
+    // The image: its binary stripped of debug info (the symbols stay),
+    // and a CA bundle where OpenSSL (librdkafka's TLS) looks.
+    let c = format!("{}-files", d.prefix);
+    assert!(docker(&["create", "--name", &c, &d.image]).status.success());
+    d.containers.push(c.clone());
+    let files = scratch("image-files");
+    std::fs::create_dir_all(&files).unwrap();
+    for (inside, name) in [
+        ("/usr/local/bin/brokerbench", "brokerbench"),
+        ("/etc/ssl/certs/ca-certificates.crt", "ca.crt"),
+    ] {
+        let copied = docker(&[
+            "cp",
+            &format!("{c}:{inside}"),
+            files.join(name).to_str().unwrap(),
+        ]);
+        assert!(copied.status.success(), "{inside}: {}", stderr(&copied));
+    }
+    let unstripped = std::fs::metadata(env!("CARGO_BIN_EXE_brokerbench"))
+        .unwrap()
+        .len();
+    let stripped = std::fs::metadata(files.join("brokerbench")).unwrap().len();
+    assert!(
+        stripped < unstripped / 2,
+        "{stripped} of {unstripped} bytes"
+    );
+    let ca = std::fs::read_to_string(files.join("ca.crt")).unwrap();
+    assert!(ca.matches("BEGIN CERTIFICATE").count() > 50, "a CA bundle");
+    let _ = std::fs::remove_dir_all(&files);
 }
 
 #[test]
+#[ignore = "needs a Docker Engine: scripts/test runs it where `docker info` answers"]
 fn a_container_stopped_with_sigterm_writes_its_partial_results() {
-    let Some(mut d) = Docker::start("sigterm") else {
-        return;
-    };
+    let mut d = Docker::start("sigterm");
     let out = shared_folder("containers-sigterm");
     let run = d.run(
         "run",
@@ -312,10 +378,9 @@ fn await_log(container: &str, what: &str, within: std::time::Duration) -> String
 /// eviction); `k8s wait` and `k8s collect`, pointed at the aggregator's
 /// address, follow the run and bring its results home.
 #[test]
+#[ignore = "needs a Docker Engine: scripts/test runs it where `docker info` answers"]
 fn a_rendered_run_runs_as_containers_and_k8s_collect_brings_it_home() {
-    let Some(mut d) = Docker::start("k8s") else {
-        return;
-    };
+    let mut d = Docker::start("k8s");
     let ns = "bbk8s";
     let image = d.image.clone();
     let (_, docs) = render(&[
@@ -344,7 +409,9 @@ fn a_rendered_run_runs_as_containers_and_k8s_collect_brings_it_home() {
         let w = manifests::workload(&docs, component);
         for index in 0..pods(w) {
             let node = format!("node-{component}");
+            // The pod's limits, as its node's kubelet would set them.
             let mut options = vec!["--read-only".to_string()];
+            options.extend(limits(w));
             let mut env = environment(&docs, w, index, &node);
             if component == "receiver" {
                 // A host whose clock is 300 ms ahead of the aggregator's.
@@ -501,4 +568,112 @@ fn a_rendered_run_runs_as_containers_and_k8s_collect_brings_it_home() {
     }
     let _ = std::fs::remove_dir_all(&out);
     let _ = std::fs::remove_dir_all(&files);
+}
+
+/// A sender under a CPU quota its pacer cannot keep time in: with
+/// `--pacer spin` asked for under half a core, it says so in one line, the
+/// kernel throttles it, and the run reports the throttling per role and
+/// flags the steps; left to choose under one core, it sleeps and says why.
+#[test]
+#[ignore = "needs a Docker Engine: scripts/test runs it where `docker info` answers"]
+fn a_sender_under_a_quota_its_pacer_cannot_hold_is_seen() {
+    let mut d = Docker::start("quota");
+    let out = shared_folder("quota");
+    let (aggregator, receiver, agg_url, target) = d.aggregator_and_receiver(
+        &[
+            ("BROKERBENCH_PACE", "2000:4"),
+            ("BROKERBENCH_WARMUP_SECONDS", "1"),
+            ("BROKERBENCH_DRAIN_SECONDS", "2"),
+            ("BROKERBENCH_SCENARIO", "quota"),
+        ],
+        &out,
+    );
+    let sender = d.run_with(
+        "sender",
+        &["--cpus=0.5".to_string()],
+        &[
+            "sender",
+            "--aggregator",
+            &agg_url,
+            "--target",
+            &target,
+            "--pacer",
+            "spin",
+        ],
+    );
+    let (code, _, err) = d.finished(&sender);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        err.contains("warning: the sender's CPU quota is 0.5 cores, less than its 1 runtime thread(s) plus the spinning pacer's core (2)"),
+        "{err}"
+    );
+    let (code, _, err) = d.finished(&receiver);
+    assert_eq!(code, 0, "{err}");
+    let (code, table, err) = d.finished(&aggregator);
+    assert_eq!(code, 0, "{table}{err}");
+    let dirs = entries(&out);
+    assert_eq!(dirs.len(), 1, "{dirs:?}");
+    let summary = common::valid_summary(&dirs[0]);
+    let quotas = summary["cpu_quotas"].as_array().unwrap();
+    assert_eq!(quotas.len(), 1, "only the sender had a quota: {quotas:?}");
+    let q = &quotas[0];
+    assert_eq!(
+        (q["role"].as_str(), q["cpu_quota_cores"].as_f64()),
+        (Some("sender 0"), Some(0.5))
+    );
+    // A spinning pacer under half a core is stopped for about half of
+    // every period: hundreds of ms a second.
+    let throttled = q["throttled_ms"].as_f64().unwrap();
+    assert!(throttled > 200.0, "{q}");
+    assert!(q["throttled_seconds"].as_u64().unwrap() >= 2, "{q}");
+    let step = &summary["steps"][0];
+    assert_eq!(step["throttled"][0]["role"], "sender 0", "{step}");
+    assert!(
+        step["throttled"][0]["throttled_ms"].as_f64().unwrap() > 100.0,
+        "{step}"
+    );
+    assert!(table.contains("  throttled"), "{table}");
+    assert!(
+        table.contains("note: in steps flagged throttled the kernel stopped a role for its CPU quota: sender 0 (CPU quota 0.5 cores)"),
+        "{table}"
+    );
+    let series = std::fs::read_to_string(dirs[0].join("series.tsv")).unwrap();
+    let col = series
+        .lines()
+        .next()
+        .unwrap()
+        .split('\t')
+        .position(|c| c == "throttled_ms")
+        .expect("a throttled_ms column");
+    let per_second: f64 = series
+        .lines()
+        .skip(1)
+        .take(4)
+        .map(|l| l.split('\t').nth(col).unwrap().parse::<f64>().unwrap())
+        .sum();
+    assert!(
+        (per_second - throttled).abs() < 1.0,
+        "the seconds add up to the run's: {per_second} vs {throttled}"
+    );
+
+    // Left to choose under one core, the sender sleeps, and says why.
+    let o = docker(&[
+        "run",
+        "--rm",
+        "--cpus=1",
+        &d.image,
+        "sender",
+        "--aggregator",
+        "http://127.0.0.1:1",
+        "--target",
+        "http://127.0.0.1:1/",
+        "--connect-timeout",
+        "0.2",
+    ]);
+    let err = stderr(&o);
+    assert!(
+        err.contains("pacer: sleep, as the sender's CPU quota is 1 cores, less than its 1 runtime thread(s) plus the spinning pacer's core (2)"),
+        "{err}"
+    );
+    let _ = std::fs::remove_dir_all(&out);
 }

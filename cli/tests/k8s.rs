@@ -986,6 +986,13 @@ fn the_senders_pacer_fits_their_cpu_limit() {
         )
     };
     let (p, why, text) = pacer(&[]);
+    assert_eq!(p, "spin", "two cores by default: {why}");
+    assert!(
+        why.starts_with("spin: the sender's CPU limit (2) holds"),
+        "{why}"
+    );
+    assert!(text.contains("1 sender(s) (pacer spin)"), "{text}");
+    let (p, why, text) = pacer(&["--sender-resources", "1,512Mi"]);
     assert_eq!(p, "sleep");
     assert!(
         why.starts_with("sleep: the sender's CPU limit (1) leaves no core"),
@@ -998,8 +1005,10 @@ fn the_senders_pacer_fits_their_cpu_limit() {
         ("sleep", true),
         "{why}"
     );
-    let (p, why, _) = pacer(&["--sender-resources", "2,512Mi"]);
-    assert_eq!(p, "spin", "{why}");
+    // A SUT that asks for the sleeping pacer gets it whatever the limit.
+    let (_, docs) = render(&["--scenario", "channel-kafka"]);
+    let cm = named(&docs, "ConfigMap", "brokerbench-sender").unwrap();
+    assert_eq!(cm["data"]["BROKERBENCH_PACER"], "sleep");
     // The roles' own flag.
     let o = brokerbench(&["sender", "--help"], std::path::Path::new("."));
     assert!(String::from_utf8_lossy(&o.stdout).contains("--pacer <MODE>"));

@@ -119,6 +119,18 @@ fn compare_prints_deltas_and_draws_one_graph() {
     assert_eq!((rows[0][1], rows[0][3]), ("200", "200"));
     assert!(rows[1][8].ends_with('%'), "B has a delta: {:?}", rows[1]);
     assert!(std::fs::metadata(&graph).unwrap().len() > 10_000);
+    // `compare A B | head -1`: a reader that stops is no panic.
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_brokerbench"))
+        .args(["compare", &dirs[0], &dirs[1], "--no-plot"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let o = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!err.contains("panicked"), "{err}");
+    assert_eq!(o.status.code(), Some(0), "{err}");
     let o = brokerbench(&["compare", &dirs[0], "/nonexistent-run"], &out);
     assert_eq!(o.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&o.stderr).contains("/nonexistent-run: no summary.json"));

@@ -45,8 +45,12 @@ pub enum PaceError {
     ZeroSeconds { token: String },
     #[error("pace step {token:?}: expected rps:seconds")]
     Junk { token: String },
-    #[error("pace step {token:?}: too many events in one schedule")]
+    #[error("pace step {token:?}: the schedule would hold more than {MAX_EVENTS} events, more than the ledgers keep in memory (one bit per event each)")]
     TooLarge { token: String },
+    #[error("pace step {token:?}: rate {rate} is over the most a pace takes, {MAX_RATE} events per second")]
+    TooFast { token: String, rate: String },
+    #[error("pace has more than {MAX_STEPS} steps")]
+    TooManySteps,
     #[error("pace {line:?}: an empty step between commas (a stray comma?)")]
     EmptyStep { line: String },
     #[error("pace file {path}: {reason}")]
@@ -57,6 +61,14 @@ pub enum PaceError {
     )]
     UnknownName { name: String },
 }
+
+/// The most events one schedule holds: the ledgers keep a bit per event
+/// (accepted, and received for each copy), 119 MiB each at this many.
+pub const MAX_EVENTS: u64 = 1_000_000_000;
+/// The highest rate of a step, events per second (all senders together).
+pub const MAX_RATE: u64 = 10_000_000;
+/// The most steps one schedule holds.
+pub const MAX_STEPS: usize = 100_000;
 
 /// The named paces built into the binary, so `--pace 1k-2k` works from any
 /// folder, in the image and on a cluster: the reference runs' schedules
@@ -141,6 +153,9 @@ pub struct Schedule {
     steps: Vec<Step>,
     /// Sequence number of the first event of each step, plus the total at the end.
     first_seq: Vec<u64>,
+    /// Second (since `t0`) each step starts at, plus the total at the end:
+    /// every look-up by time is a binary search, never a walk of the steps.
+    start_second: Vec<u64>,
 }
 
 impl Schedule {
@@ -149,24 +164,41 @@ impl Schedule {
         if steps.is_empty() {
             return Err(PaceError::Empty);
         }
+        if steps.len() > MAX_STEPS {
+            return Err(PaceError::TooManySteps);
+        }
         let mut first_seq = Vec::with_capacity(steps.len() + 1);
-        let mut total: u64 = 0;
+        let mut start_second = Vec::with_capacity(steps.len() + 1);
+        let (mut total, mut second): (u64, u64) = (0, 0);
         for s in &steps {
-            let token = format!("{}:{}", s.rps, s.seconds);
+            let token = || format!("{}:{}", s.rps, s.seconds);
             if s.rps == 0 {
-                return Err(PaceError::ZeroRate { token });
+                return Err(PaceError::ZeroRate { token: token() });
             }
             if s.seconds == 0 {
-                return Err(PaceError::ZeroSeconds { token });
+                return Err(PaceError::ZeroSeconds { token: token() });
+            }
+            if u64::from(s.rps) > MAX_RATE {
+                return Err(PaceError::TooFast {
+                    token: token(),
+                    rate: s.rps.to_string(),
+                });
             }
             first_seq.push(total);
+            start_second.push(second);
             total = total
                 .checked_add(s.events())
-                .filter(|t| *t < 1 << 40)
-                .ok_or(PaceError::TooLarge { token })?;
+                .filter(|t| *t <= MAX_EVENTS)
+                .ok_or_else(|| PaceError::TooLarge { token: token() })?;
+            second += u64::from(s.seconds);
         }
         first_seq.push(total);
-        Ok(Schedule { steps, first_seq })
+        start_second.push(second);
+        Ok(Schedule {
+            steps,
+            first_seq,
+            start_second,
+        })
     }
 
     /// Parses the inline syntax. Steps are separated by commas or white space;
@@ -189,7 +221,7 @@ impl Schedule {
         for piece in content.split(',') {
             if piece.trim().is_empty() {
                 return Err(PaceError::EmptyStep {
-                    line: content.split_whitespace().collect::<Vec<_>>().join(" "),
+                    line: quoted(&content.split_whitespace().collect::<Vec<_>>().join(" ")),
                 });
             }
             for token in piece.split_whitespace() {
@@ -219,7 +251,7 @@ impl Schedule {
 
     /// Total length in seconds.
     pub fn total_seconds(&self) -> u64 {
-        self.steps.iter().map(|s| s.seconds as u64).sum()
+        *self.start_second.last().unwrap_or(&0)
     }
 
     /// Sequence number of the first event of step `i`.
@@ -229,7 +261,7 @@ impl Schedule {
 
     /// Offset of step `i`'s start from `t0`, in whole seconds.
     pub fn step_start_second(&self, step: usize) -> u64 {
-        self.steps[..step].iter().map(|s| s.seconds as u64).sum()
+        self.start_second[step]
     }
 
     /// The step an event belongs to, or `None` past the end.
@@ -242,14 +274,8 @@ impl Schedule {
 
     /// The step running at `second` (seconds since `t0`), or `None` past the end.
     pub fn step_at_second(&self, second: u64) -> Option<usize> {
-        let mut start = 0;
-        for (i, s) in self.steps.iter().enumerate() {
-            start += s.seconds as u64;
-            if second < start {
-                return Some(i);
-            }
-        }
-        None
+        (second < self.total_seconds())
+            .then(|| self.start_second.partition_point(|&s| s <= second) - 1)
     }
 
     /// Intended send time of `seq`, in ns after `t0`.
@@ -269,18 +295,14 @@ impl Schedule {
     /// How many events are due by `elapsed_ns` after `t0`: every event whose
     /// intended time is at or before it.
     pub fn due(&self, elapsed_ns: u64) -> u64 {
-        let mut start_ns = 0u64;
-        for (i, s) in self.steps.iter().enumerate() {
-            let len_ns = s.seconds as u64 * NS_PER_S;
-            if elapsed_ns < start_ns + len_ns {
-                let d = (elapsed_ns - start_ns) as u128;
-                // Event k is due when floor(k * 1e9 / rps) <= d, i.e. k < (d + 1) * rps / 1e9.
-                let n = ((d + 1) * s.rps as u128).div_ceil(NS_PER_S as u128) as u64;
-                return self.first_seq[i] + n.min(s.events());
-            }
-            start_ns += len_ns;
-        }
-        self.total_events()
+        let Some(i) = self.step_at_second(elapsed_ns / NS_PER_S) else {
+            return self.total_events();
+        };
+        let s = &self.steps[i];
+        let d = (elapsed_ns - self.start_second[i] * NS_PER_S) as u128;
+        // Event k is due when floor(k * 1e9 / rps) <= d, i.e. k < (d + 1) * rps / 1e9.
+        let n = ((d + 1) * s.rps as u128).div_ceil(NS_PER_S as u128) as u64;
+        self.first_seq[i] + n.min(s.events())
     }
 
     /// Intended time (ns after `t0`) of the first event not yet due at
@@ -372,7 +394,7 @@ impl Part<'_> {
 }
 
 fn parse_step(token: &str) -> Result<Step, PaceError> {
-    let tok = || token.to_string();
+    let tok = || quoted(token);
     let mut parts = token.split(':');
     let rate = parts.next().unwrap_or("");
     let seconds = parts.next();
@@ -380,13 +402,18 @@ fn parse_step(token: &str) -> Result<Step, PaceError> {
         return Err(PaceError::Junk { token: tok() });
     }
     let rps = parse_positive(rate).map_err(|zero| {
-        if zero {
-            PaceError::ZeroRate { token: tok() }
-        } else {
-            PaceError::BadRate {
+        let digits = !rate.is_empty() && rate.chars().all(|c| c.is_ascii_digit());
+        match (zero, digits) {
+            (true, _) => PaceError::ZeroRate { token: tok() },
+            // All digits, yet no u32: a rate far past the most.
+            (false, true) => PaceError::TooFast {
                 token: tok(),
-                rate: rate.to_string(),
-            }
+                rate: quoted(rate),
+            },
+            (false, false) => PaceError::BadRate {
+                token: tok(),
+                rate: quoted(rate),
+            },
         }
     })?;
     let seconds = match seconds {
@@ -398,7 +425,7 @@ fn parse_step(token: &str) -> Result<Step, PaceError> {
             } else {
                 PaceError::BadSeconds {
                     token: tok(),
-                    seconds: s.to_string(),
+                    seconds: quoted(s),
                 }
             }
         })?,
@@ -446,6 +473,46 @@ impl TryFrom<String> for Schedule {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// What the ledgers and the machine can hold is refused in one line;
+    /// what is inside is looked up by binary search (linear in the steps
+    /// to build, logarithmic to ask).
+    #[test]
+    fn limits_are_refused_in_one_line_and_long_paces_stay_cheap() {
+        let err = |p: &str| Schedule::parse(p).unwrap_err().to_string();
+        assert_eq!(
+            err("99999999999:1"),
+            "pace step \"99999999999:1\": rate 99999999999 is over the most a pace takes, 10000000 events per second"
+        );
+        assert_eq!(
+            err("4294967295:1"),
+            "pace step \"4294967295:1\": rate 4294967295 is over the most a pace takes, 10000000 events per second"
+        );
+        assert!(err("10000000:101").contains("more than 1000000000 events"));
+        assert!(Schedule::parse("10000000:100").is_ok());
+        let many = vec!["1:1"; MAX_STEPS + 1].join(",");
+        assert_eq!(err(&many), "pace has more than 100000 steps");
+        // A long junk token is quoted short.
+        let junk = format!("{}:1", "x".repeat(100_000));
+        assert!(err(&junk).len() < 300);
+        // The most steps: every look-up by time lands where a walk would.
+        let steps: Vec<String> = (0..MAX_STEPS)
+            .map(|i| format!("{}:{}", 1 + i % 7, 1 + i % 3))
+            .collect();
+        let s = Schedule::parse(&steps.join(",")).unwrap();
+        let mut second = 0;
+        let mut seq = 0;
+        for (i, st) in s.steps().iter().enumerate().step_by(997) {
+            second = s.step_start_second(i);
+            seq = s.first_seq_of(i);
+            assert_eq!(s.step_at_second(second), Some(i));
+            assert_eq!(s.step_at_second(second + st.seconds as u64 - 1), Some(i));
+            assert_eq!(s.due(second * NS_PER_S), seq + 1, "the step's first event");
+        }
+        assert!(second > 0 && seq > 0);
+        assert_eq!(s.step_at_second(s.total_seconds()), None);
+        assert_eq!(s.due(s.total_seconds() * NS_PER_S), s.total_events());
+    }
 
     /// A built-in name works from any folder; a file in the folder's
     /// paces/ wins over it; an unknown name says which are built in.

@@ -592,6 +592,38 @@ impl SenderReport {
         .map(|(k, n)| (Figure::Field(k), n));
         first_implausible(top.into_iter().chain(seconds), cpu)
             .or_else(|| self.accepted.malformed().map(|e| format!("accepted: {e}")))
+            .or_else(|| self.host.implausible())
+    }
+}
+
+impl HostReport {
+    /// A steal share outside 0 to 1, a throttled time no second holds, or
+    /// a quota of no cores: what is wrong, if anything.
+    pub fn implausible(&self) -> Option<String> {
+        let steal = self
+            .steal_per_second
+            .iter()
+            .enumerate()
+            .find_map(|(i, &x)| {
+                (!(0.0..=1.0).contains(&x))
+                    .then(|| format!("host steal {x} in second {i} is no share"))
+            });
+        // Throttled time sums over the cgroup's CPUs: at most a second of
+        // each; no machine has a million of them.
+        let throttled = self
+            .throttled_ms_per_second
+            .iter()
+            .enumerate()
+            .find_map(|(i, &ms)| {
+                (!(0.0..=1e9).contains(&ms)).then(|| {
+                    format!("throttled {ms} ms in second {i} is more than any second holds")
+                })
+            });
+        let quota = self
+            .cpu_quota_cores
+            .filter(|c| !(c.is_finite() && *c > 0.0 && *c <= 1e6))
+            .map(|c| format!("a CPU quota of {c} cores"));
+        steal.or(throttled).or(quota)
     }
 }
 
@@ -625,11 +657,13 @@ impl ReceiverReport {
                 .enumerate()
                 .map(|(i, &n)| (Figure::Element("cpu_per_second_ns", i), n)),
         );
-        first_implausible(top.into_iter().chain(received).chain(seconds), cpu).or_else(|| {
-            self.received
-                .iter()
-                .enumerate()
-                .find_map(|(i, b)| b.malformed().map(|e| format!("received {i}: {e}")))
-        })
+        first_implausible(top.into_iter().chain(received).chain(seconds), cpu)
+            .or_else(|| {
+                self.received
+                    .iter()
+                    .enumerate()
+                    .find_map(|(i, b)| b.malformed().map(|e| format!("received {i}: {e}")))
+            })
+            .or_else(|| self.host.implausible())
     }
 }

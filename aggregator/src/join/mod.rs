@@ -43,7 +43,8 @@ pub fn join(
     );
     let latency_ms = latency::merge(plan, senders, receivers, &mut series, &mut steps);
     crate::faults::mark(&plan.faults, &mut series);
-    let fault_effects = crate::faults::effects(&plan.faults, &series);
+    let cut = ending.cut_second.filter(|_| ending.interrupted);
+    let fault_effects = crate::faults::effects(&plan.faults, &series, cut);
     steps::throttled(&mut steps, senders, receivers);
     steps::judge(plan, &mut steps, &series, receivers, ending);
     let generator_limited = steps.iter().any(|st| st.generator_limited);
@@ -209,23 +210,14 @@ fn rows(plan: &RunPlan, senders: &[SenderReport], receivers: &[ReceiverReport]) 
             row.duplicates += sec.duplicates;
         }
     }
-    // Steal: the worst of the roles' machines, each second.
-    let steal = senders
-        .iter()
-        .map(|r| &r.host.steal_per_second)
-        .chain(receivers.iter().map(|r| &r.host.steal_per_second));
-    for per_second in steal {
-        for (row, &share) in series.iter_mut().zip(per_second) {
+    let hosts = role_hosts(senders, receivers);
+    // Steal: the worst of the roles' machines, each second; throttling:
+    // the longest any role's quota stopped it.
+    for (_, h) in &hosts {
+        for (row, &share) in series.iter_mut().zip(&h.steal_per_second) {
             row.host_steal = Some(row.host_steal.unwrap_or(0.0).max(f64::from(share)));
         }
-    }
-    // Throttling: the longest any role's quota stopped it, each second.
-    let throttled = senders
-        .iter()
-        .map(|r| &r.host.throttled_ms_per_second)
-        .chain(receivers.iter().map(|r| &r.host.throttled_ms_per_second));
-    for per_second in throttled {
-        for (row, &ms) in series.iter_mut().zip(per_second) {
+        for (row, &ms) in series.iter_mut().zip(&h.throttled_ms_per_second) {
             row.throttled_ms = Some(row.throttled_ms.unwrap_or(0.0).max(f64::from(ms)));
         }
     }

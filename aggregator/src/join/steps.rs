@@ -125,7 +125,7 @@ pub(super) fn judge(
     // Unsent events say nothing when a sender's report is missing, and an
     // interrupted run cancels what it had in flight.
     let complete = !ending.interrupted && ending.missing_reports.is_empty();
-    for (i, st) in steps.iter_mut().enumerate() {
+    for st in steps.iter_mut() {
         st.delivery_rps = st.totals.delivered as f64 / st.seconds as f64;
         let lagging = st
             .latency_ms
@@ -133,12 +133,13 @@ pub(super) fn judge(
             .is_some_and(|p| p.p99_99 > GENERATOR_LAG_LIMIT_MS);
         st.generator_limited = lagging || (complete && held_back(st) > 0);
         st.receiver_cpu = receiver_cpu(receivers, st.start_second, st.seconds);
-        st.host_steal = mean_steal(
-            series
-                .iter()
-                .filter(|r| r.step == Some(i + 1))
-                .filter_map(|r| r.host_steal),
-        );
+        // The step's own seconds, by index: a walk of the whole series for
+        // each step would be quadratic in a long pace.
+        let start = st.start_second as usize;
+        let rows = series
+            .get(start..(start + st.seconds as usize).min(series.len()))
+            .unwrap_or_default();
+        st.host_steal = mean_steal(rows.iter().filter_map(|r| r.host_steal));
         // A step cut short, or whose events could still be on their way
         // when the run was cut, says nothing about holding; nor does one
         // missing a receiver's deliveries. Its last answer came at most its

@@ -94,7 +94,9 @@ pub struct PlanOpts {
     /// Pace: inline steps `rps:seconds[,rps:seconds...]` (seconds default to
     /// 10), a pace file, or a named pace: built in are smoke, 1k-2k (the
     /// reference runs' 1000 to 2000/s) and 1k-long (1000/s for 6 minutes);
-    /// a file NAME.pace in paces/ of the working folder overrides them.
+    /// a file NAME.pace in paces/ of the working folder overrides them. At
+    /// most 100000 steps, 10000000 events/s a step and 1000000000 events
+    /// (the ledgers keep a bit per event).
     #[arg(
         long,
         default_value = "1000:10",

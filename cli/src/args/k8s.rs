@@ -3,7 +3,7 @@
 
 use super::common::PlanOpts;
 use super::sut::FanOutOpts;
-use crate::k8s::render::{
+use crate::k8s::config::{
     KafkaCluster, Pace, Part, PodSettings, RenderConfig, Resources, SutImpl, DEFAULT_RUN,
 };
 use anyhow::bail;
@@ -106,8 +106,10 @@ pub struct RenderOpts {
     pub kafka_namespace: String,
     #[arg(long, default_value = "my-cluster", value_name = "NAME")]
     pub strimzi_cluster: String,
-    /// Each sender's CPU and memory (requests = limits).
-    #[arg(long, default_value = "1,512Mi", value_name = "CPU,MEMORY")]
+    /// Each sender's CPU and memory (requests = limits). Two cores hold
+    /// its runtime thread and the spinning pacer without throttling; under
+    /// two the senders pace with the sleeping pacer.
+    #[arg(long, default_value = "2,512Mi", value_name = "CPU,MEMORY")]
     pub sender_resources: String,
     #[arg(long, default_value = "1,512Mi", value_name = "CPU,MEMORY")]
     pub receiver_resources: String,

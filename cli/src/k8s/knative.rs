@@ -3,10 +3,12 @@
 //! KafkaSource and its Strimzi KafkaTopic), or the suite's own SUT as a
 //! Deployment with its routes in a file of the same shape.
 
-use super::render::{
+use super::config::{
+    RenderConfig, COMPONENT, KAFKA_DIR, PART_OF, RECEIVER_PORT, RUN_LABEL, SUT_DIR, SUT_PORT,
+};
+use super::objects::{
     config_map, config_volume, container, labels, meta, mount, pod, port, secret_volume, selector,
-    service, settings, RenderConfig, COMPONENT, KAFKA_DIR, PART_OF, RECEIVER_PORT, RUN_LABEL,
-    SUT_DIR, SUT_PORT,
+    service, settings,
 };
 use super::yaml::yaml;
 use brokerbench_sut::spec::Routing;

@@ -3,7 +3,7 @@
 //! (`kubectl port-forward` to its Service, or its URL when reachable).
 
 use crate::args::k8s::{CollectOpts, DeleteOpts, RemoteOpts};
-use crate::k8s::render::{AGGREGATOR_PORT, PART_OF, RUN_LABEL, TOKEN_SECRET_ANNOTATION};
+use crate::k8s::config::{AGGREGATOR_PORT, PART_OF, RUN_LABEL, TOKEN_SECRET_ANNOTATION};
 use anyhow::{bail, Context};
 use brokerbench_core::client::JsonClient;
 use brokerbench_core::session::path;
@@ -114,7 +114,7 @@ async fn run_token(o: &RemoteOpts) -> Option<String> {
     ])
     .await
     .filter(|s| s != "<no value>")
-    .unwrap_or_else(|| crate::k8s::render::run_token_secret(&o.run_name));
+    .unwrap_or_else(|| crate::k8s::config::run_token_secret(&o.run_name));
     kubectl(vec![
         "get".into(),
         "secret".into(),
