@@ -15,6 +15,7 @@
 //! - [`plot`]: the gnuplot graphs of a results folder.
 //! - [`slo`]: service-level objectives a run must meet (`--slo`).
 //! - [`table`]: the summary table printed at the end.
+//! - [`notes`]: the notes under it (senders, nodes, clocks, faults, throttling).
 //! - [`progress`]: live progress lines.
 //! - [`run`](crate::run): the aggregator role end to end.
 
@@ -24,6 +25,7 @@ pub mod compare;
 pub mod faults;
 pub mod join;
 pub mod model;
+pub mod notes;
 pub mod output;
 pub mod plot;
 pub mod progress;

@@ -89,7 +89,7 @@ pub fn render(s: &Summary, table: &str) -> String {
         None => writeln!(
             out,
             "None among the steps judged; {}.",
-            crate::table::unjudged(s)
+            crate::notes::unjudged(s)
         ),
     };
     if !s.fault_effects.is_empty() {

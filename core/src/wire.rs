@@ -469,6 +469,10 @@ pub struct SutCounters {
     pub queued: u64,
     /// CPU time of the SUT's threads, ns.
     pub cpu_ns: u64,
+    /// How long its own CPU quota (a pod's `limits.cpu`) stopped it, ns:
+    /// its cgroup's CFS throttled time (0 without a quota).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub throttled_ns: u64,
     /// When the SUT's process started (wall-clock ns): a process started
     /// again counts from zero.
     #[serde(default, skip_serializing_if = "is_zero")]
@@ -509,6 +513,7 @@ impl SutCounters {
             faulted: d(self.faulted, earlier.faulted),
             queued: self.queued,
             cpu_ns: d(self.cpu_ns, earlier.cpu_ns),
+            throttled_ns: d(self.throttled_ns, earlier.throttled_ns),
             started_unix_ns: self.started_unix_ns,
             restarted: false,
         }

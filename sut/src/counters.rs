@@ -58,10 +58,23 @@ impl Counters {
             faulted: r(&self.faulted),
             queued,
             cpu_ns,
+            throttled_ns: throttled_ns(),
             started_unix_ns: *STARTED,
             restarted: false,
         }
     }
+}
+
+/// How long this process's CPU quota stopped it so far, ns (0 without a
+/// quota): read from its cgroup, found once.
+fn throttled_ns() -> u64 {
+    static CGROUP: std::sync::OnceLock<Option<brokerbench_core::cgroup::CpuCgroup>> =
+        std::sync::OnceLock::new();
+    CGROUP
+        .get_or_init(|| brokerbench_core::cgroup::CpuCgroup::own().filter(|c| c.quota().is_some()))
+        .as_ref()
+        .and_then(|c| c.throttling())
+        .map_or(0, |t| t.throttled_ns)
 }
 
 /// Prometheus text exposition of a snapshot.
@@ -107,6 +120,12 @@ pub fn prometheus(sut: &str, c: &SutCounters) -> String {
         ),
         ("dropped_total", "counter", c.dropped, "deliveries given up"),
         ("queued", "gauge", c.queued, "events inside the SUT"),
+        (
+            "cpu_throttled_ns_total",
+            "counter",
+            c.throttled_ns,
+            "ns its CPU quota (its cgroup's CFS bandwidth) stopped it",
+        ),
     ];
     let mut out = String::new();
     for (name, kind, value, help) in rows {

@@ -264,35 +264,6 @@ pub fn default_pacer(sut: Sut) -> PacerMode {
     }
 }
 
-/// Whether `pacer` keeps time inside a CPU quota of `quota` cores beside
-/// the sender's `threads`: the spinning pacer keeps a core busy, and under
-/// a smaller quota the kernel stops the whole sender for the rest of each
-/// period once it is used (pauses of up to 100 ms, seen as the SUT's
-/// latency). Without `explicit` choice the sleeping pacer is taken there;
-/// a spinning one asked for is kept, with a warning. The line says which.
-pub fn pacer_for_quota(
-    pacer: PacerMode,
-    explicit: bool,
-    threads: usize,
-    quota: Option<f64>,
-) -> (PacerMode, Option<String>) {
-    let needed = threads as f64 + 1.0;
-    let Some(quota) = quota.filter(|&q| pacer == PacerMode::Spin && q < needed) else {
-        return (pacer, None);
-    };
-    let why = format!(
-        "the sender's CPU quota is {quota} cores, less than its {threads} runtime thread(s) plus the spinning pacer's core ({needed})"
-    );
-    match explicit {
-        true => (PacerMode::Spin, Some(format!(
-            "warning: {why}: the kernel will throttle the spinning pacer and its pauses will show as latency (--pacer sleep keeps time inside the quota)"
-        ))),
-        false => (PacerMode::Sleep, Some(format!(
-            "pacer: sleep, as {why}: a spinning pacer would be throttled and its pauses shown as latency (give it {needed} cores, or --pacer spin, to spin)"
-        ))),
-    }
-}
-
 /// Most connections a sender opens unless `--max-connections` says.
 pub const DEFAULT_MAX_CONNECTIONS: usize = 1024;
 
@@ -402,7 +373,7 @@ impl PublishOpts {
             bail!("--max-inflight must be at least 1");
         }
         let threads = self.sender_threads.max(1);
-        let (pacer, pacer_note) = pacer_for_quota(
+        let (pacer, pacer_note) = brokerbench_sender::config::pacer_for_quota(
             match self.pacer.as_deref() {
                 Some("sleep") => PacerMode::Sleep,
                 Some(_) => PacerMode::Spin,
@@ -608,44 +579,4 @@ pub(crate) fn check_url(url: &str, flag: &str) -> anyhow::Result<String> {
         bail!("{flag} {url:?}: expected http://host:port");
     }
     Ok(url.to_string())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// The spinning pacer needs a core beside the sender's threads: under
-    /// a smaller quota the default becomes the sleeping pacer, and a
-    /// spinning one asked for is kept with a warning.
-    #[test]
-    fn a_pacer_that_cannot_keep_time_inside_the_quota_is_not_the_default() {
-        use PacerMode::{Sleep, Spin};
-        let table = [
-            // (wanted, explicit, threads, quota) -> (pacer, says)
-            ((Spin, false, 1, None), (Spin, None)),
-            ((Spin, false, 1, Some(2.0)), (Spin, None)),
-            ((Spin, false, 1, Some(1.0)), (Sleep, Some("pacer: sleep"))),
-            ((Spin, false, 1, Some(1.5)), (Sleep, Some("pacer: sleep"))),
-            ((Spin, false, 2, Some(2.0)), (Sleep, Some("pacer: sleep"))),
-            ((Spin, false, 2, Some(3.0)), (Spin, None)),
-            ((Spin, true, 1, Some(1.0)), (Spin, Some("warning: "))),
-            ((Sleep, true, 1, Some(0.5)), (Sleep, None)),
-            ((Sleep, false, 1, Some(0.5)), (Sleep, None)),
-        ];
-        for ((wanted, explicit, threads, quota), (pacer, says)) in table {
-            let (got, note) = pacer_for_quota(wanted, explicit, threads, quota);
-            assert_eq!(got, pacer, "{wanted:?} {explicit} {threads} {quota:?}");
-            match says {
-                None => assert_eq!(note, None),
-                Some(start) => {
-                    let note = note.unwrap();
-                    assert!(note.starts_with(start), "{note}");
-                    assert!(
-                        note.contains(&format!("{} cores", quota.unwrap())),
-                        "{note}"
-                    );
-                }
-            }
-        }
-    }
 }
