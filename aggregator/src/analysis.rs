@@ -115,10 +115,13 @@ pub fn breaking_point(steps: &[StepSummary]) -> Option<BreakingPoint> {
         step: s.step,
         rps: s.rps,
         reasons: s.breaks.clone(),
-        limited_by: if s.generator_limited && lag_explains(s) && !sut_failed(s) {
-            Limit::Generator
-        } else if quota_explains(s) {
+        // A role's quota first: a throttled sender's pauses are pacer lag
+        // too, and the quota is their cause. Neither is named where the
+        // SUT failed or lost events.
+        limited_by: if quota_explains(s) && !sut_failed(s) {
             Limit::CpuQuota
+        } else if s.generator_limited && lag_explains(s) && !sut_failed(s) {
+            Limit::Generator
         } else if s
             .receiver_cpu
             .is_some_and(|c| c >= crate::model::RECEIVER_SATURATED)
@@ -306,9 +309,19 @@ mod tests {
                 throttled_ms: ms,
             }]
         };
+        // (A step that broke on its delivery rate alone.)
+        steps[1].totals.lost = 0;
+        steps[1].breaks = vec!["delivery 900/s below target 1100/s".into()];
         steps[1].throttled = throttled(79.0);
         assert_eq!(breaking_point(&steps).unwrap().limited_by, Limit::Sut);
         steps[1].throttled = throttled(80.0);
         assert_eq!(breaking_point(&steps).unwrap().limited_by, Limit::CpuQuota);
+        // Before the generator: a throttled sender's pauses are pacer lag.
+        steps[1].generator_limited = true;
+        lag(&mut steps[1], 5.0, 9.0);
+        assert_eq!(breaking_point(&steps).unwrap().limited_by, Limit::CpuQuota);
+        // Never over the SUT's own losses.
+        steps[1].totals.lost = 3;
+        assert_eq!(breaking_point(&steps).unwrap().limited_by, Limit::Sut);
     }
 }

@@ -131,7 +131,12 @@ fn effect(f: &Fault, all: &[Fault], series: &[SecondRow], cut_s: Option<f64>) ->
         baseline_delivery,
         baseline_e2e_p99_ms,
         error: None,
-        cut_at_s: cut_s.filter(|&cut| end > cut),
+        // Cut while on: begun before the cut (a fault never begun is the
+        // timeline's "not applied"), not over by then; a cut in the warmup
+        // is at 0.
+        cut_at_s: cut_s
+            .filter(|&cut| end > cut && f.at_s < cut.max(0.0))
+            .map(|cut| cut.max(0.0)),
     };
     // From the second before it: events scheduled then may still have
     // been on their way when it began.

@@ -290,6 +290,10 @@ pub struct Totals {
     pub reordered: u64,
     /// Received although the send failed.
     pub unexpected: u64,
+    /// Received from a sender whose report never came (killed, or its node
+    /// lost): what it sent is unknown, so these are in no other count.
+    #[serde(default)]
+    pub delivered_unreported: u64,
     /// Requests the receiver refused (not CloudEvents, another run, out of range).
     pub rejected: u64,
     pub warmup_sent: u64,

@@ -137,7 +137,9 @@ pub fn write(dir: &Path, r: &Results) -> io::Result<()> {
         ("report.md", crate::report::render(&r.summary, &table)),
     ];
     for (name, text) in files {
-        write_atomic(&dir.join(name), text.as_bytes())?;
+        let path = dir.join(name);
+        write_atomic(&path, text.as_bytes())
+            .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", path.display())))?;
     }
     Ok(())
 }
@@ -170,6 +172,43 @@ pub fn check_writable(out: &Path) -> io::Result<()> {
     let probe = out.join(format!(".brokerbench-probe-{}-{n}", std::process::id()));
     std::fs::write(&probe, b"")?;
     std::fs::remove_file(&probe)
+}
+
+/// Roughly the bytes a run's results take: a series.tsv row a second
+/// (drain included), a steps.tsv row a step, the summary, report.md and
+/// three graphs. lost.tsv is left out: it is empty when nothing is lost.
+pub fn expected_bytes(plan: &brokerbench_core::plan::RunPlan) -> u64 {
+    let s = &plan.schedule;
+    let seconds = s.total_seconds() + u64::from(plan.drain_seconds) + 1;
+    let steps = s.steps().len() as u64;
+    (64 << 10) + seconds * 600 + steps * 1_500 + 3 * (80 << 10)
+}
+
+/// Bytes an unprivileged writer may still use where `dir` is.
+fn free_bytes(dir: &Path) -> Option<u64> {
+    use std::os::unix::ffi::OsStrExt;
+    let path = std::ffi::CString::new(dir.as_os_str().as_bytes()).ok()?;
+    // SAFETY: statvfs fills `st` from a NUL-terminated path.
+    let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
+    (unsafe { libc::statvfs(path.as_ptr(), &mut st) } == 0)
+        .then(|| st.f_bavail as u64 * st.f_frsize as u64)
+}
+
+/// [`check_writable`], and room for `needed` bytes there: a folder where
+/// the results clearly will not fit is refused before the run.
+pub fn check_room(out: &Path, needed: u64) -> io::Result<()> {
+    check_writable(out)?;
+    match free_bytes(out) {
+        Some(free) if free < needed => Err(io::Error::new(
+            io::ErrorKind::StorageFull,
+            format!(
+                "{} kB free, and the results of this pace take about {} kB",
+                free >> 10,
+                needed >> 10
+            ),
+        )),
+        _ => Ok(()),
+    }
 }
 
 fn num(v: Option<f64>) -> String {

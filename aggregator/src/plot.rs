@@ -40,6 +40,44 @@ pub enum PlotError {
     Gnuplot { script: String, stderr: String },
     #[error("cannot write gnuplot scripts: {0}")]
     Io(#[from] std::io::Error),
+    #[error("graph {file} not written whole ({why}): is the disk full?")]
+    Incomplete { file: String, why: String },
+}
+
+/// Whether a graph gnuplot wrote is whole: a PNG ends with its IEND
+/// chunk, an SVG with `</svg>` (a full disk leaves them empty or cut).
+fn whole(path: &Path) -> Result<(), String> {
+    let bytes = std::fs::read(path).map_err(|e| e.to_string())?;
+    let ok = match path.extension().and_then(|e| e.to_str()) {
+        Some("png") => bytes.ends_with(b"IEND\xaeB`\x82"),
+        Some("svg") => String::from_utf8_lossy(&bytes)
+            .trim_end()
+            .ends_with("</svg>"),
+        _ => !bytes.is_empty(),
+    };
+    match (ok, bytes.len()) {
+        (true, _) => Ok(()),
+        (false, 0) => Err("0 bytes".into()),
+        (false, n) => Err(format!("cut short at {n} bytes")),
+    }
+}
+
+/// Moves a graph gnuplot wrote under a temporary name into place once it
+/// is whole; else removes it and says which.
+fn settle(tmp: &Path, path: &Path) -> Result<(), PlotError> {
+    let checked = whole(tmp).and_then(|()| std::fs::rename(tmp, path).map_err(|e| e.to_string()));
+    checked.map_err(|why| {
+        let _ = std::fs::remove_file(tmp);
+        PlotError::Incomplete {
+            file: path.display().to_string(),
+            why,
+        }
+    })
+}
+
+/// A temporary name beside `name.fmt` in `dir` (hidden, this process's).
+fn temporary(name: &str) -> String {
+    format!(".{name}.{}.tmp", std::process::id())
 }
 
 /// Writes the scripts where gnuplot can run them, after checking it exists.
@@ -92,10 +130,16 @@ pub fn plot_compare(out: &Path, dirs: &[PathBuf]) -> Result<(), PlotError> {
         }
     }
     let scripts = scripts(&format!("(compare) {}", shown.join(" ")))?;
-    let mut args: Vec<&std::ffi::OsStr> = vec![out.as_os_str()];
+    // Written beside its place under a temporary name (same extension,
+    // so gnuplot's terminal is the same), then moved there once whole.
+    let ext = out.extension().and_then(|e| e.to_str()).unwrap_or("png");
+    let stem = out.file_stem().map(|s| s.to_string_lossy().into_owned());
+    let tmp = out.with_file_name(format!("{}.{ext}", temporary(&stem.unwrap_or_default())));
+    let mut args: Vec<&std::ffi::OsStr> = vec![tmp.as_os_str()];
     args.extend(dirs.iter().map(|d| d.as_os_str()));
-    let result = gnuplot(&scripts.join("compare.plg"), &args);
+    let result = gnuplot(&scripts.join("compare.plg"), &args).and_then(|()| settle(&tmp, out));
     let _ = std::fs::remove_dir_all(&scripts);
+    let _ = std::fs::remove_file(&tmp);
     result
 }
 
@@ -123,7 +167,12 @@ pub fn plot(dir: &Path, opts: &PlotOptions) -> Result<Vec<PathBuf>, PlotError> {
             ));
         }
         if let Some(trim) = opts.trim_seconds {
-            jobs.push(("trimmed.plg", vec![trim.to_string(), f.clone()], fmt));
+            // trimmed.plg's own call: the six-metric graph from `trim` on.
+            jobs.push((
+                "six-metric.plg",
+                vec![trim.to_string(), String::new(), f.clone(), "trimmed".into()],
+                fmt,
+            ));
         }
         if let Some((from, to)) = opts.zoom {
             jobs.push((
@@ -134,16 +183,22 @@ pub fn plot(dir: &Path, opts: &PlotOptions) -> Result<Vec<PathBuf>, PlotError> {
         }
     }
     let mut written = Vec::new();
-    for (script, args, fmt) in jobs {
-        let mut all: Vec<&std::ffi::OsStr> = vec![dir.as_os_str()];
-        all.extend(args.iter().map(std::ffi::OsStr::new));
-        gnuplot(&scripts.join(script), &all)?;
-        let name = match script {
-            "trimmed.plg" => "trimmed".to_string(),
-            _ => args[3].clone(),
-        };
-        written.push(dir.join(format!("{name}.{fmt}")));
-    }
+    let drawn = (|| {
+        for (script, mut args, fmt) in jobs {
+            // Drawn under a temporary name, moved into place once whole.
+            let name = std::mem::take(&mut args[3]);
+            args[3] = temporary(&name);
+            let mut all: Vec<&std::ffi::OsStr> = vec![dir.as_os_str()];
+            all.extend(args.iter().map(std::ffi::OsStr::new));
+            let tmp = dir.join(format!("{}.{fmt}", args[3]));
+            let path = dir.join(format!("{name}.{fmt}"));
+            let done = gnuplot(&scripts.join(script), &all).and_then(|()| settle(&tmp, &path));
+            let _ = std::fs::remove_file(&tmp);
+            done?;
+            written.push(path);
+        }
+        Ok(())
+    })();
     let _ = std::fs::remove_dir_all(&scripts);
-    Ok(written)
+    drawn.map(|()| written)
 }

@@ -83,6 +83,9 @@ const SUT_PATIENCE: Duration = Duration::from_secs(60);
 pub struct Finished {
     pub results: Results,
     pub dir: PathBuf,
+    /// Why the results folder is not whole (a full disk: the file that
+    /// failed and why); the results are still here, for the table.
+    pub not_written: Option<String>,
 }
 
 /// Runs the aggregator on `listener` until the run's results are written.
@@ -187,9 +190,11 @@ async fn conduct(
     let plan = &config.plan;
     // Before any role is waited for: a run whose results cannot be
     // written is not started.
-    output::check_writable(&config.out).map_err(|source| AggregatorError::Write {
-        path: config.out.display().to_string(),
-        source,
+    output::check_room(&config.out, output::expected_bytes(plan)).map_err(|source| {
+        AggregatorError::Write {
+            path: config.out.display().to_string(),
+            source,
+        }
     })?;
     let stop_progress = CancellationToken::new();
     let _stop_progress = stop_progress.clone().drop_guard();
@@ -246,10 +251,12 @@ async fn conduct(
     // still gets its answer, and the receivers serve until the finish).
     let cut_at = Arc::new(std::sync::OnceLock::new());
     let noted = {
-        let (cut_at, shutdown) = (cut_at.clone(), shutdown.clone());
+        let (cut_at, shutdown, hub) = (cut_at.clone(), shutdown.clone(), hub.clone());
         tokio::spawn(async move {
             shutdown.cancelled().await;
             let _ = cut_at.set(unix_now_ns());
+            // Roles on their own hear it in their next progress answer.
+            hub.stop.store(true, std::sync::atomic::Ordering::Relaxed);
         })
     };
     // 3. Every sender done, each within the bound it announced.
@@ -303,18 +310,16 @@ async fn conduct(
     stop_progress.cancel();
     let _ = progress.await;
     let said = std::mem::take(&mut *hub.roles.lock().unwrap());
-    if said.sender_reports.is_empty() {
+    // Results from every report that came: a role killed (OOM, a lost
+    // node) is named missing, the others' figures kept. Only a run no
+    // role reported on has none.
+    if said.sender_reports.is_empty() && said.receiver_reports.is_empty() {
         return Err(AggregatorError::MissingReports(
-            "any sender",
-            bound + SENDER_GRACE,
+            "any sender or receiver",
+            (bound + SENDER_GRACE).max(REPORT_PATIENCE),
         ));
     }
-    if !receivers_in && said.receiver_reports.is_empty() {
-        return Err(AggregatorError::MissingReports(
-            "any receiver",
-            REPORT_PATIENCE,
-        ));
-    }
+    let _ = receivers_in;
     // A sender or receiver that stopped early on its own (not with the
     // whole run) cut it where it stopped, which the aggregator cannot know:
     // no step is judged then.
@@ -347,14 +352,26 @@ async fn conduct(
         // counts from zero since: its counters then cover its last life.
         results.summary.sut = sut_counters(client).await.map(|after| after.since(&before));
     }
-    let write_err = |source, path: &std::path::Path| AggregatorError::Write {
-        path: path.display().to_string(),
-        source,
+    // Whatever the disk does, the run's figures come back (the table is
+    // printed from them); what could not be written is said.
+    let (dir, not_written) = match output::results_dir(&config.out, &plan.scenario) {
+        Ok(dir) => {
+            let failed = output::write(&dir, &results).err().map(|e| e.to_string());
+            (dir, failed)
+        }
+        Err(e) => (
+            config.out.clone(),
+            Some(format!(
+                "cannot make a results folder in {}: {e}",
+                config.out.display()
+            )),
+        ),
     };
-    let dir =
-        output::results_dir(&config.out, &plan.scenario).map_err(|e| write_err(e, &config.out))?;
-    output::write(&dir, &results).map_err(|e| write_err(e, &dir))?;
-    Ok(Finished { results, dir })
+    Ok(Finished {
+        results,
+        dir,
+        not_written,
+    })
 }
 
 /// The SUT's counters, if it serves them.

@@ -69,6 +69,13 @@ pub struct Hub {
     traffic: Mutex<std::collections::BTreeMap<&'static str, (u64, u64)>>,
     /// The run's token: role requests without it are refused (401).
     token: Option<String>,
+    /// Set when the run is cut (the aggregator was told to stop): each
+    /// role's next progress answer tells it to stop too.
+    pub stop: std::sync::atomic::AtomicBool,
+    /// Report bytes being read at once, in KiB: a report waits for its
+    /// share (its Content-Length, or the most a report may be), so no
+    /// number of connections holds more than [`MAX_BODY`] at once.
+    bodies: tokio::sync::Semaphore,
 }
 
 impl Hub {
@@ -86,6 +93,8 @@ impl Hub {
             results: Mutex::new(None),
             collected: watch::channel(false).0,
             traffic: Mutex::default(),
+            bodies: tokio::sync::Semaphore::new(MAX_BODY / 1024),
+            stop: Default::default(),
         })
     }
 
@@ -156,10 +165,32 @@ impl Hub {
             );
         }
         let (method, path) = (req.method().clone(), req.uri().path().to_string());
-        // Only a role's report is large.
+        // Only a role's report is large, and reports are read within one
+        // budget.
         let limit = match path.as_str() {
             path::SENDER_REPORT | path::RECEIVER_REPORT => MAX_BODY,
             _ => SMALL_BODY,
+        };
+        let _budget = match limit {
+            MAX_BODY => {
+                let declared = req
+                    .headers()
+                    .get(http::header::CONTENT_LENGTH)
+                    .and_then(|v| v.to_str().ok()?.parse::<u64>().ok())
+                    .unwrap_or(MAX_BODY as u64)
+                    .min(MAX_BODY as u64);
+                let kib = declared.div_ceil(1024).max(1) as u32;
+                match tokio::time::timeout(REPORT_PATIENCE, self.bodies.acquire_many(kib)).await {
+                    Ok(Ok(permit)) => Some(permit),
+                    _ => {
+                        return text(
+                            StatusCode::SERVICE_UNAVAILABLE,
+                            "other reports are being read: try again",
+                        )
+                    }
+                }
+            }
+            _ => None,
         };
         let body =
             match brokerbench_core::serve::read_body_within(req, limit, REPORT_PATIENCE).await {
@@ -249,11 +280,20 @@ impl Hub {
                 }),
                 Err(e) => text(StatusCode::BAD_REQUEST, &format!("bad ready: {e}")),
             },
-            (Method::POST, path::PROGRESS) => self.take(&body, |h, p: Progress| {
-                h.progress
-                    .retain(|q| (q.role, q.index) != (p.role, p.index));
-                h.progress.push(p);
-            }),
+            (Method::POST, path::PROGRESS) => {
+                let kept = self.take(&body, |h, p: Progress| {
+                    h.progress
+                        .retain(|q| (q.role, q.index) != (p.role, p.index));
+                    h.progress.push(p);
+                });
+                // A cut run: the answer tells the role to stop and report.
+                match self.stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    true if kept.status().is_success() => {
+                        json(&serde_json::json!({ "ok": true, "stop": true }))
+                    }
+                    _ => kept,
+                }
+            }
             (Method::POST, path::SENDER_REPORT) => {
                 self.report(&body, &run_id, Role::Sender, roles(Role::Sender), |h| {
                     &mut h.sender_reports

@@ -57,8 +57,9 @@ pub fn render(s: &Summary, dir: &str) -> String {
     if !s.missing_reports.is_empty() {
         let _ = writeln!(
             out,
-            "note: no report from {}: what a missing receiver received counts as lost; a missing sender's events are left out of sent and accepted",
-            s.missing_reports.join(", ")
+            "note: no report from {}: what a missing receiver received counts as lost; a missing sender's events are left out of sent and accepted, and the {} of them the receivers got are counted apart (delivered_unreported), in no row; no step is judged",
+            s.missing_reports.join(", "),
+            s.totals.delivered_unreported
         );
     }
     notes::fault_lines(&mut out, s);
@@ -335,7 +336,6 @@ mod tests {
         assert!(step2.ends_with("  not judged"), "{step2}");
     }
 
-    /// DAMON's time gets a note from a millisecond of CPU a second of run.
     /// The SUT's own CPU quota: how long it stopped it during the run,
     /// the difference of its counters, on its line.
     #[test]
@@ -357,6 +357,7 @@ mod tests {
         assert!(!table.contains("quota stopped it"), "{table}");
     }
 
+    /// DAMON's time gets a note from a millisecond of CPU a second of run.
     #[test]
     fn damon_time_is_noted_when_material() {
         let (mut s, r) = reports();

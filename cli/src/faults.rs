@@ -81,19 +81,21 @@ pub struct Netns {
 impl Netns {
     /// Creates it (needs root and `ip`); the error says what failed.
     pub fn create() -> anyhow::Result<Netns> {
-        let id = std::process::id() % 16_384;
+        // Named by the run's process, so one left by a run that could not
+        // clean up (killed, or quit on a second signal) is known as stale.
+        let pid = std::process::id();
+        for name in remove_stale(pid) {
+            eprintln!("brokerbench: removed the network namespace {name} and its veth pair, left by a run whose process is gone");
+        }
+        let id = pid % 16_384;
         let (third, fourth) = ((id / 64) as u8, ((id % 64) * 4) as u8);
         let ns = Netns {
-            name: format!("brokerbench-{id}"),
-            host_if: format!("bbh{id}"),
+            name: format!("{NETNS_PREFIX}{pid}"),
+            host_if: format!("bbh{pid}"),
             host_ip: std::net::Ipv4Addr::new(10, 231, third, fourth + 1),
             sut_ip: std::net::Ipv4Addr::new(10, 231, third, fourth + 2),
         };
-        let sut_if = format!("bbs{id}");
-        // Left by a run that could not clean up (killed, or quit on a
-        // second signal) under the same pid: gone first.
-        let _ = ip(&["netns", "del", &ns.name]);
-        let _ = ip(&["link", "del", &ns.host_if]);
+        let sut_if = format!("bbs{pid}");
         let (host, sut) = (format!("{}/30", ns.host_ip), format!("{}/30", ns.sut_ip));
         let steps: [&[&str]; 8] = [
             &["netns", "add", &ns.name],
@@ -164,6 +166,35 @@ impl Drop for Netns {
         let _ = ip(&["netns", "del", &self.name]);
         let _ = ip(&["link", "del", &self.host_if]);
     }
+}
+
+/// The name of a run's network namespace: this and the run's pid.
+pub const NETNS_PREFIX: &str = "brokerbench-";
+
+/// Removes the namespaces (and veth pairs) of runs whose process is gone;
+/// their names.
+fn remove_stale(own: u32) -> Vec<String> {
+    let Ok(out) = Command::new("ip").args(["netns", "list"]).output() else {
+        return Vec::new();
+    };
+    let mut removed = Vec::new();
+    for line in String::from_utf8_lossy(&out.stdout).lines() {
+        let Some(name) = line.split_whitespace().next() else {
+            continue;
+        };
+        let Some(pid) = name
+            .strip_prefix(NETNS_PREFIX)
+            .and_then(|p| p.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        if pid != own && !std::path::Path::new(&format!("/proc/{pid}")).exists() {
+            let _ = ip(&["netns", "del", name]);
+            let _ = ip(&["link", "del", &format!("bbh{pid}")]);
+            removed.push(name.to_string());
+        }
+    }
+    removed
 }
 
 /// Runs `ip ARGS`; its complaint as the error.

@@ -28,6 +28,9 @@ pub use args::{Command, Opts};
 pub const EXIT_INTERRUPTED: i32 = 130;
 /// Exit code of a run that missed an objective of `--slo`.
 pub const EXIT_SLO_MISSED: i32 = 3;
+/// Exit code of a run some role never reported on (killed, its node lost):
+/// results from the others, the missing role named.
+pub const EXIT_MISSING_REPORT: i32 = 4;
 
 /// Writes a command's text to stdout; a reader that stopped reading
 /// (`| head -1`) is not an error (print! would panic on the broken pipe).
@@ -84,7 +87,7 @@ pub async fn execute(
             emit(&compare::render(&runs));
             if !o.no_plot {
                 match brokerbench_aggregator::plot::plot_compare(&o.graph, &o.dirs) {
-                    Ok(()) => println!("graph: {}", o.graph.display()),
+                    Ok(()) => emit(&format!("graph: {}\n", o.graph.display())),
                     Err(e) => eprintln!("brokerbench: {e}"),
                 }
             }

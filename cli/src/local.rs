@@ -34,9 +34,15 @@ struct Profiling {
 pub fn conclude(finished: &Finished, plot: Option<&PlotOptions>, slo: Option<&Slo>) -> i32 {
     let summary = &finished.results.summary;
     let dir = finished.dir.display().to_string();
-    print!("{}", brokerbench_aggregator::table::render(summary, &dir));
-    if let Some(options) = plot {
-        draw(&finished.dir, options);
+    // The table first, whatever the disk did.
+    crate::emit(&brokerbench_aggregator::table::render(summary, &dir));
+    let mut whole = true;
+    if let Some(why) = &finished.not_written {
+        eprintln!("brokerbench: error: the results folder is not whole: {why}");
+        whole = false;
+    }
+    if let (Some(options), true) = (plot, whole) {
+        whole = draw(&finished.dir, options);
     }
     let mut missed = false;
     if let Some(slo) = slo {
@@ -45,8 +51,12 @@ pub fn conclude(finished: &Finished, plot: Option<&PlotOptions>, slo: Option<&Sl
             missed |= !verdict.met;
         }
     }
-    if summary.interrupted {
+    if !summary.missing_reports.is_empty() {
+        crate::EXIT_MISSING_REPORT
+    } else if summary.interrupted {
         crate::EXIT_INTERRUPTED
+    } else if !whole {
+        1
     } else if missed {
         crate::EXIT_SLO_MISSED
     } else {
@@ -61,7 +71,8 @@ pub async fn run_local(
 ) -> anyhow::Result<Finished> {
     // Before the SUT or any role starts: results that could not be written
     // would lose the run.
-    brokerbench_aggregator::output::check_writable(&config.out)
+    use brokerbench_aggregator::output::{check_room, expected_bytes};
+    check_room(&config.out, expected_bytes(&config.plan))
         .with_context(|| format!("--out {}: cannot write results there", config.out.display()))?;
     let stop = shutdown.child_token();
     let role_error: Arc<Mutex<Option<anyhow::Error>>> = Arc::default();
@@ -414,7 +425,10 @@ fn watch(
 }
 
 /// Draws the graphs of a finished run; a missing gnuplot is one line, not an error.
-pub fn draw(dir: &std::path::Path, options: &brokerbench_aggregator::plot::PlotOptions) {
+/// Draws the graphs; false when one failed (a graph not written whole is
+/// an error; no gnuplot is a note: nothing was attempted).
+pub fn draw(dir: &std::path::Path, options: &brokerbench_aggregator::plot::PlotOptions) -> bool {
+    use brokerbench_aggregator::plot::PlotError;
     match brokerbench_aggregator::plot::plot(dir, options) {
         Ok(files) => {
             let names: Vec<_> = files
@@ -423,7 +437,15 @@ pub fn draw(dir: &std::path::Path, options: &brokerbench_aggregator::plot::PlotO
                 .map(|n| n.to_string_lossy())
                 .collect();
             println!("graphs: {}", names.join(", "));
+            true
         }
-        Err(e) => eprintln!("brokerbench: {e}"),
+        Err(e @ PlotError::NoGnuplot(_)) => {
+            eprintln!("brokerbench: {e}");
+            true
+        }
+        Err(e) => {
+            eprintln!("brokerbench: error: {e}");
+            false
+        }
     }
 }

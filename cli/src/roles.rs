@@ -123,14 +123,21 @@ pub async fn aggregator(
     let addr = listener.local_addr()?;
     let serving = brokerbench_aggregator::Serving::start(&c.aggregator, listener);
     let result = serving.conduct(&c.aggregator, &shutdown).await;
+    // Stopped before anything ran: nothing to keep, and the exit code of
+    // an interrupted run.
+    let never_ran = matches!(
+        result,
+        Err(brokerbench_aggregator::AggregatorError::InterruptedBeforeStart)
+    );
     let (dir, code) = match &result {
         Ok(finished) => (
             Some(finished.dir.as_path()),
             crate::local::conclude(finished, c.plot.as_ref(), c.slo.as_ref()),
         ),
+        Err(_) if never_ran => (None, crate::EXIT_INTERRUPTED),
         Err(_) => (None, 1),
     };
-    if !c.keep_results.is_zero() {
+    if !c.keep_results.is_zero() && !never_ran {
         let what = match (&result, dir) {
             (Err(e), _) => format!("its failure ({e})"),
             (Ok(_), _) => format!(
@@ -149,6 +156,12 @@ pub async fn aggregator(
         }
     }
     serving.stop().await;
+    if let Err(e) = &result {
+        if never_ran {
+            eprintln!("aggregator: {e}");
+            return Ok(code);
+        }
+    }
     result?;
     Ok(code)
 }

@@ -179,6 +179,28 @@ fn test_pki() -> (String, std::sync::Arc<rustls::ServerConfig>) {
     (ca.pem(), std::sync::Arc::new(server))
 }
 
+/// A self-signed certificate for 127.0.0.1 that is its own CA (CA:TRUE),
+/// as `openssl req -x509` makes: (its PEM, a server presenting it).
+fn self_signed_ca_as_server() -> (String, std::sync::Arc<rustls::ServerConfig>) {
+    use rcgen::{BasicConstraints, CertificateParams, IsCa, KeyPair, SanType};
+    let key = KeyPair::generate().unwrap();
+    let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    params.subject_alt_names = vec![SanType::IpAddress([127, 0, 0, 1].into())];
+    let cert = params.self_signed(&key).unwrap();
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    let server = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(
+            vec![cert.der().clone()],
+            rustls::pki_types::PrivateKeyDer::Pkcs8(key.serialize_der().into()),
+        )
+        .unwrap();
+    (cert.pem(), std::sync::Arc::new(server))
+}
+
 /// A TLS server on loopback that hands every connection, decrypted, to
 /// `backend` (as an ingress terminating TLS does); its port.
 async fn tls_front(server: std::sync::Arc<rustls::ServerConfig>, backend: u16) -> u16 {
@@ -245,6 +267,36 @@ async fn an_https_target_is_measured_with_its_ca_or_without_verification() {
             "{trust:?}"
         );
     }
+    // A self-signed certificate that is its own CA (CA:TRUE, OpenSSL's
+    // default), served as it is and given as --ca-file.
+    let (own_pem, own_server) = self_signed_ca_as_server();
+    let own = scratch("tls-own-ca");
+    std::fs::write(&own, &own_pem).unwrap();
+    let receiver = free_port();
+    let front = tls_front(own_server, receiver).await;
+    let (target, listen) = (
+        format!("https://127.0.0.1:{front}/"),
+        format!("127.0.0.1:{receiver}"),
+    );
+    let f = brokerbench::local::run_local(
+        common::config(&[
+            "--target",
+            &target,
+            "--receiver-listen",
+            &listen,
+            "--pace",
+            "200:1",
+            "--connections",
+            "4",
+            "--ca-file",
+            own.to_str().unwrap(),
+        ]),
+        tokio_util::sync::CancellationToken::new(),
+    )
+    .await
+    .unwrap();
+    common::assert_accounting(&f, Some(200));
+    assert_eq!(f.results.summary.totals.accepted, 200);
     // Without the CA, the certificate is not trusted: one line says so.
     let receiver = free_port();
     let front = tls_front(server, receiver).await;

@@ -78,10 +78,21 @@ fn run(name: &str, pace: &str, extra: &[&str]) -> Run {
 
 /// sut-cut's network namespace needs root: its tests are ignored unless
 /// asked for (scripts/test asks as root), and say so if run without it.
-fn need_root() {
+/// They run one at a time: each run removes the namespaces runs left.
+fn need_root() -> std::sync::MutexGuard<'static, ()> {
+    static NETNS: std::sync::Mutex<()> = std::sync::Mutex::new(());
     // SAFETY: geteuid only reads this process's user id.
     let root = unsafe { libc::geteuid() } == 0;
     assert!(root, "sut-cut needs root for its network namespace");
+    NETNS.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// `ip ARGS`, whether it succeeded.
+fn ip(args: &[&str]) -> bool {
+    std::process::Command::new("ip")
+        .args(args)
+        .output()
+        .is_ok_and(|o| o.status.success())
 }
 
 /// Every event exactly once: each slot released once and accepted or
@@ -437,7 +448,23 @@ fn channel_kafka_sut_kill_loses_nothing_it_acknowledged() {
 #[test]
 #[ignore = "needs root for the SUT's network namespace: scripts/test runs it as root"]
 fn sut_cut_off_the_network_is_accounted_for_and_recovers() {
-    need_root();
+    let _one_at_a_time = need_root();
+    // A namespace and veth pair a killed run left (its pid is no process).
+    let stale = (4_190_000..4_194_000)
+        .find(|pid| !std::path::Path::new(&format!("/proc/{pid}")).exists())
+        .unwrap();
+    let name = format!("brokerbench-{stale}");
+    assert!(ip(&["netns", "add", &name]));
+    assert!(ip(&[
+        "link",
+        "add",
+        &format!("bbh{stale}"),
+        "type",
+        "veth",
+        "peer",
+        "name",
+        &format!("bbs{stale}")
+    ]));
     let r = run(
         "cut",
         "200:9",
@@ -460,6 +487,28 @@ fn sut_cut_off_the_network_is_accounted_for_and_recovers() {
     let max = r.summary.latency_ms.get(LatencyKind::Publish).unwrap().max;
     assert!(max >= 1000.0 || t.failed > 0, "{max} ms, {t:?}");
     assert!(e.recovery_s.is_some(), "{e:?}\n{}", r.stdout);
+    // The stale pair was removed, and said so; the run left none.
+    assert!(
+        r.stderr.contains(&format!(
+            "removed the network namespace {name} and its veth pair, left by a run whose process is gone"
+        )),
+        "{}",
+        r.stderr
+    );
+    assert!(!ip(&["netns", "exec", &name, "true"]), "{name} is gone");
+    assert!(
+        !ip(&["link", "show", &format!("bbh{stale}")]),
+        "its veth too"
+    );
+    let left = std::process::Command::new("ip")
+        .args(["netns", "list"])
+        .output()
+        .unwrap();
+    assert!(
+        !String::from_utf8_lossy(&left.stdout).contains("brokerbench-"),
+        "{}",
+        String::from_utf8_lossy(&left.stdout)
+    );
 }
 
 /// The Kafka channel paused, then answering 503: exactly the 503s fail
@@ -556,7 +605,7 @@ fn kafka_kill_loses_only_what_the_broker_held() {
 #[test]
 #[ignore = "needs root for the SUT's network namespace: scripts/test runs it as root"]
 fn a_kafka_channel_cut_off_the_network_loses_nothing_it_acknowledged() {
-    need_root();
+    let _one_at_a_time = need_root();
     let r = run(
         "kafka-cut",
         "200:5",

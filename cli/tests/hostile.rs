@@ -104,3 +104,52 @@ fn bad_requests_during_a_run_are_refused_and_counted_once_each() {
         "{t}"
     );
 }
+
+/// Reports are read within one budget: two huge report bodies at once on
+/// an aggregator without a token are not both taken in; the second waits
+/// (its sender blocked by the socket's buffers) while the first is read.
+#[test]
+fn huge_report_bodies_are_read_one_budget_at_a_time() {
+    use std::io::Write;
+    let (out, port) = (scratch("report-budget"), free_port());
+    let mut agg = common::process::aggregator(port, &out, &["--pace", "10:60"]);
+    // Up and listening.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "aggregator never listened"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let declared: u64 = 700 << 20;
+    let head = format!(
+        "POST {} HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: {declared}\r\n\r\n",
+        brokerbench_core::session::path::SENDER_REPORT
+    );
+    // How much of a 700 MiB body the aggregator takes in `within`.
+    let push = |within: std::time::Duration| {
+        let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+        s.set_write_timeout(Some(std::time::Duration::from_millis(200)))
+            .unwrap();
+        s.write_all(head.as_bytes()).unwrap();
+        let chunk = vec![b' '; 1 << 20];
+        let (start, mut sent) = (std::time::Instant::now(), 0u64);
+        while start.elapsed() < within && sent < declared {
+            match s.write(&chunk) {
+                Ok(n) => sent += n as u64,
+                Err(_) => continue, // blocked: nobody reads it now
+            }
+        }
+        (s, sent)
+    };
+    let (_first, first) = push(std::time::Duration::from_secs(3));
+    let (_second, second) = push(std::time::Duration::from_secs(2));
+    let _ = agg.kill();
+    let _ = agg.wait();
+    assert!(first > 100 << 20, "the first body is read: {first} bytes");
+    assert!(
+        second < 32 << 20,
+        "the second waits for the budget, taking only what socket buffers hold: {second} bytes"
+    );
+}

@@ -455,3 +455,195 @@ fn k8s_wait_ends_on_the_first_sigterm() {
     assert!(err.contains("k8s delete"), "{err}");
     assert!(!err.contains("writing partial results"), "{err}");
 }
+
+/// SIGTERM to an aggregator whose run never started (a pod deleted while
+/// it waits for its roles): no results, no serving its failure for
+/// --keep-results, and the exit code of an interrupted run.
+#[test]
+fn an_aggregator_stopped_before_its_run_started_exits_130_at_once() {
+    let out = scratch("stopped-before-start");
+    let agg = free_port();
+    let child = Command::new(env!("CARGO_BIN_EXE_brokerbench"))
+        .args(["aggregator", "--listen", &format!("127.0.0.1:{agg}")])
+        .args(["--pace", "100:2", "--quiet", "--keep-results", "1h"])
+        .arg("--out")
+        .arg(&out)
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(800));
+    let signalled = std::time::Instant::now();
+    // SAFETY: sending SIGTERM to our own child process.
+    assert_eq!(unsafe { libc::kill(child.id() as i32, libc::SIGTERM) }, 0);
+    let o = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(130), "{err}");
+    assert!(signalled.elapsed() < std::time::Duration::from_secs(5));
+    assert!(
+        err.contains("aggregator: interrupted before the run started: no results"),
+        "{err}"
+    );
+    assert!(!err.contains("serving its failure"), "{err}");
+    assert!(entries(&out).is_empty());
+}
+
+/// SIGTERM to an aggregator on its own mid-run (a pod deleted, `docker
+/// stop`): it tells its roles to stop (in their next progress answer),
+/// takes their partial reports, writes the partial results and exits 130;
+/// the sender stops loading the target within seconds, not at its pace's end.
+#[test]
+fn a_stopped_aggregator_stops_its_roles_and_writes_partial_results() {
+    let out = scratch("agg-sigterm");
+    let (agg, recv) = (free_port(), free_port());
+    let aggregator = Command::new(env!("CARGO_BIN_EXE_brokerbench"))
+        .args(["aggregator", "--listen", &format!("127.0.0.1:{agg}")])
+        .args([
+            "--pace",
+            "200:60",
+            "--warmup-seconds",
+            "0",
+            "--drain-seconds",
+            "1",
+        ])
+        .args(["--quiet", "--no-plot", "--out"])
+        .arg(&out)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let receiver = role("receiver", agg, &["--listen", &format!("127.0.0.1:{recv}")]);
+    let sender = role(
+        "sender",
+        agg,
+        &[
+            "--target",
+            &format!("http://127.0.0.1:{recv}/"),
+            "--pacer",
+            "sleep",
+        ],
+    );
+    std::thread::sleep(std::time::Duration::from_secs(4));
+    let signalled = std::time::Instant::now();
+    // SAFETY: sending SIGTERM to our own child process.
+    assert_eq!(
+        unsafe { libc::kill(aggregator.id() as i32, libc::SIGTERM) },
+        0
+    );
+    let s = sender.wait_with_output().unwrap();
+    let sender_took = signalled.elapsed();
+    let a = aggregator.wait_with_output().unwrap();
+    let agg_took = signalled.elapsed();
+    let r = receiver.wait_with_output().unwrap();
+    let (s_err, a_err) = (
+        String::from_utf8_lossy(&s.stderr),
+        String::from_utf8_lossy(&a.stderr),
+    );
+    assert!(
+        sender_took < std::time::Duration::from_secs(15),
+        "{sender_took:?}: {s_err}"
+    );
+    assert_eq!(s.status.code(), Some(130), "{s_err}");
+    assert!(s_err.contains("(interrupted)"), "{s_err}");
+    assert_eq!(a.status.code(), Some(130), "{a_err}");
+    assert!(
+        agg_took < std::time::Duration::from_secs(30),
+        "{agg_took:?}"
+    );
+    assert_eq!(
+        r.status.code(),
+        Some(130),
+        "{}",
+        String::from_utf8_lossy(&r.stderr)
+    );
+    let dir = only_results(&out);
+    let summary = common::valid_summary(&dir);
+    assert_eq!(summary["interrupted"], true);
+    assert!(
+        summary["missing_reports"].as_array().unwrap().is_empty(),
+        "{summary}"
+    );
+    let t = &summary["totals"];
+    let sent = t["sent"].as_u64().unwrap();
+    assert!((200..12_000).contains(&sent), "cut early: {t}");
+    assert_eq!(
+        t["accepted"].as_u64().unwrap() + t["failed"].as_u64().unwrap(),
+        sent,
+        "{t}"
+    );
+    assert_eq!(
+        t["delivered_of_accepted"].as_u64().unwrap() + t["lost"].as_u64().unwrap(),
+        t["accepted"].as_u64().unwrap(),
+        "{t}"
+    );
+}
+
+/// A sender killed mid-run (SIGKILL: an OOM kill, a lost node): the
+/// aggregator writes results from every report that came, names the
+/// missing sender, keeps what arrived of its events apart
+/// (delivered_unreported, in no other count), and exits 4.
+#[test]
+fn a_killed_sender_is_named_and_every_row_still_adds_up() {
+    let out = scratch("killed-sender");
+    let (agg, recv) = (free_port(), free_port());
+    let aggregator = Command::new(env!("CARGO_BIN_EXE_brokerbench"))
+        .args(["aggregator", "--listen", &format!("127.0.0.1:{agg}")])
+        .args(["--pace", "400:4", "--senders", "2", "--warmup-seconds", "0"])
+        .args(["--drain-seconds", "1", "--quiet", "--no-plot", "--out"])
+        .arg(&out)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let receiver = role("receiver", agg, &["--listen", &format!("127.0.0.1:{recv}")]);
+    let target = format!("http://127.0.0.1:{recv}/");
+    let sender = |i: &str| {
+        role(
+            "sender",
+            agg,
+            &[
+                "--index",
+                i,
+                "--target",
+                &target,
+                "--pacer",
+                "sleep",
+                "--request-timeout",
+                "1",
+            ],
+        )
+    };
+    let (s0, mut s1) = (sender("0"), sender("1"));
+    std::thread::sleep(std::time::Duration::from_millis(2500));
+    s1.kill().unwrap();
+    let _ = s1.wait();
+    let s0 = s0.wait_with_output().unwrap();
+    assert_eq!(
+        s0.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&s0.stderr)
+    );
+    let a = aggregator.wait_with_output().unwrap();
+    let _ = receiver.wait_with_output();
+    let table = String::from_utf8_lossy(&a.stdout);
+    assert_eq!(a.status.code(), Some(4), "{table}");
+    let dir = only_results(&out);
+    let summary = common::valid_summary(&dir);
+    assert_eq!(summary["missing_reports"], serde_json::json!(["sender 1"]));
+    let t = &summary["totals"];
+    let n = |k: &str| t[k].as_u64().unwrap();
+    // Sender 0's half of 1,600 slots, all of it accounted for.
+    assert_eq!(n("sent"), 800, "{t}");
+    assert_eq!(n("accepted") + n("failed"), n("sent"), "{t}");
+    assert_eq!(n("delivered_of_accepted") + n("lost"), n("accepted"), "{t}");
+    assert!(
+        n("delivered") <= n("sent"),
+        "never more delivered than sent: {t}"
+    );
+    // Sender 1 sent for 2.5 s before it was killed: its arrivals, apart.
+    assert!(n("delivered_unreported") > 100, "{t}");
+    assert!(table.contains("note: no report from sender 1:"), "{table}");
+    assert!(
+        table.contains("counted apart (delivered_unreported)"),
+        "{table}"
+    );
+}

@@ -121,7 +121,8 @@ fn compare_prints_deltas_and_draws_one_graph() {
     assert!(std::fs::metadata(&graph).unwrap().len() > 10_000);
     // `compare A B | head -1`: a reader that stops is no panic.
     let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_brokerbench"))
-        .args(["compare", &dirs[0], &dirs[1], "--no-plot"])
+        .args(["compare", &dirs[0], &dirs[1], "--graph"])
+        .arg(out.join("piped.png"))
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()

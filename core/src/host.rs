@@ -107,11 +107,13 @@ pub async fn sample(
             (crate::clock::unix_now_ns().saturating_sub(t0_unix_ns) + 500_000_000) / 1_000_000_000;
         let mut s = samples.lock().unwrap();
         let upto = (ended as usize).max(s.steal.len() + 1);
-        let covered = upto - s.steal.len();
         s.steal.resize(upto, share as f32);
         if let Some(ns) = throttled_ns {
+            // Spread over the seconds this reading covers, none twice.
+            let covered = upto.saturating_sub(s.throttled_ms.len()).max(1);
             let ms = ns as f32 / 1e6 / covered as f32;
-            s.throttled_ms.resize(upto, ms);
+            let to = upto.max(s.throttled_ms.len() + 1);
+            s.throttled_ms.resize(to, ms);
         }
     }
 }
@@ -227,6 +229,9 @@ impl DamonMeter {
 pub struct HostWatch {
     samples: HostSamples,
     quota: Option<crate::cgroup::CpuQuota>,
+    /// The cgroup with a quota, and its throttled ns when watching began:
+    /// what the seconds sampled miss at the end goes in the last one.
+    throttling: Option<(crate::cgroup::CpuCgroup, u64)>,
     sampler: tokio::task::JoinHandle<()>,
     damon: DamonMeter,
 }
@@ -235,9 +240,13 @@ impl HostWatch {
     /// Starts watching (on the current runtime).
     pub fn start(t0_unix_ns: u64) -> Self {
         let samples = HostSamples::default();
-        let cgroup = crate::cgroup::CpuCgroup::own();
+        let cgroup = crate::cgroup::CpuCgroup::own().filter(|c| c.quota().is_some());
+        let throttling = cgroup
+            .clone()
+            .and_then(|c| c.throttling().map(|t| (c, t.throttled_ns)));
         HostWatch {
             quota: cgroup.as_ref().and_then(|c| c.quota()),
+            throttling,
             sampler: tokio::spawn(sample(t0_unix_ns, cgroup, samples.clone())),
             samples,
             damon: DamonMeter::start(),
@@ -256,7 +265,18 @@ impl HostWatch {
         node: Option<String>,
     ) -> crate::wire::HostReport {
         self.sampler.abort();
-        let seconds = std::mem::take(&mut *self.samples.lock().unwrap());
+        let mut seconds = std::mem::take(&mut *self.samples.lock().unwrap());
+        // The time since the last whole second: into the second after it,
+        // so the seconds add up to what the cgroup counted.
+        if let Some((cg, at_start)) = &self.throttling {
+            if let Some(now) = cg.throttling() {
+                let total_ms = now.throttled_ns.saturating_sub(*at_start) as f64 / 1e6;
+                let sampled: f64 = seconds.throttled_ms.iter().map(|&ms| f64::from(ms)).sum();
+                if total_ms - sampled > 0.001 {
+                    seconds.throttled_ms.push((total_ms - sampled) as f32);
+                }
+            }
+        }
         crate::wire::HostReport {
             steal_per_second: seconds.steal,
             throttled_ms_per_second: seconds.throttled_ms,

@@ -148,22 +148,26 @@ impl Session {
     }
 
     /// Posts running counters; a lost one is followed by the next.
-    pub async fn progress(&self, progress: &Progress) {
-        let _: Result<serde_json::Value, _> = self
+    /// Whether the aggregator answered that the run is cut (stop now).
+    pub async fn progress(&self, progress: &Progress) -> bool {
+        let answer: Result<serde_json::Value, _> = self
             .client
             .post(path::PROGRESS, progress, Duration::from_secs(2))
             .await;
+        answer.is_ok_and(|a| a["stop"] == true)
     }
 
     /// Posts `progress(second)` once a second, for the last whole second
     /// since `t0`, with the share of the host's CPU the hypervisor took and
-    /// the role's throttled time (`host`); `None` skips a tick. Runs until
-    /// dropped.
+    /// the role's throttled time (`host`); `None` skips a tick. When the
+    /// aggregator answers that the run is cut, cancels `stop` (the role's
+    /// own shutdown: it stops and reports). Runs until dropped.
     pub async fn report_progress(
         &self,
         plan: &RunPlan,
         host: crate::host::HostSamples,
         latest: Option<&crate::metrics::Latest>,
+        stop: tokio_util::sync::CancellationToken,
         mut progress: impl FnMut(u64) -> Option<Progress>,
     ) {
         let mut tick = crate::clock::aligned_ticker(plan.warmup_start_unix_ns(), PROGRESS_PHASE);
@@ -177,7 +181,9 @@ impl Session {
                 if let Some(l) = latest {
                     l.set(&p);
                 }
-                self.progress(&p).await;
+                if self.progress(&p).await {
+                    stop.cancel();
+                }
             }
         }
     }

@@ -102,8 +102,10 @@ pub async fn run(
         let synced = clock.synced();
         tokio::spawn(async move {
             let latest = sink.latest.clone();
+            // The receiver hears a cut run from the finish it waits for.
+            let unused = tokio_util::sync::CancellationToken::new();
             session
-                .report_progress(&plan, samples, Some(&latest), |second| {
+                .report_progress(&plan, samples, Some(&latest), unused, |second| {
                     let rejected = sink.rejected.lock().unwrap().total();
                     let mut ledger = sink.ledger.lock().unwrap();
                     let mut p = ledger

@@ -132,9 +132,11 @@ pub async fn run(
         let samples = host.samples();
         let latest = config.metrics.clone();
         let synced = clock.synced();
+        // A cut run (the aggregator stopped) stops the sender as Ctrl-C does.
+        let stop = shutdown.clone();
         tokio::spawn(async move {
             session
-                .report_progress(&plan, samples, latest.as_deref(), |second| {
+                .report_progress(&plan, samples, latest.as_deref(), stop, |second| {
                     let mut p = shared.ledger.lock().unwrap().progress(index, second);
                     p.clock_offset_ms =
                         synced.then(|| brokerbench_core::clock::adopted_offset_ns() as f64 / 1e6);

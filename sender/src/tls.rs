@@ -50,11 +50,29 @@ pub fn client_config(
             if certs.is_empty() {
                 return Err(bad("no PEM certificate in it".into()));
             }
-            for c in certs {
-                roots.add(c).map_err(|e| bad(e.to_string()))?;
+            for c in &certs {
+                roots.add(c.clone()).map_err(|e| bad(e.to_string()))?;
             }
+            // A self-signed certificate that is its own CA (CA:TRUE, as
+            // `openssl req -x509` makes by default), presented as the
+            // server's: webpki refuses a CA as an end entity, but the user
+            // named this very certificate.
+            let webpki = rustls::client::WebPkiServerVerifier::builder_with_provider(
+                Arc::new(roots),
+                provider.clone(),
+            )
+            .build()
+            .map_err(|e| TlsError::Config(e.to_string()))?;
+            builder
+                .dangerous()
+                .with_custom_certificate_verifier(Arc::new(NamedOrSigned {
+                    webpki,
+                    named: certs,
+                }))
+                .with_no_client_auth()
+        } else {
+            builder.with_root_certificates(roots).with_no_client_auth()
         }
-        builder.with_root_certificates(roots).with_no_client_auth()
     };
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
     Ok(Arc::new(config))
@@ -98,6 +116,64 @@ impl Dialer {
             }
         };
         conn.map_err(|e| e.to_string())
+    }
+}
+
+/// `--ca-file`: a certificate a CA in it signed (webpki's checks, the
+/// server's name included), or one of the file's certificates itself,
+/// presented by the server although it is a CA (`CaUsedAsEndEntity`).
+#[derive(Debug)]
+struct NamedOrSigned {
+    webpki: Arc<rustls::client::WebPkiServerVerifier>,
+    named: Vec<CertificateDer<'static>>,
+}
+
+impl ServerCertVerifier for NamedOrSigned {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        server_name: &ServerName<'_>,
+        ocsp_response: &[u8],
+        now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        match self.webpki.verify_server_cert(
+            end_entity,
+            intermediates,
+            server_name,
+            ocsp_response,
+            now,
+        ) {
+            Err(rustls::Error::InvalidCertificate(rustls::CertificateError::Other(e)))
+                if format!("{e:?}").contains("CaUsedAsEndEntity")
+                    && self.named.iter().any(|c| c.as_ref() == end_entity.as_ref()) =>
+            {
+                Ok(ServerCertVerified::assertion())
+            }
+            other => other,
+        }
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.webpki.verify_tls12_signature(message, cert, dss)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.webpki.verify_tls13_signature(message, cert, dss)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.webpki.supported_verify_schemes()
     }
 }
 

@@ -37,6 +37,12 @@ pub(super) fn reconcile(
         for copy in 0..plan.copies.max(1) {
             let stream = (copy * plan.senders + sender) as usize;
             let received = received(&s, receivers, stream, totals, series, steps);
+            // What arrived of a sender that never reported is shown apart:
+            // nothing it sent is known, so it adds up with nothing.
+            if !reported {
+                totals.delivered_unreported += received.count();
+                continue;
+            }
             totals.delivered += received.count();
             for seq in accepted.intersection(&received) {
                 totals.delivered_of_accepted += 1;

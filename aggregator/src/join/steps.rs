@@ -100,13 +100,16 @@ pub(super) fn throttled(
             .iter()
             .map(|(role, h)| RoleThrottled {
                 role: role.clone(),
-                throttled_ms: h
-                    .throttled_ms_per_second
-                    .get(range.clone())
-                    .unwrap_or_default()
-                    .iter()
-                    .map(|&ms| f64::from(ms))
-                    .sum(),
+                // As far as the role sampled: a run cut short, or a last
+                // second ended before its tick, is counted as far as it goes.
+                throttled_ms: {
+                    let v = &h.throttled_ms_per_second;
+                    let end = range.end.min(v.len());
+                    v[range.start.min(end)..end]
+                        .iter()
+                        .map(|&ms| f64::from(ms))
+                        .sum()
+                },
             })
             .filter(|t| t.throttled_ms >= THROTTLED_NOTABLE_MS)
             .collect();

@@ -257,6 +257,26 @@ fn toleration(text: &str) -> anyhow::Result<serde_json::Value> {
     Ok(t)
 }
 
+/// A DNS-1123 subdomain: what the name of a Secret, a ServiceAccount or
+/// a PriorityClass must be (dots allowed, 253 characters).
+fn check_subdomain(flag: &str, v: &str) -> anyhow::Result<()> {
+    let ok = !v.is_empty()
+        && v.len() <= 253
+        && v.split('.').all(|l| {
+            !l.is_empty()
+                && l.chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+                && !l.starts_with('-')
+                && !l.ends_with('-')
+        });
+    if !ok {
+        bail!(
+            "--{flag} {v:?}: a Kubernetes object name is lower-case letters, digits, '-' and '.'"
+        );
+    }
+    Ok(())
+}
+
 /// A DNS-1123 label: what a namespace name must be.
 fn check_label(flag: &str, v: &str) -> anyhow::Result<()> {
     let ok = !v.is_empty()
@@ -294,11 +314,11 @@ impl RenderOpts {
             ("priority-class", &self.priority_class),
         ] {
             if let Some(s) = s {
-                check_label(flag, s)?;
+                check_subdomain(flag, s)?;
             }
         }
         for s in &self.image_pull_secret {
-            check_label("image-pull-secret", s)?;
+            check_subdomain("image-pull-secret", s)?;
         }
         let pod = PodSettings {
             image_pull_secrets: self.image_pull_secret.clone(),
@@ -456,8 +476,9 @@ pub struct RemoteOpts {
     #[arg(long, default_value = "kubectl", value_name = "PATH")]
     pub kubectl: String,
     /// The run's token, which releasing its results needs (default: read
-    /// from the run's Secret brokerbench-run-token with kubectl; or
-    /// `?token=T` on --aggregator).
+    /// with kubectl from the Secret the aggregator's Job names, the run's
+    /// own `<run name>-run-token` unless --token-secret-ref; or `?token=T`
+    /// on --aggregator).
     #[arg(long, value_name = "TOKEN")]
     pub token: Option<String>,
 }

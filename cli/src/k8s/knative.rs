@@ -19,9 +19,8 @@ use serde_json::{json, Map, Value};
 /// copy path `/c/k`; a broker's first `matching` triggers take the suite's
 /// events, the others filter on types it never sends.
 fn routes(c: &RenderConfig) -> Vec<brokerbench_sut::config::Route> {
-    let run = &c.name;
     let routing = c.scenario.spec().routing.unwrap_or(Routing::Channel);
-    let receiver = c.url(&format!("{run}-receiver"), RECEIVER_PORT);
+    let receiver = c.url(&c.object("receiver"), RECEIVER_PORT);
     c.fan_out.routes(
         routing,
         &receiver,
@@ -31,9 +30,8 @@ fn routes(c: &RenderConfig) -> Vec<brokerbench_sut::config::Route> {
 
 /// The receiver as a Knative destination: its Service, the copy's path.
 fn sink(c: &RenderConfig, k: usize) -> Value {
-    let run = &c.name;
     json!({
-        "ref": { "apiVersion": "v1", "kind": "Service", "name": format!("{run}-receiver") },
+        "ref": { "apiVersion": "v1", "kind": "Service", "name": c.object("receiver") },
         "uri": format!("/c/{k}"),
     })
 }
@@ -64,7 +62,7 @@ pub fn knative(c: &RenderConfig) -> Vec<Value> {
             .map(|(k, r)| {
                 let mut spec = json!({ "broker": run, "subscriber": sink(c, k) });
                 // Exact matches as Knative's filter.attributes; the others
-                // in the `filters` dialect (Knative 1.14+).
+                // in the `filters` dialect (Knative 1.12+).
                 match &r.filter {
                     brokerbench_sut::filter::Filter::Exact(m) => {
                         spec["filter"] = json!({ "attributes": m })

@@ -198,7 +198,10 @@ pub async fn wait(o: &RemoteOpts, shutdown: CancellationToken) -> anyhow::Result
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     loop {
         let s = tokio::select! {
-            _ = tick.tick() => status(&a).await,
+            s = async {
+                tick.tick().await;
+                status(&a).await
+            } => s,
             _ = shutdown.cancelled() => return Ok(stopped()),
         };
         let s = match s {
@@ -291,8 +294,8 @@ pub async fn collect(o: &CollectOpts) -> anyhow::Result<i32> {
         "{}",
         brokerbench_aggregator::table::render(&run.summary, &dir.display().to_string())
     );
-    if !o.no_plot {
-        crate::local::draw(&dir, &Default::default());
+    if !o.no_plot && !crate::local::draw(&dir, &Default::default()) {
+        return Ok(1);
     }
     Ok(s.exit_code.unwrap_or(0))
 }
@@ -346,10 +349,10 @@ subscriptions.messaging.knative.dev,inmemorychannels.messaging.knative.dev,\
 kafkachannels.messaging.knative.dev,kafkasources.sources.knative.dev";
 
 /// The kubectl commands `k8s delete` runs: the run's objects by its label
-/// (Knative kinds the cluster lacks are skipped), the Strimzi topic of a
-/// source-kafka run, then the namespace, only if the render created it
-/// (it carries the run's label; a namespace the run did not create is
-/// never selected).
+/// (Knative kinds the cluster lacks are skipped) and the Strimzi topic of
+/// a source-kafka run. The namespace goes after them only if the render
+/// created it: `delete` reads its labels first (a namespace the run did
+/// not create is never deleted).
 pub fn delete_commands(namespace: &str, run: &str) -> Vec<Vec<String>> {
     let label = format!("{}={},{RUN_LABEL}={run}", PART_OF.0, PART_OF.1);
     let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
@@ -376,36 +379,62 @@ pub fn delete_commands(namespace: &str, run: &str) -> Vec<Vec<String>> {
         &format!("metadata.name={run}-{namespace}"),
         "--ignore-not-found",
     ]));
-    commands.push(s(&[
-        "delete",
-        "namespace",
-        "--selector",
-        &format!("{label},app.kubernetes.io/component=namespace"),
-        "--field-selector",
-        &format!("metadata.name={namespace}"),
-        "--ignore-not-found",
-        "--wait=false",
-    ]));
     commands
+}
+
+/// The namespace's run label, if kubectl may read it (`None`: no such
+/// namespace, no label, or no right to read it).
+async fn namespace_run(kubectl: &str, namespace: &str) -> Option<String> {
+    let out = Command::new(kubectl)
+        .args(["get", "namespace", namespace])
+        .arg(format!(
+            "--output=go-template={{{{index .metadata.labels \"{RUN_LABEL}\"}}}}"
+        ))
+        .output()
+        .await
+        .ok()?;
+    let run = String::from_utf8(out.stdout).ok()?.trim().to_string();
+    (out.status.success() && !run.is_empty() && run != "<no value>").then_some(run)
 }
 
 /// `k8s delete`.
 pub async fn delete(o: &DeleteOpts) -> anyhow::Result<i32> {
     let mut failed = 0;
-    for args in delete_commands(&o.remote.namespace, &o.remote.run_name) {
-        let line = format!("{} {}", o.remote.kubectl, args.join(" "));
-        if o.dry_run {
-            println!("{line}");
-            continue;
+    let (kubectl, ns, run) = (&o.remote.kubectl, &o.remote.namespace, &o.remote.run_name);
+    let mut commands = delete_commands(ns, run);
+    if o.dry_run {
+        for args in &commands {
+            println!("{kubectl} {}", args.join(" "));
         }
-        let out = Command::new(&o.remote.kubectl)
+        println!("# and, if namespace {ns} carries {RUN_LABEL}={run} (the render created it): {kubectl} delete namespace {ns} --ignore-not-found --wait=false");
+        return Ok(0);
+    }
+    if namespace_run(kubectl, ns).await.as_deref() == Some(run.as_str()) {
+        commands.push(
+            [
+                "delete",
+                "namespace",
+                ns,
+                "--ignore-not-found",
+                "--wait=false",
+            ]
+            .map(String::from)
+            .to_vec(),
+        );
+    }
+    for args in commands {
+        let line = format!("{kubectl} {}", args.join(" "));
+        let out = Command::new(kubectl)
             .args(&args)
             .output()
             .await
-            .with_context(|| format!("cannot run {}", o.remote.kubectl))?;
+            .with_context(|| format!("cannot run {kubectl}"))?;
         let err = String::from_utf8_lossy(&out.stderr);
-        // A kind the cluster does not have (no Knative, no Strimzi) is fine.
-        if !out.status.success() && !err.contains("the server doesn't have a resource type") {
+        // A kind the cluster does not have (no Knative, no Strimzi) is
+        // fine; so is a topic in namespaces this user may not list.
+        let fine = err.contains("the server doesn't have a resource type")
+            || (args[1] == "kafkatopics.kafka.strimzi.io" && err.contains("forbidden"));
+        if !out.status.success() && !fine {
             eprintln!("{line}: {}", err.lines().next().unwrap_or("failed"));
             failed += 1;
         }
@@ -428,34 +457,17 @@ mod tests {
         assert_eq!(forwarded_port("Handling connection for 41231"), None);
     }
 
-    /// Only the run's objects, by its label; the namespace only if it
-    /// carries the run's label (the render created it), never by name.
+    /// Only the run's objects, by its label; no namespace (delete adds it
+    /// only after reading that the render created it).
     #[test]
-    fn delete_selects_the_runs_objects_and_a_namespace_only_it_created() {
+    fn delete_selects_the_runs_objects_and_no_namespace() {
         let c = delete_commands("team-a", "run-2");
-        assert_eq!(c.len(), 14);
+        assert_eq!(c.len(), 13);
         let label = "app.kubernetes.io/part-of=brokerbench,brokerbench.dev/run=run-2".to_string();
-        assert!(c[..12]
-            .iter()
-            .all(|a| a.contains(&label) && a.contains(&"team-a".to_string())));
+        assert!(c.iter().all(|a| a.iter().any(|w| w.contains(&label))));
+        assert!(c[..12].iter().all(|a| a.contains(&"team-a".to_string())));
         assert!(c[..12].iter().any(|a| a[1] == "secrets"), "the run's token");
-        assert_eq!(
-            c[13],
-            [
-                "delete",
-                "namespace",
-                "--selector",
-                "app.kubernetes.io/part-of=brokerbench,brokerbench.dev/run=run-2,app.kubernetes.io/component=namespace",
-                "--field-selector",
-                "metadata.name=team-a",
-                "--ignore-not-found",
-                "--wait=false"
-            ]
-        );
-        assert!(
-            !c.iter()
-                .any(|a| a[..2] == ["delete", "namespace"] && a[2] == "team-a"),
-            "never a namespace by name"
-        );
+        assert_eq!(c[12][1], "kafkatopics.kafka.strimzi.io");
+        assert!(!c.iter().any(|a| a[1] == "namespace"), "{c:?}");
     }
 }

@@ -15,6 +15,7 @@ use super::config::*;
 use super::knative::{knative, suite_sut};
 use super::objects::*;
 use super::yaml::yaml;
+use brokerbench_aggregator::output::write_atomic;
 use brokerbench_sut::Sut;
 use serde_json::{json, Map, Value};
 
@@ -210,11 +211,14 @@ fn sender_target(c: &RenderConfig) -> String {
 /// beside its runtime thread (the kernel would throttle it, and its
 /// pauses would show as latency).
 fn sender_pacer(c: &RenderConfig) -> (&'static str, String) {
-    let needed = 2.0;
+    use brokerbench_sender::config::{pacer_for_quota, PacerMode};
     if c.scenario.spec().sleeping_pacer {
         return ("sleep", format!("sleep: what {} asks for", c.scenario));
     }
-    if c.sender.cores < needed {
+    // The sender's own rule, for its one runtime thread under this limit.
+    let (pacer, _) = pacer_for_quota(PacerMode::Spin, false, 1, Some(c.sender.cores));
+    let needed = 2;
+    if pacer == PacerMode::Sleep {
         return (
             "sleep",
             format!(
@@ -338,7 +342,7 @@ pub fn write_dir(c: &RenderConfig, dir: &std::path::Path) -> std::io::Result<Vec
         let kind = d["kind"].as_str().unwrap_or("object").to_lowercase();
         let name = d["metadata"]["name"].as_str().unwrap_or("unnamed");
         let file = format!("{i:02}-{kind}-{name}.yaml");
-        write_atomically(&dir.join(&file), &yaml(d))?;
+        write_atomic(&dir.join(&file), yaml(d).as_bytes())?;
         files.push(file);
     }
     let kustomization = json!({
@@ -346,14 +350,12 @@ pub fn write_dir(c: &RenderConfig, dir: &std::path::Path) -> std::io::Result<Vec
         "kind": "Kustomization",
         "resources": files,
     });
-    let text = format!("{}{}", header(c), yaml(&kustomization));
-    write_atomically(&dir.join("kustomization.yaml"), &text)?;
+    let header = header(c).replace(
+        "kubectl apply -f - ;",
+        &format!("kubectl apply -k {} ;", dir.display()),
+    );
+    let text = format!("{header}{}", yaml(&kustomization));
+    write_atomic(&dir.join("kustomization.yaml"), text.as_bytes())?;
     files.push("kustomization.yaml".into());
     Ok(files)
-}
-
-fn write_atomically(path: &std::path::Path, text: &str) -> std::io::Result<()> {
-    let tmp = path.with_extension("yaml.tmp");
-    std::fs::write(&tmp, text)?;
-    std::fs::rename(&tmp, path)
 }
