@@ -32,6 +32,81 @@ pub const EXIT_SLO_MISSED: i32 = 3;
 /// results from the others, the missing role named.
 pub const EXIT_MISSING_REPORT: i32 = 4;
 
+/// `brokerbench aggregate`: the kept reports of one run, joined and
+/// written as the aggregator would; the run's exit code.
+fn aggregate(o: args::AggregateOpts) -> anyhow::Result<i32> {
+    use anyhow::{bail, Context};
+    use brokerbench_aggregator::join::{join, Ending};
+    use brokerbench_core::session::KeptReport;
+    let mut kept = Vec::new();
+    for f in &o.files {
+        let text = std::fs::read(f).with_context(|| format!("cannot read {}", f.display()))?;
+        let k: KeptReport = serde_json::from_slice(&text)
+            .with_context(|| format!("{}: not a kept report", f.display()))?;
+        kept.push(k);
+    }
+    let plan = kept[0].plan.clone();
+    if let Some(other) = kept.iter().find(|k| k.plan.run_id != plan.run_id) {
+        bail!(
+            "the reports are of two runs ({} and {}): aggregate one run's",
+            plan.run_id,
+            other.plan.run_id
+        );
+    }
+    let senders: Vec<_> = kept.iter().filter_map(|k| k.sender.clone()).collect();
+    let receivers: Vec<_> = kept.iter().filter_map(|k| k.receiver.clone()).collect();
+    for r in &senders {
+        if let Some(why) = r.implausible() {
+            bail!("sender {}'s report: {why}", r.index);
+        }
+    }
+    for r in &receivers {
+        if let Some(why) = r.implausible() {
+            bail!("receiver {}'s report: {why}", r.index);
+        }
+    }
+    let missing = |role: &str, n: u32, have: Vec<u32>| {
+        (0..n)
+            .filter(|i| !have.contains(i))
+            .map(|i| format!("{role} {i}"))
+            .collect::<Vec<_>>()
+    };
+    let mut missing_reports = missing(
+        "sender",
+        plan.senders,
+        senders.iter().map(|r| r.index).collect(),
+    );
+    missing_reports.extend(missing(
+        "receiver",
+        plan.receivers,
+        receivers.iter().map(|r| r.index).collect(),
+    ));
+    let ending = Ending {
+        interrupted: senders.iter().any(|r| r.interrupted)
+            || receivers.iter().any(|r| r.interrupted),
+        cut_second: None,
+        missing_reports,
+    };
+    let results = join(&plan, &senders, &receivers, &ending);
+    let out = &o.output.out;
+    brokerbench_aggregator::output::check_writable(out)
+        .with_context(|| format!("--out {}: cannot write results there", out.display()))?;
+    let dir = brokerbench_aggregator::output::results_dir(out, &plan.scenario)?;
+    let not_written = brokerbench_aggregator::output::write(&dir, &results)
+        .err()
+        .map(|e| e.to_string());
+    let finished = brokerbench_aggregator::Finished {
+        results,
+        dir,
+        not_written,
+    };
+    Ok(local::conclude(
+        &finished,
+        o.output.plot()?.as_ref(),
+        o.output.slo()?.as_ref(),
+    ))
+}
+
 /// Writes a command's text to stdout; a reader that stopped reading
 /// (`| head -1`) is not an error (print! would panic on the broken pipe).
 pub fn emit(text: &str) {
@@ -93,6 +168,7 @@ pub async fn execute(
             }
             Ok(0)
         }
+        Command::Aggregate(o) => aggregate(o),
         Command::K8s(o) => match o.action {
             args::k8s::K8sAction::Render(r) => {
                 let out_dir = r.out_dir.clone();

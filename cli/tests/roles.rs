@@ -647,3 +647,129 @@ fn a_killed_sender_is_named_and_every_row_still_adds_up() {
         "{table}"
     );
 }
+
+/// The aggregator gone (SIGKILL: its pod or node lost): its sender stops
+/// within seconds saying which peer is gone, each role keeps its report
+/// with the plan in a file, and `brokerbench aggregate` joins them into
+/// results whose rows add up.
+#[test]
+fn roles_whose_aggregator_is_gone_stop_and_keep_their_reports() {
+    let out = scratch("agg-gone");
+    std::fs::create_dir_all(&out).unwrap();
+    let (agg, recv) = (free_port(), free_port());
+    let mut aggregator = Command::new(env!("CARGO_BIN_EXE_brokerbench"))
+        .args(["aggregator", "--listen", &format!("127.0.0.1:{agg}")])
+        .args([
+            "--pace",
+            "200:60",
+            "--warmup-seconds",
+            "0",
+            "--drain-seconds",
+            "1",
+        ])
+        .args(["--quiet", "--no-plot", "--out"])
+        .arg(out.join("never"))
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let (s_file, r_file) = (out.join("sender.json"), out.join("receiver.json"));
+    let receiver = role(
+        "receiver",
+        agg,
+        &[
+            "--listen",
+            &format!("127.0.0.1:{recv}"),
+            "--report-file",
+            r_file.to_str().unwrap(),
+        ],
+    );
+    let sender = role(
+        "sender",
+        agg,
+        &[
+            "--target",
+            &format!("http://127.0.0.1:{recv}/"),
+            "--pacer",
+            "sleep",
+            "--report-file",
+            s_file.to_str().unwrap(),
+        ],
+    );
+    std::thread::sleep(std::time::Duration::from_secs(3));
+    aggregator.kill().unwrap();
+    let _ = aggregator.wait();
+    let killed = std::time::Instant::now();
+    let s = sender.wait_with_output().unwrap();
+    let took = killed.elapsed();
+    let r = receiver.wait_with_output().unwrap();
+    let (s_err, r_err) = (
+        String::from_utf8_lossy(&s.stderr),
+        String::from_utf8_lossy(&r.stderr),
+    );
+    assert!(
+        took < std::time::Duration::from_secs(20),
+        "{took:?}: {s_err}"
+    );
+    assert!(
+        s_err.contains(&format!(
+            "sender 0: the aggregator at http://127.0.0.1:{agg} is gone (no answer for"
+        )),
+        "{s_err}"
+    );
+    assert!(s_err.contains("the aggregator took no report"), "{s_err}");
+    assert!(
+        s_err.contains(&format!("kept in {}", s_file.display())),
+        "{s_err}"
+    );
+    assert_eq!(s.status.code(), Some(1), "{s_err}");
+    assert!(
+        r_err.contains(&format!("kept in {}", r_file.display())),
+        "{r_err}"
+    );
+    // Joined afterwards, as the aggregator would have.
+    let joined = out.join("joined");
+    let o = brokerbench(
+        &[
+            "aggregate",
+            s_file.to_str().unwrap(),
+            r_file.to_str().unwrap(),
+            "--out",
+            joined.to_str().unwrap(),
+            "--no-plot",
+        ],
+        &out,
+    );
+    let table = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(
+        o.status.code(),
+        Some(130),
+        "{table}{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let dir = only_results(&joined);
+    let summary = common::valid_summary(&dir);
+    let t = &summary["totals"];
+    let n = |k: &str| t[k].as_u64().unwrap();
+    assert!((200..12_000).contains(&n("sent")), "stopped early: {t}");
+    assert_eq!(n("accepted") + n("failed"), n("sent"), "{t}");
+    assert_eq!(n("delivered_of_accepted") + n("lost"), n("accepted"), "{t}");
+    assert_eq!(summary["interrupted"], true);
+    // Reports of another run are refused in one line.
+    let mut other: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&r_file).unwrap()).unwrap();
+    other["plan"]["run_id"] = "another".into();
+    let other_file = out.join("other.json");
+    std::fs::write(&other_file, other.to_string()).unwrap();
+    let o = brokerbench(
+        &[
+            "aggregate",
+            s_file.to_str().unwrap(),
+            other_file.to_str().unwrap(),
+            "--out",
+            joined.to_str().unwrap(),
+        ],
+        &out,
+    );
+    assert_eq!(o.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("the reports are of two runs"));
+}

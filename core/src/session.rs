@@ -106,6 +106,53 @@ pub fn same_token(expected: &str, said: &str) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0, |d, (x, y)| d | (x ^ y)) == 0
 }
 
+/// How long a role goes on without an answer from its aggregator before
+/// it stops: the aggregator is gone.
+pub const AGGREGATOR_GONE: Duration = Duration::from_secs(5);
+
+/// What the aggregator answered a role's progress.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Heard {
+    /// The run goes on.
+    Going,
+    /// The run is cut: stop and report.
+    Stop,
+    /// No answer.
+    Nothing,
+}
+
+/// A role's report its aggregator never took, kept in a file with the
+/// plan it ran (`--report-file`): `brokerbench aggregate` joins such files.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct KeptReport {
+    pub plan: RunPlan,
+    #[serde(default)]
+    pub sender: Option<crate::wire::SenderReport>,
+    #[serde(default)]
+    pub receiver: Option<crate::wire::ReceiverReport>,
+}
+
+impl KeptReport {
+    /// Writes it to `path` (through a temporary file and a rename).
+    pub fn keep(&self, path: &std::path::Path) -> std::io::Result<()> {
+        let json = serde_json::to_vec(self).map_err(std::io::Error::other)?;
+        let tmp = path.with_extension("json.tmp");
+        std::fs::write(&tmp, json).and_then(|()| std::fs::rename(&tmp, path))
+    }
+
+    /// Keeps it at `path`, if any; what became of it, in words.
+    pub fn keep_at(&self, path: Option<&std::path::Path>) -> String {
+        match path.map(|p| (p, self.keep(p))) {
+            None => "not kept".into(),
+            Some((p, Ok(()))) => format!(
+                "kept in {} (join the kept reports with: brokerbench aggregate FILE...)",
+                p.display()
+            ),
+            Some((p, Err(e))) => format!("not kept: cannot write {}: {e}", p.display()),
+        }
+    }
+}
+
 /// One role's session with the aggregator at a URL.
 #[derive(Clone)]
 pub struct Session {
@@ -147,30 +194,37 @@ impl Session {
         self.client.get(path::START, LONG_POLL).await
     }
 
-    /// Posts running counters; a lost one is followed by the next.
-    /// Whether the aggregator answered that the run is cut (stop now).
-    pub async fn progress(&self, progress: &Progress) -> bool {
+    /// Posts running counters; a lost one is followed by the next. What
+    /// the aggregator answered.
+    pub async fn progress(&self, progress: &Progress) -> Heard {
         let answer: Result<serde_json::Value, _> = self
             .client
             .post(path::PROGRESS, progress, Duration::from_secs(2))
             .await;
-        answer.is_ok_and(|a| a["stop"] == true)
+        match answer {
+            Ok(a) if a["stop"] == true => Heard::Stop,
+            Ok(_) => Heard::Going,
+            Err(_) => Heard::Nothing,
+        }
     }
 
     /// Posts `progress(second)` once a second, for the last whole second
     /// since `t0`, with the share of the host's CPU the hypervisor took and
     /// the role's throttled time (`host`); `None` skips a tick. When the
-    /// aggregator answers that the run is cut, cancels `stop` (the role's
-    /// own shutdown: it stops and reports). Runs until dropped.
+    /// aggregator answers that the run is cut, or (with `gone_after`, a
+    /// role on its own) has not answered for that long, cancels `stop`
+    /// (the role's own shutdown: it stops and reports). Runs until dropped.
     pub async fn report_progress(
         &self,
         plan: &RunPlan,
         host: crate::host::HostSamples,
         latest: Option<&crate::metrics::Latest>,
         stop: tokio_util::sync::CancellationToken,
+        gone_after: Option<Duration>,
         mut progress: impl FnMut(u64) -> Option<Progress>,
     ) {
         let mut tick = crate::clock::aligned_ticker(plan.warmup_start_unix_ns(), PROGRESS_PHASE);
+        let mut heard = tokio::time::Instant::now();
         loop {
             tick.tick().await;
             let second = plan
@@ -181,8 +235,25 @@ impl Session {
                 if let Some(l) = latest {
                     l.set(&p);
                 }
-                if self.progress(&p).await {
-                    stop.cancel();
+                match self.progress(&p).await {
+                    Heard::Going => heard = tokio::time::Instant::now(),
+                    Heard::Stop => stop.cancel(),
+                    // Gone (killed, its pod deleted, the network cut): the
+                    // role stops rather than load the SUT for nothing.
+                    Heard::Nothing
+                        if gone_after.is_some_and(|g| heard.elapsed() >= g)
+                            && !stop.is_cancelled() =>
+                    {
+                        let who = p.role.map_or("role", |r| r.name());
+                        eprintln!(
+                            "{who} {}: the aggregator at {} is gone (no answer for {} s): stopping; the report is kept here",
+                            p.index,
+                            self.client.base(),
+                            heard.elapsed().as_secs()
+                        );
+                        stop.cancel();
+                    }
+                    Heard::Nothing => {}
                 }
             }
         }

@@ -13,6 +13,8 @@ pub enum ReceiverError {
     Kafka(String),
     #[error("listener: {0}")]
     Listen(std::io::Error),
+    #[error("the aggregator took no report ({reason}): {kept}")]
+    ReportNotTaken { reason: String, kept: String },
 }
 
 impl From<brokerbench_core::client::ClientError> for ReceiverError {
@@ -68,4 +70,7 @@ pub struct ReceiverConfig {
     pub clock_every: Duration,
     /// The node it runs on, for the summary (a pod's `spec.nodeName`).
     pub node: Option<String>,
+    /// Where to keep its report when the aggregator does not take it (a
+    /// receiver on its own: `--report-file`).
+    pub keep_report: Option<std::path::PathBuf>,
 }

@@ -100,12 +100,16 @@ pub async fn run(
             (aggregator.clone(), sink.clone(), plan.clone(), config.index);
         let samples = host.samples();
         let synced = clock.synced();
+        let stop = shutdown.clone();
+        let gone_after = config
+            .keep_report
+            .is_some()
+            .then_some(brokerbench_core::session::AGGREGATOR_GONE);
         tokio::spawn(async move {
             let latest = sink.latest.clone();
-            // The receiver hears a cut run from the finish it waits for.
-            let unused = tokio_util::sync::CancellationToken::new();
+            // A cut run comes as its finish; a gone aggregator stops it.
             session
-                .report_progress(&plan, samples, Some(&latest), unused, |second| {
+                .report_progress(&plan, samples, Some(&latest), stop, gone_after, |second| {
                     let rejected = sink.rejected.lock().unwrap().total();
                     let mut ledger = sink.ledger.lock().unwrap();
                     let mut p = ledger
@@ -148,7 +152,17 @@ pub async fn run(
     report.threads = config.threads.max(1);
     let clock = clock.report(&aggregator).await;
     report.host = host.finish(clock, config.node.clone());
-    aggregator.report_receiver(&report).await?;
+    if let Err(e) = aggregator.report_receiver(&report).await {
+        let kept = brokerbench_core::session::KeptReport {
+            plan: plan.clone(),
+            sender: None,
+            receiver: Some(report),
+        };
+        return Err(crate::config::ReceiverError::ReportNotTaken {
+            reason: e.to_string(),
+            kept: kept.keep_at(config.keep_report.as_deref()),
+        });
+    }
     Ok(report)
 }
 

@@ -32,6 +32,8 @@ pub enum SenderError {
     Tls { url: String, reason: String },
     #[error("target {0}")]
     TlsConfig(#[from] crate::tls::TlsError),
+    #[error("the aggregator took no report ({reason}): {kept}")]
+    ReportNotTaken { reason: String, kept: String },
 }
 
 impl From<brokerbench_core::client::ClientError> for SenderError {
@@ -201,6 +203,9 @@ pub struct SenderConfig {
     pub tls: Option<std::sync::Arc<rustls::ClientConfig>>,
     /// Where its live figures go for `/metrics` (`--metrics-listen`).
     pub metrics: Option<std::sync::Arc<brokerbench_core::metrics::Latest>>,
+    /// Where to keep its report when the aggregator does not take it (a
+    /// sender on its own: `--report-file`).
+    pub keep_report: Option<std::path::PathBuf>,
 }
 
 impl SenderConfig {
@@ -227,6 +232,7 @@ impl SenderConfig {
             headers: Vec::new(),
             tls: None,
             metrics: None,
+            keep_report: None,
         }
     }
 

@@ -134,14 +134,26 @@ pub async fn run(
         let synced = clock.synced();
         // A cut run (the aggregator stopped) stops the sender as Ctrl-C does.
         let stop = shutdown.clone();
+        // On its own (it keeps its report), a gone aggregator stops it too.
+        let gone_after = config
+            .keep_report
+            .is_some()
+            .then_some(brokerbench_core::session::AGGREGATOR_GONE);
         tokio::spawn(async move {
             session
-                .report_progress(&plan, samples, latest.as_deref(), stop, |second| {
-                    let mut p = shared.ledger.lock().unwrap().progress(index, second);
-                    p.clock_offset_ms =
-                        synced.then(|| brokerbench_core::clock::adopted_offset_ns() as f64 / 1e6);
-                    Some(p)
-                })
+                .report_progress(
+                    &plan,
+                    samples,
+                    latest.as_deref(),
+                    stop,
+                    gone_after,
+                    |second| {
+                        let mut p = shared.ledger.lock().unwrap().progress(index, second);
+                        p.clock_offset_ms = synced
+                            .then(|| brokerbench_core::clock::adopted_offset_ns() as f64 / 1e6);
+                        Some(p)
+                    },
+                )
                 .await
         })
     };
@@ -180,7 +192,17 @@ pub async fn run(
     report.pacer_spin_ns = paced.spin.as_nanos() as u64;
     let clock = clock.report(&aggregator).await;
     report.host = host.finish(clock, config.node.clone());
-    aggregator.report_sender(&report).await?;
+    if let Err(e) = aggregator.report_sender(&report).await {
+        let kept = brokerbench_core::session::KeptReport {
+            plan: plan.clone(),
+            sender: Some(report),
+            receiver: None,
+        };
+        return Err(SenderError::ReportNotTaken {
+            reason: e.to_string(),
+            kept: kept.keep_at(config.keep_report.as_deref()),
+        });
+    }
     Ok(report)
 }
 

@@ -23,7 +23,7 @@ pub use k8s::K8sOpts;
 pub use roles::{AggregatorOpts, ReceiverOpts, SenderOpts};
 pub use run::RunOpts;
 pub use sut::SutOpts;
-pub use tools::{CaptureOpts, CompareOpts, PlotOpts, SearchOpts};
+pub use tools::{AggregateOpts, CaptureOpts, CompareOpts, PlotOpts, SearchOpts};
 
 use crate::config::env_name;
 use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
@@ -116,6 +116,9 @@ pub enum Command {
     /// Compare runs: per-step deltas of throughput and latency against the
     /// first, the spread of three or more runs of one pace, and one graph.
     Compare(CompareOpts),
+    /// Join the reports roles kept when their aggregator was gone
+    /// (`--report-file`) into a results folder, as the aggregator would.
+    Aggregate(AggregateOpts),
     /// Serve a SUT on its own: the in-memory or Kafka-backed channel or
     /// broker, or the Kafka source, with subscribers or triggers from flags
     /// or a config file. Runs until Ctrl-C, then drains and prints its

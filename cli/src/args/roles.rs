@@ -29,9 +29,22 @@ pub struct RunLink {
     /// sets it from the Downward API (spec.nodeName).
     #[arg(long, value_name = "NAME")]
     pub node_name: Option<String>,
+    /// Where to keep this role's report (with the run's plan) when the
+    /// aggregator does not take it (gone: killed, its pod deleted, the
+    /// network cut); `brokerbench aggregate FILE...` joins kept reports
+    /// [default: brokerbench-<role>-<index>-report.json in the working folder].
+    #[arg(long, value_name = "FILE")]
+    pub report_file: Option<std::path::PathBuf>,
 }
 
 impl RunLink {
+    /// Where `role` `index` keeps a report its aggregator did not take.
+    fn report_file(&self, role: &str, index: u32) -> std::path::PathBuf {
+        self.report_file
+            .clone()
+            .unwrap_or_else(|| format!("brokerbench-{role}-{index}-report.json").into())
+    }
+
     /// The aggregator's URL, with the run's token if one was given.
     fn aggregator(&self) -> anyhow::Result<String> {
         let url = check_url(&self.aggregator, "--aggregator")?;
@@ -111,6 +124,7 @@ impl SenderOpts {
             sender: SenderConfig {
                 sync_clock: true,
                 clock_every: self.clock_faults.every()?,
+                keep_report: Some(self.run.report_file("sender", self.index)),
                 node: self.run.node_name,
                 ..sender
             },
@@ -166,6 +180,7 @@ impl ReceiverOpts {
                 // On its own host: its clock is estimated against the aggregator's.
                 sync_clock: true,
                 clock_every: self.clock_faults.every()?,
+                keep_report: Some(self.run.report_file("receiver", self.index)),
                 node: self.run.node_name,
                 index: self.index,
                 threads: self.threads.max(1) as u32,

@@ -151,6 +151,7 @@ impl RunOpts {
                 sync_clock: false,
                 clock_every: brokerbench_core::session::CLOCK_EVERY,
                 node: None,
+                keep_report: None,
                 threads: self.receiver_threads.max(1) as u32,
                 advertise_url: None,
                 faults: self.faults.faults(),

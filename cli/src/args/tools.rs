@@ -22,6 +22,17 @@ pub struct CompareOpts {
     pub no_plot: bool,
 }
 
+/// `brokerbench aggregate`.
+#[derive(Debug, Clone, Args)]
+pub struct AggregateOpts {
+    /// Reports the roles kept when their aggregator was gone
+    /// (`--report-file`), of one run.
+    #[arg(value_name = "REPORT_FILE", num_args = 1.., required = true)]
+    pub files: Vec<PathBuf>,
+    #[command(flatten)]
+    pub output: super::common::OutputOpts,
+}
+
 /// `brokerbench search`.
 #[derive(Debug, Clone, Args)]
 pub struct SearchOpts {
