@@ -26,6 +26,10 @@ const SENDER_GRACE: Duration = Duration::from_secs(10);
 /// A sender's bound when it announced none.
 const SENDER_BOUND: Duration = Duration::from_secs(60);
 const POLL: Duration = Duration::from_millis(20);
+/// A receiver not heard from this long after the finish (its progress
+/// comes each second until it stops to report; a report being read keeps
+/// the wait going) is taken as gone.
+const ROLE_SILENT: Duration = Duration::from_secs(30);
 
 /// Errors that end the aggregator without results.
 #[derive(Debug, thiserror::Error)]
@@ -299,11 +303,20 @@ async fn conduct(
     let cut_ns = cut_at.get().copied().unwrap_or_else(unix_now_ns);
     let cut_second = interrupted.then(|| (cut_ns as f64 - plan.t0() as f64) / 1e9);
     hub.finish(interrupted);
-    // 5. Every receiver done.
+    // 5. Every receiver done, or gone: one not heard from for a while
+    // (killed, its node lost) will not report.
     let receivers_in = wait_for(
         hub,
         &CancellationToken::new(),
-        |h| h.receiver_reports.len() >= plan.receivers as usize,
+        |h| {
+            let reading = hub
+                .receiver_reports_reading
+                .load(std::sync::atomic::Ordering::Relaxed);
+            (0..plan.receivers).all(|i| {
+                h.receiver_reports.iter().any(|r| r.index == i)
+                    || (reading == 0 && h.receiver_gone(i, ROLE_SILENT))
+            })
+        },
         Some(tokio::time::Instant::now() + REPORT_PATIENCE),
     )
     .await;

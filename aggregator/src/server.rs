@@ -27,9 +27,22 @@ pub struct Roles {
     pub progress: Vec<Progress>,
     pub sender_reports: Vec<SenderReport>,
     pub receiver_reports: Vec<ReceiverReport>,
+    /// When each receiver was last heard from (its progress, once a
+    /// second until it reports), by index.
+    pub receiver_heard: std::collections::BTreeMap<u32, tokio::time::Instant>,
 }
 
 impl Roles {
+    /// Whether receiver `index` has neither reported nor been heard from
+    /// for `silent` (killed, its node lost): no report will come.
+    pub fn receiver_gone(&self, index: u32, silent: std::time::Duration) -> bool {
+        !self.receiver_reports.iter().any(|r| r.index == index)
+            && self
+                .receiver_heard
+                .get(&index)
+                .is_some_and(|t| t.elapsed() >= silent)
+    }
+
     /// Whether the role of `index` already said it is ready.
     fn is_ready(&self, role: Role, index: u32) -> bool {
         match role {
@@ -72,6 +85,9 @@ pub struct Hub {
     /// Set when the run is cut (the aggregator was told to stop): each
     /// role's next progress answer tells it to stop too.
     pub stop: std::sync::atomic::AtomicBool,
+    /// Receiver reports being read now (a long run's report over a slow
+    /// link): no receiver is taken as gone meanwhile.
+    pub receiver_reports_reading: std::sync::atomic::AtomicU32,
     /// Report bytes being read at once, in KiB: a report waits for its
     /// share (its Content-Length, or the most a report may be), so no
     /// number of connections holds more than [`MAX_BODY`] at once.
@@ -95,6 +111,7 @@ impl Hub {
             traffic: Mutex::default(),
             bodies: tokio::sync::Semaphore::new(MAX_BODY / 1024),
             stop: Default::default(),
+            receiver_reports_reading: Default::default(),
         })
     }
 
@@ -192,6 +209,9 @@ impl Hub {
             }
             _ => None,
         };
+        // A receiver's report on its way keeps the wait for it going.
+        let _reading =
+            (path == path::RECEIVER_REPORT).then(|| Reading::new(&self.receiver_reports_reading));
         let body =
             match brokerbench_core::serve::read_body_within(req, limit, REPORT_PATIENCE).await {
                 Ok((_, b)) => b,
@@ -282,6 +302,10 @@ impl Hub {
             },
             (Method::POST, path::PROGRESS) => {
                 let kept = self.take(&body, |h, p: Progress| {
+                    if p.role == Some(Role::Receiver) {
+                        h.receiver_heard
+                            .insert(p.index, tokio::time::Instant::now());
+                    }
                     h.progress
                         .retain(|q| (q.role, q.index) != (p.role, p.index));
                     h.progress.push(p);
@@ -421,6 +445,22 @@ impl Hub {
         f(&mut self.roles.lock().unwrap());
         self.changed.notify_waiters();
         json(&serde_json::json!({ "ok": true, "at": unix_now_ns() }))
+    }
+}
+
+/// One more of something under way while it lives.
+struct Reading<'a>(&'a std::sync::atomic::AtomicU32);
+
+impl<'a> Reading<'a> {
+    fn new(n: &'a std::sync::atomic::AtomicU32) -> Self {
+        n.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        Reading(n)
+    }
+}
+
+impl Drop for Reading<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
     }
 }
 

@@ -627,39 +627,45 @@ fn a_kafka_channel_cut_off_the_network_loses_nothing_it_acknowledged() {
 }
 
 /// Failures and losses the SUT caused are the SUT's, however late the
-/// pacer was: a SUT answering 5xx, or killed, at a step whose pacer lag is
-/// over the limit (the sleeping pacer waking every 20 ms) breaks the step
-/// as the SUT's, not the generator's.
+/// pacer was: a table of SUTs x faults x pacers. A SUT answering 5xx, or
+/// killed, breaks the step as the SUT's, not the generator's, also where
+/// the pacer's lag is over the limit (the sleeping pacer waking every
+/// 20 ms flags the step).
 #[test]
 fn the_suts_failures_are_never_blamed_on_the_generator() {
-    for fault in ["sut-5xx@2+2", "sut-kill@2+2"] {
-        let r = run(
-            "blame",
-            "1000:6",
-            &[
-                "--sut",
-                "channel-imc",
-                "--fault",
-                fault,
-                "--pacer",
-                "sleep",
-                "--pacer-quantum",
-                "20ms",
-                "--drain-seconds",
-                "3",
-            ],
-        );
-        let st = &r.summary.steps[0];
-        assert!(st.generator_limited, "{fault}: lag over 1 ms: {st:?}");
-        assert!(st.totals.failed > 0, "{fault}: {:?}", st.totals);
-        let bp = r.summary.breaking_point.as_ref().expect("the step broke");
-        assert_eq!(
-            bp.limited_by,
-            brokerbench_aggregator::model::Limit::Sut,
-            "{fault}: {bp:?}\n{}",
-            r.stdout
-        );
-        assert!(r.stdout.contains("limited by the SUT"), "{}", r.stdout);
+    let pacers: [&[&str]; 2] = [
+        &["--pacer", "sleep", "--pacer-quantum", "20ms"],
+        &["--pacer", "spin"],
+    ];
+    for sut in ["channel-imc", "broker-imc"] {
+        for fault in ["sut-5xx@2+2", "sut-kill@2+2"] {
+            for pacer in pacers {
+                let args = [
+                    &["--sut", sut, "--fault", fault, "--drain-seconds", "3"][..],
+                    pacer,
+                ]
+                .concat();
+                let r = run("blame", "1000:6", &args);
+                let what = format!("{sut} {fault} {pacer:?}");
+                let st = &r.summary.steps[0];
+                if pacer[1] == "sleep" {
+                    assert!(st.generator_limited, "{what}: lag over 1 ms: {st:?}");
+                }
+                assert!(st.totals.failed > 0, "{what}: {:?}", st.totals);
+                let bp = r.summary.breaking_point.as_ref().expect("the step broke");
+                assert_eq!(
+                    bp.limited_by,
+                    brokerbench_aggregator::model::Limit::Sut,
+                    "{what}: {bp:?}\n{}",
+                    r.stdout
+                );
+                assert!(
+                    r.stdout.contains("limited by the SUT"),
+                    "{what}: {}",
+                    r.stdout
+                );
+            }
+        }
     }
 }
 

@@ -773,3 +773,77 @@ fn roles_whose_aggregator_is_gone_stop_and_keep_their_reports() {
     assert_eq!(o.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&o.stderr).contains("the reports are of two runs"));
 }
+
+/// A receiver killed mid-run: the aggregator does not wait for its report
+/// for ever (it stopped being heard from), keeps the sender's, writes the
+/// results naming the missing receiver (everything it was owed counts as
+/// lost; no step judged) and exits 4.
+#[test]
+fn a_killed_receiver_is_named_and_the_senders_report_kept() {
+    let out = scratch("killed-receiver");
+    let (agg, recv) = (free_port(), free_port());
+    let started = std::time::Instant::now();
+    let aggregator = Command::new(env!("CARGO_BIN_EXE_brokerbench"))
+        .args(["aggregator", "--listen", &format!("127.0.0.1:{agg}")])
+        .args([
+            "--pace",
+            "200:4",
+            "--warmup-seconds",
+            "0",
+            "--drain-seconds",
+            "1",
+        ])
+        .args(["--quiet", "--no-plot", "--out"])
+        .arg(&out)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut receiver = role("receiver", agg, &["--listen", &format!("127.0.0.1:{recv}")]);
+    let sender = role(
+        "sender",
+        agg,
+        &[
+            "--target",
+            &format!("http://127.0.0.1:{recv}/"),
+            "--pacer",
+            "sleep",
+            "--request-timeout",
+            "1",
+            "--connect-timeout",
+            "1",
+        ],
+    );
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    receiver.kill().unwrap();
+    let _ = receiver.wait();
+    let s = sender.wait_with_output().unwrap();
+    assert_eq!(
+        s.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&s.stderr)
+    );
+    let a = aggregator.wait_with_output().unwrap();
+    let table = String::from_utf8_lossy(&a.stdout);
+    assert_eq!(a.status.code(), Some(4), "{table}");
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(60),
+        "{:?}",
+        started.elapsed()
+    );
+    let summary = common::valid_summary(&only_results(&out));
+    assert_eq!(
+        summary["missing_reports"],
+        serde_json::json!(["receiver 0"])
+    );
+    let t = &summary["totals"];
+    let n = |k: &str| t[k].as_u64().unwrap();
+    assert_eq!(n("sent"), 800, "the sender's report kept: {t}");
+    assert_eq!(n("accepted") + n("failed"), 800, "{t}");
+    assert!(n("failed") > 0, "sends to a dead receiver fail: {t}");
+    assert_eq!(n("lost"), n("accepted"), "nothing known received: {t}");
+    assert!(
+        table.contains("note: no report from receiver 0:"),
+        "{table}"
+    );
+}
