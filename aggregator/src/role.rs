@@ -333,32 +333,13 @@ async fn conduct(
         ));
     }
     let _ = receivers_in;
-    // A sender or receiver that stopped early on its own (not with the
-    // whole run) cut it where it stopped, which the aggregator cannot know:
-    // no step is judged then.
-    let roles_cut = said.sender_reports.iter().any(|r| r.interrupted)
-        || said.receiver_reports.iter().any(|r| r.interrupted);
-    let missing = |role: &str, n: u32, have: Vec<u32>| {
-        (0..n)
-            .filter(|i| !have.contains(i))
-            .map(|i| format!("{role} {i}"))
-            .collect::<Vec<_>>()
-    };
-    let mut missing_reports = missing(
-        "sender",
-        plan.senders,
-        said.sender_reports.iter().map(|r| r.index).collect(),
-    );
-    missing_reports.extend(missing(
-        "receiver",
-        plan.receivers,
-        said.receiver_reports.iter().map(|r| r.index).collect(),
-    ));
-    let ending = Ending {
-        interrupted: interrupted || roles_cut,
+    let ending = Ending::of(
+        &plan,
+        &said.sender_reports,
+        &said.receiver_reports,
+        interrupted,
         cut_second,
-        missing_reports,
-    };
+    );
     let mut results = join(&plan, &said.sender_reports, &said.receiver_reports, &ending);
     if let (Some(client), Some(before)) = (&sut, sut_before) {
         // A SUT started again (killed by `--fault sut-kill`, or crashed)

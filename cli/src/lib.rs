@@ -65,28 +65,7 @@ fn aggregate(o: args::AggregateOpts) -> anyhow::Result<i32> {
             bail!("receiver {}'s report: {why}", r.index);
         }
     }
-    let missing = |role: &str, n: u32, have: Vec<u32>| {
-        (0..n)
-            .filter(|i| !have.contains(i))
-            .map(|i| format!("{role} {i}"))
-            .collect::<Vec<_>>()
-    };
-    let mut missing_reports = missing(
-        "sender",
-        plan.senders,
-        senders.iter().map(|r| r.index).collect(),
-    );
-    missing_reports.extend(missing(
-        "receiver",
-        plan.receivers,
-        receivers.iter().map(|r| r.index).collect(),
-    ));
-    let ending = Ending {
-        interrupted: senders.iter().any(|r| r.interrupted)
-            || receivers.iter().any(|r| r.interrupted),
-        cut_second: None,
-        missing_reports,
-    };
+    let ending = Ending::of(&plan, &senders, &receivers, false, None);
     let results = join(&plan, &senders, &receivers, &ending);
     let out = &o.output.out;
     brokerbench_aggregator::output::check_writable(out)

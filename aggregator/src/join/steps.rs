@@ -20,6 +20,44 @@ pub struct Ending {
 }
 
 impl Ending {
+    /// How a run whose roles handed in `senders` and `receivers` ended:
+    /// cut when any of them was (or Ctrl-C cut it at `cut_second`), and
+    /// which roles of the plan never reported.
+    pub fn of(
+        plan: &RunPlan,
+        senders: &[SenderReport],
+        receivers: &[ReceiverReport],
+        interrupted: bool,
+        cut_second: Option<f64>,
+    ) -> Ending {
+        let missing = |role: &str, n: u32, have: Vec<u32>| {
+            (0..n)
+                .filter(|i| !have.contains(i))
+                .map(|i| format!("{role} {i}"))
+                .collect::<Vec<_>>()
+        };
+        let mut missing_reports = missing(
+            "sender",
+            plan.senders,
+            senders.iter().map(|r| r.index).collect(),
+        );
+        missing_reports.extend(missing(
+            "receiver",
+            plan.receivers,
+            receivers.iter().map(|r| r.index).collect(),
+        ));
+        // A role that stopped early on its own (not with the whole run)
+        // cut it where it stopped, which cannot be known: no step is
+        // judged then.
+        let roles_cut =
+            senders.iter().any(|r| r.interrupted) || receivers.iter().any(|r| r.interrupted);
+        Ending {
+            interrupted: interrupted || roles_cut,
+            cut_second,
+            missing_reports,
+        }
+    }
+
     /// A run that ran to its end with every report in.
     pub fn complete() -> Self {
         Ending::default()
