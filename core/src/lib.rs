@@ -22,6 +22,7 @@
 //! - [`duration`]: durations as users write them (`250ms`, `PT0.25S`).
 //! - [`fault`]: the faults a plan puts on the run's timeline (`--fault`).
 //! - [`wire`]: the messages roles exchange with the aggregator.
+//! - [`plausible`]: what a report may say (counts, CPU, ledgers, host figures).
 //! - [`metrics`]: Prometheus text of the roles' live figures.
 //! - [`buckets`]: latency histograms as Prometheus shows them, cumulated.
 //! - [`client`]: a small JSON-over-HTTP client.
@@ -45,6 +46,7 @@ pub mod latency;
 pub mod metrics;
 pub mod pace;
 pub mod plan;
+pub mod plausible;
 pub mod series;
 pub mod serve;
 pub mod session;
