@@ -136,8 +136,9 @@ fn seconds_with(r: &Run, column: &str) -> Vec<usize> {
 }
 
 /// Killed at 3 s and started again at 5 s: the events offered while it
-/// was down fail (no connection), nothing else does; what it held when
-/// killed is lost, and lost.tsv names each; the run recovers.
+/// was down fail (no connection), and those on the wire when it came;
+/// what it held when killed is lost, and lost.tsv names each; the run
+/// recovers.
 #[test]
 fn sut_kill_fails_what_was_offered_while_down_and_recovers() {
     let r = run(
@@ -158,9 +159,18 @@ fn sut_kill_fails_what_was_offered_while_down_and_recovers() {
         f.connect + f.inflight_limit + f.cancelled,
         "{t:?} {f:?}"
     );
+    // Failures fall in the seconds it was down; events of the second
+    // before the kill fail only if they were still on the wire when it
+    // came (a loaded machine sends late and answers late): a few, never
+    // the bulk.
+    let failed = r.column("failed_per_s");
     for s in seconds_with(&r, "failed_per_s") {
-        assert!((3..=5).contains(&s), "failures at {s} s");
+        assert!((2..=5).contains(&s), "failures at {s} s: {failed:?}");
     }
+    assert!(
+        failed.get(2).copied().unwrap_or(0.0) * 10.0 <= t.failed as f64,
+        "the second before the kill holds the bulk of the failures: {failed:?}"
+    );
     let on = r.column("faults_on");
     assert_eq!(on, [0., 0., 0., 1., 1., 0., 0., 0., 0., 0.][..on.len()]);
     let e = &r.summary.fault_effects[0];
