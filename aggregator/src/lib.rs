@@ -7,6 +7,8 @@
 //! - [`server`]: the HTTP protocol of [`brokerbench_core::wire`] and the run's state.
 //! - [`analysis`]: which steps held; the breaking point.
 //! - [`columns`]: the one table of per-step columns (steps.tsv, the table, report.md).
+//! - [`conclude`]: the end of a run on the terminal: table, graphs,
+//!   objectives, exit code.
 //! - [`compare`]: runs side by side, deltas and spread.
 //! - [`faults`]: what each fault of the plan did (lost, failed, recovery).
 //! - [`join`]: sender and receiver ledgers -> the results model.
@@ -22,6 +24,7 @@
 pub mod analysis;
 pub mod columns;
 pub mod compare;
+pub mod conclude;
 pub mod faults;
 pub mod join;
 pub mod model;

@@ -36,15 +36,15 @@ fn main() {
             if !writes_results {
                 on_signal.cancel();
                 tokio::time::sleep(std::time::Duration::from_millis(500)).await;
-                std::process::exit(brokerbench::EXIT_INTERRUPTED);
+                std::process::exit(brokerbench_aggregator::conclude::EXIT_INTERRUPTED);
             }
             // A run's SUT process is stopped so by the run: nothing to say.
-            if std::env::var_os(brokerbench::faults::SUT_CHILD_ENV).is_none() {
+            if std::env::var_os(brokerbench_local::faults::process::SUT_CHILD_ENV).is_none() {
                 eprintln!("\nbrokerbench: interrupted: stopping and writing partial results (Ctrl-C again to quit now)");
             }
             on_signal.cancel();
             if interrupted().await {
-                std::process::exit(brokerbench::EXIT_INTERRUPTED);
+                std::process::exit(brokerbench_aggregator::conclude::EXIT_INTERRUPTED);
             }
         }
     });

@@ -74,7 +74,7 @@ async fn extra_headers_ride_on_every_request_a_token_read_from_its_file() {
         "--connections",
         "4",
     ]);
-    let f = brokerbench::local::run_local(c, tokio_util::sync::CancellationToken::new())
+    let f = brokerbench_local::run::run(c, tokio_util::sync::CancellationToken::new())
         .await
         .unwrap();
     let t = &f.results.summary.totals;
@@ -253,7 +253,7 @@ async fn an_https_target_is_measured_with_its_ca_or_without_verification() {
             &trust,
         ]
         .concat();
-        let f = brokerbench::local::run_local(
+        let f = brokerbench_local::run::run(
             common::config(&args),
             tokio_util::sync::CancellationToken::new(),
         )
@@ -278,7 +278,7 @@ async fn an_https_target_is_measured_with_its_ca_or_without_verification() {
         format!("https://127.0.0.1:{front}/"),
         format!("127.0.0.1:{receiver}"),
     );
-    let f = brokerbench::local::run_local(
+    let f = brokerbench_local::run::run(
         common::config(&[
             "--target",
             &target,

@@ -4,10 +4,10 @@
 
 mod common;
 
-use brokerbench::local::run_local;
 use brokerbench_aggregator::model::Limit;
 use brokerbench_core::histogram::Percentiles;
 use brokerbench_core::latency::LatencyKind;
+use brokerbench_local::run::run as run_local;
 use common::{assert_accounting, config, run, words};
 use tokio_util::sync::CancellationToken;
 

@@ -157,7 +157,7 @@ async fn the_kafka_suts_deliver_every_event_once_through_a_real_broker() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_unreachable_kafka_is_one_clear_error() {
-    let err = brokerbench::local::run_local(
+    let err = brokerbench_local::run::run(
         common::config(&[
             "--sut",
             "channel-kafka",
@@ -254,7 +254,7 @@ async fn a_kafka_broker_killed_mid_run_still_leaves_every_event_accounted_for() 
     let broker = LocalKafka::start().await.unwrap();
     let bootstrap = broker.bootstrap.clone();
     let run = tokio::spawn(async move {
-        brokerbench::local::run_local(
+        brokerbench_local::run::run(
             common::config(&[
                 "--sut",
                 "channel-kafka",

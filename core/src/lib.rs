@@ -19,6 +19,8 @@
 //! - [`shapes`]: seeded latency samples for accuracy checks.
 //! - [`serve`]: the HTTP/1.1 accept loop of every role that serves.
 //! - [`conn`]: one HTTP/1.1 keep-alive connection per worker (sender, SUT).
+//! - [`env`]: flags from the environment (`BROKERBENCH_*`), and a command's
+//!   text to stdout.
 //! - [`duration`]: durations as users write them (`250ms`, `PT0.25S`).
 //! - [`fault`]: the faults a plan puts on the run's timeline (`--fault`).
 //! - [`wire`]: the messages roles exchange with the aggregator.
@@ -37,6 +39,7 @@ pub mod clock;
 pub mod conn;
 pub mod cpu;
 pub mod duration;
+pub mod env;
 pub mod fault;
 pub mod histogram;
 pub mod host;

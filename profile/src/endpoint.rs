@@ -145,6 +145,26 @@ impl Handler for Profiles {
     }
 }
 
+/// Serves this process's pprof endpoints on `addr` until `shutdown`, and
+/// turns on jemalloc's heap sampling; returns the address bound.
+pub async fn serve_here(
+    addr: std::net::SocketAddr,
+    shutdown: tokio_util::sync::CancellationToken,
+) -> std::io::Result<std::net::SocketAddr> {
+    let listener = tokio::net::TcpListener::bind(addr).await?;
+    if let Some(ctl) = jemalloc_pprof::PROF_CTL.as_ref() {
+        let _ = ctl.lock().await.activate();
+    }
+    let bound = listener.local_addr()?;
+    tokio::spawn(brokerbench_core::serve::serve(
+        std::sync::Arc::new(Profiles::default()),
+        listener,
+        shutdown,
+        std::time::Duration::from_secs(1),
+    ));
+    Ok(bound)
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

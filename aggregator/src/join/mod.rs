@@ -7,6 +7,7 @@
 //! - [`steps`]: per-step counts, the generator flag, and which steps held.
 
 mod bits;
+mod hosts;
 mod latency;
 mod steps;
 #[cfg(test)]
@@ -98,7 +99,7 @@ pub fn join(
             .map(|r| r.second)
             .collect(),
         nodes: role_nodes(senders, receivers),
-        cpu_quotas: role_quotas(plan, senders, receivers),
+        cpu_quotas: hosts::role_quotas(plan, senders, receivers),
         per_sender: per_sender(senders, &lost),
         totals,
         failures,
@@ -210,7 +211,7 @@ fn rows(plan: &RunPlan, senders: &[SenderReport], receivers: &[ReceiverReport]) 
             row.duplicates += sec.duplicates;
         }
     }
-    let hosts = role_hosts(senders, receivers);
+    let hosts = hosts::role_hosts(senders, receivers);
     // Steal: the worst of the roles' machines, each second; throttling:
     // the longest any role's quota stopped it.
     for (_, h) in &hosts {
@@ -223,47 +224,6 @@ fn rows(plan: &RunPlan, senders: &[SenderReport], receivers: &[ReceiverReport]) 
     }
     clock_columns(plan, senders, receivers, &mut series);
     series
-}
-
-/// Every role's host report, named (`sender 0`), senders then receivers.
-pub(super) fn role_hosts<'a>(
-    senders: &'a [SenderReport],
-    receivers: &'a [ReceiverReport],
-) -> Vec<(String, &'a brokerbench_core::wire::HostReport)> {
-    let mut hosts: Vec<_> = senders
-        .iter()
-        .map(|r| (Role::Sender, r.index, &r.host))
-        .chain(receivers.iter().map(|r| (Role::Receiver, r.index, &r.host)))
-        .collect();
-    hosts.sort_by_key(|&(role, i, _)| (role == Role::Receiver, i));
-    hosts
-        .into_iter()
-        .map(|(role, i, h)| (format!("{} {i}", role.name()), h))
-        .collect()
-}
-
-/// The roles that had a CPU quota or were throttled, with their throttled
-/// time over the measured seconds.
-fn role_quotas(
-    plan: &RunPlan,
-    senders: &[SenderReport],
-    receivers: &[ReceiverReport],
-) -> Vec<RoleQuota> {
-    let measured = plan.schedule.total_seconds() as usize;
-    role_hosts(senders, receivers)
-        .into_iter()
-        .filter_map(|(role, h)| {
-            let seconds =
-                &h.throttled_ms_per_second[..h.throttled_ms_per_second.len().min(measured)];
-            let throttled_ms: f64 = seconds.iter().map(|&ms| f64::from(ms)).sum();
-            (h.cpu_quota_cores.is_some() || throttled_ms > 0.0).then(|| RoleQuota {
-                role,
-                cpu_quota_cores: h.cpu_quota_cores,
-                throttled_ms,
-                throttled_seconds: seconds.iter().filter(|&&ms| ms > 0.0).count() as u64,
-            })
-        })
-        .collect()
 }
 
 /// Each second's clock figures: the estimate in force for each role by the

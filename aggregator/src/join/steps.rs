@@ -131,7 +131,7 @@ pub(super) fn throttled(
     senders: &[SenderReport],
     receivers: &[ReceiverReport],
 ) {
-    let hosts = super::role_hosts(senders, receivers);
+    let hosts = super::hosts::role_hosts(senders, receivers);
     for st in steps.iter_mut() {
         let range = st.start_second as usize..(st.start_second + st.seconds as u64) as usize;
         st.throttled = hosts

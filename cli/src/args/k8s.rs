@@ -3,10 +3,11 @@
 
 use super::common::PlanOpts;
 use super::sut::FanOutOpts;
-use crate::k8s::config::{
+use anyhow::bail;
+use brokerbench_k8s::config::{
     KafkaCluster, Pace, Part, PodSettings, RenderConfig, Resources, SutImpl, DEFAULT_RUN,
 };
-use anyhow::bail;
+use brokerbench_k8s::remote::{Collect, Delete, Remote};
 use brokerbench_sut::Sut;
 use clap::{Args, Subcommand};
 use std::path::{Path, PathBuf};
@@ -508,4 +509,41 @@ pub struct DeleteOpts {
     /// Print the kubectl commands instead of running them.
     #[arg(long)]
     pub dry_run: bool,
+}
+
+impl RemoteOpts {
+    /// The run and how to reach it, the aggregator's URL checked.
+    pub fn into_config(self) -> anyhow::Result<Remote> {
+        let aggregator = match &self.aggregator {
+            Some(url) => Some(crate::args::common::check_url(url, "--aggregator")?),
+            None => None,
+        };
+        Ok(Remote {
+            namespace: self.namespace,
+            run_name: self.run_name,
+            aggregator,
+            kubectl: self.kubectl,
+            token: self.token,
+        })
+    }
+}
+
+impl CollectOpts {
+    pub fn into_config(self) -> anyhow::Result<Collect> {
+        Ok(Collect {
+            remote: self.remote.into_config()?,
+            out: self.out,
+            keep: self.keep,
+            no_plot: self.no_plot,
+        })
+    }
+}
+
+impl DeleteOpts {
+    pub fn into_config(self) -> anyhow::Result<Delete> {
+        Ok(Delete {
+            remote: self.remote.into_config()?,
+            dry_run: self.dry_run,
+        })
+    }
 }

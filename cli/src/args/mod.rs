@@ -25,12 +25,12 @@ pub use run::RunOpts;
 pub use sut::SutOpts;
 pub use tools::{AggregateOpts, CaptureOpts, CompareOpts, PlotOpts, SearchOpts};
 
-use crate::config::env_name;
+use brokerbench_core::env::env_name;
 use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 
 impl Opts {
     /// The command line, every flag of every subcommand also read from its
-    /// environment variable ([`crate::config::ENV_PREFIX`]).
+    /// environment variable ([`brokerbench_core::env::ENV_PREFIX`]).
     pub fn command_with_env() -> clap::Command {
         Opts::command().mut_subcommands(|sub| {
             with_slo_metrics(sub.mut_args(|arg| {
@@ -130,4 +130,19 @@ pub enum Command {
     /// A run on Kubernetes: render its manifests, wait for it, collect its
     /// results, delete it (docs/kubernetes.md).
     K8s(K8sOpts),
+}
+
+impl Command {
+    /// Where this command serves its own pprof endpoints
+    /// (`--profile-listen`), if anywhere.
+    pub fn profile_listen(&self) -> Option<std::net::SocketAddr> {
+        match self {
+            Command::Run(o) => o.profiling.profile_listen,
+            Command::Sender(o) => o.profiling.profile_listen,
+            Command::Receiver(o) => o.profiling.profile_listen,
+            Command::Aggregator(o) => o.profiling.profile_listen,
+            Command::Sut(o) => o.profiling.profile_listen,
+            _ => None,
+        }
+    }
 }

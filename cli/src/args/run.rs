@@ -5,8 +5,8 @@ use super::common::{
     PublishOpts,
 };
 use super::sut::{FanOutOpts, ImcOpts, KafkaOpts};
-use crate::config::{LocalConfig, LocalImc, ProfilePlan};
 use anyhow::bail;
+use brokerbench_local::config::{LocalConfig, LocalImc, ProfilePlan};
 use brokerbench_receiver::ReceiverConfig;
 use brokerbench_sender::config::Target;
 use brokerbench_sut::Sut;

@@ -3,8 +3,9 @@
 //! local run, and the standalone `sut` command.
 
 use super::common::{KafkaClientOpts, ProfileOpts};
-use crate::config::{FanOut, SutRoleConfig};
+use crate::config::SutRoleConfig;
 use anyhow::bail;
+use brokerbench_local::config::FanOut;
 use brokerbench_sut::config::{self, DeliveryPatch, DeliverySpec, ImcConfig, Route, Routing};
 use brokerbench_sut::kafka::topic::KafkaSettings;
 use brokerbench_sut::{PlaneKind, Sut};

@@ -7,12 +7,12 @@ pub mod manifests;
 pub mod process;
 
 use brokerbench::args::{Command, Opts};
-use brokerbench::local::run_local;
 use brokerbench_aggregator::Finished;
+use brokerbench_local::run::run as run_local;
 use clap::Parser;
 use tokio_util::sync::CancellationToken;
 
-pub fn config(extra: &[&str]) -> brokerbench::config::LocalConfig {
+pub fn config(extra: &[&str]) -> brokerbench_local::config::LocalConfig {
     let out = std::env::temp_dir().join("brokerbench-tests");
     let mut args = vec!["brokerbench", "run", "--quiet", "--drain-seconds", "1"];
     if !extra.contains(&"--warmup-seconds") {

@@ -1,4 +1,5 @@
-//! `brokerbench k8s`: a run on Kubernetes, from manifests to results.
+//! `brokerbench k8s`: a run on Kubernetes, from manifests to results, built
+//! from validated configs ([`config::RenderConfig`], [`remote::Remote`]).
 //!
 //! Layout:
 //! - [`config`]: what a render needs, validated, and the names, ports and

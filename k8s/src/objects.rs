@@ -3,7 +3,7 @@
 //! settings and placement, mounts, the run's token, Jobs with deadlines.
 
 use super::config::*;
-use crate::config::env_name;
+use brokerbench_core::env::env_name;
 use serde_json::{json, Map, Value};
 
 /// The labels of an object of the run.

@@ -2,18 +2,51 @@
 //! from the user's machine through the aggregator's status and results
 //! (`kubectl port-forward` to its Service, or its URL when reachable).
 
-use crate::args::k8s::{CollectOpts, DeleteOpts, RemoteOpts};
-use crate::k8s::config::{AGGREGATOR_PORT, PART_OF, RUN_LABEL, TOKEN_SECRET_ANNOTATION};
+use crate::config::{AGGREGATOR_PORT, PART_OF, RUN_LABEL, TOKEN_SECRET_ANNOTATION};
 use anyhow::{bail, Context};
+use brokerbench_aggregator::conclude::{draw, EXIT_INTERRUPTED};
 use brokerbench_core::client::JsonClient;
 use brokerbench_core::session::path;
 use brokerbench_core::wire::{Phase, RunStatus};
+use brokerbench_local::faults::timeline::{run_timeline, Targets};
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 use tokio::io::AsyncBufReadExt;
 use tokio::process::{Child, Command};
 use tokio_util::sync::CancellationToken;
+
+/// Which run on which cluster, and how to reach its aggregator.
+#[derive(Debug, Clone)]
+pub struct Remote {
+    pub namespace: String,
+    pub run_name: String,
+    /// The aggregator's URL (checked) when this machine reaches it;
+    /// otherwise `kubectl port-forward` to its Service.
+    pub aggregator: Option<String>,
+    /// The kubectl to run.
+    pub kubectl: String,
+    /// The run's token, if given (otherwise read from its Secret).
+    pub token: Option<String>,
+}
+
+/// What `k8s collect` does.
+#[derive(Debug, Clone)]
+pub struct Collect {
+    pub remote: Remote,
+    /// Parent folder of the results folder.
+    pub out: PathBuf,
+    /// Leave the results on the aggregator.
+    pub keep: bool,
+    pub no_plot: bool,
+}
+
+/// What `k8s delete` does.
+#[derive(Debug, Clone)]
+pub struct Delete {
+    pub remote: Remote,
+    pub dry_run: bool,
+}
 
 /// How long the aggregator may stay silent before `wait` gives up.
 const SILENCE: Duration = Duration::from_secs(60);
@@ -29,11 +62,10 @@ struct Aggregator {
     _forward: Option<Child>,
 }
 
-async fn reach(o: &RemoteOpts) -> anyhow::Result<Aggregator> {
+async fn reach(o: &Remote) -> anyhow::Result<Aggregator> {
     if let Some(url) = &o.aggregator {
-        let url = crate::args::common::check_url(url, "--aggregator")?;
         return Ok(Aggregator {
-            client: JsonClient::new(&url).or_token(o.token.clone()),
+            client: JsonClient::new(url).or_token(o.token.clone()),
             _forward: None,
         });
     }
@@ -95,7 +127,7 @@ async fn reach(o: &RemoteOpts) -> anyhow::Result<Aggregator> {
 
 /// The run's token from its Secret (the one the aggregator's Job names,
 /// its own by default), if kubectl may read it.
-async fn run_token(o: &RemoteOpts) -> Option<String> {
+async fn run_token(o: &Remote) -> Option<String> {
     let kubectl = |args: Vec<String>| async move {
         let out = Command::new(&o.kubectl)
             .args(&args)
@@ -114,7 +146,7 @@ async fn run_token(o: &RemoteOpts) -> Option<String> {
     ])
     .await
     .filter(|s| s != "<no value>")
-    .unwrap_or_else(|| crate::k8s::config::run_token_secret(&o.run_name));
+    .unwrap_or_else(|| crate::config::run_token_secret(&o.run_name));
     kubectl(vec![
         "get".into(),
         "secret".into(),
@@ -169,21 +201,21 @@ async fn run_commands(client: JsonClient, stop: tokio_util::sync::CancellationTo
         },
         _ = stop.cancelled() => return,
     };
-    let targets = crate::faults::Targets::default();
-    crate::faults::run_timeline(commands, started.t0(), targets, stop).await;
+    let targets = Targets::default();
+    run_timeline(commands, started.t0(), targets, stop).await;
 }
 
 /// `k8s wait`: the progress line each second until the run ends, the
 /// run's command faults at their times; the run's exit code. It only
 /// watches: `shutdown` (the first Ctrl-C or SIGTERM) ends it at once,
 /// the run going on in the cluster.
-pub async fn wait(o: &RemoteOpts, shutdown: CancellationToken) -> anyhow::Result<i32> {
+pub async fn wait(o: &Remote, shutdown: CancellationToken) -> anyhow::Result<i32> {
     let stopped = || {
         eprintln!(
             "\nbrokerbench: stopped watching; the run goes on in the cluster (brokerbench k8s wait --namespace {} --run-name {} to watch again, brokerbench k8s delete ... to stop it)",
             o.namespace, o.run_name
         );
-        crate::EXIT_INTERRUPTED
+        EXIT_INTERRUPTED
     };
     let a = tokio::select! {
         a = reach(o) => a?,
@@ -253,7 +285,7 @@ fn ended(s: &RunStatus, namespace: &str) -> i32 {
 
 /// `k8s collect`: the results folder into `--out`, its table, its graphs;
 /// the run's exit code.
-pub async fn collect(o: &CollectOpts) -> anyhow::Result<i32> {
+pub async fn collect(o: &Collect) -> anyhow::Result<i32> {
     let a = reach(&o.remote).await?;
     let s = status(&a).await?;
     match s.phase {
@@ -294,7 +326,7 @@ pub async fn collect(o: &CollectOpts) -> anyhow::Result<i32> {
         "{}",
         brokerbench_aggregator::table::render(&run.summary, &dir.display().to_string())
     );
-    if !o.no_plot && !crate::local::draw(&dir, &Default::default()) {
+    if !o.no_plot && !draw(&dir, &Default::default()) {
         return Ok(1);
     }
     Ok(s.exit_code.unwrap_or(0))
@@ -398,7 +430,7 @@ async fn namespace_run(kubectl: &str, namespace: &str) -> Option<String> {
 }
 
 /// `k8s delete`.
-pub async fn delete(o: &DeleteOpts) -> anyhow::Result<i32> {
+pub async fn delete(o: &Delete) -> anyhow::Result<i32> {
     let mut failed = 0;
     let (kubectl, ns, run) = (&o.remote.kubectl, &o.remote.namespace, &o.remote.run_name);
     let mut commands = delete_commands(ns, run);

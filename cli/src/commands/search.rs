@@ -4,12 +4,14 @@
 //! done by the suite. Every trial is a full run with its own results folder;
 //! the trail of tried rates is printed and saved (`search.tsv`).
 
+use crate::args::tools::SearchOpts;
 use crate::config::SearchConfig;
-use crate::local::run_local;
 use anyhow::{bail, Context};
+use brokerbench_aggregator::conclude::EXIT_SLO_MISSED;
 use brokerbench_aggregator::model::Summary;
 use brokerbench_core::latency::LatencyKind;
 use brokerbench_core::pace::Schedule;
+use brokerbench_local::run::run as run_local;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use tokio_util::sync::CancellationToken;
@@ -30,6 +32,24 @@ pub struct Found {
     pub rate: Option<u32>,
     pub trials: Vec<Trial>,
     pub dir: PathBuf,
+}
+
+/// `brokerbench search`: prints the rate found and where its trail is;
+/// exit code 3 when no rate met the SLO.
+pub async fn run(o: SearchOpts, shutdown: CancellationToken) -> anyhow::Result<i32> {
+    let found = search(o.into_config()?, shutdown).await?;
+    let trail = found.dir.join("search.tsv");
+    match found.rate {
+        Some(rate) => println!(
+            "highest rate meeting the SLO: {rate} events/s (trail: {})",
+            trail.display()
+        ),
+        None => println!("no rate met the SLO (trail: {})", trail.display()),
+    }
+    Ok(match found.rate {
+        Some(_) => 0,
+        None => EXIT_SLO_MISSED,
+    })
 }
 
 /// Most trials a search makes (bisection, then confirmation).

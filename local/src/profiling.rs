@@ -6,12 +6,76 @@
 
 use crate::config::ProfilePlan;
 use brokerbench_aggregator::model::Summary;
+use brokerbench_aggregator::Finished;
 use brokerbench_core::clock::{instant_at, unix_now_ns};
 use brokerbench_core::session::Session;
 use brokerbench_profile::capture::{fetch, Fetched, Kind};
 use brokerbench_profile::flame::{folded_where, FEW_SAMPLES};
 use std::fmt::Write as _;
 use std::path::Path;
+
+/// Profiles being captured while a run goes on; the endpoints they are
+/// taken from stop when this is dropped.
+pub struct Profiling {
+    plan: ProfilePlan,
+    task: tokio::task::JoinHandle<Vec<StepProfiles>>,
+    _endpoints: tokio_util::sync::DropGuard,
+}
+
+impl Profiling {
+    /// Serves this process's profiles on loopback and captures the steps
+    /// `plan` names as the run reaches them (`None`: nothing to profile).
+    pub async fn start(
+        plan: Option<&ProfilePlan>,
+        aggregator: &str,
+    ) -> anyhow::Result<Option<Profiling>> {
+        let Some(plan) = plan else {
+            return Ok(None);
+        };
+        // The endpoints outlive the run: a capture may still be
+        // symbolising when the drain ends.
+        let stop = tokio_util::sync::CancellationToken::new();
+        let addr =
+            brokerbench_profile::endpoint::serve_here(([127, 0, 0, 1], 0).into(), stop.clone())
+                .await
+                .map_err(|e| anyhow::anyhow!("profiles: cannot listen on loopback: {e}"))?;
+        let task = tokio::spawn(capture_steps(
+            Session::new(aggregator),
+            format!("http://{addr}"),
+            plan.clone(),
+        ));
+        Ok(Some(Profiling {
+            plan: plan.clone(),
+            task,
+            _endpoints: stop.drop_guard(),
+        }))
+    }
+
+    /// Waits for the captures (ends with the last step profiled;
+    /// symbolising a heap profile can outlast the drain: not after Ctrl-C)
+    /// and writes them into the results folder.
+    pub async fn finish(self, finished: &Finished) {
+        let patience = if finished.results.summary.interrupted {
+            self.task.abort();
+            std::time::Duration::from_secs(1)
+        } else {
+            std::time::Duration::from_secs(30)
+        };
+        let captured = match tokio::time::timeout(patience, self.task).await {
+            Ok(Ok(c)) => c,
+            _ => Vec::new(),
+        };
+        match write(
+            &finished.dir,
+            &finished.results.summary,
+            &self.plan,
+            &captured,
+        ) {
+            Ok(files) => eprintln!("profiles: {}", files.join(", ")),
+            Err(e) => eprintln!("brokerbench: profiles not written: {e:#}"),
+        }
+    }
+}
 
 /// Profiles of one step.
 pub struct StepProfiles {
