@@ -102,6 +102,14 @@ pub fn render(runs: &[Run]) -> String {
         "Δ pub p99",
         "Δ pub p99.99"
     );
+    step_rows(&mut out, runs);
+    spread(&mut out, runs);
+    out
+}
+
+/// A row per step and run, with its deltas against the first run's.
+fn step_rows(out: &mut String, runs: &[Run]) {
+    let first = &runs[0];
     let ms = crate::model::ms_text;
     for (s, base) in first.summary.steps.iter().enumerate() {
         for (i, r) in runs.iter().enumerate() {
@@ -145,6 +153,11 @@ pub fn render(runs: &[Run]) -> String {
             );
         }
     }
+}
+
+/// With three or more runs of one pace: each step's spread of e2e P99.99.
+fn spread(out: &mut String, runs: &[Run]) {
+    let first = &runs[0];
     if runs.len() >= 3
         && runs
             .iter()
@@ -189,7 +202,6 @@ pub fn render(runs: &[Run]) -> String {
         }
         let _ = writeln!(out, "spread = (max - min) / median");
     }
-    out
 }
 
 #[cfg(test)]

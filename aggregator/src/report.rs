@@ -30,6 +30,42 @@ fn environment() -> Vec<(&'static str, String)> {
     ]
 }
 
+/// What each fault did, when the plan had any.
+fn faults(out: &mut String, s: &Summary) {
+    if s.fault_effects.is_empty() {
+        return;
+    }
+    let _ = writeln!(
+        out,
+        "\n## Faults\n\nCounted over the events scheduled from the second before each fault's start until the run was back to \
+         normal (two seconds in a row with nothing lost or failed, delivery at 90% of the level before \
+         the fault and e2e P99 at most twice that level's plus 5 ms); recovery counts from the fault's end.\n"
+    );
+    let _ = writeln!(
+        out,
+        "| fault | at (s) | for (s) | lost | failed | duplicates | recovery (s) | normal before: delivered, e2e P99 (ms) |"
+    );
+    let _ = writeln!(out, "|---|---:|---:|---:|---:|---:|---:|---|");
+    for e in &s.fault_effects {
+        let recovery = e
+            .recovery_s
+            .map_or_else(|| "not within the run".to_string(), |r| format!("{r:.1}"));
+        let level = match (e.baseline_delivery, e.baseline_e2e_p99_ms) {
+            (Some(d), Some(p)) => format!("{:.1}%, {p:.2}", d * 100.0),
+            _ => "-".to_string(),
+        };
+        let spec = match &e.error {
+            Some(why) => format!("`{}` (not applied: {why})", e.spec),
+            None => format!("`{}`", e.spec),
+        };
+        let _ = writeln!(
+            out,
+            "| {spec} | {:.1} | {:.1} | {} | {} | {} | {recovery} | {level} |",
+            e.at_s, e.seconds, e.lost, e.failed, e.duplicates
+        );
+    }
+}
+
 /// The report of a run whose summary table is `table`.
 pub fn render(s: &Summary, table: &str) -> String {
     let mut out = String::new();
@@ -92,37 +128,7 @@ pub fn render(s: &Summary, table: &str) -> String {
             crate::notes::unjudged(s)
         ),
     };
-    if !s.fault_effects.is_empty() {
-        let _ = writeln!(
-            out,
-            "\n## Faults\n\nCounted over the events scheduled from the second before each fault's start until the run was back to \
-             normal (two seconds in a row with nothing lost or failed, delivery at 90% of the level before \
-             the fault and e2e P99 at most twice that level's plus 5 ms); recovery counts from the fault's end.\n"
-        );
-        let _ = writeln!(
-            out,
-            "| fault | at (s) | for (s) | lost | failed | duplicates | recovery (s) | normal before: delivered, e2e P99 (ms) |"
-        );
-        let _ = writeln!(out, "|---|---:|---:|---:|---:|---:|---:|---|");
-        for e in &s.fault_effects {
-            let recovery = e
-                .recovery_s
-                .map_or_else(|| "not within the run".to_string(), |r| format!("{r:.1}"));
-            let level = match (e.baseline_delivery, e.baseline_e2e_p99_ms) {
-                (Some(d), Some(p)) => format!("{:.1}%, {p:.2}", d * 100.0),
-                _ => "-".to_string(),
-            };
-            let spec = match &e.error {
-                Some(why) => format!("`{}` (not applied: {why})", e.spec),
-                None => format!("`{}`", e.spec),
-            };
-            let _ = writeln!(
-                out,
-                "| {spec} | {:.1} | {:.1} | {} | {} | {} | {recovery} | {level} |",
-                e.at_s, e.seconds, e.lost, e.failed, e.duplicates
-            );
-        }
-    }
+    faults(&mut out, s);
     let _ = writeln!(
         out,
         "\n## Graphs\n\n![six-metric](six-metric.png)\n\n![points](points.png)\n\n![generator](generator.png)\n"

@@ -191,10 +191,9 @@ async fn conduct(
     hub: &Arc<Hub>,
     shutdown: &CancellationToken,
 ) -> Result<Finished, AggregatorError> {
-    let plan = &config.plan;
     // Before any role is waited for: a run whose results cannot be
     // written is not started.
-    output::check_room(&config.out, output::expected_bytes(plan)).map_err(|source| {
+    output::check_room(&config.out, output::expected_bytes(&config.plan)).map_err(|source| {
         AggregatorError::Write {
             path: config.out.display().to_string(),
             source,
@@ -208,7 +207,51 @@ async fn conduct(
         stop_progress.clone(),
         config.progress,
     ));
-    // 1. Every role ready, within the start deadline.
+    wait_ready(config, hub, shutdown).await?;
+    let (sut, sut_before) = sut_ready(config, shutdown).await?;
+    // Start.
+    let warmup = config.plan.warmup.map_or(0, |w| w.seconds as u64);
+    let t0 = unix_now_ns() + START_LEAD.as_nanos() as u64 + warmup * 1_000_000_000;
+    hub.start(t0);
+    let plan = hub.plan.lock().unwrap().clone();
+    let paced = pace_and_drain(&plan, hub, shutdown).await;
+    hub.finish(paced.interrupted);
+    receivers_done(&plan, hub).await;
+    stop_progress.cancel();
+    let _ = progress.await;
+    let said = std::mem::take(&mut *hub.roles.lock().unwrap());
+    // Results from every report that came: a role killed (OOM, a lost
+    // node) is named missing, the others' figures kept. Only a run no
+    // role reported on has none.
+    if said.sender_reports.is_empty() && said.receiver_reports.is_empty() {
+        return Err(AggregatorError::MissingReports(
+            "any sender or receiver",
+            (paced.sender_bound + SENDER_GRACE).max(REPORT_PATIENCE),
+        ));
+    }
+    let ending = Ending::of(
+        &plan,
+        &said.sender_reports,
+        &said.receiver_reports,
+        paced.interrupted,
+        paced.cut_second,
+    );
+    let mut results = join(&plan, &said.sender_reports, &said.receiver_reports, &ending);
+    if let (Some(client), Some(before)) = (&sut, sut_before) {
+        // A SUT started again (killed by `--fault sut-kill`, or crashed)
+        // counts from zero since: its counters then cover its last life.
+        results.summary.sut = sut_counters(client).await.map(|after| after.since(&before));
+    }
+    Ok(write(config, &plan, results))
+}
+
+/// Every role ready, within the start deadline.
+async fn wait_ready(
+    config: &AggregatorConfig,
+    hub: &Hub,
+    shutdown: &CancellationToken,
+) -> Result<(), AggregatorError> {
+    let plan = &config.plan;
     let waiting_since = tokio::time::Instant::now();
     loop {
         {
@@ -216,7 +259,7 @@ async fn conduct(
             if h.ready_receivers.len() >= plan.receivers as usize
                 && h.ready_senders.len() >= plan.senders as usize
             {
-                break;
+                return Ok(());
             }
             if let Some(within) = config
                 .start_timeout
@@ -231,26 +274,39 @@ async fn conduct(
         }
         tokio::time::sleep(POLL).await;
     }
-    // The SUT ready too, and its counters before the first event.
-    let sut = config.sut.as_deref().map(JsonClient::new);
-    let mut sut_before = None;
-    if let Some(client) = &sut {
-        tokio::select! {
-            ready = client.wait_ready("/readyz", SUT_PATIENCE) => ready.map_err(|e| AggregatorError::SutNotReady {
-                url: client.base().to_string(),
-                patience: SUT_PATIENCE,
-                reason: e.to_string(),
-            })?,
-            _ = shutdown.cancelled() => return Err(AggregatorError::InterruptedBeforeStart),
-        }
-        sut_before = sut_counters(client).await;
-    }
-    // 2. Start.
-    let warmup = plan.warmup.map_or(0, |w| w.seconds as u64);
-    let t0 = unix_now_ns() + START_LEAD.as_nanos() as u64 + warmup * 1_000_000_000;
-    hub.start(t0);
-    let plan = hub.plan.lock().unwrap().clone();
+}
 
+/// The SUT ready too, and its counters before the first event.
+async fn sut_ready(
+    config: &AggregatorConfig,
+    shutdown: &CancellationToken,
+) -> Result<(Option<JsonClient>, Option<SutCounters>), AggregatorError> {
+    let Some(client) = config.sut.as_deref().map(JsonClient::new) else {
+        return Ok((None, None));
+    };
+    tokio::select! {
+        ready = client.wait_ready("/readyz", SUT_PATIENCE) => ready.map_err(|e| AggregatorError::SutNotReady {
+            url: client.base().to_string(),
+            patience: SUT_PATIENCE,
+            reason: e.to_string(),
+        })?,
+        _ = shutdown.cancelled() => return Err(AggregatorError::InterruptedBeforeStart),
+    }
+    let before = sut_counters(&client).await;
+    Ok((Some(client), before))
+}
+
+/// How the paced part of a run ended.
+struct Paced {
+    interrupted: bool,
+    /// When Ctrl-C came, seconds after t0.
+    cut_second: Option<f64>,
+    /// The longest any sender said its report may take.
+    sender_bound: Duration,
+}
+
+/// Every sender done, each within the bound it announced, then the drain.
+async fn pace_and_drain(plan: &RunPlan, hub: &Arc<Hub>, shutdown: &CancellationToken) -> Paced {
     // When Ctrl-C came: the senders stop sending then (what is on the wire
     // still gets its answer, and the receivers serve until the finish).
     let cut_at = Arc::new(std::sync::OnceLock::new());
@@ -263,7 +319,6 @@ async fn conduct(
             hub.stop.store(true, std::sync::atomic::Ordering::Relaxed);
         })
     };
-    // 3. Every sender done, each within the bound it announced.
     let bound = hub
         .roles
         .lock()
@@ -281,7 +336,7 @@ async fn conduct(
         Some(senders_due),
     )
     .await;
-    // 4. Drain, counted from the later of the schedule's end and the last answer.
+    // The drain, counted from the later of the schedule's end and the last answer.
     let last = hub
         .roles
         .lock()
@@ -301,11 +356,17 @@ async fn conduct(
     let interrupted = shutdown.is_cancelled();
     noted.abort();
     let cut_ns = cut_at.get().copied().unwrap_or_else(unix_now_ns);
-    let cut_second = interrupted.then(|| (cut_ns as f64 - plan.t0() as f64) / 1e9);
-    hub.finish(interrupted);
-    // 5. Every receiver done, or gone: one not heard from for a while
-    // (killed, its node lost) will not report.
-    let receivers_in = wait_for(
+    Paced {
+        interrupted,
+        cut_second: interrupted.then(|| (cut_ns as f64 - plan.t0() as f64) / 1e9),
+        sender_bound: bound,
+    }
+}
+
+/// Every receiver done, or gone: one not heard from for a while (killed,
+/// its node lost) will not report.
+async fn receivers_done(plan: &RunPlan, hub: &Arc<Hub>) {
+    wait_for(
         hub,
         &CancellationToken::new(),
         |h| {
@@ -320,34 +381,12 @@ async fn conduct(
         Some(tokio::time::Instant::now() + REPORT_PATIENCE),
     )
     .await;
-    stop_progress.cancel();
-    let _ = progress.await;
-    let said = std::mem::take(&mut *hub.roles.lock().unwrap());
-    // Results from every report that came: a role killed (OOM, a lost
-    // node) is named missing, the others' figures kept. Only a run no
-    // role reported on has none.
-    if said.sender_reports.is_empty() && said.receiver_reports.is_empty() {
-        return Err(AggregatorError::MissingReports(
-            "any sender or receiver",
-            (bound + SENDER_GRACE).max(REPORT_PATIENCE),
-        ));
-    }
-    let _ = receivers_in;
-    let ending = Ending::of(
-        &plan,
-        &said.sender_reports,
-        &said.receiver_reports,
-        interrupted,
-        cut_second,
-    );
-    let mut results = join(&plan, &said.sender_reports, &said.receiver_reports, &ending);
-    if let (Some(client), Some(before)) = (&sut, sut_before) {
-        // A SUT started again (killed by `--fault sut-kill`, or crashed)
-        // counts from zero since: its counters then cover its last life.
-        results.summary.sut = sut_counters(client).await.map(|after| after.since(&before));
-    }
-    // Whatever the disk does, the run's figures come back (the table is
-    // printed from them); what could not be written is said.
+}
+
+/// Writes the results folder. Whatever the disk does, the run's figures
+/// come back (the table is printed from them); what could not be written
+/// is said.
+fn write(config: &AggregatorConfig, plan: &RunPlan, results: Results) -> Finished {
     let (dir, not_written) = match output::results_dir(&config.out, &plan.scenario) {
         Ok(dir) => {
             let failed = output::write(&dir, &results).err().map(|e| e.to_string());
@@ -361,11 +400,11 @@ async fn conduct(
             )),
         ),
     };
-    Ok(Finished {
+    Finished {
         results,
         dir,
         not_written,
-    })
+    }
 }
 
 /// The SUT's counters, if it serves them.

@@ -164,22 +164,7 @@ impl Hub {
 
     async fn answer(&self, req: Request<Incoming>) -> Response<Full<Bytes>> {
         if !self.admits(&req) {
-            let first = {
-                let mut s = self.status.lock().unwrap();
-                s.unauthorized += 1;
-                s.unauthorized == 1
-            };
-            if first {
-                eprintln!(
-                    "aggregator: refused {} {} without this run's token (401; further ones are counted, not logged)",
-                    req.method(),
-                    req.uri().path()
-                );
-            }
-            return text(
-                StatusCode::UNAUTHORIZED,
-                "this run's token is needed: Authorization: Bearer TOKEN (--token)",
-            );
+            return self.unauthorized(&req);
         }
         let (method, path) = (req.method().clone(), req.uri().path().to_string());
         // Only a role's report is large, and reports are read within one
@@ -189,24 +174,15 @@ impl Hub {
             _ => SMALL_BODY,
         };
         let _budget = match limit {
-            MAX_BODY => {
-                let declared = req
-                    .headers()
-                    .get(http::header::CONTENT_LENGTH)
-                    .and_then(|v| v.to_str().ok()?.parse::<u64>().ok())
-                    .unwrap_or(MAX_BODY as u64)
-                    .min(MAX_BODY as u64);
-                let kib = declared.div_ceil(1024).max(1) as u32;
-                match tokio::time::timeout(REPORT_PATIENCE, self.bodies.acquire_many(kib)).await {
-                    Ok(Ok(permit)) => Some(permit),
-                    _ => {
-                        return text(
-                            StatusCode::SERVICE_UNAVAILABLE,
-                            "other reports are being read: try again",
-                        )
-                    }
+            MAX_BODY => match self.report_budget(&req).await {
+                Some(permit) => Some(permit),
+                None => {
+                    return text(
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        "other reports are being read: try again",
+                    )
                 }
-            }
+            },
             _ => None,
         };
         // A receiver's report on its way keeps the wait for it going.
@@ -218,6 +194,50 @@ impl Hub {
                 Err(e) => return brokerbench_core::serve::refuse_body(e),
             };
         self.count(&path, body.len());
+        self.route(method, &path, &body).await
+    }
+
+    /// A request without the run's token: 401, the first one logged.
+    fn unauthorized(&self, req: &Request<Incoming>) -> Response<Full<Bytes>> {
+        let first = {
+            let mut s = self.status.lock().unwrap();
+            s.unauthorized += 1;
+            s.unauthorized == 1
+        };
+        if first {
+            eprintln!(
+                "aggregator: refused {} {} without this run's token (401; further ones are counted, not logged)",
+                req.method(),
+                req.uri().path()
+            );
+        }
+        text(
+            StatusCode::UNAUTHORIZED,
+            "this run's token is needed: Authorization: Bearer TOKEN (--token)",
+        )
+    }
+
+    /// The share of the reports' reading budget a report's declared length
+    /// takes; `None` when it did not come within the patience.
+    async fn report_budget(
+        &self,
+        req: &Request<Incoming>,
+    ) -> Option<tokio::sync::SemaphorePermit<'_>> {
+        let declared = req
+            .headers()
+            .get(http::header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok()?.parse::<u64>().ok())
+            .unwrap_or(MAX_BODY as u64)
+            .min(MAX_BODY as u64);
+        let kib = declared.div_ceil(1024).max(1) as u32;
+        match tokio::time::timeout(REPORT_PATIENCE, self.bodies.acquire_many(kib)).await {
+            Ok(Ok(permit)) => Some(permit),
+            _ => None,
+        }
+    }
+
+    /// The answer to an admitted request with its body read.
+    async fn route(&self, method: Method, path: &str, body: &Bytes) -> Response<Full<Bytes>> {
         let (run_id, senders, receivers) = {
             let p = self.plan.lock().unwrap();
             (p.run_id.clone(), p.senders, p.receivers)
@@ -226,7 +246,7 @@ impl Hub {
             Role::Sender => senders,
             Role::Receiver => receivers,
         };
-        match (method, path.as_str()) {
+        match (method, path) {
             (Method::GET, "/healthz" | "/readyz") => text(StatusCode::OK, "ok"),
             (Method::GET, path::PLAN) => json(&self.plan()),
             (Method::GET, path::STATUS) => json(&*self.status.lock().unwrap()),
@@ -236,26 +256,8 @@ impl Hub {
                 text.push_str(&self.own_metrics());
                 brokerbench_core::metrics::answer(text)
             }
-            (Method::GET, path::RESULTS) => match self.results.lock().unwrap().clone() {
-                Some(tar) => {
-                    let mut r = Response::new(Full::new(tar));
-                    r.headers_mut().insert(
-                        http::header::CONTENT_TYPE,
-                        http::HeaderValue::from_static("application/x-tar"),
-                    );
-                    r
-                }
-                None => self.no_results(),
-            },
-            (Method::DELETE, path::RESULTS) => {
-                if self.results.lock().unwrap().is_none()
-                    && self.status.lock().unwrap().phase != Phase::Failed
-                {
-                    return self.no_results();
-                }
-                self.collected.send_replace(true);
-                text(StatusCode::OK, "collected: the aggregator exits")
-            }
+            (Method::GET, path::RESULTS) => self.results_tar(),
+            (Method::DELETE, path::RESULTS) => self.collect(),
             (Method::GET, path::CLOCK) => json(&brokerbench_core::wire::ClockReading {
                 unix_ns: brokerbench_core::clock::unix_now_ns(),
             }),
@@ -273,62 +275,97 @@ impl Hub {
                     .unwrap_or(true);
                 json(&Finish { interrupted })
             }
-            (Method::POST, path::READY) => match serde_json::from_slice::<Ready>(&body) {
-                Ok(r) if r.index >= roles(r.role) => text(
-                    StatusCode::BAD_REQUEST,
-                    &format!(
-                        "{} index {} outside 0..{}",
-                        r.role.name(),
-                        r.index,
-                        roles(r.role)
-                    ),
-                ),
-                Ok(r) if self.roles.lock().unwrap().is_ready(r.role, r.index) => text(
-                    StatusCode::CONFLICT,
-                    &format!(
-                        "{} index {} is already in this run: give each its own --index",
-                        r.role.name(),
-                        r.index
-                    ),
-                ),
-                Ok(r) => self.keep(|h| match r.role {
-                    Role::Sender => {
-                        h.ready_senders.push(r.index);
-                        h.sender_report_within_ms.extend(r.report_within_ms);
-                    }
-                    Role::Receiver => h.ready_receivers.push((r.index, r.url)),
-                }),
-                Err(e) => text(StatusCode::BAD_REQUEST, &format!("bad ready: {e}")),
-            },
-            (Method::POST, path::PROGRESS) => {
-                let kept = self.take(&body, |h, p: Progress| {
-                    if p.role == Some(Role::Receiver) {
-                        h.receiver_heard
-                            .insert(p.index, tokio::time::Instant::now());
-                    }
-                    h.progress
-                        .retain(|q| (q.role, q.index) != (p.role, p.index));
-                    h.progress.push(p);
-                });
-                // A cut run: the answer tells the role to stop and report.
-                match self.stop.load(std::sync::atomic::Ordering::Relaxed) {
-                    true if kept.status().is_success() => {
-                        json(&serde_json::json!({ "ok": true, "stop": true }))
-                    }
-                    _ => kept,
-                }
-            }
+            (Method::POST, path::READY) => self.ready(body, roles),
+            (Method::POST, path::PROGRESS) => self.progress(body),
             (Method::POST, path::SENDER_REPORT) => {
-                self.report(&body, &run_id, Role::Sender, roles(Role::Sender), |h| {
+                self.report(body, &run_id, Role::Sender, roles(Role::Sender), |h| {
                     &mut h.sender_reports
                 })
             }
             (Method::POST, path::RECEIVER_REPORT) => {
-                self.report(&body, &run_id, Role::Receiver, roles(Role::Receiver), |h| {
+                self.report(body, &run_id, Role::Receiver, roles(Role::Receiver), |h| {
                     &mut h.receiver_reports
                 })
             }
             _ => text(StatusCode::NOT_FOUND, "no such endpoint"),
+        }
+    }
+
+    /// The results folder as a tar, once written.
+    fn results_tar(&self) -> Response<Full<Bytes>> {
+        match self.results.lock().unwrap().clone() {
+            Some(tar) => {
+                let mut r = Response::new(Full::new(tar));
+                r.headers_mut().insert(
+                    http::header::CONTENT_TYPE,
+                    http::HeaderValue::from_static("application/x-tar"),
+                );
+                r
+            }
+            None => self.no_results(),
+        }
+    }
+
+    /// Someone collected the results (or the failure): the aggregator exits.
+    fn collect(&self) -> Response<Full<Bytes>> {
+        if self.results.lock().unwrap().is_none()
+            && self.status.lock().unwrap().phase != Phase::Failed
+        {
+            return self.no_results();
+        }
+        self.collected.send_replace(true);
+        text(StatusCode::OK, "collected: the aggregator exits")
+    }
+
+    /// A role says it is ready: each index once, within the plan's roles.
+    fn ready(&self, body: &Bytes, roles: impl Fn(Role) -> u32) -> Response<Full<Bytes>> {
+        match serde_json::from_slice::<Ready>(body) {
+            Ok(r) if r.index >= roles(r.role) => text(
+                StatusCode::BAD_REQUEST,
+                &format!(
+                    "{} index {} outside 0..{}",
+                    r.role.name(),
+                    r.index,
+                    roles(r.role)
+                ),
+            ),
+            Ok(r) if self.roles.lock().unwrap().is_ready(r.role, r.index) => text(
+                StatusCode::CONFLICT,
+                &format!(
+                    "{} index {} is already in this run: give each its own --index",
+                    r.role.name(),
+                    r.index
+                ),
+            ),
+            Ok(r) => self.keep(|h| match r.role {
+                Role::Sender => {
+                    h.ready_senders.push(r.index);
+                    h.sender_report_within_ms.extend(r.report_within_ms);
+                }
+                Role::Receiver => h.ready_receivers.push((r.index, r.url)),
+            }),
+            Err(e) => text(StatusCode::BAD_REQUEST, &format!("bad ready: {e}")),
+        }
+    }
+
+    /// A role's progress: kept (the latest per role); a cut run's answer
+    /// tells the role to stop and report.
+    fn progress(&self, body: &Bytes) -> Response<Full<Bytes>> {
+        let kept = self.take(body, |h, p: Progress| {
+            if p.role == Some(Role::Receiver) {
+                h.receiver_heard
+                    .insert(p.index, tokio::time::Instant::now());
+            }
+            h.progress
+                .retain(|q| (q.role, q.index) != (p.role, p.index));
+            h.progress.push(p);
+        });
+        // A cut run: the answer tells the role to stop and report.
+        match self.stop.load(std::sync::atomic::Ordering::Relaxed) {
+            true if kept.status().is_success() => {
+                json(&serde_json::json!({ "ok": true, "stop": true }))
+            }
+            _ => kept,
         }
     }
 

@@ -52,7 +52,6 @@ pub fn render(s: &Summary, dir: &str) -> String {
         row(&mut out, &Row::step(st), &flag);
     }
     row(&mut out, &Row::run(s), "");
-    let t = &s.totals;
     let _ = writeln!(out, "{LEGEND}");
     if !s.missing_reports.is_empty() {
         let _ = writeln!(
@@ -68,6 +67,17 @@ pub fn render(s: &Summary, dir: &str) -> String {
     notes::clock_notes(&mut out, s);
     notes::negative_notes(&mut out, s);
     notes::missing_notes(&mut out, s);
+    count_lines(&mut out, s);
+    sut_line(&mut out, s);
+    host_notes(&mut out, s);
+    breaking_point_line(&mut out, s);
+    let _ = writeln!(out, "results: {dir}");
+    out
+}
+
+/// Failures, rejections, connections, CPU per event, fan-out, reordering.
+fn count_lines(out: &mut String, s: &Summary) {
+    let t = &s.totals;
     if t.failed > 0 {
         let _ = writeln!(
             out,
@@ -90,7 +100,6 @@ pub fn render(s: &Summary, dir: &str) -> String {
             c.initial, c.opened, c.peak
         );
     }
-    let us = |v: Option<f64>| v.map_or_else(|| "-".to_string(), |x| format!("{x:.1}"));
     let spin = match s.cpu.pacer_spin_ns {
         0 => String::new(),
         ns => format!(
@@ -122,6 +131,15 @@ pub fn render(s: &Summary, dir: &str) -> String {
             s.totals.reordered
         );
     }
+}
+
+/// Microseconds with one decimal, or `-`.
+fn us(v: Option<f64>) -> String {
+    v.map_or_else(|| "-".to_string(), |x| format!("{x:.1}"))
+}
+
+/// The SUT's own counters, when it reported them.
+fn sut_line(out: &mut String, s: &Summary) {
     if let Some(c) = &s.sut {
         let per = (c.accepted > 0).then(|| c.cpu_ns as f64 / 1e3 / c.accepted as f64);
         let restarted = c.restarted;
@@ -150,6 +168,11 @@ pub fn render(s: &Summary, dir: &str) -> String {
             },
         );
     }
+}
+
+/// What the machine did to the run: the generator behind, throttling,
+/// steal, DAMON, a saturated receiver.
+fn host_notes(out: &mut String, s: &Summary) {
     if s.generator_limited {
         let _ = writeln!(
             out,
@@ -159,7 +182,7 @@ pub fn render(s: &Summary, dir: &str) -> String {
             crate::model::GENERATOR_LAG_LIMIT_MS
         );
     }
-    notes::throttle_notes(&mut out, s);
+    notes::throttle_notes(out, s);
     if let Some(steal) = s
         .host_steal
         .filter(|&x| x >= crate::model::HOST_STEAL_NOTABLE)
@@ -211,6 +234,10 @@ pub fn render(s: &Summary, dir: &str) -> String {
             busy.join(", ")
         );
     }
+}
+
+/// The breaking point, or why there is none.
+fn breaking_point_line(out: &mut String, s: &Summary) {
     match &s.breaking_point {
         Some(bp) => {
             let stolen = s
@@ -246,8 +273,6 @@ pub fn render(s: &Summary, dir: &str) -> String {
             );
         }
     }
-    let _ = writeln!(out, "results: {dir}");
-    out
 }
 
 #[cfg(test)]

@@ -61,48 +61,149 @@ fn labels(p: &Progress) -> String {
     format!("role=\"{role}\",index=\"{}\"", p.index)
 }
 
+/// One metric of a role's progress: its name, Prometheus type, help, the
+/// role it is of (`None`: every role) and its value.
+struct Metric {
+    name: &'static str,
+    kind: &'static str,
+    help: &'static str,
+    role: Option<Role>,
+    value: fn(&Progress) -> Option<f64>,
+}
+
+/// Every plain metric, in the order they are written.
+const METRICS: &[Metric] = &[
+    Metric {
+        name: "sent_total",
+        kind: "counter",
+        help: "events released (sent or failed)",
+        role: Some(Role::Sender),
+        value: |p| Some(p.sent as f64),
+    },
+    Metric {
+        name: "accepted_total",
+        kind: "counter",
+        help: "events the SUT accepted (2xx, or acknowledged by Kafka)",
+        role: Some(Role::Sender),
+        value: |p| Some(p.accepted as f64),
+    },
+    Metric {
+        name: "in_flight",
+        kind: "gauge",
+        help: "events released and not yet answered",
+        role: Some(Role::Sender),
+        value: |p| p.in_flight.map(|v| v as f64),
+    },
+    Metric {
+        name: "delivered_total",
+        kind: "counter",
+        help: "distinct events received",
+        role: Some(Role::Receiver),
+        value: |p| Some(p.delivered as f64),
+    },
+    Metric {
+        name: "duplicates_total",
+        kind: "counter",
+        help: "events received again",
+        role: Some(Role::Receiver),
+        value: |p| Some(p.duplicates as f64),
+    },
+    Metric {
+        name: "reordered_total",
+        kind: "counter",
+        help: "events received after a later one of their partition key",
+        role: Some(Role::Receiver),
+        value: |p| Some(p.reordered as f64),
+    },
+    Metric {
+        name: "rejected_total",
+        kind: "counter",
+        help: "requests refused as no event of the run",
+        role: Some(Role::Receiver),
+        value: |p| Some(p.rejected as f64),
+    },
+    Metric {
+        name: "clock_offset_ms",
+        kind: "gauge",
+        help: "the aggregator's clock minus the role's host's, ms",
+        role: None,
+        value: |p| p.clock_offset_ms,
+    },
+    Metric {
+        name: "p99_ms",
+        kind: "gauge",
+        help: "P99 of the last complete second, ms: publish (sender), e2e (receiver)",
+        role: None,
+        // A role measures one headline latency.
+        value: |p| {
+            p.p99_ms
+                .iter()
+                .find(|(k, _)| k.headline())
+                .map(|(_, ms)| *ms)
+        },
+    },
+    Metric {
+        name: "host_steal_ratio",
+        kind: "gauge",
+        help: "share of the machine's CPU time the hypervisor took in the last second",
+        role: None,
+        value: |p| p.host_steal.map(f64::from),
+    },
+    Metric {
+        name: "cpu_throttled_ms",
+        kind: "gauge",
+        help: "ms the role's CPU quota (its cgroup's CFS bandwidth) stopped it in the last second",
+        role: None,
+        value: |p| p.throttled_ms.map(f64::from),
+    },
+];
+
+/// A metric's HELP and TYPE, then a line per labelled value (nothing
+/// when there is no value).
+fn write_metric(out: &mut String, name: &str, kind: &str, help: &str, rows: &[(String, f64)]) {
+    if rows.is_empty() {
+        return;
+    }
+    let _ = writeln!(
+        out,
+        "# HELP brokerbench_{name} {help}\n# TYPE brokerbench_{name} {kind}"
+    );
+    for (labels, v) in rows {
+        let _ = writeln!(out, "brokerbench_{name}{{{labels}}} {v}");
+    }
+}
+
 /// The Prometheus text of `roles`' latest progress.
 pub fn render(roles: &[Progress]) -> String {
     let mut out = String::new();
-    let metric =
-        |out: &mut String, name: &str, kind: &str, help: &str, rows: Vec<(String, f64)>| {
-            if rows.is_empty() {
-                return;
-            }
-            let _ = writeln!(
-                out,
-                "# HELP brokerbench_{name} {help}\n# TYPE brokerbench_{name} {kind}"
-            );
-            for (labels, v) in rows {
-                let _ = writeln!(out, "brokerbench_{name}{{{labels}}} {v}");
-            }
-        };
-    let of = |role: Role, f: &dyn Fn(&Progress) -> Option<f64>| -> Vec<(String, f64)> {
-        roles
+    for m in METRICS {
+        let rows: Vec<(String, f64)> = roles
             .iter()
-            .filter(|p| p.role == Some(role))
-            .filter_map(|p| f(p).map(|v| (labels(p), v)))
-            .collect()
-    };
-    let n = |v: u64| Some(v as f64);
-    use Role::{Receiver, Sender};
-    metric(
-        &mut out,
-        "sent_total",
-        "counter",
-        "events released (sent or failed)",
-        of(Sender, &|p| n(p.sent)),
-    );
-    metric(
-        &mut out,
-        "accepted_total",
-        "counter",
-        "events the SUT accepted (2xx, or acknowledged by Kafka)",
-        of(Sender, &|p| n(p.accepted)),
-    );
-    let failed: Vec<(String, f64)> = roles
+            .filter(|p| m.role.is_none() || p.role == m.role)
+            .filter_map(|p| (m.value)(p).map(|v| (labels(p), v)))
+            .collect();
+        write_metric(&mut out, m.name, m.kind, m.help, &rows);
+        // The failures, by reason, after the sender's in-flight count.
+        if m.name == "accepted_total" {
+            let failed = failed_rows(roles);
+            write_metric(
+                &mut out,
+                "failed_total",
+                "counter",
+                "events that failed, by reason",
+                &failed,
+            );
+        }
+    }
+    histograms(&mut out, roles);
+    out
+}
+
+/// Each sender's failures, one row per reason.
+fn failed_rows(roles: &[Progress]) -> Vec<(String, f64)> {
+    roles
         .iter()
-        .filter(|p| p.role == Some(Sender))
+        .filter(|p| p.role == Some(Role::Sender))
         .flat_map(|p| {
             let f = p.failures.unwrap_or_default();
             [
@@ -117,98 +218,19 @@ pub fn render(roles: &[Progress]) -> String {
             ]
             .map(|(reason, v)| (format!("{},reason=\"{reason}\"", labels(p)), v as f64))
         })
-        .collect();
-    metric(
-        &mut out,
-        "failed_total",
-        "counter",
-        "events that failed, by reason",
-        failed,
-    );
-    metric(
-        &mut out,
-        "in_flight",
-        "gauge",
-        "events released and not yet answered",
-        of(Sender, &|p| p.in_flight.map(|v| v as f64)),
-    );
-    metric(
-        &mut out,
-        "delivered_total",
-        "counter",
-        "distinct events received",
-        of(Receiver, &|p| n(p.delivered)),
-    );
-    metric(
-        &mut out,
-        "duplicates_total",
-        "counter",
-        "events received again",
-        of(Receiver, &|p| n(p.duplicates)),
-    );
-    metric(
-        &mut out,
-        "reordered_total",
-        "counter",
-        "events received after a later one of their partition key",
-        of(Receiver, &|p| n(p.reordered)),
-    );
-    metric(
-        &mut out,
-        "rejected_total",
-        "counter",
-        "requests refused as no event of the run",
-        of(Receiver, &|p| n(p.rejected)),
-    );
-    let all = |f: &dyn Fn(&Progress) -> Option<f64>| -> Vec<(String, f64)> {
-        roles
-            .iter()
-            .filter_map(|p| f(p).map(|v| (labels(p), v)))
-            .collect()
-    };
-    metric(
-        &mut out,
-        "clock_offset_ms",
-        "gauge",
-        "the aggregator's clock minus the role's host's, ms",
-        all(&|p| p.clock_offset_ms),
-    );
-    metric(
-        &mut out,
-        "p99_ms",
-        "gauge",
-        "P99 of the last complete second, ms: publish (sender), e2e (receiver)",
-        // A role measures one headline latency.
-        all(&|p| {
-            p.p99_ms
-                .iter()
-                .find(|(k, _)| k.headline())
-                .map(|(_, ms)| *ms)
-        }),
-    );
-    metric(
-        &mut out,
-        "host_steal_ratio",
-        "gauge",
-        "share of the machine's CPU time the hypervisor took in the last second",
-        all(&|p| p.host_steal.map(f64::from)),
-    );
-    metric(
-        &mut out,
-        "cpu_throttled_ms",
-        "gauge",
-        "ms the role's CPU quota (its cgroup's CFS bandwidth) stopped it in the last second",
-        all(&|p| p.throttled_ms.map(f64::from)),
-    );
-    // Latency histograms: a sender's publish, a receiver's e2e latency.
+        .collect()
+}
+
+/// Latency histograms: a sender's publish, a receiver's e2e latency.
+fn histograms(out: &mut String, roles: &[Progress]) {
     for (role, name, help) in [
         (
-            Sender,
+            Role::Sender,
             "publish_latency_ms",
             "publish latency from the intended send time, ms",
         ),
         (
-            Receiver,
+            Role::Receiver,
             "e2e_latency_ms",
             "end-to-end latency from the intended send time, ms",
         ),
@@ -240,7 +262,6 @@ pub fn render(roles: &[Progress]) -> String {
             let _ = writeln!(out, "brokerbench_{name}_count{{{lb}}} {}", l.count);
         }
     }
-    out
 }
 
 #[cfg(test)]
