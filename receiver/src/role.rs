@@ -46,29 +46,7 @@ pub async fn run(
 
     // A Kafka receiver is ready once its consumer has its partitions.
     let stop_consuming = CancellationToken::new();
-    let consuming = match &config.kafka {
-        Some(source) => {
-            let mut source = source.clone();
-            if source.group.is_empty() {
-                source.group = format!("brokerbench-receiver-{}", plan.run_id);
-            }
-            let consumer = Arc::new(crate::kafka::consumer(&source).map_err(ReceiverError::Kafka)?);
-            let task = tokio::spawn(crate::kafka::consume(
-                consumer.clone(),
-                sink.clone(),
-                plan.run_id.clone(),
-                stop_consuming.clone(),
-            ));
-            if !crate::kafka::wait_assigned(&consumer, Duration::from_secs(60)).await {
-                return Err(ReceiverError::Kafka(format!(
-                    "no partitions of topic {:?} assigned within 60 s",
-                    source.topic
-                )));
-            }
-            Some(task)
-        }
-        None => None,
-    };
+    let consuming = start_consuming(&config, &plan, &sink, &stop_consuming).await?;
     let url = config
         .advertise_url
         .clone()
@@ -95,33 +73,7 @@ pub async fn run(
     let samples = Arc::new(std::sync::Mutex::new(Vec::new()));
     let sampler = tokio::spawn(sample_cpu(cpu.clone(), plan.t0(), samples.clone()));
     let host = HostWatch::start(plan.t0());
-    let progress = {
-        let (session, sink, plan, index) =
-            (aggregator.clone(), sink.clone(), plan.clone(), config.index);
-        let samples = host.samples();
-        let synced = clock.synced();
-        let stop = shutdown.clone();
-        let gone_after = config
-            .keep_report
-            .is_some()
-            .then_some(brokerbench_core::session::AGGREGATOR_GONE);
-        tokio::spawn(async move {
-            let latest = sink.latest.clone();
-            // A cut run comes as its finish; a gone aggregator stops it.
-            session
-                .report_progress(&plan, samples, Some(&latest), stop, gone_after, |second| {
-                    let rejected = sink.rejected.lock().unwrap().total();
-                    let mut ledger = sink.ledger.lock().unwrap();
-                    let mut p = ledger
-                        .as_mut()
-                        .map(|l| l.progress(index, second, rejected))?;
-                    p.clock_offset_ms =
-                        synced.then(|| brokerbench_core::clock::adopted_offset_ns() as f64 / 1e6);
-                    Some(p)
-                })
-                .await
-        })
-    };
+    let progress = start_progress(&config, &aggregator, &sink, &plan, &host, &clock, &shutdown);
     let interrupted = tokio::select! {
         f = aggregator.finish() => f.map(|f| f.interrupted).unwrap_or(true),
         _ = shutdown.cancelled() => {
@@ -152,9 +104,90 @@ pub async fn run(
     report.threads = config.threads.max(1);
     let clock = clock.report(&aggregator).await;
     report.host = host.finish(clock, config.node.clone());
+    send_report(&config, &aggregator, plan, report).await
+}
+
+/// A Kafka receiver's consumer, once it has its partitions (`None` for
+/// an HTTP receiver).
+async fn start_consuming(
+    config: &ReceiverConfig,
+    plan: &RunPlan,
+    sink: &Arc<Sink>,
+    stop: &CancellationToken,
+) -> Result<Option<tokio::task::JoinHandle<()>>, ReceiverError> {
+    match &config.kafka {
+        Some(source) => {
+            let mut source = source.clone();
+            if source.group.is_empty() {
+                source.group = format!("brokerbench-receiver-{}", plan.run_id);
+            }
+            let consumer = Arc::new(crate::kafka::consumer(&source).map_err(ReceiverError::Kafka)?);
+            let task = tokio::spawn(crate::kafka::consume(
+                consumer.clone(),
+                sink.clone(),
+                plan.run_id.clone(),
+                stop.clone(),
+            ));
+            if !crate::kafka::wait_assigned(&consumer, Duration::from_secs(60)).await {
+                return Err(ReceiverError::Kafka(format!(
+                    "no partitions of topic {:?} assigned within 60 s",
+                    source.topic
+                )));
+            }
+            Ok(Some(task))
+        }
+        None => Ok(None),
+    }
+}
+
+/// The progress each second to the aggregator (and `/metrics`).
+fn start_progress(
+    config: &ReceiverConfig,
+    aggregator: &Session,
+    sink: &Arc<Sink>,
+    plan: &RunPlan,
+    host: &HostWatch,
+    clock: &brokerbench_core::session::ClockFollower,
+    shutdown: &CancellationToken,
+) -> tokio::task::JoinHandle<()> {
+    let (session, sink, plan, index) =
+        (aggregator.clone(), sink.clone(), plan.clone(), config.index);
+    let samples = host.samples();
+    let synced = clock.synced();
+    let stop = shutdown.clone();
+    let gone_after = config
+        .keep_report
+        .is_some()
+        .then_some(brokerbench_core::session::AGGREGATOR_GONE);
+    tokio::spawn(async move {
+        let latest = sink.latest.clone();
+        // A cut run comes as its finish; a gone aggregator stops it.
+        session
+            .report_progress(&plan, samples, Some(&latest), stop, gone_after, |second| {
+                let rejected = sink.rejected.lock().unwrap().total();
+                let mut ledger = sink.ledger.lock().unwrap();
+                let mut p = ledger
+                    .as_mut()
+                    .map(|l| l.progress(index, second, rejected))?;
+                p.clock_offset_ms =
+                    synced.then(|| brokerbench_core::clock::adopted_offset_ns() as f64 / 1e6);
+                Some(p)
+            })
+            .await
+    })
+}
+
+/// Sends the report; one the aggregator did not take is kept in a file
+/// with the run's plan, and the error says where.
+async fn send_report(
+    config: &ReceiverConfig,
+    aggregator: &Session,
+    plan: RunPlan,
+    report: ReceiverReport,
+) -> Result<ReceiverReport, ReceiverError> {
     if let Err(e) = aggregator.report_receiver(&report).await {
         let kept = brokerbench_core::session::KeptReport {
-            plan: plan.clone(),
+            plan,
             sender: None,
             receiver: Some(report),
         };

@@ -30,29 +30,7 @@ pub async fn run(
     shutdown: CancellationToken,
 ) -> Result<SenderReport, SenderError> {
     let plan = aggregator.plan().await?;
-    let kafka = match &config.kafka {
-        Some(t) => Some((
-            t.clone(),
-            crate::kafka::producer(t, config.request_timeout).map_err(SenderError::Kafka)?,
-        )),
-        None => None,
-    };
-    let dialer = Dialer::new(
-        config.tls.as_ref().filter(|_| config.target.secure),
-        config.target.host(),
-    )?;
-    let addr = match kafka {
-        Some(_) => std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
-        None => publisher::resolve(&config.target.url, &config.target.authority).await?,
-    };
-    let encoder = Encoder::new(
-        config.mode,
-        &plan,
-        config.index,
-        &config.target.authority,
-        &config.target.path,
-    )?
-    .with_headers(&config.headers);
+    let (kafka, dialer, addr, encoder) = prepare(&config, &plan).await?;
     let interrupted = |plan: RunPlan| {
         let plan = RunPlan {
             t0_unix_ns: Some(unix_now_ns()),
@@ -102,7 +80,96 @@ pub async fn run(
         shutdown: shutdown.clone(),
         drain_over: CancellationToken::new(),
     });
-    let pool = match kafka {
+    let pool = make_pool(&config, kafka, encoder, conns, &shared, &publisher);
+    let host = HostWatch::start(plan.t0());
+    let progress = start_progress(
+        &config,
+        &aggregator,
+        &shared,
+        &plan,
+        &host,
+        &clock,
+        &shutdown,
+    );
+    let (paced, pool) = match config.pacer {
+        PacerMode::Spin => {
+            let phases = phases(&plan, config.index);
+            let paced = pacer::pace_spinning(&phases, &shutdown, |job| pool.release(job)).await;
+            (paced, pool)
+        }
+        PacerMode::Sleep => {
+            let phases = phases(&plan, config.index);
+            pace_on_thread(phases, config.quantum, pool, cpu.clone(), shutdown.clone()).await?
+        }
+    };
+    let completed = paced.completed;
+    drain(pool, &publisher, config.request_timeout).await;
+    progress.abort();
+    let _ = progress.await;
+
+    let ledger = std::mem::replace(
+        &mut *shared.ledger.lock().unwrap(),
+        SenderLedger::new(&plan, config.index),
+    );
+    let mut report = ledger.into_report(config.index, cpu.total_ns(), !completed);
+    report.pacer_spin_ns = paced.spin.as_nanos() as u64;
+    let clock = clock.report(&aggregator).await;
+    report.host = host.finish(clock, config.node.clone());
+    send_report(&config, &aggregator, plan, report).await
+}
+
+/// What publishing needs before any connection: the Kafka producer (for
+/// a Kafka target), the dialer, the target's address and the encoder.
+async fn prepare(
+    config: &SenderConfig,
+    plan: &RunPlan,
+) -> Result<(Option<KafkaProducer>, Dialer, std::net::SocketAddr, Encoder), SenderError> {
+    let kafka = match &config.kafka {
+        Some(t) => Some((
+            t.clone(),
+            crate::kafka::producer(t, config.request_timeout).map_err(SenderError::Kafka)?,
+        )),
+        None => None,
+    };
+    let dialer = Dialer::new(
+        config.tls.as_ref().filter(|_| config.target.secure),
+        config.target.host(),
+    )?;
+    let addr = match kafka {
+        Some(_) => std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
+        None => publisher::resolve(&config.target.url, &config.target.authority).await?,
+    };
+    let encoder = Encoder::new(
+        config.mode,
+        plan,
+        config.index,
+        &config.target.authority,
+        &config.target.path,
+    )?
+    .with_headers(&config.headers);
+    Ok((kafka, dialer, addr, encoder))
+}
+
+/// A Kafka target and its producer.
+type KafkaProducer = (
+    crate::config::KafkaTarget,
+    rdkafka::producer::FutureProducer,
+);
+
+/// The pool the pacer releases into: HTTP connections, or the Kafka
+/// producer's workers.
+fn make_pool(
+    config: &SenderConfig,
+    kafka: Option<(
+        crate::config::KafkaTarget,
+        rdkafka::producer::FutureProducer,
+    )>,
+    encoder: Encoder,
+    conns: Vec<Conn>,
+    shared: &Arc<SharedLedger>,
+    publisher: &Arc<Publisher>,
+) -> Pool {
+    match kafka {
         Some((target, producer)) => {
             let (b, p) = (shared.clone(), publisher.clone());
             Pool::consumed_by(
@@ -119,82 +186,80 @@ pub async fn run(
             config.max_connections,
             config.max_inflight,
         ),
-    };
+    }
+}
 
-    let host = HostWatch::start(plan.t0());
-    let progress = {
-        let (session, shared, plan, index) = (
-            aggregator.clone(),
-            shared.clone(),
-            plan.clone(),
-            config.index,
-        );
-        let samples = host.samples();
-        let latest = config.metrics.clone();
-        let synced = clock.synced();
-        // A cut run (the aggregator stopped) stops the sender as Ctrl-C does.
-        let stop = shutdown.clone();
-        // On its own (it keeps its report), a gone aggregator stops it too.
-        let gone_after = config
-            .keep_report
-            .is_some()
-            .then_some(brokerbench_core::session::AGGREGATOR_GONE);
-        tokio::spawn(async move {
-            session
-                .report_progress(
-                    &plan,
-                    samples,
-                    latest.as_deref(),
-                    stop,
-                    gone_after,
-                    |second| {
-                        let mut p = shared.ledger.lock().unwrap().progress(index, second);
-                        p.clock_offset_ms = synced
-                            .then(|| brokerbench_core::clock::adopted_offset_ns() as f64 / 1e6);
-                        Some(p)
-                    },
-                )
-                .await
-        })
-    };
-    let (paced, pool) = match config.pacer {
-        PacerMode::Spin => {
-            let phases = phases(&plan, config.index);
-            let paced = pacer::pace_spinning(&phases, &shutdown, |job| pool.release(job)).await;
-            (paced, pool)
-        }
-        PacerMode::Sleep => {
-            let phases = phases(&plan, config.index);
-            pace_on_thread(phases, config.quantum, pool, cpu.clone(), shutdown.clone()).await?
-        }
-    };
-    let completed = paced.completed;
-    // The bounded drain: queued events get a request timeout to leave;
-    // what has not left by then fails as cancelled.
+/// The progress each second to the aggregator (and `/metrics`).
+fn start_progress(
+    config: &SenderConfig,
+    aggregator: &Session,
+    shared: &Arc<SharedLedger>,
+    plan: &RunPlan,
+    host: &HostWatch,
+    clock: &brokerbench_core::session::ClockFollower,
+    shutdown: &CancellationToken,
+) -> tokio::task::JoinHandle<()> {
+    let (session, shared, plan, index) = (
+        aggregator.clone(),
+        shared.clone(),
+        plan.clone(),
+        config.index,
+    );
+    let samples = host.samples();
+    let latest = config.metrics.clone();
+    let synced = clock.synced();
+    // A cut run (the aggregator stopped) stops the sender as Ctrl-C does.
+    let stop = shutdown.clone();
+    // On its own (it keeps its report), a gone aggregator stops it too.
+    let gone_after = config
+        .keep_report
+        .is_some()
+        .then_some(brokerbench_core::session::AGGREGATOR_GONE);
+    tokio::spawn(async move {
+        session
+            .report_progress(
+                &plan,
+                samples,
+                latest.as_deref(),
+                stop,
+                gone_after,
+                |second| {
+                    let mut p = shared.ledger.lock().unwrap().progress(index, second);
+                    p.clock_offset_ms =
+                        synced.then(|| brokerbench_core::clock::adopted_offset_ns() as f64 / 1e6);
+                    Some(p)
+                },
+            )
+            .await
+    })
+}
+
+/// The bounded drain: queued events get a request timeout to leave; what
+/// has not left by then fails as cancelled.
+async fn drain(pool: Pool, publisher: &Arc<Publisher>, timeout: Duration) {
     let workers = pool.close();
     let drain = {
-        let (p, t) = (publisher.clone(), config.request_timeout);
+        let p = publisher.clone();
         tokio::spawn(async move {
-            tokio::time::sleep(t).await;
+            tokio::time::sleep(timeout).await;
             p.drain_over.cancel();
         })
     };
     workers.wait().await;
     drain.abort();
-    progress.abort();
-    let _ = progress.await;
+}
 
-    let ledger = std::mem::replace(
-        &mut *shared.ledger.lock().unwrap(),
-        SenderLedger::new(&plan, config.index),
-    );
-    let mut report = ledger.into_report(config.index, cpu.total_ns(), !completed);
-    report.pacer_spin_ns = paced.spin.as_nanos() as u64;
-    let clock = clock.report(&aggregator).await;
-    report.host = host.finish(clock, config.node.clone());
+/// Sends the report; one the aggregator did not take is kept in a file
+/// with the run's plan, and the error says where.
+async fn send_report(
+    config: &SenderConfig,
+    aggregator: &Session,
+    plan: RunPlan,
+    report: SenderReport,
+) -> Result<SenderReport, SenderError> {
     if let Err(e) = aggregator.report_sender(&report).await {
         let kept = brokerbench_core::session::KeptReport {
-            plan: plan.clone(),
+            plan,
             sender: Some(report),
             receiver: None,
         };
