@@ -208,21 +208,23 @@ impl Fault {
             every: None,
             command: None,
         };
-        let value = value.map(str::trim);
-        match (kind, value) {
+        fault.set_value(value.map(str::trim)).map_err(bad)?;
+        Ok(fault)
+    }
+
+    /// Reads what follows the `:` for the kinds that take a value;
+    /// why not, if it is wrong or missing.
+    fn set_value(&mut self, value: Option<&str>) -> Result<(), String> {
+        match (self.kind, value) {
             (FaultKind::SutLatency, Some(v)) => {
-                let d = crate::duration::parse(v).map_err(|e| bad(e.to_string()))?;
+                let d = crate::duration::parse(v).map_err(|e| e.to_string())?;
                 if d.is_zero() || d > Duration::from_secs(3600) {
-                    return Err(bad(format!(
-                        "latency {v:?} must be above 0 and at most an hour"
-                    )));
+                    return Err(format!("latency {v:?} must be above 0 and at most an hour"));
                 }
-                fault.latency_ms = Some(d.as_secs_f64() * 1e3);
+                self.latency_ms = Some(d.as_secs_f64() * 1e3);
             }
             (FaultKind::SutLatency, None) => {
-                return Err(bad(
-                    "sut-latency needs the delay: sut-latency@AT+FOR:50ms".into()
-                ))
+                return Err("sut-latency needs the delay: sut-latency@AT+FOR:50ms".into())
             }
             (FaultKind::Sut5xx | FaultKind::Receiver5xx, v) => {
                 let status = match v {
@@ -231,33 +233,33 @@ impl Fault {
                         .parse::<u16>()
                         .ok()
                         .filter(|s| (500..600).contains(s))
-                        .ok_or_else(|| bad(format!("status {v:?} is not a 5xx")))?,
+                        .ok_or_else(|| format!("status {v:?} is not a 5xx"))?,
                 };
-                fault.status = Some(status);
+                self.status = Some(status);
             }
             (FaultKind::ReceiverDrop, Some(v)) => {
                 let n = v
                     .parse::<u64>()
                     .ok()
                     .filter(|n| *n >= 1)
-                    .ok_or_else(|| bad(format!("every {v:?} must be a whole number from 1")))?;
-                fault.every = Some(n);
+                    .ok_or_else(|| format!("every {v:?} must be a whole number from 1"))?;
+                self.every = Some(n);
             }
             (FaultKind::ReceiverDrop, None) => {
-                return Err(bad(
+                return Err(
                     "receiver-drop needs N (every Nth event): receiver-drop@AT+FOR:N".into(),
-                ))
+                )
             }
             (FaultKind::Command, Some(v)) if !v.is_empty() => {
-                fault.command = Some(v.to_string());
+                self.command = Some(v.to_string());
             }
             (FaultKind::Command, _) => {
-                return Err(bad("command needs what to run: command@AT:CMD".into()))
+                return Err("command needs what to run: command@AT:CMD".into())
             }
-            (_, Some(v)) => return Err(bad(format!("{kind} takes no value, got {v:?}"))),
+            (_, Some(v)) => return Err(format!("{} takes no value, got {v:?}", self.kind)),
             (_, None) => {}
         }
-        Ok(fault)
+        Ok(())
     }
 
     /// When it ends, seconds after `t0`.

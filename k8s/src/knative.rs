@@ -36,98 +36,29 @@ fn sink(c: &RenderConfig, k: usize) -> Value {
     })
 }
 
+/// The scenario's SUT as Knative's resources (none for `direct`).
 pub fn knative(c: &RenderConfig) -> Vec<Value> {
-    let run = c.name.as_str();
-    let ns = &c.namespace;
-    let routes = routes(c);
-    let channel_ref =
-        |kind: &str, api: &str| json!({ "apiVersion": api, "kind": kind, "name": run });
-    let subscriptions = |channel: Value| {
-        routes
-            .iter()
-            .enumerate()
-            .map(|(k, r)| {
-                json!({
-                    "apiVersion": "messaging.knative.dev/v1", "kind": "Subscription",
-                    "metadata": meta(c, &format!("{run}-{}", r.name), "sut"),
-                    "spec": { "channel": channel.clone(), "subscriber": sink(c, k) },
-                })
-            })
-            .collect::<Vec<_>>()
-    };
-    let triggers = || {
-        routes
-            .iter()
-            .enumerate()
-            .map(|(k, r)| {
-                let mut spec = json!({ "broker": run, "subscriber": sink(c, k) });
-                // Exact matches as Knative's filter.attributes; the others
-                // in the `filters` dialect (Knative 1.12+).
-                match &r.filter {
-                    brokerbench_sut::filter::Filter::Exact(m) => {
-                        spec["filter"] = json!({ "attributes": m })
-                    }
-                    f => spec["filters"] = json!([f.written()]),
-                }
-                json!({
-                    "apiVersion": "eventing.knative.dev/v1", "kind": "Trigger",
-                    "metadata": meta(c, &format!("{run}-{}", r.name), "sut"),
-                    "spec": spec,
-                })
-            })
-            .collect::<Vec<_>>()
-    };
-    let broker = |class: &str, config: Value| {
-        json!({
-            "apiVersion": "eventing.knative.dev/v1", "kind": "Broker",
-            "metadata": {
-                "name": run, "namespace": ns, "labels": labels(c, "sut"),
-                "annotations": { "eventing.knative.dev/broker.class": class },
-            },
-            "spec": { "config": config },
-        })
-    };
-    let k = &c.kafka;
-    let mut docs = Vec::new();
     match c.scenario {
-        Sut::Direct => {}
-        Sut::ChannelImc => {
-            docs.push(json!({
-                "apiVersion": "messaging.knative.dev/v1", "kind": "InMemoryChannel",
-                "metadata": meta(c, run, "sut"),
-            }));
-            docs.extend(subscriptions(channel_ref(
-                "InMemoryChannel",
-                "messaging.knative.dev/v1",
-            )));
-        }
-        Sut::ChannelKafka => {
-            docs.push(json!({
-                "apiVersion": "messaging.knative.dev/v1beta1", "kind": "KafkaChannel",
-                "metadata": meta(c, run, "sut"),
-                "spec": { "numPartitions": k.partitions, "replicationFactor": k.replication },
-            }));
-            docs.extend(subscriptions(channel_ref(
-                "KafkaChannel",
-                "messaging.knative.dev/v1beta1",
-            )));
-        }
+        Sut::Direct => Vec::new(),
+        Sut::ChannelImc => channel(c, "InMemoryChannel", "messaging.knative.dev/v1", None),
+        Sut::ChannelKafka => channel(
+            c,
+            "KafkaChannel",
+            "messaging.knative.dev/v1beta1",
+            Some(
+                json!({ "numPartitions": c.kafka.partitions, "replicationFactor": c.kafka.replication }),
+            ),
+        ),
         Sut::BrokerImc => {
-            let cm = format!("{run}-broker-channel");
             let mut data = Map::new();
             data.insert(
                 "channel-template-spec".into(),
                 json!("apiVersion: messaging.knative.dev/v1\nkind: InMemoryChannel\n"),
             );
-            docs.push(config_map(c, &cm, "sut", data));
-            docs.push(broker(
-                "MTChannelBasedBroker",
-                json!({ "apiVersion": "v1", "kind": "ConfigMap", "name": cm, "namespace": ns }),
-            ));
-            docs.extend(triggers());
+            broker(c, "MTChannelBasedBroker", "broker-channel", data)
         }
         Sut::BrokerKafka => {
-            let cm = format!("{run}-kafka-broker-config");
+            let k = &c.kafka;
             let mut data = Map::new();
             data.insert("bootstrap.servers".into(), json!(k.bootstrap));
             data.insert(
@@ -138,38 +69,95 @@ pub fn knative(c: &RenderConfig) -> Vec<Value> {
                 "default.topic.replication.factor".into(),
                 json!(k.replication.to_string()),
             );
-            docs.push(config_map(c, &cm, "sut", data));
-            docs.push(broker(
-                "Kafka",
-                json!({ "apiVersion": "v1", "kind": "ConfigMap", "name": cm, "namespace": ns }),
-            ));
-            docs.extend(triggers());
+            broker(c, "Kafka", "kafka-broker-config", data)
         }
-        Sut::SourceKafka => {
-            docs.push(json!({
-                "apiVersion": format!("kafka.strimzi.io/{}", k.strimzi_api), "kind": "KafkaTopic",
-                "metadata": {
-                    "name": c.topic(), "namespace": k.topic_namespace,
-                    "labels": {
-                        "strimzi.io/cluster": k.strimzi_cluster,
-                        PART_OF.0: PART_OF.1, RUN_LABEL: run, COMPONENT: "sut",
-                    },
-                },
-                "spec": { "partitions": k.partitions, "replicas": k.replication },
-            }));
-            docs.push(json!({
-                "apiVersion": "sources.knative.dev/v1beta1", "kind": "KafkaSource",
-                "metadata": meta(c, run, "sut"),
-                "spec": {
-                    "consumerGroup": format!("{run}-{ns}"),
-                    "bootstrapServers": k.bootstrap.split(',').collect::<Vec<_>>(),
-                    "topics": [c.topic()],
-                    "sink": sink(c, 0),
-                },
-            }));
-        }
+        Sut::SourceKafka => kafka_source(c),
     }
-    docs
+}
+
+/// A channel of `kind` and a Subscription per route.
+fn channel(c: &RenderConfig, kind: &str, api: &str, spec: Option<Value>) -> Vec<Value> {
+    let run = c.name.as_str();
+    let mut channel = json!({
+        "apiVersion": api, "kind": kind,
+        "metadata": meta(c, run, "sut"),
+    });
+    if let Some(spec) = spec {
+        channel["spec"] = spec;
+    }
+    let channel_ref = json!({ "apiVersion": api, "kind": kind, "name": run });
+    let subscriptions = routes(c).into_iter().enumerate().map(|(k, r)| {
+        json!({
+            "apiVersion": "messaging.knative.dev/v1", "kind": "Subscription",
+            "metadata": meta(c, &format!("{run}-{}", r.name), "sut"),
+            "spec": { "channel": channel_ref.clone(), "subscriber": sink(c, k) },
+        })
+    });
+    std::iter::once(channel).chain(subscriptions).collect()
+}
+
+/// A Broker of `class`, its config in a ConfigMap (`<run>-<config>`
+/// holding `data`), and a Trigger per route.
+fn broker(c: &RenderConfig, class: &str, config: &str, data: Map<String, Value>) -> Vec<Value> {
+    let (run, ns) = (c.name.as_str(), &c.namespace);
+    let cm = format!("{run}-{config}");
+    let broker = json!({
+        "apiVersion": "eventing.knative.dev/v1", "kind": "Broker",
+        "metadata": {
+            "name": run, "namespace": ns, "labels": labels(c, "sut"),
+            "annotations": { "eventing.knative.dev/broker.class": class },
+        },
+        "spec": { "config": { "apiVersion": "v1", "kind": "ConfigMap", "name": cm, "namespace": ns } },
+    });
+    let triggers = routes(c).into_iter().enumerate().map(|(k, r)| {
+        let mut spec = json!({ "broker": run, "subscriber": sink(c, k) });
+        // Exact matches as Knative's filter.attributes; the others in the
+        // `filters` dialect (Knative 1.12+).
+        match &r.filter {
+            brokerbench_sut::filter::Filter::Exact(m) => {
+                spec["filter"] = json!({ "attributes": m })
+            }
+            f => spec["filters"] = json!([f.written()]),
+        }
+        json!({
+            "apiVersion": "eventing.knative.dev/v1", "kind": "Trigger",
+            "metadata": meta(c, &format!("{run}-{}", r.name), "sut"),
+            "spec": spec,
+        })
+    });
+    [config_map(c, &cm, "sut", data), broker]
+        .into_iter()
+        .chain(triggers)
+        .collect()
+}
+
+/// The Kafka source: its topic (a Strimzi KafkaTopic) and the KafkaSource
+/// that delivers from it to the receiver.
+fn kafka_source(c: &RenderConfig) -> Vec<Value> {
+    let (run, ns, k) = (c.name.as_str(), &c.namespace, &c.kafka);
+    vec![
+        json!({
+            "apiVersion": format!("kafka.strimzi.io/{}", k.strimzi_api), "kind": "KafkaTopic",
+            "metadata": {
+                "name": c.topic(), "namespace": k.topic_namespace,
+                "labels": {
+                    "strimzi.io/cluster": k.strimzi_cluster,
+                    PART_OF.0: PART_OF.1, RUN_LABEL: run, COMPONENT: "sut",
+                },
+            },
+            "spec": { "partitions": k.partitions, "replicas": k.replication },
+        }),
+        json!({
+            "apiVersion": "sources.knative.dev/v1beta1", "kind": "KafkaSource",
+            "metadata": meta(c, run, "sut"),
+            "spec": {
+                "consumerGroup": format!("{run}-{ns}"),
+                "bootstrapServers": k.bootstrap.split(',').collect::<Vec<_>>(),
+                "topics": [c.topic()],
+                "sink": sink(c, 0),
+            },
+        }),
+    ]
 }
 
 /// The suite's own SUT for the scenario: its routes in a config file (the

@@ -296,51 +296,8 @@ impl RenderOpts {
     pub fn into_config(self) -> anyhow::Result<RenderConfig> {
         let sut = self.scenario;
         let spec = sut.spec();
-        check_label("namespace", &self.namespace)?;
-        check_label("kafka-namespace", &self.kafka_namespace)?;
-        check_run_name(&self.run_name)?;
-        if self.create_namespace
-            && (self.namespace == "default" || self.namespace.starts_with("kube-"))
-        {
-            bail!(
-                "--create-namespace with --namespace {}: that namespace is the cluster's, not a run's (k8s delete would remove it)",
-                self.namespace
-            );
-        }
-        for (flag, s) in [
-            ("token-secret", &self.token_secret),
-            ("kafka-secret", &self.kafka_secret),
-            ("token-secret-ref", &self.token_secret_ref),
-            ("service-account", &self.service_account),
-            ("priority-class", &self.priority_class),
-        ] {
-            if let Some(s) = s {
-                check_subdomain(flag, s)?;
-            }
-        }
-        for s in &self.image_pull_secret {
-            check_subdomain("image-pull-secret", s)?;
-        }
-        let pod = PodSettings {
-            image_pull_secrets: self.image_pull_secret.clone(),
-            node_selector: self
-                .node_selector
-                .iter()
-                .map(|t| key_value("node-selector", t))
-                .collect::<anyhow::Result<_>>()?,
-            tolerations: self
-                .toleration
-                .iter()
-                .map(|t| toleration(t))
-                .collect::<anyhow::Result<_>>()?,
-            priority_class: self.priority_class.clone(),
-            annotations: self
-                .pod_annotation
-                .iter()
-                .map(|t| key_value("pod-annotation", t))
-                .collect::<anyhow::Result<_>>()?,
-            service_account: self.service_account.clone(),
-        };
+        self.check_names()?;
+        let pod = self.pod_settings()?;
         if self.senders == 0 || self.receivers == 0 {
             bail!("--senders and --receivers must be at least 1");
         }
@@ -378,19 +335,7 @@ impl RenderOpts {
             );
         }
         let pace = pace(&self.plan.pace)?;
-        let mut flags = vec![
-            ("payload-size", plan.payload_size.to_string()),
-            ("warmup-rate", plan.warmup_rate.to_string()),
-            ("warmup-seconds", plan.warmup_seconds.to_string()),
-            ("drain-seconds", plan.drain_seconds.to_string()),
-            ("copies", plan.copies.to_string()),
-        ];
-        if let Some(k) = plan.partition_keys {
-            flags.push(("partition-keys", k.to_string()));
-        }
-        if plan.pace_per_sender {
-            flags.push(("pace-per-sender", "true".into()));
-        }
+        let flags = plan_flags(&plan);
         let run_seconds = checked.schedule.total_seconds()
             + u64::from(plan.warmup_seconds)
             + u64::from(plan.drain_seconds);
@@ -437,6 +382,81 @@ impl RenderOpts {
             part: self.part,
         })
     }
+}
+
+impl RenderOpts {
+    /// The names the render gives objects and refers to, as Kubernetes
+    /// takes them.
+    fn check_names(&self) -> anyhow::Result<()> {
+        check_label("namespace", &self.namespace)?;
+        check_label("kafka-namespace", &self.kafka_namespace)?;
+        check_run_name(&self.run_name)?;
+        if self.create_namespace
+            && (self.namespace == "default" || self.namespace.starts_with("kube-"))
+        {
+            bail!(
+                "--create-namespace with --namespace {}: that namespace is the cluster's, not a run's (k8s delete would remove it)",
+                self.namespace
+            );
+        }
+        for (flag, s) in [
+            ("token-secret", &self.token_secret),
+            ("kafka-secret", &self.kafka_secret),
+            ("token-secret-ref", &self.token_secret_ref),
+            ("service-account", &self.service_account),
+            ("priority-class", &self.priority_class),
+        ] {
+            if let Some(s) = s {
+                check_subdomain(flag, s)?;
+            }
+        }
+        for s in &self.image_pull_secret {
+            check_subdomain("image-pull-secret", s)?;
+        }
+        Ok(())
+    }
+
+    /// Where and how the pods run.
+    fn pod_settings(&self) -> anyhow::Result<PodSettings> {
+        Ok(PodSettings {
+            image_pull_secrets: self.image_pull_secret.clone(),
+            node_selector: self
+                .node_selector
+                .iter()
+                .map(|t| key_value("node-selector", t))
+                .collect::<anyhow::Result<_>>()?,
+            tolerations: self
+                .toleration
+                .iter()
+                .map(|t| toleration(t))
+                .collect::<anyhow::Result<_>>()?,
+            priority_class: self.priority_class.clone(),
+            annotations: self
+                .pod_annotation
+                .iter()
+                .map(|t| key_value("pod-annotation", t))
+                .collect::<anyhow::Result<_>>()?,
+            service_account: self.service_account.clone(),
+        })
+    }
+}
+
+/// The plan's settings the aggregator takes as flags.
+fn plan_flags(plan: &PlanOpts) -> Vec<(&'static str, String)> {
+    let mut flags = vec![
+        ("payload-size", plan.payload_size.to_string()),
+        ("warmup-rate", plan.warmup_rate.to_string()),
+        ("warmup-seconds", plan.warmup_seconds.to_string()),
+        ("drain-seconds", plan.drain_seconds.to_string()),
+        ("copies", plan.copies.to_string()),
+    ];
+    if let Some(k) = plan.partition_keys {
+        flags.push(("partition-keys", k.to_string()));
+    }
+    if plan.pace_per_sender {
+        flags.push(("pace-per-sender", "true".into()));
+    }
+    flags
 }
 
 /// The pace as the aggregator will get it: a file's or a named pace's

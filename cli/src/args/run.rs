@@ -146,25 +146,7 @@ impl RunOpts {
             sender: self
                 .publish
                 .config(placeholder, 0, connections, default_pacer(sut))?,
-            receiver: ReceiverConfig {
-                index: 0,
-                sync_clock: false,
-                clock_every: brokerbench_core::session::CLOCK_EVERY,
-                node: None,
-                keep_report: None,
-                threads: self.receiver_threads.max(1) as u32,
-                advertise_url: None,
-                faults: self.faults.faults(),
-                kafka: self.from_kafka.as_ref().map(|topic| {
-                    brokerbench_receiver::config::KafkaSource {
-                        bootstrap: self.kafka.kafka_bootstrap.clone().unwrap_or_default(),
-                        topic: topic.clone(),
-                        group: String::new(),
-                        fetch_wait: Duration::from_millis(5),
-                        settings: kafka_settings.clone(),
-                    }
-                }),
-            },
+            receiver: self.receiver_config(&kafka_settings),
             receiver_listen: self.receiver_listen,
             receiver_threads: self.receiver_threads.max(1),
             profile,
@@ -176,6 +158,32 @@ impl RunOpts {
             out: self.output.out,
             progress: !self.output.quiet,
         })
+    }
+}
+
+impl RunOpts {
+    /// The receiver of a local run: index 0, on loopback, or a Kafka
+    /// consumer with --from-kafka.
+    fn receiver_config(&self, kafka_settings: &[(String, String)]) -> ReceiverConfig {
+        ReceiverConfig {
+            index: 0,
+            sync_clock: false,
+            clock_every: brokerbench_core::session::CLOCK_EVERY,
+            node: None,
+            keep_report: None,
+            threads: self.receiver_threads.max(1) as u32,
+            advertise_url: None,
+            faults: self.faults.faults(),
+            kafka: self.from_kafka.as_ref().map(|topic| {
+                brokerbench_receiver::config::KafkaSource {
+                    bootstrap: self.kafka.kafka_bootstrap.clone().unwrap_or_default(),
+                    topic: topic.clone(),
+                    group: String::new(),
+                    fetch_wait: Duration::from_millis(5),
+                    settings: kafka_settings.to_vec(),
+                }
+            }),
+        }
     }
 }
 

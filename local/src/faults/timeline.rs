@@ -153,64 +153,14 @@ async fn apply(
                 until(t0, f.end_s()).await;
                 ns.cut(false)?;
             }
-            FaultKind::KafkaKill => {
-                let (topic, settings) = targets.kafka.as_ref().context("no Kafka SUT")?;
-                let broker = topic
-                    .local
-                    .as_ref()
-                    .context("the Kafka broker is not one this run started")?;
-                broker.kill();
-                until(t0, f.end_s()).await;
-                broker.restart().await?;
-                // Its storage is memory: the topic is made again (with a
-                // new topic id).
-                settings.create(topic).await?;
-                eprintln!(
-                    "fault {}: the broker is back at {:.2} s, topic {} made again",
-                    f.spec,
-                    since_t0(t0),
-                    topic.name
-                );
-                // The SUT's Kafka client (librdkafka 2.12) can crash on the
-                // topic's new id: the SUT, a process of its own, is then
-                // started again, as a supervisor would.
-                if let Some(p) = process {
-                    for _ in 0..CRASH_WATCH_TICKS {
-                        if let Some(status) = p.exited() {
-                            eprintln!(
-                                "fault {}: the SUT process died ({status}) after the broker came back; starting it again",
-                                f.spec
-                            );
-                            p.restart().await?;
-                            break;
-                        }
-                        tokio::time::sleep(Duration::from_millis(100)).await;
-                    }
-                }
-            }
+            FaultKind::KafkaKill => kill_kafka(f, t0, targets).await?,
             FaultKind::SutLatency | FaultKind::Sut5xx => {
                 let sut = sut.context("no SUT to tell")?;
                 tell(sut, all, t0, f.at_s).await?;
                 until(t0, f.end_s()).await;
                 tell(sut, all, t0, f.end_s()).await?;
             }
-            FaultKind::Command => {
-                let command = f.command.clone().unwrap_or_default();
-                let out = tokio::process::Command::new("sh")
-                    .arg("-c")
-                    .arg(&command)
-                    .stdin(Stdio::null())
-                    // Not left running when the run ends.
-                    .kill_on_drop(true)
-                    .output()
-                    .await
-                    .with_context(|| format!("cannot run {command:?}"))?;
-                let said = String::from_utf8_lossy(&out.stderr);
-                if !out.status.success() {
-                    anyhow::bail!("{command:?} exited with {}: {}", out.status, said.trim());
-                }
-                until(t0, f.end_s()).await;
-            }
+            FaultKind::Command => run_command(f, t0).await?,
             FaultKind::ReceiverStall | FaultKind::ReceiverDrop | FaultKind::Receiver5xx => {}
         }
         Ok(())
@@ -226,6 +176,68 @@ async fn apply(
             done(Some(format!("{e:#}")))
         }
     }
+}
+
+/// Kills the local Kafka broker for the fault's length, then starts it
+/// again and makes the topic again; a SUT process that dies of it is
+/// started again too.
+async fn kill_kafka(f: &Fault, t0: u64, targets: &Targets) -> anyhow::Result<()> {
+    let process = targets.sut.as_deref();
+    let (topic, settings) = targets.kafka.as_ref().context("no Kafka SUT")?;
+    let broker = topic
+        .local
+        .as_ref()
+        .context("the Kafka broker is not one this run started")?;
+    broker.kill();
+    until(t0, f.end_s()).await;
+    broker.restart().await?;
+    // Its storage is memory: the topic is made again (with a
+    // new topic id).
+    settings.create(topic).await?;
+    eprintln!(
+        "fault {}: the broker is back at {:.2} s, topic {} made again",
+        f.spec,
+        since_t0(t0),
+        topic.name
+    );
+    // The SUT's Kafka client (librdkafka 2.12) can crash on the
+    // topic's new id: the SUT, a process of its own, is then
+    // started again, as a supervisor would.
+    if let Some(p) = process {
+        for _ in 0..CRASH_WATCH_TICKS {
+            if let Some(status) = p.exited() {
+                eprintln!(
+                    "fault {}: the SUT process died ({status}) after the broker came back; starting it again",
+                    f.spec
+                );
+                p.restart().await?;
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+    Ok(())
+}
+
+/// Runs the fault's command (`sh -c`) at its time; its failure is the
+/// fault's error.
+async fn run_command(f: &Fault, t0: u64) -> anyhow::Result<()> {
+    let command = f.command.clone().unwrap_or_default();
+    let out = tokio::process::Command::new("sh")
+        .arg("-c")
+        .arg(&command)
+        .stdin(Stdio::null())
+        // Not left running when the run ends.
+        .kill_on_drop(true)
+        .output()
+        .await
+        .with_context(|| format!("cannot run {command:?}"))?;
+    let said = String::from_utf8_lossy(&out.stderr);
+    if !out.status.success() {
+        anyhow::bail!("{command:?} exited with {}: {}", out.status, said.trim());
+    }
+    until(t0, f.end_s()).await;
+    Ok(())
 }
 
 /// Tells the SUT the ingress faults on at `s` seconds (the longest delay

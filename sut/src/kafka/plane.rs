@@ -323,45 +323,7 @@ pub fn start(
         let groups = config
             .routes
             .iter()
-            .filter_map(|r| {
-                let offsets = Arc::new(Offsets::default());
-                let context = GroupContext {
-                    topic: config.topic.clone(),
-                    offsets: offsets.clone(),
-                };
-                let consumer: StreamConsumer<GroupContext> =
-                    client_config_with(&config.bootstrap, &config.settings)
-                        .set("group.id", format!("{}.{}", config.group_prefix, r.name))
-                        .set("enable.auto.commit", "false")
-                        .set("auto.offset.reset", "earliest")
-                        .set(
-                            "fetch.wait.max.ms",
-                            config.fetch_wait.as_millis().max(1).to_string(),
-                        )
-                        .set("session.timeout.ms", "10000")
-                        .set_opt_instance(
-                            config
-                                .instance
-                                .as_ref()
-                                .map(|i| format!("{}.{}.{i}", config.group_prefix, r.name)),
-                        )
-                        .create_with_context(context)
-                        .ok()?;
-                consumer.subscribe(&[&config.topic]).ok()?;
-                Some(Arc::new(Group {
-                    topic: config.topic.clone(),
-                    dispatcher: Dispatcher::new(
-                        r.clone(),
-                        counters.clone(),
-                        replies.clone(),
-                        stop_workers.clone(),
-                    ),
-                    consumer,
-                    offsets,
-                    slots: Arc::new(Semaphore::new(config.capacity.max(1))),
-                    assigned: AtomicBool::new(false),
-                }))
-            })
+            .filter_map(|r| group(&config, r, &counters, &replies, &stop_workers))
             .collect();
         KafkaPlane {
             sut: config.sut,
@@ -422,6 +384,54 @@ pub fn start(
         p.counters()
     });
     Ok(Running { plane, done })
+}
+
+/// The consumer group of route `r` and its dispatcher; `None` when its
+/// consumer cannot be made or subscribed.
+fn group(
+    config: &KafkaPlaneConfig,
+    r: &Route,
+    counters: &Arc<Counters>,
+    replies: &Option<Arc<dyn Replies>>,
+    stop_workers: &CancellationToken,
+) -> Option<Arc<Group>> {
+    let offsets = Arc::new(Offsets::default());
+    let context = GroupContext {
+        topic: config.topic.clone(),
+        offsets: offsets.clone(),
+    };
+    let consumer: StreamConsumer<GroupContext> =
+        client_config_with(&config.bootstrap, &config.settings)
+            .set("group.id", format!("{}.{}", config.group_prefix, r.name))
+            .set("enable.auto.commit", "false")
+            .set("auto.offset.reset", "earliest")
+            .set(
+                "fetch.wait.max.ms",
+                config.fetch_wait.as_millis().max(1).to_string(),
+            )
+            .set("session.timeout.ms", "10000")
+            .set_opt_instance(
+                config
+                    .instance
+                    .as_ref()
+                    .map(|i| format!("{}.{}.{i}", config.group_prefix, r.name)),
+            )
+            .create_with_context(context)
+            .ok()?;
+    consumer.subscribe(&[&config.topic]).ok()?;
+    Some(Arc::new(Group {
+        topic: config.topic.clone(),
+        dispatcher: Dispatcher::new(
+            r.clone(),
+            counters.clone(),
+            replies.clone(),
+            stop_workers.clone(),
+        ),
+        consumer,
+        offsets,
+        slots: Arc::new(Semaphore::new(config.capacity.max(1))),
+        assigned: AtomicBool::new(false),
+    }))
 }
 
 /// Reads one group's records until stopped: filter, then hand to the
