@@ -18,8 +18,9 @@ use tokio_util::sync::CancellationToken;
 /// Time between "every role is ready" and the first event, so every role
 /// hears `t0` before it comes.
 const START_LEAD: Duration = Duration::from_millis(300);
-/// How long reports may take once the run is over or interrupted.
-const REPORT_PATIENCE: Duration = Duration::from_secs(60);
+/// After Ctrl-C, how long the senders' reports may still take (a second
+/// Ctrl-C quits at once).
+const CUT_PATIENCE: Duration = Duration::from_secs(60);
 /// How long past its own bound (the drain it announced) a sender's report
 /// may take before the sender is named missing.
 const SENDER_GRACE: Duration = Duration::from_secs(10);
@@ -226,7 +227,7 @@ async fn conduct(
     if said.sender_reports.is_empty() && said.receiver_reports.is_empty() {
         return Err(AggregatorError::MissingReports(
             "any sender or receiver",
-            (paced.sender_bound + SENDER_GRACE).max(REPORT_PATIENCE),
+            (paced.sender_bound + SENDER_GRACE).max(crate::server::REPORT_PATIENCE),
         ));
     }
     let ending = Ending::of(
@@ -378,7 +379,7 @@ async fn receivers_done(plan: &RunPlan, hub: &Arc<Hub>) {
                     || (reading == 0 && h.receiver_gone(i, ROLE_SILENT))
             })
         },
-        Some(tokio::time::Instant::now() + REPORT_PATIENCE),
+        Some(tokio::time::Instant::now() + crate::server::REPORT_PATIENCE),
     )
     .await;
 }
@@ -430,7 +431,7 @@ fn with_causes(e: &dyn std::error::Error) -> String {
 }
 
 /// Waits until `done` holds, at most until `deadline`; after `shutdown`,
-/// at most `REPORT_PATIENCE` more. Returns whether it held.
+/// at most [`CUT_PATIENCE`] more. Returns whether it held.
 async fn wait_for(
     hub: &Hub,
     shutdown: &CancellationToken,
@@ -445,7 +446,7 @@ async fn wait_for(
         }
         if !cut && shutdown.is_cancelled() {
             cut = true;
-            let patience = tokio::time::Instant::now() + REPORT_PATIENCE;
+            let patience = tokio::time::Instant::now() + CUT_PATIENCE;
             deadline = Some(deadline.map_or(patience, |d| d.min(patience)));
         }
         if deadline.is_some_and(|d| tokio::time::Instant::now() >= d) {

@@ -57,9 +57,10 @@ impl Roles {
 const MAX_BODY: usize = 1 << 30;
 /// The largest of any other request (ready, progress, clock).
 const SMALL_BODY: usize = 1 << 20;
-/// How long a body may take to come in full: a long run's report over a
-/// slow link.
-const REPORT_PATIENCE: std::time::Duration = std::time::Duration::from_secs(300);
+/// How long a report may take to come in full (a long run's report over a
+/// slow link), and so how long after the finish the aggregator waits for
+/// the receivers' reports (one not heard from for a while is gone sooner).
+pub(crate) const REPORT_PATIENCE: std::time::Duration = std::time::Duration::from_secs(300);
 
 /// The run's shared state: the plan, what roles said, and two signals.
 pub struct Hub {

@@ -214,7 +214,7 @@ fn host_notes(out: &mut String, s: &Summary) {
             out,
             "note: the kernel's DAMON memory monitor (kdamond) was on and used {ms:.0} ms of CPU during the run: \
              it can hold a vCPU for milliseconds at a time, which shows in the P99.99 of millisecond latencies \
-             (docs/performance-log.md compares runs with it on and off)"
+             (docs/performance.md: the host's own gaps)"
         );
     }
     let busy: Vec<String> = s

@@ -1096,3 +1096,52 @@ fn named_paces_render_from_any_folder() {
         assert!(help.contains(name), "run --help names {name}");
     }
 }
+
+/// Every setting a render gives a role (a `BROKERBENCH_*` variable of its
+/// ConfigMap, or a flag among its container's arguments) is one of the
+/// options that role's subcommand takes: a flag renamed in `cli/src/args/`
+/// cannot leave the render writing a name nothing reads.
+#[test]
+fn every_rendered_setting_is_a_flag_of_its_role() {
+    use clap::CommandFactory;
+    let cli = brokerbench::Opts::command();
+    let mut checked = 0;
+    for (what, _, docs) in renders() {
+        for w in docs
+            .iter()
+            .filter(|d| matches!(d["kind"].as_str(), Some("Job" | "Deployment")))
+        {
+            let c = &template(w)["spec"]["containers"][0];
+            let args: Vec<&str> = c["args"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|a| a.as_str().unwrap())
+                .collect();
+            let role = args[0];
+            let sub = cli
+                .find_subcommand(role)
+                .unwrap_or_else(|| panic!("{what}: no subcommand {role}"));
+            let longs: BTreeSet<String> = sub
+                .get_arguments()
+                .filter_map(|a| a.get_long())
+                .map(str::to_string)
+                .collect();
+            let names: BTreeSet<String> = longs
+                .iter()
+                .map(|l| brokerbench_core::env::env_name(l))
+                .collect();
+            for (k, _) in environment(&docs, w, 0, "n") {
+                if k.starts_with(brokerbench_core::env::ENV_PREFIX) {
+                    assert!(names.contains(&k), "{what}: {role} takes no flag for {k}");
+                    checked += 1;
+                }
+            }
+            for flag in args.iter().filter_map(|a| a.strip_prefix("--")) {
+                assert!(longs.contains(flag), "{what}: {role} takes no --{flag}");
+                checked += 1;
+            }
+        }
+    }
+    assert!(checked > 200, "{checked} settings checked");
+}

@@ -94,7 +94,7 @@ async fn every_event_is_delivered_once_at_a_low_rate() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_receiver_dropping_every_50th_event_loses_exactly_those() {
-    let f = run(&["--pace", "1000:2", "--fault-drop-every", "50"]).await;
+    let f = run(&["--pace", "1000:2", "--fault", "receiver-drop@0+60:50"]).await;
     let s = &f.results.summary;
     assert_accounting(&f, Some(2000));
     assert_eq!((s.totals.sent, s.totals.accepted), (2000, 2000));
@@ -132,13 +132,11 @@ async fn duplicates_are_counted_apart_from_deliveries() {
 }
 
 /// The receiver holds every request arriving in [t0+1s, t0+2s) for 1 s.
-const STALL: [&str; 8] = [
+const STALL: [&str; 6] = [
     "--pace",
     "1000:3",
-    "--fault-stall-at",
-    "1",
-    "--fault-stall-seconds",
-    "1",
+    "--fault",
+    "receiver-stall@1+1",
     "--request-timeout",
     "5",
 ];
@@ -399,7 +397,7 @@ fn ctrl_c_after(ms: u64) -> CancellationToken {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_interrupt_waits_for_the_events_on_the_wire() {
     let shutdown = ctrl_c_after(2000);
-    let stall = ["--fault-stall-at", "0.5", "--fault-stall-seconds", "2"];
+    let stall = ["--fault", "receiver-stall@0.5+2"];
     let f = run_local(
         config(&[&["--pace", "200:10"][..], &stall].concat()),
         shutdown,
@@ -422,7 +420,7 @@ async fn an_interrupt_waits_for_the_events_on_the_wire() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn summary_json_matches_its_committed_schema() {
-    let f = run(&["--pace", "200:1,400:1", "--fault-drop-every", "100"]).await;
+    let f = run(&["--pace", "200:1,400:1", "--fault", "receiver-drop@0+60:100"]).await;
     let summary = common::valid_summary(&f.dir);
     assert_eq!(summary["totals"]["lost"], 6);
     assert_eq!(summary["steps"].as_array().unwrap().len(), 2);

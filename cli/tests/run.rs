@@ -84,7 +84,7 @@ fn every_role_has_help() {
         assert!(o.status.success(), "{role}");
         assert!(text.contains("Usage: brokerbench"), "{role}: {text}");
         // The timeline's --fault is documented; the test-only faults
-        // (--fault-drop-every, --fault-stall-at ...) stay hidden.
+        // (--fault-decode-ms, --fault-duplicate-every ...) stay hidden.
         assert!(
             !text.contains("--fault-"),
             "{role}: test faults stay hidden"

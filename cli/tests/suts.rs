@@ -59,7 +59,7 @@ async fn broker_imc_delivers_through_matching_triggers_only() {
 async fn loss_behind_a_sut_is_counted_per_delivery() {
     // The receiver swallows every 25th event on each copy: 2 copies × 40.
     let f = run(&words(
-        "--sut channel-imc --subscribers 2 --pace 500:2 --fault-drop-every 25",
+        "--sut channel-imc --subscribers 2 --pace 500:2 --fault receiver-drop@0+60:25",
     ))
     .await;
     let s = &f.results.summary;

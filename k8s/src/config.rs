@@ -1,7 +1,7 @@
 //! What a render needs, validated ([`RenderConfig`]), and the names,
 //! ports, paths and labels every rendered object shares.
 
-use brokerbench_local::config::FanOut;
+use brokerbench_sut::fan_out::FanOut;
 use brokerbench_sut::Sut;
 use serde_json::Value;
 

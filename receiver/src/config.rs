@@ -37,15 +37,10 @@ pub struct KafkaSource {
     pub settings: Vec<(String, String)>,
 }
 
-/// Test-only faults, for checking the suite's own accounting.
+/// Test-only faults, for checking the suite's own accounting (the plan's
+/// `receiver-drop` and `receiver-stall` are the faults a user sets).
 #[derive(Debug, Clone, Copy, Default)]
 pub struct ReceiverFaults {
-    /// Answer 202 to every Nth event (`seq % N == N - 1`) but never record it:
-    /// a delivery the SUT believes made and the subscriber never saw.
-    pub drop_every: Option<u64>,
-    /// Hold every request that arrives in `[t0 + at, t0 + at + len)` for
-    /// `len` before answering: `(at, len)`.
-    pub stall: Option<(Duration, Duration)>,
     /// Take this much longer to read each event's identity (a slow
     /// decoder, which no latency may include).
     pub decode: Option<Duration>,

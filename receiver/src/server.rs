@@ -54,7 +54,7 @@ impl Sink {
             ledger: Mutex::new(None),
             rejected: Mutex::new(RejectCounts::default()),
             t0_unix_ns: Mutex::new(None),
-            armed: std::sync::atomic::AtomicBool::new(faults.stall.is_some()),
+            armed: std::sync::atomic::AtomicBool::new(false),
             test_faults: faults,
             faults: Mutex::new(Vec::new()),
             requests: Default::default(),
@@ -148,11 +148,6 @@ impl Sink {
             }
             None => {}
         }
-        if let Some(n) = self.test_faults.drop_every.filter(|_| !id.warmup) {
-            if id.seq % n == n - 1 {
-                return reply(StatusCode::ACCEPTED, "");
-            }
-        }
         match self.record(&id, copy, received) {
             Ok(()) => reply(StatusCode::ACCEPTED, ""),
             Err(Refusal::Early) => reply(StatusCode::SERVICE_UNAVAILABLE, "run not started\n"),
@@ -192,12 +187,6 @@ impl Sink {
         let now = unix_now_ns();
         let mut stall = Duration::ZERO;
         let mut injected = None;
-        if let Some((at, len)) = self.test_faults.stall {
-            let from = t0 + at.as_nanos() as u64;
-            if (from..from + len.as_nanos() as u64).contains(&now) {
-                stall = len;
-            }
-        }
         for f in self.faults.lock().unwrap().iter() {
             let (from, to) = f.window_unix_ns(t0);
             if !(from..to).contains(&now) {

@@ -4,7 +4,9 @@
 //! Layout:
 //! - [`config`]: validated sender settings (target, pool, timeouts, mode).
 //! - [`encode`]: CloudEvents encoding (binary and structured mode) with the SDK.
-//! - [`pacer`]: the pacing thread: schedule -> due events, never waiting on answers.
+//! - [`pacer`]: the pacing loop: schedule -> due events, never waiting on
+//!   answers; it spins on the sender's runtime (the default) or sleeps on a
+//!   thread of its own (`--pacer sleep`).
 //! - [`publisher`]: the HTTP pool: a worker per keep-alive connection, more on demand.
 //! - [`tls`]: how connections open: plain TCP, or TLS for `https://` targets.
 //! - [`kafka`]: Kafka publishing (source-kafka): records acknowledged by the broker.

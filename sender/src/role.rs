@@ -22,7 +22,7 @@ use tokio_util::sync::CancellationToken;
 /// Runs one sender: takes the plan from the aggregator, opens its
 /// connections, says it is ready, waits for the start, sends the warmup and
 /// the schedule, and reports its ledger. `cpu` is the group of the runtime's
-/// threads; the pacer thread joins it.
+/// threads; a sleeping pacer's thread joins it.
 pub async fn run(
     config: SenderConfig,
     aggregator: Session,

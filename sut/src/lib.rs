@@ -9,6 +9,8 @@
 //!   the receiver, which shows what the generator itself can hold.
 //! - [`event`]: a CloudEvent as a data plane holds it (headers and body,
 //!   forwarded unchanged; attributes read on demand).
+//! - [`fan_out`]: the suite's SUT's subscriptions or triggers, and their
+//!   routes to the receiver.
 //! - [`filter`]: trigger filters (Knative's `filter.attributes` and the
 //!   `filters` dialect).
 //! - [`config`]: routes (subscriptions, triggers), delivery specs, the
@@ -33,6 +35,7 @@ pub mod counters;
 pub mod direct;
 pub mod dispatch;
 pub mod event;
+pub mod fan_out;
 pub mod faults;
 pub mod filter;
 pub mod imc;

@@ -32,8 +32,8 @@ pub fn join(
     ending: &Ending,
 ) -> Results {
     let mut series = rows(plan, senders, receivers);
-    let mut steps = steps::counted(plan, senders, receivers);
-    let mut totals = counted(senders, receivers);
+    let mut steps = steps::per_step(plan, senders, receivers);
+    let mut totals = totals(senders, receivers);
     let lost = bits::reconcile(
         plan,
         senders,
@@ -160,7 +160,7 @@ fn per_sender(senders: &[SenderReport], lost: &[LostRange]) -> Vec<SenderFigures
 
 /// The run's counts as the roles reported them; the bit reconciliation
 /// adds delivered, lost and unexpected.
-fn counted(senders: &[SenderReport], receivers: &[ReceiverReport]) -> Totals {
+fn totals(senders: &[SenderReport], receivers: &[ReceiverReport]) -> Totals {
     let mut t = Totals::default();
     for r in senders {
         t.sent += r.released;

@@ -84,7 +84,7 @@ pub(super) fn mean_steal(shares: impl Iterator<Item = f64>) -> Option<f64> {
 /// One summary per step, with the counts the roles keep per second
 /// (accepted, failed, unsent, duplicates, reordered) added up over its
 /// seconds.
-pub(super) fn counted(
+pub(super) fn per_step(
     plan: &RunPlan,
     senders: &[SenderReport],
     receivers: &[ReceiverReport],

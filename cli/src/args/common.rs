@@ -499,15 +499,6 @@ fn extra_header(spec: &str) -> anyhow::Result<(http::HeaderName, http::HeaderVal
 /// Test-only receiver faults (hidden from --help).
 #[derive(Debug, Clone, Args)]
 pub struct FaultOpts {
-    /// Test fault: answer 202 to every Nth event but never record it.
-    #[arg(long, hide = true, value_name = "N")]
-    pub fault_drop_every: Option<u64>,
-    /// Test fault: stall the receiver this many seconds after t0 ...
-    #[arg(long, hide = true, value_name = "SECONDS")]
-    pub fault_stall_at: Option<f64>,
-    /// ... for this many seconds.
-    #[arg(long, hide = true, value_name = "SECONDS", default_value_t = 1.0)]
-    pub fault_stall_seconds: f64,
     /// Test fault: take this many ms more to read each event's identity.
     #[arg(long, hide = true, value_name = "MS")]
     pub fault_decode_ms: Option<u64>,
@@ -516,13 +507,6 @@ pub struct FaultOpts {
 impl FaultOpts {
     pub(crate) fn faults(&self) -> ReceiverFaults {
         ReceiverFaults {
-            drop_every: self.fault_drop_every.filter(|n| *n > 0),
-            stall: self.fault_stall_at.map(|at| {
-                (
-                    Duration::from_secs_f64(at.max(0.0)),
-                    Duration::from_secs_f64(self.fault_stall_seconds.max(0.0)),
-                )
-            }),
             decode: self.fault_decode_ms.map(Duration::from_millis),
         }
     }

@@ -41,9 +41,10 @@ pub enum K8sAction {
 /// `brokerbench k8s render`.
 #[derive(Debug, Clone, Args)]
 pub struct RenderOpts {
-    /// What to measure.
-    #[arg(long, value_name = "SCENARIO")]
-    pub scenario: Sut,
+    /// The system under test, by the names `run --sut` takes (as
+    /// Knative's resources, or the suite's own with --sut-impl).
+    #[arg(long, visible_alias = "scenario", value_name = "SUT")]
+    pub sut: Sut,
     /// Who serves the SUT: Knative Eventing's resources, or the suite's
     /// own SUT as a Deployment (a cluster without Knative; the Kafka
     /// scenarios need --kafka-bootstrap).
@@ -294,7 +295,7 @@ fn check_label(flag: &str, v: &str) -> anyhow::Result<()> {
 
 impl RenderOpts {
     pub fn into_config(self) -> anyhow::Result<RenderConfig> {
-        let sut = self.scenario;
+        let sut = self.sut;
         let spec = sut.spec();
         self.check_names()?;
         let pod = self.pod_settings()?;

@@ -5,8 +5,8 @@
 use super::common::{KafkaClientOpts, ProfileOpts};
 use crate::config::SutRoleConfig;
 use anyhow::bail;
-use brokerbench_local::config::FanOut;
 use brokerbench_sut::config::{self, DeliveryPatch, DeliverySpec, ImcConfig, Route, Routing};
+use brokerbench_sut::fan_out::FanOut;
 use brokerbench_sut::kafka::topic::KafkaSettings;
 use brokerbench_sut::{PlaneKind, Sut};
 use clap::Args;
