@@ -13,11 +13,12 @@ if (xmin ne "" && xmax ne "") { set xrange [xmin:xmax] } \
 else { if (xmin ne "") { set xrange [xmin:*] } }
 series = dir."/series.tsv"
 steps = dir."/steps.tsv"
+# Columns of steps.tsv are read by name (the header line), as series.tsv's.
 # Pace step boundaries: a dotted line at the start of each step.
-starts = system(sprintf("awk -F'\t' 'NR>1{printf \"%%s \", $4}' '%s'", steps))
+starts = system(sprintf("awk -F'\t' 'NR==1{for(i=1;i<=NF;i++) c[$i]=i; next} {printf \"%%s \", $c[\"start_second\"]}' '%s'", steps))
 do for [s in starts] { set arrow from s, graph 0 to s, graph 1 nohead dashtype 3 linecolor rgb "gray50" }
 # The breaking point (first step that did not hold): a red line.
-bp = system(sprintf("awk -F'\t' 'NR>1 && $NF==0 {print $4; exit}' '%s'", steps))
+bp = system(sprintf("awk -F'\t' 'NR==1{for(i=1;i<=NF;i++) c[$i]=i; next} $c[\"holds\"]==0 {print $c[\"start_second\"]; exit}' '%s'", steps))
 if (bp ne "") { set arrow from bp, graph 0 to bp, graph 1 nohead linewidth 2 linecolor rgb "red"; \
   set label "breaking point" at bp, graph 0.97 offset 0.5,0 textcolor rgb "red" }
 # How many rows of series.tsv have a number (not NaN) in a column; 0 when

@@ -3,107 +3,22 @@
 //! `report.md`.
 //! Each TSV starts with a header line naming its columns; missing values are `NaN`.
 
+use crate::columns::{series_columns, step_columns, Cell, Column, Row};
 use crate::model::{LostRange, Results, SecondRow, StepSummary};
-use brokerbench_core::histogram::Percentiles;
-use brokerbench_core::latency::LatencyKind;
 use std::fmt::Write as _;
 use std::io;
 use std::path::{Path, PathBuf};
 
-/// One column of a TSV file: its header and how a row gives its value.
-pub struct Column<R> {
-    pub name: String,
-    value: Box<dyn Fn(&R) -> String>,
-}
-
-fn column<R>(name: impl Into<String>, value: impl Fn(&R) -> String + 'static) -> Column<R> {
-    Column {
-        name: name.into(),
-        value: Box::new(value),
-    }
-}
-
-/// A percentile's column suffix and how to read it.
-type Quantile = (&'static str, fn(&Percentiles) -> f64);
-
-/// The percentiles `series.tsv` shows of a headline latency.
-const FULL: [Quantile; 6] = [
-    ("p50", |p| p.p50),
-    ("p90", |p| p.p90),
-    ("p99", |p| p.p99),
-    ("p99_9", |p| p.p99_9),
-    ("p99_99", |p| p.p99_99),
-    ("max", |p| p.max),
-];
-
-/// The columns of `series.tsv`: counts per second; every percentile of
-/// the headline latencies and their running P99.99; the P99.99 of the
-/// others; negative e2e and e2e_raw samples and their minimum; steal.
-pub fn series_columns() -> Vec<Column<SecondRow>> {
-    let mut c: Vec<Column<SecondRow>> = vec![
-        column("second", |r: &SecondRow| r.second.to_string()),
-        column("step", |r: &SecondRow| r.step.unwrap_or(0).to_string()),
-        column("target_rps", |r: &SecondRow| r.target_rps.to_string()),
-        column("sent_per_s", |r: &SecondRow| r.sent.to_string()),
-        column("delivered_per_s", |r: &SecondRow| r.delivered.to_string()),
-        column("failed_per_s", |r: &SecondRow| r.failed.to_string()),
-        column("lost_per_s", |r: &SecondRow| r.lost.to_string()),
-        column("duplicates_per_s", |r: &SecondRow| r.duplicates.to_string()),
-        column("connections_opened_per_s", |r: &SecondRow| {
-            r.connections_opened.to_string()
-        }),
-    ];
-    let headline = || LatencyKind::ALL.into_iter().filter(|k| k.headline());
-    for kind in headline() {
-        for (q, f) in FULL {
-            c.push(column(
-                format!("{}_{q}_ms", kind.short()),
-                move |r: &SecondRow| num(r.latency(kind).as_ref().map(f)),
-            ));
-        }
-    }
-    for kind in headline() {
-        c.push(column(
-            format!("{}_running_p99_99_ms", kind.short()),
-            move |r: &SecondRow| num(r.running_p99_99.get(&kind).copied()),
-        ));
-    }
-    for kind in LatencyKind::ALL.into_iter().filter(|k| !k.headline()) {
-        c.push(column(
-            format!("{}_p99_99_ms", kind.short()),
-            move |r: &SecondRow| num(r.latency(kind).map(|p| p.p99_99)),
-        ));
-    }
-    // Latencies across two clocks can come out negative: how many did in
-    // each second, and the most negative (kept apart, counted as 0).
-    for kind in LatencyKind::ALL.into_iter().filter(|k| k.across_clocks()) {
-        c.push(column(
-            format!("{}_negative", kind.short()),
-            move |r: &SecondRow| r.latency(kind).map_or(0, |p| p.negative).to_string(),
-        ));
-        c.push(column(
-            format!("{}_negative_min_ms", kind.short()),
-            move |r: &SecondRow| num(r.latency(kind).and_then(|p| p.negative_min_ms)),
-        ));
-    }
-    c.push(column("host_steal_pct", |r: &SecondRow| pct(r.host_steal)));
-    c.push(column("throttled_ms", |r: &SecondRow| num(r.throttled_ms)));
-    c.push(column("clock_offset_ms", |r: &SecondRow| {
-        num(r.clock_offset_ms)
-    }));
-    c.push(column("clock_uncertainty_ms", |r: &SecondRow| {
-        num(r.clock_uncertainty_ms)
-    }));
-    c.push(column("faults_on", |r: &SecondRow| r.faults.to_string()));
-    c
-}
-
 /// A TSV file: a header line, then a line per row.
-fn tsv<R>(columns: &[Column<R>], rows: &[R]) -> String {
+fn tsv<F: ?Sized, R>(
+    columns: &[Column<F>],
+    rows: &[R],
+    value: impl Fn(&Column<F>, &R) -> Cell,
+) -> String {
     let names: Vec<&str> = columns.iter().map(|c| c.name.as_str()).collect();
     let mut out = names.join("\t") + "\n";
     for r in rows {
-        let values: Vec<String> = columns.iter().map(|c| (c.value)(r)).collect();
+        let values: Vec<String> = columns.iter().map(|c| value(c, r).tsv()).collect();
         out += &values.join("\t");
         out.push('\n');
     }
@@ -211,39 +126,15 @@ pub fn check_room(out: &Path, needed: u64) -> io::Result<()> {
     }
 }
 
-fn num(v: Option<f64>) -> String {
-    match v {
-        Some(x) if x.is_finite() => format!("{x:.3}"),
-        _ => "NaN".to_string(),
-    }
-}
-
-/// A share as a percentage, one decimal; NaN when unknown.
-fn pct(v: Option<f64>) -> String {
-    match v {
-        Some(x) if x.is_finite() => format!("{:.1}", x * 100.0),
-        _ => "NaN".to_string(),
-    }
-}
-
 /// `series.tsv`: one row per second since `t0`.
 pub fn series_tsv(rows: &[SecondRow]) -> String {
-    tsv(&series_columns(), rows)
+    tsv(&series_columns(), rows, |c, r| c.value(r))
 }
 
 /// `steps.tsv`: one row per pace step, every column of
-/// [`crate::columns::STEP_COLUMNS`].
+/// [`step_columns`].
 pub fn steps_tsv(steps: &[StepSummary]) -> String {
-    use crate::columns::{Row, STEP_COLUMNS};
-    let names: Vec<&str> = STEP_COLUMNS.iter().map(|c| c.name).collect();
-    let mut out = names.join("\t") + "\n";
-    for st in steps {
-        let row = Row::step(st);
-        let cells: Vec<String> = STEP_COLUMNS.iter().map(|c| (c.value)(&row).tsv()).collect();
-        out += &cells.join("\t");
-        out.push('\n');
-    }
-    out
+    tsv(&step_columns(), steps, |c, st| c.value(&Row::step(st)))
 }
 
 /// `lost.tsv`: ranges of lost sequence numbers.
@@ -288,6 +179,7 @@ pub fn tar(dir: &Path) -> io::Result<Vec<u8>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use brokerbench_core::latency::LatencyKind;
 
     /// A run whose reports did not all come judges no step: `holds` is
     /// NaN on every row of steps.tsv.

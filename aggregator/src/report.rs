@@ -108,7 +108,7 @@ pub fn render(s: &Summary, table: &str) -> String {
             format!("no: {}", st.breaks.join(", "))
         };
         let row = Row::step(st);
-        let cells: Vec<String> = shown().map(|(_, _, value)| value(&row).shown()).collect();
+        let cells: Vec<String> = shown().map(|(_, _, c)| c.value(&row).shown()).collect();
         let _ = writeln!(out, "| {} | {holds} |", cells.join(" | "));
     }
     let _ = writeln!(out, "\n## Breaking point\n");

@@ -11,7 +11,7 @@ const LEGEND: &str = "latencies in ms; publish and e2e from intended send time; 
 
 fn row(out: &mut String, r: &Row, flag: &str) {
     let cells: Vec<String> = shown()
-        .map(|(_, width, value)| format!("{:>width$}", value(r).shown()))
+        .map(|(_, width, c)| format!("{:>width$}", c.value(r).shown()))
         .collect();
     let _ = writeln!(out, "{}{flag}", cells.join(" "));
 }

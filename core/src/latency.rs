@@ -40,6 +40,39 @@ pub enum MeasuredBy {
 /// Latencies by kind: what every report, row and summary holds.
 pub type PerKind<T> = BTreeMap<LatencyKind, T>;
 
+/// What a kind is, in one row: every property outputs read.
+struct Row {
+    kind: LatencyKind,
+    /// Its name in `summary.json` and reports.
+    name: &'static str,
+    /// TSV columns (`<short>_p99_99_ms`) and `--slo` metrics.
+    short: &'static str,
+    /// The stamps it is the difference of.
+    definition: &'static str,
+    by: MeasuredBy,
+    /// Every percentile each second, and the running P99.99 of a step.
+    headline: bool,
+    /// Its P99 in live progress.
+    live: bool,
+}
+
+/// One row per kind, in the order of [`LatencyKind::ALL`].
+const ROWS: [Row; 7] = {
+    use LatencyKind::*;
+    use MeasuredBy::{Receiver, Sender};
+    #[rustfmt::skip]
+    let rows = [
+        Row { kind: Publish, name: "publish", short: "publish", definition: "acked - intended", by: Sender, headline: true, live: true },
+        Row { kind: PublishRaw, name: "publish_raw", short: "publish_raw", definition: "acked - sent", by: Sender, headline: false, live: false },
+        Row { kind: PacerLag, name: "pacer_lag", short: "pacer_lag", definition: "released - intended", by: Sender, headline: false, live: true },
+        Row { kind: ConnectionWait, name: "connection_wait", short: "conn_wait", definition: "sent - released", by: Sender, headline: false, live: true },
+        Row { kind: ScheduleLag, name: "schedule_lag", short: "lag", definition: "sent - intended", by: Sender, headline: false, live: false },
+        Row { kind: E2e, name: "e2e", short: "e2e", definition: "received - intended", by: Receiver, headline: true, live: true },
+        Row { kind: E2eRaw, name: "e2e_raw", short: "e2e_raw", definition: "received - sent", by: Receiver, headline: false, live: false },
+    ];
+    rows
+};
+
 impl LatencyKind {
     /// Every kind, in the order outputs list them.
     pub const ALL: [LatencyKind; 7] = [
@@ -52,26 +85,20 @@ impl LatencyKind {
         LatencyKind::E2eRaw,
     ];
 
+    fn row(self) -> &'static Row {
+        let row = &ROWS[self as usize];
+        debug_assert_eq!(row.kind, self, "ROWS in the order of ALL");
+        row
+    }
+
     /// Its name in `summary.json` and reports.
     pub fn name(self) -> &'static str {
-        match self {
-            LatencyKind::Publish => "publish",
-            LatencyKind::PublishRaw => "publish_raw",
-            LatencyKind::PacerLag => "pacer_lag",
-            LatencyKind::ConnectionWait => "connection_wait",
-            LatencyKind::ScheduleLag => "schedule_lag",
-            LatencyKind::E2e => "e2e",
-            LatencyKind::E2eRaw => "e2e_raw",
-        }
+        self.row().name
     }
 
     /// Its short name: TSV columns (`<short>_p99_99_ms`) and `--slo` metrics.
     pub fn short(self) -> &'static str {
-        match self {
-            LatencyKind::ConnectionWait => "conn_wait",
-            LatencyKind::ScheduleLag => "lag",
-            k => k.name(),
-        }
+        self.row().short
     }
 
     /// The kind of a name or short name.
@@ -83,23 +110,12 @@ impl LatencyKind {
 
     /// The stamps it is the difference of.
     pub fn definition(self) -> &'static str {
-        match self {
-            LatencyKind::Publish => "acked - intended",
-            LatencyKind::PublishRaw => "acked - sent",
-            LatencyKind::PacerLag => "released - intended",
-            LatencyKind::ConnectionWait => "sent - released",
-            LatencyKind::ScheduleLag => "sent - intended",
-            LatencyKind::E2e => "received - intended",
-            LatencyKind::E2eRaw => "received - sent",
-        }
+        self.row().definition
     }
 
     /// The role that measures it.
     pub fn measured_by(self) -> MeasuredBy {
-        match self {
-            LatencyKind::E2e | LatencyKind::E2eRaw => MeasuredBy::Receiver,
-            _ => MeasuredBy::Sender,
-        }
+        self.row().by
     }
 
     /// The kinds a role measures.
@@ -113,19 +129,13 @@ impl LatencyKind {
     /// headline latencies) or only its P99.99; headline latencies also get
     /// the running P99.99 from the start of each step.
     pub fn headline(self) -> bool {
-        matches!(self, LatencyKind::Publish | LatencyKind::E2e)
+        self.row().headline
     }
 
     /// Whether live progress shows its P99 each second (the line, and a
     /// role's `/metrics` for its headline latency).
     pub fn live(self) -> bool {
-        matches!(
-            self,
-            LatencyKind::Publish
-                | LatencyKind::E2e
-                | LatencyKind::PacerLag
-                | LatencyKind::ConnectionWait
-        )
+        self.row().live
     }
 
     /// Its words in the live progress line (`pacer lag`).
@@ -164,5 +174,16 @@ mod tests {
         assert_eq!(LatencyKind::parse("nope"), None);
         assert_eq!(LatencyKind::of(MeasuredBy::Sender).count(), 5);
         assert_eq!(LatencyKind::of(MeasuredBy::Receiver).count(), 2);
+    }
+
+    #[test]
+    fn one_row_per_kind_in_order() {
+        for (i, k) in LatencyKind::ALL.into_iter().enumerate() {
+            assert_eq!(ROWS[i].kind, k);
+            assert_eq!(k as usize, i);
+        }
+        assert_eq!(LatencyKind::ScheduleLag.short(), "lag");
+        assert_eq!(LatencyKind::ConnectionWait.short(), "conn_wait");
+        assert!(LatencyKind::E2e.headline() && !LatencyKind::E2eRaw.headline());
     }
 }
