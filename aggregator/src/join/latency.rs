@@ -3,23 +3,42 @@
 //! step's percentiles, and the whole run's. Merging is exact, so the
 //! figures are those one role would have measured had it seen every event.
 
-use crate::model::{Latencies, SecondRow, StepSummary};
+use crate::model::Latencies;
+use brokerbench_core::histogram::Percentiles;
 use brokerbench_core::histogram::WireHistogram;
-use brokerbench_core::latency::{LatencyKind, MeasuredBy};
+use brokerbench_core::latency::{LatencyKind, MeasuredBy, PerKind};
 use brokerbench_core::plan::RunPlan;
 use brokerbench_core::series::LatencyWindows;
 use brokerbench_core::wire::{ReceiverReport, SenderReport};
 
-/// Fills each second's and each step's latencies; returns the whole run's.
+/// Each second's latencies (and running P99.99 of the headline ones).
+#[derive(Debug, Default, Clone)]
+pub(super) struct SecondLatency {
+    pub latency: PerKind<Percentiles>,
+    pub running_p99_99: PerKind<f64>,
+}
+
+/// The merged latencies: each second's, each step's, the whole run's.
+pub(super) struct Merged {
+    pub seconds: Vec<SecondLatency>,
+    pub steps: Vec<Latencies>,
+    pub run: Latencies,
+}
+
+/// Merges every kind's windows across the roles that measure it, over
+/// `seconds` seconds of series.
 pub(super) fn merge(
     plan: &RunPlan,
     senders: &[SenderReport],
     receivers: &[ReceiverReport],
-    series: &mut [SecondRow],
-    steps: &mut [StepSummary],
-) -> Latencies {
+    seconds: usize,
+) -> Merged {
     let s = &plan.schedule;
-    let mut run = Latencies::default();
+    let mut merged = Merged {
+        seconds: vec![SecondLatency::default(); seconds],
+        steps: vec![Latencies::default(); s.steps().len()],
+        run: Latencies::default(),
+    };
     for kind in LatencyKind::ALL {
         let parts: Vec<&[WireHistogram]> = match kind.measured_by() {
             MeasuredBy::Sender => senders
@@ -40,22 +59,22 @@ pub(super) fn merge(
         // The aggregator refused malformed histograms on arrival.
         let windows = LatencyWindows::merged(s, parts).unwrap_or_else(|_| LatencyWindows::new(s));
         let summary = windows.summarise(s);
-        for (row, p) in series.iter_mut().zip(&summary.windowed) {
+        for (sec, p) in merged.seconds.iter_mut().zip(&summary.windowed) {
             if let Some(p) = p {
-                row.latency.insert(kind, *p);
+                sec.latency.insert(kind, *p);
             }
         }
         if kind.headline() {
-            for (row, r) in series.iter_mut().zip(&summary.running_p99_99) {
+            for (sec, r) in merged.seconds.iter_mut().zip(&summary.running_p99_99) {
                 if let Some(r) = r {
-                    row.running_p99_99.insert(kind, *r);
+                    sec.running_p99_99.insert(kind, *r);
                 }
             }
         }
-        for (st, h) in steps.iter_mut().zip(&summary.steps) {
-            st.latency_ms.set(kind, h.percentiles());
+        for (st, h) in merged.steps.iter_mut().zip(&summary.steps) {
+            st.set(kind, h.percentiles());
         }
-        run.set(kind, summary.run().percentiles());
+        merged.run.set(kind, summary.run().percentiles());
     }
-    run
+    merged
 }

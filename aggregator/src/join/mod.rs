@@ -31,44 +31,41 @@ pub fn join(
     receivers: &[ReceiverReport],
     ending: &Ending,
 ) -> Results {
+    // Each stage returns its part; the parts are put together here.
     let mut series = rows(plan, senders, receivers);
     let mut steps = steps::per_step(plan, senders, receivers);
     let mut totals = totals(senders, receivers);
-    let lost = bits::reconcile(
-        plan,
-        senders,
-        receivers,
-        &mut totals,
-        &mut series,
-        &mut steps,
-    );
-    let latency_ms = latency::merge(plan, senders, receivers, &mut series, &mut steps);
+    let bits = bits::reconcile(plan, senders, receivers, series.len());
+    let latency = latency::merge(plan, senders, receivers, series.len());
+    let throttled = steps::throttled(&steps, senders, receivers);
+    bits.run.add_to(&mut totals);
+    for (row, (b, l)) in series
+        .iter_mut()
+        .zip(bits.seconds.iter().zip(latency.seconds))
+    {
+        row.lost += b.lost;
+        row.duplicates += b.duplicates;
+        row.latency = l.latency;
+        row.running_p99_99 = l.running_p99_99;
+    }
+    for (st, ((b, l), t)) in steps
+        .iter_mut()
+        .zip(bits.steps.iter().zip(latency.steps).zip(throttled))
+    {
+        b.add_to(&mut st.totals);
+        st.latency_ms = l;
+        st.throttled = t;
+    }
+    let (lost, latency_ms) = (bits.lost, latency.run);
     crate::faults::mark(&plan.faults, &mut series);
     let cut = ending.cut_second.filter(|_| ending.interrupted);
     let fault_effects = crate::faults::effects(&plan.faults, &series, cut);
-    steps::throttled(&mut steps, senders, receivers);
     steps::judge(plan, &mut steps, &series, receivers, ending);
     let generator_limited = steps.iter().any(|st| st.generator_limited);
     let breaking_point = crate::analysis::breaking_point(&steps);
 
-    let sender_ns: u64 = senders.iter().map(|r| r.cpu_ns).sum();
-    let pacer_spin_ns: u64 = senders.iter().map(|r| r.pacer_spin_ns.min(r.cpu_ns)).sum();
-    let receiver_ns: u64 = receivers.iter().map(|r| r.cpu_ns).sum();
-    let per = |ns: u64, n: u64| (n > 0).then(|| ns as f64 / 1e3 / n as f64);
-    let received_requests =
-        totals.delivered + totals.duplicates + totals.warmup_received + totals.rejected;
-    let mut failures = FailureCounts::default();
-    let mut rejected = RejectCounts::default();
-    let mut connections = ConnectionCounts::default();
-    for r in senders {
-        failures.merge(&r.failed);
-        connections.initial += r.connections.initial;
-        connections.opened += r.connections.opened;
-        connections.peak += r.connections.peak;
-    }
-    for r in receivers {
-        rejected.merge(&r.rejected);
-    }
+    let (failures, rejected, connections) = role_counts(senders, receivers);
+    let cpu = cpu(senders, receivers, &totals);
     let summary = Summary {
         schema_version: SCHEMA_VERSION,
         plan: plan.clone(),
@@ -106,13 +103,7 @@ pub fn join(
         rejected,
         latency_ms,
         connections,
-        cpu: Cpu {
-            sender_ns,
-            receiver_ns,
-            pacer_spin_ns,
-            sender_us_per_event: per(sender_ns - pacer_spin_ns, totals.sent + totals.warmup_sent),
-            receiver_us_per_event: per(receiver_ns, received_requests),
-        },
+        cpu,
         generator_limited,
         breaking_point,
         fault_effects,
@@ -123,6 +114,45 @@ pub fn join(
         series,
         lost,
     }
+}
+
+/// What the roles spent: CPU in all and per event (the spinning pacer's
+/// idle turns left out of the sender's).
+fn cpu(senders: &[SenderReport], receivers: &[ReceiverReport], totals: &Totals) -> Cpu {
+    let sender_ns: u64 = senders.iter().map(|r| r.cpu_ns).sum();
+    let pacer_spin_ns: u64 = senders.iter().map(|r| r.pacer_spin_ns.min(r.cpu_ns)).sum();
+    let receiver_ns: u64 = receivers.iter().map(|r| r.cpu_ns).sum();
+    let per = |ns: u64, n: u64| (n > 0).then(|| ns as f64 / 1e3 / n as f64);
+    let received_requests =
+        totals.delivered + totals.duplicates + totals.warmup_received + totals.rejected;
+    Cpu {
+        sender_ns,
+        receiver_ns,
+        pacer_spin_ns,
+        sender_us_per_event: per(sender_ns - pacer_spin_ns, totals.sent + totals.warmup_sent),
+        receiver_us_per_event: per(receiver_ns, received_requests),
+    }
+}
+
+/// The senders' failures by reason and connections, the receivers'
+/// refusals.
+fn role_counts(
+    senders: &[SenderReport],
+    receivers: &[ReceiverReport],
+) -> (FailureCounts, RejectCounts, ConnectionCounts) {
+    let mut failures = FailureCounts::default();
+    let mut rejected = RejectCounts::default();
+    let mut connections = ConnectionCounts::default();
+    for r in senders {
+        failures.merge(&r.failed);
+        connections.initial += r.connections.initial;
+        connections.opened += r.connections.opened;
+        connections.peak += r.connections.peak;
+    }
+    for r in receivers {
+        rejected.merge(&r.rejected);
+    }
+    (failures, rejected, connections)
 }
 
 /// Each sender's own figures: its counts, its lost events (from the

@@ -127,31 +127,34 @@ pub(super) fn per_step(
 /// Each step's roles whose CPU quota stopped them at least
 /// [`THROTTLED_NOTABLE_MS`] during it.
 pub(super) fn throttled(
-    steps: &mut [StepSummary],
+    steps: &[StepSummary],
     senders: &[SenderReport],
     receivers: &[ReceiverReport],
-) {
+) -> Vec<Vec<RoleThrottled>> {
     let hosts = super::hosts::role_hosts(senders, receivers);
-    for st in steps.iter_mut() {
-        let range = st.start_second as usize..(st.start_second + st.seconds as u64) as usize;
-        st.throttled = hosts
-            .iter()
-            .map(|(role, h)| RoleThrottled {
-                role: role.clone(),
-                // As far as the role sampled: a run cut short, or a last
-                // second ended before its tick, is counted as far as it goes.
-                throttled_ms: {
-                    let v = &h.throttled_ms_per_second;
-                    let end = range.end.min(v.len());
-                    v[range.start.min(end)..end]
-                        .iter()
-                        .map(|&ms| f64::from(ms))
-                        .sum()
-                },
-            })
-            .filter(|t| t.throttled_ms >= THROTTLED_NOTABLE_MS)
-            .collect();
-    }
+    steps
+        .iter()
+        .map(|st| {
+            let range = st.start_second as usize..(st.start_second + st.seconds as u64) as usize;
+            hosts
+                .iter()
+                .map(|(role, h)| RoleThrottled {
+                    role: role.clone(),
+                    // As far as the role sampled: a run cut short, or a last
+                    // second ended before its tick, is counted as far as it goes.
+                    throttled_ms: {
+                        let v = &h.throttled_ms_per_second;
+                        let end = range.end.min(v.len());
+                        v[range.start.min(end)..end]
+                            .iter()
+                            .map(|&ms| f64::from(ms))
+                            .sum()
+                    },
+                })
+                .filter(|t| t.throttled_ms >= THROTTLED_NOTABLE_MS)
+                .collect()
+        })
+        .collect()
 }
 
 /// Flags the steps the generator shaped, and judges every step that can
