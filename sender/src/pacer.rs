@@ -130,7 +130,7 @@ pub fn pace(
 ) -> bool {
     set_fine_timer_slack();
     let sleep = |next: Instant, now: Instant| {
-        std::thread::sleep((next.max(now + quantum) - now).min(MAX_SLEEP));
+        std::thread::sleep(sleep_for(next, now, quantum));
         std::future::ready(())
     };
     // Every wait is done when polled: one poll runs the whole schedule.
@@ -139,6 +139,31 @@ pub fn pace(
     match driving.poll(&mut cx) {
         std::task::Poll::Ready(completed) => completed,
         std::task::Poll::Pending => unreachable!("the sleeping driver never yields"),
+    }
+}
+
+/// How long the sleeping driver sleeps at `now` with the next event due
+/// at `next`: until it is due, but at least `quantum` (wake-ups at least
+/// that far apart) and at most [`MAX_SLEEP`] (a stop is seen promptly).
+fn sleep_for(next: Instant, now: Instant, quantum: Duration) -> Duration {
+    (next.max(now + quantum) - now).min(MAX_SLEEP)
+}
+
+/// What the spinning driver does at `now` with the next event due at
+/// `next`: sleep on the runtime's timer while the event is far (until
+/// [`SPIN_WINDOW`] before it, at most [`MAX_SLEEP`]), else yield and
+/// look again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum SpinWait {
+    SleepUntil(Instant),
+    Yield,
+}
+
+fn spin_wait(next: Instant, now: Instant) -> SpinWait {
+    if next > now + SPIN_WINDOW {
+        SpinWait::SleepUntil((next - SPIN_WINDOW).min(now + MAX_SLEEP))
+    } else {
+        SpinWait::Yield
     }
 }
 
@@ -174,14 +199,15 @@ pub async fn pace_spinning(
     let spin = |next: Instant, now: Instant| {
         let spun = &spun;
         async move {
-            if next > now + SPIN_WINDOW {
-                tokio::time::sleep_until((next - SPIN_WINDOW).min(now + MAX_SLEEP)).await;
-            } else {
-                let before = Instant::now();
-                tokio::task::yield_now().await;
-                let turn = before.elapsed();
-                if turn < IDLE_TURN {
-                    spun.fetch_add(turn.as_nanos() as u64, Ordering::Relaxed);
+            match spin_wait(next, now) {
+                SpinWait::SleepUntil(at) => tokio::time::sleep_until(at).await,
+                SpinWait::Yield => {
+                    let before = Instant::now();
+                    tokio::task::yield_now().await;
+                    let turn = before.elapsed();
+                    if turn < IDLE_TURN {
+                        spun.fetch_add(turn.as_nanos() as u64, Ordering::Relaxed);
+                    }
                 }
             }
         }
@@ -203,114 +229,196 @@ fn set_fine_timer_slack() {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use brokerbench_core::clock::unix_now_ns;
 
-    /// The timing tests run one at a time: a spinning pacer next to a
-    /// sleeping one on two cores would measure each other.
-    static TIMING: std::sync::Mutex<()> = std::sync::Mutex::new(());
-
-    /// Paces 5000 events/s for 2 s with `drive` and checks the releases:
-    /// exactly 10,000, in order, none early, and every 100 ms window within
-    /// `tolerance` of 500. Counts and order must hold on every try; evenness
-    /// is measured in real time, which the host can disturb (a preempted
-    /// vCPU stalls any thread for milliseconds), so it gets up to 3 tries.
-    fn check_even(tolerance: u32, drive: impl Fn(&[Phase], &mut dyn FnMut(Job)) -> bool) {
-        let _one_at_a_time = TIMING.lock().unwrap_or_else(|e| e.into_inner());
-        let mut last = String::new();
-        for _ in 0..3 {
-            let start = unix_now_ns() + 50_000_000;
-            let phases = [Phase {
-                schedule: Schedule::parse("5000:2").unwrap(),
-                share: (0, 1),
-                start_unix_ns: start,
-                warmup: false,
-            }];
-            let (mut windows, mut n) = ([0u32; 20], 0u64);
-            assert!(drive(&phases, &mut |job: Job| {
-                let now = unix_now_ns();
-                assert_eq!(job.seq, n, "in order, none skipped");
-                assert!(now >= job.intended_unix_ns, "released before its time");
-                assert_eq!(job.intended_unix_ns, start + job.seq * 200_000);
-                n += 1;
-                windows[((now - start) / 100_000_000).min(19) as usize] += 1;
-            }));
-            assert_eq!(n, 10_000);
-            if windows
-                .iter()
-                .all(|w| (500 - tolerance..=500 + tolerance).contains(w))
-            {
-                return;
-            }
-            last = format!("{windows:?}");
+    /// A phase of `schedule` for sender `share.0` of `share.1`, starting
+    /// at wall-clock `start_unix_ns`.
+    fn phase(schedule: &str, share: (u32, u32), start_unix_ns: u64, warmup: bool) -> Phase {
+        Phase {
+            schedule: Schedule::parse(schedule).unwrap(),
+            share,
+            start_unix_ns,
+            warmup,
         }
-        panic!("100 ms windows outside 500 ± {tolerance} on 3 tries; last: {last}");
     }
 
+    /// `release_due` as a table: at each moment (ms after the phase's
+    /// start, in order), the sequence numbers it releases and when the next
+    /// is due. 1000/s for 1 s: event n is due at n ms.
     #[test]
-    fn the_spinning_driver_releases_exactly_the_schedule_evenly_spread() {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        let stop = CancellationToken::new();
-        check_even(50, |phases, release| {
-            rt.block_on(pace_spinning(phases, &stop, release)).completed
-        });
-    }
-
-    /// The sleeping driver releases events as late as the machine's wake-ups
-    /// (several ms at the tail on VMs), so its windows get ±25%.
-    #[test]
-    fn the_sleeping_driver_releases_exactly_the_schedule_spread() {
-        let stop = CancellationToken::new();
-        check_even(125, |phases, release| pace(phases, &stop, QUANTUM, release));
-    }
-
-    /// A longer quantum releases the same events in fewer, larger batches:
-    /// 2,000 events over 1 s with 10 ms between wake-ups come in at most
-    /// about 100 wake-ups (and a sleep of a machine that wakes late only
-    /// makes fewer), every one released, none early.
-    #[test]
-    fn a_longer_quantum_wakes_less_and_releases_every_event() {
-        let _one_at_a_time = TIMING.lock().unwrap_or_else(|e| e.into_inner());
-        let start = unix_now_ns() + 20_000_000;
-        let phases = [Phase {
-            schedule: Schedule::parse("2000:1").unwrap(),
-            share: (0, 1),
-            start_unix_ns: start,
-            warmup: false,
-        }];
-        let stop = CancellationToken::new();
-        let (mut n, mut wakes, mut last) = (0u64, 0u32, 0u64);
-        assert!(pace(&phases, &stop, Duration::from_millis(10), |job| {
-            let now = unix_now_ns();
-            assert!(now >= job.intended_unix_ns, "released before its time");
-            // Releases of one wake-up come microseconds apart.
-            if now - last > 2_000_000 {
-                wakes += 1;
+    fn release_due_releases_what_is_due_and_says_when_the_next_is() {
+        let p = phase("1000:1", (0, 1), 5_000_000_000, false);
+        let start = Instant::now() + Duration::from_secs(1);
+        let mut pacing = Pacing {
+            phase: &p,
+            start,
+            released: 0,
+        };
+        let ms = |x: f64| match x < 0.0 {
+            true => start - Duration::from_secs_f64(-x / 1e3),
+            false => start + Duration::from_secs_f64(x / 1e3),
+        };
+        #[rustfmt::skip]
+        let table: [(f64, std::ops::Range<u64>, Option<f64>); 8] = [
+            // now (ms), released, next due (ms)
+            (-5.0, 0..0, Some(0.0)),     // before the start: nothing
+            (0.0, 0..1, Some(1.0)),      // the first at the start itself
+            (0.5, 1..1, Some(1.0)),      // between two: nothing more
+            (1.0, 1..2, Some(2.0)),      // each exactly when due
+            (9.999, 2..10, Some(10.0)),  // a late wake-up: the batch due by then
+            (9.5, 10..10, Some(10.0)),   // time running back releases nothing again
+            (999.0, 10..1000, None),     // the last: the phase is done
+            (5000.0, 1000..1000, None),  // and stays done
+        ];
+        for (now, want, next) in table {
+            let mut got = Vec::new();
+            let due = pacing.release_due(ms(now), &mut |job| got.push(job));
+            let seqs: Vec<u64> = got.iter().map(|j| j.seq).collect();
+            assert_eq!(seqs, want.clone().collect::<Vec<_>>(), "at {now} ms");
+            for j in &got {
+                // Each stamped with its own intended time, not the wake-up's.
+                assert_eq!(j.intended_unix_ns, p.start_unix_ns + j.seq * 1_000_000);
+                assert_eq!((j.released_unix_ns, j.warmup), (0, false));
             }
-            (n, last) = (n + 1, now);
-        }));
-        assert_eq!(n, 2000);
-        assert!((10..=102).contains(&wakes), "{wakes} wake-ups");
+            assert_eq!(due, next.map(ms), "next due, at {now} ms");
+        }
     }
 
+    /// A sender's share: sender 1 of 2 gets every other event of the
+    /// schedule (its own sequence numbers, 0.. ), each at its own time;
+    /// a warmup phase's events say so.
     #[test]
-    fn stop_cuts_the_phase_short() {
-        let phases = [Phase {
-            schedule: Schedule::parse("10:100").unwrap(),
-            share: (0, 1),
-            start_unix_ns: unix_now_ns(),
-            warmup: false,
-        }];
+    fn release_due_paces_a_senders_share_and_marks_warmup() {
+        let p = phase("1000:1", (1, 2), 7_000_000_000, true);
+        let start = Instant::now();
+        let mut pacing = Pacing {
+            phase: &p,
+            start,
+            released: 0,
+        };
+        let mut got = Vec::new();
+        let next = pacing.release_due(start + Duration::from_millis(10), &mut |j| got.push(j));
+        let part = p.schedule.part(1, 2);
+        assert_eq!(got.len() as u64, part.due(10_000_000));
+        assert_eq!(part.total_events(), 500);
+        for (i, j) in got.iter().enumerate() {
+            assert_eq!(j.seq, i as u64);
+            assert!(j.warmup);
+            assert_eq!(
+                j.intended_unix_ns,
+                p.start_unix_ns + part.offset_ns(j.seq).unwrap()
+            );
+        }
+        let released = got.len() as u64;
+        assert_eq!(
+            next,
+            Some(start + Duration::from_nanos(part.offset_ns(released).unwrap()))
+        );
+    }
+
+    /// The waits, as tables: the sleeping driver's sleep and the spinning
+    /// driver's choice between sleeping and yielding.
+    #[test]
+    fn the_waits_are_the_ones_each_driver_means() {
+        let now = Instant::now();
+        let us = |x: u64| Duration::from_micros(x);
+        let q = QUANTUM; // 200 µs
+        for (next_us, quantum, want) in [
+            (1_000, q, us(1_000)),     // until due
+            (50, q, q),                // at least the quantum apart
+            (0, us(1_000), us(1_000)), // even when already due
+            (500_000, q, MAX_SLEEP),   // at most MAX_SLEEP, to see a stop
+        ] {
+            assert_eq!(
+                sleep_for(now + us(next_us), now, quantum),
+                want,
+                "{next_us} µs"
+            );
+        }
+        let window = SPIN_WINDOW.as_micros() as u64;
+        for (next_us, want) in [
+            (window + 1_000, SpinWait::SleepUntil(now + us(1_000))), // far: sleep until the window
+            (window * 10, SpinWait::SleepUntil(now + MAX_SLEEP)),    // very far: at most MAX_SLEEP
+            (window, SpinWait::Yield),                               // in the window: spin
+            (0, SpinWait::Yield),
+        ] {
+            assert_eq!(spin_wait(now + us(next_us), now), want, "{next_us} µs");
+        }
+    }
+
+    /// The loop on paused time: a waiter that wakes exactly when asked
+    /// releases every event at exactly its time; one that wakes `late`
+    /// after it releases each batch due by then, none early (lag from 0 to
+    /// `late`) and none lost; a warmup phase, then the measured one.
+    #[tokio::test(start_paused = true)]
+    async fn the_loop_releases_every_event_in_order_never_early() {
+        for late in [
+            Duration::ZERO,
+            Duration::from_micros(1_700),
+            Duration::from_millis(25),
+        ] {
+            let start_unix = brokerbench_core::clock::unix_now_ns() + 5_000_000;
+            let phases = [
+                phase("2000:1", (0, 1), start_unix, true),
+                phase("1000:1,3000:1", (0, 1), start_unix + 1_000_000_000, false),
+            ];
+            let stop = CancellationToken::new();
+            let mut jobs: Vec<(Job, Instant)> = Vec::new();
+            let wait = |next: Instant, now: Instant| async move {
+                tokio::time::advance(next.saturating_duration_since(now) + late).await;
+            };
+            assert!(drive(&phases, &stop, |j| jobs.push((j, Instant::now())), wait).await);
+            for (warmup, count) in [(true, 2000), (false, 4000)] {
+                let phase: Vec<&(Job, Instant)> =
+                    jobs.iter().filter(|(j, _)| j.warmup == warmup).collect();
+                assert_eq!(phase.len(), count, "late {late:?}");
+                // The phase's start as the loop saw it: its first event,
+                // due at the start, was released `late` after it.
+                let (first, first_at) = phase[0];
+                let start = *first_at - late;
+                for (i, (j, at)) in phase.iter().enumerate() {
+                    assert_eq!(j.seq, i as u64, "in order, none skipped");
+                    let due =
+                        start + Duration::from_nanos(j.intended_unix_ns - first.intended_unix_ns);
+                    assert!(*at >= due, "seq {} released before its time", j.seq);
+                    assert!(
+                        *at - due <= late,
+                        "seq {} {:?} late, waking {late:?} late",
+                        j.seq,
+                        *at - due
+                    );
+                }
+            }
+        }
+    }
+
+    /// A stop ends the loop at its next turn: what was released before it
+    /// stays released, nothing after.
+    #[tokio::test(start_paused = true)]
+    async fn stop_cuts_the_phase_short() {
+        let phases = [phase(
+            "10:100",
+            (0, 1),
+            brokerbench_core::clock::unix_now_ns(),
+            false,
+        )];
         let stop = CancellationToken::new();
-        let s2 = stop.clone();
-        std::thread::spawn(move || {
-            std::thread::sleep(Duration::from_millis(250));
-            s2.cancel();
-        });
         let mut n = 0;
-        assert!(!pace(&phases, &stop, QUANTUM, |_| n += 1));
-        assert!((2..=5).contains(&n), "released {n} in ~250 ms at 10/s");
+        let wait = |next: Instant, now: Instant| async move {
+            tokio::time::advance(next.saturating_duration_since(now)).await;
+        };
+        let completed = drive(
+            &phases,
+            &stop,
+            |_| {
+                n += 1;
+                if n == 3 {
+                    stop.cancel();
+                }
+            },
+            wait,
+        )
+        .await;
+        assert!(!completed);
+        assert_eq!(n, 3);
     }
 }
