@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""The performance targets as same-run ratios (called by scripts/bench).
+"""The suite's benchmarks (called by scripts/bench): the direct scenario
+rate by rate, the SUTs, and the performance targets as same-run ratios.
 
 Each comparison runs its pairs alternated (peer, suite, peer, suite, ...)
 on this machine, prints both sides, the ratio of each pair with the steal
@@ -18,6 +19,9 @@ import subprocess
 import sys
 import tempfile
 import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import summary  # noqa: E402  the scripts' one reader of summary.json
 
 BIN = "target/release/brokerbench"
 FLOOR = "target/release/examples/floor"
@@ -70,12 +74,6 @@ def free_port():
     return port
 
 
-def latest_summary(out):
-    dirs = sorted((os.path.join(out, d) for d in os.listdir(out)), key=os.path.getmtime)
-    with open(os.path.join(dirs[-1], "summary.json")) as f:
-        return json.load(f)
-
-
 def median(xs):
     return statistics.median(xs) if xs else float("nan")
 
@@ -110,9 +108,9 @@ def vs_floor(pairs, rate, seconds):
                                          "--drain-seconds", "2", "--quiet", "--no-plot", "--out", d])
             if code != 0:
                 sys.exit(f"bench: the run failed: {err.strip()}")
-            s = latest_summary(d)
-        s_e2e = s["latency_ms"]["e2e"]["p99_99"]
-        s_recv = s["cpu"]["receiver_us_per_event"]
+            s = summary.latest(d)
+        s_e2e = s.p("e2e")
+        s_recv = s.receiver_us
         e2e_r.append(s_e2e / f_e2e)
         recv_r.append(s_recv / f_recv)
         rows.append([str(i + 1), f"{f_e2e:.2f}", f"{s_e2e:.2f}", f"{s_e2e / f_e2e:.2f}",
@@ -188,9 +186,9 @@ def vs_oha(pairs, rate, seconds):
             # 200 us by default: it is run at both granularities.
             for quantum, into in (("1ms", ratios), ("200us", fine)):
                 s, summ = suite_on(url, rate, seconds, quantum)
-                s_n = summ["totals"]["accepted"]
+                s_n = summ.totals["accepted"]
                 s_us = s.cpu_s * 1e6 / max(s_n, 1)
-                lag = summ["latency_ms"].get("pacer_lag", {}).get("p99_99", float("nan"))
+                lag = summ.p("pacer_lag")
                 into.append(s_us / o_us)
                 row += [f"{s_us:.1f}", f"{s_us / o_us:.2f}", f"{lag:.2f}"]
             row.append(f"{pct(o.steal)} / {pct(s.steal)}")
@@ -225,37 +223,68 @@ def suite_on(url, rate, seconds, quantum):
                    "--warmup-seconds", "0", "--drain-seconds", "1", "--quiet", "--no-plot",
                    "--out", rd], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         s.wait()
-        summ = latest_summary(rd)
-    if summ["totals"]["failed"]:
-        sys.exit(f"bench: the suite's run had {summ['totals']['failed']} failures: not comparable")
+        summ = summary.latest(rd)
+    if summ.totals["failed"]:
+        sys.exit(f"bench: the suite's run had {summ.totals['failed']} failures: not comparable")
     return s, summ
 
 
 # --- the SUTs' highest step held ---------------------------------------------
 
 def suts(names, imc_steps, kafka_steps):
+    """Each SUT over a stepped pace: the highest step the aggregator judged
+    held, and its breaking point."""
     rows, held = [], {}
     for sut in names:
         steps = kafka_steps if "kafka" in sut else imc_steps
-        with tempfile.TemporaryDirectory() as d:
-            code, _, err, steal = run([BIN, "run", "--sut", sut, "--pace", steps, "--pacer", "sleep",
-                                       "--warmup-seconds", "2", "--warmup-rate", "2000", "--drain-seconds", "5",
-                                       "--quiet", "--no-plot", "--out", d])
-            try:
-                s = latest_summary(d)
-            except (IndexError, FileNotFoundError):
-                sys.exit(f"bench: {sut}: {err.strip()}")
-        ok = [st["rps"] for st in s["steps"] if st["judged"] and not st["breaks"]]
-        top = max(ok) if ok else 0
-        bp = s.get("breaking_point")
-        why = (f'breaks at {bp["rps"]}/s: {"; ".join(bp["reasons"])} (limited by {bp["limited_by"]})'
-               if bp else "every step held")
-        sut_c = s.get("sut") or {}
-        us = sut_c.get("cpu_ns", 0) / 1e3 / max(sut_c.get("accepted", 0), 1)
+        s = one_run(["--sut", sut, "--pace", steps, "--pacer", "sleep", "--warmup-seconds", "2",
+                     "--warmup-rate", "2000", "--drain-seconds", "5"], what=sut)
+        top = max(s.held(), default=0)
         held[sut] = top
-        rows.append([sut, steps, f"{top}", why, f"{us:.1f}", pct(s.get("host_steal") or 0)])
+        rows.append([sut, steps, f"{top}", s.stopped(), f"{s.sut_us:.1f}", s.steal_text()])
     table(["SUT", "pace", "highest step held /s", "why it stopped", "SUT CPU µs/event", "steal"], rows)
     return held
+
+
+def sut_latency(names, rate, seconds):
+    """Each SUT at a low rate: its e2e latency and the SUT's CPU per event."""
+    rows = []
+    for sut in names:
+        s = one_run(["--sut", sut, "--pace", f"{rate}:{seconds}", "--pacer", "sleep", "--warmup-seconds", "2",
+                     "--warmup-rate", str(rate), "--drain-seconds", "2"], what=sut)
+        rows.append([sut, f"{rate}/s for {seconds} s", f'{s.p("e2e", "p99"):.2f}', f'{s.p("e2e"):.2f}',
+                     f'{s.p("e2e_raw"):.2f}', f'{s.p("pacer_lag"):.2f}', str(s.totals["lost"]),
+                     s.step_verdict(0), f"{s.sut_us:.1f}", s.steal_text()])
+    table(["SUT", "pace", "e2e P99 ms", "e2e P99.99 ms", "e2e raw P99.99 ms", "pacer lag P99.99 ms", "lost",
+           "verdict", "SUT CPU µs/event", "steal"], rows)
+    return {}
+
+
+def rates(rs, seconds, extra):
+    """The direct scenario rate by rate (a warmup at the rate first): the
+    step's verdict is the aggregator's own."""
+    rows = []
+    for r in rs:
+        s = one_run(["--pace", f"{r}:{seconds}", "--warmup-seconds", "2", "--warmup-rate", str(r),
+                     "--drain-seconds", "2", *extra], what=f"{r}/s")
+        t = s.totals
+        rows.append([str(r), str(t["sent"]), str(t["lost"]), f'{s.p("pacer_lag"):.2f}', f'{s.p("publish"):.2f}',
+                     f'{s.p("e2e"):.2f}', f"{s.sender_us:.1f}", f"{s.receiver_us:.1f}", s.steal_text(),
+                     s.step_verdict(0)])
+    table(["rate", "sent", "lost", "pacer lag P99.99 ms", "publish P99.99 ms", "e2e P99.99 ms",
+           "sender µs/event", "receiver µs/event", "steal", "verdict"], rows)
+    return {}
+
+
+def one_run(args, what):
+    """One `brokerbench run` (quiet, no graphs) into a folder of its own;
+    its summary. A run that wrote none ends the benchmark."""
+    with tempfile.TemporaryDirectory() as d:
+        _, _, err, _ = run([BIN, "run", *args, "--quiet", "--no-plot", "--out", d])
+        try:
+            return summary.latest(d)
+        except (IndexError, FileNotFoundError):
+            sys.exit(f"bench: {what}: {err.strip()}")
 
 
 # --- memory on the long pace ---------------------------------------------------
@@ -276,7 +305,7 @@ def rss(pace_file):
         send.wait()
         recv.wait()
         _, err = agg.communicate()
-        s = latest_summary(d)
+        s = summary.latest(d)
     t = s["totals"]
     print(f"`{pace_file}` ({t['sent']} events sent, {t['delivered']} delivered, {t['lost']} lost), each role a process: "
           f"sender peak RSS {send.rss_mib:.1f} MiB, receiver {recv.rss_mib:.1f} MiB; steal {pct(send.steal)}")
@@ -326,12 +355,10 @@ def quota(repeats, seconds):
                         for c in ("agg", "recv", "send"):
                             docker("rm", "-f", f"{name}-{c}", check=False)
                         d = [x for x in os.listdir(out) if x.endswith(scenario)]
-                        with open(os.path.join(out, d[0], "summary.json")) as f:
-                            s = json.load(f)
-                        l = s["latency_ms"]
+                        s = summary.load(os.path.join(out, d[0]))
                         q = next((x for x in s.get("cpu_quotas", []) if x["role"] == "sender 0"), None)
-                        got.append((l["publish"]["p99_99"], l["pacer_lag"]["p99_99"], l["e2e"]["p99_99"],
-                                    q["throttled_ms"] if q else 0.0, s["totals"]["failed"], steal))
+                        got.append((s.p("publish"), s.p("pacer_lag"), s.p("e2e"),
+                                    q["throttled_ms"] if q else 0.0, s.totals["failed"], steal))
                     med = [median([g[k] for g in got]) for k in range(6)]
                     rows.append([f"{rate:,}/s", cpus, pacer, f"{med[0]:.2f}", f"{med[1]:.2f}", f"{med[2]:.2f}",
                                  f"{med[3]:.1f}", f"{med[4]:.0f}",
@@ -378,17 +405,29 @@ def main():
     print(f"`scripts/bench {' '.join(args)}` on {time.strftime('%Y-%m-%dT%H:%MZ', time.gmtime())}, "
           f"{os.cpu_count()} vCPU, Linux {os.uname().release}")
     print()
+    if not modes:
+        rs = [int(a) for a in args] or [1000, 5000, 10000, 20000, 30000, 40000]
+        rates(rs, int(os.environ.get("SECONDS_PER_RATE", "10")), os.environ.get("BENCH_ARGS", "").split())
+        return
     every = "--all" in modes
+    names = os.environ.get("SUTS", "channel-imc broker-imc channel-kafka broker-kafka source-kafka").split()
     if every or "--vs-floor" in modes:
         got.update(vs_floor(pairs, 40000, 10))
     if every or "--vs-oha" in modes:
         got.update(vs_oha(pairs, 20000, 10))
     if every or "--suts" in modes:
-        held = suts(["channel-imc", "broker-imc", "channel-kafka", "broker-kafka", "source-kafka"],
+        held = suts(names,
                     os.environ.get("IMC_STEPS", "8000:10,12000:10,16000:10,20000:10,24000:10,30000:10"),
                     os.environ.get("KAFKA_STEPS", "4000:10,8000:10,10000:10,12000:10,15000:10"))
-        got["imc"] = min(held.get("channel-imc", 0), held.get("broker-imc", 0))
-        got["kafka"] = min(held.get(s, 0) for s in ["channel-kafka", "broker-kafka", "source-kafka"])
+        if "channel-imc" in held and "broker-imc" in held:
+            got["imc"] = min(held["channel-imc"], held["broker-imc"])
+        kafka = [held[s] for s in ["channel-kafka", "broker-kafka", "source-kafka"] if s in held]
+        if len(kafka) == 3:
+            got["kafka"] = min(kafka)
+    if "--sut-latency" in modes:
+        sut_latency(names, 1000, 30)
+        if len(modes) == 1:
+            return
     if every or "--rss" in modes:
         r = rss("paces/1k-long.pace")
         got["rss"] = max(r["sender"], r["receiver"])
@@ -399,7 +438,7 @@ def main():
         if len(modes) == 1:
             return
     if not got:
-        sys.exit("bench: say what to measure: --vs-floor, --vs-oha, --suts, --rss, --plot, --quota or --all")
+        sys.exit("bench: say what to measure: RATE ..., --vs-floor, --vs-oha, --suts, --sut-latency, --rss, --plot, --quota or --all")
     rows = []
     def row(name, key, fmt, target, ok):
         if key in got:
