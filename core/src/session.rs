@@ -208,6 +208,36 @@ impl Session {
         }
     }
 
+    /// Spawns a role's progress task ([`Session::report_progress`]): each
+    /// second's `progress`, with the clock offset the role adopted when it
+    /// follows the aggregator's clock (`synced`), also shown on `latest`
+    /// (its `/metrics`). A role `on_its_own` (it keeps its report) stops
+    /// when the aggregator has been gone [`AGGREGATOR_GONE`].
+    #[allow(clippy::too_many_arguments)]
+    pub fn spawn_progress(
+        &self,
+        plan: &RunPlan,
+        host: crate::host::HostSamples,
+        latest: Option<std::sync::Arc<crate::metrics::Latest>>,
+        stop: tokio_util::sync::CancellationToken,
+        on_its_own: bool,
+        synced: bool,
+        mut progress: impl FnMut(u64) -> Option<Progress> + Send + 'static,
+    ) -> tokio::task::JoinHandle<()> {
+        let (session, plan) = (self.clone(), plan.clone());
+        let gone_after = on_its_own.then_some(AGGREGATOR_GONE);
+        tokio::spawn(async move {
+            session
+                .report_progress(&plan, host, latest.as_deref(), stop, gone_after, |second| {
+                    let mut p = progress(second)?;
+                    p.clock_offset_ms =
+                        synced.then(|| crate::clock::adopted_offset_ns() as f64 / 1e6);
+                    Some(p)
+                })
+                .await
+        })
+    }
+
     /// Posts `progress(second)` once a second, for the last whole second
     /// since `t0`, with the share of the host's CPU the hypervisor took and
     /// the role's throttled time (`host`); `None` skips a tick. When the

@@ -150,31 +150,21 @@ fn start_progress(
     clock: &brokerbench_core::session::ClockFollower,
     shutdown: &CancellationToken,
 ) -> tokio::task::JoinHandle<()> {
-    let (session, sink, plan, index) =
-        (aggregator.clone(), sink.clone(), plan.clone(), config.index);
-    let samples = host.samples();
-    let synced = clock.synced();
-    let stop = shutdown.clone();
-    let gone_after = config
-        .keep_report
-        .is_some()
-        .then_some(brokerbench_core::session::AGGREGATOR_GONE);
-    tokio::spawn(async move {
-        let latest = sink.latest.clone();
-        // A cut run comes as its finish; a gone aggregator stops it.
-        session
-            .report_progress(&plan, samples, Some(&latest), stop, gone_after, |second| {
-                let rejected = sink.rejected.lock().unwrap().total();
-                let mut ledger = sink.ledger.lock().unwrap();
-                let mut p = ledger
-                    .as_mut()
-                    .map(|l| l.progress(index, second, rejected))?;
-                p.clock_offset_ms =
-                    synced.then(|| brokerbench_core::clock::adopted_offset_ns() as f64 / 1e6);
-                Some(p)
-            })
-            .await
-    })
+    let (index, latest, sink) = (config.index, sink.latest.clone(), sink.clone());
+    // A cut run comes as its finish; a gone aggregator stops it.
+    aggregator.spawn_progress(
+        plan,
+        host.samples(),
+        Some(latest),
+        shutdown.clone(),
+        config.keep_report.is_some(),
+        clock.synced(),
+        move |second| {
+            let rejected = sink.rejected.lock().unwrap().total();
+            let mut ledger = sink.ledger.lock().unwrap();
+            ledger.as_mut().map(|l| l.progress(index, second, rejected))
+        },
+    )
 }
 
 /// Sends the report; one the aggregator did not take is kept in a file

@@ -199,39 +199,17 @@ fn start_progress(
     clock: &brokerbench_core::session::ClockFollower,
     shutdown: &CancellationToken,
 ) -> tokio::task::JoinHandle<()> {
-    let (session, shared, plan, index) = (
-        aggregator.clone(),
-        shared.clone(),
-        plan.clone(),
-        config.index,
-    );
-    let samples = host.samples();
-    let latest = config.metrics.clone();
-    let synced = clock.synced();
+    let (shared, index) = (shared.clone(), config.index);
     // A cut run (the aggregator stopped) stops the sender as Ctrl-C does.
-    let stop = shutdown.clone();
-    // On its own (it keeps its report), a gone aggregator stops it too.
-    let gone_after = config
-        .keep_report
-        .is_some()
-        .then_some(brokerbench_core::session::AGGREGATOR_GONE);
-    tokio::spawn(async move {
-        session
-            .report_progress(
-                &plan,
-                samples,
-                latest.as_deref(),
-                stop,
-                gone_after,
-                |second| {
-                    let mut p = shared.ledger.lock().unwrap().progress(index, second);
-                    p.clock_offset_ms =
-                        synced.then(|| brokerbench_core::clock::adopted_offset_ns() as f64 / 1e6);
-                    Some(p)
-                },
-            )
-            .await
-    })
+    aggregator.spawn_progress(
+        plan,
+        host.samples(),
+        config.metrics.clone(),
+        shutdown.clone(),
+        config.keep_report.is_some(),
+        clock.synced(),
+        move |second| Some(shared.ledger.lock().unwrap().progress(index, second)),
+    )
 }
 
 /// The bounded drain: queued events get a request timeout to leave; what
