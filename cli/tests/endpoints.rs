@@ -166,17 +166,25 @@ fn test_pki() -> (String, std::sync::Arc<rustls::ServerConfig>) {
     let mut leaf = CertificateParams::new(Vec::<String>::new()).unwrap();
     leaf.subject_alt_names = vec![SanType::IpAddress([127, 0, 0, 1].into())];
     let leaf = leaf.signed_by(&key, &ca, &ca_key).unwrap();
+    (ca.pem(), tls_server(&leaf, &key))
+}
+
+/// A TLS server configuration presenting `cert` with its `key`.
+fn tls_server(
+    cert: &rcgen::Certificate,
+    key: &rcgen::KeyPair,
+) -> std::sync::Arc<rustls::ServerConfig> {
     let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
     let server = rustls::ServerConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .unwrap()
         .with_no_client_auth()
         .with_single_cert(
-            vec![leaf.der().clone()],
+            vec![cert.der().clone()],
             rustls::pki_types::PrivateKeyDer::Pkcs8(key.serialize_der().into()),
         )
         .unwrap();
-    (ca.pem(), std::sync::Arc::new(server))
+    std::sync::Arc::new(server)
 }
 
 /// A self-signed certificate for 127.0.0.1 that is its own CA (CA:TRUE),
@@ -188,17 +196,7 @@ fn self_signed_ca_as_server() -> (String, std::sync::Arc<rustls::ServerConfig>) 
     params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
     params.subject_alt_names = vec![SanType::IpAddress([127, 0, 0, 1].into())];
     let cert = params.self_signed(&key).unwrap();
-    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
-    let server = rustls::ServerConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_no_client_auth()
-        .with_single_cert(
-            vec![cert.der().clone()],
-            rustls::pki_types::PrivateKeyDer::Pkcs8(key.serialize_der().into()),
-        )
-        .unwrap();
-    (cert.pem(), std::sync::Arc::new(server))
+    (cert.pem(), tls_server(&cert, &key))
 }
 
 /// A TLS server on loopback that hands every connection, decrypted, to

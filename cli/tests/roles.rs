@@ -365,14 +365,11 @@ fn a_role_that_never_starts_fails_the_run_within_the_start_deadline() {
     let out = scratch("start-deadline");
     let (agg, recv) = (free_port(), free_port());
     let started = std::time::Instant::now();
-    let aggregator = Command::new(env!("CARGO_BIN_EXE_brokerbench"))
-        .args(["aggregator", "--listen", &format!("127.0.0.1:{agg}")])
-        .args(["--pace", "100:2", "--senders", "2", "--start-timeout", "3s"])
-        .args(["--quiet", "--no-plot", "--out"])
-        .arg(&out)
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+    let aggregator = aggregator_at(
+        agg,
+        &["--pace", "100:2", "--senders", "2", "--start-timeout", "3s"],
+        &out,
+    );
     // One receiver comes; neither sender does.
     let mut receiver = role("receiver", agg, &["--listen", &format!("127.0.0.1:{recv}")]);
     let o = aggregator.wait_with_output().unwrap();
@@ -495,22 +492,18 @@ fn an_aggregator_stopped_before_its_run_started_exits_130_at_once() {
 fn a_stopped_aggregator_stops_its_roles_and_writes_partial_results() {
     let out = scratch("agg-sigterm");
     let (agg, recv) = (free_port(), free_port());
-    let aggregator = Command::new(env!("CARGO_BIN_EXE_brokerbench"))
-        .args(["aggregator", "--listen", &format!("127.0.0.1:{agg}")])
-        .args([
+    let aggregator = aggregator_at(
+        agg,
+        &[
             "--pace",
             "200:60",
             "--warmup-seconds",
             "0",
             "--drain-seconds",
             "1",
-        ])
-        .args(["--quiet", "--no-plot", "--out"])
-        .arg(&out)
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+        ],
+        &out,
+    );
     let receiver = role("receiver", agg, &["--listen", &format!("127.0.0.1:{recv}")]);
     let sender = role(
         "sender",
@@ -585,14 +578,20 @@ fn a_stopped_aggregator_stops_its_roles_and_writes_partial_results() {
 fn a_killed_sender_is_named_and_every_row_still_adds_up() {
     let out = scratch("killed-sender");
     let (agg, recv) = (free_port(), free_port());
-    let aggregator = Command::new(env!("CARGO_BIN_EXE_brokerbench"))
-        .args(["aggregator", "--listen", &format!("127.0.0.1:{agg}")])
-        .args(["--pace", "400:4", "--senders", "2", "--warmup-seconds", "0"])
-        .args(["--drain-seconds", "1", "--quiet", "--no-plot", "--out"])
-        .arg(&out)
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+    let aggregator = aggregator_at(
+        agg,
+        &[
+            "--pace",
+            "400:4",
+            "--senders",
+            "2",
+            "--warmup-seconds",
+            "0",
+            "--drain-seconds",
+            "1",
+        ],
+        &out,
+    );
     let receiver = role("receiver", agg, &["--listen", &format!("127.0.0.1:{recv}")]);
     let target = format!("http://127.0.0.1:{recv}/");
     let sender = |i: &str| {
@@ -657,21 +656,18 @@ fn roles_whose_aggregator_is_gone_stop_and_keep_their_reports() {
     let out = scratch("agg-gone");
     std::fs::create_dir_all(&out).unwrap();
     let (agg, recv) = (free_port(), free_port());
-    let mut aggregator = Command::new(env!("CARGO_BIN_EXE_brokerbench"))
-        .args(["aggregator", "--listen", &format!("127.0.0.1:{agg}")])
-        .args([
+    let mut aggregator = aggregator_at(
+        agg,
+        &[
             "--pace",
             "200:60",
             "--warmup-seconds",
             "0",
             "--drain-seconds",
             "1",
-        ])
-        .args(["--quiet", "--no-plot", "--out"])
-        .arg(out.join("never"))
-        .stdout(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
+        ],
+        &out.join("never"),
+    );
     let (s_file, r_file) = (out.join("sender.json"), out.join("receiver.json"));
     let receiver = role(
         "receiver",
@@ -783,21 +779,18 @@ fn a_killed_receiver_is_named_and_the_senders_report_kept() {
     let out = scratch("killed-receiver");
     let (agg, recv) = (free_port(), free_port());
     let started = std::time::Instant::now();
-    let aggregator = Command::new(env!("CARGO_BIN_EXE_brokerbench"))
-        .args(["aggregator", "--listen", &format!("127.0.0.1:{agg}")])
-        .args([
+    let aggregator = aggregator_at(
+        agg,
+        &[
             "--pace",
             "200:4",
             "--warmup-seconds",
             "0",
             "--drain-seconds",
             "1",
-        ])
-        .args(["--quiet", "--no-plot", "--out"])
-        .arg(&out)
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+        ],
+        &out,
+    );
     let mut receiver = role("receiver", agg, &["--listen", &format!("127.0.0.1:{recv}")]);
     let sender = role(
         "sender",
@@ -846,4 +839,19 @@ fn a_killed_receiver_is_named_and_the_senders_report_kept() {
         table.contains("note: no report from receiver 0:"),
         "{table}"
     );
+}
+
+/// A standalone aggregator on 127.0.0.1:`port` taking `args` (its pace
+/// and the rest), quiet and drawing no graphs, its results under `out`;
+/// its output piped.
+fn aggregator_at(port: u16, args: &[&str], out: &std::path::Path) -> std::process::Child {
+    Command::new(env!("CARGO_BIN_EXE_brokerbench"))
+        .args(["aggregator", "--listen", &format!("127.0.0.1:{port}")])
+        .args(args)
+        .args(["--quiet", "--no-plot", "--out"])
+        .arg(out)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap()
 }

@@ -85,8 +85,8 @@ pub(super) fn port(name: &str, port: u16) -> Value {
 }
 
 /// A container of the image running `args`, its settings from the
-/// ConfigMap `settings`, its node name (and `index_from`, a Downward API
-/// field, as its index).
+/// ConfigMap `settings`; a role that reports (`index_from`: a Downward API
+/// field as its index) gets its node's name too, which its report names.
 pub(super) fn container(
     c: &RenderConfig,
     name: &str,
@@ -96,11 +96,12 @@ pub(super) fn container(
     resources: &Resources,
     ports: &[(&str, u16)],
 ) -> Value {
-    let mut env = vec![json!({
-        "name": env_name("node-name"),
-        "valueFrom": { "fieldRef": { "fieldPath": "spec.nodeName" } },
-    })];
+    let mut env = Vec::new();
     if let Some(field) = index_from {
+        env.push(json!({
+            "name": env_name("node-name"),
+            "valueFrom": { "fieldRef": { "fieldPath": "spec.nodeName" } },
+        }));
         env.push(json!({
             "name": env_name("index"),
             "valueFrom": { "fieldRef": { "fieldPath": field } },
