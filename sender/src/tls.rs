@@ -137,6 +137,30 @@ struct Verifier {
     provider: Arc<rustls::crypto::CryptoProvider>,
 }
 
+/// A handshake's signature, checked by `check` with the provider's
+/// algorithms (TLS 1.2's or 1.3's rules).
+type SignatureCheck = fn(
+    &[u8],
+    &CertificateDer<'_>,
+    &DigitallySignedStruct,
+    &rustls::crypto::WebPkiSupportedAlgorithms,
+) -> Result<HandshakeSignatureValid, rustls::Error>;
+
+impl Verifier {
+    fn signature(
+        &self,
+        check: SignatureCheck,
+        (message, cert, dss): (&[u8], &CertificateDer<'_>, &DigitallySignedStruct),
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        check(
+            message,
+            cert,
+            dss,
+            &self.provider.signature_verification_algorithms,
+        )
+    }
+}
+
 impl ServerCertVerifier for Verifier {
     fn verify_server_cert(
         &self,
@@ -167,8 +191,7 @@ impl ServerCertVerifier for Verifier {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        let algorithms = &self.provider.signature_verification_algorithms;
-        rustls::crypto::verify_tls12_signature(message, cert, dss, algorithms)
+        self.signature(rustls::crypto::verify_tls12_signature, (message, cert, dss))
     }
 
     fn verify_tls13_signature(
@@ -177,8 +200,7 @@ impl ServerCertVerifier for Verifier {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        let algorithms = &self.provider.signature_verification_algorithms;
-        rustls::crypto::verify_tls13_signature(message, cert, dss, algorithms)
+        self.signature(rustls::crypto::verify_tls13_signature, (message, cert, dss))
     }
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
