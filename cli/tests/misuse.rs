@@ -60,6 +60,8 @@ const CASES: &[(&str, &str)] = &[
         "--fault \"sut-kill@1+1\"",
     ),
     ("--fault receiver-drop@1+1:0", "\"0\""),
+    ("--profile sender --profile-hz 0", "--profile-hz 0: expected 1 to 1000"),
+    ("--profile sender --profile-hz 2000", "--profile-hz 2000: expected 1 to 1000"),
     (
         "--sut channel-imc --pace 10:5 --fault sut-kill@1+2 --fault sut-pause@2+1",
         "\"sut-pause@2+1\": the SUT's process faults",

@@ -63,4 +63,6 @@ pub struct ProfilePlan {
     pub roles: Vec<String>,
     /// 1-based step; `None` for every step, keeping the last that held.
     pub step: Option<usize>,
+    /// CPU samples per second.
+    pub hz: u32,
 }

@@ -140,7 +140,15 @@ pub async fn capture_steps(
             continue;
         }
         tokio::time::sleep_until(instant_at(from)).await;
-        let Ok(mut cpu) = fetch(&profiles, Kind::Cpu { seconds: third }).await else {
+        let Ok(mut cpu) = fetch(
+            &profiles,
+            Kind::Cpu {
+                seconds: third,
+                hz: plan.hz,
+            },
+        )
+        .await
+        else {
             continue;
         };
         let fewest = fewest_samples(&cpu, &plan.roles);
@@ -152,7 +160,15 @@ pub async fn capture_steps(
             eprintln!(
                 "profiles: step {n}: a role's threads got {fewest} samples in {third} s, too few to read; profiling {seconds} s more"
             );
-            if let Ok(again) = fetch(&profiles, Kind::Cpu { seconds }).await {
+            if let Ok(again) = fetch(
+                &profiles,
+                Kind::Cpu {
+                    seconds,
+                    hz: plan.hz,
+                },
+            )
+            .await
+            {
                 if fewest_samples(&again, &plan.roles) > fewest {
                     cpu = again;
                 }

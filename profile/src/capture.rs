@@ -14,8 +14,8 @@ use std::time::Duration;
 /// Which profile to take.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
-    /// CPU samples over this many seconds.
-    Cpu { seconds: u64 },
+    /// CPU samples over this many seconds, `hz` a second.
+    Cpu { seconds: u64, hz: u32 },
     /// The sampled heap, now.
     Heap,
 }
@@ -53,12 +53,18 @@ pub fn endpoint_url(base: &str, kind: Kind) -> String {
     let base = base.trim_end_matches('/');
     let has_path = base.contains("/debug/pprof/");
     match kind {
-        Kind::Cpu { seconds } if !has_path => {
-            format!("{base}/debug/pprof/profile?seconds={seconds}")
+        Kind::Cpu { seconds, hz } if !has_path => {
+            format!("{base}/debug/pprof/profile?seconds={seconds}&hz={hz}")
         }
-        Kind::Cpu { seconds } if !base.contains("seconds=") => {
-            let sep = if base.contains('?') { '&' } else { '?' };
-            format!("{base}{sep}seconds={seconds}")
+        Kind::Cpu { seconds, hz } => {
+            let mut url = base.to_string();
+            for (key, value) in [("seconds", seconds), ("hz", u64::from(hz))] {
+                if !url.contains(&format!("{key}=")) {
+                    let sep = if url.contains('?') { '&' } else { '?' };
+                    url = format!("{url}{sep}{key}={value}");
+                }
+            }
+            url
         }
         Kind::Heap if !has_path => format!("{base}/debug/pprof/heap"),
         _ => base.to_string(),
@@ -83,7 +89,7 @@ pub async fn fetch(base: &str, kind: Kind) -> Result<Fetched, CaptureError> {
         return Err(CaptureError::Url(base.to_string()));
     }
     let wait = match kind {
-        Kind::Cpu { seconds } => Duration::from_secs(seconds + 30),
+        Kind::Cpu { seconds, .. } => Duration::from_secs(seconds + 30),
         Kind::Heap => Duration::from_secs(60),
     };
     let client: Client<_, Empty<Bytes>> = Client::builder(TokioExecutor::new()).build_http();
@@ -219,10 +225,10 @@ mod tests {
 
     #[test]
     fn endpoint_urls() {
-        let cpu = Kind::Cpu { seconds: 5 };
+        let cpu = Kind::Cpu { seconds: 5, hz: 99 };
         assert_eq!(
             endpoint_url("http://h:8008", cpu),
-            "http://h:8008/debug/pprof/profile?seconds=5"
+            "http://h:8008/debug/pprof/profile?seconds=5&hz=99"
         );
         assert_eq!(
             endpoint_url("http://h:8008/", Kind::Heap),
@@ -230,11 +236,16 @@ mod tests {
         );
         assert_eq!(
             endpoint_url("http://h/debug/pprof/profile", cpu),
-            "http://h/debug/pprof/profile?seconds=5"
+            "http://h/debug/pprof/profile?seconds=5&hz=99"
         );
+        // What the URL says is kept (a Go endpoint ignores hz).
         assert_eq!(
             endpoint_url("http://h/debug/pprof/profile?seconds=9", cpu),
-            "http://h/debug/pprof/profile?seconds=9"
+            "http://h/debug/pprof/profile?seconds=9&hz=99"
+        );
+        assert_eq!(
+            endpoint_url("http://h/debug/pprof/profile?hz=500&seconds=9", cpu),
+            "http://h/debug/pprof/profile?hz=500&seconds=9"
         );
     }
 
@@ -268,9 +279,21 @@ mod tests {
         let b = burning.clone();
         let burner = std::thread::spawn(move || brokerbench_profile_test_burn(&b));
         let out = std::env::temp_dir().join(format!("brokerbench-profile-{}", std::process::id()));
-        let got = capture(&url, Kind::Cpu { seconds: 1 }, &out, "cpu")
+        let got = capture(&url, Kind::Cpu { seconds: 1, hz: 99 }, &out, "cpu")
             .await
             .unwrap();
+        // Ten times the rate: ten times the samples, each a tenth the CPU.
+        let fine = capture(
+            &url,
+            Kind::Cpu {
+                seconds: 1,
+                hz: 990,
+            },
+            &out,
+            "fine",
+        )
+        .await
+        .unwrap();
         burning.store(true, std::sync::atomic::Ordering::Relaxed);
         burner.join().unwrap();
         stop.cancel();
@@ -292,6 +315,21 @@ mod tests {
         assert!(
             (cpu_ns as f64 / n as f64 - 1e7).abs() < 2e6,
             "a sample is 10 ms of CPU: {cpu_ns} ns in {n}"
+        );
+        // Each sample weighs 1/hz; how many come is bounded by the kernel's
+        // timer tick (CONFIG_HZ: 250 on the VM this was built on, so at
+        // most ~250 a second of CPU whatever is asked), but never fewer
+        // than at 99 Hz.
+        let fine_ns: i64 = fine
+            .folded
+            .lines
+            .iter()
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<i64>().ok())
+            .sum();
+        let m = fine.folded.samples;
+        assert!(
+            m as f64 >= 1.5 * n as f64 && (fine_ns as f64 / m as f64 - 1e9 / 990.0).abs() < 2e5,
+            "at 990 Hz a sample is 1 ms of CPU and more of them come: {m} samples ({n} at 99 Hz), {fine_ns} ns"
         );
         let svg = std::fs::read_to_string(&got.flamegraph).unwrap();
         assert!(svg.contains("nanoseconds"), "labelled with its unit");

@@ -1,6 +1,6 @@
 //! The pprof HTTP endpoints a role serves on its profiling port (off unless
-//! asked for): `/debug/pprof/profile?seconds=N` samples the process's CPU for
-//! N seconds; `/debug/pprof/heap` dumps jemalloc's sampled heap. Both answer
+//! asked for): `/debug/pprof/profile?seconds=N&hz=H` samples the process's
+//! CPU for N seconds, H times a second (default [`FREQUENCY`]); `/debug/pprof/heap` dumps jemalloc's sampled heap. Both answer
 //! gzipped pprof protobuf, as Go's net/http/pprof does.
 
 use brokerbench_core::serve::Handler;
@@ -17,6 +17,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 pub const FREQUENCY: i32 = 99;
 /// Longest CPU profile one request may ask for.
 pub const MAX_SECONDS: u64 = 600;
+/// Most samples per second a CPU profile may ask for. The kernel delivers
+/// the profiling timer's signals at most once per tick (CONFIG_HZ: 250 on
+/// the VM this was built on, often 1000): asked for more, a profile gets
+/// fewer samples than it weighs each one for, and its CPU time reads low.
+pub const MAX_HZ: u32 = 1_000;
 
 /// Serves the pprof endpoints (one CPU profile at a time).
 #[derive(Default)]
@@ -46,7 +51,7 @@ fn gzip(bytes: &[u8]) -> std::io::Result<Vec<u8>> {
 }
 
 impl Profiles {
-    async fn cpu(&self, seconds: u64) -> Response<Full<Bytes>> {
+    async fn cpu(&self, seconds: u64, hz: u32) -> Response<Full<Bytes>> {
         if self.busy.swap(true, Ordering::AcqRel) {
             return reply(
                 StatusCode::CONFLICT,
@@ -56,7 +61,7 @@ impl Profiles {
         }
         let result = async {
             let guard = pprof::ProfilerGuardBuilder::default()
-                .frequency(FREQUENCY)
+                .frequency(hz as i32)
                 .blocklist(&["libc", "libgcc", "pthread", "vdso"])
                 .build()
                 .map_err(|e| e.to_string())?;
@@ -106,14 +111,14 @@ impl Profiles {
             return reply(StatusCode::METHOD_NOT_ALLOWED, "GET only\n", false);
         }
         match req.uri().path() {
-            "/debug/pprof/profile" => match seconds(req.uri().query()) {
-                Ok(s) => self.cpu(s).await,
-                Err(why) => reply(StatusCode::BAD_REQUEST, why, false),
+            "/debug/pprof/profile" => match (seconds(req.uri().query()), hz(req.uri().query())) {
+                (Ok(s), Ok(hz)) => self.cpu(s, hz).await,
+                (Err(why), _) | (_, Err(why)) => reply(StatusCode::BAD_REQUEST, why, false),
             },
             "/debug/pprof/heap" => self.heap().await,
             "/debug/pprof/" | "/debug/pprof" => reply(
                 StatusCode::OK,
-                "profile?seconds=N (CPU), heap (jemalloc)\n",
+                "profile?seconds=N&hz=H (CPU), heap (jemalloc)\n",
                 false,
             ),
             _ => reply(StatusCode::NOT_FOUND, "see /debug/pprof/\n", false),
@@ -121,13 +126,28 @@ impl Profiles {
     }
 }
 
-/// `seconds=N` from a query string (default 30, as Go's).
-fn seconds(query: Option<&str>) -> Result<u64, String> {
-    let Some(v) = query
+/// The value of `key` in a query string.
+fn param<'a>(query: Option<&'a str>, key: &str) -> Option<&'a str> {
+    query
         .unwrap_or("")
         .split('&')
-        .find_map(|kv| kv.strip_prefix("seconds="))
-    else {
+        .find_map(|kv| kv.strip_prefix(key)?.strip_prefix('='))
+}
+
+/// `hz=H` from a query string (default [`FREQUENCY`]).
+fn hz(query: Option<&str>) -> Result<u32, String> {
+    let Some(v) = param(query, "hz") else {
+        return Ok(FREQUENCY as u32);
+    };
+    match v.parse::<u32>() {
+        Ok(n) if (1..=MAX_HZ).contains(&n) => Ok(n),
+        _ => Err(format!("hz={v}: expected 1 to {MAX_HZ}\n")),
+    }
+}
+
+/// `seconds=N` from a query string (default 30, as Go's).
+fn seconds(query: Option<&str>) -> Result<u64, String> {
+    let Some(v) = param(query, "seconds") else {
         return Ok(30);
     };
     match v.parse::<u64>() {

@@ -63,6 +63,11 @@ pub struct RunOpts {
     /// The step to profile; default: every step, keeping the last that held.
     #[arg(long, value_name = "N", requires = "profile")]
     pub profile_step: Option<usize>,
+    /// CPU samples per second of --profile (1 to 1000; at most the
+    /// kernel's tick rate is delivered, 250 on many VMs): more reads a
+    /// lightly loaded role in a short step, at more cost to it.
+    #[arg(long, default_value_t = brokerbench_profile::endpoint::FREQUENCY as u32, value_name = "HZ", requires = "profile")]
+    pub profile_hz: u32,
     #[command(flatten)]
     pub faults: FaultOpts,
 }
@@ -130,6 +135,7 @@ impl RunOpts {
             self.profile_step,
             sut,
             plan.schedule.steps().len(),
+            self.profile_hz,
         )?;
         let connections = default_connections(sut, external.is_some());
         if let Some(topic) = &self.from_kafka {
@@ -265,11 +271,21 @@ fn check_faults(
     Ok(())
 }
 
+/// A profile's samples per second, as the endpoints take it.
+pub(crate) fn check_hz(hz: u32, flag: &str) -> anyhow::Result<()> {
+    let max = brokerbench_profile::endpoint::MAX_HZ;
+    if !(1..=max).contains(&hz) {
+        bail!("{flag} {hz}: expected 1 to {max} samples per second");
+    }
+    Ok(())
+}
+
 fn profile_plan(
     roles: Option<&str>,
     step: Option<usize>,
     sut: Sut,
     steps: usize,
+    hz: u32,
 ) -> anyhow::Result<Option<ProfilePlan>> {
     let Some(roles) = roles else { return Ok(None) };
     let roles: Vec<String> = roles
@@ -293,7 +309,8 @@ fn profile_plan(
             bail!("--profile-step {n}: the pace has steps 1 to {steps}");
         }
     }
-    Ok(Some(ProfilePlan { roles, step }))
+    check_hz(hz, "--profile-hz")?;
+    Ok(Some(ProfilePlan { roles, step, hz }))
 }
 
 #[cfg(test)]

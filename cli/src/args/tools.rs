@@ -118,6 +118,10 @@ pub struct CaptureOpts {
     /// Seconds of CPU profile.
     #[arg(long, default_value_t = 30, value_name = "SECONDS")]
     pub seconds: u64,
+    /// CPU samples per second (1 to 1000; at most the kernel's tick rate
+    /// is delivered, 250 on many VMs; Go's endpoints sample at 100).
+    #[arg(long, default_value_t = brokerbench_profile::endpoint::FREQUENCY as u32, value_name = "HZ")]
+    pub hz: u32,
     /// Take the heap profile instead of a CPU profile.
     #[arg(long)]
     pub heap: bool,

@@ -5,11 +5,13 @@ use crate::args::tools::CaptureOpts;
 use brokerbench_profile::capture::{capture, Kind};
 
 pub async fn run(o: CaptureOpts) -> anyhow::Result<i32> {
+    crate::args::run::check_hz(o.hz, "--hz")?;
     let kind = if o.heap {
         Kind::Heap
     } else {
         Kind::Cpu {
             seconds: o.seconds.max(1),
+            hz: o.hz,
         }
     };
     let name = o.name.clone().unwrap_or_else(|| {
