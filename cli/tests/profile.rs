@@ -66,6 +66,13 @@ fn a_running_suite_serves_profiles_and_profile_captures_them() {
         svg.contains("brokerbench_sender::"),
         "the roles' own functions are named"
     );
+    // The heap's stacks are named too (jemalloc dumps addresses; the
+    // endpoint resolves them): Rust functions, not only "?".
+    let heap_svg = std::fs::read_to_string(profiles.join(format!("heap-{name}.svg"))).unwrap();
+    assert!(
+        heap_svg.contains("brokerbench") || heap_svg.contains("tokio::"),
+        "the heap's functions are named"
+    );
     for f in [
         format!("cpu-{name}.pb.gz"),
         format!("heap-{name}.pb.gz"),

@@ -1,6 +1,8 @@
 //! The pprof HTTP endpoints a role serves on its profiling port (off unless
 //! asked for): `/debug/pprof/profile?seconds=N&hz=H` samples the process's
-//! CPU for N seconds, H times a second (default [`FREQUENCY`]); `/debug/pprof/heap` dumps jemalloc's sampled heap. Both answer
+//! CPU for N seconds, H times a second (default [`FREQUENCY`]);
+//! `/debug/pprof/heap` dumps jemalloc's sampled heap, its stacks named
+//! (resolved in this process: jemalloc_pprof's `symbolize`). Both answer
 //! gzipped pprof protobuf, as Go's net/http/pprof does.
 
 use brokerbench_core::serve::Handler;
