@@ -287,6 +287,36 @@ def one_run(args, what):
             sys.exit(f"bench: {what}: {err.strip()}")
 
 
+# --- the tail at 40,000/s, second by second ---------------------------------------
+
+def tail(runs, rate, seconds):
+    """`runs` runs at `rate` (warmup at the rate first): each run's e2e
+    P99.99 and, in its worst second, the P99.99 of each part of the path."""
+    import csv
+    rows = []
+    for i in range(runs):
+        with tempfile.TemporaryDirectory() as d:
+            _, _, err, _ = run([BIN, "run", "--pace", f"{rate}:{seconds}", "--warmup-seconds", "2",
+                                "--warmup-rate", str(rate), "--drain-seconds", "2", "--quiet", "--no-plot",
+                                "--out", d])
+            s = summary.latest(d)
+            with open(os.path.join(s.folder, "series.tsv")) as f:
+                series = list(csv.DictReader(f, delimiter="\t"))
+        num = lambda r, k: float(r[k]) if r[k] not in ("NaN", "") else float("nan")
+        measured = [r for r in series if r["step"] != "0" and r["e2e_p99_99_ms"] != "NaN"]
+        w = max(measured, key=lambda r: num(r, "e2e_p99_99_ms"))
+        rows.append([str(i + 1), f'{s.p("e2e"):.2f}', w["second"], f'{num(w, "e2e_p99_99_ms"):.2f}',
+                     f'{num(w, "e2e_raw_p99_99_ms"):.2f}', f'{num(w, "conn_wait_p99_99_ms"):.2f}',
+                     f'{num(w, "pacer_lag_p99_99_ms"):.2f}', w["connections_opened_per_s"],
+                     f'{num(w, "host_steal_pct"):.1f}%'])
+    print(f"`run --pace {rate}:{seconds} --warmup-seconds 2 --warmup-rate {rate}`, {runs} runs: each run's e2e "
+          f"P99.99 and, in its worst second, the P99.99 of each part of the path (series.tsv)")
+    print()
+    table(["run", "e2e P99.99 ms", "worst second", "its e2e", "its e2e raw (received - sent)",
+           "its connection wait", "its pacer lag", "connections opened", "steal"], rows)
+    return {}
+
+
 # --- memory on the long pace ---------------------------------------------------
 
 def rss(pace_file):
@@ -424,6 +454,10 @@ def main():
         kafka = [held[s] for s in ["channel-kafka", "broker-kafka", "source-kafka"] if s in held]
         if len(kafka) == 3:
             got["kafka"] = min(kafka)
+    if "--tail" in modes:
+        tail(int(os.environ.get("TAIL_RUNS", "15")), 40000, 10)
+        if len(modes) == 1:
+            return
     if "--sut-latency" in modes:
         sut_latency(names, 1000, 30)
         if len(modes) == 1:
@@ -438,7 +472,7 @@ def main():
         if len(modes) == 1:
             return
     if not got:
-        sys.exit("bench: say what to measure: RATE ..., --vs-floor, --vs-oha, --suts, --sut-latency, --rss, --plot, --quota or --all")
+        sys.exit("bench: say what to measure: RATE ..., --vs-floor, --vs-oha, --suts, --sut-latency, --tail, --rss, --plot, --quota or --all")
     rows = []
     def row(name, key, fmt, target, ok):
         if key in got:
