@@ -272,6 +272,14 @@ mod tests {
         (url, stop)
     }
 
+    /// The total weight of folded stacks (the last field of each line).
+    fn weighed(f: &crate::flame::Folded) -> i64 {
+        f.lines
+            .iter()
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<i64>().ok())
+            .sum()
+    }
+
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_real_capture_names_the_process_functions_and_draws_them() {
         let (url, stop) = serve_profiles().await;
@@ -299,12 +307,7 @@ mod tests {
         stop.cancel();
         // Samples of one stack are summed into one entry; weigh by CPU time.
         assert_eq!(got.folded.weight, "cpu nanoseconds");
-        let cpu_ns: i64 = got
-            .folded
-            .lines
-            .iter()
-            .filter_map(|l| l.rsplit(' ').next()?.parse::<i64>().ok())
-            .sum();
+        let cpu_ns = weighed(&got.folded);
         // pprof-rs samples at 100 Hz: a busy thread for 1 s is about 100
         // samples of 10 ms each.
         let n = got.folded.samples;
@@ -320,12 +323,7 @@ mod tests {
         // timer tick (CONFIG_HZ: 250 on the VM this was built on, so at
         // most ~250 a second of CPU whatever is asked), but never fewer
         // than at 99 Hz.
-        let fine_ns: i64 = fine
-            .folded
-            .lines
-            .iter()
-            .filter_map(|l| l.rsplit(' ').next()?.parse::<i64>().ok())
-            .sum();
+        let fine_ns = weighed(&fine.folded);
         let m = fine.folded.samples;
         assert!(
             m as f64 >= 1.5 * n as f64 && (fine_ns as f64 / m as f64 - 1e9 / 990.0).abs() < 2e5,
